@@ -1,0 +1,28 @@
+// `dit doctor`: what Dawn sees on this machine and which kernel paths the engine will use.
+import type { Command } from 'commander';
+import { GpuContext } from '../gpu/context.js';
+import { kernelPaths } from '../gpu/variants.js';
+
+export function registerDoctor(program: Command): void {
+  program
+    .command('doctor')
+    .description('print the GPU adapter, its features and limits, and the active kernel paths')
+    .option('--json', 'machine-readable output')
+    .action(async (opts: { json?: boolean }) => {
+      const ctx = await GpuContext.open();
+      const report = { caps: ctx.caps, kernelPaths: kernelPaths(ctx.caps), features: [...ctx.device.features].sort() };
+      if (opts.json) {
+        console.log(JSON.stringify(report, null, 2));
+      } else {
+        const c = ctx.caps;
+        console.log(`adapter      ${c.adapterName} (vendor ${c.vendor || '?'}, arch ${c.architecture || '?'}, ${c.isCpu ? 'CPU' : 'GPU'})`);
+        console.log(`features     ${report.features.join(', ')}`);
+        console.log(`subgroups    ${c.subgroups ? `yes, size ${c.subgroupMinSize}..${c.subgroupMaxSize}` : 'no'}`);
+        console.log(`subgroup-matrix configs  ${c.subgroupMatrixConfigs.map((m) => `${m.componentType}->${m.resultComponentType} ${m.M}x${m.N}x${m.K}`).join(', ') || 'none'}`);
+        console.log(`robustness   ${c.robustness ? 'on' : 'off'}`);
+        for (const [k, v] of Object.entries(c.limits)) console.log(`limit        ${k} = ${v}`);
+        for (const [k, v] of Object.entries(report.kernelPaths)) console.log(`kernel path  ${k}: ${v}`);
+      }
+      ctx.destroy();
+    });
+}

@@ -1,0 +1,274 @@
+// One Dawn device and everything kernels need from it: capabilities, a compiled-pipeline cache, buffers,
+// uploads, readbacks. See GPU-NOTES.md for why the instance is held here and which toggles are passed.
+import { create, globals } from 'webgpu';
+import { GpuUnavailableError, MissingGpuFeatureError, ShaderCompileError } from './errors.js';
+
+// dawn.node exposes GPUBufferUsage & co. as globals only once installed on globalThis.
+Object.assign(globalThis, globals);
+
+export interface SubgroupMatrixConfig {
+  componentType: string;
+  resultComponentType: string;
+  M: number;
+  N: number;
+  K: number;
+}
+
+export interface GpuCaps {
+  adapterName: string;
+  vendor: string;
+  architecture: string;
+  backend: string;
+  isCpu: boolean;
+  f16: boolean;
+  subgroups: boolean;
+  subgroupMinSize: number;
+  subgroupMaxSize: number;
+  timestampQuery: boolean;
+  /** Subgroup-matrix (tensor core) configurations usable from WGSL; empty where the adapter has none. */
+  subgroupMatrixConfigs: SubgroupMatrixConfig[];
+  /** True when an f16 x f16 -> f32 16x16x16 (or 16x8x16) subgroup-matrix config exists: the tensor-core paths. */
+  tensorCores: boolean;
+  robustness: boolean;
+  limits: {
+    maxStorageBufferBindingSize: number;
+    maxBufferSize: number;
+    maxComputeWorkgroupStorageSize: number;
+    maxComputeInvocationsPerWorkgroup: number;
+    maxStorageBuffersPerShaderStage: number;
+    maxComputeWorkgroupsPerDimension: number;
+    minStorageBufferOffsetAlignment: number;
+  };
+}
+
+export interface OpenOptions {
+  /** Substring of the adapter name to pick (Dawn's `adapter=` toggle). */
+  adapterName?: string;
+  /**
+   * Dawn's robustness transform clamps every buffer index; it costs the tensor-core path dearly (GPU-NOTES).
+   * Default: on. Benchmarks and serving turn it off once the kernels are proven bounds-correct under it.
+   */
+  robustness?: boolean;
+  /** Fail unless the adapter supports shader-f16 (the engine's storage type). Default true. */
+  requireF16?: boolean;
+  /** Ignore the adapter's subgroup-matrix support (forces the portable kernels; used by tests to cover both). */
+  disableTensorCores?: boolean;
+}
+
+const BASE_TOGGLES = ['allow_unsafe_apis', 'vulkan_enable_f16_on_nvidia'];
+const NO_ROBUSTNESS_TOGGLES = ['disable_robustness', 'disable_workgroup_init', 'skip_validation'];
+
+/** Creates a Dawn instance. Callers must keep it referenced while any adapter or device from it lives. */
+export function createDawnInstance(extraToggles: string[] = [], adapterName?: string): GPU {
+  if (!process.env.XDG_RUNTIME_DIR) process.env.XDG_RUNTIME_DIR = '/tmp'; // silences a Vulkan loader error
+  const flags = [`enable-dawn-features=${[...BASE_TOGGLES, ...extraToggles].join(',')}`];
+  if (adapterName) flags.push(`adapter=${adapterName}`);
+  return create(flags) as unknown as GPU;
+}
+
+export class GpuContext {
+  readonly caps: GpuCaps;
+  private readonly pipelines = new Map<string, Promise<GPUComputePipeline>>();
+  private destroyed = false;
+  private lost: string | null = null;
+
+  private constructor(
+    // Held for the device's whole life: if the instance is collected Dawn aborts at random (GPU-NOTES).
+    readonly instance: GPU,
+    readonly adapter: GPUAdapter,
+    readonly device: GPUDevice,
+    caps: GpuCaps,
+  ) {
+    this.caps = caps;
+    device.lost.then((info) => {
+      if (!this.destroyed) this.lost = `${info.reason}: ${info.message}`;
+    });
+  }
+
+  static async open(options: OpenOptions = {}): Promise<GpuContext> {
+    const robustness = options.robustness ?? true;
+    const instance = createDawnInstance(robustness ? [] : NO_ROBUSTNESS_TOGGLES, options.adapterName);
+    let adapter: GPUAdapter | null;
+    try {
+      adapter = await instance.requestAdapter({ powerPreference: 'high-performance' });
+    } catch (e) {
+      throw new GpuUnavailableError((e as Error).message);
+    }
+    if (!adapter) throw new GpuUnavailableError('Dawn found no Vulkan adapter on this machine.');
+    const info = adapter.info as GPUAdapterInfo & { subgroupMatrixConfigs?: SubgroupMatrixConfig[]; backendType?: string };
+    const name = info.description || info.device || info.architecture || info.vendor || 'unknown adapter';
+    const has = (f: string) => adapter!.features.has(f as GPUFeatureName);
+    const requireF16 = options.requireF16 ?? true;
+    if (requireF16 && !has('shader-f16')) {
+      throw new MissingGpuFeatureError('shader-f16', name, 'the engine needs for f16 weights and activations');
+    }
+    const smFeature = 'chromium-experimental-subgroup-matrix';
+    const smConfigs: SubgroupMatrixConfig[] =
+      has(smFeature) && !options.disableTensorCores ? [...(info.subgroupMatrixConfigs ?? [])].map((c) => ({
+        componentType: String(c.componentType),
+        resultComponentType: String(c.resultComponentType),
+        M: c.M,
+        N: c.N,
+        K: c.K,
+      })) : [];
+    const requiredFeatures = ['shader-f16', 'subgroups', 'timestamp-query', smConfigs.length ? smFeature : '']
+      .filter((f) => f && has(f)) as GPUFeatureName[];
+    const al = adapter.limits;
+    const requiredLimits: Record<string, number> = {
+      maxStorageBufferBindingSize: al.maxStorageBufferBindingSize,
+      maxBufferSize: al.maxBufferSize,
+      maxComputeWorkgroupStorageSize: al.maxComputeWorkgroupStorageSize,
+      maxComputeInvocationsPerWorkgroup: al.maxComputeInvocationsPerWorkgroup,
+      maxComputeWorkgroupSizeX: al.maxComputeWorkgroupSizeX,
+      maxComputeWorkgroupSizeY: al.maxComputeWorkgroupSizeY,
+      maxStorageBuffersPerShaderStage: al.maxStorageBuffersPerShaderStage,
+      maxComputeWorkgroupsPerDimension: al.maxComputeWorkgroupsPerDimension,
+    };
+    const device = await adapter.requestDevice({ requiredFeatures, requiredLimits });
+    device.onuncapturederror = (ev: GPUUncapturedErrorEvent) => {
+      // Surfaced loudly: a silent validation error means a silent wrong image.
+      console.error(`[gpu] uncaptured ${ev.error.constructor.name}: ${ev.error.message}`);
+    };
+    const isCpu = /llvmpipe|lavapipe|swiftshader/i.test(`${name} ${info.architecture} ${info.vendor}`) ||
+      (info as { type?: string }).type === 'cpu';
+    const tensorCores = smConfigs.some(
+      (c) => c.componentType === 'f16' && c.resultComponentType === 'f32' && c.M === 16 && c.K === 16 && (c.N === 16 || c.N === 8),
+    );
+    const caps: GpuCaps = {
+      adapterName: name,
+      vendor: info.vendor,
+      architecture: info.architecture,
+      backend: info.backendType ?? 'vulkan',
+      isCpu,
+      f16: device.features.has('shader-f16'),
+      subgroups: device.features.has('subgroups'),
+      subgroupMinSize: (info as { subgroupMinSize?: number }).subgroupMinSize ?? 0,
+      subgroupMaxSize: (info as { subgroupMaxSize?: number }).subgroupMaxSize ?? 0,
+      timestampQuery: device.features.has('timestamp-query'),
+      subgroupMatrixConfigs: smConfigs,
+      tensorCores,
+      robustness,
+      limits: {
+        maxStorageBufferBindingSize: device.limits.maxStorageBufferBindingSize,
+        maxBufferSize: device.limits.maxBufferSize,
+        maxComputeWorkgroupStorageSize: device.limits.maxComputeWorkgroupStorageSize,
+        maxComputeInvocationsPerWorkgroup: device.limits.maxComputeInvocationsPerWorkgroup,
+        maxStorageBuffersPerShaderStage: device.limits.maxStorageBuffersPerShaderStage,
+        maxComputeWorkgroupsPerDimension: device.limits.maxComputeWorkgroupsPerDimension,
+        minStorageBufferOffsetAlignment: device.limits.minStorageBufferOffsetAlignment,
+      },
+    };
+    return new GpuContext(instance, adapter, device, caps);
+  }
+
+  /** Throws if the device was lost (driver reset, out of memory): callers must not keep encoding into it. */
+  checkAlive(): void {
+    if (this.lost) throw new Error(`GPU device lost (${this.lost}); reopen the engine.`);
+    if (this.destroyed) throw new Error('GPU context used after destroy()');
+  }
+
+  /**
+   * Compiled pipeline for a WGSL source, cached by key. Compilation errors come back with the numbered source.
+   * The key must identify the source uniquely (kernel name + every generator parameter).
+   */
+  pipeline(key: string, source: string, entryPoint = 'main'): Promise<GPUComputePipeline> {
+    let p = this.pipelines.get(key);
+    if (!p) {
+      p = this.compile(key, source, entryPoint);
+      this.pipelines.set(key, p);
+      p.catch(() => this.pipelines.delete(key));
+    }
+    return p;
+  }
+
+  get pipelineCount(): number {
+    return this.pipelines.size;
+  }
+
+  private async compile(label: string, source: string, entryPoint: string): Promise<GPUComputePipeline> {
+    this.checkAlive();
+    const device = this.device;
+    device.pushErrorScope('validation');
+    const module = device.createShaderModule({ label, code: source });
+    const info = await module.getCompilationInfo();
+    const errors = info.messages.filter((m) => m.type === 'error');
+    const scopeError = await device.popErrorScope();
+    if (errors.length || scopeError) {
+      const text = errors.map((m) => `  line ${m.lineNum}:${m.linePos}: ${m.message}`).join('\n') || scopeError?.message || '';
+      throw new ShaderCompileError(label, text, source);
+    }
+    try {
+      return await device.createComputePipelineAsync({ label, layout: 'auto', compute: { module, entryPoint } });
+    } catch (e) {
+      throw new ShaderCompileError(label, (e as Error).message, source);
+    }
+  }
+
+  /** A storage buffer (plus copy usages) of at least `bytes`, rounded up to 16 so vec4 views stay in bounds. */
+  createBuffer(bytes: number, label?: string, extraUsage = 0): GPUBuffer {
+    this.checkAlive();
+    const size = Math.max(16, Math.ceil(bytes / 16) * 16);
+    if (size > this.caps.limits.maxBufferSize) {
+      throw new Error(`buffer '${label ?? ''}' of ${size} bytes exceeds the adapter's maxBufferSize ${this.caps.limits.maxBufferSize}`);
+    }
+    return this.device.createBuffer({
+      label,
+      size,
+      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST | extraUsage,
+    });
+  }
+
+  /** Uploads host data into a new storage buffer. */
+  upload(data: ArrayBufferView, label?: string): GPUBuffer {
+    const buf = this.createBuffer(data.byteLength, label);
+    this.write(buf, data);
+    return buf;
+  }
+
+  /** Writes host data at a byte offset (padding the tail to 4 bytes, as writeBuffer requires). */
+  write(buf: GPUBuffer, data: ArrayBufferView, byteOffset = 0): void {
+    const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    if (bytes.byteLength % 4 === 0) {
+      this.device.queue.writeBuffer(buf, byteOffset, bytes);
+    } else {
+      const padded = new Uint8Array(Math.ceil(bytes.byteLength / 4) * 4);
+      padded.set(bytes);
+      this.device.queue.writeBuffer(buf, byteOffset, padded);
+    }
+  }
+
+  /** Copies `bytes` from a GPU buffer to the host after all submitted work finishes. */
+  async readback(buf: GPUBuffer, bytes = buf.size, byteOffset = 0): Promise<ArrayBuffer> {
+    this.checkAlive();
+    const size = Math.ceil(bytes / 4) * 4;
+    const staging = this.device.createBuffer({ size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    const enc = this.device.createCommandEncoder();
+    enc.copyBufferToBuffer(buf, byteOffset, staging, 0, size);
+    this.device.queue.submit([enc.finish()]);
+    await staging.mapAsync(GPUMapMode.READ);
+    const out = staging.getMappedRange().slice(0, bytes);
+    staging.unmap();
+    staging.destroy();
+    this.checkAlive();
+    return out;
+  }
+
+  /** Fills a buffer with a byte pattern (tests poison outputs with NaN patterns before a run). */
+  fill(buf: GPUBuffer, pattern: number, bytes = buf.size): void {
+    const words = new Uint32Array(Math.ceil(bytes / 4)).fill(pattern >>> 0);
+    this.device.queue.writeBuffer(buf, 0, words);
+  }
+
+  /** Resolves once the GPU has finished all work submitted so far. */
+  async sync(): Promise<void> {
+    await this.device.queue.onSubmittedWorkDone();
+    this.checkAlive();
+  }
+
+  destroy(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    this.pipelines.clear();
+    this.device.destroy();
+  }
+}

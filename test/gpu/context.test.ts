@@ -1,0 +1,27 @@
+import { describe, expect, it } from 'vitest';
+import { testContext } from '../helpers/gpu.js';
+import { ShaderCompileError } from '../../src/gpu/errors.js';
+
+describe('GpuContext', () => {
+  it('opens a real adapter with f16 and reports capabilities', async () => {
+    const ctx = await testContext();
+    expect(ctx.caps.f16).toBe(true);
+    expect(ctx.caps.limits.maxStorageBufferBindingSize).toBeGreaterThan(0);
+    expect(typeof ctx.caps.adapterName).toBe('string');
+  });
+
+  it('round-trips data through upload and readback', async () => {
+    const ctx = await testContext();
+    const data = Float32Array.from({ length: 1000 }, (_, i) => i * 0.5 - 17);
+    const buf = ctx.upload(data);
+    const back = new Float32Array(await ctx.readback(buf, data.byteLength));
+    expect(Array.from(back)).toEqual(Array.from(data));
+  });
+
+  it('reports WGSL errors with the line and the numbered source', async () => {
+    const ctx = await testContext();
+    const bad = '@compute @workgroup_size(1) fn main() {\n  let x: u32 = undefined_thing;\n}';
+    await expect(ctx.pipeline('bad-kernel', bad)).rejects.toThrow(ShaderCompileError);
+    await expect(ctx.pipeline('bad-kernel', bad)).rejects.toThrow(/line 2/);
+  });
+});
