@@ -71,6 +71,7 @@ export class GpuContext {
   private readonly pipelines = new Map<string, Promise<GPUComputePipeline>>();
   private destroyed = false;
   private lost: string | null = null;
+  private readonly scopes: GPUBuffer[][] = [];
 
   private constructor(
     // Held for the device's whole life: if the instance is collected Dawn aborts at random (GPU-NOTES).
@@ -211,11 +212,29 @@ export class GpuContext {
     if (size > this.caps.limits.maxBufferSize) {
       throw new Error(`buffer '${label ?? ''}' of ${size} bytes exceeds the adapter's maxBufferSize ${this.caps.limits.maxBufferSize}`);
     }
-    return this.device.createBuffer({
+    const buffer = this.device.createBuffer({
       label,
       size,
       usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST | extraUsage,
     });
+    this.scopes.at(-1)?.push(buffer);
+    return buffer;
+  }
+
+  /**
+   * Runs `fn` and destroys every buffer createBuffer made meanwhile once it settles: lets benchmarks and tests
+   * build throwaway tensors without leaking GPU memory between cases.
+   */
+  async withBufferScope<R>(fn: () => Promise<R>): Promise<R> {
+    const scope: GPUBuffer[] = [];
+    this.scopes.push(scope);
+    try {
+      return await fn();
+    } finally {
+      this.scopes.splice(this.scopes.indexOf(scope), 1);
+      await this.device.queue.onSubmittedWorkDone();
+      for (const b of scope) b.destroy();
+    }
   }
 
   /** Uploads host data into a new storage buffer. */
