@@ -1,6 +1,7 @@
 // One Dawn device and everything kernels need from it: capabilities, a compiled-pipeline cache, buffers,
 // uploads, readbacks. See GPU-NOTES.md for why the instance is held here and which toggles are passed.
 import { create, globals } from 'webgpu';
+import { BufferPool } from './buffer-pool.js';
 import { GpuUnavailableError, MissingGpuFeatureError, ShaderCompileError } from './errors.js';
 
 // dawn.node exposes GPUBufferUsage & co. as globals only once installed on globalThis.
@@ -68,6 +69,8 @@ export function createDawnInstance(extraToggles: string[] = [], adapterName?: st
 
 export class GpuContext {
   readonly caps: GpuCaps;
+  /** Staging and transient buffers (readback, upload chunks) come from here. */
+  readonly pool: BufferPool;
   private readonly pipelines = new Map<string, Promise<GPUComputePipeline>>();
   private destroyed = false;
   private lost: string | null = null;
@@ -81,6 +84,7 @@ export class GpuContext {
     caps: GpuCaps,
   ) {
     this.caps = caps;
+    this.pool = new BufferPool(device, 256 * 2 ** 20);
     device.lost.then((info) => {
       if (!this.destroyed) this.lost = `${info.reason}: ${info.message}`;
     });
@@ -260,16 +264,19 @@ export class GpuContext {
   async readback(buf: GPUBuffer, bytes = buf.size, byteOffset = 0): Promise<ArrayBuffer> {
     this.checkAlive();
     const size = Math.ceil(bytes / 4) * 4;
-    const staging = this.device.createBuffer({ size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-    const enc = this.device.createCommandEncoder();
-    enc.copyBufferToBuffer(buf, byteOffset, staging, 0, size);
-    this.device.queue.submit([enc.finish()]);
-    await staging.mapAsync(GPUMapMode.READ);
-    const out = staging.getMappedRange().slice(0, bytes);
-    staging.unmap();
-    staging.destroy();
-    this.checkAlive();
-    return out;
+    const staging = this.pool.acquire(size, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, 'readback');
+    try {
+      const enc = this.device.createCommandEncoder();
+      enc.copyBufferToBuffer(buf, byteOffset, staging, 0, size);
+      this.device.queue.submit([enc.finish()]);
+      await staging.mapAsync(GPUMapMode.READ, 0, size);
+      const out = staging.getMappedRange(0, size).slice(0, bytes);
+      staging.unmap();
+      this.checkAlive();
+      return out;
+    } finally {
+      this.pool.release(staging);
+    }
   }
 
   /** Fills a buffer with a byte pattern (tests poison outputs with NaN patterns before a run). */
@@ -288,6 +295,7 @@ export class GpuContext {
     if (this.destroyed) return;
     this.destroyed = true;
     this.pipelines.clear();
+    this.pool.destroy();
     this.device.destroy();
   }
 }
