@@ -1,0 +1,179 @@
+// Small pieces shared by the non-matmul kernels (norms, elementwise, softmax, RoPE, layout, conversion):
+// vector-width choice, WGSL vector type names, workgroup reductions (subgroup and workgroup-memory flavours)
+// and the aliasing checks WebGPU needs when an op runs in place.
+import type { GpuContext } from '../gpu/context.js';
+import { DTYPE_BYTES, type DType, type TensorView, numel } from './kernel.js';
+
+export type VecWidth = 1 | 2 | 4;
+
+/** Largest width in {4,2,1} dividing every count: vector loads stay aligned and tails never straddle rows. */
+export function vecWidth(...counts: number[]): VecWidth {
+  if (counts.every((n) => n % 4 === 0)) return 4;
+  if (counts.every((n) => n % 2 === 0)) return 2;
+  return 1;
+}
+
+/** WGSL type of `v` lanes of scalar `s` (`f32`, `vec2<f16>`, ...). */
+export function vecType(s: string, v: VecWidth): string {
+  return v === 1 ? s : `vec${v}<${s}>`;
+}
+
+/** WGSL expression summing the lanes of an f32 vector expression. */
+export function laneSum(expr: string, v: VecWidth): string {
+  return v === 1 ? `(${expr})` : `dot(${expr}, vec${v}<f32>(1.0))`;
+}
+
+/** WGSL `enable` lines for the storage dtypes used by a kernel. */
+export function enables(dtypes: readonly DType[], subgroups = false): string {
+  return (dtypes.includes('f16') ? 'enable f16;\n' : '') + (subgroups ? 'enable subgroups;\n' : '');
+}
+
+export type ReduceMode = 'subgroup' | 'workgroup';
+
+/** The reduction flavour for this adapter, unless a caller (tests, benchmarks) forces one. */
+export function reduceMode(ctx: GpuContext, forced?: ReduceMode): ReduceMode {
+  if (forced === 'subgroup' && !ctx.caps.subgroups) throw new Error(`reduce 'subgroup' was requested but the adapter has no subgroups`);
+  return forced ?? (ctx.caps.subgroups ? 'subgroup' : 'workgroup');
+}
+
+/**
+ * WGSL for workgroup-wide sum and max of one f32 per invocation. `wg` must be a power of two (the
+ * workgroup-memory tree halves it). Call `init` first thing in main, whose parameters must include
+ * `@builtin(local_invocation_index) lid: u32` followed by `args`. The functions must be called from workgroup-uniform control flow; they end with a barrier so the
+ * scratch array can be reused straight away.
+ *
+ * Subgroup flavour: one subgroupAdd/Max per subgroup, then every invocation folds the per-subgroup partials
+ * (at most wg/4 of them: WebGPU's smallest subgroup is 4). The subgroup size is read from the builtins,
+ * never assumed (8 on lavapipe, 32 on NVIDIA). `subgroup_id` is used rather than lid / size because Vulkan
+ * does not promise that subgroups are contiguous ranges of local_invocation_index.
+ */
+export function reduceWgsl(mode: ReduceMode, wg: number): { args: string; init: string; fns: string } {
+  if ((wg & (wg - 1)) !== 0) throw new Error(`reduceWgsl: workgroup size ${wg} is not a power of two`);
+  if (mode === 'subgroup') {
+    return {
+      args: ', @builtin(subgroup_id) r_sg_id: u32, @builtin(num_subgroups) r_sg_count: u32, @builtin(subgroup_invocation_id) r_sg_lane: u32',
+      init: 'r_sid = r_sg_id; r_nsg = r_sg_count; r_lane = r_sg_lane;',
+      fns: /* wgsl */ `
+var<workgroup> r_scratch: array<f32, ${wg}>;
+var<private> r_sid: u32;
+var<private> r_nsg: u32;
+var<private> r_lane: u32;
+fn wgSum(v: f32) -> f32 {
+  let s = subgroupAdd(v);
+  if (r_lane == 0u) { r_scratch[min(r_sid, ${wg - 1}u)] = s; }
+  workgroupBarrier();
+  var t = 0.0;
+  for (var i = 0u; i < min(r_nsg, ${wg}u); i++) { t += r_scratch[i]; }
+  workgroupBarrier();
+  return t;
+}
+fn wgMax(v: f32) -> f32 {
+  let s = subgroupMax(v);
+  if (r_lane == 0u) { r_scratch[min(r_sid, ${wg - 1}u)] = s; }
+  workgroupBarrier();
+  var t = r_scratch[0];
+  for (var i = 1u; i < min(r_nsg, ${wg}u); i++) { t = max(t, r_scratch[i]); }
+  workgroupBarrier();
+  return t;
+}
+`,
+    };
+  }
+  return {
+    args: '',
+    init: 'r_lid = lid;',
+    fns: /* wgsl */ `
+var<workgroup> r_scratch: array<f32, ${wg}>;
+var<private> r_lid: u32;
+fn wgSum(v: f32) -> f32 {
+  r_scratch[r_lid] = v;
+  workgroupBarrier();
+  for (var s = ${wg / 2}u; s > 0u; s = s >> 1u) {
+    if (r_lid < s) { r_scratch[r_lid] += r_scratch[r_lid + s]; }
+    workgroupBarrier();
+  }
+  let t = r_scratch[0];
+  workgroupBarrier();
+  return t;
+}
+fn wgMax(v: f32) -> f32 {
+  r_scratch[r_lid] = v;
+  workgroupBarrier();
+  for (var s = ${wg / 2}u; s > 0u; s = s >> 1u) {
+    if (r_lid < s) { r_scratch[r_lid] = max(r_scratch[r_lid], r_scratch[r_lid + s]); }
+    workgroupBarrier();
+  }
+  let t = r_scratch[0];
+  workgroupBarrier();
+  return t;
+}
+`,
+  };
+}
+
+/** Smallest power of two >= n, clamped to [lo, hi]. */
+export function pow2Clamp(n: number, lo: number, hi: number): number {
+  let p = lo;
+  while (p < n && p < hi) p *= 2;
+  return p;
+}
+
+function byteRange(t: TensorView): [number, number] {
+  return [t.offset, t.offset + Math.ceil((numel(t.shape) * DTYPE_BYTES[t.dtype]) / 4) * 4];
+}
+
+/** True when two views are the same tensor (same buffer, offset, size): the in-place case. */
+export function sameView(a: TensorView, b: TensorView): boolean {
+  return a.buffer === b.buffer && a.offset === b.offset && numel(a.shape) * DTYPE_BYTES[a.dtype] === numel(b.shape) * DTYPE_BYTES[b.dtype];
+}
+
+/** True when the bound byte ranges of two views intersect. */
+export function overlaps(a: TensorView, b: TensorView): boolean {
+  if (a.buffer !== b.buffer) return false;
+  const [a0, a1] = byteRange(a);
+  const [b0, b1] = byteRange(b);
+  return a0 < b1 && b0 < a1;
+}
+
+/**
+ * Validates an output against the inputs: either exactly one of them (in place, handled with one read_write
+ * binding, since WebGPU forbids binding a range read-only and read-write at once), or disjoint from all.
+ * Returns the index of the input `out` aliases, or -1.
+ */
+export function inPlaceIndex(op: string, out: TensorView, inputs: readonly [string, TensorView][]): number {
+  let found = -1;
+  inputs.forEach(([name, t], i) => {
+    if (!overlaps(out, t)) return;
+    if (sameView(out, t) && out.dtype === t.dtype && found < 0) {
+      found = i;
+      return;
+    }
+    throw new Error(`${op}: 'out' partially overlaps '${name}' (or aliases it with another dtype); ` +
+      `pass the identical view for in-place use or a disjoint output`);
+  });
+  return found;
+}
+
+/** Throws unless every dimension is a positive integer. */
+export function expectPositiveShape(op: string, name: string, shape: readonly number[]): void {
+  if (shape.length === 0 || !shape.every((d) => Number.isInteger(d) && d > 0)) {
+    throw new Error(`${op}: '${name}' has shape [${shape}]; every dimension must be a positive integer`);
+  }
+}
+
+/** Throws when a view cannot be bound: misaligned offset, or over the adapter's maxStorageBufferBindingSize. */
+export function expectBindable(ctx: GpuContext, op: string, name: string, t: TensorView): void {
+  const align = ctx.caps.limits.minStorageBufferOffsetAlignment;
+  if (t.offset % align !== 0) {
+    throw new Error(`${op}: '${name}' starts at byte offset ${t.offset}, not a multiple of ${align} (minStorageBufferOffsetAlignment); ` +
+      `allocate it at an aligned offset or copy it first`);
+  }
+  const bytes = numel(t.shape) * DTYPE_BYTES[t.dtype];
+  if (bytes > ctx.caps.limits.maxStorageBufferBindingSize) {
+    throw new Error(`${op}: '${name}' is ${bytes} bytes, over this adapter's maxStorageBufferBindingSize ` +
+      `${ctx.caps.limits.maxStorageBufferBindingSize}; split the op into smaller pieces`);
+  }
+}
+
+/** Linear workgroup id for 1-D grids spread by grid1d over x and y. */
+export const LINEAR_WG = 'wid.x + wid.y * nwg.x';
