@@ -1,0 +1,448 @@
+// compile(ctx, graph, weights) -> Plan: plans activation memory, resolves weights, calls every kernel's launch
+// function ONCE with the planned TensorViews, and groups the resulting KernelCalls into segments separated by
+// host ops. Plan.run() then only encodes (setPipeline/setBindGroup/dispatch per call) and submits one command
+// buffer per segment: no shader generation, no bind-group creation, no allocation per step.
+import type { GpuContext } from '../gpu/context.js';
+import { byteSize, DTYPE_BYTES, type KernelCall, type TensorView } from '../kernels-wgsl/kernel.js';
+import { fromF16Array, toF16Array } from '../util/f16.js';
+import type { CopyRegion, Graph, HostRuntime, OpNode } from './graph.js';
+import { analyzeLiveness, GraphBuildError, type Liveness } from './liveness.js';
+import { type MemoryPlan, planMemory } from './memory-planner.js';
+import type { Tensor } from './tensor.js';
+import { WeightStore } from './weights.js';
+
+export interface CompileOptions {
+  /** Caps each arena buffer below the adapter's maxBufferSize (tests use it to force several arenas). */
+  maxArenaBytes?: number;
+}
+
+export interface PlanStats {
+  ops: number;
+  dispatches: number;
+  /** Distinct compiled pipelines this plan uses. */
+  pipelines: number;
+  copies: number;
+  hostOps: number;
+  /** Command buffers submitted per run (segments between host ops). */
+  commandBuffers: number;
+  arenaBytes: number[];
+  /** Activation memory allocated (sum of arenas): inputs, intermediates and outputs. */
+  activationBytes: number;
+  /** Lower bound for activationBytes: the largest set of buffers alive at one op. */
+  liveSetPeakBytes: number;
+  /** Label of the op where that peak occurs. */
+  liveSetPeakOp: string;
+  /** Ops that wrote over their input's storage. */
+  inPlaceOps: number;
+  weightBytes: number;
+  constantBytes: number;
+  flops: number;
+}
+
+export interface OpTiming {
+  label: string;
+  kind: string;
+  ms: number;
+  flops: number;
+  bytes: number;
+}
+
+export interface KindTiming {
+  kind: string;
+  ms: number;
+  count: number;
+  /** Share of the summed op time. */
+  fraction: number;
+  /** Achieved TFLOP/s where the kernels report flops. */
+  tflops: number;
+  /** Achieved GB/s from the kernels' minimum-bytes estimate. */
+  gbps: number;
+}
+
+export interface Profile {
+  /** Wall time of the profiled run (encode + GPU + host ops), ms. */
+  wallMs: number;
+  /** Sum of per-op GPU times (ms); 0 when the adapter has no timestamp queries. */
+  gpuMs: number;
+  method: 'timestamp' | 'unavailable';
+  ops: OpTiming[];
+  byKind: KindTiming[];
+}
+
+type Step =
+  | { type: 'calls'; op: OpNode; calls: KernelCall[] }
+  | { type: 'copy'; op: OpNode; regions: { src: GPUBuffer; srcOffset: number; dst: GPUBuffer; dstOffset: number; size: number }[] }
+  | { type: 'host'; op: OpNode };
+
+export async function compile(ctx: GpuContext, graph: Graph, weights: WeightStore, opts: CompileOptions = {}): Promise<Plan> {
+  ctx.checkAlive();
+  const limits = ctx.caps.limits;
+  const align = Math.max(256, limits.minStorageBufferOffsetAlignment);
+
+  // Weights first: a missing or mis-shaped weight is the most common user error; report all of them at once.
+  const problems: string[] = [];
+  const weightViews = new Map<number, TensorView>();
+  for (const [name, t] of graph.weights) {
+    if (!weights.has(name)) {
+      problems.push(`missing weight '${name}' ([${t.shape}] ${t.dtype})`);
+      continue;
+    }
+    const v = weights.get(name);
+    const bad = WeightStore.mismatch(name, v, t.shape, t.dtype);
+    if (bad) problems.push(bad);
+    else if (v.offset % limits.minStorageBufferOffsetAlignment !== 0) problems.push(`weight '${name}' sits at byte offset ${v.offset}, not a multiple of ${limits.minStorageBufferOffsetAlignment}`);
+    else weightViews.set(t.id, v);
+  }
+  if (problems.length) throw new GraphBuildError(`graph '${graph.name}' cannot bind its weights:\n  ${problems.join('\n  ')}`);
+  if (graph.outputs.size === 0) throw new GraphBuildError(`graph '${graph.name}' has no outputs: mark results with graph.output(name, tensor)`);
+
+  const live = analyzeLiveness(graph);
+  const mem = planMemory(live.requests, {
+    alignment: align,
+    maxBindingBytes: limits.maxStorageBufferBindingSize,
+    maxArenaBytes: Math.min(opts.maxArenaBytes ?? Infinity, limits.maxBufferSize),
+    conflicts: live.conflicts,
+  });
+  const arenas = mem.arenaBytes.map((bytes, i) => ctx.createBuffer(bytes, `${graph.name}/arena${i}`));
+
+  const constantBuffers: GPUBuffer[] = [];
+  const constantViews = new Map<number, TensorView>();
+  let constantBytes = 0;
+  for (const [name, c] of graph.constants) {
+    const t = c.tensor;
+    const buf = ctx.createBuffer(t.bytes, `${graph.name}/${name}`);
+    ctx.write(buf, t.dtype === 'f16' ? toF16Array(c.data) : Float32Array.from(c.data));
+    constantBuffers.push(buf);
+    constantViews.set(t.id, { buffer: buf, offset: 0, shape: t.shape, dtype: t.dtype });
+    constantBytes += t.bytes;
+  }
+
+  // One TensorView object per distinct (buffer, offset, shape, dtype): in-place ops get the identical object
+  // for their input and output, which is how kernels know to bind it once.
+  const bufferIds = new Map<GPUBuffer, number>();
+  const viewCache = new Map<string, TensorView>();
+  const view = (t: Tensor): TensorView => {
+    if (t.graphId !== graph.id) throw new Error(`tensor ${t.describe()} belongs to another graph`);
+    let buffer: GPUBuffer;
+    let offset: number;
+    if (t.role === 'weight' || t.role === 'constant') {
+      let off = 0;
+      let cur = t;
+      while (cur.alias) {
+        off += cur.alias.byteOffset;
+        cur = cur.alias.base;
+      }
+      const base = weightViews.get(cur.id) ?? constantViews.get(cur.id);
+      if (!base) throw new Error(`no storage for ${t.describe()}`);
+      buffer = base.buffer;
+      offset = base.offset + off;
+    } else {
+      const s = live.storageOf.get(t.id);
+      if (!s) throw new Error(`no planned storage for ${t.describe()}`);
+      const p = mem.placements.get(s.root)!;
+      buffer = arenas[p.arena];
+      offset = p.offset + s.byteOffset;
+    }
+    if (!bufferIds.has(buffer)) bufferIds.set(buffer, bufferIds.size);
+    const key = `${bufferIds.get(buffer)}:${offset}:${t.shape.join('x')}:${t.dtype}`;
+    let v = viewCache.get(key);
+    if (!v) {
+      v = { buffer, offset, shape: t.shape, dtype: t.dtype };
+      viewCache.set(key, v);
+    }
+    return v;
+  };
+
+  // Launch every kernel once; all pipelines compile concurrently.
+  const launched = await Promise.all(
+    graph.ops.map(async (op) => {
+      if (op.exec.type !== 'kernel') return null;
+      try {
+        const r = await op.exec.launch(ctx, view);
+        return Array.isArray(r) ? r : [r];
+      } catch (e) {
+        const err = e as Error;
+        err.message = `${op.label}: ${err.message}`;
+        throw err;
+      }
+    }),
+  );
+
+  const segments: Step[][] = [[]];
+  let dispatches = 0;
+  let copies = 0;
+  let hostOps = 0;
+  let flops = 0;
+  const pipelines = new Set<GPUComputePipeline>();
+  for (const op of graph.ops) {
+    const seg = segments[segments.length - 1];
+    switch (op.exec.type) {
+      case 'kernel': {
+        const calls = launched[op.id]!;
+        for (const c of calls) {
+          pipelines.add(c.pipeline);
+          flops += c.flops;
+        }
+        dispatches += calls.length;
+        if (calls.length) seg.push({ type: 'calls', op, calls });
+        break;
+      }
+      case 'copy':
+        copies += op.exec.regions.length;
+        seg.push({ type: 'copy', op, regions: op.exec.regions.map((r) => resolveCopy(op, r, view)) });
+        break;
+      case 'host':
+        hostOps++;
+        seg.push({ type: 'host', op });
+        segments.push([]);
+        break;
+      case 'view':
+        break;
+    }
+  }
+
+  let weightBytes = 0;
+  for (const v of weightViews.values()) weightBytes += byteSize(v);
+  const peakOp = graph.ops[Math.min(mem.liveSetPeakAt, graph.ops.length - 1)];
+  const stats: PlanStats = {
+    ops: graph.ops.length,
+    dispatches,
+    pipelines: pipelines.size,
+    copies,
+    hostOps,
+    commandBuffers: segments.filter((s) => s.some((x) => x.type !== 'host')).length,
+    arenaBytes: mem.arenaBytes,
+    activationBytes: mem.totalBytes,
+    liveSetPeakBytes: mem.liveSetPeakBytes,
+    liveSetPeakOp: peakOp?.label ?? '',
+    inPlaceOps: live.inPlaceTaken.size,
+    weightBytes,
+    constantBytes,
+    flops,
+  };
+  return new Plan(ctx, graph, segments, view, stats, [...arenas, ...constantBuffers], mem, live);
+}
+
+function resolveCopy(op: OpNode, r: CopyRegion, view: (t: Tensor) => TensorView) {
+  const s = view(r.src);
+  const d = view(r.dst);
+  const srcOffset = s.offset + r.srcByteOffset;
+  const dstOffset = d.offset + r.dstByteOffset;
+  if (srcOffset % 4 || dstOffset % 4 || r.bytes % 4) {
+    throw new GraphBuildError(
+      `${op.label}: byte copy of ${r.bytes} bytes at offsets ${srcOffset} -> ${dstOffset} is not 4-byte aligned ` +
+        `(WebGPU copies need multiples of 4). Fix: use the layout kernels (sliceSeq/concatSeq) for odd-sized f16 rows.`,
+    );
+  }
+  return { src: s.buffer, srcOffset, dst: d.buffer, dstOffset, size: r.bytes };
+}
+
+type HostData = ArrayLike<number> | ArrayBufferView;
+
+export class Plan {
+  private pendingCopies: { src: TensorView; dst: TensorView }[] = [];
+  private querySets: GPUQuerySet[] = [];
+  private destroyed = false;
+
+  constructor(
+    readonly ctx: GpuContext,
+    readonly graph: Graph,
+    private readonly segments: Step[][],
+    /** The planned view of any tensor of the graph (for tests, debugging and GPU-side chaining). */
+    readonly view: (t: Tensor) => TensorView,
+    readonly stats: PlanStats,
+    private readonly buffers: GPUBuffer[],
+    readonly memory: MemoryPlan,
+    readonly liveness: Liveness,
+  ) {}
+
+  /** Fills an input: host numbers (converted to the input's dtype) or a GPU tensor (copied at the next run). */
+  setInput(name: string, data: HostData | TensorView): void {
+    const t = this.inputTensor(name);
+    const dst = this.view(t);
+    if (isTensorView(data)) {
+      if (data.dtype !== t.dtype) throw new Error(`setInput('${name}'): view is ${data.dtype} but the input is ${t.dtype}; convert it first (kernels-wgsl/convert)`);
+      if (byteSize(data) !== t.bytes) throw new Error(`setInput('${name}'): view has shape [${data.shape}] but the input is [${t.shape}]`);
+      this.pendingCopies.push({ src: data, dst });
+      return;
+    }
+    this.ctx.write(dst.buffer, encodeHost(data, t, `setInput('${name}')`), dst.offset);
+  }
+
+  /** The GPU view of a named input or output (to chain plans without a host round trip). */
+  tensorView(name: string): TensorView {
+    const t = this.graph.outputs.get(name) ?? this.graph.inputs.get(name);
+    if (!t) throw new Error(`'${name}' is neither an output nor an input of graph '${this.graph.name}' (outputs: ${[...this.graph.outputs.keys()].join(', ')})`);
+    return this.view(t);
+  }
+
+  /** Reads an output (f16 decoded) after all submitted work. */
+  async readOutput(name: string): Promise<Float32Array> {
+    const t = this.graph.outputs.get(name);
+    if (!t) throw new Error(`graph '${this.graph.name}' has no output '${name}' (outputs: ${[...this.graph.outputs.keys()].join(', ')})`);
+    return this.readTensor(t);
+  }
+
+  /** Reads any tensor of the graph; only meaningful while its storage is not yet reused (debugging). */
+  async readTensor(t: Tensor): Promise<Float32Array> {
+    const v = this.view(t);
+    const raw = await this.ctx.readback(v.buffer, t.bytes, v.offset);
+    return t.dtype === 'f16' ? fromF16Array(new Uint16Array(raw, 0, t.numel)) : new Float32Array(raw, 0, t.numel);
+  }
+
+  /** Encodes and submits the whole graph: one command buffer per segment, host ops in between. */
+  async run(): Promise<void> {
+    await this.execute(null);
+  }
+
+  /**
+   * Runs once with a GPU timestamp around every op (each op in its own compute pass, so the total is a little
+   * slower than run()), and aggregates by op kind.
+   */
+  async profile(): Promise<Profile> {
+    const t0 = performance.now();
+    if (!this.ctx.caps.timestampQuery) {
+      await this.execute(null);
+      await this.ctx.sync();
+      return { wallMs: performance.now() - t0, gpuMs: 0, method: 'unavailable', ops: [], byKind: [] };
+    }
+    const timed: Step[] = this.segments.flat().filter((s) => s.type === 'calls');
+    const perSet = 2048; // ops per query set (4096 timestamps: WebGPU's query-set size limit)
+    while (this.querySets.length * perSet < timed.length) {
+      this.querySets.push(this.ctx.device.createQuerySet({ type: 'timestamp', count: perSet * 2 }));
+    }
+    const device = this.ctx.device;
+    const resolveBytes = this.querySets.length * perSet * 2 * 8;
+    const resolve = device.createBuffer({ size: Math.max(8, resolveBytes), usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
+    const read = device.createBuffer({ size: Math.max(8, resolveBytes), usage: GPUBufferUsage.COPY_DST | GPUBufferUsage.MAP_READ });
+    const t1 = performance.now();
+    await this.execute({ sets: this.querySets, perSet, resolve, read });
+    await read.mapAsync(GPUMapMode.READ);
+    const ts = new BigUint64Array(read.getMappedRange().slice(0));
+    read.unmap();
+    read.destroy();
+    resolve.destroy();
+    const wallMs = performance.now() - t1;
+    void t0;
+    const ops: OpTiming[] = timed.map((s, i) => {
+      const calls = (s as { calls: KernelCall[] }).calls;
+      const ms = Math.max(0, Number(ts[2 * i + 1] - ts[2 * i])) / 1e6;
+      return { label: s.op.label, kind: s.op.kind, ms, flops: sum(calls.map((c) => c.flops)), bytes: sum(calls.map((c) => c.bytes)) };
+    });
+    const gpuMs = sum(ops.map((o) => o.ms));
+    const kinds = new Map<string, KindTiming>();
+    const flopsByKind = new Map<string, { f: number; b: number }>();
+    for (const o of ops) {
+      const k = kinds.get(o.kind) ?? { kind: o.kind, ms: 0, count: 0, fraction: 0, tflops: 0, gbps: 0 };
+      k.ms += o.ms;
+      k.count++;
+      kinds.set(o.kind, k);
+      const fb = flopsByKind.get(o.kind) ?? { f: 0, b: 0 };
+      fb.f += o.flops;
+      fb.b += o.bytes;
+      flopsByKind.set(o.kind, fb);
+    }
+    const byKind = [...kinds.values()]
+      .map((k) => {
+        const fb = flopsByKind.get(k.kind)!;
+        return { ...k, fraction: gpuMs > 0 ? k.ms / gpuMs : 0, tflops: k.ms > 0 ? fb.f / (k.ms * 1e9) : 0, gbps: k.ms > 0 ? fb.b / (k.ms * 1e6) : 0 };
+      })
+      .sort((a, b) => b.ms - a.ms);
+    return { wallMs, gpuMs, method: gpuMs > 0 ? 'timestamp' : 'unavailable', ops, byKind };
+  }
+
+  destroy(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    for (const b of this.buffers) b.destroy();
+    for (const q of this.querySets) q.destroy();
+  }
+
+  private async execute(prof: { sets: GPUQuerySet[]; perSet: number; resolve: GPUBuffer; read: GPUBuffer } | null): Promise<void> {
+    if (this.destroyed) throw new Error(`plan for graph '${this.graph.name}' used after destroy()`);
+    this.ctx.checkAlive();
+    const device = this.ctx.device;
+    let timedIndex = 0;
+    const host = this.hostRuntime();
+    for (let si = 0; si < this.segments.length; si++) {
+      const seg = this.segments[si];
+      const enc = device.createCommandEncoder({ label: `${this.graph.name}/segment${si}` });
+      if (si === 0) {
+        for (const c of this.pendingCopies) enc.copyBufferToBuffer(c.src.buffer, c.src.offset, c.dst.buffer, c.dst.offset, Math.ceil(byteSize(c.dst) / 4) * 4);
+        this.pendingCopies = [];
+      }
+      let pass: GPUComputePassEncoder | null = null;
+      let hostStep: Step | null = null;
+      for (const step of seg) {
+        if (step.type === 'calls') {
+          if (prof) {
+            const set = prof.sets[Math.floor(timedIndex / prof.perSet)];
+            const q = (timedIndex % prof.perSet) * 2;
+            timedIndex++;
+            const p = enc.beginComputePass({ label: step.op.label, timestampWrites: { querySet: set, beginningOfPassWriteIndex: q, endOfPassWriteIndex: q + 1 } });
+            dispatchAll(p, step.calls);
+            p.end();
+          } else {
+            pass ??= enc.beginComputePass({ label: `${this.graph.name}/segment${si}` });
+            dispatchAll(pass, step.calls);
+          }
+        } else if (step.type === 'copy') {
+          pass?.end();
+          pass = null;
+          for (const r of step.regions) enc.copyBufferToBuffer(r.src, r.srcOffset, r.dst, r.dstOffset, r.size);
+        } else {
+          hostStep = step;
+        }
+      }
+      pass?.end();
+      if (prof && si === this.segments.length - 1) {
+        prof.sets.forEach((set, k) => enc.resolveQuerySet(set, 0, prof.perSet * 2, prof.resolve, k * prof.perSet * 2 * 8));
+        enc.copyBufferToBuffer(prof.resolve, 0, prof.read, 0, prof.resolve.size);
+      }
+      device.queue.submit([enc.finish()]);
+      if (hostStep && hostStep.op.exec.type === 'host') await hostStep.op.exec.run(host);
+    }
+  }
+
+  private hostRuntime(): HostRuntime {
+    return {
+      ctx: this.ctx,
+      view: this.view,
+      read: (t) => this.readTensor(t),
+      write: (t, data) => {
+        const v = this.view(t);
+        this.ctx.write(v.buffer, encodeHost(data, t, `host write to ${t.describe()}`), v.offset);
+      },
+    };
+  }
+
+  private inputTensor(name: string): Tensor {
+    const t = this.graph.inputs.get(name);
+    if (!t) throw new Error(`graph '${this.graph.name}' has no input '${name}' (inputs: ${[...this.graph.inputs.keys()].join(', ')})`);
+    return t;
+  }
+}
+
+function dispatchAll(pass: GPUComputePassEncoder, calls: readonly KernelCall[]): void {
+  for (const c of calls) {
+    pass.setPipeline(c.pipeline);
+    pass.setBindGroup(0, c.bindGroup);
+    pass.dispatchWorkgroups(c.workgroups[0], c.workgroups[1], c.workgroups[2]);
+  }
+}
+
+function isTensorView(x: unknown): x is TensorView {
+  return typeof x === 'object' && x !== null && 'buffer' in x && 'shape' in x && 'dtype' in x && 'offset' in x;
+}
+
+/** Host data -> bytes in the tensor's dtype. Uint16Array for an f16 tensor is taken as raw f16 bits. */
+function encodeHost(data: HostData, t: Tensor, what: string): ArrayBufferView {
+  const n = 'length' in data ? (data as ArrayLike<number>).length : (data as ArrayBufferView).byteLength / DTYPE_BYTES[t.dtype];
+  if (n !== t.numel) throw new Error(`${what}: got ${n} values but ${t.describe()} holds ${t.numel}`);
+  if (t.dtype === 'f16') return data instanceof Uint16Array ? data : toF16Array(data as ArrayLike<number>);
+  return data instanceof Float32Array ? data : Float32Array.from(data as ArrayLike<number>);
+}
+
+function sum(xs: number[]): number {
+  return xs.reduce((a, b) => a + b, 0);
+}

@@ -1,0 +1,291 @@
+// The graph builder: symbolic tensors and the ops between them, recorded once in TypeScript. Shapes are
+// inferred and checked here, at build time, so a wrong model definition fails with a message naming the op
+// and tensors before any GPU work. Kernel-specific wrappers (ops/*.ts) are thin layers over `op()`.
+//
+// Four kinds of op execution:
+//  - kernel: a launch function (src/kernels-wgsl) called once at compile time with the planned TensorViews;
+//    its KernelCalls are replayed every run.
+//  - copy:   buffer-to-buffer byte copies (contiguous row slices / concatenation), no shader.
+//  - view:   no work; the output reuses the input's storage (reshape, aligned row slice).
+//  - host:   a callback that runs between command-buffer submissions (readback, and later the NCCL bridge for
+//            sequence-parallel collectives). The executor splits the graph into segments at host ops.
+import type { GpuContext } from '../gpu/context.js';
+import type { DType, KernelCall, TensorView } from '../kernels-wgsl/kernel.js';
+import { GraphShapeError, Tensor, type TensorRole, shapeStr } from './tensor.js';
+
+/** Resolves a symbolic tensor to its planned GPU view (only valid inside launch / host callbacks). */
+export type ViewOf = (t: Tensor) => TensorView;
+
+export interface CopyRegion {
+  src: Tensor;
+  srcByteOffset: number;
+  dst: Tensor;
+  dstByteOffset: number;
+  bytes: number;
+}
+
+/** What a host op gets: the device, planned views, and blocking read/write helpers. */
+export interface HostRuntime {
+  ctx: GpuContext;
+  view: ViewOf;
+  /** Reads a tensor after all work submitted so far (f16 decoded to numbers). */
+  read(t: Tensor): Promise<Float32Array>;
+  /** Writes host data into a tensor's storage (queue order: before any later submission). */
+  write(t: Tensor, data: ArrayLike<number> | ArrayBufferView): void;
+}
+
+export type OpExec =
+  | { type: 'kernel'; launch: (ctx: GpuContext, view: ViewOf) => Promise<KernelCall | KernelCall[]> }
+  | { type: 'copy'; regions: CopyRegion[] }
+  | { type: 'view' }
+  | { type: 'host'; run: (host: HostRuntime) => Promise<void> };
+
+/**
+ * Output `output` may (required=false) or must (required=true) reuse the storage of `input`. Optional in-place
+ * happens when `input` is not read after this op; required in-place (an op that fills part of an existing
+ * tensor, e.g. the image half of a joint q/k/v) is a build error otherwise. Either way the kernel is handed the
+ * SAME TensorView object for both, and must bind it once (read_write).
+ */
+export interface InPlaceHint {
+  output: number;
+  input: Tensor;
+  required: boolean;
+}
+
+export interface OpNode {
+  id: number;
+  /** Kind for profiles and stats ('linear', 'attention', 'layer_norm', ...). */
+  kind: string;
+  /** Unique, scoped label ('block3/attn/linear#41'). */
+  label: string;
+  inputs: Tensor[];
+  outputs: Tensor[];
+  inPlace: InPlaceHint[];
+  exec: OpExec;
+}
+
+export interface OutputSpec {
+  name?: string;
+  shape: readonly number[];
+  dtype: DType;
+}
+
+export interface OpSpec {
+  kind: string;
+  /** Defaults to the kind. Scope prefix and '#id' suffix are added. */
+  name?: string;
+  inputs: (Tensor | null | undefined)[];
+  outputs: OutputSpec[];
+  inPlace?: InPlaceHint[];
+  exec: OpExec;
+}
+
+export interface ConstantTensor {
+  tensor: Tensor;
+  data: ArrayLike<number>;
+}
+
+let nextGraphId = 1;
+
+export class Graph {
+  readonly id = nextGraphId++;
+  readonly ops: OpNode[] = [];
+  readonly tensors: Tensor[] = [];
+  readonly inputs = new Map<string, Tensor>();
+  readonly weights = new Map<string, Tensor>();
+  readonly constants = new Map<string, ConstantTensor>();
+  readonly outputs = new Map<string, Tensor>();
+  private scopes: string[] = [];
+
+  constructor(readonly name = 'graph') {}
+
+  // ---- leaves ---------------------------------------------------------------------------------------------
+
+  /** A tensor the caller fills before each run (setInput). Kept alive for the whole run, so runs repeat. */
+  input(name: string, shape: readonly number[], dtype: DType = 'f32'): Tensor {
+    if (this.inputs.has(name)) throw new GraphShapeError(`input '${name}'`, 'declared twice; input names must be unique');
+    const t = this.newTensor(name, shape, dtype, 'input', null);
+    this.inputs.set(name, t);
+    return t;
+  }
+
+  /** A named weight resolved from the WeightStore at compile time (shape and dtype checked then). */
+  weight(name: string, shape: readonly number[], dtype: DType = 'f16'): Tensor {
+    const prev = this.weights.get(name);
+    if (prev) {
+      if (prev.dtype !== dtype || shapeStr(prev.shape) !== shapeStr(shape)) {
+        throw new GraphShapeError(`weight '${name}'`, `declared as ${prev.describe()} and again as [${shape}] ${dtype}`);
+      }
+      return prev;
+    }
+    const t = this.newTensor(name, shape, dtype, 'weight', null);
+    this.weights.set(name, t);
+    return t;
+  }
+
+  /** Host data uploaded once at compile time (RoPE tables, position embeddings, ...). */
+  constant(name: string, data: ArrayLike<number>, shape: readonly number[], dtype: DType = 'f32'): Tensor {
+    if (this.constants.has(name)) throw new GraphShapeError(`constant '${name}'`, 'declared twice');
+    const t = this.newTensor(name, shape, dtype, 'constant', null);
+    if (data.length !== t.numel) throw new GraphShapeError(`constant '${name}'`, `has ${data.length} values but shape [${shape}] holds ${t.numel}`);
+    this.constants.set(name, { tensor: t, data });
+    return t;
+  }
+
+  /** Marks a tensor as a named result: kept alive to the end of the run and readable afterwards. */
+  output(name: string, t: Tensor): Tensor {
+    this.own(t, `output '${name}'`);
+    if (this.outputs.has(name)) throw new GraphShapeError(`output '${name}'`, 'declared twice');
+    if (t.role === 'weight' || t.role === 'constant') throw new GraphShapeError(`output '${name}'`, `${t.describe()} is a ${t.role}, not a computed tensor`);
+    this.outputs.set(name, t);
+    return t;
+  }
+
+  // ---- ops ------------------------------------------------------------------------------------------------
+
+  /** Runs `fn` with a label prefix: ops and tensors created inside are named 'scope/...'. */
+  scope<R>(name: string, fn: () => R): R {
+    this.scopes.push(name);
+    try {
+      return fn();
+    } finally {
+      this.scopes.pop();
+    }
+  }
+
+  /** Adds an op; returns its output tensors. Wrappers validate shapes before calling this. */
+  op(spec: OpSpec): Tensor[] {
+    const id = this.ops.length;
+    const label = `${this.prefix()}${spec.name ?? spec.kind}#${id}`;
+    const inputs = spec.inputs.filter((t): t is Tensor => t != null);
+    for (const t of inputs) this.own(t, label);
+    const outputs = spec.outputs.map((o, k) =>
+      this.newTensor(o.name ? `${this.prefix()}${o.name}` : `${label}:${k}`, o.shape, o.dtype, 'activation', id),
+    );
+    const inPlace = (spec.inPlace ?? []).map((h) => {
+      if (!inputs.includes(h.input)) throw new Error(`${label}: in-place input ${h.input.describe()} is not among the op's inputs`);
+      const out = outputs[h.output];
+      if (!out) throw new Error(`${label}: in-place output index ${h.output} out of range`);
+      if (out.bytes > h.input.bytes) throw new GraphShapeError(label, `in-place output ${out.describe()} is larger than ${h.input.describe()}`);
+      return h;
+    });
+    this.ops.push({ id, kind: spec.kind, label, inputs, outputs, inPlace, exec: spec.exec });
+    return outputs;
+  }
+
+  /** Same bytes, new shape (no work). */
+  reshape(t: Tensor, shape: readonly number[], name?: string): Tensor {
+    const label = `${this.prefix()}reshape#${this.ops.length}`;
+    this.own(t, label);
+    const n = shape.reduce((a, b) => a * b, 1);
+    if (n !== t.numel) throw new GraphShapeError(label, `cannot reshape ${t.describe()} (${t.numel} elements) to ${shapeStr(shape)} (${n} elements)`);
+    return this.aliasOp('reshape', t, shape, t.dtype, 0, name);
+  }
+
+  /**
+   * Rows [start, start+count) of the first dimension. Free (a view) when the byte offset is 256-aligned, as
+   * WebGPU bindings require; otherwise a copy into a fresh tensor.
+   */
+  sliceRows(t: Tensor, start: number, count: number, name?: string): Tensor {
+    const label = `${this.prefix()}slice_rows#${this.ops.length}`;
+    this.own(t, label);
+    if (!(Number.isInteger(start) && Number.isInteger(count) && start >= 0 && count >= 1 && start + count <= t.shape[0])) {
+      throw new GraphShapeError(label, `rows [${start}, ${start + count}) out of range for ${t.describe()}`);
+    }
+    const shape = [count, ...t.shape.slice(1)];
+    const rowBytes = t.bytes / t.shape[0];
+    const offset = start * rowBytes;
+    if (offset % 256 === 0) return this.aliasOp('slice_rows', t, shape, t.dtype, offset, name);
+    const [out] = this.op({
+      kind: 'copy',
+      name: name ?? 'slice_rows',
+      inputs: [t],
+      outputs: [{ shape, dtype: t.dtype, name }],
+      exec: { type: 'copy', regions: [] },
+    });
+    this.patchCopy(out, [{ src: t, srcByteOffset: offset, dst: out, dstByteOffset: 0, bytes: count * rowBytes }]);
+    return out;
+  }
+
+  /** Concatenation along the first dimension (e.g. text then image tokens for batch 1), by byte copies. */
+  concatRows(parts: Tensor[], name?: string): Tensor {
+    const label = `${this.prefix()}concat_rows#${this.ops.length}`;
+    if (parts.length === 0) throw new GraphShapeError(label, 'needs at least one tensor');
+    const [first] = parts;
+    for (const p of parts) {
+      this.own(p, label);
+      if (p.dtype !== first.dtype || shapeStr(p.shape.slice(1)) !== shapeStr(first.shape.slice(1))) {
+        throw new GraphShapeError(label, `all parts must share dtype and trailing dims; ${p.describe()} vs ${first.describe()}`);
+      }
+    }
+    const rows = parts.reduce((s, p) => s + p.shape[0], 0);
+    const [out] = this.op({
+      kind: 'copy',
+      name: name ?? 'concat_rows',
+      inputs: parts,
+      outputs: [{ shape: [rows, ...first.shape.slice(1)], dtype: first.dtype, name }],
+      exec: { type: 'copy', regions: [] },
+    });
+    let at = 0;
+    const regions = parts.map((p) => {
+      const r = { src: p, srcByteOffset: 0, dst: out, dstByteOffset: at, bytes: p.bytes };
+      at += p.bytes;
+      return r;
+    });
+    this.patchCopy(out, regions);
+    return out;
+  }
+
+  /**
+   * A callback between submissions. `reads` are kept alive until it runs; `writes` are new tensors it fills
+   * (e.g. a collective's result) via host.write or its own GPU copies.
+   */
+  hostOp(name: string, reads: Tensor[], writes: OutputSpec[], run: (host: HostRuntime, outs: Tensor[]) => Promise<void>): Tensor[] {
+    const holder: { outs: Tensor[] } = { outs: [] };
+    holder.outs = this.op({ kind: 'host', name, inputs: reads, outputs: writes, exec: { type: 'host', run: (h) => run(h, holder.outs) } });
+    return holder.outs;
+  }
+
+  /** Build-time check with a message naming the op. */
+  check(cond: boolean, op: string, detail: () => string): asserts cond {
+    if (!cond) throw new GraphShapeError(op, detail());
+  }
+
+  /** The label the next op will get (wrappers use it in their shape errors). */
+  nextLabel(kind: string, name?: string): string {
+    return `${this.prefix()}${name ?? kind}#${this.ops.length}`;
+  }
+
+  // ---- internals ------------------------------------------------------------------------------------------
+
+  private aliasOp(kind: string, base: Tensor, shape: readonly number[], dtype: DType, byteOffset: number, name?: string): Tensor {
+    const id = this.ops.length;
+    const label = `${this.prefix()}${kind}#${id}`;
+    const role: TensorRole = base.role === 'input' || base.role === 'activation' ? 'activation' : base.role;
+    const t = new Tensor(this.tensors.length, this.id, name ? `${this.prefix()}${name}` : `${label}:0`, shape, dtype, role, id, { base, byteOffset });
+    this.tensors.push(t);
+    this.ops.push({ id, kind, label, inputs: [base], outputs: [t], inPlace: [], exec: { type: 'view' } });
+    return t;
+  }
+
+  private patchCopy(out: Tensor, regions: CopyRegion[]): void {
+    const node = this.ops[out.producer!];
+    node.exec = { type: 'copy', regions };
+  }
+
+  private newTensor(name: string, shape: readonly number[], dtype: DType, role: TensorRole, producer: number | null): Tensor {
+    const t = new Tensor(this.tensors.length, this.id, name, [...shape], dtype, role, producer);
+    this.tensors.push(t);
+    return t;
+  }
+
+  private own(t: Tensor, where: string): void {
+    if (!(t instanceof Tensor) || t.graphId !== this.id || this.tensors[t.id] !== t) {
+      throw new Error(`${where}: tensor ${String((t as Tensor)?.name)} does not belong to graph '${this.name}'`);
+    }
+  }
+
+  private prefix(): string {
+    return this.scopes.length ? `${this.scopes.join('/')}/` : '';
+  }
+}
