@@ -1,0 +1,146 @@
+// Executor on a real device (lavapipe in CI): planned arenas, in-place reuse, views and copies, host ops between
+// command buffers, repeated runs, GPU-side inputs, profiling, and the build/compile errors users will hit.
+import { describe, expect, it } from 'vitest';
+import { compile } from '../../src/graph/executor.js';
+import { Graph } from '../../src/graph/graph.js';
+import { GraphBuildError } from '../../src/graph/liveness.js';
+import { addScaled, mul, silu } from '../../src/graph/ops/elementwise.js';
+import { layerNorm } from '../../src/graph/ops/norm.js';
+import { GraphShapeError } from '../../src/graph/tensor.js';
+import { WeightStore } from '../../src/graph/weights.js';
+import { expectClose, freshSeed, randn, rng, uploadTensor } from '../helpers/gpu.js';
+import { testContext } from '../helpers/gpu.js';
+
+const R = 7;
+const C = 40;
+
+/** x -> layerNorm(w,b) -> silu -> * s (broadcast) -> 0.5*m + 2*x; plus row slices/concat and a host readback. */
+function buildGraph(hostSeen?: { rows: Float32Array | null }) {
+  const g = new Graph('exec-test');
+  const x = g.input('x', [R, C], 'f32');
+  const w = g.weight('ln.weight', [C], 'f16');
+  const b = g.weight('ln.bias', [C], 'f16');
+  const s = g.weight('scale', [C], 'f32');
+  const y = g.scope('blk', () => layerNorm(g, x, { weight: w, bias: b, eps: 1e-5, dtype: 'f32' }));
+  const z = silu(g, y); // y dies here: in place
+  const m = mul(g, z, s);
+  const o = addScaled(g, m, x, 0.5, 2);
+  // Rows 2..4 (copy: 160-byte rows are not 256-aligned) and a concat of the last row with the first two.
+  const mid = g.sliceRows(o, 2, 3, 'mid');
+  if (hostSeen) {
+    g.hostOp('peek', [mid], [], async (host) => {
+      hostSeen.rows = await host.read(mid);
+    });
+  }
+  const cat = g.concatRows([g.sliceRows(o, R - 1, 1), g.sliceRows(o, 0, 2)], 'cat');
+  g.output('out', o);
+  g.output('mid', mid);
+  g.output('cat', g.reshape(cat, [3 * C]));
+  return g;
+}
+
+function reference(x: Float64Array, w: Float64Array, b: Float64Array, s: Float64Array): Float64Array {
+  const out = new Float64Array(R * C);
+  for (let r = 0; r < R; r++) {
+    let mean = 0;
+    for (let c = 0; c < C; c++) mean += x[r * C + c];
+    mean /= C;
+    let v = 0;
+    for (let c = 0; c < C; c++) v += (x[r * C + c] - mean) ** 2;
+    const inv = 1 / Math.sqrt(v / C + 1e-5);
+    for (let c = 0; c < C; c++) {
+      const y = (x[r * C + c] - mean) * inv * w[c] + b[c];
+      const z = y / (1 + Math.exp(-y));
+      out[r * C + c] = 0.5 * z * s[c] + 2 * x[r * C + c];
+    }
+  }
+  return out;
+}
+
+async function setup(seed: number) {
+  const ctx = await testContext();
+  const rand = rng(seed);
+  const w = randn(rand, C, 1, 'f16');
+  const b = randn(rand, C, 0.5, 'f16');
+  const s = randn(rand, C, 1, 'f32');
+  const weights = new WeightStore();
+  weights.upload(ctx, 'ln.weight', w, [C], 'f16');
+  weights.upload(ctx, 'ln.bias', b, [C], 'f16');
+  weights.upload(ctx, 'scale', s, [C], 'f32');
+  return { ctx, rand, w, b, s, weights };
+}
+
+const rows = (a: ArrayLike<number>, from: number, n: number) => Array.from(a).slice(from * C, (from + n) * C);
+
+describe('executor', () => {
+  it('runs a graph with in-place ops, copies and a host op, and matches the float64 reference on repeated runs', async () => {
+    const seed = freshSeed();
+    const { ctx, rand, w, b, s, weights } = await setup(seed);
+    const seen = { rows: null as Float32Array | null };
+    const plan = await compile(ctx, buildGraph(seen), weights);
+    expect(plan.stats.hostOps).toBe(1);
+    expect(plan.stats.commandBuffers).toBe(2);
+    expect(plan.stats.dispatches).toBe(4);
+    expect(plan.stats.inPlaceOps).toBeGreaterThanOrEqual(1);
+    expect(plan.stats.activationBytes).toBeGreaterThanOrEqual(plan.stats.liveSetPeakBytes);
+    for (let run = 0; run < 2; run++) {
+      const x = randn(rand, R * C, 3, 'f32').map((v, i) => v + (i % C === 0 ? 50 : 0)); // a large-mean column
+      plan.setInput('x', x);
+      await plan.run();
+      const want = reference(x, w, b, s);
+      const bound = { relL2: 1e-5 }; // f16 weights are exact inputs and all storage and math is f32: only f32 rounding remains
+      expectClose(await plan.readOutput('out'), want, bound, `out (seed ${seed}, run ${run})`);
+      expectClose(await plan.readOutput('mid'), rows(want, 2, 3), bound, `mid (seed ${seed})`);
+      expectClose(await plan.readOutput('cat'), [...rows(want, R - 1, 1), ...rows(want, 0, 2)], bound, `cat (seed ${seed})`);
+      expectClose(seen.rows!, rows(want, 2, 3), bound, `host op saw (seed ${seed})`);
+    }
+    plan.destroy();
+  });
+
+  it('gives the same result when arenas are capped small (several arenas) and when the input comes from a GPU tensor', async () => {
+    const seed = freshSeed();
+    const { ctx, rand, w, b, s, weights } = await setup(seed);
+    const plan = await compile(ctx, buildGraph(), weights, { maxArenaBytes: 2048 });
+    expect(plan.stats.arenaBytes.length).toBeGreaterThan(2);
+    const x = randn(rand, R * C, 1, 'f32');
+    plan.setInput('x', uploadTensor(ctx, x, [R, C], 'f32'));
+    await plan.run();
+    expectClose(await plan.readOutput('out'), reference(x, w, b, s), { relL2: 1e-5 }, `out (seed ${seed})`);
+    plan.destroy();
+  });
+
+  it('profiles per op and aggregates by kind', async () => {
+    const { ctx, rand, weights } = await setup(freshSeed());
+    const plan = await compile(ctx, buildGraph(), weights);
+    plan.setInput('x', randn(rand, R * C, 1, 'f32'));
+    const prof = await plan.profile();
+    if (ctx.caps.timestampQuery) {
+      expect(prof.ops.map((o) => o.kind)).toEqual(['layer_norm', 'silu', 'mul', 'add_scaled']);
+      expect(prof.byKind.length).toBe(4);
+      expect(prof.ops[0].label).toMatch(/^blk\/layer_norm#0$/);
+    }
+    plan.destroy();
+  });
+
+  it('names every missing or mis-shaped weight at compile time', async () => {
+    const ctx = await testContext();
+    const weights = new WeightStore();
+    weights.upload(ctx, 'ln.weight', new Float64Array(C + 1), [C + 1], 'f16');
+    const err = await compile(ctx, buildGraph(), weights).catch((e) => e as Error);
+    expect(err).toBeInstanceOf(GraphBuildError);
+    expect(err.message).toMatch(/'ln.weight' has shape \[41\] but the graph needs \[40\]/);
+    expect(err.message).toMatch(/missing weight 'ln.bias'/);
+    expect(err.message).toMatch(/missing weight 'scale'/);
+    weights.destroy();
+  });
+
+  it('reports shape errors at build time naming the op and tensors', () => {
+    const g = new Graph();
+    const x = g.input('x', [R, C]);
+    const s = g.weight('s', [C + 1], 'f32');
+    expect(() => g.scope('blk', () => mul(g, x, s))).toThrow(GraphShapeError);
+    expect(() => g.scope('blk', () => mul(g, x, s))).toThrow(/blk\/mul#\d+: 's' \[41\] f32 does not broadcast onto 'x' \[7, 40\] f32/);
+    expect(() => g.reshape(x, [3, 3])).toThrow(/cannot reshape 'x' \[7, 40\]/);
+    expect(() => layerNorm(g, x, { weight: s })).toThrow(/weight 's' \[41\] f32 must have shape \[40\]/);
+  });
+});
