@@ -1,0 +1,233 @@
+// One view over a model checkpoint however it is stored: a single .safetensors file (Black Forest Labs'
+// flux1-dev.safetensors), a diffusers folder (`<root>/transformer/diffusion_pytorch_model.safetensors`, or
+// sharded `diffusion_pytorch_model-0000K-of-0000N.safetensors` + `diffusion_pytorch_model.safetensors.index.json`,
+// with `config.json`). listTensors()/info()/read()/chunks() hide which shard holds a tensor; every error names
+// the shard file and the tensor.
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { CheckpointError, DEFAULT_CHUNK_BYTES, SafetensorsFile, similarNames, type TensorInfo } from './safetensors.js';
+
+export const DIFFUSERS_WEIGHTS = 'diffusion_pytorch_model.safetensors';
+export const DIFFUSERS_INDEX = 'diffusion_pytorch_model.safetensors.index.json';
+/** Prefix some single-file exports (ComfyUI, original SD3 files) put on every transformer tensor name. */
+const KNOWN_PREFIXES = ['model.diffusion_model.'];
+/** Files that sit next to the transformer in release folders but are not it (FLUX's autoencoder). */
+const NOT_TRANSFORMER = /^(ae|vae|diffusion_pytorch_model-\d+-of-\d+)\.safetensors$/;
+
+interface Located {
+  file: SafetensorsFile;
+  /** The name inside the file (with any stripped prefix). */
+  raw: string;
+}
+
+export interface ResolvedCheckpoint {
+  /** Weight files to open. */
+  files: string[];
+  /** The shard index, for sharded diffusers checkpoints. */
+  index: string | null;
+  /** diffusers config.json next to the weights, when present. */
+  config: string | null;
+}
+
+async function kind(path: string): Promise<'file' | 'dir' | null> {
+  try {
+    const s = await stat(path);
+    return s.isDirectory() ? 'dir' : s.isFile() ? 'file' : null;
+  } catch {
+    return null;
+  }
+}
+
+async function siblingConfig(dir: string): Promise<string | null> {
+  const c = join(dir, 'config.json');
+  return (await kind(c)) === 'file' ? c : null;
+}
+
+/**
+ * Finds the transformer weights from what a user points `--model` at: a .safetensors file, an index file,
+ * a diffusers `transformer/` folder, or a pipeline root that contains one.
+ */
+export async function resolveCheckpoint(path: string): Promise<ResolvedCheckpoint> {
+  const k = await kind(path);
+  if (k === null) throw new CheckpointError(`${path}: no such file or folder (point --model at a .safetensors file or a diffusers folder)`, path);
+  if (k === 'file') {
+    if (path.endsWith('.index.json')) return { files: [], index: path, config: await siblingConfig(dirname(path)) };
+    if (path.endsWith('.safetensors')) {
+      // A diffusers transformer file carries its config.json alongside; a BFL single file does not need one.
+      const config = basename(path).startsWith('diffusion_pytorch_model') ? await siblingConfig(dirname(path)) : null;
+      return { files: [path], index: null, config };
+    }
+    throw new CheckpointError(`${path}: not a checkpoint (expected a .safetensors file, a *.safetensors.index.json, or a folder)`, path);
+  }
+  if ((await kind(join(path, 'transformer'))) === 'dir') return resolveCheckpoint(join(path, 'transformer'));
+  if ((await kind(join(path, DIFFUSERS_INDEX))) === 'file') return { files: [], index: join(path, DIFFUSERS_INDEX), config: await siblingConfig(path) };
+  if ((await kind(join(path, DIFFUSERS_WEIGHTS))) === 'file') return { files: [join(path, DIFFUSERS_WEIGHTS)], index: null, config: await siblingConfig(path) };
+  const entries = (await readdir(path)).sort();
+  const indexes = entries.filter((e) => e.endsWith('.safetensors.index.json'));
+  if (indexes.length === 1) return { files: [], index: join(path, indexes[0]), config: await siblingConfig(path) };
+  const weights = entries.filter((e) => e.endsWith('.safetensors') && !NOT_TRANSFORMER.test(e));
+  if (weights.length === 1 && indexes.length === 0) return { files: [join(path, weights[0])], index: null, config: null };
+  const shards = entries.filter((e) => /-\d+-of-\d+\.safetensors$/.test(e));
+  if (shards.length && !indexes.length) {
+    throw new CheckpointError(`${path}: found sharded weights (${shards.join(', ')}) but no ${DIFFUSERS_INDEX}; download the index file too`, path);
+  }
+  const found = [...weights, ...indexes];
+  throw new CheckpointError(
+    found.length
+      ? `${path}: several candidate checkpoints (${found.join(', ')}); point --model at one file`
+      : `${path}: no transformer weights found (expected ${DIFFUSERS_WEIGHTS}, ${DIFFUSERS_INDEX}, a transformer/ folder, or one .safetensors file)`,
+    path,
+  );
+}
+
+async function readJson(path: string, what: string): Promise<Record<string, unknown>> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    throw new CheckpointError(`${path}: cannot read ${what} (${(e as Error).message})`, path);
+  }
+  try {
+    const v = JSON.parse(text) as unknown;
+    if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new Error('not a JSON object');
+    return v as Record<string, unknown>;
+  } catch (e) {
+    throw new CheckpointError(`${path}: ${what} is not valid JSON (${(e as Error).message})`, path);
+  }
+}
+
+export class Checkpoint {
+  private readonly located = new Map<string, Located>();
+
+  private constructor(
+    /** What the user pointed at. */
+    readonly path: string,
+    readonly files: readonly SafetensorsFile[],
+    readonly indexPath: string | null,
+    readonly configPath: string | null,
+    /** diffusers config.json contents (null for BFL single files). */
+    readonly configJson: Record<string, unknown> | null,
+    /** Prefix stripped from every tensor name ('' when none). */
+    readonly namePrefix: string,
+  ) {}
+
+  static async open(path: string): Promise<Checkpoint> {
+    const r = await resolveCheckpoint(path);
+    const opened: SafetensorsFile[] = [];
+    try {
+      let weightMap: Record<string, string> | null = null;
+      let files = r.files;
+      if (r.index) {
+        const idx = await readJson(r.index, 'shard index');
+        const wm = idx.weight_map;
+        if (wm === null || typeof wm !== 'object' || Array.isArray(wm) || !Object.values(wm).every((v) => typeof v === 'string')) {
+          throw new CheckpointError(`${r.index}: shard index has no "weight_map" of tensor name -> shard file`, r.index);
+        }
+        weightMap = wm as Record<string, string>;
+        const shardNames = [...new Set(Object.values(weightMap))].sort();
+        files = [];
+        for (const s of shardNames) {
+          const p = join(dirname(r.index), s);
+          if ((await kind(p)) !== 'file') {
+            throw new CheckpointError(`${p}: shard listed in ${basename(r.index)} is missing (incomplete download?)`, p);
+          }
+          files.push(p);
+        }
+      }
+      for (const f of files) opened.push(await SafetensorsFile.open(f));
+      const config = r.config ? await readJson(r.config, 'config.json') : null;
+      const prefix = opened.length === 1 ? commonKnownPrefix(opened[0].names()) : '';
+      const ck = new Checkpoint(path, opened, r.index, r.config, config, prefix);
+      ck.indexTensors(weightMap);
+      return ck;
+    } catch (e) {
+      await Promise.all(opened.map((f) => f.close()));
+      throw e;
+    }
+  }
+
+  private indexTensors(weightMap: Record<string, string> | null): void {
+    for (const file of this.files) {
+      for (const raw of file.names()) {
+        const name = raw.slice(this.namePrefix.length);
+        const prev = this.located.get(name);
+        if (prev) {
+          throw new CheckpointError(`${file.path}: tensor '${name}' is also stored in ${prev.file.path}; a checkpoint must hold each tensor once`, file.path, name);
+        }
+        this.located.set(name, { file, raw });
+      }
+    }
+    if (!weightMap || !this.indexPath) return;
+    for (const [name, shard] of Object.entries(weightMap)) {
+      const at = this.located.get(name);
+      const shardPath = join(dirname(this.indexPath), shard);
+      if (!at) {
+        throw new CheckpointError(`${shardPath}: missing tensor '${name}' (the index ${basename(this.indexPath)} places it in this shard but its header lacks it)`, shardPath, name);
+      }
+      if (at.file.path !== shardPath) {
+        throw new CheckpointError(`${at.file.path}: tensor '${name}' is in this shard but the index places it in ${shard}`, at.file.path, name);
+      }
+    }
+  }
+
+  /** Where the weights come from, for messages: the file, or the folder of shards. */
+  get description(): string {
+    return this.files.length === 1 ? this.files[0].path : `${dirname(this.files[0]?.path ?? this.path)} (${this.files.length} shards)`;
+  }
+
+  listTensors(): string[] {
+    return [...this.located.keys()];
+  }
+
+  has(name: string): boolean {
+    return this.located.has(name);
+  }
+
+  private locate(name: string): Located {
+    const at = this.located.get(name);
+    if (!at) {
+      throw new CheckpointError(
+        `${this.description}: missing tensor '${name}' (the checkpoint has ${this.located.size} tensors${similarNames(name, this.located.keys())})`,
+        this.description, name,
+      );
+    }
+    return at;
+  }
+
+  /** Name, dtype, shape, byte size, and the shard file holding the tensor. */
+  info(name: string): TensorInfo {
+    const at = this.locate(name);
+    return { ...at.file.info(at.raw), name };
+  }
+
+  read(name: string): Promise<Uint8Array> {
+    const at = this.locate(name);
+    return at.file.read(at.raw);
+  }
+
+  readInto(name: string, dst: Uint8Array, tensorOffset = 0): Promise<void> {
+    const at = this.locate(name);
+    return at.file.readInto(at.raw, dst, tensorOffset);
+  }
+
+  chunks(name: string, chunkBytes = DEFAULT_CHUNK_BYTES): AsyncGenerator<Uint8Array> {
+    const at = this.locate(name);
+    return at.file.chunks(at.raw, chunkBytes);
+  }
+
+  /** Total bytes of tensor data. */
+  get totalBytes(): number {
+    let n = 0;
+    for (const f of this.files) for (const t of f.tensors) n += t.byteLength;
+    return n;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.files.map((f) => f.close()));
+  }
+}
+
+function commonKnownPrefix(names: string[]): string {
+  for (const p of KNOWN_PREFIXES) if (names.length && names.every((n) => n.startsWith(p))) return p;
+  return '';
+}

@@ -1,0 +1,213 @@
+// Streams checkpoint tensors to the GPU with bounded host memory: each canonical weight (one tensor, or the
+// row-concatenation of several for fused QKV / linear1, see name-map.ts) is read chunk by chunk into ONE
+// reusable host buffer, written to the GPU, and converted there to the engine's storage type:
+//   f16 in the file  -> written straight into the weight's buffer;
+//   bf16/f32 in file -> written to a raw staging buffer, then `convert` (kernels-wgsl/convert.ts) writes f16
+//                       into the weight's buffer at the chunk's offset;
+//   f32 storage      -> (for weights a graph keeps in f32) converted on the host chunk by chunk.
+// Chunks are multiples of 128 elements so every f16 destination offset is 256-byte aligned (WebGPU's storage
+// binding offset alignment). Host memory: one chunk buffer (64 MiB default) + Dawn's write staging, which is
+// bounded by waiting for the queue every `maxInFlightBytes`.
+import type { GpuContext } from '../gpu/context.js';
+import { allocTensor, DTYPE_BYTES, encodeCalls, numel, type DType, type KernelCall, type TensorView } from '../kernels-wgsl/kernel.js';
+import { bf16BitsToF32, f16BitsToF32 } from '../util/f16.js';
+import type { Checkpoint } from './checkpoint.js';
+import { ITEM_BYTES, uploadFormat, type SafetensorsDType, type UploadFormat } from './dtypes.js';
+import type { WeightSource } from './name-map.js';
+import { CheckpointError, DEFAULT_CHUNK_BYTES } from './safetensors.js';
+
+/** The GPU conversion kernel's launch contract (src/kernels-wgsl/convert.ts). */
+export type ConvertFn = (ctx: GpuContext, args: { src: TensorView; dst: TensorView; srcFormat: UploadFormat }) => Promise<KernelCall>;
+
+export interface UploadOptions {
+  /** Host chunk size in bytes of checkpoint data (default 64 MiB). */
+  chunkBytes?: number;
+  /** Storage dtype of each canonical weight (default f16 for all). */
+  dtypeOf?: (name: string) => DType;
+  /** Upload only the weights this returns true for. */
+  filter?: (name: string) => boolean;
+  /** Wait for the GPU queue after this many bytes were written, bounding Dawn's staging memory (default 256 MiB). */
+  maxInFlightBytes?: number;
+  /** GPU converter for bf16/f32 -> f16 (defaults to kernels-wgsl/convert.ts). */
+  convert?: ConvertFn;
+  onProgress?: (p: { weight: string; bytesDone: number; bytesTotal: number }) => void;
+}
+
+export interface LoadedWeights {
+  views: Map<string, TensorView>;
+  /** GPU bytes held by the weights. */
+  gpuBytes: number;
+  /** Checkpoint bytes read. */
+  bytesRead: number;
+  destroy(): void;
+}
+
+interface Segment {
+  tensor: string;
+  byteStart: number;
+  byteEnd: number;
+}
+
+interface Plan {
+  source: WeightSource;
+  dtype: SafetensorsDType;
+  format: UploadFormat;
+  segments: Segment[];
+  numel: number;
+  file: string;
+}
+
+/** Resolves a weight's parts to byte ranges, checking dtypes agree and the rows add up to the canonical shape. */
+export function planWeight(ck: Pick<Checkpoint, 'info'>, source: WeightSource): Plan {
+  const segments: Segment[] = [];
+  let dtype: SafetensorsDType | null = null;
+  let file = '';
+  let elems = 0;
+  const inner = source.shape.slice(1);
+  for (const part of source.parts) {
+    const t = ck.info(part.tensor);
+    file ||= t.file;
+    const fail = (msg: string): never => {
+      throw new CheckpointError(`${t.file}: ${msg}`, t.file, part.tensor);
+    };
+    if (dtype && t.dtype !== dtype) fail(`tensor '${part.tensor}' is ${t.dtype} but the other parts of '${source.name}' are ${dtype}; cannot fuse mixed dtypes`);
+    dtype = t.dtype;
+    if (source.parts.length === 1 && part.rowStart === undefined) {
+      if (t.shape.length !== source.shape.length || t.shape.some((d, i) => d !== source.shape[i])) {
+        fail(`mis-shaped tensor '${part.tensor}': shape [${t.shape}] but [${source.shape}] is required`);
+      }
+    } else if (t.shape.length !== source.shape.length || t.shape.slice(1).some((d, i) => d !== inner[i])) {
+      fail(`mis-shaped tensor '${part.tensor}': shape [${t.shape}] cannot be row-concatenated into '${source.name}' [${source.shape}]`);
+    }
+    const rows = t.shape.length ? t.shape[0] : 1;
+    const rowBytes = rows ? t.byteLength / rows : 0;
+    const r0 = part.rowStart ?? 0;
+    const r1 = part.rowEnd ?? rows;
+    if (r0 < 0 || r1 > rows || r0 > r1) fail(`rows [${r0}, ${r1}) are outside tensor '${part.tensor}' with ${rows} rows`);
+    segments.push({ tensor: part.tensor, byteStart: r0 * rowBytes, byteEnd: r1 * rowBytes });
+    elems += ((r1 - r0) * rowBytes) / ITEM_BYTES[t.dtype];
+  }
+  if (!dtype) throw new Error(`upload: weight '${source.name}' has no parts`);
+  const n = numel(source.shape);
+  if (elems !== n) {
+    throw new CheckpointError(`${file}: '${source.name}' needs ${n} elements [${source.shape}] but its parts (${source.parts.map((p) => p.tensor).join(', ')}) hold ${elems}`, file, source.parts[0].tensor);
+  }
+  return { source, dtype, format: uploadFormat(dtype, source.parts[0].tensor, file), segments, numel: n, file };
+}
+
+/** Fills `dst` with the plan's bytes starting at byte `offset` of the concatenated stream. */
+async function fillFromSegments(ck: Pick<Checkpoint, 'readInto'>, segments: Segment[], offset: number, dst: Uint8Array): Promise<void> {
+  let at = 0; // stream position of the current segment's start
+  let filled = 0;
+  for (const s of segments) {
+    const len = s.byteEnd - s.byteStart;
+    const from = Math.max(offset + filled, at);
+    if (from < at + len && filled < dst.byteLength) {
+      const take = Math.min(at + len - from, dst.byteLength - filled);
+      await ck.readInto(s.tensor, dst.subarray(filled, filled + take), s.byteStart + (from - at));
+      filled += take;
+    }
+    at += len;
+    if (filled === dst.byteLength) return;
+  }
+  if (filled !== dst.byteLength) throw new Error(`upload: internal error, segments ended ${dst.byteLength - filled} bytes early`);
+}
+
+/** Host conversion of a chunk to f32 (weights kept in f32: small, precision-critical ones). */
+function toF32(format: UploadFormat, src: Uint8Array, out: Float32Array): Float32Array {
+  const dv = new DataView(src.buffer, src.byteOffset, src.byteLength);
+  if (format === 'f32') {
+    const n = src.byteLength / 4;
+    for (let i = 0; i < n; i++) out[i] = dv.getFloat32(i * 4, true);
+    return out.subarray(0, n);
+  }
+  const n = src.byteLength / 2;
+  const conv = format === 'bf16' ? bf16BitsToF32 : f16BitsToF32;
+  for (let i = 0; i < n; i++) out[i] = conv(dv.getUint16(i * 2, true));
+  return out.subarray(0, n);
+}
+
+async function defaultConvert(): Promise<ConvertFn> {
+  // Resolved at run time so the loader type-checks before the kernel module exists in a checkout.
+  const spec = '../kernels-wgsl/convert.js';
+  const mod = (await import(spec)) as { convert?: ConvertFn };
+  if (typeof mod.convert !== 'function') throw new Error('upload: kernels-wgsl/convert.ts does not export convert()');
+  return mod.convert;
+}
+
+/**
+ * Uploads every weight source (after `filter`) and returns name -> TensorView, each weight in its own buffer.
+ * On error, buffers created so far are destroyed.
+ */
+export async function uploadWeights(ctx: GpuContext, ck: Pick<Checkpoint, 'info' | 'readInto' | 'has'>, sources: readonly WeightSource[], options: UploadOptions = {}): Promise<LoadedWeights> {
+  const chunkBytes = options.chunkBytes ?? DEFAULT_CHUNK_BYTES;
+  const maxInFlight = options.maxInFlightBytes ?? 256 * 1024 * 1024;
+  const plans = sources.filter((s) => (options.filter ? options.filter(s.name) : true)).filter((s) => !s.optional || s.parts.every((p) => ck.has(p.tensor))).map((s) => planWeight(ck, s));
+  const bytesTotal = plans.reduce((a, p) => a + p.segments.reduce((b, s) => b + s.byteEnd - s.byteStart, 0), 0);
+  // Elements per chunk: a multiple of 128 (256-byte aligned f16 destinations), sized by the widest item.
+  const chunkElems = Math.max(128, Math.floor(chunkBytes / 4 / 128) * 128);
+  const largest = Math.max(0, ...plans.map((p) => Math.min(p.numel, chunkElems) * ITEM_BYTES[p.dtype]));
+  const host = new Uint8Array(largest);
+  const needsF32 = plans.some((p) => (options.dtypeOf?.(p.source.name) ?? 'f16') === 'f32');
+  const hostF32 = needsF32 ? new Float32Array(Math.min(chunkElems, Math.max(0, ...plans.map((p) => p.numel)))) : null;
+  const needsGpuConvert = plans.some((p) => p.format !== 'f16' && (options.dtypeOf?.(p.source.name) ?? 'f16') === 'f16');
+  const convert = needsGpuConvert ? (options.convert ?? (await defaultConvert())) : null;
+  const staging = needsGpuConvert ? ctx.createBuffer(Math.min(chunkElems, Math.max(...plans.map((p) => p.numel))) * 4, 'weights-upload-staging') : null;
+
+  const views = new Map<string, TensorView>();
+  const buffers: GPUBuffer[] = [];
+  let bytesDone = 0;
+  let sinceSync = 0;
+  let gpuBytes = 0;
+  try {
+    for (const p of plans) {
+      const dtype = options.dtypeOf?.(p.source.name) ?? 'f16';
+      const dst = allocTensor(ctx, p.source.shape, dtype, p.source.name);
+      buffers.push(dst.buffer);
+      gpuBytes += p.numel * DTYPE_BYTES[dtype];
+      const item = ITEM_BYTES[p.dtype];
+      for (let e0 = 0; e0 < p.numel; e0 += chunkElems) {
+        const k = Math.min(chunkElems, p.numel - e0);
+        const bytes = host.subarray(0, k * item);
+        await fillFromSegments(ck, p.segments, e0 * item, bytes);
+        if (dtype === 'f32') {
+          ctx.write(dst.buffer, toF32(p.format, bytes, hostF32!), dst.offset + e0 * 4);
+        } else if (p.format === 'f16') {
+          ctx.write(dst.buffer, bytes, dst.offset + e0 * 2);
+        } else {
+          ctx.write(staging!, bytes);
+          const src: TensorView = { buffer: staging!, offset: 0, shape: [k], dtype: p.format === 'f32' ? 'f32' : 'f16' };
+          const out: TensorView = { buffer: dst.buffer, offset: dst.offset + e0 * 2, shape: [k], dtype: 'f16' };
+          const call = await convert!(ctx, { src, dst: out, srcFormat: p.format });
+          const enc = ctx.device.createCommandEncoder({ label: `convert ${p.source.name}` });
+          encodeCalls(enc, [call]);
+          ctx.device.queue.submit([enc.finish()]);
+        }
+        bytesDone += bytes.byteLength;
+        sinceSync += bytes.byteLength;
+        if (sinceSync >= maxInFlight) {
+          await ctx.sync();
+          sinceSync = 0;
+        }
+        options.onProgress?.({ weight: p.source.name, bytesDone, bytesTotal });
+      }
+      views.set(p.source.name, dst);
+    }
+    await ctx.sync();
+  } catch (e) {
+    for (const b of buffers) b.destroy();
+    throw e;
+  } finally {
+    staging?.destroy();
+  }
+  return {
+    views,
+    gpuBytes,
+    bytesRead: bytesDone,
+    destroy: () => {
+      for (const b of buffers) b.destroy();
+      views.clear();
+    },
+  };
+}
+
