@@ -263,14 +263,18 @@ export class SafetensorsFile {
   }
 }
 
-/** ", similar: a, b" for a missing-name error, so a typo or a layout mix-up is obvious. */
+/** "; similar names: a, b" for a missing-name error (most shared dot-components first), so a typo or a layout mix-up is obvious. */
 export function similarNames(name: string, names: Iterable<string>, limit = 3): string {
   const parts = name.split('.');
-  const tail = parts.slice(-2).join('.');
-  const hits: string[] = [];
+  const scored: [number, string][] = [];
   for (const n of names) {
-    if (n.endsWith(tail) || n.startsWith(parts.slice(0, 2).join('.') + '.')) hits.push(n);
-    if (hits.length >= limit) break;
+    const q = n.split('.');
+    let score = 0;
+    for (let i = 0; i < Math.min(q.length, parts.length); i++) if (q[i] === parts[i]) score += 1;
+    if (q.length === parts.length) score += 0.5;
+    if (score >= Math.max(1, parts.length / 2)) scored.push([score, n]);
   }
+  scored.sort((a, b) => b[0] - a[0] || (a[1] < b[1] ? -1 : 1));
+  const hits = scored.slice(0, limit).map((s) => s[1]);
   return hits.length ? `; similar names: ${hits.join(', ')}` : '';
 }
