@@ -1,0 +1,99 @@
+// Cost model: the profile flattened into typed arrays indexed by (resolution slot, degree slot), so the
+// per-round decision (allocation, packing) does array reads instead of map lookups and interpolation.
+import { interpolateGroupChange, interpolateStep, type LatencyProfile } from './profile.js';
+
+export class CostModel {
+  /** Degrees usable on this cluster (profile degrees <= gpu count), ascending. */
+  readonly degrees: Int32Array;
+  private readonly slotOf = new Map<number, number>();
+  private resolutions: number[] = [];
+  /** stepTime[slot * D + d]: seconds per step at degrees[d]. */
+  private stepTime = new Float64Array(0);
+  private groupChange = new Float64Array(0);
+  /** Fastest step time per slot and the degree slot achieving it (the largest degree is not always fastest). */
+  private fastest = new Float64Array(0);
+  private fastestDeg = new Int32Array(0);
+
+  constructor(readonly profile: LatencyProfile, gpuCount: number, readonly maxDegree = Infinity) {
+    if (!Number.isInteger(gpuCount) || gpuCount < 1) throw new Error(`gpu count must be a positive integer (got ${gpuCount})`);
+    const ds = profile.degrees.filter((d) => d <= gpuCount && d <= maxDegree);
+    if (ds.length === 0) throw new Error(`no profiled degree fits ${gpuCount} GPU(s); the profile has degrees ${profile.degrees.join(', ')}`);
+    this.degrees = Int32Array.from(ds);
+  }
+
+  get degreeCount(): number {
+    return this.degrees.length;
+  }
+
+  /** Slot of a resolution, interpolating and caching its row on first use. */
+  slot(resolution: number): number {
+    const s = this.slotOf.get(resolution);
+    if (s !== undefined) return s;
+    const slot = this.resolutions.length;
+    this.resolutions.push(resolution);
+    const D = this.degrees.length;
+    const st = new Float64Array((slot + 1) * D);
+    st.set(this.stepTime);
+    const gc = new Float64Array(slot + 1);
+    gc.set(this.groupChange);
+    const fa = new Float64Array(slot + 1);
+    fa.set(this.fastest);
+    const fd = new Int32Array(slot + 1);
+    fd.set(this.fastestDeg);
+    let best = Infinity;
+    let bestD = 0;
+    for (let d = 0; d < D; d++) {
+      const t = interpolateStep(this.profile, resolution, this.degrees[d]);
+      st[slot * D + d] = t;
+      if (t < best) {
+        best = t;
+        bestD = d;
+      }
+    }
+    gc[slot] = interpolateGroupChange(this.profile, resolution);
+    fa[slot] = best;
+    fd[slot] = bestD;
+    this.stepTime = st;
+    this.groupChange = gc;
+    this.fastest = fa;
+    this.fastestDeg = fd;
+    this.slotOf.set(resolution, slot);
+    return slot;
+  }
+
+  step(slot: number, degreeSlot: number): number {
+    return this.stepTime[slot * this.degrees.length + degreeSlot];
+  }
+
+  /** Step time at an explicit degree (must be a profiled one). */
+  stepAtDegree(slot: number, degree: number): number {
+    const d = this.degreeSlot(degree);
+    return this.step(slot, d);
+  }
+
+  degreeSlot(degree: number): number {
+    const i = this.degrees.indexOf(degree);
+    if (i < 0) throw new Error(`degree ${degree} is not usable here (usable: ${[...this.degrees].join(', ')})`);
+    return i;
+  }
+
+  groupChangeSeconds(slot: number): number {
+    return this.groupChange[slot];
+  }
+
+  fastestStep(slot: number): number {
+    return this.fastest[slot];
+  }
+
+  fastestDegreeSlot(slot: number): number {
+    return this.fastestDeg[slot];
+  }
+
+  /** Fastest step time using at most `cap` GPUs. */
+  fastestStepWithin(slot: number, cap: number): number {
+    let best = Infinity;
+    const D = this.degrees.length;
+    for (let d = 0; d < D && this.degrees[d] <= cap; d++) best = Math.min(best, this.stepTime[slot * D + d]);
+    return best;
+  }
+}

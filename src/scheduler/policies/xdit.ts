@@ -1,0 +1,19 @@
+// xDiT-style serving: every request at one fixed sequence-parallel degree k, first come first served.
+import type { CostModel } from '../cost-model.js';
+import type { RequestState } from '../types.js';
+import { FixedDegreeScheduler } from './fixed-base.js';
+
+export class XDiTScheduler extends FixedDegreeScheduler {
+  readonly name: string;
+  constructor(model: CostModel, private readonly degree: number) {
+    super(model);
+    model.degreeSlot(degree); // throws a clear error for an unusable degree
+    this.name = `xDiT SP=${degree}`;
+  }
+  protected degreeFor(): number {
+    return this.degree;
+  }
+  protected compare(a: RequestState, b: RequestState): number {
+    return a.req.arrival - b.req.arrival;
+  }
+}

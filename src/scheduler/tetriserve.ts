@@ -1,0 +1,256 @@
+// TetriServe's round-based scheduler (arXiv 2510.01565): fixed-length rounds; per request the step-level plan
+// that meets its deadline with the fewest GPU-seconds; each round packed by a group-knapsack DP over the free
+// GPUs maximising the requests still able to meet their deadlines; placement preserved across rounds;
+// work-conserving elastic scale-up of idle GPUs; late requests get at most one GPU, best effort, last.
+// Choices the paper leaves open are documented in docs/scheduler.md and marked "choice:" below.
+import { minGpuSecondsPlan, planNextSlot } from './allocation.js';
+import type { CostModel } from './cost-model.js';
+import { Packer } from './packing.js';
+import { needsGroupChange, place, type PlacementWant } from './placement.js';
+import { RequestTable } from './request-table.js';
+import type { Assignment, GpuId, GpuState, Request, RequestState, Scheduler, StepsDone } from './types.js';
+
+export interface TetriServeOptions {
+  /** Round length in steps (paper default 5); the round lasts roundSteps x the reference step time. */
+  roundSteps?: number;
+  /** Keep requests on their previous GPUs where possible (paper: placement preservation). */
+  placement?: boolean;
+  /** Give idle GPUs to deferred requests and scale scheduled ones up (paper: elastic scale-up). */
+  elasticScaleUp?: boolean;
+  /** Ours: also decide when GPUs go idle mid-round or a request arrives, for the rest of the round. */
+  dispatchOnIdle?: boolean;
+  /**
+   * Ours: late requests may take more than one GPU: the smallest degree whose step fits in the rest of the
+   * round (paper mode: one GPU, skipped while its step would overrun the round and on-time requests wait).
+   */
+  smartLate?: boolean;
+  /** Display name override. */
+  name?: string;
+}
+
+interface Candidate {
+  st: RequestState;
+  remaining: number;
+  /** Degree slot the min-GPU-seconds plan wants now; the DP may give this or more, or skip. */
+  planSlot: number;
+  /** Seconds to spare if it ran at its fastest from the round end (>= 0 for on-time requests). */
+  slack: number;
+  /** Chosen degree slot, -1 for skipped. */
+  slot: number;
+}
+
+export class TetriServeScheduler implements Scheduler {
+  readonly name: string;
+  readonly roundSeconds: number;
+  readonly planOnIdle: boolean;
+  private readonly table: RequestTable;
+  private readonly packer = new Packer();
+  private choice = new Uint8Array(16);
+  private roundEnd = -Infinity;
+  private readonly opts: Required<Omit<TetriServeOptions, 'name'>>;
+  /** Reusable option weight list: [0, degrees...]. */
+  private readonly optionWeights: Int32Array;
+
+  constructor(private readonly model: CostModel, options: TetriServeOptions = {}) {
+    this.opts = {
+      roundSteps: options.roundSteps ?? 5,
+      placement: options.placement ?? true,
+      elasticScaleUp: options.elasticScaleUp ?? true,
+      dispatchOnIdle: options.dispatchOnIdle ?? false,
+      smartLate: options.smartLate ?? false,
+    };
+    if (!(this.opts.roundSteps > 0)) throw new Error(`roundSteps must be > 0 (got ${this.opts.roundSteps})`);
+    this.name = options.name ?? 'TetriServe';
+    this.table = new RequestTable(model);
+    this.roundSeconds = this.opts.roundSteps * referenceStepSeconds(model);
+    this.planOnIdle = this.opts.dispatchOnIdle;
+    this.optionWeights = Int32Array.from([0, ...model.degrees]);
+  }
+
+  onArrival(req: Request): void {
+    this.table.add(req);
+  }
+
+  onStepsDone(done: StepsDone): void {
+    this.table.onStepsDone(done);
+  }
+
+  onGpuFailed(gpu: GpuId): void {
+    this.table.onGpuFailed(gpu);
+  }
+
+  unfinished(): number {
+    return this.table.unfinished();
+  }
+
+  planRound(now: number, gpus: GpuState): Assignment[] {
+    // A call at or after the boundary opens a new round; an earlier call (dispatchOnIdle) fills the current one.
+    if (now >= this.roundEnd - 1e-9) this.roundEnd = now + this.roundSeconds;
+    const windowEnd = this.roundEnd;
+    const window = windowEnd - now;
+    const free = gpus.free;
+    if (free.length === 0) return [];
+    const model = this.model;
+    const deg = model.degrees;
+    const D = deg.length;
+
+    const onTime: Candidate[] = [];
+    const late: RequestState[] = [];
+    for (const st of this.table.queued()) {
+      const remaining = st.req.steps - st.done;
+      const fastest = model.fastestStep(st.resIndex);
+      if (now + remaining * fastest > st.req.deadline + 1e-9) {
+        late.push(st);
+        continue;
+      }
+      const plan = minGpuSecondsPlan(model, st.resIndex, remaining, st.req.deadline - now);
+      const slack = st.req.deadline - (windowEnd + remaining * fastest);
+      onTime.push({ st, remaining, planSlot: planNextSlot(plan), slack, slot: -1 });
+    }
+
+    // --- Packing DP over the on-time requests ---
+    const n = onTime.length;
+    let chosen: Candidate[] = [];
+    if (n > 0) {
+      this.packer.reset(n, this.optionWeights);
+      // Value = 1 per request still able to meet its deadline after this round, plus tie-breaks that sum to
+      // less than 1: choice: prefer running the most urgent requests (least slack), then fewer GPUs.
+      const U = 1 / (n + 1);
+      const E = U / (16 * deg[D - 1]);
+      const doomed: boolean[] = new Array(n).fill(false);
+      for (let i = 0; i < n; i++) {
+        const c = onTime[i];
+        const { st, remaining } = c;
+        const fastest = model.fastestStep(st.resIndex);
+        const deadline = st.req.deadline;
+        const skipOk = windowEnd + remaining * fastest <= deadline + 1e-9;
+        let any = skipOk;
+        this.packer.setValue(i, 0, skipOk ? 1 : 0);
+        const urgency = 1 / (1 + Math.max(0, c.slack) / this.roundSeconds);
+        for (let d = c.planSlot; d < D; d++) {
+          if (deg[d] > free.length) break;
+          const t = model.step(st.resIndex, d);
+          const mig = this.opts.placement && st.lastGroup.length === deg[d] ? 0 : migrationGuess(model, st);
+          const steps = stepsInWindow(window, mig, t, remaining);
+          const end = now + mig + steps * t;
+          const left = remaining - steps;
+          const ok = left === 0 ? end <= deadline + 1e-9 : Math.max(end, windowEnd) + left * fastest <= deadline + 1e-9;
+          any ||= ok;
+          this.packer.setValue(i, d + 1, (ok ? 1 : 0) + urgency * U - deg[d] * E);
+        }
+        doomed[i] = !any;
+      }
+      // A request no option can save is late already: it leaves the DP for best-effort handling.
+      for (let i = 0; i < n; i++) {
+        if (doomed[i]) {
+          for (let o = 0; o <= D; o++) this.packer.setValue(i, o, o === 0 ? 0 : -1);
+          late.push(onTime[i].st);
+        }
+      }
+      if (this.choice.length < n) this.choice = new Uint8Array(2 * n);
+      this.packer.solve(free.length, this.choice);
+      for (let i = 0; i < n; i++) onTime[i].slot = doomed[i] ? -2 : this.choice[i] - 1;
+      chosen = onTime.filter((c) => c.slot >= 0);
+    }
+    let used = 0;
+    for (const c of chosen) used += deg[c.slot];
+
+    // --- Elastic scale-up (work conserving) ---
+    if (this.opts.elasticScaleUp) {
+      // choice: deferred on-time requests first, earliest deadline first, at their plan degree.
+      const deferred = onTime.filter((c) => c.slot === -1).sort(byDeadline);
+      for (const c of deferred) {
+        if (used + deg[c.planSlot] <= free.length) {
+          c.slot = c.planSlot;
+          used += deg[c.slot];
+          chosen.push(c);
+        }
+      }
+      // choice: then double the degree of the least-slack request that gains from it, repeatedly.
+      const order = [...chosen].sort((a, b) => a.slack - b.slack || a.st.req.id - b.st.req.id);
+      let grew = true;
+      while (grew) {
+        grew = false;
+        for (const c of order) {
+          const next = c.slot + 1;
+          if (next >= D) continue;
+          const extra = deg[next] - deg[c.slot];
+          if (used + extra > free.length) continue;
+          if (model.step(c.st.resIndex, next) >= model.step(c.st.resIndex, c.slot)) continue;
+          c.slot = next;
+          used += extra;
+          grew = true;
+        }
+      }
+    }
+
+    // --- Late requests: after everyone else, earliest deadline first; paper mode gives at most one GPU ---
+    const lateRuns: { st: RequestState; slot: number }[] = [];
+    late.sort((a, b) => a.req.deadline - b.req.deadline || a.req.id - b.req.id);
+    const nobodyWaits = onTime.every((c) => c.slot >= 0 || c.slot === -2);
+    for (const st of late) {
+      const left = free.length - used;
+      if (left <= 0) break;
+      let slot = -1;
+      if (!this.opts.smartLate) {
+        // Paper: one GPU. "Without hurting others" read as: no overrun into the next round while on-time
+        // requests wait (an overrunning step would hold its GPU past the boundary).
+        if (deg[0] === 1 && (model.step(st.resIndex, 0) <= window + 1e-9 || nobodyWaits)) slot = 0;
+      } else {
+        for (let d = 0; d < D && deg[d] <= left; d++) {
+          if (model.step(st.resIndex, d) <= window + 1e-9) {
+            slot = d;
+            break;
+          }
+        }
+        if (slot < 0 && nobodyWaits) {
+          slot = 0;
+          for (let d = 1; d < D && deg[d] <= left; d++) if (model.step(st.resIndex, d) < model.step(st.resIndex, slot)) slot = d;
+        }
+      }
+      if (slot < 0) continue;
+      lateRuns.push({ st, slot });
+      used += deg[slot];
+    }
+
+    // --- Placement ---
+    const runs = [...chosen.map((c) => ({ st: c.st, slot: c.slot })), ...lateRuns];
+    const wants: PlacementWant[] = runs.map((r) => ({ requestId: r.st.req.id, degree: deg[r.slot], lastGroup: r.st.lastGroup }));
+    const groups = place(wants, free, gpus.total, this.opts.placement);
+    const out: Assignment[] = [];
+    runs.forEach((r, i) => {
+      const g = groups[i];
+      const mig = needsGroupChange(r.st.lastGroup, g) ? model.groupChangeSeconds(r.st.resIndex) : 0;
+      const steps = stepsInWindow(window, mig, model.step(r.st.resIndex, r.slot), r.st.req.steps - r.st.done);
+      this.table.start(r.st, g, steps);
+      out.push({ requestId: r.st.req.id, gpus: g, steps });
+    });
+    return out;
+  }
+}
+
+function byDeadline(a: Candidate, b: Candidate): number {
+  return a.st.req.deadline - b.st.req.deadline || a.st.req.id - b.st.req.id;
+}
+
+/** Steps that fit in the window after the group-change delay; at least one (a step is never split). */
+export function stepsInWindow(window: number, migration: number, stepSeconds: number, remaining: number): number {
+  const fit = Math.floor((window - migration) / stepSeconds + 1e-9);
+  return Math.max(1, Math.min(remaining, fit));
+}
+
+/** Before placement we do not know the group; a request that ran before may have to move (pessimistic). */
+function migrationGuess(model: CostModel, st: RequestState): number {
+  return st.lastGroup.length === 0 ? 0 : model.groupChangeSeconds(st.resIndex);
+}
+
+/**
+ * Reference step time that turns "round length in steps" into seconds. choice: the fastest step of the
+ * largest profiled resolution, so a round holds exactly roundSteps steps of the heaviest request at its
+ * best degree, and more steps of lighter ones.
+ */
+export function referenceStepSeconds(model: CostModel): number {
+  const entries = model.profile.entries;
+  const largest = entries[entries.length - 1].resolution;
+  return model.fastestStep(model.slot(largest));
+}
