@@ -131,12 +131,16 @@ class ValueSource {
   private poolBytes(): Uint8Array {
     if (this.pool) return this.pool;
     const item = ITEM_BYTES[this.dtype];
-    const n = Math.max(1024, Math.floor(this.chunkBytes / item));
-    const vals = syntheticValues('__pool__', [1, 1], this.seed, n);
+    // 16 MiB of N(0,1) values is plenty of variety for load benchmarks; encoded directly (no f64 staging).
+    const n = Math.max(1024, Math.floor(Math.min(this.chunkBytes, 16 * 1024 * 1024) / item));
     const pool = new Uint8Array(n * item);
     const dv = new DataView(pool.buffer);
     const enc = encoder(this.dtype);
-    for (let i = 0; i < n; i++) enc(dv, i, vals[i]);
+    const r = rng(hashName('__pool__', this.seed));
+    for (let i = 0; i < n; i++) {
+      const u = Math.max(r(), 1e-12);
+      enc(dv, i, Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * r()));
+    }
     this.pool = pool;
     return pool;
   }

@@ -48,7 +48,7 @@ interface Segment {
   byteEnd: number;
 }
 
-interface Plan {
+export interface Plan {
   source: WeightSource;
   dtype: SafetensorsDType;
   format: UploadFormat;
@@ -113,6 +113,25 @@ async function fillFromSegments(ck: Pick<Checkpoint, 'readInto'>, segments: Segm
   if (filled !== dst.byteLength) throw new Error(`upload: internal error, segments ended ${dst.byteLength - filled} bytes early`);
 }
 
+/**
+ * Streams one weight's bytes (all its parts, in order) through `host` in chunks of `chunkElems` elements;
+ * `sink` gets (first element, element count, bytes) and must consume the bytes before returning. Shared by
+ * the GPU upload and the host-only load benchmark, so the benchmark measures the real read path.
+ */
+export async function streamPlan(
+  ck: Pick<Checkpoint, 'readInto'>, p: Plan, chunkElems: number, host: Uint8Array,
+  sink: (e0: number, k: number, bytes: Uint8Array) => Promise<void> | void,
+): Promise<void> {
+  const item = ITEM_BYTES[p.dtype];
+  if (host.byteLength < Math.min(chunkElems, p.numel) * item) throw new Error(`streamPlan: host buffer of ${host.byteLength} bytes is smaller than one chunk`);
+  for (let e0 = 0; e0 < p.numel; e0 += chunkElems) {
+    const k = Math.min(chunkElems, p.numel - e0);
+    const bytes = host.subarray(0, k * item);
+    await fillFromSegments(ck, p.segments, e0 * item, bytes);
+    await sink(e0, k, bytes);
+  }
+}
+
 /** Host conversion of a chunk to f32 (weights kept in f32: small, precision-critical ones). */
 function toF32(format: UploadFormat, src: Uint8Array, out: Float32Array): Float32Array {
   const dv = new DataView(src.buffer, src.byteOffset, src.byteLength);
@@ -165,11 +184,7 @@ export async function uploadWeights(ctx: GpuContext, ck: Pick<Checkpoint, 'info'
       const dst = allocTensor(ctx, p.source.shape, dtype, p.source.name);
       buffers.push(dst.buffer);
       gpuBytes += p.numel * DTYPE_BYTES[dtype];
-      const item = ITEM_BYTES[p.dtype];
-      for (let e0 = 0; e0 < p.numel; e0 += chunkElems) {
-        const k = Math.min(chunkElems, p.numel - e0);
-        const bytes = host.subarray(0, k * item);
-        await fillFromSegments(ck, p.segments, e0 * item, bytes);
+      await streamPlan(ck, p, chunkElems, host, async (e0, k, bytes) => {
         if (dtype === 'f32') {
           ctx.write(dst.buffer, toF32(p.format, bytes, hostF32!), dst.offset + e0 * 4);
         } else if (p.format === 'f16') {
@@ -190,7 +205,7 @@ export async function uploadWeights(ctx: GpuContext, ck: Pick<Checkpoint, 'info'
           sinceSync = 0;
         }
         options.onProgress?.({ weight: p.source.name, bytesDone, bytesTotal });
-      }
+      });
       views.set(p.source.name, dst);
     }
     await ctx.sync();

@@ -1,0 +1,136 @@
+// Checkpoint load benchmark (host side): writes a full-size FLUX.1-dev-shaped checkpoint of random bf16 values
+// (real names and shapes, ~23.8 GB, streamed), then reads it all back through the same path the GPU upload
+// uses (Checkpoint -> config inference + validation -> canonical weight plans -> chunked streamPlan), with a
+// host-side pass over every chunk, and reports throughput and the process's peak RSS (VmHWM). The write and
+// read phases run in separate processes so each phase's peak RSS is its own.
+//
+//   node dist/weights/bench-load.js all  /tmp/flux1-dev-random.safetensors [--keep] [--chunk-mib 64]
+//   node dist/weights/bench-load.js write <path> [--layout bfl|diffusers] [--shards N] [--schnell]
+//   node dist/weights/bench-load.js read  <path> [--chunk-mib 64] [--process checksum|none|f16]
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { rm, statfs } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { cpus, totalmem } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { bf16BitsToF32, f32ToF16Bits } from '../util/f16.js';
+import { Checkpoint } from './checkpoint.js';
+import { inferConfig, validateCheckpoint } from './config.js';
+import { describeConfig, flux1DevConfig } from './model-config.js';
+import { weightSources } from './name-map.js';
+import { tinyFluxConfig, writeSyntheticCheckpoint } from './synthetic.js';
+import { planWeight, streamPlan } from './upload.js';
+
+const MiB = 1024 * 1024;
+const GB = 1e9;
+
+/** Peak resident set size of this process (Linux VmHWM), in bytes; falls back to the current RSS. */
+export function peakRssBytes(): number {
+  try {
+    const m = /VmHWM:\s+(\d+)\s+kB/.exec(readFileSync('/proc/self/status', 'utf8'));
+    if (m) return Number(m[1]) * 1024;
+  } catch {
+    // not Linux
+  }
+  return process.memoryUsage().rss;
+}
+
+function arg(args: string[], name: string, fallback: string): string {
+  const i = args.indexOf(name);
+  return i >= 0 && i + 1 < args.length ? args[i + 1] : fallback;
+}
+
+async function writePhase(path: string, args: string[]): Promise<Record<string, unknown>> {
+  const layout = arg(args, '--layout', 'bfl') as 'bfl' | 'diffusers';
+  // --tiny: the same real names at test size (smoke test of the benchmark itself).
+  const cfg = args.includes('--tiny') ? tinyFluxConfig(layout, !args.includes('--schnell')) : flux1DevConfig(layout, !args.includes('--schnell'));
+  const fs = await statfs(dirname(path));
+  const free = fs.bavail * fs.bsize;
+  const t0 = performance.now();
+  const r = await writeSyntheticCheckpoint(path, cfg, { dtype: 'BF16', fast: true, shards: Number(arg(args, '--shards', '1')), chunkBytes: Number(arg(args, '--chunk-mib', '64')) * MiB });
+  const s = (performance.now() - t0) / 1000;
+  return { phase: 'write', path, files: r.files.length, tensors: r.tensors, bytes: r.bytes, seconds: s, gbPerSec: r.bytes / GB / s, peakRssMB: peakRssBytes() / MiB, freeDiskGBBefore: free / GB };
+}
+
+/** XOR-fold of the chunk's 32-bit words: touches every byte so the read cannot be optimised away. */
+function checksum(bytes: Uint8Array, acc: number): number {
+  const words = Math.floor(bytes.byteLength / 4);
+  const u = new Uint32Array(bytes.buffer, bytes.byteOffset, words);
+  let x = acc;
+  for (let i = 0; i < words; i++) x = (x ^ u[i]) >>> 0;
+  for (let i = words * 4; i < bytes.byteLength; i++) x = (x ^ (bytes[i] << ((i & 3) * 8))) >>> 0;
+  return x;
+}
+
+async function readPhase(path: string, args: string[]): Promise<Record<string, unknown>> {
+  const chunkBytes = Number(arg(args, '--chunk-mib', '64')) * MiB;
+  const mode = arg(args, '--process', 'checksum');
+  const t0 = performance.now();
+  const ck = await Checkpoint.open(path);
+  const cfg = inferConfig(ck);
+  validateCheckpoint(ck, cfg);
+  const tHeader = (performance.now() - t0) / 1000;
+  const plans = weightSources(cfg).filter((s) => !s.optional || s.parts.every((p) => ck.has(p.tensor))).map((s) => planWeight(ck, s));
+  const chunkElems = Math.max(128, Math.floor(chunkBytes / 4 / 128) * 128);
+  // One host chunk buffer for the whole checkpoint (2 bytes per bf16 element), plus one f16 output buffer in f16 mode.
+  const host = new Uint8Array(chunkElems * 4);
+  const out = mode === 'f16' ? new Uint16Array(chunkElems) : null;
+  let bytes = 0;
+  let acc = 0;
+  const t1 = performance.now();
+  for (const p of plans) {
+    await streamPlan(ck, p, chunkElems, host, (_e0, k, chunk) => {
+      bytes += chunk.byteLength;
+      if (mode === 'checksum') acc = checksum(chunk, acc);
+      else if (mode === 'f16' && p.format === 'bf16') {
+        const u = new Uint16Array(chunk.buffer, chunk.byteOffset, k);
+        for (let i = 0; i < k; i++) out![i] = f32ToF16Bits(bf16BitsToF32(u[i]));
+      }
+    });
+  }
+  const s = (performance.now() - t1) / 1000;
+  await ck.close();
+  return {
+    phase: 'read', path, config: describeConfig(cfg), weights: plans.length, bytes, headerAndValidateSeconds: tHeader,
+    seconds: s, gbPerSec: bytes / GB / s, process: mode, checksum: acc.toString(16), chunkMiB: chunkBytes / MiB, peakRssMB: peakRssBytes() / MiB,
+  };
+}
+
+function runChild(phase: string, path: string, args: string[]): Record<string, unknown> {
+  const self = fileURLToPath(import.meta.url);
+  const r = spawnSync(process.execPath, [self, phase, path, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  if (r.status !== 0) throw new Error(`${phase} phase failed (exit ${r.status})`);
+  const line = r.stdout.trim().split('\n').pop() ?? '{}';
+  return JSON.parse(line) as Record<string, unknown>;
+}
+
+async function main(): Promise<void> {
+  const [phase, path, ...args] = process.argv.slice(2);
+  if (!phase || !path || !['all', 'write', 'read'].includes(phase)) {
+    console.error('usage: node dist/weights/bench-load.js all|write|read <path> [--keep] [--chunk-mib 64] [--layout bfl|diffusers] [--shards N] [--process checksum|none|f16]');
+    process.exit(2);
+  }
+  if (phase === 'write') {
+    console.log(JSON.stringify(await writePhase(path, args)));
+    return;
+  }
+  if (phase === 'read') {
+    console.log(JSON.stringify(await readPhase(path, args)));
+    return;
+  }
+  const machine = `${cpus().length} CPU (${cpus()[0]?.model ?? '?'}), ${(totalmem() / GB).toFixed(1)} GB RAM, Node ${process.version}`;
+  console.error(`machine: ${machine}`);
+  const w = runChild('write', path, args);
+  console.error(`write: ${JSON.stringify(w)}`);
+  const r = runChild('read', path, args);
+  console.error(`read:  ${JSON.stringify(r)}`);
+  if (!args.includes('--keep')) await rm(path, { recursive: true, force: true });
+  console.log(JSON.stringify({ date: new Date().toISOString(), machine, checkpointBytes: w.bytes, write: w, read: r }));
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  main().catch((e) => {
+    console.error(e instanceof Error ? e.message : e);
+    process.exit(1);
+  });
+}
