@@ -26,10 +26,12 @@ interface NormSpec {
   biasType?: DType;
   modType?: DType;
   reduce: ReduceMode;
+  /** The adapter's minimum subgroup size (bounds the reduction's unrolling). */
+  sgMin: number;
 }
 
 /** Rows longer than wg * v * MAX_PER re-read memory instead of holding the row in registers. */
-const MAX_PER = 16;
+const MAX_PER = 4;
 
 function planRow(C: number, v: VecWidth): { wg: number; per: number } {
   const nv = C / v;
@@ -43,7 +45,7 @@ function normWgsl(s: NormSpec): string {
   const vx = vecType(s.xType, s.v);
   const vo = vecType(s.outType, s.v);
   const nv = s.C / s.v;
-  const r = reduceWgsl(s.reduce, s.wg);
+  const r = reduceWgsl(s.reduce, s.wg, s.sgMin, 2);
   const dtypes: DType[] = [s.xType, s.outType, s.weightType, s.biasType, s.modType].filter((d): d is DType => !!d);
   const bindings: string[] = [];
   let b = 0;
@@ -72,13 +74,13 @@ function normWgsl(s: NormSpec): string {
   if (s.kind === 'rms') {
     stats = `
   let mean = 0.0;
-  let rstd = inverseSqrt(wgSum(acc) / f32(C) + p.eps);`;
+  let rstd = inverseSqrt(wgSum(acc, 0u) / f32(C) + p.eps);`;
   } else {
     stats = `
-  let mean = wgSum(acc) / f32(C);
+  let mean = wgSum(acc, 0u) / f32(C);
   var acc2 = 0.0;
   ${loopHead(`let d = ${val('k', 'i')} - mean; acc2 += ${laneSum('d * d', s.v)};`)}
-  let rstd = inverseSqrt(wgSum(acc2) / f32(C) + p.eps);`;
+  let rstd = inverseSqrt(wgSum(acc2, 1u) / f32(C) + p.eps);`;
   }
   let affine = '';
   if (s.weightType) affine += ` y = y * ${vf}(wts[i]);`;
@@ -147,7 +149,7 @@ async function launchNorm(
   const { wg, per } = planRow(C, v);
   const spec: NormSpec = {
     kind, C, v, wg, per, xType: x.dtype, outType: out.dtype, inPlace,
-    weightType: a.weight?.dtype, biasType: a.bias?.dtype, modType: a.mod?.dtype, reduce: reduceMode(ctx, a.reduce),
+    weightType: a.weight?.dtype, biasType: a.bias?.dtype, modType: a.mod?.dtype, reduce: reduceMode(ctx, a.reduce), sgMin: ctx.caps.subgroupMinSize,
   };
   const key = `norm:${JSON.stringify(spec)}`;
   const pipeline = await ctx.pipeline(key, normWgsl(spec));

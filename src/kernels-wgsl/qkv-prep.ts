@@ -22,10 +22,12 @@ interface PrepSpec {
   kNorm?: DType;
   rope: boolean;
   reduce: ReduceMode;
+  /** The adapter's minimum subgroup size (bounds the reduction's unrolling). */
+  sgMin: number;
 }
 
 function prepWgsl(s: PrepSpec): string {
-  const r = reduceWgsl(s.reduce, s.wg);
+  const r = reduceWgsl(s.reduce, s.wg, s.sgMin, 2);
   const dts = [...s.inTypes, ...s.outTypes, ...(s.qNorm ? [s.qNorm] : []), ...(s.kNorm ? [s.kNorm] : [])];
   const v2 = (t: DType) => `vec2<${t}>`;
   const lines: string[] = [];
@@ -74,8 +76,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   ${loop(`let qv = vec2<f32>(${src(0)}); let kv = vec2<f32>(${src(1)}); qs[k] = qv; ks[k] = kv;
     qss += dot(qv, qv); kss += dot(kv, kv);
     vout[dst + j] = ${v2(s.outTypes[2])}(vec2<f32>(${src(2)}));`)}
-  ${s.qNorm ? 'let qr = inverseSqrt(wgSum(qss) / f32(D) + p.eps);' : ''}
-  ${s.kNorm ? 'let kr = inverseSqrt(wgSum(kss) / f32(D) + p.eps);' : ''}
+  ${s.qNorm ? 'let qr = inverseSqrt(wgSum(qss, 0u) / f32(D) + p.eps);' : ''}
+  ${s.kNorm ? 'let kr = inverseSqrt(wgSum(kss, 1u) / f32(D) + p.eps);' : ''}
   ${loop(`var qv = qs[k]; var kv = ks[k];
     ${s.qNorm ? 'qv = qv * qr * vec2<f32>(qw[j]);' : ''}
     ${s.kNorm ? 'kv = kv * kr * vec2<f32>(kw[j]);' : ''}
@@ -155,7 +157,7 @@ async function launchPrep(ctx: GpuContext, op: string, a: QkvPrepCommon, inputs:
   const wg = pow2Clamp(half, 32, 64);
   const spec: PrepSpec = {
     fused, D, wg, per: Math.ceil(half / wg), inTypes: inputs.map(([, t]) => t.dtype), outTypes: [a.q.dtype, a.k.dtype, a.v.dtype],
-    qNorm: a.qNormWeight?.dtype, kNorm: a.kNormWeight?.dtype, rope: !!a.ropeCos, reduce: reduceMode(ctx, a.reduce),
+    qNorm: a.qNormWeight?.dtype, kNorm: a.kNormWeight?.dtype, rope: !!a.ropeCos, reduce: reduceMode(ctx, a.reduce), sgMin: ctx.caps.subgroupMinSize,
   };
   const pipeline = await ctx.pipeline(`qkvPrep:${JSON.stringify(spec)}`, prepWgsl(spec));
   const n = B * L * H;

@@ -37,78 +37,87 @@ export function reduceMode(ctx: GpuContext, forced?: ReduceMode): ReduceMode {
 }
 
 /**
- * WGSL for workgroup-wide sum and max of one f32 per invocation. `wg` must be a power of two (the
- * workgroup-memory tree halves it). Call `init` first thing in main, whose parameters must include
- * `@builtin(local_invocation_index) lid: u32` followed by `args`. The functions must be called from workgroup-uniform control flow; they end with a barrier so the
- * scratch array can be reused straight away.
+ * WGSL for workgroup-wide sum and max of one f32 per invocation: `wgSum(v, slot)` / `wgMax(v, slot)`.
+ * `wg` must be a power of two. Each call site passes its own constant `slot` (0 .. slots-1): every reduction
+ * owns a scratch region, so no trailing barrier is needed before the next one. Put `init` first in main, whose
+ * parameters must include `@builtin(local_invocation_index) lid: u32` followed by `args`. Call from
+ * workgroup-uniform control flow.
  *
- * Subgroup flavour: one subgroupAdd/Max per subgroup, then every invocation folds the per-subgroup partials
- * (at most wg/4 of them: WebGPU's smallest subgroup is 4). The subgroup size is read from the builtins,
- * never assumed (8 on lavapipe, 32 on NVIDIA). `subgroup_id` is used rather than lid / size because Vulkan
+ * Subgroup flavour (one barrier): subgroupAdd/Max per subgroup, the leaders store their partials, then each
+ * subgroup re-reduces all partials with lane i taking partials i, i + size, ... (K of them, unrolled) and a
+ * second subgroup op. The subgroup size is read from the builtin, never assumed (8 on lavapipe, 32 on NVIDIA);
+ * `sgMin` (the adapter's minimum) only bounds K. `subgroup_id` is used rather than lid / size because Vulkan
  * does not promise that subgroups are contiguous ranges of local_invocation_index.
+ * Loop-free on purpose: lavapipe JIT-compiles loops around barriers very slowly (~0.5 s per reduction).
+ *
+ * Workgroup-memory flavour: an unrolled tree, log2(wg) barriers.
  */
-export function reduceWgsl(mode: ReduceMode, wg: number): { args: string; init: string; fns: string } {
+export function reduceWgsl(mode: ReduceMode, wg: number, sgMin: number, slots: number): { args: string; init: string; fns: string } {
   if ((wg & (wg - 1)) !== 0) throw new Error(`reduceWgsl: workgroup size ${wg} is not a power of two`);
   if (mode === 'subgroup') {
+    const minSize = Math.max(4, sgMin || 4); // WebGPU's smallest subgroup size is 4
+    const np = Math.max(1, Math.ceil(wg / minSize)); // max subgroups per workgroup
+    const k = Math.ceil(np / minSize); // partials per lane in the second stage
+    const fold = (op: 'Add' | 'Max') => {
+      const identity = op === 'Add' ? '0.0' : '-3.4e38';
+      const combine = op === 'Add' ? (x: string) => `t += ${x};` : (x: string) => `t = max(t, ${x});`;
+      let body = '';
+      for (let j = 0; j < k; j++) {
+        body += `  { let i = r_lane + ${j}u * r_size; if (i < r_nsg) { ${combine(`r_scratch[min(slot * ${np}u + i, ${slots * np - 1}u)]`)} } }
+`;
+      }
+      return `fn wg${op === 'Add' ? 'Sum' : 'Max'}(v: f32, slot: u32) -> f32 {
+  let s = subgroup${op}(v);
+  if (r_lane == 0u) { r_scratch[min(slot * ${np}u + r_sid, ${slots * np - 1}u)] = s; }
+  workgroupBarrier();
+  var t = ${identity};
+${body}  return subgroup${op}(t);
+}`;
+    };
     return {
-      args: ', @builtin(subgroup_id) r_sg_id: u32, @builtin(num_subgroups) r_sg_count: u32, @builtin(subgroup_invocation_id) r_sg_lane: u32',
-      init: 'r_sid = r_sg_id; r_nsg = r_sg_count; r_lane = r_sg_lane;',
-      fns: /* wgsl */ `
-var<workgroup> r_scratch: array<f32, ${wg}>;
+      args: ', @builtin(subgroup_id) r_sg_id: u32, @builtin(num_subgroups) r_sg_count: u32, ' +
+        '@builtin(subgroup_invocation_id) r_sg_lane: u32, @builtin(subgroup_size) r_sg_size: u32',
+      init: 'r_sid = r_sg_id; r_nsg = min(r_sg_count, ' + np + 'u); r_lane = r_sg_lane; r_size = r_sg_size;',
+      fns: `
+var<workgroup> r_scratch: array<f32, ${slots * np}>;
 var<private> r_sid: u32;
 var<private> r_nsg: u32;
 var<private> r_lane: u32;
-fn wgSum(v: f32) -> f32 {
-  let s = subgroupAdd(v);
-  if (r_lane == 0u) { r_scratch[min(r_sid, ${wg - 1}u)] = s; }
-  workgroupBarrier();
-  var t = 0.0;
-  for (var i = 0u; i < min(r_nsg, ${wg}u); i++) { t += r_scratch[i]; }
-  workgroupBarrier();
-  return t;
-}
-fn wgMax(v: f32) -> f32 {
-  let s = subgroupMax(v);
-  if (r_lane == 0u) { r_scratch[min(r_sid, ${wg - 1}u)] = s; }
-  workgroupBarrier();
-  var t = r_scratch[0];
-  for (var i = 1u; i < min(r_nsg, ${wg}u); i++) { t = max(t, r_scratch[i]); }
-  workgroupBarrier();
-  return t;
-}
+var<private> r_size: u32;
+${fold('Add')}
+${fold('Max')}
 `,
     };
   }
+  const tree = (name: string, comb: (a: string, b: string) => string) => {
+    let body = '';
+    for (let st = wg / 2; st >= 1; st /= 2) {
+      body += `  if (r_lid < ${st}u) { r_scratch[o + r_lid] = ${comb('r_scratch[o + r_lid]', `r_scratch[o + r_lid + ${st}u]`)}; }
+  workgroupBarrier();
+`;
+    }
+    return `fn ${name}(v: f32, slot: u32) -> f32 {
+  let o = min(slot, ${slots - 1}u) * ${wg}u;
+  r_scratch[o + r_lid] = v;
+  workgroupBarrier();
+${body}  return r_scratch[o];
+}`;
+  };
   return {
     args: '',
     init: 'r_lid = lid;',
-    fns: /* wgsl */ `
-var<workgroup> r_scratch: array<f32, ${wg}>;
+    fns: `
+var<workgroup> r_scratch: array<f32, ${slots * wg}>;
 var<private> r_lid: u32;
-fn wgSum(v: f32) -> f32 {
-  r_scratch[r_lid] = v;
-  workgroupBarrier();
-  for (var s = ${wg / 2}u; s > 0u; s = s >> 1u) {
-    if (r_lid < s) { r_scratch[r_lid] += r_scratch[r_lid + s]; }
-    workgroupBarrier();
-  }
-  let t = r_scratch[0];
-  workgroupBarrier();
-  return t;
-}
-fn wgMax(v: f32) -> f32 {
-  r_scratch[r_lid] = v;
-  workgroupBarrier();
-  for (var s = ${wg / 2}u; s > 0u; s = s >> 1u) {
-    if (r_lid < s) { r_scratch[r_lid] = max(r_scratch[r_lid], r_scratch[r_lid + s]); }
-    workgroupBarrier();
-  }
-  let t = r_scratch[0];
-  workgroupBarrier();
-  return t;
-}
+${tree('wgSum', (a, b) => `${a} + ${b}`)}
+${tree('wgMax', (a, b) => `max(${a}, ${b})`)}
 `,
   };
+}
+
+/** Reduction WGSL for a launch: picks the flavour and passes the adapter's minimum subgroup size. */
+export function reduceFor(ctx: GpuContext, mode: ReduceMode, wg: number, slots: number): ReturnType<typeof reduceWgsl> {
+  return reduceWgsl(mode, wg, ctx.caps.subgroupMinSize, slots);
 }
 
 /** Smallest power of two >= n, clamped to [lo, hi]. */
