@@ -1,0 +1,178 @@
+// Fused attention against a float64 CPU reference: odd sequence lengths (1, primes, not multiples of any tile),
+// head dims 64/128 (fast paths) and general ones (40, 512), bias, causal, kvLength padding with a fully masked
+// row, lse output, huge score magnitudes, NaN-poisoned outputs, and clear errors for bad shapes.
+// The tensor-core path runs where the adapter has subgroup matrices and is skipped (with the reason) elsewhere.
+import { describe, expect, it } from 'vitest';
+import type { GpuContext } from '../../src/gpu/context.js';
+import { type AttentionArgs, attention, subgroupMatrixSupport } from '../../src/kernels-wgsl/attention.js';
+import { LAZY_RESCALE_TAU } from '../../src/kernels-wgsl/attention-subgroup-matrix.wgsl.js';
+import { type TensorView, allocTensor, runCalls } from '../../src/kernels-wgsl/kernel.js';
+import { expectClose, freshSeed, poisonedTensor, randn, readTensor, rng, testContext, uploadTensor } from '../helpers/gpu.js';
+
+interface Case {
+  name: string;
+  B: number;
+  H: number;
+  Sq: number;
+  Skv: number;
+  D: number;
+  std?: number; // of q and k (large values -> huge scores)
+  bias?: boolean;
+  biasRamp?: number; // added to bias[.., j] as ramp * j: maxima that keep rising along the keys
+  causal?: boolean;
+  kvLength?: number[];
+  lse?: boolean;
+  scale?: number;
+}
+
+interface Reference {
+  out: Float64Array; // [B, Sq, H*D]
+  lse: Float64Array; // [B, H, Sq]
+}
+
+/** Plain two-pass softmax attention in float64, straight from the definition. */
+function reference(c: Case, q: Float64Array, k: Float64Array, v: Float64Array, bias: Float64Array | null): Reference {
+  const { B, H, Sq, Skv, D } = c;
+  const scale = c.scale ?? 1 / Math.sqrt(D);
+  const out = new Float64Array(B * Sq * H * D);
+  const lse = new Float64Array(B * H * Sq);
+  const s = new Float64Array(Skv);
+  for (let b = 0; b < B; b++) {
+    const kvEnd = Math.min(Skv, c.kvLength ? c.kvLength[b] : Skv);
+    for (let h = 0; h < H; h++) {
+      const bh = b * H + h;
+      for (let i = 0; i < Sq; i++) {
+        let max = -Infinity;
+        for (let j = 0; j < Skv; j++) {
+          const visible = j < kvEnd && (!c.causal || j <= i);
+          if (!visible) { s[j] = -Infinity; continue; }
+          let d = 0;
+          for (let e = 0; e < D; e++) d += q[(bh * Sq + i) * D + e] * k[(bh * Skv + j) * D + e];
+          s[j] = d * scale + (bias ? bias[(h * Sq + i) * Skv + j] : 0);
+          max = Math.max(max, s[j]);
+        }
+        const o = (b * Sq + i) * H * D + h * D;
+        if (max === -Infinity) { lse[bh * Sq + i] = -Infinity; continue; } // no visible key: zeros
+        let sum = 0;
+        for (let j = 0; j < Skv; j++) {
+          if (s[j] === -Infinity) continue;
+          const p = Math.exp(s[j] - max);
+          sum += p;
+          for (let e = 0; e < D; e++) out[o + e] += p * v[(bh * Skv + j) * D + e];
+        }
+        for (let e = 0; e < D; e++) out[o + e] /= sum;
+        lse[bh * Sq + i] = max + Math.log(sum);
+      }
+    }
+  }
+  return { out, lse };
+}
+
+async function runCase(ctx: GpuContext, c: Case, path: AttentionArgs['path']): Promise<void> {
+  const seed = freshSeed();
+  const rand = rng(seed);
+  const what = `${c.name} [${path}] seed=${seed} (replay: TEST_SEED=${seed})`;
+  const { B, H, Sq, Skv, D } = c;
+  const q = randn(rand, B * H * Sq * D, c.std ?? 1);
+  const k = randn(rand, B * H * Skv * D, c.std ?? 1);
+  const v = randn(rand, B * H * Skv * D, 1);
+  const bias = c.bias ? randn(rand, H * Sq * Skv, 2, 'f32') : null;
+  if (bias && c.biasRamp) for (let i = 0; i < bias.length; i++) bias[i] = Math.fround(bias[i] + c.biasRamp * (i % Skv));
+  const ref = reference(c, q, k, v, bias);
+  let kvLength: TensorView | undefined;
+  if (c.kvLength) {
+    kvLength = allocTensor(ctx, [B], 'f32'); // u32 words (TensorView has no u32 dtype tag)
+    ctx.write(kvLength.buffer, Uint32Array.from(c.kvLength));
+  }
+  const out = poisonedTensor(ctx, [B, Sq, H * D], 'f16');
+  const lse = c.lse ? poisonedTensor(ctx, [B, H, Sq], 'f32') : undefined;
+  const call = await attention(ctx, {
+    q: uploadTensor(ctx, q, [B, H, Sq, D], 'f16'),
+    k: uploadTensor(ctx, k, [B, H, Skv, D], 'f16'),
+    v: uploadTensor(ctx, v, [B, H, Skv, D], 'f16'),
+    out,
+    scale: c.scale,
+    bias: bias ? uploadTensor(ctx, bias, [H, Sq, Skv], 'f32') : undefined,
+    causal: c.causal,
+    kvLength,
+    lse,
+    path,
+  });
+  expect(call.label).toContain(path === 'auto' ? '' : path!);
+  await runCalls(ctx, [call]);
+  // f16 output rounding (2^-11) plus f16 probabilities on the tensor-core path: relL2 a few 1e-4 in practice.
+  expectClose(await readTensor(ctx, out), ref.out, { relL2: 3e-3 }, `${what} out`);
+  if (lse) {
+    const got = await readTensor(ctx, lse);
+    for (let i = 0; i < got.length; i++) {
+      const want = ref.lse[i];
+      const ok = want === -Infinity ? got[i] === -Infinity : Math.abs(got[i] - want) <= 2e-3 * Math.max(1, Math.abs(want));
+      if (!ok) throw new Error(`${what} lse[${i}]: got ${got[i]}, want ${want}`);
+    }
+  }
+}
+
+const CASES: Case[] = [
+  { name: 'D=64 odd lengths B=2 H=3', B: 2, H: 3, Sq: 37, Skv: 129, D: 64, lse: true },
+  { name: 'D=128 short', B: 1, H: 2, Sq: 7, Skv: 37, D: 128, lse: true },
+  { name: 'single query, single key', B: 1, H: 1, Sq: 1, Skv: 1, D: 64, lse: true },
+  { name: 'D=64 bias', B: 2, H: 3, Sq: 17, Skv: 23, D: 64, bias: true, scale: 1 },
+  { name: 'D=128 causal', B: 1, H: 3, Sq: 37, Skv: 37, D: 128, causal: true, lse: true },
+  { name: 'D=64 kvLength padding incl. a fully masked batch item', B: 3, H: 2, Sq: 11, Skv: 29, D: 64, kvLength: [5, 0, 29], lse: true },
+  { name: 'D=64 bias + causal + kvLength + lse', B: 2, H: 3, Sq: 19, Skv: 41, D: 64, bias: true, causal: true, kvLength: [41, 13], lse: true },
+  // q, k ~ N(0, 16^2): scores ~ N(0, 256^2); exp() of them overflows f32 unless the max is tracked online.
+  { name: 'D=64 huge scores (online softmax must not overflow)', B: 1, H: 2, Sq: 13, Skv: 131, D: 64, std: 16, lse: true },
+  // Scores that keep rising along the keys force the tensor-core kernel's lazy rescale (> TAU in log2 units).
+  { name: `D=128 rising maxima (> ${LAZY_RESCALE_TAU} log2 units per block)`, B: 1, H: 1, Sq: 17, Skv: 150, D: 128, bias: true, biasRamp: 0.6, scale: 0.05, lse: true },
+];
+
+const GENERAL_CASES: Case[] = [
+  { name: 'D=40 general head dim with bias', B: 2, H: 3, Sq: 23, Skv: 19, D: 40, bias: true, lse: true },
+  { name: 'D=512 (VAE mid-block) tiny S', B: 1, H: 1, Sq: 5, Skv: 13, D: 512, lse: true },
+  { name: 'D=4 smallest head dim, causal', B: 1, H: 2, Sq: 9, Skv: 9, D: 4, causal: true },
+];
+
+describe('attention (tiled, portable)', () => {
+  for (const c of [...CASES, ...GENERAL_CASES]) {
+    it(c.name, async () => {
+      await runCase(await testContext(), c, 'tiled');
+    });
+  }
+});
+
+describe('attention (subgroup-matrix, tensor cores)', async () => {
+  const ctx = await testContext();
+  const support = subgroupMatrixSupport(ctx, 64);
+  if (!support.ok) console.log(`[attention.test] skipping tensor-core attention tests: ${support.reason}`);
+  for (const c of CASES) {
+    it.skipIf(!support.ok)(c.name, async () => {
+      await runCase(ctx, c, 'subgroup-matrix');
+    });
+  }
+  it.skipIf(!support.ok)('8 subgroups per workgroup (two-phase Q staging)', async () => {
+    await runCase(ctx, { name: 'nsg8', B: 1, H: 2, Sq: 150, Skv: 77, D: 128, lse: true, causal: true }, 'subgroup-matrix');
+  });
+});
+
+describe('attention argument checks', () => {
+  const t = (ctx: GpuContext, shape: number[], dtype: 'f16' | 'f32' = 'f16') => allocTensor(ctx, shape, dtype);
+  it('rejects mismatched shapes, unsupported head dims and wrong dtypes with the fix', async () => {
+    const ctx = await testContext();
+    const q = t(ctx, [1, 2, 5, 64]);
+    const k = t(ctx, [1, 2, 7, 64]);
+    const out = t(ctx, [1, 5, 128]);
+    await expect(attention(ctx, { q, k, v: t(ctx, [1, 2, 6, 64]), out })).rejects.toThrow(/'v' has shape \[1,2,6,64\] but \[1,2,7,64\]/);
+    await expect(attention(ctx, { q, k, v: k, out: t(ctx, [1, 5, 64]) })).rejects.toThrow(/'out' has shape/);
+    await expect(attention(ctx, { q: t(ctx, [1, 1, 3, 6]), k: t(ctx, [1, 1, 3, 6]), v: t(ctx, [1, 1, 3, 6]), out: t(ctx, [1, 3, 6]) }))
+      .rejects.toThrow(/multiple of 4/);
+    await expect(attention(ctx, { q: t(ctx, [1, 1, 3, 516]), k: t(ctx, [1, 1, 3, 516]), v: t(ctx, [1, 1, 3, 516]), out: t(ctx, [1, 3, 516]) }))
+      .rejects.toThrow(/at most 512/);
+    await expect(attention(ctx, { q: t(ctx, [1, 2, 5, 64], 'f32'), k, v: k, out })).rejects.toThrow(/'q' is f32 but f16/);
+    await expect(attention(ctx, { q, k, v: k, out, bias: t(ctx, [2, 5, 5], 'f32') })).rejects.toThrow(/'bias' has shape \[2,5,5\] but \[2,5,7\]/);
+    await expect(attention(ctx, { q, k, v: k, out, lse: t(ctx, [1, 2, 5], 'f16') })).rejects.toThrow(/'lse' is f16 but f32/);
+    await expect(attention(ctx, { q: t(ctx, [2, 5, 64]), k, v: k, out })).rejects.toThrow(/4-D \[B, H, Sq, D\]/);
+    if (!subgroupMatrixSupport(ctx, 64).ok) {
+      await expect(attention(ctx, { q, k, v: k, out, path: 'subgroup-matrix' })).rejects.toThrow(/unavailable.*Use path 'auto' or 'tiled'/);
+    }
+  });
+});
