@@ -1,0 +1,87 @@
+// Graph wrappers for kernels-wgsl/matmul.ts: linear (nn.Linear layout, fused bias/activation/gated residual)
+// and batched matmul.
+import type { DType } from '../../kernels-wgsl/kernel.js';
+import * as k from '../../kernels-wgsl/matmul.js';
+import { expectRank, expectShapeIs, fail, type Graph, type OpOptions, type Tensor } from './common.js';
+
+export interface LinearOptions extends OpOptions {
+  bias?: Tensor;
+  activation?: k.Activation;
+  /**
+   * out = residual + gate * act(x W^T + b). The output takes the residual's dtype (the f32 residual stream) and
+   * is written over the residual's storage when nothing reads the residual afterwards.
+   */
+  residual?: Tensor;
+  /** Per-batch gate: chunk `chunk` of `mod` [B, G*N] (the adaLN linear's output). */
+  gate?: { mod: Tensor; chunk: number };
+  /** Output dtype when there is no residual (default f16: it feeds another matmul or attention). */
+  dtype?: DType;
+  path?: k.MatmulPathChoice;
+}
+
+/** x [..., K] @ w[N, K]^T -> [..., N]. */
+export function linear(g: Graph, x: Tensor, w: Tensor, opts: LinearOptions = {}): Tensor {
+  const label = g.nextLabel('linear', opts.name);
+  expectRank(label, 'w', w, 2);
+  const [N, K] = w.shape;
+  if (x.last !== K) fail(label, `x ${x.describe()} has K=${x.last} but w ${w.describe()} needs K=${K} (w is [out_features, in_features])`);
+  const outShape = [...x.shape.slice(0, -1), N];
+  if (opts.bias) expectShapeIs(label, 'bias', opts.bias, [N]);
+  const dtype = opts.residual?.dtype ?? opts.dtype ?? 'f16';
+  if (opts.residual) {
+    expectShapeIs(label, 'residual', opts.residual, outShape);
+    if (opts.dtype && opts.dtype !== opts.residual.dtype) fail(label, `dtype ${opts.dtype} differs from residual ${opts.residual.describe()}`);
+  }
+  let rowsPerBatch: number | undefined;
+  if (opts.gate) {
+    const m = opts.gate.mod;
+    expectRank(label, 'gate', m, 2);
+    if (m.shape[1] % N !== 0) fail(label, `gate ${m.describe()} must be [B, G*${N}]`);
+    const G = m.shape[1] / N;
+    if (!Number.isInteger(opts.gate.chunk) || opts.gate.chunk < 0 || opts.gate.chunk >= G) fail(label, `gate chunk ${opts.gate.chunk} out of range 0..${G - 1} for ${m.describe()}`);
+    const M = x.rows;
+    if (M % m.shape[0] !== 0) fail(label, `x ${x.describe()} has ${M} rows, not a multiple of the gate's batch ${m.shape[0]}`);
+    rowsPerBatch = M / m.shape[0];
+  }
+  const { bias, residual, gate, activation, path } = opts;
+  const [out] = g.op({
+    kind: 'linear',
+    name: opts.name ?? 'linear',
+    inputs: [x, w, bias, residual, gate?.mod],
+    outputs: [{ shape: outShape, dtype, name: opts.name }],
+    inPlace: residual ? [{ output: 0, input: residual, required: false }] : [],
+    exec: {
+      type: 'kernel',
+      launch: (ctx, v) =>
+        k.linear(ctx, {
+          x: v(x), w: v(w), out: v(out), bias: bias && v(bias), activation, residual: residual && v(residual),
+          gate: gate && v(gate.mod), gateChunk: gate?.chunk, rowsPerBatch, path, label,
+        }),
+    },
+  });
+  return out;
+}
+
+/** out[b] = alpha * a[b] @ op(b[b]); a [..., M, K], b [..., K, N] (or [..., N, K] with transposeB, or 2-D shared). */
+export function matmul(g: Graph, a: Tensor, b: Tensor, opts: OpOptions & { transposeB?: boolean; alpha?: number; dtype?: DType; path?: k.MatmulPathChoice } = {}): Tensor {
+  const label = g.nextLabel('matmul', opts.name);
+  if (a.rank < 2 || b.rank < 2) fail(label, `a ${a.describe()} and b ${b.describe()} must be at least 2-D`);
+  const [M, K] = a.shape.slice(-2);
+  const [b0, b1] = b.shape.slice(-2);
+  const bK = opts.transposeB ? b1 : b0;
+  const N = opts.transposeB ? b0 : b1;
+  if (bK !== K) fail(label, `b ${b.describe()} does not match a ${a.describe()}: K=${K} needed${opts.transposeB ? ' (transposeB: b is [..., N, K])' : ''}`);
+  const batch = a.shape.slice(0, -2);
+  if (b.rank > 2 && b.shape.slice(0, -2).join() !== batch.join()) fail(label, `b ${b.describe()} batch dims must equal a's [${batch}] or b must be 2-D`);
+  const [out] = g.op({
+    kind: 'matmul',
+    name: opts.name ?? 'matmul',
+    inputs: [a, b],
+    outputs: [{ shape: [...batch, M, N], dtype: opts.dtype ?? 'f16', name: opts.name }],
+    exec: {
+      type: 'kernel',
+      launch: (ctx, v) => k.matmul(ctx, { a: v(a), b: v(b), out: v(out), transposeB: opts.transposeB, alpha: opts.alpha, path: opts.path, label }),
+    },
+  });
+  return out;
+}
