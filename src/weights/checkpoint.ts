@@ -170,6 +170,11 @@ export class Checkpoint {
     }
   }
 
+  /** safetensors __metadata__ of the first file (shards of one checkpoint carry the same). */
+  get metadata(): Record<string, string> {
+    return this.files[0]?.metadata ?? {};
+  }
+
   /** Where the weights come from, for messages: the file, or the folder of shards. */
   get description(): string {
     return this.files.length === 1 ? this.files[0].path : `${dirname(this.files[0]?.path ?? this.path)} (${this.files.length} shards)`;

@@ -14,6 +14,25 @@ export interface TensorListing {
   info(name: string): { shape: number[]; file: string };
   readonly configJson: Record<string, unknown> | null;
   readonly description: string;
+  /** safetensors __metadata__ of the (first) file; some exporters record e.g. axes_dim there. */
+  readonly metadata?: Record<string, string>;
+}
+
+/** RoPE axes from config.json (axes_dims_rope), else file metadata (axes_dim, a JSON list), else the default split. */
+function ropeAxes(ck: TensorListing, headDim: number): [number, number, number] {
+  const cj = ck.configJson ?? {};
+  const fromCfg = cj.axes_dims_rope;
+  if (Array.isArray(fromCfg) && fromCfg.length === 3 && fromCfg.every((v) => Number.isInteger(v))) return [...fromCfg] as [number, number, number];
+  const meta = ck.metadata?.axes_dim;
+  if (meta) {
+    try {
+      const v = JSON.parse(meta) as unknown;
+      if (Array.isArray(v) && v.length === 3 && v.every((x) => Number.isInteger(x))) return [...v] as [number, number, number];
+    } catch {
+      // malformed metadata: fall through to the default split
+    }
+  }
+  return defaultAxesDim(headDim);
 }
 
 class Inference {
@@ -101,7 +120,7 @@ function inferFlux(ck: TensorListing, layout: 'bfl' | 'diffusers'): FluxConfig {
   if (outRows % (patchSize * patchSize) !== 0) x.fail(`output projection has ${outRows} rows, not a multiple of patch_size^2 = ${patchSize * patchSize}`, n.out);
   const outChannels = outRows / (patchSize * patchSize);
   const qkvProbe = bfl ? 'double_blocks.0.img_attn.qkv.bias' : 'transformer_blocks.0.attn.to_q.bias';
-  const axes = Array.isArray(cj.axes_dims_rope) && cj.axes_dims_rope.length === 3 ? (cj.axes_dims_rope as [number, number, number]) : defaultAxesDim(headDim);
+  const axes = ropeAxes(ck, headDim);
   if (axes.reduce((a, b) => a + b, 0) !== headDim) x.fail(`RoPE axes ${JSON.stringify(axes)} do not sum to the head dim ${headDim}`);
   const cfg: FluxConfig = {
     family: 'flux', layout, hiddenSize: hidden, numHeads, headDim, mlpHidden, mlpRatio: mlpHidden / hidden,
