@@ -24,6 +24,13 @@ export interface TetriServeOptions {
    * round (paper mode: one GPU, skipped while its step would overrun the round and on-time requests wait).
    */
   smartLate?: boolean;
+  /**
+   * Ours: queue-aware deferral. Paper mode judges "skip this round" feasible if the request could finish at its
+   * fastest degree from the next round on, as if no one else wanted GPUs. With this on, a deferred request
+   * also waits for the GPU-seconds of the more urgent (earlier-deadline) requests' min plans spread over the
+   * alive GPUs, a queueing-delay estimate.
+   */
+  queueAware?: boolean;
   /** Display name override. */
   name?: string;
 }
@@ -31,10 +38,14 @@ export interface TetriServeOptions {
 interface Candidate {
   st: RequestState;
   remaining: number;
-  /** Degree slot the min-GPU-seconds plan wants now; the DP may give this or more, or skip. */
+  /** Degree slot the min-GPU-seconds plan wants now (used when elastic scale-up starts a deferred request). */
   planSlot: number;
   /** Seconds to spare if it ran at its fastest from the round end (>= 0 for on-time requests). */
   slack: number;
+  /** GPU-seconds of its min plan from now. */
+  planGpuSeconds: number;
+  /** Estimated queueing delay before it could run if deferred (0 in paper mode). */
+  wait: number;
   /** Chosen degree slot, -1 for skipped. */
   slot: number;
 }
@@ -58,6 +69,7 @@ export class TetriServeScheduler implements Scheduler {
       elasticScaleUp: options.elasticScaleUp ?? true,
       dispatchOnIdle: options.dispatchOnIdle ?? false,
       smartLate: options.smartLate ?? false,
+      queueAware: options.queueAware ?? false,
     };
     if (!(this.opts.roundSteps > 0)) throw new Error(`roundSteps must be > 0 (got ${this.opts.roundSteps})`);
     this.name = options.name ?? 'TetriServe';
@@ -85,8 +97,12 @@ export class TetriServeScheduler implements Scheduler {
 
   planRound(now: number, gpus: GpuState): Assignment[] {
     // A call at or after the boundary opens a new round; an earlier call (dispatchOnIdle) fills the current one.
-    if (now >= this.roundEnd - 1e-9) this.roundEnd = now + this.roundSeconds;
+    const boundary = now >= this.roundEnd - 1e-9;
+    if (boundary) this.roundEnd = now + this.roundSeconds;
     const windowEnd = this.roundEnd;
+    // Mid-round (dispatchOnIdle) an assignment must end by the boundary: a step that overran it would hold
+    // GPUs the next round's packing counts on. At a boundary one step may overrun (a step is never split).
+    const fitsWindow = (slot: number, d: number): boolean => boundary || model.step(slot, d) <= window + 1e-9;
     const window = windowEnd - now;
     const free = gpus.free;
     if (free.length === 0) return [];
@@ -105,7 +121,16 @@ export class TetriServeScheduler implements Scheduler {
       }
       const plan = minGpuSecondsPlan(model, st.resIndex, remaining, st.req.deadline - now);
       const slack = st.req.deadline - (windowEnd + remaining * fastest);
-      onTime.push({ st, remaining, planSlot: planNextSlot(plan), slack, slot: -1 });
+      onTime.push({ st, remaining, planSlot: planNextSlot(plan), slack, slot: -1, planGpuSeconds: plan.gpuSeconds, wait: 0 });
+    }
+
+    if (this.opts.queueAware && onTime.length > 1) {
+      const edf = [...onTime].sort(byDeadline);
+      let ahead = 0;
+      for (const c of edf) {
+        c.wait = ahead / Math.max(1, gpus.alive);
+        ahead += c.planGpuSeconds;
+      }
     }
 
     // --- Packing DP over the on-time requests ---
@@ -114,29 +139,40 @@ export class TetriServeScheduler implements Scheduler {
     if (n > 0) {
       this.packer.reset(n, this.optionWeights);
       // Value = 1 per request still able to meet its deadline after this round, plus tie-breaks that sum to
-      // less than 1: choice: prefer running the most urgent requests (least slack), then fewer GPUs.
+      // less than 1 over all requests. choice: among equal counts prefer (a) options whose total GPU-seconds
+      // (this round + the min-GPU-seconds plan for the rest) are lowest, which steers each request to its
+      // plan's degree and away from deferring when deferral forces a costlier plan later, and (b) running the
+      // most urgent (least slack) requests.
       const U = 1 / (n + 1);
-      const E = U / (16 * deg[D - 1]);
       const doomed: boolean[] = new Array(n).fill(false);
       for (let i = 0; i < n; i++) {
         const c = onTime[i];
         const { st, remaining } = c;
-        const fastest = model.fastestStep(st.resIndex);
+        const slot = st.resIndex;
+        const fastest = model.fastestStep(slot);
         const deadline = st.req.deadline;
-        const skipOk = windowEnd + remaining * fastest <= deadline + 1e-9;
+        let maxStepCost = 0;
+        for (let d = 0; d < D; d++) maxStepCost = Math.max(maxStepCost, deg[d] * model.step(slot, d));
+        const norm = remaining * maxStepCost;
+        const skipOk = Math.max(windowEnd, now + c.wait) + remaining * fastest <= deadline + 1e-9;
         let any = skipOk;
-        this.packer.setValue(i, 0, skipOk ? 1 : 0);
+        const skipCost = minGpuSecondsPlan(model, slot, remaining, deadline - windowEnd).gpuSeconds;
+        this.packer.setValue(i, 0, (skipOk ? 1 : 0) - 0.5 * U * Math.min(1, skipCost / norm));
         const urgency = 1 / (1 + Math.max(0, c.slack) / this.roundSeconds);
-        for (let d = c.planSlot; d < D; d++) {
+        for (let d = 0; d < D; d++) {
           if (deg[d] > free.length) break;
-          const t = model.step(st.resIndex, d);
+          if (!fitsWindow(slot, d)) continue;
+          const t = model.step(slot, d);
           const mig = this.opts.placement && st.lastGroup.length === deg[d] ? 0 : migrationGuess(model, st);
           const steps = stepsInWindow(window, mig, t, remaining);
           const end = now + mig + steps * t;
           const left = remaining - steps;
-          const ok = left === 0 ? end <= deadline + 1e-9 : Math.max(end, windowEnd) + left * fastest <= deadline + 1e-9;
+          const restStart = Math.max(end, windowEnd);
+          const ok = left === 0 ? end <= deadline + 1e-9 : restStart + left * fastest <= deadline + 1e-9;
           any ||= ok;
-          this.packer.setValue(i, d + 1, (ok ? 1 : 0) + urgency * U - deg[d] * E);
+          const cost = steps * t * deg[d] + (left > 0 ? minGpuSecondsPlan(model, slot, left, deadline - restStart).gpuSeconds : 0);
+          // An option that cannot keep the deadline never beats skipping (no bonus for burning GPUs on it).
+          this.packer.setValue(i, d + 1, ok ? 1 + 0.5 * U * (urgency - Math.min(1, cost / norm)) : -0.5 * U);
         }
         doomed[i] = !any;
       }
@@ -160,7 +196,7 @@ export class TetriServeScheduler implements Scheduler {
       // choice: deferred on-time requests first, earliest deadline first, at their plan degree.
       const deferred = onTime.filter((c) => c.slot === -1).sort(byDeadline);
       for (const c of deferred) {
-        if (used + deg[c.planSlot] <= free.length) {
+        if (used + deg[c.planSlot] <= free.length && fitsWindow(c.st.resIndex, c.planSlot)) {
           c.slot = c.planSlot;
           used += deg[c.slot];
           chosen.push(c);
@@ -177,6 +213,7 @@ export class TetriServeScheduler implements Scheduler {
           const extra = deg[next] - deg[c.slot];
           if (used + extra > free.length) continue;
           if (model.step(c.st.resIndex, next) >= model.step(c.st.resIndex, c.slot)) continue;
+          if (!fitsWindow(c.st.resIndex, next)) continue;
           c.slot = next;
           used += extra;
           grew = true;
@@ -195,7 +232,7 @@ export class TetriServeScheduler implements Scheduler {
       if (!this.opts.smartLate) {
         // Paper: one GPU. "Without hurting others" read as: no overrun into the next round while on-time
         // requests wait (an overrunning step would hold its GPU past the boundary).
-        if (deg[0] === 1 && (model.step(st.resIndex, 0) <= window + 1e-9 || nobodyWaits)) slot = 0;
+        if (deg[0] === 1 && (model.step(st.resIndex, 0) <= window + 1e-9 || (nobodyWaits && boundary))) slot = 0;
       } else {
         for (let d = 0; d < D && deg[d] <= left; d++) {
           if (model.step(st.resIndex, d) <= window + 1e-9) {
@@ -203,7 +240,7 @@ export class TetriServeScheduler implements Scheduler {
             break;
           }
         }
-        if (slot < 0 && nobodyWaits) {
+        if (slot < 0 && nobodyWaits && boundary) {
           slot = 0;
           for (let d = 1; d < D && deg[d] <= left; d++) if (model.step(st.resIndex, d) < model.step(st.resIndex, slot)) slot = d;
         }

@@ -7,6 +7,8 @@ export interface Series {
   points: readonly (readonly [number, number])[];
   /** Dashed line (used for "ours" variants so they stand apart from the paper's scheduler). */
   dashed?: boolean;
+  /** Thick black line: the series the chart is about (the paper's TetriServe). */
+  emphasis?: boolean;
 }
 
 export interface LineChartSpec {
@@ -39,6 +41,12 @@ const W = 900;
 const H = 540;
 const M = { left: 80, right: 230, top: 70, bottom: 70 };
 const PALETTE = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf', '#393b79', '#637939'];
+
+/** Emphasised series are black; the others take palette colours in order. */
+function seriesColors(series: readonly Series[]): string[] {
+  let k = 0;
+  return series.map((s) => (s.emphasis ? '#000000' : PALETTE[k++ % PALETTE.length]));
+}
 
 function esc(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
@@ -108,8 +116,9 @@ export function lineChartSvg(spec: LineChartSpec): string {
     parts.push(`<line x1="${x(t)}" y1="${H - M.bottom}" x2="${x(t)}" y2="${H - M.bottom + 5}" stroke="#333"/>`);
     parts.push(`<text x="${x(t)}" y="${H - M.bottom + 20}" text-anchor="middle" font-family="DejaVu Sans" font-size="12" fill="#333">${esc(String(+t.toFixed(3)))}</text>`);
   }
+  const colors = seriesColors(spec.series);
   spec.series.forEach((s, i) => {
-    const color = PALETTE[i % PALETTE.length];
+    const color = colors[i];
     // Break the line at missing values (NaN) instead of drawing through them.
     let d = '';
     let pen = false;
@@ -121,10 +130,10 @@ export function lineChartSvg(spec: LineChartSpec): string {
       d += `${pen ? 'L' : 'M'}${x(px).toFixed(1)},${ax.y(py).toFixed(1)} `;
       pen = true;
     }
-    parts.push(`<path d="${d}" fill="none" stroke="${color}" stroke-width="2.5"${s.dashed ? ' stroke-dasharray="7 4"' : ''}/>`);
+    parts.push(`<path d="${d}" fill="none" stroke="${color}" stroke-width="${s.emphasis ? 4.5 : 2.5}"${s.dashed ? ' stroke-dasharray="7 4"' : ''}/>`);
     if (s.points.length <= 40) for (const [px, py] of s.points) if (Number.isFinite(py)) parts.push(`<circle cx="${x(px).toFixed(1)}" cy="${ax.y(py).toFixed(1)}" r="3.5" fill="${color}"/>`);
   });
-  parts.push(...legend(spec.series.map((s, i) => ({ name: s.name, color: PALETTE[i % PALETTE.length], dashed: s.dashed }))));
+  parts.push(...legend(spec.series.map((s, i) => ({ name: s.name, color: colors[i], dashed: s.dashed }))));
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}">${parts.join('')}</svg>`;
 }
 

@@ -45,7 +45,8 @@ export const TETRISERVE: PolicySpec = { label: 'TetriServe (paper)', policy: 'te
 export const IMPROVEMENTS: PolicySpec[] = [
   { label: 'ours: + idle dispatch', policy: 'tetriserve', tetri: { dispatchOnIdle: true }, ours: true },
   { label: 'ours: + smart late', policy: 'tetriserve', tetri: { smartLate: true }, ours: true },
-  { label: 'ours: TetriServe+ (both)', policy: 'tetriserve', tetri: { dispatchOnIdle: true, smartLate: true }, ours: true },
+  { label: 'ours: + queue-aware deferral', policy: 'tetriserve', tetri: { queueAware: true }, ours: true },
+  { label: 'ours: TetriServe+ (idle dispatch + smart late)', policy: 'tetriserve', tetri: { dispatchOnIdle: true, smartLate: true }, ours: true },
 ];
 export const ALL_POLICIES: PolicySpec[] = [...BASELINES, TETRISERVE, ...IMPROVEMENTS];
 
@@ -136,7 +137,7 @@ export function sloScaleExperiment(cfg: ExperimentConfig, mix: Mix, scales: read
           yMax: 1,
           yFormat: pctAxis,
           xTicks: scales,
-          series: policies.map((p, i) => ({ name: p.label, dashed: p.ours, points: scales.map((s, j) => [s, grid[i][j]] as const) })),
+          series: policies.map((p, i) => ({ name: p.label, dashed: p.ours, emphasis: p === TETRISERVE, points: scales.map((s, j) => [s, grid[i][j]] as const) })),
         },
       },
     ],
@@ -171,7 +172,7 @@ export function rateExperiment(cfg: ExperimentConfig, mix: Mix, rates: readonly 
           yMax: 1,
           yFormat: pctAxis,
           xTicks: rates,
-          series: policies.map((p, i) => ({ name: p.label, dashed: p.ours, points: rates.map((r, j) => [r, grid[i][j]] as const) })),
+          series: policies.map((p, i) => ({ name: p.label, dashed: p.ours, emphasis: p === TETRISERVE, points: rates.map((r, j) => [r, grid[i][j]] as const) })),
         },
       },
     ],
@@ -224,7 +225,7 @@ export function perResolutionExperiment(cfg: ExperimentConfig, mix: Mix, policie
 
 /** Average parallel degree of running requests over time, one seed, TetriServe against fixed baselines. */
 export function degreeExperiment(cfg: ExperimentConfig, mix: Mix, bin = 30): ExperimentOutput {
-  const specs = [TETRISERVE, IMPROVEMENTS[2], BASELINES[4]];
+  const specs = [TETRISERVE, IMPROVEMENTS[IMPROVEMENTS.length - 1], BASELINES[4]];
   const seed = cfg.seeds[0];
   const results = specs.map((p) => runOne(cfg, p, { mix, sloScale: cfg.sloScale, rate: cfg.rate, seed }));
   const horizon = Math.max(...results.map((r) => r.makespan));
