@@ -5,7 +5,7 @@
 // read phases run in separate processes so each phase's peak RSS is its own.
 //
 //   node dist/weights/bench-load.js all  /tmp/flux1-dev-random.safetensors [--keep] [--chunk-mib 64]
-//   node dist/weights/bench-load.js write <path> [--layout bfl|diffusers] [--shards N] [--schnell]
+//   node dist/weights/bench-load.js write <path> [--layout bfl|diffusers] [--shards N] [--schnell] [--model flux|sd3|sd3.5]
 //   node dist/weights/bench-load.js read  <path> [--chunk-mib 64] [--process checksum|none|f16]
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { bf16BitsToF32, f32ToF16Bits } from '../util/f16.js';
 import { Checkpoint } from './checkpoint.js';
 import { inferConfig, validateCheckpoint } from './config.js';
-import { describeConfig, flux1DevConfig } from './model-config.js';
+import { describeConfig, flux1DevConfig, sd3MediumConfig } from './model-config.js';
 import { weightSources } from './name-map.js';
 import { tinyFluxConfig, writeSyntheticCheckpoint } from './synthetic.js';
 import { planWeight, streamPlan } from './upload.js';
@@ -43,7 +43,11 @@ function arg(args: string[], name: string, fallback: string): string {
 async function writePhase(path: string, args: string[]): Promise<Record<string, unknown>> {
   const layout = arg(args, '--layout', 'bfl') as 'bfl' | 'diffusers';
   // --tiny: the same real names at test size (smoke test of the benchmark itself).
-  const cfg = args.includes('--tiny') ? tinyFluxConfig(layout, !args.includes('--schnell')) : flux1DevConfig(layout, !args.includes('--schnell'));
+  // --model sd3|sd3.5: the SD3-medium / SD3.5-medium diffusers structure (4.2 / 4.9 GB: fits the page cache).
+  const model = arg(args, '--model', 'flux');
+  const cfg = args.includes('--tiny') ? tinyFluxConfig(layout, !args.includes('--schnell'))
+    : model === 'sd3' || model === 'sd3.5' ? sd3MediumConfig(model === 'sd3' ? '3' : '3.5')
+    : flux1DevConfig(layout, !args.includes('--schnell'));
   const fs = await statfs(dirname(path));
   const free = fs.bavail * fs.bsize;
   const t0 = performance.now();
