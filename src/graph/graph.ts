@@ -62,6 +62,11 @@ export interface OpNode {
   outputs: Tensor[];
   inPlace: InPlaceHint[];
   exec: OpExec;
+  /**
+   * The kernel binds inputs that live in its output's buffer read_write (kernels-wgsl/matmul does), so the
+   * planner may put what it reads and what it writes in one arena. Default false: separate arenas.
+   */
+  sharedBufferOk: boolean;
 }
 
 export interface OutputSpec {
@@ -78,6 +83,8 @@ export interface OpSpec {
   outputs: OutputSpec[];
   inPlace?: InPlaceHint[];
   exec: OpExec;
+  /** See OpNode.sharedBufferOk. */
+  sharedBufferOk?: boolean;
 }
 
 export interface ConstantTensor {
@@ -169,7 +176,7 @@ export class Graph {
       if (out.bytes > h.input.bytes) throw new GraphShapeError(label, `in-place output ${out.describe()} is larger than ${h.input.describe()}`);
       return h;
     });
-    this.ops.push({ id, kind: spec.kind, label, inputs, outputs, inPlace, exec: spec.exec });
+    this.ops.push({ id, kind: spec.kind, label, inputs, outputs, inPlace, exec: spec.exec, sharedBufferOk: spec.sharedBufferOk ?? false });
     return outputs;
   }
 
@@ -264,7 +271,7 @@ export class Graph {
     const role: TensorRole = base.role === 'input' || base.role === 'activation' ? 'activation' : base.role;
     const t = new Tensor(this.tensors.length, this.id, name ? `${this.prefix()}${name}` : `${label}:0`, shape, dtype, role, id, { base, byteOffset });
     this.tensors.push(t);
-    this.ops.push({ id, kind, label, inputs: [base], outputs: [t], inPlace: [], exec: { type: 'view' } });
+    this.ops.push({ id, kind, label, inputs: [base], outputs: [t], inPlace: [], exec: { type: 'view' }, sharedBufferOk: true });
     return t;
   }
 

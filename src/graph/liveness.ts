@@ -128,6 +128,7 @@ export function analyzeLiveness(graph: Graph): Liveness {
   const conflicts: [number, number][] = [];
   for (const op of graph.ops) {
     if (op.exec.type !== 'kernel' && op.exec.type !== 'copy') continue;
+    if (op.exec.type === 'kernel' && op.sharedBufferOk) continue;
     const taken = new Set((inPlaceTaken.get(op.id) ?? []).map((k) => op.inPlace.find((h) => h.output === k)!.input));
     const reads = new Set<number>();
     const writes = new Set<number>();

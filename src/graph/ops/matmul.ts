@@ -50,6 +50,7 @@ export function linear(g: Graph, x: Tensor, w: Tensor, opts: LinearOptions = {})
     inputs: [x, w, bias, residual, gate?.mod],
     outputs: [{ shape: outShape, dtype, name: opts.name }],
     inPlace: residual ? [{ output: 0, input: residual, required: false }] : [],
+    sharedBufferOk: true, // matmul binds inputs sharing out's buffer read_write
     exec: {
       type: 'kernel',
       launch: (ctx, v) =>
@@ -78,6 +79,7 @@ export function matmul(g: Graph, a: Tensor, b: Tensor, opts: OpOptions & { trans
     name: opts.name ?? 'matmul',
     inputs: [a, b],
     outputs: [{ shape: [...batch, M, N], dtype: opts.dtype ?? 'f16', name: opts.name }],
+    sharedBufferOk: true,
     exec: {
       type: 'kernel',
       launch: (ctx, v) => k.matmul(ctx, { a: v(a), b: v(b), out: v(out), transposeB: opts.transposeB, alpha: opts.alpha, path: opts.path, label }),
