@@ -1,0 +1,130 @@
+// WGSL shared by both matmul paths: the parameter struct, the storage bindings, and the fused epilogue
+// (alpha, bias, activation, gate, residual, output conversion). Both kernel generators emit these and call
+// `store_out(batch, row, col, acc)` for every in-bounds output element, so the epilogue is defined once.
+//
+// Which epilogue steps run is a runtime flag word in the uniform params, not a compile-time variant: the branches
+// are uniform (free next to a K-long dot product), and one pipeline per dtype combination instead of one per
+// epilogue combination matters on lavapipe, where compiling one matmul pipeline takes seconds. Absent tensors are
+// bound to a 16-byte dummy buffer.
+import type { DType } from './kernel.js';
+
+export type Activation = 'none' | 'gelu_tanh' | 'silu';
+
+/** How an input is bound: read-only, or read_write because it lives in the same GPUBuffer as `out`
+ *  (WebGPU forbids one buffer bound read-only and read-write in one dispatch, even for disjoint ranges). */
+export type Access = 'read' | 'read_write';
+
+/** B's memory layout: 'nk' = [N, K] (nn.Linear weights, transposeB), 'kn' = [K, N]. */
+export type BLayout = 'nk' | 'kn';
+
+/** Everything that changes the generated WGSL (the pipeline cache key is derived from it). */
+export interface GemmSpec {
+  aType: DType;
+  bType: DType;
+  outType: DType;
+  bLayout: BLayout;
+  /** a/b are bound as vec4<u32> (8 f16 per element) for 16-byte global loads; subgroup-matrix path only. */
+  vecA?: boolean;
+  vecB?: boolean;
+  aAccess: Access;
+  bAccess: Access;
+  /** Dtype/access of the bias, gate and residual bindings (dummy bindings when the tensor is absent). */
+  biasType: DType;
+  gateType: DType;
+  biasAccess: Access;
+  gateAccess: Access;
+  resAccess: Access;
+}
+
+export const ACT_CODE: Record<Activation, number> = { none: 0, gelu_tanh: 1, silu: 2 };
+
+/** The runtime epilogue flag word: bit 0 bias, bits 1-2 activation, bit 3 gate, bits 4-5 residual mode. */
+export function epilogueFlags(e: { bias: boolean; activation: Activation; gate: boolean; residual: 'none' | 'separate' | 'inplace' }): number {
+  const res = { none: 0, separate: 1, inplace: 2 }[e.residual];
+  return (e.bias ? 1 : 0) | (ACT_CODE[e.activation] << 1) | (e.gate ? 8 : 0) | (res << 4);
+}
+
+/** Uniform parameters, in the order of the WGSL struct `Params` below. */
+export interface GemmParams {
+  M: number;
+  N: number;
+  K: number;
+  batchA: number; // element strides between batches (0 = broadcast)
+  batchB: number;
+  batchOut: number;
+  rowsPerBatch: number; // gate: row r uses gate row floor(r / rowsPerBatch)
+  gateStride: number; // elements per gate row (G*N)
+  gateOffset: number; // gateChunk * N
+  tilesM: number;
+  tilesN: number;
+  alpha: number;
+  flags: number; // epilogueFlags
+  loopK: number; // tiled path: inner K loop length (a uniform, so lavapipe's LLVM does not unroll it)
+  epiStride: number; // tiled path: epilogue loop stride (= threads; uniform for the same reason)
+}
+
+/** The params as paramsBuffer entries, in struct order. */
+export function paramsList(p: GemmParams): ({ u32: number } | { f32: number })[] {
+  return [
+    { u32: p.M }, { u32: p.N }, { u32: p.K }, { u32: p.batchA },
+    { u32: p.batchB }, { u32: p.batchOut }, { u32: p.rowsPerBatch }, { u32: p.gateStride },
+    { u32: p.gateOffset }, { u32: p.tilesM }, { u32: p.tilesN }, { f32: p.alpha },
+    { u32: p.flags }, { u32: p.loopK }, { u32: p.epiStride },
+  ];
+}
+
+export const PARAMS_WGSL = `struct Params {
+  M: u32, N: u32, K: u32, batchA: u32,
+  batchB: u32, batchOut: u32, rowsPerBatch: u32, gateStride: u32,
+  gateOffset: u32, tilesM: u32, tilesN: u32, alpha: f32,
+  flags: u32, loopK: u32, epiStride: u32,
+}`;
+
+/** Bindings in order: params, a, b, out, bias, gate, residual. Returns the WGSL declarations. */
+export function gemmBindings(spec: GemmSpec): string {
+  const lines: string[] = [`@group(0) @binding(0) var<uniform> P: Params;`];
+  const elem = (t: DType, vec?: boolean) => (vec ? 'vec4<u32>' : t);
+  let b = 1;
+  lines.push(`@group(0) @binding(${b++}) var<storage, ${spec.aAccess}> A: array<${elem(spec.aType, spec.vecA)}>;`);
+  lines.push(`@group(0) @binding(${b++}) var<storage, ${spec.bAccess}> B: array<${elem(spec.bType, spec.vecB)}>;`);
+  lines.push(`@group(0) @binding(${b++}) var<storage, read_write> OUT: array<${spec.outType}>;`);
+  lines.push(`@group(0) @binding(${b++}) var<storage, ${spec.biasAccess}> BIAS: array<${spec.biasType}>;`);
+  lines.push(`@group(0) @binding(${b++}) var<storage, ${spec.gateAccess}> GATE: array<${spec.gateType}>;`);
+  lines.push(`@group(0) @binding(${b++}) var<storage, ${spec.resAccess}> RES: array<${spec.outType}>;`);
+  return lines.join('\n');
+}
+
+/** The epilogue. Callers guarantee row < M and col < N, so every index below is in bounds. */
+export function epilogueWgsl(spec: GemmSpec): string {
+  return `fn act_gelu_tanh(y: f32) -> f32 {
+  // tanh is clamped: some drivers evaluate tanh via exp and return NaN for large |u| (inf/inf).
+  // |u| >= 10 gives tanh = +-1 to f32 precision, so the clamp changes nothing else.
+  let u = 0.7978845608028654 * (y + 0.044715 * y * y * y);
+  return 0.5 * y * (1.0 + tanh(clamp(u, -10.0, 10.0)));
+}
+fn act_silu(y: f32) -> f32 {
+  // exp(-y) overflows to +inf for y < -88: y / inf = -0, the right limit, so no clamp is needed.
+  return y / (1.0 + exp(-y));
+}
+fn store_out(batch: u32, row: u32, col: u32, acc: f32) {
+  let flags = P.flags;
+  var y = acc * P.alpha;
+  if ((flags & 1u) != 0u) { y = y + f32(BIAS[col]); }
+  let act = (flags >> 1u) & 3u;
+  if (act == 1u) { y = act_gelu_tanh(y); } else if (act == 2u) { y = act_silu(y); }
+  if ((flags & 8u) != 0u) { y = y * f32(GATE[(row / P.rowsPerBatch) * P.gateStride + P.gateOffset + col]); }
+  let idx = batch * P.batchOut + row * P.N + col;
+  let res = (flags >> 4u) & 3u;
+  if (res == 1u) { y = f32(RES[idx]) + y; } else if (res == 2u) { y = f32(OUT[idx]) + y; }
+  OUT[idx] = ${spec.outType}(y);
+}`;
+}
+
+/** `enable f16;` is needed when any binding is f16. */
+export function needsF16(spec: GemmSpec): boolean {
+  return [spec.aType, spec.bType, spec.outType, spec.biasType, spec.gateType].includes('f16');
+}
+
+export function specKey(spec: GemmSpec): string {
+  return JSON.stringify(spec);
+}

@@ -1,0 +1,339 @@
+// Host launch code for matmul / linear with fused epilogues. Validates shapes (errors name the tensor and the
+// required shape), picks the path (subgroup-matrix tensor cores where the adapter has them, else the portable
+// tiled kernel), compiles the WGSL (cached by spec) and returns one KernelCall. Runs at graph-build time.
+import type { GpuContext } from '../gpu/context.js';
+import { bindGroup, byteSize, grid1d, numel, paramsBuffer, type KernelCall, type TensorView } from './kernel.js';
+import { epilogueFlags, paramsList, specKey, type Access, type Activation, type BLayout, type GemmParams, type GemmSpec } from './matmul-epilogue.wgsl.js';
+import { TILED, tiledMatmulWgsl } from './matmul-tiled.wgsl.js';
+import { sgTileShape, sgWorkgroupBytes, subgroupMatrixMatmulWgsl, type SgTiling } from './matmul-subgroup-matrix.wgsl.js';
+
+export type { Activation } from './matmul-epilogue.wgsl.js';
+export type { SgTiling } from './matmul-subgroup-matrix.wgsl.js';
+
+export type MatmulPathChoice = 'auto' | 'tiled' | 'subgroup-matrix';
+
+export interface LinearArgs {
+  /** [..., K] rows flattened to M; f16 (f32 allowed on the tiled path). */
+  x: TensorView;
+  /** [N, K], PyTorch nn.Linear layout (out_features, in_features); f16 (f32 allowed on the tiled path). */
+  w: TensorView;
+  /** [..., N], same leading dims as x; f16 or f32. */
+  out: TensorView;
+  /** [N], f16 or f32. */
+  bias?: TensorView;
+  /** Applied to (x W^T + bias). */
+  activation?: Activation;
+  /** [..., N], same dtype as out: out = residual + g * act(...). May be the same tensor as out (in-place). */
+  residual?: TensorView;
+  /** [B, G*N]: per-batch gate vectors packed in chunks (FLUX/SD3 adaLN output). */
+  gate?: TensorView;
+  /** Which chunk: row r of x uses gate[floor(r / rowsPerBatch), gateChunk*N + n]. */
+  gateChunk?: number;
+  /** Tokens per batch element (required with gate). */
+  rowsPerBatch?: number;
+  /** auto: subgroup-matrix when ctx.caps.tensorCores. */
+  path?: MatmulPathChoice;
+  label?: string;
+}
+
+/** General batched matmul: out[b] = alpha * a[b] (M,K) x op(b[b]); transposeB means b is [.., N, K]. */
+export interface MatmulArgs {
+  a: TensorView;
+  b: TensorView;
+  out: TensorView;
+  transposeB?: boolean;
+  alpha?: number;
+  path?: MatmulPathChoice;
+  label?: string;
+}
+
+/** Internal description of one GEMM launch, shared by linear() and matmul(). */
+interface GemmLaunch {
+  op: string;
+  label: string;
+  batch: number;
+  M: number;
+  N: number;
+  K: number;
+  a: TensorView;
+  b: TensorView;
+  out: TensorView;
+  bLayout: BLayout;
+  bBatched: boolean;
+  bias?: TensorView;
+  gate?: TensorView;
+  residual?: TensorView;
+  activation: Activation;
+  alpha: number;
+  rowsPerBatch: number;
+  gateStride: number;
+  gateOffset: number;
+  path: MatmulPathChoice;
+  /** Tensor-core tiling override (benchmarks); null = defaultSgTiling. */
+  tiling: SgTiling | null;
+}
+
+/**
+ * Default tensor-core tiling: 128x128 workgroup tile, 8 subgroups of 64x32, K step 32, staged through
+ * workgroup memory. bench/matmul-tune.ts times the alternatives (docs/matmul.md has the numbers).
+ */
+export function defaultSgTiling(subgroupSize: number): SgTiling {
+  return { sgM: 2, sgN: 4, fragM: 4, fragN: 2, bk: 32, staging: 'staged', groupM: 8, subgroupSize };
+}
+
+const fmt = (s: readonly number[]) => `[${s.join(', ')}]`;
+
+function fail(op: string, msg: string): never {
+  throw new Error(`${op}: ${msg}`);
+}
+
+function checkDtype(op: string, name: string, t: TensorView, allowed: readonly string[]): void {
+  if (!allowed.includes(t.dtype)) fail(op, `'${name}' is ${t.dtype} but must be ${allowed.join(' or ')}`);
+}
+
+function checkShape(op: string, name: string, t: TensorView, want: readonly number[], why: string): void {
+  const ok = t.shape.length === want.length && t.shape.every((d, i) => d === want[i]);
+  if (!ok) fail(op, `'${name}' has shape ${fmt(t.shape)} but ${fmt(want)} is required (${why})`);
+}
+
+function sameRange(a: TensorView, b: TensorView): boolean {
+  return a.buffer === b.buffer && a.offset === b.offset && byteSize(a) === byteSize(b);
+}
+
+function overlaps(a: TensorView, b: TensorView): boolean {
+  return a.buffer === b.buffer && a.offset < b.offset + byteSize(b) && b.offset < a.offset + byteSize(a);
+}
+
+export async function linear(ctx: GpuContext, args: LinearArgs): Promise<KernelCall> {
+  return linearImpl(ctx, args, null);
+}
+
+/** linear() with an explicit tensor-core tiling: for bench/matmul-tune.ts, which times the alternatives. */
+export async function linearWithTiling(ctx: GpuContext, args: LinearArgs, tiling: SgTiling): Promise<KernelCall> {
+  return linearImpl(ctx, { ...args, path: 'subgroup-matrix' }, tiling);
+}
+
+function linearImpl(ctx: GpuContext, args: LinearArgs, tiling: SgTiling | null): Promise<KernelCall> {
+  const op = `linear${args.label ? ` '${args.label}'` : ''}`;
+  const { x, w, out } = args;
+  if (x.shape.length < 1) fail(op, `'x' must have at least one dimension [..., K], got ${fmt(x.shape)}`);
+  if (w.shape.length !== 2) fail(op, `'w' must be 2-D [N, K] (nn.Linear layout [out_features, in_features]), got ${fmt(w.shape)}`);
+  const K = x.shape[x.shape.length - 1];
+  const [N, wK] = w.shape;
+  if (wK !== K) {
+    fail(op, `'w' has shape ${fmt(w.shape)} but x's last dimension is K=${K}: w must be [N, ${K}] ` +
+      `(nn.Linear layout [out_features, in_features]; transpose it if it is [in, out])`);
+  }
+  const lead = x.shape.slice(0, -1);
+  const M = numel(lead);
+  checkShape(op, 'out', out, [...lead, N], "x's leading dims followed by N = w.shape[0]");
+  checkDtype(op, 'x', x, ['f16', 'f32']);
+  checkDtype(op, 'w', w, ['f16', 'f32']);
+  checkDtype(op, 'out', out, ['f16', 'f32']);
+  if (args.bias) {
+    checkShape(op, 'bias', args.bias, [N], 'one value per output feature');
+    checkDtype(op, 'bias', args.bias, ['f16', 'f32']);
+  }
+  if (args.residual) {
+    checkShape(op, 'residual', args.residual, out.shape, 'same shape as out');
+    if (args.residual.dtype !== out.dtype) fail(op, `'residual' is ${args.residual.dtype} but must match out's dtype ${out.dtype}`);
+  }
+  let gateStride = 0;
+  let gateOffset = 0;
+  let rowsPerBatch = 1;
+  if (args.gate) {
+    const g = args.gate;
+    checkDtype(op, 'gate', g, ['f16', 'f32']);
+    if (args.rowsPerBatch === undefined || !Number.isInteger(args.rowsPerBatch) || args.rowsPerBatch < 1) {
+      fail(op, `'rowsPerBatch' (tokens per batch element, a positive integer) is required with 'gate', got ${args.rowsPerBatch}`);
+    }
+    rowsPerBatch = args.rowsPerBatch;
+    if (g.shape.length !== 2 || g.shape[1] % N !== 0 || g.shape[1] === 0) {
+      fail(op, `'gate' has shape ${fmt(g.shape)} but [B, G*${N}] is required (G chunks of N=${N} per batch row)`);
+    }
+    const B = M / rowsPerBatch;
+    if (!Number.isInteger(B) || g.shape[0] !== B) {
+      fail(op, `'gate' has ${g.shape[0]} batch rows but x has M=${M} rows at rowsPerBatch=${rowsPerBatch} ` +
+        `(needs gate.shape[0] * rowsPerBatch == M)`);
+    }
+    const G = g.shape[1] / N;
+    const chunk = args.gateChunk ?? 0;
+    if (!Number.isInteger(chunk) || chunk < 0 || chunk >= G) fail(op, `'gateChunk' must be an integer in [0, ${G}), got ${chunk}`);
+    gateStride = g.shape[1];
+    gateOffset = chunk * N;
+  } else if (args.gateChunk !== undefined) {
+    fail(op, `'gateChunk' was given without 'gate'`);
+  }
+  return launchGemm(ctx, {
+    op, label: args.label ?? 'linear', batch: 1, M, N, K, a: x, b: w, out, bLayout: 'nk', bBatched: false,
+    bias: args.bias, gate: args.gate, residual: args.residual, activation: args.activation ?? 'none', alpha: 1,
+    rowsPerBatch, gateStride, gateOffset, path: args.path ?? 'auto', tiling,
+  });
+}
+
+export async function matmul(ctx: GpuContext, args: MatmulArgs): Promise<KernelCall> {
+  const op = `matmul${args.label ? ` '${args.label}'` : ''}`;
+  const { a, b, out } = args;
+  if (a.shape.length < 2) fail(op, `'a' must be [..., M, K] (at least 2-D), got ${fmt(a.shape)}`);
+  if (b.shape.length < 2) fail(op, `'b' must be [..., ${args.transposeB ? 'N, K' : 'K, N'}] (at least 2-D), got ${fmt(b.shape)}`);
+  const batchDims = a.shape.slice(0, -2);
+  const [M, K] = a.shape.slice(-2);
+  const bBatchDims = b.shape.slice(0, -2);
+  const bBatched = bBatchDims.length > 0;
+  if (bBatched && fmt(bBatchDims) !== fmt(batchDims)) {
+    fail(op, `'b' has batch dims ${fmt(bBatchDims)} but a has ${fmt(batchDims)}: they must match, or b must be 2-D (shared)`);
+  }
+  const [b0, b1] = b.shape.slice(-2);
+  const bK = args.transposeB ? b1 : b0;
+  const N = args.transposeB ? b0 : b1;
+  if (bK !== K) {
+    fail(op, `'b' has shape ${fmt(b.shape)} but a's K=${K}: b must be [..., ${args.transposeB ? `N, ${K}` : `${K}, N`}]` +
+      `${args.transposeB ? ' (transposeB)' : ' (pass transposeB if b is [N, K])'}`);
+  }
+  checkShape(op, 'out', out, [...batchDims, M, N], "a's batch dims, then M and N");
+  checkDtype(op, 'a', a, ['f16', 'f32']);
+  checkDtype(op, 'b', b, ['f16', 'f32']);
+  checkDtype(op, 'out', out, ['f16', 'f32']);
+  return launchGemm(ctx, {
+    op, label: args.label ?? 'matmul', batch: numel(batchDims), M, N, K, a, b, out,
+    bLayout: args.transposeB ? 'nk' : 'kn', bBatched, activation: 'none', alpha: args.alpha ?? 1,
+    rowsPerBatch: 1, gateStride: 0, gateOffset: 0, path: args.path ?? 'auto', tiling: null,
+  });
+}
+
+function choosePath(ctx: GpuContext, g: GemmLaunch): 'tiled' | 'subgroup-matrix' {
+  const caps = ctx.caps;
+  const sgUsable = caps.tensorCores && caps.subgroupMinSize === caps.subgroupMaxSize && caps.subgroupMaxSize > 0;
+  const f16In = g.a.dtype === 'f16' && g.b.dtype === 'f16';
+  if (g.path === 'tiled') return 'tiled';
+  if (g.path === 'subgroup-matrix') {
+    if (!caps.tensorCores) {
+      fail(g.op, `path 'subgroup-matrix' requested but adapter '${caps.adapterName}' has no f16 subgroup-matrix config ` +
+        `(caps.tensorCores is false); use path 'auto' or 'tiled'`);
+    }
+    if (!sgUsable) {
+      fail(g.op, `path 'subgroup-matrix' needs a fixed subgroup size (adapter reports ${caps.subgroupMinSize}..${caps.subgroupMaxSize}); use 'tiled'`);
+    }
+    if (!f16In) fail(g.op, `path 'subgroup-matrix' needs f16 inputs (got ${g.a.dtype} x ${g.b.dtype}); use 'tiled' for f32`);
+    return 'subgroup-matrix';
+  }
+  return sgUsable && f16In ? 'subgroup-matrix' : 'tiled';
+}
+
+const dummies = new WeakMap<GpuContext, GPUBuffer>();
+
+/** 16 bytes bound in place of an absent bias/gate/residual (the epilogue flags keep it unread). */
+function dummyBuffer(ctx: GpuContext): GPUBuffer {
+  let b = dummies.get(ctx);
+  if (!b) {
+    b = ctx.createBuffer(16, 'matmul:unused-binding');
+    dummies.set(ctx, b);
+  }
+  return b;
+}
+
+async function launchGemm(ctx: GpuContext, g: GemmLaunch): Promise<KernelCall> {
+  const { op, out } = g;
+  if ([g.M, g.N, g.K, g.batch].some((d) => d === 0)) fail(op, `empty problem (M=${g.M}, N=${g.N}, K=${g.K}, batch=${g.batch})`);
+  const align = ctx.caps.limits.minStorageBufferOffsetAlignment;
+  const maxBind = ctx.caps.limits.maxStorageBufferBindingSize;
+  const named: [string, TensorView | undefined][] = [['a/x', g.a], ['b/w', g.b], ['out', out], ['bias', g.bias], ['gate', g.gate], ['residual', g.residual]];
+  for (const [name, t] of named) {
+    if (!t) continue;
+    if (t.offset % align !== 0) fail(op, `'${name}' has byte offset ${t.offset}, not a multiple of ${align} (minStorageBufferOffsetAlignment)`);
+    if (byteSize(t) > maxBind) fail(op, `'${name}' is ${byteSize(t)} bytes, over maxStorageBufferBindingSize ${maxBind}: split the op`);
+  }
+  // WebGPU forbids binding one buffer read-only and read-write in one dispatch (even disjoint ranges), so
+  // inputs that share out's buffer are bound read_write. Overlapping ranges would race: refuse them, except the
+  // residual being exactly out (each element is read then written by the same invocation).
+  const inplace = !!g.residual && sameRange(g.residual, out);
+  for (const [name, t] of named.slice(0, 6)) {
+    if (!t || name === 'out' || (name === 'residual' && inplace)) continue;
+    if (overlaps(t, out)) fail(op, `'${name}' overlaps 'out' in the same buffer; only residual may alias out, and only exactly (same offset and shape)`);
+  }
+  const access = (t: TensorView): Access => (t.buffer === out.buffer ? 'read_write' : 'read');
+
+  const path = choosePath(ctx, g);
+  // Absent bias/gate/residual take out's dtype so that epilogue variants share one pipeline.
+  const spec: GemmSpec = {
+    aType: g.a.dtype,
+    bType: g.b.dtype,
+    outType: out.dtype,
+    bLayout: g.bLayout,
+    aAccess: access(g.a),
+    bAccess: access(g.b),
+    biasType: g.bias?.dtype ?? out.dtype,
+    gateType: g.gate?.dtype ?? out.dtype,
+    biasAccess: g.bias ? access(g.bias) : 'read',
+    gateAccess: g.gate ? access(g.gate) : 'read',
+    resAccess: g.residual && !inplace ? access(g.residual) : 'read',
+  };
+  const flags = epilogueFlags({
+    bias: !!g.bias, activation: g.activation, gate: !!g.gate,
+    residual: g.residual ? (inplace ? 'inplace' : 'separate') : 'none',
+  });
+
+  let source: string;
+  let BM: number;
+  let BN: number;
+  let key: string;
+  if (path === 'tiled') {
+    source = tiledMatmulWgsl(spec);
+    BM = TILED.BM;
+    BN = TILED.BN;
+    key = `matmul-tiled:${specKey(spec)}`;
+  } else {
+    let tiling = g.tiling ?? defaultSgTiling(ctx.caps.subgroupMaxSize);
+    const shape0 = sgTileShape(tiling);
+    if (tiling.staging === 'direct' && (g.M % shape0.BM !== 0 || g.N % shape0.BN !== 0 || g.K % tiling.bk !== 0)) {
+      // Direct fragment loads cannot be guarded: fall back to staging (zero-filled edges) for ragged shapes.
+      tiling = { ...tiling, staging: 'staged' };
+    }
+    const smem = sgWorkgroupBytes(tiling, g.bLayout);
+    if (smem > ctx.caps.limits.maxComputeWorkgroupStorageSize) {
+      fail(op, `tensor-core tiling needs ${smem} bytes of workgroup memory, over the adapter's ${ctx.caps.limits.maxComputeWorkgroupStorageSize}`);
+    }
+    if (tiling.staging === 'staged') {
+      // 16-byte loads need every 8-half chunk aligned: K (a, and b in [N,K]) or N (b in [K,N]) a multiple of 8.
+      spec.vecA = g.K % 8 === 0;
+      spec.vecB = g.bLayout === 'nk' ? g.K % 8 === 0 : g.N % 8 === 0;
+    }
+    source = subgroupMatrixMatmulWgsl(spec, tiling);
+    ({ BM, BN } = sgTileShape(tiling));
+    key = `matmul-sgm:${JSON.stringify(tiling)}:${specKey(spec)}`;
+  }
+  const pipeline = await ctx.pipeline(key, source);
+  const tilesM = Math.ceil(g.M / BM);
+  const tilesN = Math.ceil(g.N / BN);
+  const params: GemmParams = {
+    M: g.M, N: g.N, K: g.K,
+    batchA: g.M * g.K,
+    batchB: g.bBatched ? g.N * g.K : 0,
+    batchOut: g.M * g.N,
+    rowsPerBatch: g.rowsPerBatch, gateStride: g.gateStride, gateOffset: g.gateOffset,
+    tilesM, tilesN, alpha: g.alpha, flags, loopK: TILED.BK, epiStride: TILED.threads,
+  };
+  const pbuf = paramsBuffer(ctx, paramsList(params), `${g.label}:params`);
+  const dummy = dummyBuffer(ctx);
+  const resources: (TensorView | GPUBuffer)[] = [
+    pbuf, g.a, g.b, out, g.bias ?? dummy, g.gate ?? dummy, g.residual && !inplace ? g.residual : dummy,
+  ];
+  let workgroups: [number, number, number];
+  if (path === 'tiled') {
+    workgroups = [tilesN, tilesM, g.batch];
+  } else {
+    const [x, y] = grid1d(tilesM * tilesN, ctx.caps.limits.maxComputeWorkgroupsPerDimension);
+    workgroups = [x, y, g.batch];
+  }
+  const maxDim = ctx.caps.limits.maxComputeWorkgroupsPerDimension;
+  if (workgroups.some((d) => d > maxDim)) fail(op, `grid ${fmt(workgroups)} exceeds maxComputeWorkgroupsPerDimension ${maxDim}`);
+  const bytes = [g.a, g.b, out, g.bias, g.gate, inplace ? undefined : g.residual].reduce((s, t) => s + (t ? byteSize(t) : 0), 0);
+  return {
+    label: `${g.label} [${path}]`,
+    pipeline,
+    bindGroup: bindGroup(ctx, pipeline, resources, g.label),
+    workgroups,
+    flops: 2 * g.batch * g.M * g.N * g.K,
+    bytes: bytes + (inplace ? byteSize(out) : 0),
+  };
+}

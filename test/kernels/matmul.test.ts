@@ -1,0 +1,288 @@
+// matmul / linear against a float64 CPU reference: every epilogue combination (bias, GELU-tanh, SiLU, gate
+// chunks, separate and in-place residual), f16/f32 outputs, odd shapes (primes, 1), batched matmul with and
+// without transposeB, NaN-poisoned outputs, buffers shared between inputs and out, and clear shape errors.
+// The portable tiled path runs everywhere; the subgroup-matrix (tensor-core) path where the adapter has it.
+import { describe, expect, it } from 'vitest';
+import { linear, linearWithTiling, matmul, type Activation, type LinearArgs, type SgTiling } from '../../src/kernels-wgsl/matmul.js';
+import { type DType, type TensorView, runCalls } from '../../src/kernels-wgsl/kernel.js';
+import { encode, expectClose, freshSeed, poisonedTensor, randn, readTensor, rng, testContext, uploadTensor } from '../helpers/gpu.js';
+
+const ctx = await testContext();
+const caps = ctx.caps;
+const SEED = freshSeed();
+if (!caps.tensorCores) {
+  console.log(`[matmul.test] subgroup-matrix path tests skipped: adapter '${caps.adapterName}' has no f16 subgroup-matrix ` +
+    `config (caps.tensorCores=false); they run on the GPU machine.`);
+}
+
+type Path = 'tiled' | 'subgroup-matrix';
+
+/** f16 storage + f32 accumulation: output rounding dominates for f16 outputs. */
+function bound(outType: DType) {
+  return outType === 'f16' ? { relL2: 3e-3 } : { relL2: 5e-4 };
+}
+
+function gelu(y: number) {
+  return 0.5 * y * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (y + 0.044715 * y ** 3)));
+}
+const ACT: Record<Activation, (y: number) => number> = { none: (y) => y, gelu_tanh: gelu, silu: (y) => y / (1 + Math.exp(-y)) };
+
+interface RefArgs {
+  batch: number; M: number; N: number; K: number;
+  a: Float64Array; b: Float64Array; bLayout: 'nk' | 'kn'; bBatched: boolean; alpha?: number;
+  bias?: Float64Array; act?: Activation; gate?: Float64Array; gateStride?: number; gateOffset?: number;
+  rowsPerBatch?: number; residual?: Float64Array;
+}
+
+/** float64 reference of the documented epilogue order: alpha*AB, +bias, act, *gate, +residual. */
+function reference(r: RefArgs): Float64Array {
+  const { batch, M, N, K } = r;
+  const out = new Float64Array(batch * M * N);
+  const act = ACT[r.act ?? 'none'];
+  for (let bt = 0; bt < batch; bt++) {
+    const aB = bt * M * K;
+    const bB = r.bBatched ? bt * N * K : 0;
+    for (let m = 0; m < M; m++) {
+      for (let n = 0; n < N; n++) {
+        let s = 0;
+        for (let k = 0; k < K; k++) {
+          const bv = r.bLayout === 'nk' ? r.b[bB + n * K + k] : r.b[bB + k * N + n];
+          s += r.a[aB + m * K + k] * bv;
+        }
+        let y = s * (r.alpha ?? 1);
+        if (r.bias) y += r.bias[n];
+        y = act(y);
+        if (r.gate) y *= r.gate[Math.floor(m / r.rowsPerBatch!) * r.gateStride! + r.gateOffset! + n];
+        const idx = bt * M * N + m * N + n;
+        if (r.residual) y += r.residual[idx];
+        out[idx] = y;
+      }
+    }
+  }
+  return out;
+}
+
+/** Per-element check on top of relL2: catches a single wrong row/column that relL2 could average away. */
+function expectElementwise(got: Float32Array, want: Float64Array, outType: DType, what: string) {
+  let scale = 0;
+  for (const v of want) scale = Math.max(scale, Math.abs(v));
+  const tol = (outType === 'f16' ? 1e-2 : 2e-3) * Math.max(scale, 1e-3);
+  for (let i = 0; i < want.length; i++) {
+    const d = Math.abs(got[i] - want[i]);
+    const rel = outType === 'f16' ? 2e-3 * Math.abs(want[i]) : 0;
+    if (!(d <= tol + rel)) throw new Error(`${what}: element ${i} got ${got[i]} want ${want[i]} (tol ${tol + rel})`);
+  }
+}
+
+interface LinearCase {
+  M: number; K: number; N: number;
+  xType?: DType; wType?: DType; outType: DType;
+  bias?: DType; act?: Activation; gate?: { dtype: DType; G: number; chunk: number; rowsPerBatch: number };
+  residual?: 'separate' | 'inplace'; std?: number; lead?: number[];
+  tiling?: SgTiling;
+}
+
+async function runLinearCase(path: Path, c: LinearCase, seed: number) {
+  const rand = rng(seed);
+  const xType = c.xType ?? 'f16';
+  const wType = c.wType ?? 'f16';
+  const std = c.std ?? 1;
+  const x = randn(rand, c.M * c.K, 1, xType);
+  const w = randn(rand, c.N * c.K, std / Math.sqrt(c.K), wType);
+  const lead = c.lead ?? [c.M];
+  const xs = uploadTensor(ctx, x, [...lead, c.K], xType);
+  const ws = uploadTensor(ctx, w, [c.N, c.K], wType);
+  const args: LinearArgs = { x: xs, w: ws, out: null as unknown as TensorView, path, activation: c.act };
+  const ref: RefArgs = { batch: 1, M: c.M, N: c.N, K: c.K, a: x, b: w, bLayout: 'nk', bBatched: false, act: c.act };
+  if (c.bias) {
+    const bias = randn(rand, c.N, 0.5, c.bias);
+    args.bias = uploadTensor(ctx, bias, [c.N], c.bias);
+    ref.bias = bias;
+  }
+  if (c.gate) {
+    const B = c.M / c.gate.rowsPerBatch;
+    const gate = randn(rand, B * c.gate.G * c.N, 1, c.gate.dtype);
+    args.gate = uploadTensor(ctx, gate, [B, c.gate.G * c.N], c.gate.dtype);
+    args.gateChunk = c.gate.chunk;
+    args.rowsPerBatch = c.gate.rowsPerBatch;
+    Object.assign(ref, { gate, gateStride: c.gate.G * c.N, gateOffset: c.gate.chunk * c.N, rowsPerBatch: c.gate.rowsPerBatch });
+  }
+  const outShape = [...lead, c.N];
+  if (c.residual) {
+    const res = randn(rand, c.M * c.N, 1, c.outType);
+    ref.residual = res;
+    if (c.residual === 'inplace') {
+      args.out = uploadTensor(ctx, res, outShape, c.outType);
+      args.residual = args.out;
+    } else {
+      args.residual = uploadTensor(ctx, res, outShape, c.outType);
+      args.out = poisonedTensor(ctx, outShape, c.outType);
+    }
+  } else {
+    args.out = poisonedTensor(ctx, outShape, c.outType);
+  }
+  const call = c.tiling ? await linearWithTiling(ctx, args, c.tiling) : await linear(ctx, args);
+  expect(call.label).toContain(`[${path}]`);
+  await runCalls(ctx, [call]);
+  const got = await readTensor(ctx, args.out);
+  const want = reference(ref);
+  const what = `linear ${path} ${JSON.stringify({ ...c, tiling: c.tiling?.staging })} seed=${seed}`;
+  expectClose(got, want, bound(c.outType), what);
+  expectElementwise(got, want, c.outType, what);
+}
+
+/** Every epilogue combination at one odd shape. bias/gate take out's dtype here (one pipeline per output
+ *  dtype: each pipeline compile costs lavapipe about a second); mixed dtypes have their own cases. */
+function epilogueCases(M: number, K: number, N: number): LinearCase[] {
+  const cases: LinearCase[] = [];
+  let i = 0;
+  for (const outType of ['f16', 'f32'] as const) {
+    const dt = outType;
+    for (const act of ['none', 'gelu_tanh', 'silu'] as const) {
+      for (const withBias of [false, true]) {
+        for (const withGate of [false, true]) {
+          for (const residual of [undefined, 'separate', 'inplace'] as const) {
+            i++;
+            cases.push({
+              M, K, N, outType, act, residual,
+              bias: withBias ? dt : undefined,
+              gate: withGate ? { dtype: dt, G: 3, chunk: i % 3, rowsPerBatch: M % 2 ? M : M / 2 } : undefined,
+            });
+          }
+        }
+      }
+    }
+  }
+  return cases;
+}
+
+function pathSuite(path: Path) {
+  it('every epilogue combination, odd shape M=37 K=19 N=53', async () => {
+    for (const c of epilogueCases(37, 19, 53)) await runLinearCase(path, c, SEED);
+  });
+
+  it('odd and degenerate shapes (M=1, K=1, primes, several tiles)', async () => {
+    const shapes: [number, number, number][] = [[1, 64, 33], [5, 1, 7], [1, 1, 1], [67, 29, 131], [130, 72, 67], [3, 200, 17]];
+    for (const [M, K, N] of shapes) {
+      await runLinearCase(path, { M, K, N, outType: 'f16', bias: 'f16', act: 'gelu_tanh' }, SEED + M);
+      await runLinearCase(path, { M, K, N, outType: 'f32', residual: 'inplace' }, SEED + N);
+    }
+  });
+
+  it('leading batch dims on x/out, gate chunk per batch element, mixed epilogue dtypes', async () => {
+    await runLinearCase(path, {
+      M: 2 * 19, K: 24, N: 40, lead: [2, 19], outType: 'f16', bias: 'f32', act: 'silu',
+      gate: { dtype: 'f16', G: 6, chunk: 5, rowsPerBatch: 19 }, residual: 'inplace',
+    }, SEED);
+    await runLinearCase(path, {
+      M: 3 * 7, K: 33, N: 18, lead: [3, 7], outType: 'f32', bias: 'f16', act: 'gelu_tanh',
+      gate: { dtype: 'f32', G: 2, chunk: 1, rowsPerBatch: 7 }, residual: 'separate',
+    }, SEED + 1);
+  });
+
+  it('large pre-activations stay finite (GELU tanh clamp, SiLU limits)', async () => {
+    for (const act of ['gelu_tanh', 'silu'] as const) {
+      await runLinearCase(path, { M: 9, K: 16, N: 21, outType: 'f32', act, std: 60 }, SEED);
+    }
+  });
+
+  it('batched matmul, transposeB and not, alpha, shared and batched b', async () => {
+    const rand = rng(SEED);
+    const cases = [
+      { batch: 3, M: 17, K: 24, N: 40, transposeB: true, bBatched: true, alpha: 0.125, outType: 'f32' as DType },
+      { batch: 2, M: 33, K: 13, N: 21, transposeB: false, bBatched: true, alpha: 1, outType: 'f16' as DType },
+      { batch: 2, M: 9, K: 40, N: 16, transposeB: false, bBatched: false, alpha: 2, outType: 'f16' as DType },
+      { batch: 1, M: 70, K: 9, N: 1, transposeB: true, bBatched: false, alpha: 1, outType: 'f32' as DType },
+    ];
+    for (const c of cases) {
+      const a = randn(rand, c.batch * c.M * c.K, 1);
+      const nb = (c.bBatched ? c.batch : 1) * c.N * c.K;
+      const b = randn(rand, nb, 1 / Math.sqrt(c.K));
+      const bShape = c.transposeB ? [c.N, c.K] : [c.K, c.N];
+      const at = uploadTensor(ctx, a, [c.batch, c.M, c.K], 'f16');
+      const bt = uploadTensor(ctx, b, c.bBatched ? [c.batch, ...bShape] : bShape, 'f16');
+      const out = poisonedTensor(ctx, [c.batch, c.M, c.N], c.outType);
+      await runCalls(ctx, [await matmul(ctx, { a: at, b: bt, out, transposeB: c.transposeB, alpha: c.alpha, path })]);
+      const want = reference({ batch: c.batch, M: c.M, N: c.N, K: c.K, a, b, bLayout: c.transposeB ? 'nk' : 'kn', bBatched: c.bBatched, alpha: c.alpha });
+      const got = await readTensor(ctx, out);
+      const what = `matmul ${path} ${JSON.stringify(c)} seed=${SEED}`;
+      expectClose(got, want, bound(c.outType), what);
+      expectElementwise(got, want, c.outType, what);
+    }
+  });
+
+  it('inputs living in the same GPUBuffer as out (bound read_write)', async () => {
+    const rand = rng(SEED);
+    const [M, K, N] = [21, 16, 35];
+    const x = randn(rand, M * K, 1);
+    const w = randn(rand, N * K, 0.25);
+    const bias = randn(rand, N, 1);
+    const buf = ctx.createBuffer(4096 * 3);
+    ctx.fill(buf, 0x7e007e00);
+    const xs: TensorView = { buffer: buf, offset: 0, shape: [M, K], dtype: 'f16' };
+    const bs: TensorView = { buffer: buf, offset: 4096, shape: [N], dtype: 'f16' };
+    const out: TensorView = { buffer: buf, offset: 8192, shape: [M, N], dtype: 'f16' };
+    ctx.write(buf, encode(x, 'f16'), 0);
+    ctx.write(buf, encode(bias, 'f16'), 4096);
+    const ws = uploadTensor(ctx, w, [N, K], 'f16');
+    await runCalls(ctx, [await linear(ctx, { x: xs, w: ws, out, bias: bs, path })]);
+    const want = reference({ batch: 1, M, N, K, a: x, b: w, bLayout: 'nk', bBatched: false, bias });
+    expectClose(await readTensor(ctx, out), want, bound('f16'), `shared buffer seed=${SEED}`);
+  });
+}
+
+describe('linear/matmul: tiled path', () => {
+  pathSuite('tiled');
+
+  it('f32 inputs and mixed f16/f32 inputs', async () => {
+    await runLinearCase('tiled', { M: 23, K: 31, N: 45, xType: 'f32', wType: 'f32', outType: 'f32', bias: 'f32', act: 'gelu_tanh' }, SEED);
+    await runLinearCase('tiled', { M: 23, K: 31, N: 45, xType: 'f32', wType: 'f16', outType: 'f16', residual: 'separate' }, SEED);
+  });
+});
+
+describe.skipIf(!caps.tensorCores)('linear/matmul: subgroup-matrix path', () => {
+  pathSuite('subgroup-matrix');
+
+  it('alternative tilings (direct loads, 4 subgroups, scalar-staged K) match the reference', async () => {
+    const sg = caps.subgroupMaxSize;
+    const tilings: SgTiling[] = [
+      { sgM: 2, sgN: 2, fragM: 4, fragN: 4, bk: 32, staging: 'staged', groupM: 8, subgroupSize: sg },
+      { sgM: 2, sgN: 2, fragM: 2, fragN: 2, bk: 32, staging: 'direct', groupM: 4, subgroupSize: sg },
+      { sgM: 1, sgN: 1, fragM: 4, fragN: 4, bk: 16, staging: 'direct', groupM: 8, subgroupSize: sg },
+    ];
+    for (const tiling of tilings) {
+      // 256x64x256 is a whole number of tiles (direct loads run); 100x40x75 forces the staged fallback.
+      await runLinearCase('subgroup-matrix', { M: 256, K: 64, N: 256, outType: 'f16', bias: 'f16', act: 'gelu_tanh', tiling }, SEED);
+      await runLinearCase('subgroup-matrix', { M: 100, K: 40, N: 75, outType: 'f32', residual: 'inplace', tiling }, SEED);
+    }
+  });
+});
+
+describe('linear/matmul: input validation', () => {
+  const t = (shape: number[], dtype: DType = 'f16'): TensorView => ({ buffer: ctx.createBuffer(64), offset: 0, shape, dtype });
+
+  it('names the tensor and the required shape', async () => {
+    await expect(linear(ctx, { x: t([4, 19]), w: t([53, 18]), out: t([4, 53]) })).rejects.toThrow(/'w' has shape \[53, 18\].*\[N, 19\]/);
+    await expect(linear(ctx, { x: t([4, 19]), w: t([53, 19]), out: t([4, 52]) })).rejects.toThrow(/'out' has shape \[4, 52\] but \[4, 53\] is required/);
+    await expect(linear(ctx, { x: t([4, 19]), w: t([53, 19]), out: t([4, 53]), bias: t([19]) })).rejects.toThrow(/'bias' has shape \[19\] but \[53\]/);
+    await expect(linear(ctx, { x: t([4, 19]), w: t([53, 19]), out: t([4, 53]), residual: t([4, 53], 'f32') })).rejects.toThrow(/'residual' is f32/);
+    await expect(linear(ctx, { x: t([4, 19]), w: t([53, 19]), out: t([4, 53]), gate: t([2, 106]) })).rejects.toThrow(/rowsPerBatch/);
+    await expect(linear(ctx, { x: t([4, 19]), w: t([53, 19]), out: t([4, 53]), gate: t([2, 100]), rowsPerBatch: 2 })).rejects.toThrow(/'gate' has shape \[2, 100\]/);
+    await expect(linear(ctx, { x: t([4, 19]), w: t([53, 19]), out: t([4, 53]), gate: t([3, 106]), rowsPerBatch: 2 })).rejects.toThrow(/gate.shape\[0\] \* rowsPerBatch == M/);
+    await expect(linear(ctx, { x: t([4, 19]), w: t([53, 19]), out: t([4, 53]), gate: t([2, 106]), rowsPerBatch: 2, gateChunk: 2 })).rejects.toThrow(/gateChunk' must be an integer in \[0, 2\)/);
+    await expect(matmul(ctx, { a: t([2, 5, 7]), b: t([3, 7, 4]), out: t([2, 5, 4]) })).rejects.toThrow(/batch dims \[3\] but a has \[2\]/);
+    await expect(matmul(ctx, { a: t([5, 7]), b: t([4, 7]), out: t([5, 4]) })).rejects.toThrow(/pass transposeB/);
+  });
+
+  it('refuses outputs overlapping an input and paths the adapter lacks', async () => {
+    const buf = ctx.createBuffer(4096);
+    const x: TensorView = { buffer: buf, offset: 0, shape: [8, 16], dtype: 'f16' };
+    const out: TensorView = { buffer: buf, offset: 0, shape: [8, 16], dtype: 'f16' };
+    await expect(linear(ctx, { x, w: t([16, 16]), out })).rejects.toThrow(/'a\/x' overlaps 'out'/);
+    if (!caps.tensorCores) {
+      await expect(linear(ctx, { x: t([2, 3]), w: t([4, 3]), out: t([2, 4]), path: 'subgroup-matrix' })).rejects.toThrow(/no f16 subgroup-matrix/);
+    } else {
+      await expect(linear(ctx, { x: t([2, 3], 'f32'), w: t([4, 3], 'f32'), out: t([2, 4]), path: 'subgroup-matrix' })).rejects.toThrow(/needs f16 inputs/);
+    }
+  });
+});
