@@ -435,10 +435,14 @@ function isTensorView(x: unknown): x is TensorView {
   return typeof x === 'object' && x !== null && 'buffer' in x && 'shape' in x && 'dtype' in x && 'offset' in x;
 }
 
-/** Host data -> bytes in the tensor's dtype. Uint16Array for an f16 tensor is taken as raw f16 bits. */
+/**
+ * Host data -> bytes in the tensor's dtype. Raw bits pass through: Uint16Array for an f16 tensor, and
+ * Uint32Array / Int32Array for a 4-byte tensor (u32 token ids and lengths are tagged 'f32', see ops/misc.ts).
+ */
 function encodeHost(data: HostData, t: Tensor, what: string): ArrayBufferView {
   const n = 'length' in data ? (data as ArrayLike<number>).length : (data as ArrayBufferView).byteLength / DTYPE_BYTES[t.dtype];
   if (n !== t.numel) throw new Error(`${what}: got ${n} values but ${t.describe()} holds ${t.numel}`);
+  if (t.dtype === 'f32' && (data instanceof Uint32Array || data instanceof Int32Array)) return data;
   if (t.dtype === 'f16') return data instanceof Uint16Array ? data : toF16Array(data as ArrayLike<number>);
   return data instanceof Float32Array ? data : Float32Array.from(data as ArrayLike<number>);
 }
