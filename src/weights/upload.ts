@@ -3,21 +3,22 @@
 // reusable host buffer, written to the GPU, and converted there to the engine's storage type:
 //   f16 in the file  -> written straight into the weight's buffer;
 //   bf16/f32 in file -> written to a raw staging buffer, then `convert` (kernels-wgsl/convert.ts) writes f16
-//                       into the weight's buffer at the chunk's offset;
-//   f32 storage      -> (for weights a graph keeps in f32) converted on the host chunk by chunk.
+//                       into the weight's buffer at the chunk's offset (values beyond +-65504 saturate; the
+//                       count is reported so a checkpoint with out-of-range weights is noticed);
+//   f32 storage      -> (for weights a graph keeps in f32) f32 files written straight, bf16/f16 via `convert`.
 // Chunks are multiples of 128 elements so every f16 destination offset is 256-byte aligned (WebGPU's storage
 // binding offset alignment). Host memory: one chunk buffer (64 MiB default) + Dawn's write staging, which is
 // bounded by waiting for the queue every `maxInFlightBytes`.
 import type { GpuContext } from '../gpu/context.js';
 import { allocTensor, DTYPE_BYTES, encodeCalls, numel, type DType, type KernelCall, type TensorView } from '../kernels-wgsl/kernel.js';
-import { bf16BitsToF32, f16BitsToF32 } from '../util/f16.js';
+import { convert as gpuConvert } from '../kernels-wgsl/convert.js';
 import type { Checkpoint } from './checkpoint.js';
 import { ITEM_BYTES, uploadFormat, type SafetensorsDType, type UploadFormat } from './dtypes.js';
 import type { WeightSource } from './name-map.js';
 import { CheckpointError, DEFAULT_CHUNK_BYTES } from './safetensors.js';
 
 /** The GPU conversion kernel's launch contract (src/kernels-wgsl/convert.ts). */
-export type ConvertFn = (ctx: GpuContext, args: { src: TensorView; dst: TensorView; srcFormat: UploadFormat }) => Promise<KernelCall>;
+export type ConvertFn = (ctx: GpuContext, args: { src: TensorView; dst: TensorView; srcFormat: UploadFormat; saturatedCount?: GPUBuffer }) => Promise<KernelCall>;
 
 export interface UploadOptions {
   /** Host chunk size in bytes of checkpoint data (default 64 MiB). */
@@ -28,7 +29,7 @@ export interface UploadOptions {
   filter?: (name: string) => boolean;
   /** Wait for the GPU queue after this many bytes were written, bounding Dawn's staging memory (default 256 MiB). */
   maxInFlightBytes?: number;
-  /** GPU converter for bf16/f32 -> f16 (defaults to kernels-wgsl/convert.ts). */
+  /** GPU converter (defaults to kernels-wgsl/convert.ts; injectable for tests). */
   convert?: ConvertFn;
   onProgress?: (p: { weight: string; bytesDone: number; bytesTotal: number }) => void;
 }
@@ -39,6 +40,8 @@ export interface LoadedWeights {
   gpuBytes: number;
   /** Checkpoint bytes read. */
   bytesRead: number;
+  /** Values clamped to +-65504 when converting to f16 (0 for the released FLUX/SD3 weights). */
+  saturated: number;
   destroy(): void;
 }
 
@@ -132,28 +135,6 @@ export async function streamPlan(
   }
 }
 
-/** Host conversion of a chunk to f32 (weights kept in f32: small, precision-critical ones). */
-function toF32(format: UploadFormat, src: Uint8Array, out: Float32Array): Float32Array {
-  const dv = new DataView(src.buffer, src.byteOffset, src.byteLength);
-  if (format === 'f32') {
-    const n = src.byteLength / 4;
-    for (let i = 0; i < n; i++) out[i] = dv.getFloat32(i * 4, true);
-    return out.subarray(0, n);
-  }
-  const n = src.byteLength / 2;
-  const conv = format === 'bf16' ? bf16BitsToF32 : f16BitsToF32;
-  for (let i = 0; i < n; i++) out[i] = conv(dv.getUint16(i * 2, true));
-  return out.subarray(0, n);
-}
-
-async function defaultConvert(): Promise<ConvertFn> {
-  // Resolved at run time so the loader type-checks before the kernel module exists in a checkout.
-  const spec = '../kernels-wgsl/convert.js';
-  const mod = (await import(spec)) as { convert?: ConvertFn };
-  if (typeof mod.convert !== 'function') throw new Error('upload: kernels-wgsl/convert.ts does not export convert()');
-  return mod.convert;
-}
-
 /**
  * Uploads every weight source (after `filter`) and returns name -> TensorView, each weight in its own buffer.
  * On error, buffers created so far are destroyed.
@@ -167,33 +148,36 @@ export async function uploadWeights(ctx: GpuContext, ck: Pick<Checkpoint, 'info'
   const chunkElems = Math.max(128, Math.floor(chunkBytes / 4 / 128) * 128);
   const largest = Math.max(0, ...plans.map((p) => Math.min(p.numel, chunkElems) * ITEM_BYTES[p.dtype]));
   const host = new Uint8Array(largest);
-  const needsF32 = plans.some((p) => (options.dtypeOf?.(p.source.name) ?? 'f16') === 'f32');
-  const hostF32 = needsF32 ? new Float32Array(Math.min(chunkElems, Math.max(0, ...plans.map((p) => p.numel)))) : null;
-  const needsGpuConvert = plans.some((p) => p.format !== 'f16' && (options.dtypeOf?.(p.source.name) ?? 'f16') === 'f16');
-  const convert = needsGpuConvert ? (options.convert ?? (await defaultConvert())) : null;
-  const staging = needsGpuConvert ? ctx.createBuffer(Math.min(chunkElems, Math.max(...plans.map((p) => p.numel))) * 4, 'weights-upload-staging') : null;
-
+  const storage = (p: Plan): DType => options.dtypeOf?.(p.source.name) ?? 'f16';
+  // Same-format chunks are written straight into the weight; the others go through staging + convert.
+  const direct = (p: Plan) => p.format === storage(p);
+  const converting = plans.filter((p) => !direct(p));
+  const convert = options.convert ?? gpuConvert;
+  const staging = converting.length ? ctx.createBuffer(Math.min(chunkElems, Math.max(...converting.map((p) => p.numel))) * 4, 'weights-upload-staging') : null;
+  const saturatedCount = converting.some((p) => storage(p) === 'f16') ? ctx.createBuffer(4, 'weights-upload-saturated') : null;
+  if (saturatedCount) ctx.fill(saturatedCount, 0, 4);
   const views = new Map<string, TensorView>();
   const buffers: GPUBuffer[] = [];
   let bytesDone = 0;
   let sinceSync = 0;
   let gpuBytes = 0;
+  let saturated = 0;
   try {
     for (const p of plans) {
-      const dtype = options.dtypeOf?.(p.source.name) ?? 'f16';
+      const dtype = storage(p);
       const dst = allocTensor(ctx, p.source.shape, dtype, p.source.name);
       buffers.push(dst.buffer);
       gpuBytes += p.numel * DTYPE_BYTES[dtype];
+      const itemOut = DTYPE_BYTES[dtype];
       await streamPlan(ck, p, chunkElems, host, async (e0, k, bytes) => {
-        if (dtype === 'f32') {
-          ctx.write(dst.buffer, toF32(p.format, bytes, hostF32!), dst.offset + e0 * 4);
-        } else if (p.format === 'f16') {
-          ctx.write(dst.buffer, bytes, dst.offset + e0 * 2);
+        if (direct(p)) {
+          ctx.write(dst.buffer, bytes, dst.offset + e0 * itemOut);
         } else {
           ctx.write(staging!, bytes);
+          // bf16 travels as a 2-byte view tagged 'f16' with srcFormat 'bf16' (convert's contract).
           const src: TensorView = { buffer: staging!, offset: 0, shape: [k], dtype: p.format === 'f32' ? 'f32' : 'f16' };
-          const out: TensorView = { buffer: dst.buffer, offset: dst.offset + e0 * 2, shape: [k], dtype: 'f16' };
-          const call = await convert!(ctx, { src, dst: out, srcFormat: p.format });
+          const out: TensorView = { buffer: dst.buffer, offset: dst.offset + e0 * itemOut, shape: [k], dtype };
+          const call = await convert(ctx, { src, dst: out, srcFormat: p.format, saturatedCount: saturatedCount ?? undefined });
           const enc = ctx.device.createCommandEncoder({ label: `convert ${p.source.name}` });
           encodeCalls(enc, [call]);
           ctx.device.queue.submit([enc.finish()]);
@@ -209,16 +193,19 @@ export async function uploadWeights(ctx: GpuContext, ck: Pick<Checkpoint, 'info'
       views.set(p.source.name, dst);
     }
     await ctx.sync();
+    if (saturatedCount) saturated = new Uint32Array(await ctx.readback(saturatedCount, 4))[0];
   } catch (e) {
     for (const b of buffers) b.destroy();
     throw e;
   } finally {
     staging?.destroy();
+    saturatedCount?.destroy();
   }
   return {
     views,
     gpuBytes,
     bytesRead: bytesDone,
+    saturated,
     destroy: () => {
       for (const b of buffers) b.destroy();
       views.clear();

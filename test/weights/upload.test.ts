@@ -1,15 +1,13 @@
 // GPU upload on lavapipe: values arrive exactly (f16 files), converted like the host reference (bf16/f32 ->
-// f16 on the GPU, -> f32 on the host), through chunks smaller than the tensors, and a diffusers FLUX folder
+// f16 and bf16/f16 -> f32 on the GPU, saturating at +-65504), through chunks smaller than the tensors, and a diffusers FLUX folder
 // (split q/k/v, proj_mlp, swapped final adaLN) fuses back into exactly the BFL weights. The diffusers copy is
 // produced here by an independent host-side split following diffusers' convert_flux_to_diffusers.py.
-import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { numel, type TensorView } from '../../src/kernels-wgsl/kernel.js';
-import { bf16BitsToF32, f16BitsToF32, f32ToF16Bits } from '../../src/util/f16.js';
+import { bf16BitsToF32, f16BitsToF32, f32ToBf16Bits, f32ToF16Bits } from '../../src/util/f16.js';
 import { Checkpoint } from '../../src/weights/checkpoint.js';
 import { inferConfig } from '../../src/weights/config.js';
 import { expectedTensors } from '../../src/weights/layouts.js';
@@ -20,8 +18,6 @@ import { writeSafetensors, type TensorSpec } from '../../src/weights/safetensors
 import { tinyFluxConfig, writeSyntheticCheckpoint } from '../../src/weights/synthetic.js';
 import { uploadWeights } from '../../src/weights/upload.js';
 import { freshSeed, testContext } from '../helpers/gpu.js';
-
-const hasConvert = existsSync(join(dirname(fileURLToPath(import.meta.url)), '../../src/kernels-wgsl/convert.ts'));
 
 let dir = '';
 beforeAll(async () => {
@@ -72,7 +68,7 @@ describe('weight upload (GPU)', () => {
     }
   });
 
-  it('converts bf16/f16/f32 files to f32 storage on the host path exactly', async () => {
+  it('converts bf16/f16/f32 files to f32 storage exactly', async () => {
     const ctx = await testContext();
     const seed = freshSeed();
     for (const dtype of ['BF16', 'F16', 'F32'] as const) {
@@ -97,7 +93,7 @@ describe('weight upload (GPU)', () => {
     }
   });
 
-  it.skipIf(!hasConvert)('converts bf16 and f32 files to f16 on the GPU like the host rounding', async () => {
+  it('converts bf16 and f32 files to f16 on the GPU like the host rounding', async () => {
     const ctx = await testContext();
     const seed = freshSeed();
     for (const dtype of ['BF16', 'F32'] as const) {
@@ -197,6 +193,24 @@ describe('weight upload (GPU)', () => {
     } finally {
       a.weights.destroy();
       b.weights.destroy();
+    }
+  });
+
+  it('saturates out-of-range bf16 values to +-65504 and counts them', async () => {
+    const ctx = await testContext();
+    const p = fresh('sat') + '.safetensors';
+    const vals = [1, -2.5, 1e6, -3e38, 65280, 0.5, 7, -1e5]; // 65280 is exact in bf16 and f16 (65504 would round up to 65536 in bf16)
+    const bits = Uint16Array.from(vals, (v) => f32ToBf16Bits(v));
+    await writeSafetensors(p, [{ name: 'w', dtype: 'BF16', shape: [8], data: new Uint8Array(bits.buffer) }]);
+    const ck = await Checkpoint.open(p);
+    const w = await uploadWeights(ctx, ck, [{ name: 'w', shape: [8], parts: [{ tensor: 'w' }] }]);
+    await ck.close();
+    try {
+      const got = Array.from(u16(await rawBits(w.views.get('w')!)), f16BitsToF32);
+      expect(got).toEqual([1, -2.5, 65504, -65504, 65280, 0.5, 7, -65504]);
+      expect(w.saturated).toBe(3);
+    } finally {
+      w.destroy();
     }
   });
 
