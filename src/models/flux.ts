@@ -1,0 +1,203 @@
+// The FLUX.1 transformer (dev and schnell, any depth/width read from the checkpoint) as an op graph.
+// Architecture: Black Forest Labs' flux/model.py (Flux.forward), flux/modules/layers.py (DoubleStreamBlock,
+// SingleStreamBlock, Modulation, LastLayer, MLPEmbedder). Weight names are BFL's (src/weights/name-map.ts maps
+// diffusers checkpoints onto them).
+//
+// Precision classes (see docs/graph.md): the two residual streams (img, txt, then the joint stream) are f32,
+// because FLUX's activations exceed f16's range in deep blocks; the modulation vectors are f32; everything that
+// feeds a matmul or attention (normalised/modulated activations, q/k/v, MLP hidden) is f16 with f32 accumulation.
+//
+// One graph is built per (batch, text length, latent grid): shapes are static so memory is planned once and
+// every denoising step replays the same recorded dispatches.
+import type { GpuContext } from '../gpu/context.js';
+import { compile, type Plan } from '../graph/executor.js';
+import { Graph } from '../graph/graph.js';
+import { silu } from '../graph/ops/elementwise.js';
+import { linear } from '../graph/ops/matmul.js';
+import { layerNormModulate } from '../graph/ops/norm.js';
+import { attention, qkvPrep } from '../graph/ops/attention.js';
+import type { Tensor } from '../graph/tensor.js';
+import type { WeightStore } from '../graph/weights.js';
+import { fluxPositionIds, fluxRopeTable } from '../kernels-wgsl/rope.js';
+import type { FluxConfig } from '../weights/model-config.js';
+import { concatColumns } from './column-ops.js';
+import { sinusoidalEmbedding } from './timestep.js';
+
+export interface FluxShape {
+  batch: number;
+  /** Text tokens (T5): 512 for FLUX.1-dev, 256 for schnell by default. */
+  txtTokens: number;
+  /** Image token grid = latent grid / 2 (FLUX packs 2x2 latent patches): 64x64 at 1024². */
+  gridH: number;
+  gridW: number;
+}
+
+export interface FluxStepInputs {
+  /** Packed latents [B, gridH*gridW, inChannels] (row-major, FLUX's "b (h w) (c ph pw)" order). */
+  img: ArrayLike<number>;
+  /** T5 hidden states [B, txtTokens, contextInDim]. */
+  txt: ArrayLike<number>;
+  /** CLIP pooled [B, pooledDim]. */
+  pooled: ArrayLike<number>;
+  /** Per batch element, in [0, 1] (FLUX multiplies by 1000 inside the embedding). */
+  timesteps: readonly number[];
+  /** Distilled guidance scale per batch element (FLUX.1-dev); ignored by schnell. */
+  guidance?: readonly number[];
+}
+
+export const FLUX_TIME_FACTOR = 1000;
+
+/** Builds the graph of one FLUX forward step. Inputs: img, txt, pooled, t_emb, [g_emb]; output: velocity. */
+export function buildFluxGraph(cfg: FluxConfig, shape: FluxShape): Graph {
+  const { batch: B, txtTokens: Lt, gridH, gridW } = shape;
+  if (B !== 1) throw new Error(`FLUX graph: batch ${B} is not supported yet (FLUX.1 is guidance-distilled; serve one image per graph, batch=1)`);
+  if (!(Lt >= 1 && gridH >= 1 && gridW >= 1)) throw new Error(`FLUX graph: bad shape ${JSON.stringify(shape)}`);
+  const Li = gridH * gridW;
+  const L = Lt + Li;
+  const D = cfg.hiddenSize;
+  const H = cfg.numHeads;
+  const M = cfg.mlpHidden;
+  const g = new Graph(`flux-${gridH}x${gridW}-t${Lt}`);
+  const W = (name: string, s: number[]) => g.weight(name, s, 'f16');
+
+  const img0 = g.input('img', [B * Li, cfg.inChannels], 'f16');
+  const txt0 = g.input('txt', [B * Lt, cfg.contextInDim], 'f16');
+  const pooled = g.input('pooled', [B, cfg.pooledDim], 'f16');
+  const tEmb = g.input('t_emb', [B, cfg.timeEmbedDim], 'f16');
+  const gEmb = cfg.guidanceEmbed ? g.input('g_emb', [B, cfg.timeEmbedDim], 'f16') : null;
+
+  const rope = fluxRopeTable(fluxPositionIds(Lt, gridH, gridW), cfg.axesDim, cfg.ropeTheta);
+  const ropeCos = g.constant('rope.cos', rope.cos, [L, cfg.headDim / 2], 'f32');
+  const ropeSin = g.constant('rope.sin', rope.sin, [L, cfg.headDim / 2], 'f32');
+
+  // vec = time_in(t) [+ guidance_in(g)] + vector_in(pooled), accumulated in f32 through the residual epilogue.
+  const mlpEmbed = (x: Tensor, prefix: string, residual?: Tensor) =>
+    g.scope(prefix, () => {
+      const h = linear(g, x, W(`${prefix}.in_layer.weight`, [D, x.last]), { bias: W(`${prefix}.in_layer.bias`, [D]), activation: 'silu' });
+      return linear(g, h, W(`${prefix}.out_layer.weight`, [D, D]), {
+        bias: W(`${prefix}.out_layer.bias`, [D]),
+        ...(residual ? { residual } : { dtype: 'f32' as const }),
+      });
+    });
+  let vec = mlpEmbed(tEmb, 'time_in');
+  if (gEmb) vec = mlpEmbed(gEmb, 'guidance_in', vec);
+  vec = mlpEmbed(pooled, 'vector_in', vec);
+  // Every Modulation/adaLN projection reads silu(vec).
+  const vecAct = silu(g, vec, { dtype: 'f16', name: 'vec_silu' });
+  const modulation = (prefix: string, chunks: number) =>
+    linear(g, vecAct, W(`${prefix}.weight`, [chunks * D, D]), { bias: W(`${prefix}.bias`, [chunks * D]), dtype: 'f32', name: 'mod' });
+
+  let img = linear(g, img0, W('img_in.weight', [D, cfg.inChannels]), { bias: W('img_in.bias', [D]), dtype: 'f32', name: 'img_in' });
+  let txt = linear(g, txt0, W('txt_in.weight', [D, cfg.contextInDim]), { bias: W('txt_in.bias', [D]), dtype: 'f32', name: 'txt_in' });
+  const qkvBias = (name: string, n: number) => (cfg.qkvBias ? W(name, [n]) : undefined);
+
+  for (let i = 0; i < cfg.doubleBlocks; i++) {
+    const p = `double_blocks.${i}`;
+    g.scope(p, () => {
+      const imgMod = modulation(`${p}.img_mod.lin`, 6);
+      const txtMod = modulation(`${p}.txt_mod.lin`, 6);
+      const imgX = layerNormModulate(g, img, imgMod, { shiftChunk: 0, scaleChunk: 1, name: 'img_norm1' });
+      const txtX = layerNormModulate(g, txt, txtMod, { shiftChunk: 0, scaleChunk: 1, name: 'txt_norm1' });
+      const imgQkv = linear(g, imgX, W(`${p}.img_attn.qkv.weight`, [3 * D, D]), { bias: qkvBias(`${p}.img_attn.qkv.bias`, 3 * D), name: 'img_qkv' });
+      const txtQkv = linear(g, txtX, W(`${p}.txt_attn.qkv.weight`, [3 * D, D]), { bias: qkvBias(`${p}.txt_attn.qkv.bias`, 3 * D), name: 'txt_qkv' });
+      const hd = cfg.headDim;
+      // Joint sequence: text rows [0, Lt), image rows [Lt, L) of the same q/k/v; RoPE rows match.
+      const joint = qkvPrep(g, g.reshape(txtQkv, [B, Lt, 3 * D]), {
+        heads: H, totalLen: L, seqOffset: 0, rope: { cos: ropeCos, sin: ropeSin },
+        qNorm: W(`${p}.txt_attn.norm.query_norm.scale`, [hd]), kNorm: W(`${p}.txt_attn.norm.key_norm.scale`, [hd]), name: 'txt_qkv_prep',
+      });
+      const qkv = qkvPrep(g, g.reshape(imgQkv, [B, Li, 3 * D]), {
+        heads: H, into: joint, seqOffset: Lt, rope: { cos: ropeCos, sin: ropeSin },
+        qNorm: W(`${p}.img_attn.norm.query_norm.scale`, [hd]), kNorm: W(`${p}.img_attn.norm.key_norm.scale`, [hd]), name: 'img_qkv_prep',
+      });
+      const { out: attn } = attention(g, qkv.q, qkv.k, qkv.v, { name: 'attn' });
+      const attnRows = g.reshape(attn, [B * L, D]);
+      const txtAttn = g.sliceRows(attnRows, 0, Lt, 'txt_attn');
+      const imgAttn = g.sliceRows(attnRows, Lt, Li, 'img_attn');
+      img = linear(g, imgAttn, W(`${p}.img_attn.proj.weight`, [D, D]), { bias: W(`${p}.img_attn.proj.bias`, [D]), residual: img, gate: { mod: imgMod, chunk: 2 }, name: 'img_proj' });
+      txt = linear(g, txtAttn, W(`${p}.txt_attn.proj.weight`, [D, D]), { bias: W(`${p}.txt_attn.proj.bias`, [D]), residual: txt, gate: { mod: txtMod, chunk: 2 }, name: 'txt_proj' });
+      for (const s of ['img', 'txt'] as const) {
+        const mod = s === 'img' ? imgMod : txtMod;
+        const x = s === 'img' ? img : txt;
+        const xm = layerNormModulate(g, x, mod, { shiftChunk: 3, scaleChunk: 4, name: `${s}_norm2` });
+        const h = linear(g, xm, W(`${p}.${s}_mlp.0.weight`, [M, D]), { bias: W(`${p}.${s}_mlp.0.bias`, [M]), activation: 'gelu_tanh', name: `${s}_mlp_in` });
+        const y = linear(g, h, W(`${p}.${s}_mlp.2.weight`, [D, M]), { bias: W(`${p}.${s}_mlp.2.bias`, [D]), residual: x, gate: { mod, chunk: 5 }, name: `${s}_mlp_out` });
+        if (s === 'img') img = y;
+        else txt = y;
+      }
+    });
+  }
+
+  let x = g.concatRows([txt, img], 'joint');
+  for (let i = 0; i < cfg.singleBlocks; i++) {
+    const p = `single_blocks.${i}`;
+    g.scope(p, () => {
+      const mod = modulation(`${p}.modulation.lin`, 3);
+      const xm = layerNormModulate(g, x, mod, { shiftChunk: 0, scaleChunk: 1, name: 'pre_norm' });
+      // linear1 = [qkv (3D rows); mlp_in (M rows)]: two matmuls over row views of the one weight, so the MLP half
+      // gets its GELU fused and no column split of the output is needed.
+      const w1 = W(`${p}.linear1.weight`, [3 * D + M, D]);
+      const b1 = W(`${p}.linear1.bias`, [3 * D + M]);
+      const qkvOut = linear(g, xm, g.sliceRows(w1, 0, 3 * D), { bias: g.sliceRows(b1, 0, 3 * D), name: 'qkv' });
+      const mlpOut = linear(g, xm, g.sliceRows(w1, 3 * D, M), { bias: g.sliceRows(b1, 3 * D, M), activation: 'gelu_tanh', name: 'mlp_in' });
+      const qkv = qkvPrep(g, g.reshape(qkvOut, [B, L, 3 * D]), {
+        heads: H, rope: { cos: ropeCos, sin: ropeSin },
+        qNorm: W(`${p}.norm.query_norm.scale`, [cfg.headDim]), kNorm: W(`${p}.norm.key_norm.scale`, [cfg.headDim]), name: 'qkv_prep',
+      });
+      const { out: attn } = attention(g, qkv.q, qkv.k, qkv.v, { name: 'attn' });
+      const cat = concatColumns(g, [g.reshape(attn, [B * L, D]), mlpOut], 'attn_mlp');
+      x = linear(g, cat, W(`${p}.linear2.weight`, [D, D + M]), { bias: W(`${p}.linear2.bias`, [D]), residual: x, gate: { mod, chunk: 2 }, name: 'linear2' });
+    });
+  }
+
+  const imgOut = g.sliceRows(x, Lt, Li, 'img_tokens');
+  const finalMod = linear(g, vecAct, W('final_layer.adaLN_modulation.1.weight', [2 * D, D]), {
+    bias: W('final_layer.adaLN_modulation.1.bias', [2 * D]), dtype: 'f32', name: 'final_mod',
+  });
+  const xm = layerNormModulate(g, imgOut, finalMod, { shiftChunk: 0, scaleChunk: 1, name: 'final_norm' });
+  const v = linear(g, xm, W('final_layer.linear.weight', [cfg.outChannels, D]), { bias: W('final_layer.linear.bias', [cfg.outChannels]), dtype: 'f32', name: 'final_linear' });
+  g.output('velocity', v);
+  return g;
+}
+
+/** A compiled FLUX step for one shape: set inputs, run, read the velocity. */
+export class FluxTransformer {
+  private constructor(readonly cfg: FluxConfig, readonly shape: FluxShape, readonly plan: Plan) {}
+
+  static async create(ctx: GpuContext, weights: WeightStore, cfg: FluxConfig, shape: FluxShape): Promise<FluxTransformer> {
+    const plan = await compile(ctx, buildFluxGraph(cfg, shape), weights);
+    return new FluxTransformer(cfg, shape, plan);
+  }
+
+  /** Uploads one step's inputs (host arrays) and the timestep/guidance embeddings. */
+  setInputs(inp: FluxStepInputs): void {
+    const c = this.cfg;
+    this.plan.setInput('img', inp.img);
+    this.plan.setInput('txt', inp.txt);
+    this.plan.setInput('pooled', inp.pooled);
+    this.setTimestep(inp.timesteps, inp.guidance);
+  }
+
+  /** Per-step scalars only (the sampler keeps img on the GPU and changes t each step). */
+  setTimestep(timesteps: readonly number[], guidance?: readonly number[]): void {
+    const c = this.cfg;
+    if (timesteps.length !== this.shape.batch) throw new Error(`FLUX: ${timesteps.length} timesteps for batch ${this.shape.batch}`);
+    this.plan.setInput('t_emb', sinusoidalEmbedding(timesteps, c.timeEmbedDim, { timeFactor: FLUX_TIME_FACTOR }));
+    if (c.guidanceEmbed) {
+      if (!guidance || guidance.length !== this.shape.batch) {
+        throw new Error('FLUX.1-dev needs a guidance value per image (e.g. 3.5): this checkpoint has a guidance embedding');
+      }
+      this.plan.setInput('g_emb', sinusoidalEmbedding(guidance, c.timeEmbedDim, { timeFactor: FLUX_TIME_FACTOR }));
+    }
+  }
+
+  async forward(inp: FluxStepInputs): Promise<Float32Array> {
+    this.setInputs(inp);
+    await this.plan.run();
+    return this.plan.readOutput('velocity');
+  }
+
+  destroy(): void {
+    this.plan.destroy();
+  }
+}
