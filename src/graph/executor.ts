@@ -243,6 +243,7 @@ export class Plan {
   private pendingCopies: { src: TensorView; dst: TensorView }[] = [];
   private querySets: GPUQuerySet[] = [];
   private destroyed = false;
+  private running = false;
 
   constructor(
     readonly ctx: GpuContext,
@@ -290,7 +291,10 @@ export class Plan {
     return t.dtype === 'f16' ? fromF16Array(new Uint16Array(raw, 0, t.numel)) : new Float32Array(raw, 0, t.numel);
   }
 
-  /** Encodes and submits the whole graph: one command buffer per segment, host ops in between. */
+  /**
+   * Encodes and submits the whole graph: one command buffer per segment, host ops in between. Resolves once the
+   * last segment is submitted (not when the GPU finishes): readOutput / ctx.sync() wait for the GPU.
+   */
   async run(): Promise<void> {
     await this.execute(null);
   }
@@ -360,7 +364,18 @@ export class Plan {
 
   private async execute(prof: { sets: GPUQuerySet[]; perSet: number; resolve: GPUBuffer; read: GPUBuffer } | null): Promise<void> {
     if (this.destroyed) throw new Error(`plan for graph '${this.graph.name}' used after destroy()`);
+    // Host ops await between segments; a second run started meanwhile would interleave its segments with ours.
+    if (this.running) throw new Error(`plan for graph '${this.graph.name}' is already running; await run() before starting another`);
     this.ctx.checkAlive();
+    this.running = true;
+    try {
+      await this.encodeAndSubmit(prof);
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private async encodeAndSubmit(prof: { sets: GPUQuerySet[]; perSet: number; resolve: GPUBuffer; read: GPUBuffer } | null): Promise<void> {
     const device = this.ctx.device;
     let timedIndex = 0;
     const host = this.hostRuntime();

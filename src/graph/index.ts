@@ -6,3 +6,4 @@ export { GraphBuildError } from './liveness.js';
 export { planMemory, MemoryPlanError, type MemoryPlan, type BufferRequest } from './memory-planner.js';
 export { WeightStore } from './weights.js';
 export * as ops from './ops/index.js';
+export { formatProfile } from './profile-report.js';

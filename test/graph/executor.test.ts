@@ -6,6 +6,7 @@ import { Graph } from '../../src/graph/graph.js';
 import { GraphBuildError } from '../../src/graph/liveness.js';
 import { addScaled, mul, silu } from '../../src/graph/ops/elementwise.js';
 import { layerNorm } from '../../src/graph/ops/norm.js';
+import { formatProfile } from '../../src/graph/profile-report.js';
 import { GraphShapeError } from '../../src/graph/tensor.js';
 import { WeightStore } from '../../src/graph/weights.js';
 import { expectClose, freshSeed, randn, rng, uploadTensor } from '../helpers/gpu.js';
@@ -118,6 +119,7 @@ describe('executor', () => {
       expect(prof.ops.map((o) => o.kind)).toEqual(['layer_norm', 'silu', 'mul', 'add_scaled']);
       expect(prof.byKind.length).toBe(4);
       expect(prof.ops[0].label).toMatch(/^blk\/layer_norm#0$/);
+      expect(formatProfile(prof)).toMatch(/\| layer_norm \| [0-9.]+ \| [0-9.]+% \| 1 \|/);
     }
     plan.destroy();
   });

@@ -17,9 +17,10 @@ function randomWeights(cfg: TinyDitConfig, rand: () => number): Weights {
   return w;
 }
 
-// f16 storage of activations (normed inputs, qkv, q/k/v, attention output, MLP hidden) with f32 accumulation,
-// against an un-rounded float64 reference: measured relL2 ~1e-3 over two blocks; bound 5e-3.
-const BOUND = { relL2: 5e-3 };
+// f16 storage of activations (normed inputs, qkv, q/k/v, attention output, MLP hidden) with f32 accumulation
+// and an f32 residual stream, against an un-rounded float64 reference: measured relL2 3.4e-4 .. 4.9e-4 over two
+// blocks (6 seeds, lavapipe, 2026-11-23); bound 2e-3. Swapping one gate chunk in the reference gives 0.57.
+const BOUND = { relL2: 2e-3 };
 
 describe('tiny DiT', () => {
   it('matches the float64 reference end to end (fresh random weights), twice in a row', async () => {
