@@ -76,8 +76,8 @@ async function readPhase(path: string, args: string[]): Promise<Record<string, u
   const tHeader = (performance.now() - t0) / 1000;
   const plans = weightSources(cfg).filter((s) => !s.optional || s.parts.every((p) => ck.has(p.tensor))).map((s) => planWeight(ck, s));
   const chunkElems = Math.max(128, Math.floor(chunkBytes / 4 / 128) * 128);
-  // One host chunk buffer for the whole checkpoint (2 bytes per bf16 element), plus one f16 output buffer in f16 mode.
-  const host = new Uint8Array(chunkElems * 4);
+  // Two host chunk buffers (read-ahead, as the GPU upload does; --single-buffer for one), plus an f16 output buffer in f16 mode.
+  const host = args.includes('--single-buffer') ? [new Uint8Array(chunkElems * 4)] : [new Uint8Array(chunkElems * 4), new Uint8Array(chunkElems * 4)];
   const out = mode === 'f16' ? new Uint16Array(chunkElems) : null;
   let bytes = 0;
   let acc = 0;

@@ -117,21 +117,37 @@ async function fillFromSegments(ck: Pick<Checkpoint, 'readInto'>, segments: Segm
 }
 
 /**
- * Streams one weight's bytes (all its parts, in order) through `host` in chunks of `chunkElems` elements;
- * `sink` gets (first element, element count, bytes) and must consume the bytes before returning. Shared by
- * the GPU upload and the host-only load benchmark, so the benchmark measures the real read path.
+ * Streams one weight's bytes (all its parts, in order) in chunks of `chunkElems` elements; `sink` gets (first
+ * element, element count, bytes) and must consume the bytes before returning. With two host buffers the next
+ * chunk's read is in flight while `sink` handles the current one (disk and GPU upload overlap); with one, reads
+ * and sinks alternate. Shared by the GPU upload and the host-only load benchmark, so the benchmark measures
+ * the real read path.
  */
 export async function streamPlan(
-  ck: Pick<Checkpoint, 'readInto'>, p: Plan, chunkElems: number, host: Uint8Array,
+  ck: Pick<Checkpoint, 'readInto'>, p: Plan, chunkElems: number, hosts: Uint8Array | readonly Uint8Array[],
   sink: (e0: number, k: number, bytes: Uint8Array) => Promise<void> | void,
 ): Promise<void> {
+  const bufs = hosts instanceof Uint8Array ? [hosts] : hosts;
   const item = ITEM_BYTES[p.dtype];
-  if (host.byteLength < Math.min(chunkElems, p.numel) * item) throw new Error(`streamPlan: host buffer of ${host.byteLength} bytes is smaller than one chunk`);
-  for (let e0 = 0; e0 < p.numel; e0 += chunkElems) {
-    const k = Math.min(chunkElems, p.numel - e0);
-    const bytes = host.subarray(0, k * item);
-    await fillFromSegments(ck, p.segments, e0 * item, bytes);
-    await sink(e0, k, bytes);
+  for (const h of bufs) {
+    if (h.byteLength < Math.min(chunkElems, p.numel) * item) throw new Error(`streamPlan: host buffer of ${h.byteLength} bytes is smaller than one chunk`);
+  }
+  const start = (e0: number, slot: number) => {
+    const bytes = bufs[slot].subarray(0, Math.min(chunkElems, p.numel - e0) * item);
+    const done = fillFromSegments(ck, p.segments, e0 * item, bytes).then(() => bytes);
+    done.catch(() => undefined); // awaited below; avoids an unhandled rejection if the sink fails first
+    return done;
+  };
+  let slot = 0;
+  let pending = p.numel > 0 ? start(0, slot) : null;
+  for (let e0 = 0; pending; e0 += chunkElems) {
+    const bytes = await pending;
+    const next = e0 + chunkElems;
+    slot = (slot + 1) % bufs.length;
+    // With one buffer the next read must wait for the sink; with two it starts now.
+    pending = next < p.numel && bufs.length > 1 ? start(next, slot) : null;
+    await sink(e0, bytes.byteLength / item, bytes);
+    if (!pending && next < p.numel) pending = start(next, slot);
   }
 }
 
@@ -147,7 +163,8 @@ export async function uploadWeights(ctx: GpuContext, ck: Pick<Checkpoint, 'info'
   // Elements per chunk: a multiple of 128 (256-byte aligned f16 destinations), sized by the widest item.
   const chunkElems = Math.max(128, Math.floor(chunkBytes / 4 / 128) * 128);
   const largest = Math.max(0, ...plans.map((p) => Math.min(p.numel, chunkElems) * ITEM_BYTES[p.dtype]));
-  const host = new Uint8Array(largest);
+  // Two host chunks: one being read from disk while the other is written to the GPU.
+  const host = [new Uint8Array(largest), new Uint8Array(largest)];
   const storage = (p: Plan): DType => options.dtypeOf?.(p.source.name) ?? 'f16';
   // Same-format chunks are written straight into the weight; the others go through staging + convert.
   const direct = (p: Plan) => p.format === storage(p);
