@@ -15,6 +15,8 @@ export interface LoadedModel {
   unexpected: string[];
   /** Wall time of the load in seconds. */
   seconds: number;
+  /** Things a user should hear about (values clamped to the f16 range, unused tensors); the CLI prints them. */
+  warnings: string[];
 }
 
 /** Opens, checks and uploads a model; with `store`, the weights are also registered in the graph's store. */
@@ -26,7 +28,13 @@ export async function loadModel(ctx: GpuContext, path: string, options: UploadOp
     const { unexpected } = validateCheckpoint(ck, config);
     const weights = await uploadWeights(ctx, ck, weightSources(config), options);
     if (options.store) for (const [name, view] of weights.views) options.store.set(name, view);
-    return { config, weights, unexpected, seconds: (performance.now() - t0) / 1000 };
+    const warnings: string[] = [];
+    if (weights.saturated > 0) {
+      warnings.push(`${ck.description}: ${weights.saturated} weight values exceed the f16 range and were clamped to +-65504; ` +
+        'keep the affected weights in f32 (dtypeOf) if outputs look wrong');
+    }
+    if (unexpected.length) warnings.push(`${ck.description}: ${unexpected.length} tensors not used by the ${config.family} graph were ignored (e.g. ${unexpected.slice(0, 3).join(', ')})`);
+    return { config, weights, unexpected, seconds: (performance.now() - t0) / 1000, warnings };
   } finally {
     await ck.close();
   }
