@@ -111,7 +111,7 @@ export async function compile(ctx: GpuContext, graph: Graph, weights: WeightStor
   for (const [name, c] of graph.constants) {
     const t = c.tensor;
     const buf = ctx.createBuffer(t.bytes, `${graph.name}/${name}`);
-    ctx.write(buf, t.dtype === 'f16' ? toF16Array(c.data) : Float32Array.from(c.data));
+    if (c.data) ctx.write(buf, t.dtype === 'f16' ? toF16Array(c.data) : Float32Array.from(c.data));
     constantBuffers.push(buf);
     constantViews.set(t.id, { buffer: buf, offset: 0, shape: t.shape, dtype: t.dtype });
     constantBytes += t.bytes;
@@ -152,6 +152,20 @@ export async function compile(ctx: GpuContext, graph: Graph, weights: WeightStor
     }
     return v;
   };
+
+  // Constants derived from parameters (unaligned weight slices, fused weight concatenations): copied once, in
+  // declaration order (a derived constant may read an earlier one).
+  const derived = [...graph.constants.values()].filter((c) => c.copies);
+  if (derived.length) {
+    const enc = ctx.device.createCommandEncoder({ label: `${graph.name}/derived-constants` });
+    for (const c of derived) {
+      for (const r of c.copies!) {
+        const x = resolveCopy({ label: `derived constant ${c.tensor.describe()}` } as OpNode, r, view);
+        enc.copyBufferToBuffer(x.src, x.srcOffset, x.dst, x.dstOffset, x.size);
+      }
+    }
+    ctx.device.queue.submit([enc.finish()]);
+  }
 
   // Launch every kernel once; all pipelines compile concurrently.
   const launched = await Promise.all(

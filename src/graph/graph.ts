@@ -89,7 +89,14 @@ export interface OpSpec {
 
 export interface ConstantTensor {
   tensor: Tensor;
-  data: ArrayLike<number>;
+  /** Host data uploaded at compile time, or null for a constant derived from other parameters by `copies`. */
+  data: ArrayLike<number> | null;
+  copies?: CopyRegion[];
+}
+
+/** Weights and constants (and views of them): data that never changes between runs. */
+function isParameter(t: Tensor): boolean {
+  return t.role === 'weight' || t.role === 'constant';
 }
 
 let nextGraphId = 1;
@@ -203,6 +210,11 @@ export class Graph {
     const rowBytes = t.bytes / t.shape[0];
     const offset = start * rowBytes;
     if (offset % 256 === 0) return this.aliasOp('slice_rows', t, shape, t.dtype, offset, name);
+    if (isParameter(t)) {
+      return this.derivedConstant(label, name ?? `${t.name}[${start}:${start + count}]`, shape, t.dtype, [
+        { src: t, srcByteOffset: offset, bytes: count * rowBytes },
+      ]);
+    }
     const [out] = this.op({
       kind: 'copy',
       name: name ?? 'slice_rows',
@@ -226,6 +238,16 @@ export class Graph {
       }
     }
     const rows = parts.reduce((s, p) => s + p.shape[0], 0);
+    if (parts.every(isParameter)) {
+      // e.g. SD3's separate to_q/to_k/to_v weights fused into one [3C, C] projection, once, at compile time.
+      let at = 0;
+      const srcs = parts.map((p) => {
+        const r = { src: p, srcByteOffset: 0, bytes: p.bytes, dstByteOffset: at };
+        at += p.bytes;
+        return r;
+      });
+      return this.derivedConstant(label, name ?? `concat(${parts.map((p) => p.name).join(',')})`, [rows, ...first.shape.slice(1)], first.dtype, srcs);
+    }
     const [out] = this.op({
       kind: 'copy',
       name: name ?? 'concat_rows',
@@ -264,6 +286,25 @@ export class Graph {
   }
 
   // ---- internals ------------------------------------------------------------------------------------------
+
+  /**
+   * A constant made of byte ranges of weights/constants, filled once by GPU copies at compile time (a slice or
+   * concatenation of parameters must not cost a copy every step).
+   */
+  private derivedConstant(
+    label: string,
+    name: string,
+    shape: readonly number[],
+    dtype: DType,
+    srcs: { src: Tensor; srcByteOffset: number; bytes: number; dstByteOffset?: number }[],
+  ): Tensor {
+    const full = `${this.prefix()}${name}`;
+    if (this.constants.has(full)) throw new GraphShapeError(label, `derived constant '${full}' declared twice; give it another name`);
+    const t = this.newTensor(full, shape, dtype, 'constant', null);
+    const regions = srcs.map((r) => ({ src: r.src, srcByteOffset: r.srcByteOffset, dst: t, dstByteOffset: r.dstByteOffset ?? 0, bytes: r.bytes }));
+    this.constants.set(full, { tensor: t, data: null, copies: regions });
+    return t;
+  }
 
   private aliasOp(kind: string, base: Tensor, shape: readonly number[], dtype: DType, byteOffset: number, name?: string): Tensor {
     const id = this.ops.length;

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { compile } from '../../src/graph/executor.js';
 import { Graph } from '../../src/graph/graph.js';
 import { GraphBuildError } from '../../src/graph/liveness.js';
-import { addScaled, mul, silu } from '../../src/graph/ops/elementwise.js';
+import { add, addScaled, mul, silu } from '../../src/graph/ops/elementwise.js';
 import { layerNorm } from '../../src/graph/ops/norm.js';
 import { formatProfile } from '../../src/graph/profile-report.js';
 import { GraphShapeError } from '../../src/graph/tensor.js';
@@ -122,6 +122,32 @@ describe('executor', () => {
       expect(formatProfile(prof)).toMatch(/\| layer_norm \| [0-9.]+ \| [0-9.]+% \| 1 \|/);
     }
     plan.destroy();
+  });
+
+  it('builds unaligned weight slices and weight concatenations once at compile time (no per-run copies)', async () => {
+    const seed = freshSeed();
+    const rand = rng(seed);
+    const ctx = await testContext();
+    const g = new Graph('param-slices');
+    const a = g.weight('a', [5, 4], 'f32'); // 16-byte rows: slices at row 1 are not 256-aligned
+    const b = g.weight('b', [2, 4], 'f32');
+    const x = g.input('x', [3, 4], 'f32');
+    const fused = g.concatRows([g.sliceRows(a, 1, 2), b], 'fused'); // [4, 4]
+    g.output('y', add(g, x, g.sliceRows(fused, 1, 3)));
+    const av = randn(rand, 20, 1, 'f32');
+    const bv = randn(rand, 8, 1, 'f32');
+    const store = new WeightStore();
+    store.upload(ctx, 'a', av, [5, 4], 'f32');
+    store.upload(ctx, 'b', bv, [2, 4], 'f32');
+    const plan = await compile(ctx, g, store);
+    expect(plan.stats.copies).toBe(0);
+    const xv = randn(rand, 12, 1, 'f32');
+    plan.setInput('x', xv);
+    await plan.run();
+    const fusedRef = [...av.slice(4, 12), ...bv];
+    expectClose(await plan.readOutput('y'), Array.from(xv, (v, i) => v + fusedRef[4 + i]), { relL2: 1e-7 }, `param slices (seed ${seed})`);
+    plan.destroy();
+    store.destroy();
   });
 
   it('names every missing or mis-shaped weight at compile time', async () => {
