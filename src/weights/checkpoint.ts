@@ -59,7 +59,16 @@ export async function resolveCheckpoint(path: string): Promise<ResolvedCheckpoin
     }
     throw new CheckpointError(`${path}: not a checkpoint (expected a .safetensors file, a *.safetensors.index.json, or a folder)`, path);
   }
-  if ((await kind(join(path, 'transformer'))) === 'dir') return resolveCheckpoint(join(path, 'transformer'));
+  if ((await kind(join(path, 'transformer'))) === 'dir') {
+    try {
+      return await resolveCheckpoint(join(path, 'transformer'));
+    } catch (e) {
+      // A transformer/ folder without weights (only config.json downloaded): fall back to a BFL file in the root.
+      const rootFile = (await readdir(path)).filter((f) => f.endsWith('.safetensors') && !NOT_TRANSFORMER.test(f));
+      if (rootFile.length !== 1) throw e;
+      return { files: [join(path, rootFile[0])], index: null, config: null };
+    }
+  }
   if ((await kind(join(path, DIFFUSERS_INDEX))) === 'file') return { files: [], index: join(path, DIFFUSERS_INDEX), config: await siblingConfig(path) };
   if ((await kind(join(path, DIFFUSERS_WEIGHTS))) === 'file') return { files: [join(path, DIFFUSERS_WEIGHTS)], index: null, config: await siblingConfig(path) };
   const entries = (await readdir(path)).sort();

@@ -72,6 +72,18 @@ describe('FLUX configuration inference', () => {
     await ck.close();
   });
 
+  it('finds the BFL file in a release folder next to ae.safetensors and an empty transformer/ folder', async () => {
+    const root = fresh('release');
+    await mkdir(join(root, 'transformer'), { recursive: true });
+    await writeFile(join(root, 'transformer', 'config.json'), '{}');
+    await writeSafetensors(join(root, 'ae.safetensors'), [{ name: 'decoder.conv_in.weight', dtype: 'F16', shape: [2], data: new Uint8Array(4) }]);
+    await writeSyntheticCheckpoint(join(root, 'flux1-dev.safetensors'), tinyFluxConfig('bfl'));
+    const { cfg, ck } = await configOf(root);
+    expect(ck.files[0].path).toBe(join(root, 'flux1-dev.safetensors'));
+    expect(cfg).toEqual(tinyFluxConfig('bfl'));
+    await ck.close();
+  });
+
   it('infers FLUX.1-dev and schnell at full size (sparse files, BFL and diffusers names)', async () => {
     for (const [layout, guidance] of [['bfl', true], ['bfl', false], ['diffusers', true]] as const) {
       const want = flux1DevConfig(layout, guidance);
