@@ -65,3 +65,42 @@ export function minGpuSecondsPlan(model: CostModel, slot: number, steps: number,
 export function planNextSlot(plan: StepPlan): number {
   return plan.fastSteps > 0 ? plan.fastSlot : plan.slowSlot;
 }
+
+/**
+ * GPU-seconds of minGpuSecondsPlan without building the plan object: the DP asks this for every option of every
+ * request each round, so it allocates nothing. Infeasible budgets give the fastest single-degree cost, as the
+ * plan does.
+ */
+export function minPlanGpuSeconds(model: CostModel, slot: number, steps: number, budget: number): number {
+  const D = model.degreeCount;
+  const deg = model.degrees;
+  let best = Infinity;
+  let bestTime = Infinity;
+  for (let a = 0; a < D; a++) {
+    const ta = model.step(slot, a);
+    const single = steps * ta;
+    if (single <= budget + 1e-9) {
+      const c = single * deg[a];
+      if (c < best - 1e-12 || (Math.abs(c - best) <= 1e-12 && single < bestTime)) {
+        best = c;
+        bestTime = single;
+      }
+    }
+    for (let b = 0; b < D; b++) {
+      const tb = model.step(slot, b);
+      if (tb >= ta) continue;
+      const n = Math.max(0, Math.ceil((steps * ta - budget) / (ta - tb) - 1e-9));
+      if (n > steps) continue;
+      const time = (steps - n) * ta + n * tb;
+      if (time > budget + 1e-9) continue;
+      const c = (steps - n) * ta * deg[a] + n * tb * deg[b];
+      if (c < best - 1e-12 || (Math.abs(c - best) <= 1e-12 && time < bestTime)) {
+        best = c;
+        bestTime = time;
+      }
+    }
+  }
+  if (best < Infinity) return best;
+  const f = model.fastestDegreeSlot(slot);
+  return steps * model.step(slot, f) * deg[f];
+}

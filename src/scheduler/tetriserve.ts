@@ -3,7 +3,7 @@
 // GPUs maximising the requests still able to meet their deadlines; placement preserved across rounds;
 // work-conserving elastic scale-up of idle GPUs; late requests get at most one GPU, best effort, last.
 // Choices the paper leaves open are documented in docs/scheduler.md and marked "choice:" below.
-import { minGpuSecondsPlan, planNextSlot } from './allocation.js';
+import { minGpuSecondsPlan, minPlanGpuSeconds, planNextSlot } from './allocation.js';
 import type { CostModel } from './cost-model.js';
 import { Packer } from './packing.js';
 import { needsGroupChange, place, type PlacementWant } from './placement.js';
@@ -156,7 +156,7 @@ export class TetriServeScheduler implements Scheduler {
         const norm = remaining * maxStepCost;
         const skipOk = Math.max(windowEnd, now + c.wait) + remaining * fastest <= deadline + 1e-9;
         let any = skipOk;
-        const skipCost = minGpuSecondsPlan(model, slot, remaining, deadline - windowEnd).gpuSeconds;
+        const skipCost = minPlanGpuSeconds(model, slot, remaining, deadline - windowEnd);
         this.packer.setValue(i, 0, (skipOk ? 1 : 0) - 0.5 * U * Math.min(1, skipCost / norm));
         const urgency = 1 / (1 + Math.max(0, c.slack) / this.roundSeconds);
         for (let d = 0; d < D; d++) {
@@ -170,7 +170,7 @@ export class TetriServeScheduler implements Scheduler {
           const restStart = Math.max(end, windowEnd);
           const ok = left === 0 ? end <= deadline + 1e-9 : restStart + left * fastest <= deadline + 1e-9;
           any ||= ok;
-          const cost = steps * t * deg[d] + (left > 0 ? minGpuSecondsPlan(model, slot, left, deadline - restStart).gpuSeconds : 0);
+          const cost = steps * t * deg[d] + (left > 0 ? minPlanGpuSeconds(model, slot, left, deadline - restStart) : 0);
           // An option that cannot keep the deadline never beats skipping (no bonus for burning GPUs on it).
           this.packer.setValue(i, d + 1, ok ? 1 + 0.5 * U * (urgency - Math.min(1, cost / norm)) : -0.5 * U);
         }

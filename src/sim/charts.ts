@@ -37,9 +37,9 @@ export interface BarChartSpec {
   yFormat?: (v: number) => string;
 }
 
-const W = 900;
+const W = 1060;
 const H = 540;
-const M = { left: 80, right: 230, top: 70, bottom: 70 };
+const M = { left: 80, right: 390, top: 70, bottom: 70 };
 const PALETTE = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf', '#393b79', '#637939'];
 
 /** Emphasised series are black; the others take palette colours in order. */

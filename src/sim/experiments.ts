@@ -255,7 +255,7 @@ export function degreeExperiment(cfg: ExperimentConfig, mix: Mix, bin = 30): Exp
           yLabel: 'mean parallel degree of running requests',
           yMin: 0,
           yMax: 8,
-          series: specs.map((p, i) => ({ name: p.label, dashed: p.ours, points: curves[i].map((c) => [c.t, c.degree] as const) })),
+          series: specs.map((p, i) => ({ name: p.label, dashed: p.ours, emphasis: p === TETRISERVE, points: curves[i].map((c) => [c.t, c.degree] as const) })),
         },
       },
     ],

@@ -13,11 +13,13 @@ export interface OverheadRow {
   gpus: number;
   queued: number;
   medianMs: number;
+  /** Fastest decision: the compute cost without preemption noise from a loaded host. */
+  minMs: number;
   p90Ms: number;
   trials: number;
 }
 
-export function measureOverhead(profile: LatencyProfile, gpus: number, queued: number, trials = 50, opts: TetriServeOptions = {}): OverheadRow {
+export function measureOverhead(profile: LatencyProfile, gpus: number, queued: number, trials = 101, opts: TetriServeOptions = {}): OverheadRow {
   const resolutions = [256, 512, 1024, 2048];
   const times: number[] = [];
   for (let t = -WARMUP; t < trials; t++) {
@@ -36,5 +38,5 @@ export function measureOverhead(profile: LatencyProfile, gpus: number, queued: n
     const dt = performance.now() - t0;
     if (t >= 0) times.push(dt); // the first WARMUP calls are warm-up (JIT)
   }
-  return { gpus, queued, medianMs: median(times), p90Ms: percentile(times, 90), trials };
+  return { gpus, queued, medianMs: median(times), minMs: Math.min(...times), p90Ms: percentile(times, 90), trials };
 }

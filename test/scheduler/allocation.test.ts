@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { minGpuSecondsPlan, planNextSlot } from '../../src/scheduler/allocation.js';
+import { minGpuSecondsPlan, minPlanGpuSeconds, planNextSlot } from '../../src/scheduler/allocation.js';
 import { CostModel } from '../../src/scheduler/cost-model.js';
 import { propertySeed, randomProfile, Rng, shippedProfile } from './helpers.js';
 
@@ -42,6 +42,7 @@ describe('minGpuSecondsPlan', () => {
       const budget = fastest * 0.9 + rng.next() * (slowest * 1.2 - fastest * 0.9);
       const plan = minGpuSecondsPlan(model, slot, steps, budget);
       const brute = bruteForce(model, slot, steps, budget);
+      expect(minPlanGpuSeconds(model, slot, steps, budget), 'allocation-free variant agrees').toBeCloseTo(plan.gpuSeconds, 12);
       const ctx = `seed ${seed} trial ${trial} steps ${steps} budget ${budget}`;
       expect(plan.feasible, ctx).toBe(brute < Infinity);
       expect(plan.fastSteps + plan.slowSteps, ctx).toBe(steps);
