@@ -1,12 +1,14 @@
 #!/usr/bin/env node
 // The `dit` command line: one entry point for generating, diagnosing, benchmarking and simulating.
 import { Command } from 'commander';
+import { registerBench } from './bench.js';
 import { registerDoctor } from './doctor.js';
 import { registerSimulate } from './simulate.js';
 
 const program = new Command();
 program.name('dit').description('tetriserve-ts: Diffusion Transformer serving on WebGPU/Dawn').version('0.1.0');
 registerDoctor(program);
+registerBench(program);
 registerSimulate(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {

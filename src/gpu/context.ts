@@ -75,6 +75,7 @@ export class GpuContext {
   private destroyed = false;
   private lost: string | null = null;
   private readonly scopes: GPUBuffer[][] = [];
+  private readonly shared = new Map<string, GPUBuffer>();
 
   private constructor(
     // Held for the device's whole life: if the instance is collected Dawn aborts at random (GPU-NOTES).
@@ -223,6 +224,24 @@ export class GpuContext {
     });
     this.scopes.at(-1)?.push(buffer);
     return buffer;
+  }
+
+  /**
+   * A small buffer cached for the context's lifetime under `key` (placeholder bindings for optional kernel
+   * operands, etc.). Never captured by withBufferScope, so kernels may create it lazily inside a scope.
+   */
+  sharedBuffer(key: string, bytes = 16): GPUBuffer {
+    let b = this.shared.get(key);
+    if (!b || b.size < bytes) {
+      const scopes = this.scopes.splice(0);
+      try {
+        b = this.createBuffer(bytes, key);
+      } finally {
+        this.scopes.push(...scopes);
+      }
+      this.shared.set(key, b);
+    }
+    return b;
   }
 
   /**
