@@ -258,6 +258,11 @@ export class Plan {
   private querySets: GPUQuerySet[] = [];
   private destroyed = false;
   private running = false;
+  /**
+   * CPU cost of the latest run: encoding + submitting all segments (the per-step launch overhead), and time
+   * spent inside host ops.
+   */
+  lastRun: { encodeMs: number; hostMs: number } | null = null;
 
   constructor(
     readonly ctx: GpuContext,
@@ -393,8 +398,11 @@ export class Plan {
     const device = this.ctx.device;
     let timedIndex = 0;
     const host = this.hostRuntime();
+    let encodeMs = 0;
+    let hostMs = 0;
     for (let si = 0; si < this.segments.length; si++) {
       const seg = this.segments[si];
+      const t0 = performance.now();
       const enc = device.createCommandEncoder({ label: `${this.graph.name}/segment${si}` });
       if (si === 0) {
         for (const c of this.pendingCopies) enc.copyBufferToBuffer(c.src.buffer, c.src.offset, c.dst.buffer, c.dst.offset, Math.ceil(byteSize(c.dst) / 4) * 4);
@@ -429,8 +437,14 @@ export class Plan {
         enc.copyBufferToBuffer(prof.resolve, 0, prof.read, 0, prof.resolve.size);
       }
       device.queue.submit([enc.finish()]);
-      if (hostStep && hostStep.op.exec.type === 'host') await hostStep.op.exec.run(host);
+      const t1 = performance.now();
+      encodeMs += t1 - t0;
+      if (hostStep && hostStep.op.exec.type === 'host') {
+        await hostStep.op.exec.run(host);
+        hostMs += performance.now() - t1;
+      }
     }
+    this.lastRun = { encodeMs, hostMs };
   }
 
   private hostRuntime(): HostRuntime {

@@ -94,6 +94,13 @@ describe('joint attention graph', () => {
     plan.setInput('x', xv);
     await plan.run();
     expectClose(await plan.readOutput('out'), Array.from(xv, (v, i) => 3 * v + fromHost[i]), { relL2: 1e-6 }, `host op (seed ${seed})`);
+    expect(plan.lastRun!.encodeMs).toBeGreaterThan(0);
+    if (ctx.caps.timestampQuery) {
+      // Timestamps span both command buffers (the query set is resolved in the last one).
+      const prof = await plan.profile();
+      expect(prof.ops.map((o) => o.kind)).toEqual(['add', 'add']);
+      expectClose(await plan.readOutput('out'), Array.from(xv, (v, i) => 3 * v + fromHost[i]), { relL2: 1e-6 }, `host op, profiled run (seed ${seed})`);
+    }
     plan.destroy();
   });
 });
