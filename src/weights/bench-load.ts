@@ -6,7 +6,8 @@
 //
 //   node dist/weights/bench-load.js all  /tmp/flux1-dev-random.safetensors [--keep] [--chunk-mib 64]
 //   node dist/weights/bench-load.js write <path> [--layout bfl|diffusers] [--shards N] [--schnell] [--model flux|sd3|sd3.5]
-//   node dist/weights/bench-load.js read  <path> [--chunk-mib 64] [--process checksum|none|f16]
+//   node dist/weights/bench-load.js read  <path> [--chunk-mib 64] [--process checksum|none|f16] [--single-buffer]
+//   node dist/weights/bench-load.js gpu   <path> [--chunk-mib 64] [--no-robustness]   (real loadModel on the GPU)
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { rm, statfs } from 'node:fs/promises';
@@ -100,6 +101,25 @@ async function readPhase(path: string, args: string[]): Promise<Record<string, u
   };
 }
 
+/** The real GPU load (loadModel: read, convert on the GPU, one buffer per weight) of an existing checkpoint. */
+async function gpuPhase(path: string, args: string[]): Promise<Record<string, unknown>> {
+  const { GpuContext } = await import('../gpu/context.js');
+  const { loadModel } = await import('./load.js');
+  const ctx = await GpuContext.open({ robustness: !args.includes('--no-robustness') });
+  const chunkBytes = Number(arg(args, '--chunk-mib', '64')) * MiB;
+  const m = await loadModel(ctx, path, { chunkBytes });
+  const out = {
+    phase: 'gpu', path, adapter: ctx.caps.adapterName, config: describeConfig(m.config), weights: m.weights.views.size,
+    bytes: m.weights.bytesRead, gpuBytes: m.weights.gpuBytes, seconds: m.seconds, gbPerSec: m.weights.bytesRead / GB / m.seconds,
+    saturated: m.weights.saturated, chunkMiB: chunkBytes / MiB, peakRssMB: peakRssBytes() / MiB,
+    // On a CPU adapter (lavapipe) "GPU" buffers live in host memory: the loader's own overhead is RSS minus them.
+    peakRssMinusGpuBytesMB: ctx.caps.isCpu ? (peakRssBytes() - m.weights.gpuBytes) / MiB : undefined,
+  };
+  m.weights.destroy();
+  ctx.destroy();
+  return out;
+}
+
 function runChild(phase: string, path: string, args: string[]): Record<string, unknown> {
   const self = fileURLToPath(import.meta.url);
   const r = spawnSync(process.execPath, [self, phase, path, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
@@ -110,13 +130,17 @@ function runChild(phase: string, path: string, args: string[]): Record<string, u
 
 async function main(): Promise<void> {
   const [phase, path, ...args] = process.argv.slice(2);
-  if (!phase || !path || !['all', 'write', 'read'].includes(phase)) {
-    console.error('usage: node dist/weights/bench-load.js all|write|read <path> [--keep] [--chunk-mib 64] [--layout bfl|diffusers] [--shards N] [--process checksum|none|f16]');
+  if (!phase || !path || !['all', 'write', 'read', 'gpu'].includes(phase)) {
+    console.error('usage: node dist/weights/bench-load.js all|write|read|gpu <path> [--keep] [--chunk-mib 64] [--layout bfl|diffusers] [--shards N] [--process checksum|none|f16]');
     process.exit(2);
   }
   if (phase === 'write') {
     console.log(JSON.stringify(await writePhase(path, args)));
     return;
+  }
+  if (phase === 'gpu') {
+    console.log(JSON.stringify(await gpuPhase(path, args)));
+    process.exit(0); // Dawn keeps the event loop alive
   }
   if (phase === 'read') {
     console.log(JSON.stringify(await readPhase(path, args)));
