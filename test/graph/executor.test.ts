@@ -162,6 +162,18 @@ describe('executor', () => {
     weights.destroy();
   });
 
+  it('rejects bad inputs and names with messages that say what exists', async () => {
+    const { ctx, weights } = await setup(freshSeed());
+    const plan = await compile(ctx, buildGraph(), weights);
+    expect(() => plan.setInput('x', new Float32Array(R * C - 1))).toThrow(/got 279 values but 'x' \[7, 40\] f32 holds 280/);
+    expect(() => plan.setInput('y', new Float32Array(1))).toThrow(/has no input 'y' \(inputs: x\)/);
+    await expect(plan.readOutput('nope')).rejects.toThrow(/no output 'nope' \(outputs: out, mid, cat\)/);
+    const other = new Graph('other');
+    expect(() => other.output('o', plan.graph.inputs.get('x')!)).toThrow(/does not belong to graph 'other'/);
+    plan.destroy();
+    await expect(plan.run()).rejects.toThrow(/used after destroy/);
+  });
+
   it('reports shape errors at build time naming the op and tensors', () => {
     const g = new Graph();
     const x = g.input('x', [R, C]);
