@@ -167,20 +167,27 @@ export async function compile(ctx: GpuContext, graph: Graph, weights: WeightStor
     ctx.device.queue.submit([enc.finish()]);
   }
 
-  // Launch every kernel once; all pipelines compile concurrently.
-  const launched = await Promise.all(
-    graph.ops.map(async (op) => {
-      if (op.exec.type !== 'kernel') return null;
-      try {
-        const r = await op.exec.launch(ctx, view);
-        return Array.isArray(r) ? r : [r];
-      } catch (e) {
-        const err = e as Error;
-        err.message = `${op.label}: ${err.message}`;
-        throw err;
-      }
-    }),
-  );
+  // Launch every kernel once; all pipelines compile concurrently. On failure the arenas are freed before the
+  // error (prefixed with the op label) propagates.
+  let launched: (KernelCall[] | null)[];
+  try {
+    launched = await Promise.all(
+      graph.ops.map(async (op) => {
+        if (op.exec.type !== 'kernel') return null;
+        try {
+          const r = await op.exec.launch(ctx, view);
+          return Array.isArray(r) ? r : [r];
+        } catch (e) {
+          const err = e as Error;
+          if (!err.message.startsWith(op.label)) err.message = `${op.label}: ${err.message}`;
+          throw err;
+        }
+      }),
+    );
+  } catch (e) {
+    for (const b of [...arenas, ...constantBuffers]) b.destroy();
+    throw e;
+  }
 
   const segments: Step[][] = [[]];
   let dispatches = 0;

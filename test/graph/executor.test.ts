@@ -174,6 +174,17 @@ describe('executor', () => {
     await expect(plan.run()).rejects.toThrow(/used after destroy/);
   });
 
+  it('prefixes a kernel launch error with the op label', async () => {
+    const ctx = await testContext();
+    const g = new Graph('bad-launch');
+    const x = g.input('x', [4]);
+    const [y] = g.scope('blk', () =>
+      g.op({ kind: 'custom', inputs: [x], outputs: [{ shape: [4], dtype: 'f32' }], exec: { type: 'kernel', launch: () => Promise.reject(new Error('kernel says no')) } }),
+    );
+    g.output('y', y);
+    await expect(compile(ctx, g, new WeightStore())).rejects.toThrow(/^blk\/custom#0: kernel says no$/);
+  });
+
   it('reports shape errors at build time naming the op and tensors', () => {
     const g = new Graph();
     const x = g.input('x', [R, C]);
