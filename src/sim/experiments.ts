@@ -41,7 +41,7 @@ export const BASELINES: PolicySpec[] = [
   { label: 'EDF SP=4', policy: 'edf:4' },
   { label: 'EDF SP=8', policy: 'edf:8' },
 ];
-export const TETRISERVE: PolicySpec = { label: 'TetriServe (paper)', policy: 'tetriserve' };
+export const TETRISERVE: PolicySpec = { label: 'TetriServe (paper algorithm)', policy: 'tetriserve' };
 export const IMPROVEMENTS: PolicySpec[] = [
   { label: 'ours: + idle dispatch', policy: 'tetriserve', tetri: { dispatchOnIdle: true }, ours: true },
   { label: 'ours: + smart late', policy: 'tetriserve', tetri: { smartLate: true }, ours: true },
@@ -304,7 +304,7 @@ export function ablationExperiment(cfg: ExperimentConfig, scales: readonly numbe
 export function roundLengthExperiment(cfg: ExperimentConfig, lengths: readonly number[]): ExperimentOutput {
   const mixes: Mix[] = ['uniform', 'skewed'];
   const variants = [
-    { label: 'TetriServe (paper)', tetri: {} as TetriServeOptions, ours: false },
+    { label: 'TetriServe (paper algorithm)', tetri: {} as TetriServeOptions, ours: false },
     { label: 'ours: TetriServe+', tetri: { dispatchOnIdle: true, smartLate: true } as TetriServeOptions, ours: true },
   ];
   const series: { name: string; dashed: boolean; points: (readonly [number, number])[] }[] = [];
