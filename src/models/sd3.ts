@@ -24,8 +24,6 @@ export interface Sd3Shape {
   /** Patch grid: latent size / patch (64x64 at 1024²). */
   gridH: number;
   gridW: number;
-  /** diffusers sample_size / patch_size (64 for SD3-medium / SD3.5-medium). */
-  posEmbedBaseSize?: number;
 }
 
 export interface Sd3StepInputs {
@@ -61,7 +59,7 @@ export function buildSd3Graph(cfg: Sd3Config, shape: Sd3Shape): Graph {
   const pooled = g.input('pooled', [B, cfg.pooledDim], 'f16');
   const tEmb = g.input('t_emb', [B, cfg.timeEmbedDim], 'f16');
 
-  const baseSize = shape.posEmbedBaseSize ?? 64;
+  const baseSize = cfg.sampleSize / P;
   const pos = g.constant('pos_embed', sd3PosEmbed(D, gridH, gridW, cfg.posEmbedMaxSize, baseSize), [B * N, D], 'f32');
   // PatchEmbed's stride-P conv is a linear over patchified tokens (weight [D, C, P, P] read as [D, C*P*P]).
   const projW = g.reshape(W('pos_embed.proj.weight', [D, cfg.inChannels, P, P]), [D, cfg.inChannels * P * P]);

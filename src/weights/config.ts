@@ -173,6 +173,9 @@ function inferSd3(ck: TensorListing): Sd3Config {
     family: 'sd3', layout: 'diffusers', hiddenSize: hidden, numHeads, headDim, numLayers, mlpHidden, mlpRatio: mlpHidden / hidden,
     patchSize, inChannels, outChannels: outRows / (patchSize * patchSize), jointAttentionDim, captionProjectionDim, pooledDim,
     timeEmbedDim, posEmbedMaxSize, posEmbedStored, dualAttentionLayers, qkNorm,
+    // The position table's coordinate scale comes from sample_size (diffusers PatchEmbed base_size); only
+    // config.json has it. 128 is SD3-medium's and SD3.5-medium's.
+    sampleSize: typeof cj.sample_size === 'number' ? cj.sample_size : 128,
   };
   x.agree('num_layers', numLayers);
   x.agree('attention_head_dim', headDim);

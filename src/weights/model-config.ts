@@ -61,6 +61,8 @@ export interface Sd3Config {
   timeEmbedDim: number;
   /** Side of the stored sin-cos position table (192 for SD3-medium, 384 for SD3.5-medium); 0 if unknown. */
   posEmbedMaxSize: number;
+  /** diffusers sample_size (latent side the position table is scaled for): base_size = sampleSize / patchSize. */
+  sampleSize: number;
   /** Whether the checkpoint stores pos_embed.pos_embed (diffusers saves it; it is a fixed sin-cos table). */
   posEmbedStored: boolean;
   /** SD3.5 blocks with a second, image-only self-attention (attn2): 0..12 for SD3.5-medium, none for SD3. */
@@ -110,7 +112,7 @@ export function sd3MediumConfig(version: '3' | '3.5' = '3'): Sd3Config {
   return {
     family: 'sd3', layout: 'diffusers', hiddenSize: 1536, numHeads: 24, headDim: 64, numLayers: 24, mlpHidden: 6144,
     mlpRatio: 4, patchSize: 2, inChannels: 16, outChannels: 16, jointAttentionDim: 4096, captionProjectionDim: 1536,
-    pooledDim: 2048, timeEmbedDim: 256, posEmbedMaxSize: v35 ? 384 : 192, posEmbedStored: true,
+    pooledDim: 2048, timeEmbedDim: 256, sampleSize: 128, posEmbedMaxSize: v35 ? 384 : 192, posEmbedStored: true,
     dualAttentionLayers: v35 ? Array.from({ length: 13 }, (_, i) => i) : [], qkNorm: v35,
   };
 }

@@ -156,7 +156,7 @@ export function diffusersConfigJson(c: ModelConfig): Record<string, unknown> {
     };
   }
   return {
-    _class_name: 'SD3Transformer2DModel', sample_size: 128, patch_size: c.patchSize, in_channels: c.inChannels, num_layers: c.numLayers,
+    _class_name: 'SD3Transformer2DModel', sample_size: c.sampleSize, patch_size: c.patchSize, in_channels: c.inChannels, num_layers: c.numLayers,
     attention_head_dim: c.headDim, num_attention_heads: c.numHeads, joint_attention_dim: c.jointAttentionDim,
     caption_projection_dim: c.captionProjectionDim, pooled_projection_dim: c.pooledDim, out_channels: c.outChannels,
     pos_embed_max_size: c.posEmbedMaxSize || null, dual_attention_layers: c.dualAttentionLayers, qk_norm: c.qkNorm ? 'rms_norm' : null,
@@ -241,6 +241,6 @@ export function tinySd3Config(v35 = false): Sd3Config {
   return {
     family: 'sd3', layout: 'diffusers', hiddenSize: 64, numHeads: 2, headDim: 32, numLayers: 3, mlpHidden: 256, mlpRatio: 4,
     patchSize: 2, inChannels: 4, outChannels: 4, jointAttentionDim: 24, captionProjectionDim: 64, pooledDim: 20,
-    timeEmbedDim: 256, posEmbedMaxSize: 8, posEmbedStored: true, dualAttentionLayers: v35 ? [0, 1] : [], qkNorm: v35,
+    timeEmbedDim: 256, posEmbedMaxSize: 8, sampleSize: 16, posEmbedStored: true, dualAttentionLayers: v35 ? [0, 1] : [], qkNorm: v35,
   };
 }

@@ -1,5 +1,6 @@
-// Reads the committed golden files (test/golden/*.safetensors, float32) produced by bench/reference/make_goldens.py.
-import { SafetensorsFile } from '../../src/weights/safetensors.js';
+// Reads golden files (float32 safetensors: input.*, output.*, inter.*) written by bench/reference/make_goldens.py
+// and bench/reference/flux_fullsize_parity.py.
+import { SafetensorsFile } from '../weights/safetensors.js';
 
 export async function readGolden(path: string): Promise<Map<string, { shape: number[]; data: Float32Array }>> {
   const f = await SafetensorsFile.open(path);
