@@ -51,7 +51,7 @@ export function registerSimulate(program: Command): void {
     .option('--out <dir>', 'where tables and charts go', 'results/sim')
     .option('--gpus <n>', 'GPUs in the cluster', '8')
     .option('--requests <n>', 'requests per run', '300')
-    .option('--seeds <list>', 'comma-separated workload seeds (results are averaged)', '1,2,3,4,5')
+    .option('--seeds <list>', 'comma-separated workload seeds (results are averaged)', '1,2,3,4,5,6,7,8,9,10')
     .option('--rate <perMin>', 'Poisson arrival rate in requests/min (experiments that do not sweep it)', '12')
     .option('--slo-scale <x>', 'SLO scale for experiments that do not sweep it', '1.2')
     .option('--steps <n>', 'denoising steps per request', '50')

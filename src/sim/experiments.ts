@@ -50,6 +50,14 @@ export const IMPROVEMENTS: PolicySpec[] = [
 ];
 export const ALL_POLICIES: PolicySpec[] = [...BASELINES, TETRISERVE, ...IMPROVEMENTS];
 
+/** Drops fixed-degree policies whose degree the cluster cannot form (e.g. SP=8 on 4 GPUs). */
+export function usable(cfg: ExperimentConfig, policies: readonly PolicySpec[]): PolicySpec[] {
+  return policies.filter((p) => {
+    const k = Number(p.policy.split(':')[1]);
+    return !Number.isFinite(k) || (k <= cfg.gpus && cfg.profile.degrees.includes(k));
+  });
+}
+
 export interface RunPoint {
   mix: Mix;
   sloScale: number;
@@ -91,7 +99,8 @@ function seedNote(cfg: ExperimentConfig): string {
 }
 
 /** SAR vs SLO scale for one mix, every policy; the headline experiment. */
-export function sloScaleExperiment(cfg: ExperimentConfig, mix: Mix, scales: readonly number[], policies = ALL_POLICIES): ExperimentOutput {
+export function sloScaleExperiment(cfg: ExperimentConfig, mix: Mix, scales: readonly number[], allPolicies = ALL_POLICIES): ExperimentOutput {
+  const policies = usable(cfg, allPolicies);
   const grid = policies.map((p) => scales.map((s) => meanSar(cfg, p, mix, s)));
   const fixedIdx = policies.map((p, i) => (p.fixed ? i : -1)).filter((i) => i >= 0);
   const bestFixed = scales.map((_, j) => Math.max(...fixedIdx.map((i) => grid[i][j])));
@@ -146,7 +155,8 @@ export function sloScaleExperiment(cfg: ExperimentConfig, mix: Mix, scales: read
   };
 }
 
-export function rateExperiment(cfg: ExperimentConfig, mix: Mix, rates: readonly number[], policies = ALL_POLICIES): ExperimentOutput {
+export function rateExperiment(cfg: ExperimentConfig, mix: Mix, rates: readonly number[], allPolicies = ALL_POLICIES): ExperimentOutput {
+  const policies = usable(cfg, allPolicies);
   const grid = policies.map((p) => rates.map((r) => meanSar(cfg, p, mix, cfg.sloScale, r)));
   const rows = policies.map((p, i) => [p.ours ? `*${p.label}*` : p.label, ...grid[i].map(pct)]);
   const markdown = [
@@ -181,7 +191,8 @@ export function rateExperiment(cfg: ExperimentConfig, mix: Mix, rates: readonly 
   };
 }
 
-export function perResolutionExperiment(cfg: ExperimentConfig, mix: Mix, policies = ALL_POLICIES): ExperimentOutput {
+export function perResolutionExperiment(cfg: ExperimentConfig, mix: Mix, allPolicies = ALL_POLICIES): ExperimentOutput {
+  const policies = usable(cfg, allPolicies);
   const resolutions = [256, 512, 1024, 2048];
   const grid = policies.map((p) => {
     const acc = resolutions.map(() => 0);
@@ -225,7 +236,7 @@ export function perResolutionExperiment(cfg: ExperimentConfig, mix: Mix, policie
 
 /** Average parallel degree of running requests over time, one seed, TetriServe against fixed baselines. */
 export function degreeExperiment(cfg: ExperimentConfig, mix: Mix, bin = 30): ExperimentOutput {
-  const specs = [TETRISERVE, IMPROVEMENTS[IMPROVEMENTS.length - 1], BASELINES[4]];
+  const specs = [TETRISERVE, IMPROVEMENTS[IMPROVEMENTS.length - 1], BASELINES[4]]; // RSSP works on any cluster
   const seed = cfg.seeds[0];
   const results = specs.map((p) => runOne(cfg, p, { mix, sloScale: cfg.sloScale, rate: cfg.rate, seed }));
   const horizon = Math.max(...results.map((r) => r.makespan));
