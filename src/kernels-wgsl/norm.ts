@@ -1,12 +1,14 @@
 // Row normalisations over the last dimension: LayerNorm (affine optional), RMSNorm, and the adaLN form
-// LayerNorm(x) * (1 + scale) + shift that FLUX/SD3 blocks use. One workgroup per row; the row is loaded once
-// into registers (vectorised), mean and variance are taken exactly in two passes over those registers
-// (no E[x^2]-E[x]^2 cancellation: the f32 residual stream of FLUX has rows with large means), then written.
+// LayerNorm(x) * (1 + scale) + shift that FLUX/SD3 blocks use. One workgroup per row, vectorised loads; mean and
+// variance are taken exactly in two passes (no E[x^2]-E[x]^2 cancellation: the f32 residual stream of FLUX has
+// rows with large means). Rows of up to 4 vectors per invocation (C <= 4096 f32 / 4096 f16 with vec4, e.g.
+// FLUX's 3072) are held in registers and read from memory once; longer rows re-read memory in each pass (the
+// re-reads are L1/L2 hits: one row is at most tens of KiB). The register cap also bounds lavapipe's JIT time.
 // The row length C is compiled in, so each distinct C gets its own pipeline (models have only a few).
 import type { GpuContext } from '../gpu/context.js';
 import { type DType, type KernelCall, type TensorView, bindGroup, expectShape, grid1d, numel, paramsBuffer } from './kernel.js';
 import {
-  LINEAR_WG, type ReduceMode, type VecWidth, enables, expectBindable, expectPositiveShape, inPlaceIndex, laneSum,
+  LINEAR_WG, type ReduceMode, type VecWidth, enables, expectBindable, expectPositiveShape, inPlaceIndex, laneSum, overlaps,
   pow2Clamp, reduceMode, reduceWgsl, vecType, vecWidth,
 } from './wgsl-util.js';
 
@@ -30,7 +32,7 @@ interface NormSpec {
   sgMin: number;
 }
 
-/** Rows longer than wg * v * MAX_PER re-read memory instead of holding the row in registers. */
+/** Rows longer than wg * v * MAX_PER elements re-read memory instead of holding the row in registers. */
 const MAX_PER = 4;
 
 function planRow(C: number, v: VecWidth): { wg: number; per: number } {
@@ -142,9 +144,9 @@ async function launchNorm(
     if (t) expectBindable(ctx, op, n, t);
   }
   const inPlace = inPlaceIndex(op, out, [['x', x]]) === 0;
-  if (a.weight && inPlaceIndex(op, out, [['weight', a.weight]]) >= 0) throw new Error(`${op}: 'out' must not alias 'weight'`);
-  if (a.bias && inPlaceIndex(op, out, [['bias', a.bias]]) >= 0) throw new Error(`${op}: 'out' must not alias 'bias'`);
-  if (a.mod && overlapsAny(out, a.mod)) throw new Error(`${op}: 'out' must not alias 'mod'`);
+  for (const [n, t] of [['weight', a.weight], ['bias', a.bias], ['mod', a.mod]] as const) {
+    if (t && overlaps(out, t)) throw new Error(`${op}: 'out' must not overlap '${n}'`);
+  }
   const v = vecWidth(C);
   const { wg, per } = planRow(C, v);
   const spec: NormSpec = {
@@ -176,14 +178,6 @@ async function launchNorm(
 
 function bytesOf(d: DType): number {
   return d === 'f16' ? 2 : 4;
-}
-
-function overlapsAny(out: TensorView, t: TensorView): boolean {
-  try {
-    return inPlaceIndex('', out, [['', t]]) >= 0;
-  } catch {
-    return true;
-  }
 }
 
 /** LayerNorm over the last dimension: (x - mean) / sqrt(var + eps) [* weight] [+ bias]. f32 math; out may be x. */

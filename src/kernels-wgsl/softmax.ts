@@ -1,6 +1,6 @@
 // Row softmax over the last dimension with an optional pre-scale: y = exp(s*x - max(s*x)) / sum(...), f32 math.
-// One workgroup per row; rows up to wg * 4 * 16 elements stay in registers (one read of x), longer rows are
-// re-read from memory in each of the three passes (max, sum, write), so any row length works.
+// One workgroup per row; rows up to 4 vectors per invocation (4096 elements with vec4) stay in registers (one read
+// of x), longer rows are re-read from memory in each of the three passes (max, sum, write): any row length works.
 import type { GpuContext } from '../gpu/context.js';
 import { type DType, type KernelCall, type TensorView, bindGroup, expectShape, grid1d, numel, paramsBuffer } from './kernel.js';
 import {

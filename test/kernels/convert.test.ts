@@ -20,7 +20,8 @@ describe('convert', () => {
       const seed = freshSeed();
       const rand = rng(seed);
       // Mostly weight-like values, plus some beyond f16's range (and tiny ones) to exercise saturation.
-      const vals = randn(rand, k.n, 0.05, 'f32').map((v, i) => (i % 5 === 1 ? v * 4e6 : i % 7 === 2 ? v * 1e-6 : v));
+      const vals = randn(rand, k.n, 0.05, 'f32').map((v, i) =>
+        i % 5 === 1 ? Math.fround((v < 0 ? -1 : 1) * (7e4 + Math.abs(v) * 4e6)) : i % 7 === 2 ? Math.fround(v * 1e-6) : v);
       let raw: Uint16Array | Float32Array;
       let exactIn: number[];
       if (k.from === 'bf16') {
