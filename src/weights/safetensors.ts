@@ -154,6 +154,7 @@ export async function readFully(fh: FileHandle, dst: Uint8Array, position: numbe
 export class SafetensorsFile {
   private readonly byName: Map<string, TensorInfo>;
   private chunk: Uint8Array | null = null;
+  private chunkInUse = false;
 
   private constructor(
     readonly path: string,
@@ -241,11 +242,18 @@ export class SafetensorsFile {
     const t = this.info(name);
     const item = ITEM_BYTES[t.dtype];
     const step = Math.max(item, Math.floor(chunkBytes / item) * item);
-    const buf = this.chunkBuffer(Math.min(step, t.byteLength));
-    for (let off = 0; off < t.byteLength; off += step) {
-      const view = buf.subarray(0, Math.min(step, t.byteLength - off));
-      await readFully(this.handle(), view, t.filePosition + off, this.path, name);
-      yield view;
+    // The file's shared buffer, unless another chunks() stream is still using it (then a private one).
+    const shared = !this.chunkInUse;
+    const buf = shared ? this.chunkBuffer(Math.min(step, t.byteLength)) : new Uint8Array(Math.min(step, t.byteLength));
+    if (shared) this.chunkInUse = true;
+    try {
+      for (let off = 0; off < t.byteLength; off += step) {
+        const view = buf.subarray(0, Math.min(step, t.byteLength - off));
+        await readFully(this.handle(), view, t.filePosition + off, this.path, name);
+        yield view;
+      }
+    } finally {
+      if (shared) this.chunkInUse = false;
     }
   }
 

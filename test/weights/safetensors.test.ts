@@ -251,6 +251,17 @@ describe('chunked reads', () => {
       await f.readInto('big', mid, 1234);
       expect(Buffer.from(mid).equals(Buffer.from(data.subarray(1234, 1334)))).toBe(true);
       await expect(f.readInto('big', new Uint8Array(8), 4000)).rejects.toThrow(/outside tensor 'big'/);
+      // Two interleaved streams of one file must not share (and corrupt) one buffer.
+      const a = f.chunks('big', 400);
+      const b = f.chunks('big', 400);
+      const a0 = Buffer.from((await a.next()).value as Uint8Array);
+      const b0 = (await b.next()).value as Uint8Array;
+      const a1 = (await a.next()).value as Uint8Array;
+      expect(Buffer.from(b0).equals(Buffer.from(data.subarray(0, 400)))).toBe(true);
+      expect(a0.equals(Buffer.from(data.subarray(0, 400)))).toBe(true);
+      expect(Buffer.from(a1).equals(Buffer.from(data.subarray(400, 800)))).toBe(true);
+      await a.return(undefined);
+      await b.return(undefined);
     } finally {
       await f.close();
     }
