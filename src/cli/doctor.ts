@@ -1,6 +1,6 @@
 // `dit doctor`: what Dawn sees on this machine and which kernel paths the engine will use.
 import type { Command } from 'commander';
-import { GpuContext } from '../gpu/context.js';
+import { GpuContext, listAdapters } from '../gpu/context.js';
 import { kernelPaths } from '../gpu/variants.js';
 
 export function registerDoctor(program: Command): void {
@@ -9,13 +9,15 @@ export function registerDoctor(program: Command): void {
     .description('print the GPU adapter, its features and limits, and the active kernel paths')
     .option('--json', 'machine-readable output')
     .action(async (opts: { json?: boolean }) => {
+      const adapters = await listAdapters();
       const ctx = await GpuContext.open();
-      const report = { caps: ctx.caps, kernelPaths: kernelPaths(ctx.caps), features: [...ctx.device.features].sort() };
+      const report = { adapters, caps: ctx.caps, kernelPaths: kernelPaths(ctx.caps), features: [...ctx.device.features].sort() };
       if (opts.json) {
         console.log(JSON.stringify(report, null, 2));
       } else {
         const c = ctx.caps;
-        console.log(`adapter      ${c.adapterName} (vendor ${c.vendor || '?'}, arch ${c.architecture || '?'}, ${c.isCpu ? 'CPU' : 'GPU'})`);
+        for (const a of adapters) console.log(`available    ${a}`);
+        console.log(`using        ${c.adapterName} (vendor ${c.vendor || '?'}, arch ${c.architecture || '?'}, ${c.isCpu ? 'CPU' : 'GPU'})`);
         console.log(`features     ${report.features.join(', ')}`);
         console.log(`subgroups    ${c.subgroups ? `yes, size ${c.subgroupMinSize}..${c.subgroupMaxSize}` : 'no'}`);
         console.log(`subgroup-matrix configs  ${c.subgroupMatrixConfigs.map((m) => `${m.componentType}->${m.resultComponentType} ${m.M}x${m.N}x${m.K}`).join(', ') || 'none'}`);

@@ -67,6 +67,20 @@ export function createDawnInstance(extraToggles: string[] = [], adapterName?: st
   return create(flags) as unknown as GPU;
 }
 
+/**
+ * Every adapter Dawn can see, as "backend: name" lines. Dawn has no enumeration API: asking for an adapter
+ * name that cannot match makes it reject with the list (GPU-NOTES), which is parsed here.
+ */
+export async function listAdapters(): Promise<string[]> {
+  const probe = createDawnInstance([], '__no_such_adapter__');
+  try {
+    const a = await probe.requestAdapter();
+    return a ? [`${a.info.vendor} ${a.info.architecture}`.trim()] : [];
+  } catch (e) {
+    return [...(e as Error).message.matchAll(/backend: '([^']+)', name: '([^']+)'/g)].map((m) => `${m[1]}: ${m[2]}`);
+  }
+}
+
 export class GpuContext {
   readonly caps: GpuCaps;
   /** Staging and transient buffers (readback, upload chunks) come from here. */

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { testContext } from '../helpers/gpu.js';
-import { ShaderCompileError } from '../../src/gpu/errors.js';
+import { GpuUnavailableError, ShaderCompileError } from '../../src/gpu/errors.js';
+import { GpuContext, listAdapters } from '../../src/gpu/context.js';
 
 describe('GpuContext', () => {
   it('opens a real adapter with f16 and reports capabilities', async () => {
@@ -23,5 +24,17 @@ describe('GpuContext', () => {
     const bad = '@compute @workgroup_size(1) fn main() {\n  let x: u32 = undefined_thing;\n}';
     await expect(ctx.pipeline('bad-kernel', bad)).rejects.toThrow(ShaderCompileError);
     await expect(ctx.pipeline('bad-kernel', bad)).rejects.toThrow(/line 2/);
+  });
+
+  it('lists the adapters Dawn sees', async () => {
+    const adapters = await listAdapters();
+    expect(adapters.length).toBeGreaterThan(0);
+    expect(adapters[0]).toMatch(/^vulkan: /);
+  });
+
+  it('fails with an actionable error when no adapter matches', async () => {
+    const err = await GpuContext.open({ adapterName: 'no-such-gpu-anywhere' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(GpuUnavailableError);
+    expect((err as Error).message).toMatch(/install-lavapipe\.sh/);
   });
 });
