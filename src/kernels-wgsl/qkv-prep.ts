@@ -9,7 +9,9 @@
 // the head's RMS (a workgroup reduction) and rotated in registers.
 import type { GpuContext } from '../gpu/context.js';
 import { type DType, type KernelCall, type TensorView, bindGroup, expectShape, grid1d, paramsBuffer } from './kernel.js';
-import { LINEAR_WG, type ReduceMode, enables, expectBindable, expectPositiveShape, overlaps, pow2Clamp, reduceMode, reduceWgsl } from './wgsl-util.js';
+import {
+  LINEAR_WG, type ReduceMode, enables, expectBindable, expectPositiveShape, expectStorageBindings, overlaps, pow2Clamp, reduceMode, reduceWgsl,
+} from './wgsl-util.js';
 
 interface PrepSpec {
   fused: boolean;
@@ -159,16 +161,17 @@ async function launchPrep(ctx: GpuContext, op: string, a: QkvPrepCommon, inputs:
     fused, D, wg, per: Math.ceil(half / wg), inTypes: inputs.map(([, t]) => t.dtype), outTypes: [a.q.dtype, a.k.dtype, a.v.dtype],
     qNorm: a.qNormWeight?.dtype, kNorm: a.kNormWeight?.dtype, rope: !!a.ropeCos, reduce: reduceMode(ctx, a.reduce), sgMin: ctx.caps.subgroupMinSize,
   };
-  const pipeline = await ctx.pipeline(`qkvPrep:${JSON.stringify(spec)}`, prepWgsl(spec));
   const n = B * L * H;
-  const params = paramsBuffer(ctx, [
-    { u32: n }, { u32: L }, { u32: H }, { u32: H * half }, { u32: Ltot }, { u32: a.seqOffset }, { f32: eps },
-  ], `${op}.params`);
   const res: (TensorView | GPUBuffer)[] = [...inputs.map(([, t]) => t), a.q, a.k, a.v];
   if (a.qNormWeight) res.push(a.qNormWeight);
   if (a.kNormWeight) res.push(a.kNormWeight);
   if (a.ropeCos && a.ropeSin) res.push(a.ropeCos, a.ropeSin);
+  expectStorageBindings(ctx, op, res.length);
+  const params = paramsBuffer(ctx, [
+    { u32: n }, { u32: L }, { u32: H }, { u32: H * half }, { u32: Ltot }, { u32: a.seqOffset }, { f32: eps },
+  ], `${op}.params`);
   res.push(params);
+  const pipeline = await ctx.pipeline(`qkvPrep:${JSON.stringify(spec)}`, prepWgsl(spec));
   const elems = 3 * n * D;
   const bpe = (d: DType) => (d === 'f16' ? 2 : 4);
   return {

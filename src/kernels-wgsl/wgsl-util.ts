@@ -184,5 +184,14 @@ export function expectBindable(ctx: GpuContext, op: string, name: string, t: Ten
   }
 }
 
+/** Throws when a kernel would bind more storage buffers than the adapter allows in one shader stage. */
+export function expectStorageBindings(ctx: GpuContext, op: string, count: number): void {
+  const max = ctx.caps.limits.maxStorageBuffersPerShaderStage;
+  if (count > max) {
+    throw new Error(`${op}: needs ${count} storage buffers but this adapter allows ${max} per shader stage; ` +
+      `drop an optional input (e.g. fuse q/k/v into one qkv tensor) or split the op`);
+  }
+}
+
 /** Linear workgroup id for 1-D grids spread by grid1d over x and y. */
 export const LINEAR_WG = 'wid.x + wid.y * nwg.x';
