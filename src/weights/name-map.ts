@@ -28,7 +28,7 @@ export interface WeightSource {
   name: string;
   shape: number[];
   parts: WeightPart[];
-  /** Present only in some releases (SD3's stored pos_embed table); skipped when absent. */
+  /** Present only in some releases and not read by the graphs (SD3's stored pos_embed table): uploaded only on request. */
   optional?: boolean;
 }
 

@@ -27,6 +27,11 @@ export interface UploadOptions {
   dtypeOf?: (name: string) => DType;
   /** Upload only the weights this returns true for. */
   filter?: (name: string) => boolean;
+  /**
+   * Also upload optional weights the graphs do not read (SD3's stored sin-cos table `pos_embed.pos_embed`:
+   * up to 453 MB in f16; the SD3 graph computes the table itself). Default false.
+   */
+  includeOptional?: boolean;
   /** Wait for the GPU queue after this many bytes were written, bounding Dawn's staging memory (default 256 MiB). */
   maxInFlightBytes?: number;
   /** GPU converter (defaults to kernels-wgsl/convert.ts; injectable for tests). */
@@ -158,7 +163,7 @@ export async function streamPlan(
 export async function uploadWeights(ctx: GpuContext, ck: Pick<Checkpoint, 'info' | 'readInto' | 'has'>, sources: readonly WeightSource[], options: UploadOptions = {}): Promise<LoadedWeights> {
   const chunkBytes = options.chunkBytes ?? DEFAULT_CHUNK_BYTES;
   const maxInFlight = options.maxInFlightBytes ?? 256 * 1024 * 1024;
-  const plans = sources.filter((s) => (options.filter ? options.filter(s.name) : true)).filter((s) => !s.optional || s.parts.every((p) => ck.has(p.tensor))).map((s) => planWeight(ck, s));
+  const plans = sources.filter((s) => (options.filter ? options.filter(s.name) : true)).filter((s) => !s.optional || (options.includeOptional && s.parts.every((p) => ck.has(p.tensor)))).map((s) => planWeight(ck, s));
   const bytesTotal = plans.reduce((a, p) => a + p.segments.reduce((b, s) => b + s.byteEnd - s.byteStart, 0), 0);
   // Elements per chunk: a multiple of 128 (256-byte aligned f16 destinations), sized by the widest item.
   const chunkElems = Math.max(128, Math.floor(chunkBytes / 4 / 128) * 128);

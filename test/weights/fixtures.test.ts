@@ -50,7 +50,7 @@ describe.skipIf(!present)('reference tiny checkpoints', () => {
 
   it('uploads the fp16 SD3 fixture bit-exactly with fused to_qkv', async () => {
     const ctx = await testContext();
-    const m = await loadModel(ctx, join(root, 'sd3-tiny'));
+    const m = await loadModel(ctx, join(root, 'sd3-tiny'), { includeOptional: true });
     try {
       const qkv = m.weights.views.get('transformer_blocks.0.attn.to_qkv.weight')!;
       expect(qkv.shape).toEqual([384, 128]);
@@ -60,6 +60,10 @@ describe.skipIf(!present)('reference tiny checkpoints', () => {
       const got = Buffer.from(await ctx.readback(qkv.buffer, 384 * 128 * 2, qkv.offset));
       expect(got.equals(Buffer.concat(parts.map((p) => Buffer.from(p))))).toBe(true);
       expect(m.weights.views.has('pos_embed.pos_embed')).toBe(true);
+      const lean = await loadModel(ctx, join(root, 'sd3-tiny'));
+      expect(lean.weights.views.has('pos_embed.pos_embed')).toBe(false); // the graph computes the table
+      expect(lean.weights.views.size).toBe(m.weights.views.size - 1);
+      lean.weights.destroy();
     } finally {
       m.weights.destroy();
     }
