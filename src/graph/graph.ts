@@ -110,6 +110,7 @@ export class Graph {
   readonly constants = new Map<string, ConstantTensor>();
   readonly outputs = new Map<string, Tensor>();
   private scopes: string[] = [];
+  private readonly derivedBySignature = new Map<string, Tensor>();
 
   constructor(readonly name = 'graph') {}
 
@@ -211,7 +212,7 @@ export class Graph {
     const offset = start * rowBytes;
     if (offset % 256 === 0) return this.aliasOp('slice_rows', t, shape, t.dtype, offset, name);
     if (isParameter(t)) {
-      return this.derivedConstant(label, name ?? `${t.name}[${start}:${start + count}]`, shape, t.dtype, [
+      return this.derivedConstant(name ?? `${t.name}[${start}:${start + count}]`, shape, t.dtype, [
         { src: t, srcByteOffset: offset, bytes: count * rowBytes },
       ]);
     }
@@ -246,7 +247,7 @@ export class Graph {
         at += p.bytes;
         return r;
       });
-      return this.derivedConstant(label, name ?? `concat(${parts.map((p) => p.name).join(',')})`, [rows, ...first.shape.slice(1)], first.dtype, srcs);
+      return this.derivedConstant(name ?? `concat(${parts.map((p) => p.name).join(',')})`, [rows, ...first.shape.slice(1)], first.dtype, srcs);
     }
     const [out] = this.op({
       kind: 'copy',
@@ -292,17 +293,21 @@ export class Graph {
    * concatenation of parameters must not cost a copy every step).
    */
   private derivedConstant(
-    label: string,
     name: string,
     shape: readonly number[],
     dtype: DType,
     srcs: { src: Tensor; srcByteOffset: number; bytes: number; dstByteOffset?: number }[],
   ): Tensor {
-    const full = `${this.prefix()}${name}`;
-    if (this.constants.has(full)) throw new GraphShapeError(label, `derived constant '${full}' declared twice; give it another name`);
+    // The same slice/concatenation asked for twice is one constant.
+    const signature = `${dtype}[${shape}]<-${srcs.map((r) => `${r.src.id}@${r.srcByteOffset}+${r.bytes}>${r.dstByteOffset ?? 0}`).join(',')}`;
+    const same = this.derivedBySignature.get(signature);
+    if (same) return same;
+    let full = `${this.prefix()}${name}`;
+    for (let k = 2; this.constants.has(full); k++) full = `${this.prefix()}${name}~${k}`;
     const t = this.newTensor(full, shape, dtype, 'constant', null);
     const regions = srcs.map((r) => ({ src: r.src, srcByteOffset: r.srcByteOffset, dst: t, dstByteOffset: r.dstByteOffset ?? 0, bytes: r.bytes }));
     this.constants.set(full, { tensor: t, data: null, copies: regions });
+    this.derivedBySignature.set(signature, t);
     return t;
   }
 

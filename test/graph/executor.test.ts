@@ -133,6 +133,7 @@ describe('executor', () => {
     const b = g.weight('b', [2, 4], 'f32');
     const x = g.input('x', [3, 4], 'f32');
     const fused = g.concatRows([g.sliceRows(a, 1, 2), b], 'fused'); // [4, 4]
+    expect(g.sliceRows(a, 1, 2)).toBe(g.sliceRows(a, 1, 2)); // the same slice twice is one constant
     g.output('y', add(g, x, g.sliceRows(fused, 1, 3)));
     const av = randn(rand, 20, 1, 'f32');
     const bv = randn(rand, 8, 1, 'f32');
