@@ -40,12 +40,20 @@ export type ConvTileName = keyof typeof CONV_TILES;
 export interface ConvVariant {
   tile: ConvTile;
   outDtype: DType;
-  biasDtype: DType | null;
-  residualDtype: DType | null;
+  /**
+   * Unroll the BK-long inner product loop at compile time. Off by default: the unrolled loop makes a cold
+   * lavapipe compile ~3x slower (3.5 s -> 1.1 s CPU per pipeline measured), and with a uniform trip count the
+   * accumulators are still indexed by constants only, so nothing spills. Benchmarks can compare both on a GPU.
+   */
+  unrollK?: boolean;
+  /** Storage types of bias / residual. Both are always bound (a dummy buffer when absent) and switched on by
+   * uniforms, so with and without them share one pipeline: one compile instead of four. */
+  biasDtype: DType;
+  residualDtype: DType;
 }
 
 export function convVariantKey(v: ConvVariant): string {
-  return `conv2d:${v.tile.name}:out-${v.outDtype}:bias-${v.biasDtype ?? 'none'}:res-${v.residualDtype ?? 'none'}`;
+  return `conv2d:${v.tile.name}${v.unrollK ? ':unroll' : ''}:out-${v.outDtype}:bias-${v.biasDtype}:res-${v.residualDtype}`;
 }
 
 /** Uniform fields, in order (launch code fills them with paramsBuffer). */
@@ -53,7 +61,10 @@ export const CONV_PARAM_FIELDS = [
   'H', 'W', 'Cin', 'Ho', 'Wo', 'Cout', 'M', 'nChunks', 'mTiles',
   'kernel', // kernel width = height (1 or 3)
   'stride', 'padTop', 'padLeft',
+  'bk', // = BK; a uniform so the inner loop is not unrolled (see ConvVariant.unrollK)
   'inputShift', // 1 when the input is read through a fused nearest 2x upsample (logical input = 2H x 2W), else 0
+  'hasBias', 'hasResidual',
+  'epiIters', // = 16 (a slice holds 16 values per thread); a uniform so the write-out loop is not unrolled
 ] as const;
 
 /** Fields declared i32 in the WGSL struct (the rest are u32). */
@@ -67,31 +78,25 @@ export function convSource(v: ConvVariant): string {
   if (TM % 4 || TN % 4 || NT % BK || (BM * BK) % NT || (BK * BN) % NT || BM % 4 || BN % 4) {
     throw new Error(`conv2d: inconsistent tile ${JSON.stringify(v.tile)}`);
   }
-  const A_PER = (BM * BK) / NT; // A-tile rows each thread loads per K step
-  const A_ROWSTEP = NT / BK;
-  const B_PER = (BK * BN) / NT;
+  const A_PER = (BM * BK) / NT; // A-tile rows each thread loads per K step (in quads of 4 consecutive rows)
+  const A_QSTEP = NT / BK; // row quads covered by the whole workgroup in one pass
+  const B_QUADS = (BK * BN) / 4;
+  const B_QPER = Math.ceil(B_QUADS / NT);
+  if (A_PER % 4) throw new Error(`conv2d: tile ${v.tile.name} gives ${A_PER} A rows per thread, not a multiple of 4`);
   const GM = TM / 4; // vec4 row groups per thread
   const GN = TN / 4; // vec4 column groups per thread
-  let bindingNo = 4;
-  const biasBinding = v.biasDtype ? bindingNo++ : -1;
-  const resBinding = v.residualDtype ? bindingNo++ : -1;
-
-  const epilogueAdds = [
-    v.biasDtype ? '      val += f32(bias[n]);' : '',
-    v.residualDtype ? '      val += f32(residual[m * p.Cout + n]);' : '',
-  ].filter(Boolean).join('\n');
 
   return `enable f16;
 alias OutT = ${v.outDtype};
-${v.biasDtype ? `alias BiasT = ${v.biasDtype};` : ''}
-${v.residualDtype ? `alias ResT = ${v.residualDtype};` : ''}
+alias BiasT = ${v.biasDtype};
+alias ResT = ${v.residualDtype};
 struct Params { ${CONV_PARAM_FIELDS.map((f) => `${f}: ${CONV_SIGNED_FIELDS.has(f) ? 'i32' : 'u32'}`).join(', ')} }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f16>;
 @group(0) @binding(2) var<storage, read> w: array<f16>;
 @group(0) @binding(3) var<storage, read_write> out: array<OutT>;
-${v.biasDtype ? `@group(0) @binding(${biasBinding}) var<storage, read> bias: array<BiasT>;` : ''}
-${v.residualDtype ? `@group(0) @binding(${resBinding}) var<storage, read> residual: array<ResT>;` : ''}
+@group(0) @binding(4) var<storage, read> bias: array<BiasT>;
+@group(0) @binding(5) var<storage, read> residual: array<ResT>;
 
 const BM = ${BM}u;
 const BN = ${BN}u;
@@ -100,14 +105,17 @@ const TX = ${TX}u;
 const TY = ${TY}u;
 const NT = ${NT}u;
 const A_PER = ${A_PER}u;
-const A_ROWSTEP = ${A_ROWSTEP}u;
-const B_PER = ${B_PER}u;
+const A_QSTEP = ${A_QSTEP}u;
+const B_QUADS = ${B_QUADS}u;
+const B_QPER = ${B_QPER}u;
 const GM = ${GM}u;
 const GN = ${GN}u;
 
 // Tiles transposed to [k][m] and [k][n] so the inner loop reads 4 consecutive rows / columns as one vec4.
 var<workgroup> As: array<vec4<f32>, ${(BK * BM) / 4}>;
 var<workgroup> Bs: array<vec4<f32>, ${(BK * BN) / 4}>;
+// Epilogue staging: one [TY*4 x TX*4] slice of the output tile (4 values per thread per row r).
+var<workgroup> Es: array<vec4<f32>, ${NT * 4}>;
 
 @compute @workgroup_size(${NT})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
@@ -125,14 +133,15 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   let KW = u32(p.kernel);
   let HoWo = p.Ho * p.Wo;
 
-  // Decode, once, the output pixels of the A rows this thread loads.
+  // Decode, once, the output pixels of the A rows this thread loads: channel aK of rows
+  // (aQuad + (j / 4) * A_QSTEP) * 4 + j % 4, so each thread stores whole vec4s into As.
   let aK = lid % BK;
-  let aRow0 = lid / BK;
+  let aQuad = lid / BK;
   var pixBase: array<u32, A_PER>;
   var baseY: array<i32, A_PER>;
   var baseX: array<i32, A_PER>;
   for (var j = 0u; j < A_PER; j++) {
-    let m = m0 + aRow0 + j * A_ROWSTEP;
+    let m = m0 + (aQuad + (j / 4u) * A_QSTEP) * 4u + j % 4u;
     if (m < p.M) {
       let b = m / HoWo;
       let r = m - b * HoWo;
@@ -160,33 +169,40 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
 
     // A tile: BM pixels x BK channels of tap (ky, kx); 16 neighbouring threads read 16 neighbouring channels.
     let ci = c0 + aK;
-    for (var j = 0u; j < A_PER; j++) {
-      let iy = baseY[j] + ky;
-      let ix = baseX[j] + kx;
-      var v = 0.0;
-      if (ci < p.Cin && iy >= 0i && iy < HL && ix >= 0i && ix < WL) {
-        let pix = pixBase[j] + u32(iy >> u32(p.inputShift)) * p.W + u32(ix >> u32(p.inputShift));
-        v = f32(x[pix * p.Cin + ci]);
+    for (var jq = 0u; jq < A_PER / 4u; jq++) {
+      var v = vec4<f32>(0.0);
+      for (var i = 0u; i < 4u; i++) {
+        let j = jq * 4u + i;
+        let iy = baseY[j] + ky;
+        let ix = baseX[j] + kx;
+        if (ci < p.Cin && iy >= 0i && iy < HL && ix >= 0i && ix < WL) {
+          let pix = pixBase[j] + u32(iy >> u32(p.inputShift)) * p.W + u32(ix >> u32(p.inputShift));
+          v[i] = f32(x[pix * p.Cin + ci]);
+        }
       }
-      let row = aRow0 + j * A_ROWSTEP;
-      As[(aK * BM + row) / 4u][row % 4u] = v;
+      As[aK * (BM / 4u) + aQuad + jq * A_QSTEP] = v;
     }
-    // B tile: BK rows of the packed weight x BN output channels (contiguous along Cout).
-    for (var j = 0u; j < B_PER; j++) {
+    // B tile: BK rows of the packed weight x BN output channels; each thread loads 4 consecutive channels.
+    for (var j = 0u; j < B_QPER; j++) {
       let e = lid + j * NT;
-      let nn = e % BN;
-      let kk = e / BN;
-      let k = c0 + kk;
-      let n = n0 + nn;
-      var v = 0.0;
-      if (k < p.Cin && n < p.Cout) {
-        v = f32(w[(tap * p.Cin + k) * p.Cout + n]);
+      if (B_QUADS % NT == 0u || e < B_QUADS) {
+        let kk = e / (BN / 4u);
+        let nq = e % (BN / 4u);
+        let k = c0 + kk;
+        let n = n0 + nq * 4u;
+        var v = vec4<f32>(0.0);
+        if (k < p.Cin) {
+          let rowBase = (tap * p.Cin + k) * p.Cout;
+          for (var i = 0u; i < 4u; i++) {
+            if (n + i < p.Cout) { v[i] = f32(w[rowBase + n + i]); }
+          }
+        }
+        Bs[e] = v;
       }
-      Bs[(kk * BN + nn) / 4u][nn % 4u] = v;
     }
     workgroupBarrier();
 
-    for (var k = 0u; k < BK; k++) {
+    for (var k = 0u; k < ${v.unrollK ? 'BK' : 'p.bk'}; k++) {
       var a: array<vec4<f32>, GM>;
       var bv: array<vec4<f32>, GN>;
       for (var g = 0u; g < GM; g++) { a[g] = As[k * (BM / 4u) + g * TY + ty]; }
@@ -203,18 +219,27 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
     workgroupBarrier();
   }
 
-  // Epilogue: thread rows are (g*TY + ty)*4 + r, columns (h*TX + tx)*4 + c.
+  // Epilogue, staged through workgroup memory one (g, h) slice at a time: a slice is a contiguous
+  // [TY*4 x TX*4] sub-tile. The write-out loop has a uniform trip count (not unrolled), so bias/residual loads and
+  // the bounds checks are compiled once instead of TM*TN times (lavapipe compile time), and consecutive threads
+  // store consecutive output channels (coalesced on GPUs).
   for (var g = 0u; g < GM; g++) {
-    for (var r = 0u; r < 4u; r++) {
-      let m = m0 + (g * TY + ty) * 4u + r;
-      if (m >= p.M) { continue; }
-      for (var h = 0u; h < GN; h++) {
-        let accv = acc[(g * 4u + r) * GN + h];
-        for (var c = 0u; c < 4u; c++) {
-          let n = n0 + (h * TX + tx) * 4u + c;
-          if (n >= p.Cout) { continue; }
-          var val = accv[c];
-${epilogueAdds}
+    for (var h = 0u; h < GN; h++) {
+      workgroupBarrier();
+      for (var r = 0u; r < 4u; r++) {
+        Es[(ty * 4u + r) * TX + tx] = acc[(g * 4u + r) * GN + h];
+      }
+      workgroupBarrier();
+      for (var i = 0u; i < p.epiIters; i++) {
+        let e = lid + i * NT;
+        let rowL = e / (TX * 4u);
+        let colL = e % (TX * 4u);
+        let m = m0 + g * TY * 4u + rowL;
+        let n = n0 + h * TX * 4u + colL;
+        if (m < p.M && n < p.Cout) {
+          var val = Es[e / 4u][e % 4u];
+          if (p.hasBias != 0u) { val += f32(bias[n]); }
+          if (p.hasResidual != 0u) { val += f32(residual[m * p.Cout + n]); }
           out[m * p.Cout + n] = OutT(val);
         }
       }

@@ -40,6 +40,8 @@ export interface Conv2dArgs {
   upsampleInput?: boolean;
   /** Workgroup tile override (tests, benchmarks); default picks from Cout. */
   tile?: ConvTileName;
+  /** Compile-time unrolled inner loop (benchmark knob; see ConvVariant.unrollK). */
+  unrollK?: boolean;
   label?: string;
 }
 
@@ -103,6 +105,17 @@ export async function packConv2dWeight(ctx: GpuContext, args: { src: TensorView;
   };
 }
 
+// A 16-byte placeholder bound where bias / residual are absent (the shader never reads it then).
+const dummies = new WeakMap<GpuContext, GPUBuffer>();
+function dummy(ctx: GpuContext): GPUBuffer {
+  let b = dummies.get(ctx);
+  if (!b) {
+    b = ctx.sharedBuffer('conv2d-unused-operand');
+    dummies.set(ctx, b);
+  }
+  return b;
+}
+
 function overlaps(a: TensorView, b: TensorView): boolean {
   return a.buffer === b.buffer && a.offset < b.offset + byteSize(b) && b.offset < a.offset + byteSize(a);
 }
@@ -149,14 +162,16 @@ export async function conv2d(ctx: GpuContext, args: Conv2dArgs): Promise<KernelC
   const M = B * Ho * Wo;
   if (M * Math.max(Cout, Cin) >= 2 ** 32 || B * H * W * Cin >= 2 ** 32) throw new Error(`${op}: tensors over 2^32 elements are not supported (u32 indexing)`);
 
-  const tileName: ConvTileName = args.tile ?? (Cout <= 16 ? 'narrow' : 'large');
+  // CPU adapters get the small tile: same code, a third of the cold compile time of 'large' on lavapipe.
+  const tileName: ConvTileName = args.tile ?? (Cout <= 16 ? 'narrow' : ctx.caps.isCpu ? 'small' : 'large');
   const tile = CONV_TILES[tileName];
   if (!tile) throw new Error(`${op}: unknown tile '${tileName}' (one of ${Object.keys(CONV_TILES).join(', ')})`);
   const variant: ConvVariant = {
     tile,
     outDtype: out.dtype,
-    biasDtype: args.bias?.dtype ?? null,
-    residualDtype: args.residual?.dtype ?? null,
+    unrollK: args.unrollK ?? false,
+    biasDtype: args.bias?.dtype ?? 'f16',
+    residualDtype: args.residual?.dtype ?? 'f16',
   };
   const pipeline = await ctx.pipeline(convVariantKey(variant), convSource(variant));
   const nChunks = Math.ceil(Cin / tile.BK);
@@ -166,16 +181,15 @@ export async function conv2d(ctx: GpuContext, args: Conv2dArgs): Promise<KernelC
   if (nTiles > maxDim) throw new Error(`${op}: Cout ${Cout} needs ${nTiles} workgroup columns, over the limit ${maxDim}`);
   const [gx, gy] = grid1d(mTiles, maxDim);
   const values: Record<(typeof CONV_PARAM_FIELDS)[number], number> = {
-    H, W, Cin, Ho, Wo, Cout, M, nChunks, mTiles, kernel, stride, padTop: pt, padLeft: pl, inputShift: scale === 2 ? 1 : 0,
+    H, W, Cin, Ho, Wo, Cout, M, nChunks, mTiles, kernel, stride, padTop: pt, padLeft: pl, bk: tile.BK, inputShift: scale === 2 ? 1 : 0,
+    hasBias: args.bias ? 1 : 0, hasResidual: args.residual ? 1 : 0, epiIters: 16,
   };
   const params = paramsBuffer(
     ctx,
     CONV_PARAM_FIELDS.map((f) => (CONV_SIGNED_FIELDS.has(f) ? { i32: values[f] } : { u32: values[f] })),
     `${op}-params`,
   );
-  const resources: (TensorView | GPUBuffer)[] = [params, x, w, out];
-  if (args.bias) resources.push(args.bias);
-  if (args.residual) resources.push(args.residual);
+  const resources: (TensorView | GPUBuffer)[] = [params, x, w, out, args.bias ?? dummy(ctx), args.residual ?? dummy(ctx)];
   const elemOut = DTYPE_BYTES[out.dtype];
   return {
     label: args.label ?? `conv2d-${kernel}x${kernel}`,

@@ -148,12 +148,13 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) t: u
 }
 
 /** Pass 3: y = x * scale[b, c] + shift[b, c], then optional SiLU. */
-export function gnApplySource(xDtype: DType, outDtype: DType, vec: 1 | 4, silu: boolean): string {
+/** SiLU is a uniform flag, not a variant: one pipeline fewer to compile, and the branch is uniform. */
+export function gnApplySource(xDtype: DType, outDtype: DType, vec: 1 | 4): string {
   const vt = vec === 4 ? 'vec4<f32>' : 'f32';
   return `enable f16;
 alias XT = ${xDtype};
 alias OT = ${outDtype};
-struct Params { n: u32, Q: u32, HWQ: u32 }
+struct Params { n: u32, Q: u32, HWQ: u32, silu: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<${vec === 4 ? 'vec4<XT>' : 'XT'}>;
 @group(0) @binding(2) var<storage, read> scaleShift: array<vec2<f32>>;
@@ -170,8 +171,10 @@ ${vec === 4
   var y = vec4<f32>(x[i]) * vec4<f32>(s0.x, s1.x, s2.x, s3.x) + vec4<f32>(s0.y, s1.y, s2.y, s3.y);`
     : `  let s = scaleShift[c0];
   var y = f32(x[i]) * s.x + s.y;`}
-${silu ? `  // SiLU as y * sigmoid(y); exp(-y) -> inf for very negative y gives y / inf = -0, the right limit.
-  y = y / (${vt}(1.0) + exp(-y));` : ''}
+  if (p.silu != 0u) {
+    // SiLU as y * sigmoid(y); exp(-y) -> inf for very negative y gives y / inf = -0, the right limit.
+    y = y / (${vt}(1.0) + exp(-y));
+  }
   out[i] = ${vec === 4 ? 'vec4<OT>' : 'OT'}(y);
 }
 `;

@@ -89,9 +89,9 @@ export async function groupNorm(ctx: GpuContext, args: GroupNormArgs): Promise<K
   };
 
   const silu = args.silu ?? false;
-  const applyPipe = await ctx.pipeline(`groupnorm-apply:${x.dtype}:${out.dtype}:v${vec}:silu${silu ? 1 : 0}`, gnApplySource(x.dtype, out.dtype, vec, silu));
+  const applyPipe = await ctx.pipeline(`groupnorm-apply:${x.dtype}:${out.dtype}:v${vec}`, gnApplySource(x.dtype, out.dtype, vec));
   const nVec = numel(x.shape) / vec;
-  const applyParams = paramsBuffer(ctx, [nVec, Q, HW * Q].map((u32) => ({ u32 })), `${op}-apply-params`);
+  const applyParams = paramsBuffer(ctx, [nVec, Q, HW * Q, silu ? 1 : 0].map((u32) => ({ u32 })), `${op}-apply-params`);
   const apply: KernelCall = {
     label: `${label}-apply${silu ? '-silu' : ''}`,
     pipeline: applyPipe,

@@ -81,22 +81,24 @@ async function runCase(c: Case): Promise<void> {
 }
 
 describe('conv2d', () => {
-  // Few pipeline variants on purpose (tile x out dtype x bias/residual dtype): kernel size, stride, padding and
-  // the fused upsample are uniforms, and a cold lavapipe compile of one variant costs seconds of CPU.
+  // Few pipeline variants on purpose (tile x out dtype x bias/residual dtype): kernel size, stride, padding,
+  // the fused upsample and bias/residual presence are uniforms, and a cold lavapipe compile of one variant costs
+  // seconds of CPU. On a CPU adapter the default tile is 'small' (Cout > 16) or 'narrow' (Cout <= 16).
   const cases: Case[] = [
     // narrow tile (Cout <= 16), bias f16
     { name: '3x3 odd H=5 W=7 Cin=3 Cout=5', B: 1, H: 5, W: 7, Cin: 3, Cout: 5, k: 3, bias: 'f16' },
     { name: '3x3 Cout=3 (conv_out shape), 2 M tiles', B: 1, H: 13, W: 17, Cin: 24, Cout: 3, k: 3, bias: 'f16' },
     { name: 'stride 2, symmetric padding, odd size, Cin=3', B: 1, H: 7, W: 5, Cin: 3, Cout: 9, k: 3, stride: 2, padding: 1, bias: 'f16' },
-    { name: '1x1 Cin=1 Cout=1', B: 1, H: 3, W: 1, Cin: 1, Cout: 1, k: 1, bias: 'f16' },
-    // large tile, bias f16
+    { name: '1x1 Cin=1 Cout=1, no bias', B: 1, H: 3, W: 1, Cin: 1, Cout: 1, k: 1 },
+    // default tile (small on lavapipe), bias f16
     { name: '3x3 Cin=19 Cout=37', B: 1, H: 9, W: 6, Cin: 19, Cout: 37, k: 3, bias: 'f16' },
     { name: '1x1 shortcut Cin=35 Cout=18 B=2', B: 2, H: 6, W: 5, Cin: 35, Cout: 18, k: 1, bias: 'f16' },
     { name: 'stride 2, encoder padding (0,1,0,1), odd size, B=2', B: 2, H: 9, W: 11, Cin: 20, Cout: 23, k: 3, stride: 2, padding: [0, 1, 0, 1], bias: 'f16' },
     { name: 'fused nearest-2x upsample input', B: 1, H: 5, W: 3, Cin: 17, Cout: 20, k: 3, upsample: true, bias: 'f16' },
-    { name: 'valid (padding 0), 1-pixel output column', B: 1, H: 4, W: 3, Cin: 5, Cout: 17, k: 3, padding: 0, bias: 'f16' },
-    // large tile, bias + fused residual
-    { name: '3x3 B=2 Cin=32 Cout=130 fused residual (2 N tiles, 2 M tiles)', B: 2, H: 11, W: 13, Cin: 32, Cout: 130, k: 3, bias: 'f16', residual: 'f16' },
+    { name: 'valid (padding 0), 1-pixel output column, no bias', B: 1, H: 4, W: 3, Cin: 5, Cout: 17, k: 3, padding: 0 },
+    // the GPU default tile (128x128, 8x8 per thread), bias + fused residual, 3 M tiles x 2 N tiles
+    { name: 'large tile, 3x3 B=2 Cin=32 Cout=130 fused residual', B: 2, H: 11, W: 13, Cin: 32, Cout: 130, k: 3, bias: 'f16', residual: 'f16', tile: 'large' },
+    { name: 'small tile, fused residual without bias, stride 2', B: 1, H: 8, W: 9, Cin: 16, Cout: 65, k: 3, stride: 2, residual: 'f16' },
     // small tile, f32 everywhere in the epilogue
     { name: '3x3 small tile, f32 bias, f32 residual, f32 output', B: 2, H: 7, W: 5, Cin: 21, Cout: 67, k: 3, tile: 'small', out: 'f32', residual: 'f32', bias: 'f32' },
   ];
