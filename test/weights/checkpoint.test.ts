@@ -84,6 +84,22 @@ describe('FLUX configuration inference', () => {
     await ck.close();
   });
 
+  it('accepts ComfyUI-style model.diffusion_model. prefixes and an index file path', async () => {
+    const cfg = tinyFluxConfig('bfl', false);
+    const p = fresh('prefixed') + '.safetensors';
+    await writeSafetensors(p, expectedTensors(cfg).map((t) => ({ name: `model.diffusion_model.${t.name}`, dtype: 'F16', shape: t.shape, data: new Uint8Array(t.shape.reduce((a, b) => a * b, 1) * 2) })));
+    const a = await configOf(p);
+    expect(a.cfg).toEqual(cfg);
+    expect((await a.ck.read('img_in.bias')).byteLength).toBe(cfg.hiddenSize * 2);
+    await a.ck.close();
+    const d = fresh('by-index');
+    const res = await writeSyntheticCheckpoint(d, tinyFluxConfig('diffusers'), { shards: 2 });
+    const b = await configOf(res.index!);
+    expect(b.cfg).toEqual(tinyFluxConfig('diffusers'));
+    expect(b.ck.configPath).toBe(join(d, 'config.json'));
+    await b.ck.close();
+  });
+
   it('infers FLUX.1-dev and schnell at full size (sparse files, BFL and diffusers names)', async () => {
     for (const [layout, guidance] of [['bfl', true], ['bfl', false], ['diffusers', true]] as const) {
       const want = flux1DevConfig(layout, guidance);
