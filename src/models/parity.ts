@@ -55,8 +55,9 @@ export async function goldenParity(ctx: GpuContext, checkpoint: string, goldenPa
     return t;
   };
   const store = new WeightStore();
+  let loaded: Awaited<ReturnType<typeof loadModel>> | undefined;
   try {
-    const loaded = await loadModel(ctx, checkpoint, { store });
+    loaded = await loadModel(ctx, checkpoint, { store });
     const cfg = loaded.config;
     const [, C, H, W] = need('input.latents').shape;
     let out: Float32Array;
@@ -96,6 +97,8 @@ export async function goldenParity(ctx: GpuContext, checkpoint: string, goldenPa
     const forwardMs = performance.now() - t0;
     return { family: cfg.family, ...relativeError(out, want), loadSeconds: loaded.seconds, forwardMs, peakRssBytes: peakRssBytes() };
   } finally {
+    // The loader owns the weight buffers; the store only indexes them.
+    loaded?.weights.destroy();
     store.destroy();
   }
 }
