@@ -31,6 +31,11 @@ export interface TetriServeOptions {
    * alive GPUs, a queueing-delay estimate.
    */
   queueAware?: boolean;
+  /**
+   * Ours (experimental): deferring a request counts as keeping its deadline only if it would still have this many
+   * rounds of slack afterwards (0 = paper).
+   */
+  deferMarginRounds?: number;
   /** Display name override. */
   name?: string;
 }
@@ -70,6 +75,7 @@ export class TetriServeScheduler implements Scheduler {
       dispatchOnIdle: options.dispatchOnIdle ?? false,
       smartLate: options.smartLate ?? false,
       queueAware: options.queueAware ?? false,
+      deferMarginRounds: options.deferMarginRounds ?? 0,
     };
     if (!(this.opts.roundSteps > 0)) throw new Error(`roundSteps must be > 0 (got ${this.opts.roundSteps})`);
     this.name = options.name ?? 'TetriServe';
@@ -154,7 +160,7 @@ export class TetriServeScheduler implements Scheduler {
         let maxStepCost = 0;
         for (let d = 0; d < D; d++) maxStepCost = Math.max(maxStepCost, deg[d] * model.step(slot, d));
         const norm = remaining * maxStepCost;
-        const skipOk = Math.max(windowEnd, now + c.wait) + remaining * fastest <= deadline + 1e-9;
+        const skipOk = Math.max(windowEnd, now + c.wait) + this.opts.deferMarginRounds * this.roundSeconds + remaining * fastest <= deadline + 1e-9;
         let any = skipOk;
         const skipCost = minPlanGpuSeconds(model, slot, remaining, deadline - windowEnd);
         this.packer.setValue(i, 0, (skipOk ? 1 : 0) - 0.5 * U * Math.min(1, skipCost / norm));

@@ -42,11 +42,14 @@ export const BASELINES: PolicySpec[] = [
   { label: 'EDF SP=8', policy: 'edf:8' },
 ];
 export const TETRISERVE: PolicySpec = { label: 'TetriServe (paper algorithm)', policy: 'tetriserve' };
+/** Our best combination: every improvement that helped on its own (queue-aware deferral did not). */
+export const TETRISERVE_PLUS: TetriServeOptions = { dispatchOnIdle: true, smartLate: true, deferMarginRounds: 1 };
 export const IMPROVEMENTS: PolicySpec[] = [
   { label: 'ours: + idle dispatch', policy: 'tetriserve', tetri: { dispatchOnIdle: true }, ours: true },
   { label: 'ours: + smart late', policy: 'tetriserve', tetri: { smartLate: true }, ours: true },
   { label: 'ours: + queue-aware deferral', policy: 'tetriserve', tetri: { queueAware: true }, ours: true },
-  { label: 'ours: TetriServe+ (idle dispatch + smart late)', policy: 'tetriserve', tetri: { dispatchOnIdle: true, smartLate: true }, ours: true },
+  { label: 'ours: + defer margin (1 round)', policy: 'tetriserve', tetri: { deferMarginRounds: 1 }, ours: true },
+  { label: 'ours: TetriServe+ (all three)', policy: 'tetriserve', tetri: TETRISERVE_PLUS, ours: true },
 ];
 export const ALL_POLICIES: PolicySpec[] = [...BASELINES, TETRISERVE, ...IMPROVEMENTS];
 
@@ -279,7 +282,7 @@ export const ABLATION: PolicySpec[] = [
   { label: 'scheduler only', policy: 'tetriserve', tetri: { placement: false, elasticScaleUp: false } },
   { label: '+ placement preservation', policy: 'tetriserve', tetri: { placement: true, elasticScaleUp: false } },
   { label: '+ elastic scale-up (full TetriServe)', policy: 'tetriserve', tetri: { placement: true, elasticScaleUp: true } },
-  { label: 'ours: + idle dispatch + smart late', policy: 'tetriserve', tetri: { dispatchOnIdle: true, smartLate: true }, ours: true },
+  { label: 'ours: TetriServe+ (idle dispatch, smart late, defer margin)', policy: 'tetriserve', tetri: TETRISERVE_PLUS, ours: true },
 ];
 
 export function ablationExperiment(cfg: ExperimentConfig, scales: readonly number[]): ExperimentOutput {
@@ -316,7 +319,7 @@ export function roundLengthExperiment(cfg: ExperimentConfig, lengths: readonly n
   const mixes: Mix[] = ['uniform', 'skewed'];
   const variants = [
     { label: 'TetriServe (paper algorithm)', tetri: {} as TetriServeOptions, ours: false },
-    { label: 'ours: TetriServe+', tetri: { dispatchOnIdle: true, smartLate: true } as TetriServeOptions, ours: true },
+    { label: 'ours: TetriServe+', tetri: TETRISERVE_PLUS, ours: true },
   ];
   const series: { name: string; dashed: boolean; points: (readonly [number, number])[] }[] = [];
   const rows: string[][] = [];

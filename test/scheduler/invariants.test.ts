@@ -38,6 +38,8 @@ function randomTrial(rng: Rng): Trial {
     elasticScaleUp: rng.next() < 0.7,
     dispatchOnIdle: rng.next() < 0.5,
     smartLate: rng.next() < 0.5,
+    queueAware: rng.next() < 0.3,
+    deferMarginRounds: rng.next() < 0.3 ? rng.int(0, 2) : 0,
   };
   const pool = [256, 384, 512, 768, 1024, 2048];
   const resolutions = pool.filter(() => rng.next() < 0.6);
