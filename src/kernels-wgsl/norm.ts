@@ -21,6 +21,11 @@ interface NormSpec {
   wg: number;
   /** registers per thread (vectors); 0 = re-read the row from memory in every pass (very long rows). */
   per: number;
+  /**
+   * Lanes per row in the short-row layout (several rows per workgroup, each owned by `seg` lanes of one subgroup
+   * and reduced with subgroupShuffleXor butterflies: no barrier at all). 0 = one workgroup per row.
+   */
+  seg: number;
   xType: DType;
   outType: DType;
   inPlace: boolean;
@@ -28,18 +33,37 @@ interface NormSpec {
   biasType?: DType;
   modType?: DType;
   reduce: ReduceMode;
-  /** The adapter's minimum subgroup size (bounds the reduction's unrolling). */
+  /** The adapter's minimum subgroup size (bounds the reduction's unrolling and the short-row layout). */
   sgMin: number;
 }
 
 /** Rows longer than wg * v * MAX_PER elements re-read memory instead of holding the row in registers. */
 const MAX_PER = 4;
+const SEG_WG = 256;
 
-function planRow(C: number, v: VecWidth): { wg: number; per: number } {
+function planRow(C: number, v: VecWidth, mode: ReduceMode, sgMin: number): { wg: number; per: number; seg: number } {
   const nv = C / v;
+  // Short rows (FLUX's per-head qk RMSNorm has C = 128): a whole workgroup per row would leave most lanes idle
+  // and cap occupancy, so rows share a workgroup, `seg` lanes each. Needs subgroups; seg <= the smallest
+  // subgroup so a row never straddles two subgroups.
+  if (mode === 'subgroup' && sgMin >= 4 && nv <= MAX_PER * sgMin) {
+    const seg = Math.min(pow2Clamp(nv, 1, sgMin), sgMin);
+    return { wg: SEG_WG, per: Math.ceil(nv / seg), seg };
+  }
   const wg = pow2Clamp(nv, 32, 256);
   const per = Math.ceil(nv / wg);
-  return { wg, per: per <= MAX_PER ? per : 0 };
+  return { wg, per: per <= MAX_PER ? per : 0, seg: 0 };
+}
+
+/** Rows handled by one workgroup. */
+function rowsPerGroup(s: Pick<NormSpec, 'seg' | 'wg'>): number {
+  return s.seg ? s.wg / s.seg : 1;
+}
+
+function segReduceWgsl(seg: number): string {
+  let body = '';
+  for (let o = seg / 2; o >= 1; o /= 2) body += `  t += subgroupShuffleXor(t, ${o}u);\n`;
+  return `fn segSum(v: f32) -> f32 {\n  var t = v;\n${body}  return t;\n}`;
 }
 
 function normWgsl(s: NormSpec): string {
@@ -47,7 +71,14 @@ function normWgsl(s: NormSpec): string {
   const vx = vecType(s.xType, s.v);
   const vo = vecType(s.outType, s.v);
   const nv = s.C / s.v;
-  const r = reduceWgsl(s.reduce, s.wg, s.sgMin, 2);
+  const r = s.seg
+    ? {
+      args: ', @builtin(subgroup_id) sg_id: u32, @builtin(subgroup_invocation_id) sg_lane: u32, @builtin(subgroup_size) sg_size: u32',
+      init: '',
+      fns: segReduceWgsl(s.seg),
+    }
+    : reduceWgsl(s.reduce, s.wg, s.sgMin, 2);
+  const sum = (x: string, slot: number) => (s.seg ? `segSum(${x})` : `wgSum(${x}, ${slot}u)`);
   const dtypes: DType[] = [s.xType, s.outType, s.weightType, s.biasType, s.modType].filter((d): d is DType => !!d);
   const bindings: string[] = [];
   let b = 0;
@@ -62,28 +93,36 @@ function normWgsl(s: NormSpec): string {
   if (s.modType) bindings.push(`@group(0) @binding(${b++}) var<storage, read> mods: array<${vecType(s.modType, s.v)}>;`);
   bindings.push(`@group(0) @binding(${b++}) var<uniform> p: Params;`);
 
+  // Which row this invocation works on, and how it strides through the row's vectors.
+  const prologue = s.seg
+    ? `let g = ${LINEAR_WG};
+  if (g * ${rowsPerGroup(s)}u >= p.rows) { return; }
+  // Full subgroups (wg is a multiple of every subgroup size), so sid * size + lane enumerates 0..wg-1 and the
+  // seg lanes of a row are adjacent lanes of one subgroup (seg divides the subgroup size).
+  let slot = sg_id * sg_size + sg_lane;
+  let row = g * ${rowsPerGroup(s)}u + slot / ${s.seg}u;
+  let e = slot % ${s.seg}u;
+  let valid = row < p.rows;`
+    : `let row = ${LINEAR_WG};
+  if (row >= p.rows) { return; }
+  let e = lid;
+  let valid = true;`;
+  const stride = s.seg || s.wg;
   const load = (i: string) => `${vf}(xs[base + ${i}])`;
-  // Value of element-vector i in pass 2/3: from registers or memory.
   const val = (k: string, i: string) => (s.per ? `vals[${k}]` : load(i));
   const loopHead = s.per
-    ? (body: string) => `for (var k = 0u; k < ${s.per}u; k++) { let i = lid + k * ${s.wg}u; if (i < NV) { ${body} } }`
-    : (body: string) => `for (var i = lid; i < NV; i += ${s.wg}u) { ${body} }`;
+    ? (body: string) => `for (var k = 0u; k < ${s.per}u; k++) { let i = e + k * ${stride}u; if (valid && i < NV) { ${body} } }`
+    : (body: string) => `for (var i = e; i < NV; i += ${stride}u) { ${body} }`;
 
-  let stats: string;
-  const firstPass = s.per
-    ? `for (var k = 0u; k < ${s.per}u; k++) { let i = lid + k * ${s.wg}u; if (i < NV) { let x = ${load('i')}; vals[k] = x; acc += ${s.kind === 'rms' ? laneSum('x * x', s.v) : laneSum('x', s.v)}; } }`
-    : `for (var i = lid; i < NV; i += ${s.wg}u) { let x = ${load('i')}; acc += ${s.kind === 'rms' ? laneSum('x * x', s.v) : laneSum('x', s.v)}; }`;
-  if (s.kind === 'rms') {
-    stats = `
-  let mean = 0.0;
-  let rstd = inverseSqrt(wgSum(acc, 0u) / f32(C) + p.eps);`;
-  } else {
-    stats = `
-  let mean = wgSum(acc, 0u) / f32(C);
+  const term = s.kind === 'rms' ? laneSum('x * x', s.v) : laneSum('x', s.v);
+  const firstPass = loopHead(`let x = ${load('i')}; ${s.per ? 'vals[k] = x;' : ''} acc += ${term};`);
+  const stats = s.kind === 'rms'
+    ? `let mean = 0.0;
+  let rstd = inverseSqrt(${sum('acc', 0)} / f32(C) + p.eps);`
+    : `let mean = ${sum('acc', 0)} / f32(C);
   var acc2 = 0.0;
   ${loopHead(`let d = ${val('k', 'i')} - mean; acc2 += ${laneSum('d * d', s.v)};`)}
-  let rstd = inverseSqrt(wgSum(acc2, 1u) / f32(C) + p.eps);`;
-  }
+  let rstd = inverseSqrt(${sum('acc2', 1)} / f32(C) + p.eps);`;
   let affine = '';
   if (s.weightType) affine += ` y = y * ${vf}(wts[i]);`;
   if (s.biasType) affine += ` y = y + ${vf}(bias[i]);`;
@@ -103,8 +142,7 @@ ${r.fns}
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32${r.args}) {
   ${r.init}
-  let row = ${LINEAR_WG};
-  if (row >= p.rows) { return; }
+  ${prologue}
   let base = row * NV;
   ${s.per ? `var vals: array<${vf}, ${s.per}>;` : ''}
   var acc = 0.0;
@@ -148,10 +186,12 @@ async function launchNorm(
     if (t && overlaps(out, t)) throw new Error(`${op}: 'out' must not overlap '${n}'`);
   }
   const v = vecWidth(C);
-  const { wg, per } = planRow(C, v);
+  const reduce = reduceMode(ctx, a.reduce);
+  const sgMin = ctx.caps.subgroupMinSize;
+  const { wg, per, seg } = planRow(C, v, reduce, sgMin);
   const spec: NormSpec = {
-    kind, C, v, wg, per, xType: x.dtype, outType: out.dtype, inPlace,
-    weightType: a.weight?.dtype, biasType: a.bias?.dtype, modType: a.mod?.dtype, reduce: reduceMode(ctx, a.reduce), sgMin: ctx.caps.subgroupMinSize,
+    kind, C, v, wg, per, seg, xType: x.dtype, outType: out.dtype, inPlace,
+    weightType: a.weight?.dtype, biasType: a.bias?.dtype, modType: a.mod?.dtype, reduce, sgMin,
   };
   const key = `norm:${JSON.stringify(spec)}`;
   const pipeline = await ctx.pipeline(key, normWgsl(spec));
@@ -170,7 +210,7 @@ async function launchNorm(
     label: op,
     pipeline,
     bindGroup: bindGroup(ctx, pipeline, resources, op),
-    workgroups: grid1d(rows, ctx.caps.limits.maxComputeWorkgroupsPerDimension),
+    workgroups: grid1d(Math.ceil(rows / rowsPerGroup(spec)), ctx.caps.limits.maxComputeWorkgroupsPerDimension),
     flops: 8 * elems,
     bytes,
   };

@@ -29,6 +29,7 @@ describe('layerNorm', () => {
     { R: 5, C: 7, x: 'f16', out: 'f16', affine: true },
     { R: 3, C: 3077, x: 'f32', out: 'f16', affine: true, reduce: 'subgroup' }, // long odd row: re-read path
     { R: 1, C: 1, x: 'f16', out: 'f16', affine: true },
+    { R: 300, C: 24, x: 'f16', out: 'f16', affine: true }, // short rows: many rows per workgroup, last one partial
     { R: 4, C: 3072, x: 'f32', out: 'f32', affine: false }, // vec4, row held in registers
     { R: 6, C: 34, x: 'f32', out: 'f32', affine: true, inPlace: true, reduce: 'workgroup' },
   ];
@@ -75,6 +76,7 @@ describe('rmsNorm', () => {
     { R: 7, C: 128, x: 'f16', out: 'f16', weight: true },
     { R: 3, C: 3077, x: 'f32', out: 'f32', weight: true },
     { R: 2, C: 1, x: 'f32', out: 'f16', weight: false },
+    { R: 100, C: 40, x: 'f32', out: 'f32', weight: true }, // short rows, 2 vectors per lane
     { R: 5, C: 66, x: 'f16', out: 'f16', weight: false, inPlace: true, reduce: 'workgroup' },
   ];
   for (const k of cases) {
@@ -97,7 +99,7 @@ describe('rmsNorm', () => {
     const ctx = await testContext();
     const seed = freshSeed();
     const R = 70001;
-    const C = 2;
+    const C = 33; // long enough for one workgroup per row (shorter rows share workgroups)
     const x = randn(rng(seed), R * C, 1, 'f16');
     const xt = uploadTensor(ctx, x, [R, C], 'f16');
     const out = poisonedTensor(ctx, [R, C], 'f16');
