@@ -463,6 +463,15 @@ export class Plan {
         const v = this.view(t);
         this.ctx.write(v.buffer, encodeHost(data, t, `host write to ${t.describe()}`), v.offset);
       },
+      readBytes: async (t) => {
+        const v = this.view(t);
+        return new Uint8Array(await this.ctx.readback(v.buffer, t.bytes, v.offset));
+      },
+      writeBytes: (t, bytes) => {
+        if (bytes.byteLength !== t.bytes) throw new Error(`host writeBytes: ${bytes.byteLength} bytes for ${t.describe()} (${t.bytes} bytes)`);
+        const v = this.view(t);
+        this.ctx.write(v.buffer, bytes, v.offset);
+      },
     };
   }
 

@@ -32,6 +32,10 @@ export interface HostRuntime {
   read(t: Tensor): Promise<Float32Array>;
   /** Writes host data into a tensor's storage (queue order: before any later submission). */
   write(t: Tensor, data: ArrayLike<number> | ArrayBufferView): void;
+  /** The tensor's raw bytes (its dtype's encoding), after all work submitted so far. */
+  readBytes(t: Tensor): Promise<Uint8Array>;
+  /** Writes raw bytes (exactly t.bytes) into the tensor's storage. */
+  writeBytes(t: Tensor, bytes: Uint8Array): void;
 }
 
 export type OpExec =

@@ -9,6 +9,7 @@ import { attention, qkvPrep } from '../../src/graph/ops/attention.js';
 import { add } from '../../src/graph/ops/elementwise.js';
 import { WeightStore } from '../../src/graph/weights.js';
 import { expectClose, freshSeed, randn, rng, testContext } from '../helpers/gpu.js';
+import { attentionFromQkvRef } from './reference/attention-ref.js';
 
 const H = 2;
 const D = 8;
@@ -29,26 +30,6 @@ function build() {
   return { g, first };
 }
 
-/** Plain float64 softmax attention over the concatenated tokens; qkv rows laid out (3, H, D). */
-function reference(qkv: Float64Array, L: number): Float64Array {
-  const out = new Float64Array(L * C);
-  const at = (l: number, which: number, h: number, d: number) => qkv[l * 3 * C + which * C + h * D + d];
-  for (let h = 0; h < H; h++) {
-    for (let i = 0; i < L; i++) {
-      const s = Array.from({ length: L }, (_, j) => {
-        let acc = 0;
-        for (let d = 0; d < D; d++) acc += at(i, 0, h, d) * at(j, 1, h, d);
-        return acc / Math.sqrt(D);
-      });
-      const mx = Math.max(...s);
-      const e = s.map((x) => Math.exp(x - mx));
-      const z = e.reduce((a, b) => a + b, 0);
-      for (let d = 0; d < D; d++) out[i * C + h * D + d] = e.reduce((acc, ej, j) => acc + (ej / z) * at(j, 2, h, d), 0);
-    }
-  }
-  return out;
-}
-
 describe('joint attention graph', () => {
   it('writes two streams into one q/k/v, attends jointly and splits the result (f16 q/k/v/out: relL2 <= 3e-3)', async () => {
     const seed = freshSeed();
@@ -62,7 +43,7 @@ describe('joint attention graph', () => {
     plan.setInput('txt_qkv', txt);
     plan.setInput('img_qkv', img);
     await plan.run();
-    const want = reference(Float64Array.from([...txt, ...img]), LT + LI);
+    const want = attentionFromQkvRef([...txt, ...img], LT + LI, H, D);
     expectClose(await plan.readOutput('txt_out'), want.slice(0, LT * C), { relL2: 3e-3 }, `txt (seed ${seed})`);
     expectClose(await plan.readOutput('img_out'), want.slice(LT * C), { relL2: 3e-3 }, `img (seed ${seed})`);
     plan.destroy();

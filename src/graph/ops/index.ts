@@ -6,3 +6,4 @@ export * from './attention.js';
 export * from './misc.js';
 export * from './layout.js';
 export * from './vae.js';
+export * from './collective.js';
