@@ -94,12 +94,13 @@ export function gnFinalizeSource(wDtype: DType, bDtype: DType): string {
   return `enable f16;
 alias WT = ${wDtype};
 alias BT = ${bDtype};
-struct Params { HW: u32, C: u32, cpg: u32, groups: u32, P: u32, chunks: u32, eps: f32 }
+struct Params { HW: u32, C: u32, cpg: u32, groups: u32, P: u32, chunks: u32, eps: f32, BC: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> partials: array<vec2<f32>>;
 @group(0) @binding(2) var<storage, read> weight: array<WT>;
 @group(0) @binding(3) var<storage, read> bias: array<BT>;
-@group(0) @binding(4) var<storage, read_write> scaleShift: array<vec2<f32>>; // [B, C]
+// [2, B, C]: all scales, then all shifts, so the apply pass reads 4 channels' scales as one vec4.
+@group(0) @binding(4) var<storage, read_write> scaleShift: array<f32>;
 ${CHAN_MERGE('f32')}
 var<workgroup> sN: array<f32, ${GN_WG}>;
 var<workgroup> sMean: array<f32, ${GN_WG}>;
@@ -141,7 +142,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) t: u
   for (var j = t; j < p.cpg; j += ${GN_WG}u) {
     let c = g * p.cpg + j;
     let scale = rstd * f32(weight[c]);
-    scaleShift[b * p.C + c] = vec2<f32>(scale, f32(bias[c]) - mean * scale);
+    scaleShift[b * p.C + c] = scale;
+    scaleShift[p.BC + b * p.C + c] = f32(bias[c]) - mean * scale;
   }
 }
 `;
@@ -154,10 +156,10 @@ export function gnApplySource(xDtype: DType, outDtype: DType, vec: 1 | 4): strin
   return `enable f16;
 alias XT = ${xDtype};
 alias OT = ${outDtype};
-struct Params { n: u32, Q: u32, HWQ: u32, silu: u32 }
+struct Params { n: u32, Q: u32, HWQ: u32, silu: u32, BQ: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<${vec === 4 ? 'vec4<XT>' : 'XT'}>;
-@group(0) @binding(2) var<storage, read> scaleShift: array<vec2<f32>>;
+@group(0) @binding(2) var<storage, read> scaleShift: array<${vt}>; // [2, B, C / VEC]
 @group(0) @binding(3) var<storage, read_write> out: array<${vec === 4 ? 'vec4<OT>' : 'OT'}>;
 
 @compute @workgroup_size(${GN_WG})
@@ -165,12 +167,8 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let i = gid.x + gid.y * nwg.x * ${GN_WG}u;
   if (i >= p.n) { return; }
   let b = i / p.HWQ;
-  let c0 = (b * p.Q + i % p.Q) * ${vec}u; // index into scaleShift [B, C]
-${vec === 4
-    ? `  let s0 = scaleShift[c0]; let s1 = scaleShift[c0 + 1u]; let s2 = scaleShift[c0 + 2u]; let s3 = scaleShift[c0 + 3u];
-  var y = vec4<f32>(x[i]) * vec4<f32>(s0.x, s1.x, s2.x, s3.x) + vec4<f32>(s0.y, s1.y, s2.y, s3.y);`
-    : `  let s = scaleShift[c0];
-  var y = f32(x[i]) * s.x + s.y;`}
+  let q = b * p.Q + i % p.Q;
+  var y = ${vt}(x[i]) * scaleShift[q] + scaleShift[p.BQ + q];
   if (p.silu != 0u) {
     // SiLU as y * sigmoid(y); exp(-y) -> inf for very negative y gives y / inf = -0, the right limit.
     y = y / (${vt}(1.0) + exp(-y));

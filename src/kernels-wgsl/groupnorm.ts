@@ -78,7 +78,7 @@ export async function groupNorm(ctx: GpuContext, args: GroupNormArgs): Promise<K
   };
 
   const finPipe = await ctx.pipeline(`groupnorm-finalize:${weight.dtype}:${bias.dtype}`, gnFinalizeSource(weight.dtype, bias.dtype));
-  const finParams = paramsBuffer(ctx, [{ u32: HW }, { u32: C }, { u32: cpg }, { u32: groups }, { u32: P }, { u32: chunks }, { f32: eps }], `${op}-finalize-params`);
+  const finParams = paramsBuffer(ctx, [{ u32: HW }, { u32: C }, { u32: cpg }, { u32: groups }, { u32: P }, { u32: chunks }, { f32: eps }, { u32: B * C }], `${op}-finalize-params`);
   const finalize: KernelCall = {
     label: `${label}-finalize`,
     pipeline: finPipe,
@@ -91,7 +91,7 @@ export async function groupNorm(ctx: GpuContext, args: GroupNormArgs): Promise<K
   const silu = args.silu ?? false;
   const applyPipe = await ctx.pipeline(`groupnorm-apply:${x.dtype}:${out.dtype}:v${vec}`, gnApplySource(x.dtype, out.dtype, vec));
   const nVec = numel(x.shape) / vec;
-  const applyParams = paramsBuffer(ctx, [nVec, Q, HW * Q, silu ? 1 : 0].map((u32) => ({ u32 })), `${op}-apply-params`);
+  const applyParams = paramsBuffer(ctx, [nVec, Q, HW * Q, silu ? 1 : 0, B * Q].map((u32) => ({ u32 })), `${op}-apply-params`);
   const apply: KernelCall = {
     label: `${label}-apply${silu ? '-silu' : ''}`,
     pipeline: applyPipe,
