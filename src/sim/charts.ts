@@ -31,7 +31,7 @@ export interface BarChartSpec {
   /** Category labels along x. */
   categories: readonly string[];
   /** One bar per series in each category. */
-  series: readonly { name: string; values: readonly number[] }[];
+  series: readonly { name: string; values: readonly number[]; emphasis?: boolean }[];
   yMin?: number;
   yMax?: number;
   yFormat?: (v: number) => string;
@@ -40,10 +40,10 @@ export interface BarChartSpec {
 const W = 1060;
 const H = 540;
 const M = { left: 80, right: 390, top: 70, bottom: 70 };
-const PALETTE = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf', '#393b79', '#637939'];
+const PALETTE = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf', '#393b79', '#637939', '#e7969c', '#843c39'];
 
 /** Emphasised series are black; the others take palette colours in order. */
-function seriesColors(series: readonly Series[]): string[] {
+function seriesColors(series: readonly { emphasis?: boolean }[]): string[] {
   let k = 0;
   return series.map((s) => (s.emphasis ? '#000000' : PALETTE[k++ % PALETTE.length]));
 }
@@ -148,6 +148,7 @@ export function barChartSvg(spec: BarChartSpec): string {
   const pw = W - M.left - M.right;
   const cw = pw / spec.categories.length;
   const bw = (cw * 0.8) / spec.series.length;
+  const colors = seriesColors(spec.series);
   spec.categories.forEach((c, ci) => {
     const x0 = M.left + ci * cw + cw * 0.1;
     parts.push(`<text x="${M.left + ci * cw + cw / 2}" y="${H - M.bottom + 20}" text-anchor="middle" font-family="DejaVu Sans" font-size="13" fill="#333">${esc(c)}</text>`);
@@ -156,10 +157,10 @@ export function barChartSvg(spec: BarChartSpec): string {
       if (!Number.isFinite(v)) return;
       const y0 = ax.y(Math.max(ylo, 0));
       const y1 = ax.y(v);
-      parts.push(`<rect x="${(x0 + si * bw).toFixed(1)}" y="${Math.min(y0, y1).toFixed(1)}" width="${(bw * 0.92).toFixed(1)}" height="${Math.abs(y0 - y1).toFixed(1)}" fill="${PALETTE[si % PALETTE.length]}"/>`);
+      parts.push(`<rect x="${(x0 + si * bw).toFixed(1)}" y="${Math.min(y0, y1).toFixed(1)}" width="${(bw * 0.92).toFixed(1)}" height="${Math.abs(y0 - y1).toFixed(1)}" fill="${colors[si]}"/>`);
     });
   });
-  parts.push(...legend(spec.series.map((s, i) => ({ name: s.name, color: PALETTE[i % PALETTE.length], bar: true }))));
+  parts.push(...legend(spec.series.map((s, i) => ({ name: s.name, color: colors[i], bar: true }))));
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}">${parts.join('')}</svg>`;
 }
 
