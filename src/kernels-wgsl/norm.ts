@@ -9,7 +9,7 @@ import type { GpuContext } from '../gpu/context.js';
 import { type DType, type KernelCall, type TensorView, bindGroup, expectShape, grid1d, numel, paramsBuffer } from './kernel.js';
 import {
   LINEAR_WG, type ReduceMode, type VecWidth, enables, expectBindable, expectPositiveShape, inPlaceIndex, laneSum, overlaps,
-  pow2Clamp, reduceMode, reduceWgsl, vecType, vecWidth,
+  pow2Clamp, reduceMode, reduceWgsl, SEG_ARGS, segSumWgsl, vecType, vecWidth,
 } from './wgsl-util.js';
 
 type NormKind = 'layer' | 'rms' | 'modulate';
@@ -60,12 +60,6 @@ function rowsPerGroup(s: Pick<NormSpec, 'seg' | 'wg'>): number {
   return s.seg ? s.wg / s.seg : 1;
 }
 
-function segReduceWgsl(seg: number): string {
-  let body = '';
-  for (let o = seg / 2; o >= 1; o /= 2) body += `  t += subgroupShuffleXor(t, ${o}u);\n`;
-  return `fn segSum(v: f32) -> f32 {\n  var t = v;\n${body}  return t;\n}`;
-}
-
 function normWgsl(s: NormSpec): string {
   const vf = vecType('f32', s.v);
   const vx = vecType(s.xType, s.v);
@@ -73,9 +67,9 @@ function normWgsl(s: NormSpec): string {
   const nv = s.C / s.v;
   const r = s.seg
     ? {
-      args: ', @builtin(subgroup_id) sg_id: u32, @builtin(subgroup_invocation_id) sg_lane: u32, @builtin(subgroup_size) sg_size: u32',
+      args: SEG_ARGS,
       init: '',
-      fns: segReduceWgsl(s.seg),
+      fns: segSumWgsl(s.seg),
     }
     : reduceWgsl(s.reduce, s.wg, s.sgMin, 2);
   const sum = (x: string, slot: number) => (s.seg ? `segSum(${x})` : `wgSum(${x}, ${slot}u)`);

@@ -11,6 +11,7 @@ import type { GpuContext } from '../gpu/context.js';
 import { type DType, type KernelCall, type TensorView, bindGroup, expectShape, grid1d, paramsBuffer } from './kernel.js';
 import {
   LINEAR_WG, type ReduceMode, enables, expectBindable, expectPositiveShape, expectStorageBindings, overlaps, pow2Clamp, reduceMode, reduceWgsl,
+  SEG_ARGS, segSumWgsl,
 } from './wgsl-util.js';
 
 interface PrepSpec {
@@ -18,6 +19,8 @@ interface PrepSpec {
   D: number;
   wg: number;
   per: number;
+  /** Lanes per head in the short-row layout (several heads per workgroup, shuffle reductions); 0 = one head per workgroup. */
+  seg: number;
   inTypes: DType[]; // fused: [qkv]; separate: [q, k, v]
   outTypes: [DType, DType, DType];
   qNorm?: DType;
@@ -29,7 +32,10 @@ interface PrepSpec {
 }
 
 function prepWgsl(s: PrepSpec): string {
-  const r = reduceWgsl(s.reduce, s.wg, s.sgMin, 2);
+  const r = s.seg ? { args: SEG_ARGS, init: '', fns: segSumWgsl(s.seg) } : reduceWgsl(s.reduce, s.wg, s.sgMin, 2);
+  const sum = (x: string, slot: number) => (s.seg ? `segSum(${x})` : `wgSum(${x}, ${slot}u)`);
+  const rpg = s.seg ? s.wg / s.seg : 1;
+  const stride = s.seg || s.wg;
   const dts = [...s.inTypes, ...s.outTypes, ...(s.qNorm ? [s.qNorm] : []), ...(s.kNorm ? [s.kNorm] : [])];
   const v2 = (t: DType) => `vec2<${t}>`;
   const lines: string[] = [];
@@ -47,7 +53,21 @@ function prepWgsl(s: PrepSpec): string {
   const src = s.fused
     ? (which: number) => `qkv[(tok * 3u + ${which}u) * p.hd2 + h * HALF + j]`
     : (which: number) => `${['qin', 'kin', 'vin'][which]}[tok * p.hd2 + h * HALF + j]`;
-  const loop = (body: string) => `for (var k = 0u; k < ${s.per}u; k++) { let j = lid + k * ${s.wg}u; if (j < HALF) { ${body} } }`;
+  const loop = (body: string) => `for (var k = 0u; k < ${s.per}u; k++) { let j = e + k * ${stride}u; if (valid && j < HALF) { ${body} } }`;
+  const prologue = s.seg
+    ? `let gw = ${LINEAR_WG};
+  if (gw * ${rpg}u >= p.n) { return; }
+  // Full subgroups (wg is a multiple of every subgroup size): sid * size + lane enumerates 0..wg-1, and the seg
+  // lanes of one head are adjacent lanes of one subgroup.
+  let slot = sg_id * sg_size + sg_lane;
+  let gRaw = gw * ${rpg}u + slot / ${s.seg}u;
+  let e = slot % ${s.seg}u;
+  let valid = gRaw < p.n;
+  let g = min(gRaw, p.n - 1u);`
+    : `let g = ${LINEAR_WG};
+  if (g >= p.n) { return; }
+  let e = lid;
+  let valid = true;`;
   const rot = s.rope
     ? `let ri = ropeRow * HALF + j; let c = cosT[ri]; let sn = sinT[ri];
        qv = vec2<f32>(c * qv.x - sn * qv.y, sn * qv.x + c * qv.y);
@@ -63,8 +83,7 @@ ${r.fns}
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32${r.args}) {
   ${r.init}
-  let g = ${LINEAR_WG};
-  if (g >= p.n) { return; }
+  ${prologue}
   let h = g % p.H;
   let tok = g / p.H;          // b * L + l
   let l = tok % p.L;
@@ -78,8 +97,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   ${loop(`let qv = vec2<f32>(${src(0)}); let kv = vec2<f32>(${src(1)}); qs[k] = qv; ks[k] = kv;
     qss += dot(qv, qv); kss += dot(kv, kv);
     vout[dst + j] = ${v2(s.outTypes[2])}(vec2<f32>(${src(2)}));`)}
-  ${s.qNorm ? 'let qr = inverseSqrt(wgSum(qss, 0u) / f32(D) + p.eps);' : ''}
-  ${s.kNorm ? 'let kr = inverseSqrt(wgSum(kss, 1u) / f32(D) + p.eps);' : ''}
+  ${s.qNorm ? `let qr = inverseSqrt(${sum('qss', 0)} / f32(D) + p.eps);` : ''}
+  ${s.kNorm ? `let kr = inverseSqrt(${sum('kss', 1)} / f32(D) + p.eps);` : ''}
   ${loop(`var qv = qs[k]; var kv = ks[k];
     ${s.qNorm ? 'qv = qv * qr * vec2<f32>(qw[j]);' : ''}
     ${s.kNorm ? 'kv = kv * kr * vec2<f32>(kw[j]);' : ''}
@@ -156,10 +175,15 @@ async function launchPrep(ctx: GpuContext, op: string, a: QkvPrepCommon, inputs:
     }
   }
   const half = D / 2;
-  const wg = pow2Clamp(half, 32, 64);
+  const reduce = reduceMode(ctx, a.reduce);
+  const sgMin = ctx.caps.subgroupMinSize;
+  // Short heads (FLUX/SD3 D = 64, 128): several heads per 256-lane workgroup, seg lanes each, shuffle reductions.
+  const useSeg = reduce === 'subgroup' && sgMin >= 4 && half <= 4 * sgMin;
+  const seg = useSeg ? Math.min(pow2Clamp(half, 1, sgMin), sgMin) : 0;
+  const wg = useSeg ? 256 : pow2Clamp(half, 32, 64);
   const spec: PrepSpec = {
-    fused, D, wg, per: Math.ceil(half / wg), inTypes: inputs.map(([, t]) => t.dtype), outTypes: [a.q.dtype, a.k.dtype, a.v.dtype],
-    qNorm: a.qNormWeight?.dtype, kNorm: a.kNormWeight?.dtype, rope: !!a.ropeCos, reduce: reduceMode(ctx, a.reduce), sgMin: ctx.caps.subgroupMinSize,
+    fused, D, wg, per: Math.ceil(half / (seg || wg)), seg, inTypes: inputs.map(([, t]) => t.dtype), outTypes: [a.q.dtype, a.k.dtype, a.v.dtype],
+    qNorm: a.qNormWeight?.dtype, kNorm: a.kNormWeight?.dtype, rope: !!a.ropeCos, reduce, sgMin,
   };
   const n = B * L * H;
   const res: (TensorView | GPUBuffer)[] = [...inputs.map(([, t]) => t), a.q, a.k, a.v];
@@ -178,7 +202,7 @@ async function launchPrep(ctx: GpuContext, op: string, a: QkvPrepCommon, inputs:
     label: op,
     pipeline,
     bindGroup: bindGroup(ctx, pipeline, res, op),
-    workgroups: grid1d(n, ctx.caps.limits.maxComputeWorkgroupsPerDimension),
+    workgroups: grid1d(seg ? Math.ceil(n / (wg / seg)) : n, ctx.caps.limits.maxComputeWorkgroupsPerDimension),
     flops: 12 * n * D,
     bytes: elems * (bpe(first.dtype) + bpe(a.q.dtype)) + (a.ropeCos ? 8 * L * half : 0),
   };

@@ -115,6 +115,21 @@ ${tree('wgMax', (a, b) => `max(${a}, ${b})`)}
   };
 }
 
+/**
+ * `segSum(v)`: sum over aligned groups of `seg` adjacent lanes of a subgroup (seg a power of two dividing the
+ * subgroup size) by subgroupShuffleXor butterflies: no barrier, no workgroup memory. Used by the short-row
+ * layouts where several rows share a workgroup.
+ */
+export function segSumWgsl(seg: number): string {
+  if (seg < 1 || (seg & (seg - 1)) !== 0) throw new Error(`segSumWgsl: seg ${seg} is not a power of two`);
+  let body = '';
+  for (let o = seg / 2; o >= 1; o /= 2) body += `  t += subgroupShuffleXor(t, ${o}u);\n`;
+  return `fn segSum(v: f32) -> f32 {\n  var t = v;\n${body}  return t;\n}`;
+}
+
+/** WGSL builtins for the short-row layouts (append to main's parameters). */
+export const SEG_ARGS = ', @builtin(subgroup_id) sg_id: u32, @builtin(subgroup_invocation_id) sg_lane: u32, @builtin(subgroup_size) sg_size: u32';
+
 /** Reduction WGSL for a launch: picks the flavour and passes the adapter's minimum subgroup size. */
 export function reduceFor(ctx: GpuContext, mode: ReduceMode, wg: number, slots: number): ReturnType<typeof reduceWgsl> {
   return reduceWgsl(mode, wg, ctx.caps.subgroupMinSize, slots);

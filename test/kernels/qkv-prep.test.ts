@@ -45,7 +45,7 @@ describe('qkvPrep', () => {
     { B: 1, H: 2, D: 6, Ls: [4], fused: true, norm: true, rope: true, inT: 'f16', outT: 'f32', reduce: 'workgroup' },
     { B: 1, H: 1, D: 256, Ls: [2, 1], fused: true, norm: true, rope: false, inT: 'f32', outT: 'f16' },
     // SD3.5-style separate projections with qk-norm, no RoPE; T5/CLIP: plain head split.
-    { B: 2, H: 2, D: 64, Ls: [7], fused: false, norm: true, rope: false, inT: 'f16', outT: 'f16', reduce: 'workgroup' },
+    { B: 2, H: 2, D: 64, Ls: [37], fused: false, norm: true, rope: false, inT: 'f16', outT: 'f16' }, // several heads per workgroup
     { B: 1, H: 3, D: 10, Ls: [5], fused: false, norm: false, rope: false, inT: 'f16', outT: 'f16' },
     { B: 1, H: 2, D: 16, Ls: [2, 3], fused: false, norm: false, rope: true, inT: 'f32', outT: 'f32' },
   ];
