@@ -4,9 +4,11 @@
 // stream (seqOffset 0) and once for the image stream (seqOffset Ltxt) into the same q/k/v, so the joint
 // attention needs no concat op.
 //
-// One workgroup per (batch, token, head); each invocation owns rotation pairs (2j, 2j+1) of the head, which is
-// exactly RoPE's pairing (see rope.ts for FLUX's convention), so a pair is loaded once as a vec2, normalised with
-// the head's RMS (a workgroup reduction) and rotated in registers.
+// Each invocation owns rotation pairs (2j, 2j+1) of a head, which is exactly RoPE's pairing (see rope.ts for
+// FLUX's convention), so a pair is loaded once as a vec2, normalised with the head's RMS and rotated in registers.
+// Layouts: with subgroups and D <= 8 * (smallest subgroup), several heads share a 256-lane workgroup, `seg`
+// adjacent lanes of one subgroup per head, reduced by shuffles (no barriers; D = 128 on NVIDIA: 8 heads per
+// workgroup); otherwise one workgroup per (batch, token, head) with a workgroup reduction.
 import type { GpuContext } from '../gpu/context.js';
 import { type DType, type KernelCall, type TensorView, bindGroup, expectShape, grid1d, paramsBuffer } from './kernel.js';
 import {
