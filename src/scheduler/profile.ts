@@ -118,3 +118,17 @@ function interpolate(profile: LatencyProfile, resolution: number, get: (e: Profi
   const t = (x - xa) / (xb - xa);
   return ya + t * (yb - ya);
 }
+
+/**
+ * Builds and validates a profile from measurements (what `dit bench model` should call), so a writer cannot
+ * produce a file the scheduler would reject. Entries are sorted by resolution.
+ */
+export function makeProfile(p: Omit<LatencyProfile, 'format'>): LatencyProfile {
+  const profile = { format: PROFILE_FORMAT, ...p, entries: [...p.entries].sort((a, b) => a.resolution - b.resolution) };
+  return parseProfile(profile, `(${p.model} on ${p.device})`);
+}
+
+/** Stable JSON text for a profile file (2-space indent, trailing newline). */
+export function profileToJson(profile: LatencyProfile): string {
+  return `${JSON.stringify(profile, null, 2)}\n`;
+}

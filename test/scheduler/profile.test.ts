@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { CostModel } from '../../src/scheduler/cost-model.js';
-import { interpolateStep, parseProfile, PROFILE_FORMAT } from '../../src/scheduler/profile.js';
+import { interpolateStep, makeProfile, parseProfile, PROFILE_FORMAT, profileToJson } from '../../src/scheduler/profile.js';
 import { shippedProfile } from './helpers.js';
 
 describe('latency profile', () => {
@@ -51,5 +51,22 @@ describe('latency profile', () => {
     expect(() => interpolateStep(parseProfile(ok), 1000, 1)).toThrow(/multiple of 16/);
     expect(() => interpolateStep(parseProfile(ok), 256, 4)).toThrow(/degree 4 is not in the latency profile/);
     expect(() => new CostModel(parseProfile({ ...ok, degrees: [2], entries: [{ resolution: 256, stepSeconds: { 2: 0.1 }, groupChangeSeconds: 0 }] }), 1)).toThrow(/no profiled degree fits 1 GPU/);
+  });
+});
+
+describe('makeProfile / profileToJson (the format dit bench model writes)', () => {
+  it('sorts, validates and round-trips', () => {
+    const p = makeProfile({
+      model: 'm',
+      device: 'd',
+      degrees: [1, 2],
+      entries: [
+        { resolution: 512, stepSeconds: { 1: 0.2, 2: 0.12 }, groupChangeSeconds: 0.01, provenance: { 1: 'measured: x', 2: 'measured: y' } },
+        { resolution: 256, stepSeconds: { 1: 0.1, 2: 0.07 }, groupChangeSeconds: 0.01 },
+      ],
+    });
+    expect(p.entries.map((e) => e.resolution)).toEqual([256, 512]);
+    expect(parseProfile(JSON.parse(profileToJson(p)))).toEqual(p);
+    expect(() => makeProfile({ model: 'm', device: 'd', degrees: [1], entries: [{ resolution: 256, stepSeconds: { 1: 0 }, groupChangeSeconds: 0 }] })).toThrow(/positive number/);
   });
 });
