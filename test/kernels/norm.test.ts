@@ -77,6 +77,7 @@ describe('rmsNorm', () => {
     { R: 3, C: 3077, x: 'f32', out: 'f32', weight: true },
     { R: 2, C: 1, x: 'f32', out: 'f16', weight: false },
     { R: 100, C: 40, x: 'f32', out: 'f32', weight: true }, // short rows, 2 vectors per lane
+    { R: 9, C: 12, x: 'f32', out: 'f32', weight: true, inPlace: true }, // short rows, in place
     { R: 5, C: 66, x: 'f16', out: 'f16', weight: false, inPlace: true, reduce: 'workgroup' },
   ];
   for (const k of cases) {
