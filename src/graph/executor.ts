@@ -14,6 +14,8 @@ import { WeightStore } from './weights.js';
 export interface CompileOptions {
   /** Caps each arena buffer below the adapter's maxBufferSize (tests use it to force several arenas). */
   maxArenaBytes?: number;
+  /** See LivenessOptions.shareBuffers (default false: every kernel input is bound read-only). */
+  shareBuffers?: boolean;
 }
 
 export interface PlanStats {
@@ -96,7 +98,7 @@ export async function compile(ctx: GpuContext, graph: Graph, weights: WeightStor
   if (problems.length) throw new GraphBuildError(`graph '${graph.name}' cannot bind its weights:\n  ${problems.join('\n  ')}`);
   if (graph.outputs.size === 0) throw new GraphBuildError(`graph '${graph.name}' has no outputs: mark results with graph.output(name, tensor)`);
 
-  const live = analyzeLiveness(graph);
+  const live = analyzeLiveness(graph, { shareBuffers: opts.shareBuffers });
   const mem = planMemory(live.requests, {
     alignment: align,
     maxBindingBytes: limits.maxStorageBufferBindingSize,

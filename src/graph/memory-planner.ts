@@ -106,8 +106,8 @@ export function planMemory(requests: readonly BufferRequest[], opts: PlannerOpti
   const sized = [...requests].map((r) => ({ ...r, size: alignUp(Math.max(r.bytes, 1), alignment) }));
   // Greedy placement depends on the order; each order costs milliseconds (FLUX's 964-op graph: ~20 ms), so try
   // a few and keep the smallest total. Largest-first is the classic. Longest-lived-first won on the real FLUX.1
-  // graph (409.5 -> 382.5 MiB at 1024^2, live-set bound 328.5), since the residual streams and modulation
-  // vectors that span many blocks then claim the arena bottoms and short-lived buffers pack above them.
+  // graph when matmuls may share arenas (409.5 -> 382.5 MiB at 1024^2, live-set bound 328.5): the residual
+  // streams and modulation vectors that span many blocks claim the arena bottoms, short-lived buffers pack above.
   const degree = (id: number) => conflictsOf.get(id)?.size ?? 0;
   const orders: ((x: Sized, y: Sized) => number)[] = [
     (x, y) => y.size - x.size || x.start - y.start || x.id - y.id,

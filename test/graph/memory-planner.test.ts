@@ -144,6 +144,17 @@ describe('analyzeLiveness', () => {
     expect(live.storageOf.get(b.id)!.root).toBe(b.id);
   });
 
+  it('keeps matmul reads and writes in separate arenas unless shareBuffers is on', async () => {
+    const { linear } = await import('../../src/graph/ops/matmul.js');
+    const g = new Graph();
+    const x = g.input('x', [4, 8], 'f16');
+    const y = linear(g, x, g.weight('w', [8, 8]));
+    g.output('y', y);
+    const key = (p: [number, number]) => p.slice().sort().join();
+    expect(analyzeLiveness(g).conflicts.map(key)).toContain(key([x.id, y.id]));
+    expect(analyzeLiveness(g, { shareBuffers: true }).conflicts).toEqual([]);
+  });
+
   it('views share storage with their base at the right offset', () => {
     const g = new Graph();
     const x = g.input('x', [4, 64]); // 256-byte rows in f32
