@@ -66,8 +66,8 @@ export function subgroupMatrixMatmulWgsl(spec: GemmSpec, t: SgTiling): string {
     const out: string[] = [];
     for (let kk = 0; kk < t.bk / 16; kk++) {
       out.push('{');
-      for (let i = 0; i < FM; i++) out.push(`  let fa${i} = subgroupMatrixLoad<${LEFT}>(${loadA(i, kk)});`);
-      for (let j = 0; j < FN; j++) out.push(`  let fb${j} = subgroupMatrixLoad<${RIGHT}>(${loadB(j, kk)});`);
+      for (let i = 0; i < FM; i++) out.push(`  var fa${i} = subgroupMatrixLoad<${LEFT}>(${loadA(i, kk)});`);
+      for (let j = 0; j < FN; j++) out.push(`  var fb${j} = subgroupMatrixLoad<${RIGHT}>(${loadB(j, kk)});`);
       for (let i = 0; i < FM; i++) {
         for (let j = 0; j < FN; j++) out.push(`  acc${i}_${j} = subgroupMatrixMultiplyAccumulate(fa${i}, fb${j}, acc${i}_${j});`);
       }

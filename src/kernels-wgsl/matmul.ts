@@ -69,8 +69,8 @@ interface GemmLaunch {
   gateStride: number;
   gateOffset: number;
   path: MatmulPathChoice;
-  /** Tensor-core tiling override (benchmarks); null = defaultSgTiling. */
-  tiling: SgTiling | null;
+  /** Tensor-core tiling override (benchmarks, tests); null = defaultSgTiling. */
+  tuning: GemmTuning | null;
 }
 
 /**
@@ -108,12 +108,28 @@ export async function linear(ctx: GpuContext, args: LinearArgs): Promise<KernelC
   return linearImpl(ctx, args, null);
 }
 
-/** linear() with an explicit tensor-core tiling: for bench/matmul-tune.ts, which times the alternatives. */
-export async function linearWithTiling(ctx: GpuContext, args: LinearArgs, tiling: SgTiling): Promise<KernelCall> {
-  return linearImpl(ctx, { ...args, path: 'subgroup-matrix' }, tiling);
+/** Tensor-core path options for benchmarks and tests (not for model code). */
+export interface GemmTuning {
+  tiling: SgTiling;
+  /**
+   * Rewrites the generated WGSL before compiling, with a name for the pipeline cache key. Tests use it to run
+   * the subgroup-matrix kernel on adapters without subgroup matrices, with the builtins replaced by a
+   * per-invocation emulation (so the capability check is skipped when it is set).
+   */
+  transform?: { name: string; fn: (wgsl: string) => string };
 }
 
-function linearImpl(ctx: GpuContext, args: LinearArgs, tiling: SgTiling | null): Promise<KernelCall> {
+/** linear() on the subgroup-matrix path with an explicit tiling: bench/matmul-tune.ts times the alternatives. */
+export async function linearWithTiling(ctx: GpuContext, args: LinearArgs, tuning: GemmTuning): Promise<KernelCall> {
+  return linearImpl(ctx, { ...args, path: 'subgroup-matrix' }, tuning);
+}
+
+/** matmul() on the subgroup-matrix path with an explicit tiling. */
+export async function matmulWithTiling(ctx: GpuContext, args: MatmulArgs, tuning: GemmTuning): Promise<KernelCall> {
+  return matmulImpl(ctx, { ...args, path: 'subgroup-matrix' }, tuning);
+}
+
+function linearImpl(ctx: GpuContext, args: LinearArgs, tuning: GemmTuning | null): Promise<KernelCall> {
   const op = `linear${args.label ? ` '${args.label}'` : ''}`;
   const { x, w, out } = args;
   if (x.shape.length < 1) fail(op, `'x' must have at least one dimension [..., K], got ${fmt(x.shape)}`);
@@ -167,11 +183,15 @@ function linearImpl(ctx: GpuContext, args: LinearArgs, tiling: SgTiling | null):
   return launchGemm(ctx, {
     op, label: args.label ?? 'linear', batch: 1, M, N, K, a: x, b: w, out, bLayout: 'nk', bBatched: false,
     bias: args.bias, gate: args.gate, residual: args.residual, activation: args.activation ?? 'none', alpha: 1,
-    rowsPerBatch, gateStride, gateOffset, path: args.path ?? 'auto', tiling,
+    rowsPerBatch, gateStride, gateOffset, path: args.path ?? 'auto', tuning,
   });
 }
 
 export async function matmul(ctx: GpuContext, args: MatmulArgs): Promise<KernelCall> {
+  return matmulImpl(ctx, args, null);
+}
+
+function matmulImpl(ctx: GpuContext, args: MatmulArgs, tuning: GemmTuning | null): Promise<KernelCall> {
   const op = `matmul${args.label ? ` '${args.label}'` : ''}`;
   const { a, b, out } = args;
   if (a.shape.length < 2) fail(op, `'a' must be [..., M, K] (at least 2-D), got ${fmt(a.shape)}`);
@@ -197,7 +217,7 @@ export async function matmul(ctx: GpuContext, args: MatmulArgs): Promise<KernelC
   return launchGemm(ctx, {
     op, label: args.label ?? 'matmul', batch: numel(batchDims), M, N, K, a, b, out,
     bLayout: args.transposeB ? 'nk' : 'kn', bBatched, activation: 'none', alpha: args.alpha ?? 1,
-    rowsPerBatch: 1, gateStride: 0, gateOffset: 0, path: args.path ?? 'auto', tiling: null,
+    rowsPerBatch: 1, gateStride: 0, gateOffset: 0, path: args.path ?? 'auto', tuning,
   });
 }
 
@@ -207,6 +227,7 @@ function choosePath(ctx: GpuContext, g: GemmLaunch): 'tiled' | 'subgroup-matrix'
   const f16In = g.a.dtype === 'f16' && g.b.dtype === 'f16';
   if (g.path === 'tiled') return 'tiled';
   if (g.path === 'subgroup-matrix') {
+    if (g.tuning?.transform) return 'subgroup-matrix'; // emulated: no hardware needed
     if (!caps.tensorCores) {
       fail(g.op, `path 'subgroup-matrix' requested but adapter '${caps.adapterName}' has no f16 subgroup-matrix config ` +
         `(caps.tensorCores is false); use path 'auto' or 'tiled'`);
@@ -226,7 +247,7 @@ const dummies = new WeakMap<GpuContext, GPUBuffer>();
 function dummyBuffer(ctx: GpuContext): GPUBuffer {
   let b = dummies.get(ctx);
   if (!b) {
-    b = ctx.createBuffer(16, 'matmul:unused-binding');
+    b = ctx.sharedBuffer('matmul:unused-binding');
     dummies.set(ctx, b);
   }
   return b;
@@ -283,7 +304,7 @@ async function launchGemm(ctx: GpuContext, g: GemmLaunch): Promise<KernelCall> {
     BN = TILED.BN;
     key = `matmul-tiled:${specKey(spec)}`;
   } else {
-    let tiling = g.tiling ?? defaultSgTiling(ctx.caps.subgroupMaxSize);
+    let tiling = g.tuning?.tiling ?? defaultSgTiling(ctx.caps.subgroupMaxSize);
     const shape0 = sgTileShape(tiling);
     if (tiling.staging === 'direct' && (g.M % shape0.BM !== 0 || g.N % shape0.BN !== 0 || g.K % tiling.bk !== 0)) {
       // Direct fragment loads cannot be guarded: fall back to staging (zero-filled edges) for ragged shapes.
@@ -301,6 +322,11 @@ async function launchGemm(ctx: GpuContext, g: GemmLaunch): Promise<KernelCall> {
     source = subgroupMatrixMatmulWgsl(spec, tiling);
     ({ BM, BN } = sgTileShape(tiling));
     key = `matmul-sgm:${JSON.stringify(tiling)}:${specKey(spec)}`;
+    const transform = g.tuning?.transform;
+    if (transform) {
+      source = transform.fn(source);
+      key += `:${transform.name}`;
+    }
   }
   const pipeline = await ctx.pipeline(key, source);
   const tilesM = Math.ceil(g.M / BM);
@@ -311,7 +337,9 @@ async function launchGemm(ctx: GpuContext, g: GemmLaunch): Promise<KernelCall> {
     batchB: g.bBatched ? g.N * g.K : 0,
     batchOut: g.M * g.N,
     rowsPerBatch: g.rowsPerBatch, gateStride: g.gateStride, gateOffset: g.gateOffset,
-    tilesM, tilesN, alpha: g.alpha, flags, loopK: TILED.BK, epiStride: TILED.threads,
+    tilesM, tilesN, alpha: g.alpha, flags,
+    // The tensor-core kernel ignores these; loopK = 16 = fragment edge there (the CPU emulation in tests uses it).
+    loopK: path === 'tiled' ? TILED.BK : 16, epiStride: TILED.threads,
   };
   const pbuf = paramsBuffer(ctx, paramsList(params), `${g.label}:params`);
   const dummy = dummyBuffer(ctx);

@@ -3,7 +3,7 @@
 // without transposeB, NaN-poisoned outputs, buffers shared between inputs and out, and clear shape errors.
 // The portable tiled path runs everywhere; the subgroup-matrix (tensor-core) path where the adapter has it.
 import { describe, expect, it } from 'vitest';
-import { linear, linearWithTiling, matmul, type Activation, type LinearArgs, type SgTiling } from '../../src/kernels-wgsl/matmul.js';
+import { linear, linearWithTiling, matmul, matmulWithTiling, type Activation, type GemmTuning, type LinearArgs, type SgTiling } from '../../src/kernels-wgsl/matmul.js';
 import { type DType, type TensorView, runCalls } from '../../src/kernels-wgsl/kernel.js';
 import { encode, expectClose, freshSeed, poisonedTensor, randn, readTensor, rng, testContext, uploadTensor } from '../helpers/gpu.js';
 
@@ -79,7 +79,7 @@ interface LinearCase {
   xType?: DType; wType?: DType; outType: DType;
   bias?: DType; act?: Activation; gate?: { dtype: DType; G: number; chunk: number; rowsPerBatch: number };
   residual?: 'separate' | 'inplace'; std?: number; lead?: number[];
-  tiling?: SgTiling;
+  tuning?: GemmTuning;
 }
 
 async function runLinearCase(path: Path, c: LinearCase, seed: number) {
@@ -121,12 +121,12 @@ async function runLinearCase(path: Path, c: LinearCase, seed: number) {
   } else {
     args.out = poisonedTensor(ctx, outShape, c.outType);
   }
-  const call = c.tiling ? await linearWithTiling(ctx, args, c.tiling) : await linear(ctx, args);
+  const call = c.tuning ? await linearWithTiling(ctx, args, c.tuning) : await linear(ctx, args);
   expect(call.label).toContain(`[${path}]`);
   await runCalls(ctx, [call]);
   const got = await readTensor(ctx, args.out);
   const want = reference(ref);
-  const what = `linear ${path} ${JSON.stringify({ ...c, tiling: c.tiling?.staging })} seed=${seed}`;
+  const what = `linear ${path} ${JSON.stringify({ ...c, tuning: c.tuning && { ...c.tuning.tiling, transform: c.tuning.transform?.name } })} seed=${seed}`;
   expectClose(got, want, bound(c.outType), what);
   expectElementwise(got, want, c.outType, what);
 }
@@ -252,8 +252,109 @@ describe.skipIf(!caps.tensorCores)('linear/matmul: subgroup-matrix path', () => 
     ];
     for (const tiling of tilings) {
       // 256x64x256 is a whole number of tiles (direct loads run); 100x40x75 forces the staged fallback.
-      await runLinearCase('subgroup-matrix', { M: 256, K: 64, N: 256, outType: 'f16', bias: 'f16', act: 'gelu_tanh', tiling }, SEED);
-      await runLinearCase('subgroup-matrix', { M: 100, K: 40, N: 75, outType: 'f32', residual: 'inplace', tiling }, SEED);
+      await runLinearCase('subgroup-matrix', { M: 256, K: 64, N: 256, outType: 'f16', bias: 'f16', act: 'gelu_tanh', tuning: { tiling } }, SEED);
+      await runLinearCase('subgroup-matrix', { M: 100, K: 40, N: 75, outType: 'f32', residual: 'inplace', tuning: { tiling } }, SEED);
+    }
+  });
+});
+
+/**
+ * Runs the subgroup-matrix kernel's WGSL on any adapter: each invocation holds whole 16x16 fragments in private
+ * arrays and performs every load/multiply/store itself (the lanes of a "subgroup" compute the same values
+ * redundantly). Slow, but it checks everything the generator computes - staging offsets, padding, strides,
+ * col-major B loads, zero-filled edges, the epilogue's lane loop - on CPU CI, where no subgroup matrix exists.
+ * It cannot check the real builtins' semantics; the GPU run of the suite above does.
+ */
+function emulateSubgroupMatrix(wgsl: string): string {
+  const arrays = new Set<string>();
+  let src = wgsl
+    .replace('enable chromium_experimental_subgroup_matrix;', '')
+    .replace('diagnostic(off, chromium.subgroup_matrix_uniformity);', '')
+    .replace(/subgroupMatrixLoad<subgroup_matrix_(?:left|right)<f16, 16, 16>>\(&(\w+), /g, (_m, arr: string) => {
+      arrays.add(arr);
+      return `smLoad_${arr}(`;
+    })
+    .replace(/subgroupMatrixStore\(&Cs, /g, 'smStore_Cs(')
+    .replace(/subgroupMatrixMultiplyAccumulate\(/g, 'smMma(')
+    .replace(/subgroup_matrix_result<f32, 16, 16>\(\)/g, 'smAcc()');
+  expect(src).not.toMatch(/subgroup_?[mM]atrix/);
+  // A fragment value is a slot index into a per-invocation pool (by-value 256-element arrays make lavapipe's
+  // compile take minutes). Accumulators get slots 0..15, loaded fragments cycle through slots 16..31.
+  // Loop bounds are the uniform P.loopK (= 16) so LLVM does not unroll 16x16x16 loops.
+  // Element (r, c) of a fragment lives at off + r*stride + c (row-major) or off + c*stride + r (col-major).
+  const loads = [...arrays].map((a) => `fn smLoad_${a}(off: u32, colMajor: bool, stride: u32) -> u32 {
+  let s = 16u + smNextTmp; smNextTmp = (smNextTmp + 1u) % 16u;
+  let n = P.loopK;
+  for (var r = 0u; r < n; r++) { for (var c = 0u; c < n; c++) {
+    smPool[s * 256u + r * 16u + c] = f32(${a}[select(off + r * stride + c, off + c * stride + r, colMajor)]);
+  } }
+  return s;
+}`);
+  src += `
+var<private> smPool: array<f32, ${32 * 256}>;
+var<private> smNextTmp: u32 = 0u;
+var<private> smNextAcc: u32 = 0u;
+fn smAcc() -> u32 {
+  let s = smNextAcc; smNextAcc += 1u;
+  for (var e = 0u; e < 256u; e++) { smPool[s * 256u + e] = 0.0; }
+  return s;
+}
+${loads.join('\n')}
+fn smStore_Cs(off: u32, m: u32, colMajor: bool, stride: u32) {
+  let n = P.loopK;
+  for (var r = 0u; r < n; r++) { for (var c = 0u; c < n; c++) {
+    Cs[select(off + r * stride + c, off + c * stride + r, colMajor)] = smPool[m * 256u + r * 16u + c];
+  } }
+}
+fn smMma(a: u32, b: u32, acc: u32) -> u32 {
+  let n = P.loopK;
+  for (var r = 0u; r < n; r++) { for (var c = 0u; c < n; c++) {
+    var s = smPool[acc * 256u + r * 16u + c];
+    for (var k = 0u; k < n; k++) { s = fma(smPool[a * 256u + r * 16u + k], smPool[b * 256u + k * 16u + c], s); }
+    smPool[acc * 256u + r * 16u + c] = s;
+  } }
+  return acc;
+}
+`;
+  return src;
+}
+
+// Opt-in (MATMUL_EMULATE=1): lavapipe needs about a minute per emulated pipeline, too slow for CI.
+const EMULATE = !!process.env.MATMUL_EMULATE;
+if (!EMULATE) console.log('[matmul.test] emulated subgroup-matrix checks skipped: set MATMUL_EMULATE=1 to run them (minutes on lavapipe).');
+
+describe.skipIf(!EMULATE)('linear/matmul: subgroup-matrix kernel logic, emulated on this adapter', { timeout: 1_800_000 }, () => {
+  // Small tilings keep the emulation cheap: 2x2 subgroups of 4 "lanes", 1x2 fragments, so a 32x64 tile.
+  const staged: SgTiling = { sgM: 1, sgN: 2, fragM: 1, fragN: 1, bk: 16, staging: 'staged', groupM: 2, subgroupSize: 8 };
+  const emulate = { name: 'emulated', fn: emulateSubgroupMatrix };
+
+  it('staged tiles: vector and scalar global loads, ragged M/N/K, epilogue', async () => {
+    // K=48: 16-byte loads (K % 8 == 0) and a K tail inside the last 32-deep step; K=19: scalar gathers.
+    await runLinearCase('subgroup-matrix', { M: 37, K: 48, N: 70, outType: 'f16', bias: 'f16', act: 'gelu_tanh', residual: 'inplace', tuning: { tiling: staged, transform: emulate } }, SEED);
+    await runLinearCase('subgroup-matrix', { M: 70, K: 19, N: 53, outType: 'f32', gate: { dtype: 'f32', G: 2, chunk: 1, rowsPerBatch: 35 }, tuning: { tiling: staged, transform: emulate } }, SEED);
+  });
+
+  it('several fragments per subgroup, two K sub-steps per stage', async () => {
+    const multi: SgTiling = { sgM: 2, sgN: 1, fragM: 2, fragN: 2, bk: 32, staging: 'staged', groupM: 2, subgroupSize: 8 };
+    await runLinearCase('subgroup-matrix', { M: 75, K: 72, N: 45, outType: 'f32', bias: 'f32', act: 'silu', tuning: { tiling: multi, transform: emulate } }, SEED);
+  });
+
+  it('direct fragment loads and [K, N] B staging (batched matmul)', async () => {
+    const direct: SgTiling = { ...staged, staging: 'direct', bk: 16 };
+    await runLinearCase('subgroup-matrix', { M: 64, K: 32, N: 128, outType: 'f32', bias: 'f32', tuning: { tiling: direct, transform: emulate } }, SEED);
+    const rand = rng(SEED);
+    for (const [batch, M, K, N] of [[2, 33, 40, 72], [1, 20, 13, 21]]) {
+      const a = randn(rand, batch * M * K, 1);
+      const b = randn(rand, batch * K * N, 1 / Math.sqrt(K));
+      const out = poisonedTensor(ctx, [batch, M, N], 'f32');
+      const call = await matmulWithTiling(ctx, {
+        a: uploadTensor(ctx, a, [batch, M, K], 'f16'), b: uploadTensor(ctx, b, [batch, K, N], 'f16'), out, alpha: 0.5,
+      }, { tiling: staged, transform: emulate });
+      await runCalls(ctx, [call]);
+      const want = reference({ batch, M, N, K, a, b, bLayout: 'kn', bBatched: true, alpha: 0.5 });
+      const got = await readTensor(ctx, out);
+      expectClose(got, want, bound('f32'), `emulated matmul kn ${[batch, M, K, N]} seed=${SEED}`);
+      expectElementwise(got, want, 'f32', `emulated matmul kn seed=${SEED}`);
     }
   });
 });
