@@ -106,15 +106,15 @@ export class TetriServeScheduler implements Scheduler {
     const boundary = now >= this.roundEnd - 1e-9;
     if (boundary) this.roundEnd = now + this.roundSeconds;
     const windowEnd = this.roundEnd;
-    // Mid-round (dispatchOnIdle) an assignment must end by the boundary: a step that overran it would hold
-    // GPUs the next round's packing counts on. At a boundary one step may overrun (a step is never split).
-    const fitsWindow = (slot: number, d: number): boolean => boundary || model.step(slot, d) <= window + 1e-9;
     const window = windowEnd - now;
     const free = gpus.free;
     if (free.length === 0) return [];
     const model = this.model;
     const deg = model.degrees;
     const D = deg.length;
+    // Mid-round (dispatchOnIdle) an assignment must end by the boundary: a step that overran it would hold
+    // GPUs the next round's packing counts on. At a boundary one step may overrun (a step is never split).
+    const fitsWindow = (slot: number, d: number): boolean => boundary || model.step(slot, d) <= window + 1e-9;
 
     const onTime: Candidate[] = [];
     const late: RequestState[] = [];
@@ -160,8 +160,10 @@ export class TetriServeScheduler implements Scheduler {
         let maxStepCost = 0;
         for (let d = 0; d < D; d++) maxStepCost = Math.max(maxStepCost, deg[d] * model.step(slot, d));
         const norm = remaining * maxStepCost;
-        const skipOk = Math.max(windowEnd, now + c.wait) + this.opts.deferMarginRounds * this.roundSeconds + remaining * fastest <= deadline + 1e-9;
-        let any = skipOk;
+        const skipStart = Math.max(windowEnd, now + c.wait);
+        const skipOk = skipStart + this.opts.deferMarginRounds * this.roundSeconds + remaining * fastest <= deadline + 1e-9;
+        // Doomed (handled as late) only if deferring really misses the deadline; the margin only shapes the DP.
+        let any = skipStart + remaining * fastest <= deadline + 1e-9;
         const skipCost = minPlanGpuSeconds(model, slot, remaining, deadline - windowEnd);
         this.packer.setValue(i, 0, (skipOk ? 1 : 0) - 0.5 * U * Math.min(1, skipCost / norm));
         const urgency = 1 / (1 + Math.max(0, c.slack) / this.roundSeconds);
