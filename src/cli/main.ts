@@ -3,6 +3,7 @@
 import { Command } from 'commander';
 import { registerBench } from './bench.js';
 import { registerDoctor } from './doctor.js';
+import { registerInspect } from './inspect.js';
 import { registerParity } from './parity.js';
 import { registerSimulate } from './simulate.js';
 
@@ -11,6 +12,7 @@ program.name('dit').description('tetriserve-ts: Diffusion Transformer serving on
 registerDoctor(program);
 registerBench(program);
 registerParity(program);
+registerInspect(program);
 registerSimulate(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {

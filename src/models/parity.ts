@@ -1,7 +1,6 @@
 // Runs a FLUX or SD3 checkpoint on a golden file's inputs and measures how far our graph's output is from the
 // reference's. One implementation for the CI parity tests (tiny checkpoints) and `dit parity` on the GPU machine
 // (full-size random-weight FLUX.1-dev at 1024²).
-import { readFileSync } from 'node:fs';
 import type { GpuContext } from '../gpu/context.js';
 import { WeightStore } from '../graph/weights.js';
 import { loadModel } from '../weights/load.js';
@@ -10,6 +9,7 @@ import { FluxTransformer } from './flux.js';
 import { readGolden } from './golden.js';
 import { patchify, unpatchify } from './latents.js';
 import { Sd3Transformer } from './sd3.js';
+import { peakRssBytes } from '../util/memory.js';
 
 export interface ParityResult {
   family: 'flux' | 'sd3';
@@ -33,18 +33,6 @@ export function relativeError(got: ArrayLike<number>, want: ArrayLike<number>): 
     maxAbs = Math.max(maxAbs, Math.abs(d));
   }
   return { relL2: Math.sqrt(num / Math.max(den, 1e-30)), maxAbs, nonFinite };
-}
-
-export function peakRssBytes(): number {
-  // VmHWM is the kernel's own high-water mark; process.memoryUsage only samples the current value.
-  try {
-    const status = readFileSync('/proc/self/status', 'utf8');
-    const m = /VmHWM:\s+(\d+) kB/.exec(status);
-    if (m) return Number(m[1]) * 1024;
-  } catch {
-    /* not Linux */
-  }
-  return process.memoryUsage().rss;
 }
 
 export async function goldenParity(ctx: GpuContext, checkpoint: string, goldenPath: string): Promise<ParityResult> {

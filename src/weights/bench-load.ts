@@ -9,12 +9,12 @@
 //   node dist/weights/bench-load.js read  <path> [--chunk-mib 64] [--process checksum|none|f16] [--single-buffer]
 //   node dist/weights/bench-load.js gpu   <path> [--chunk-mib 64] [--no-robustness]   (real loadModel on the GPU)
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { rm, statfs } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { cpus, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { bf16BitsToF32, f32ToF16Bits } from '../util/f16.js';
+import { peakRssBytes } from '../util/memory.js';
 import { Checkpoint } from './checkpoint.js';
 import { inferConfig, validateCheckpoint } from './config.js';
 import { describeConfig, flux1DevConfig, sd3MediumConfig } from './model-config.js';
@@ -25,16 +25,7 @@ import { planWeight, streamPlan } from './upload.js';
 const MiB = 1024 * 1024;
 const GB = 1e9;
 
-/** Peak resident set size of this process (Linux VmHWM), in bytes; falls back to the current RSS. */
-export function peakRssBytes(): number {
-  try {
-    const m = /VmHWM:\s+(\d+)\s+kB/.exec(readFileSync('/proc/self/status', 'utf8'));
-    if (m) return Number(m[1]) * 1024;
-  } catch {
-    // not Linux
-  }
-  return process.memoryUsage().rss;
-}
+export { peakRssBytes };
 
 function arg(args: string[], name: string, fallback: string): string {
   const i = args.indexOf(name);
