@@ -4,7 +4,9 @@
 //
 // Two ways to feed the fragments:
 //  - 'staged': A and B tiles are copied into workgroup memory (16-byte global loads held in registers while the
-//    previous tile is multiplied = register double buffering, two smem stages, one barrier per K step). Tile
+//    previous tile is multiplied = register double buffering). With stages = 2 there are two smem buffers and one
+//    barrier per K step; stages = 1 halves the workgroup memory (room for a bigger tile or K step within the
+//    48 KiB limit) at the price of a second barrier per K step. Tile
 //    rows are padded by 8 halves (16 bytes) so the 8 rows a fragment load touches fall in different banks.
 //    Out-of-range rows/columns/K are zero-filled during the copy, so any M, N, K is handled in bounds.
 //  - 'direct': fragments are loaded straight from storage (L1/L2 serve the reuse). Only for M % BM == 0,
@@ -25,6 +27,8 @@ export interface SgTiling {
   /** K step per iteration (multiple of 16). */
   bk: number;
   staging: 'staged' | 'direct';
+  /** Workgroup-memory buffers for the staged path: 2 (double buffered) or 1. Default 2. */
+  stages?: 1 | 2;
   /** Tile-order swizzle: GROUP_M tile rows are walked together so B tiles are reused from L2. */
   groupM: number;
   subgroupSize: number;
@@ -43,7 +47,7 @@ export function sgWorkgroupBytes(t: SgTiling, bLayout: GemmSpec['bLayout']): num
   if (t.staging === 'direct') return scratch;
   const aStage = BM * (t.bk + PAD);
   const bStage = bLayout === 'nk' ? BN * (t.bk + PAD) : t.bk * (BN + PAD);
-  return 2 * (aStage + bStage) * 2 + scratch;
+  return (t.stages ?? 2) * (aStage + bStage) * 2 + scratch;
 }
 
 const LEFT = 'subgroup_matrix_left<f16, 16, 16>';
@@ -107,8 +111,9 @@ ${ind(mmaLines(loadA, loadB), 2)}
     const LDB = spec.bLayout === 'nk' ? t.bk + PAD : BN + PAD;
     const A_STAGE = BM * LDA;
     const B_STAGE = spec.bLayout === 'nk' ? BN * LDB : t.bk * LDB;
-    smem = `var<workgroup> As: array<f16, ${2 * A_STAGE}>;
-var<workgroup> Bs: array<f16, ${2 * B_STAGE}>;`;
+    const stages = t.stages ?? 2;
+    smem = `var<workgroup> As: array<f16, ${stages * A_STAGE}>;
+var<workgroup> Bs: array<f16, ${stages * B_STAGE}>;`;
     // Copy plan: 8-half chunks. A: rows of the M tile, chunks along K. B: 'nk' rows of the N tile, chunks
     // along K; 'kn' rows of the K step, chunks along N.
     const cprA = t.bk / 8;
@@ -196,7 +201,7 @@ ${ind(store.join('\n'), 2)}
 }
 workgroupBarrier();
 for (var kt = 0u; kt < nk; kt++) {
-  let cur = kt & 1u;
+  let cur = ${stages === 2 ? 'kt & 1u' : '0u'};
   let hasNext = kt + 1u < nk;
   if (hasNext) {
     // Issue the next tile's global loads now; they complete while this tile is multiplied.
@@ -206,9 +211,9 @@ ${ind(fetch.join('\n'), 4)}
   let aOff = cur * ${A_STAGE}u + sgm * ${FM * 16 * LDA}u;
   let bOff = cur * ${B_STAGE}u + ${bOffSg};
 ${ind(mmaLines(loadA, loadB), 2)}
-  if (hasNext) {
-    // The other stage was last read in iteration kt-1, which every thread finished before the last barrier.
-    let st = 1u - cur;
+${stages === 2 ? '' : '  workgroupBarrier(); // single stage: everyone has finished reading it before it is overwritten\n'}  if (hasNext) {
+    // Two stages: the other one was last read in iteration kt-1, finished by every thread before the last barrier.
+    let st = ${stages === 2 ? '1u - cur' : '0u'};
 ${ind(store.join('\n'), 4)}
   }
   workgroupBarrier();

@@ -249,6 +249,8 @@ describe.skipIf(!caps.tensorCores)('linear/matmul: subgroup-matrix path', () => 
       { sgM: 2, sgN: 2, fragM: 4, fragN: 4, bk: 32, staging: 'staged', groupM: 8, subgroupSize: sg },
       { sgM: 2, sgN: 2, fragM: 2, fragN: 2, bk: 32, staging: 'direct', groupM: 4, subgroupSize: sg },
       { sgM: 1, sgN: 1, fragM: 4, fragN: 4, bk: 16, staging: 'direct', groupM: 8, subgroupSize: sg },
+      { sgM: 4, sgN: 2, fragM: 4, fragN: 4, bk: 32, staging: 'staged', stages: 1, groupM: 8, subgroupSize: sg },
+      { sgM: 2, sgN: 4, fragM: 4, fragN: 2, bk: 64, staging: 'staged', stages: 1, groupM: 8, subgroupSize: sg },
     ];
     for (const tiling of tilings) {
       // 256x64x256 is a whole number of tiles (direct loads run); 100x40x75 forces the staged fallback.
@@ -337,6 +339,8 @@ describe.skipIf(!EMULATE)('linear/matmul: subgroup-matrix kernel logic, emulated
   it('several fragments per subgroup, two K sub-steps per stage', async () => {
     const multi: SgTiling = { sgM: 2, sgN: 1, fragM: 2, fragN: 2, bk: 32, staging: 'staged', groupM: 2, subgroupSize: 8 };
     await runLinearCase('subgroup-matrix', { M: 75, K: 72, N: 45, outType: 'f32', bias: 'f32', act: 'silu', tuning: { tiling: multi, transform: emulate } }, SEED);
+    // Single smem stage (two barriers per K step).
+    await runLinearCase('subgroup-matrix', { M: 40, K: 72, N: 45, outType: 'f16', tuning: { tiling: { ...multi, stages: 1 }, transform: emulate } }, SEED);
   });
 
   it('direct fragment loads and [K, N] B staging (batched matmul)', async () => {
