@@ -36,6 +36,64 @@ export interface SubgroupMatrixTiles {
   BKV: number;
   /** Invocations per subgroup (the adapter's fixed subgroup size: 16, 32 or 64). */
   SG: number;
+  /**
+   * Tests only: replace every subgroup-matrix builtin by a plain-WGSL emulation (SG must be 32), so the kernel's staging, indexing, masking and lazy-rescale logic runs on adapters without
+   * tensor cores (lavapipe). `SG` then names a logical subgroup of contiguous invocations; only
+   * subgroupShuffleXor between neighbours (lane ^ 1) needs real subgroups (of any size >= 2).
+   */
+  emulate?: boolean;
+}
+
+/**
+ * Emulated fragments for tests: lane L of a 32-invocation logical subgroup holds row L/2, columns
+ * (L%2)*8..+8 of each 16x16 fragment; an MMA exchanges operands through per-subgroup workgroup scratch.
+ * Loops run to run-time bounds so lavapipe does not unroll them (its JIT time grows with unrolled code).
+ */
+function emulationWgsl(NSG: number): string {
+  const loads = ['kv', 'pm', 'sc']
+    .map(
+      (arr) => `fn sim_load_${arr}(off: u32, colMajor: bool, stride: u32) -> Frag {
+  var f: Frag;
+  let r = simLane / 2u;
+  for (var i = 0u; i < N8; i++) {
+    let c = (simLane % 2u) * 8u + i;
+    f[i] = f32(${arr}[select(off + r * stride + c, off + c * stride + r, colMajor)]);
+  }
+  return f;
+}`,
+    )
+    .join('\n');
+  return /* wgsl */ `
+alias Frag = array<f32, 8>;
+var<workgroup> simA: array<f16, ${NSG * 256}>;
+var<workgroup> simB: array<f16, ${NSG * 256}>;
+var<private> simLane: u32;
+var<private> simSg: u32;
+var<private> N8: u32;
+${loads}
+fn sim_store_sc(off: u32, v: Frag, stride: u32) {
+  let r = simLane / 2u;
+  for (var i = 0u; i < N8; i++) { sc[off + r * stride + (simLane % 2u) * 8u + i] = v[i]; }
+}
+fn sim_mma(a: Frag, b: Frag, acc: Frag) -> Frag {
+  let base = simSg * 256u;
+  let r = simLane / 2u;
+  let c0 = (simLane % 2u) * 8u;
+  for (var i = 0u; i < N8; i++) {
+    simA[base + r * 16u + c0 + i] = f16(a[i]);
+    simB[base + r * 16u + c0 + i] = f16(b[i]);
+  }
+  workgroupBarrier();
+  var o = acc;
+  for (var i = 0u; i < N8; i++) {
+    var x = o[i];
+    for (var k = 0u; k < 2u * N8; k++) { x += f32(simA[base + r * 16u + k]) * f32(simB[base + k * 16u + c0 + i]); }
+    o[i] = x;
+  }
+  workgroupBarrier();
+  return o;
+}
+`;
 }
 
 /** Lazy-rescale threshold in log2 units: probabilities stay <= 2^8 = 256 before a forced rescale. */
@@ -47,12 +105,13 @@ const F32_PAD = 4;
 
 export function subgroupMatrixSmemBytes(D: number, t: SubgroupMatrixTiles): number {
   const BQ = 16 * t.NSG;
-  return 2 * t.BKV * (D + HALF_PAD) * 2 + BQ * (t.BKV + F32_PAD) * 4 + BQ * (t.BKV + HALF_PAD) * 2 + 8;
+  const emulation = t.emulate ? t.NSG * 256 * 2 * 2 : 0;
+  return 2 * t.BKV * (D + HALF_PAD) * 2 + BQ * (t.BKV + F32_PAD) * 4 + BQ * (t.BKV + HALF_PAD) * 2 + 8 + emulation;
 }
 
 /** Default tiles: the largest key block that fits next to 4 subgroups' score/probability scratch. */
 export function subgroupMatrixTiles(D: number, SG: number, smemBytes: number, override?: Partial<SubgroupMatrixTiles>): SubgroupMatrixTiles {
-  const t: SubgroupMatrixTiles = { NSG: override?.NSG ?? 4, BKV: override?.BKV ?? (D <= 64 ? 64 : 32), SG };
+  const t: SubgroupMatrixTiles = { NSG: override?.NSG ?? 4, BKV: override?.BKV ?? (D <= 64 ? 64 : 32), SG, emulate: override?.emulate };
   if (t.BKV % 16 !== 0 || t.BKV < 16) throw new Error(`attention(subgroup-matrix): blockKv ${t.BKV} must be a positive multiple of 16`);
   if (![1, 2, 4, 8, 16].includes(t.NSG)) throw new Error(`attention(subgroup-matrix): subgroups ${t.NSG} must be 1, 2, 4, 8 or 16`);
   if ((t.BKV * 16) % SG !== 0) throw new Error(`attention(subgroup-matrix): subgroup size ${SG} does not divide a 16 x ${t.BKV} score block`);
@@ -82,9 +141,17 @@ export function subgroupMatrixAttentionWgsl(v: AttentionVariant, t: SubgroupMatr
   // Q is staged through the K/V area, RPP rows at a time.
   const RPP = Math.min(BQ, Math.floor((2 * BKV) / 16) * 16);
   const phases = Math.ceil(BQ / RPP);
+  const sim = !!t.emulate;
   const LEFT = 'subgroup_matrix_left<f16, 16, 16>';
   const RIGHT = 'subgroup_matrix_right<f16, 16, 16>';
   const RESULT = 'subgroup_matrix_result<f32, 16, 16>';
+  // Matrix operations, real or emulated (see `emulate`).
+  const load = (ty: string, arr: string, off: string, colMajor: boolean, stride: string) =>
+    sim ? `sim_load_${arr}(${off}, ${colMajor}, ${stride})` : `subgroupMatrixLoad<${ty}>(&${arr}, ${off}, ${colMajor}, ${stride})`;
+  const store = (arr: string, off: string, val: string, stride: string) =>
+    sim ? `sim_store_${arr}(${off}, ${val}, ${stride})` : `subgroupMatrixStore(&${arr}, ${off}, ${val}, false, ${stride})`;
+  const mma = (a: string, b: string, c: string) => (sim ? `sim_mma(${a}, ${b}, ${c})` : `subgroupMatrixMultiplyAccumulate(${a}, ${b}, ${c})`);
+  const zero = (ty: string) => (sim ? `Frag()` : `${ty}()`);
 
   const stageLoop = (rows: number, body: string) => {
     const total = rows * DH;
@@ -108,7 +175,7 @@ ${body}
         kv[r * KP + 2u * c] = hw.x;
         kv[r * KP + 2u * c + 1u] = hw.y;`;
     const loads = range(DF)
-      .map((k) => `      qf${k} = subgroupMatrixLoad<${LEFT}>(&kv, (sg * 16u - ${p * RPP}u) * KP + ${16 * k}u, false, KP);`)
+      .map((k) => `      qf${k} = ${load(LEFT, 'kv', `(sg * 16u - ${p * RPP}u) * KP + ${16 * k}u`, false, 'KP')};`)
       .join('\n');
     const mine = phases === 1 ? `{` : `if (sg * 16u >= ${p * RPP}u && sg * 16u < ${(p + 1) * RPP}u) {`;
     return `  {
@@ -140,12 +207,12 @@ ${loads}
   const scores = range(NF)
     .map((n) => {
       const mmas = range(DF)
-        .map((k) => `      acc = subgroupMatrixMultiplyAccumulate(qf${k}, subgroupMatrixLoad<${RIGHT}>(&kv, ${16 * n}u * KP + ${16 * k}u, true, KP), acc);`)
+        .map((k) => `      acc = ${mma(`qf${k}`, load(RIGHT, 'kv', `${16 * n}u * KP + ${16 * k}u`, true, 'KP'), 'acc')};`)
         .join('\n');
       return `    {
-      var acc = ${RESULT}();
+      var acc = ${zero(RESULT)};
 ${mmas}
-      subgroupMatrixStore(&sc, sg * 16u * SP + ${16 * n}u, acc, false, SP);
+      ${store('sc', `sg * 16u * SP + ${16 * n}u`, 'acc', 'SP')};
     }`;
     })
     .join('\n');
@@ -157,8 +224,8 @@ ${mmas}
   const rescalePasses = range(Math.ceil(DF / NF))
     .map((pass) => {
       const frags = range(NF).map((i) => pass * NF + i).filter((j) => j < DF);
-      const stores = frags.map((j, i) => `      subgroupMatrixStore(&sc, sg * 16u * SP + ${16 * i}u, o${j}, false, SP);`).join('\n');
-      const loads = frags.map((j, i) => `      o${j} = subgroupMatrixLoad<${RESULT}>(&sc, sg * 16u * SP + ${16 * i}u, false, SP);`).join('\n');
+      const stores = frags.map((j, i) => `      ${store('sc', `sg * 16u * SP + ${16 * i}u`, `o${j}`, 'SP')};`).join('\n');
+      const loads = frags.map((j, i) => `      o${j} = ${load(RESULT, 'sc', `sg * 16u * SP + ${16 * i}u`, false, 'SP')};`).join('\n');
       return `${stores}
       workgroupBarrier();
       for (var i = 0u; i < CPT; i++) {
@@ -174,10 +241,10 @@ ${loads}
   const pv = range(NF)
     .map((kk) => {
       const mmas = range(DF)
-        .map((j) => `      o${j} = subgroupMatrixMultiplyAccumulate(pf, subgroupMatrixLoad<${RIGHT}>(&kv, VB + ${16 * kk}u * KP + ${16 * j}u, false, KP), o${j});`)
+        .map((j) => `      o${j} = ${mma('pf', load(RIGHT, 'kv', `VB + ${16 * kk}u * KP + ${16 * j}u`, false, 'KP'), `o${j}`)};`)
         .join('\n');
       return `    {
-      let pf = subgroupMatrixLoad<${LEFT}>(&pm, sg * 16u * PP + ${16 * kk}u, false, PP);
+      let pf = ${load(LEFT, 'pm', `sg * 16u * PP + ${16 * kk}u`, false, 'PP')};
 ${mmas}
     }`;
     })
@@ -186,7 +253,7 @@ ${mmas}
   const epiloguePasses = range(Math.ceil(DF / NF))
     .map((pass) => {
       const frags = range(NF).map((i) => pass * NF + i).filter((j) => j < DF);
-      const stores = frags.map((j, i) => `  subgroupMatrixStore(&sc, sg * 16u * SP + ${16 * i}u, o${j}, false, SP);`).join('\n');
+      const stores = frags.map((j, i) => `  ${store('sc', `sg * 16u * SP + ${16 * i}u`, `o${j}`, 'SP')};`).join('\n');
       return `${stores}
   workgroupBarrier();
   if (qi < P.Sq) {
@@ -199,11 +266,14 @@ ${mmas}
     })
     .join('\n');
 
-  return /* wgsl */ `enable f16;
+  const header = sim
+    ? `enable f16;\nenable subgroups;\n`
+    : `enable f16;
 enable subgroups;
 enable chromium_experimental_subgroup_matrix;
 diagnostic(off, chromium.subgroup_matrix_uniformity);
-${PARAMS_STRUCT}
+`;
+  return /* wgsl */ `${header}${PARAMS_STRUCT}
 ${SOFTMAX_CONSTS}
 const BQ: u32 = ${BQ}u;
 const BKV: u32 = ${BKV}u;
@@ -224,7 +294,7 @@ var<workgroup> sc: array<f32, ${BQ * SP}>;        // scores; O fragments when re
 var<workgroup> pm: array<f16, ${BQ * PP}>;        // probabilities
 var<workgroup> rescaleFlag: u32;
 var<workgroup> kvEndShared: u32;
-
+${sim ? emulationWgsl(NSG) : ''}
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let h = wid.y;
@@ -237,9 +307,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let part = lane % TPR;
   let qi = q0 + row;
 ${kvEndWgsl(v)}
-${range(DF).map((k) => `  var qf${k} = ${LEFT}();`).join('\n')}
+${sim ? `  N8 = select(8u, 9u, P.B == 0xffffffffu);  // a run-time 8
+  simLane = lane;
+  simSg = sg;` : ''}
+${range(DF).map((k) => `  var qf${k} = ${zero(LEFT)};`).join('\n')}
 ${qPhases.join('\n')}
-${range(DF).map((j) => `  var o${j} = ${RESULT}();`).join('\n')}
+${range(DF).map((j) => `  var o${j} = ${zero(RESULT)};`).join('\n')}
   var m = EMPTY;
   var l = 0.0;
   let nBlocks = ${blockCountWgsl(v, 'BQ', 'BKV')};

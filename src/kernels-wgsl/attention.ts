@@ -29,8 +29,11 @@ export interface AttentionArgs {
   lse?: TensorView;
   path?: 'auto' | 'tiled' | 'subgroup-matrix';
   label?: string;
-  /** Tuning of the subgroup-matrix path (benchmarks); defaults are chosen per head dim. */
-  tiles?: Partial<Pick<SubgroupMatrixTiles, 'NSG' | 'BKV'>>;
+  /**
+   * Tuning of the subgroup-matrix path (benchmarks); defaults are chosen per head dim. `emulate` (tests only)
+   * runs that kernel's algorithm with plain-WGSL stand-ins for the matrix builtins, on any adapter.
+   */
+  tiles?: Partial<Pick<SubgroupMatrixTiles, 'NSG' | 'BKV' | 'emulate'>>;
 }
 
 export interface AttentionShape {
@@ -86,6 +89,10 @@ function resolvePath(ctx: GpuContext, args: AttentionArgs, D: number): Attention
   const asked = args.path ?? 'auto';
   if (asked === 'tiled') return 'tiled';
   const support = subgroupMatrixSupport(ctx, D);
+  if (asked === 'subgroup-matrix' && args.tiles?.emulate) {
+    if (D !== 64 && D !== 128) throw new Error(`${OP}: path 'subgroup-matrix' covers head dims 64 and 128, not ${D}`);
+    return 'subgroup-matrix';
+  }
   if (asked === 'subgroup-matrix') {
     if (!support.ok) throw new Error(`${OP}: path 'subgroup-matrix' is unavailable: ${support.reason}. Use path 'auto' or 'tiled'.`);
     return 'subgroup-matrix';
@@ -115,7 +122,7 @@ const dummies = new WeakMap<GpuContext, { read: GPUBuffer; write: GPUBuffer }>()
 function dummyBuffers(ctx: GpuContext): { read: GPUBuffer; write: GPUBuffer } {
   let d = dummies.get(ctx);
   if (!d) {
-    d = { read: ctx.createBuffer(16, 'attention.unused-input'), write: ctx.createBuffer(16, 'attention.unused-output') };
+    d = { read: ctx.sharedBuffer('attention.unused-input'), write: ctx.sharedBuffer('attention.unused-output') };
     dummies.set(ctx, d);
   }
   return d;
@@ -136,9 +143,9 @@ export async function attention(ctx: GpuContext, args: AttentionArgs): Promise<K
   let BQ: number;
   let loopBKV = 0;
   if (path === 'subgroup-matrix') {
-    const t = subgroupMatrixTiles(D, ctx.caps.subgroupMaxSize, smem, args.tiles);
+    const t = subgroupMatrixTiles(D, args.tiles?.emulate ? 32 : ctx.caps.subgroupMaxSize, smem, args.tiles);
     source = subgroupMatrixAttentionWgsl(variant, t);
-    key = `attention-sm:D${D}:nsg${t.NSG}:bkv${t.BKV}:sg${t.SG}:${flags}`;
+    key = `attention-sm:D${D}:nsg${t.NSG}:bkv${t.BKV}:sg${t.SG}:${flags}${t.emulate ? ':emulated' : ''}`;
     BQ = 16 * t.NSG;
   } else {
     const t = tiledTiles(D, smem);

@@ -68,10 +68,10 @@ function reference(c: Case, q: Float64Array, k: Float64Array, v: Float64Array, b
   return { out, lse };
 }
 
-async function runCase(ctx: GpuContext, c: Case, path: AttentionArgs['path']): Promise<void> {
+async function runCase(ctx: GpuContext, c: Case, path: AttentionArgs['path'], tiles?: AttentionArgs['tiles']): Promise<void> {
   const seed = freshSeed();
   const rand = rng(seed);
-  const what = `${c.name} [${path}] seed=${seed} (replay: TEST_SEED=${seed})`;
+  const what = `${c.name} [${path}${tiles ? ` ${JSON.stringify(tiles)}` : ''}] seed=${seed} (replay: TEST_SEED=${seed})`;
   const { B, H, Sq, Skv, D } = c;
   const q = randn(rand, B * H * Sq * D, c.std ?? 1);
   const k = randn(rand, B * H * Skv * D, c.std ?? 1);
@@ -97,6 +97,7 @@ async function runCase(ctx: GpuContext, c: Case, path: AttentionArgs['path']): P
     kvLength,
     lse,
     path,
+    tiles,
   });
   expect(call.label).toContain(path === 'auto' ? '' : path!);
   await runCalls(ctx, [call]);
@@ -152,6 +153,25 @@ describe('attention (subgroup-matrix, tensor cores)', async () => {
   it.skipIf(!support.ok)('8 subgroups per workgroup (two-phase Q staging)', async () => {
     await runCase(ctx, { name: 'nsg8', B: 1, H: 2, Sq: 150, Skv: 77, D: 128, lse: true, causal: true }, 'subgroup-matrix');
   });
+});
+
+// The tensor-core kernel's algorithm (staging, masks, lazy rescale, multi-phase Q staging, epilogue) with the
+// matrix builtins emulated in plain WGSL, so it can be checked on lavapipe. Opt-in (ATTN_EMULATE=1): lavapipe
+// needs ~10-30 s of JIT per emulated variant, too slow for every CI run.
+const emulate = !!process.env.ATTN_EMULATE;
+if (!emulate) console.log('[attention.test] skipping emulated tensor-core attention tests (set ATTN_EMULATE=1 to run them)');
+describe.skipIf(!emulate)('attention (subgroup-matrix algorithm, emulated matrix ops)', () => {
+  const emulated: [Case, AttentionArgs['tiles']][] = [
+    [{ name: 'D=64 odd lengths', B: 2, H: 1, Sq: 37, Skv: 45, D: 64, lse: true }, { emulate: true, BKV: 32 }],
+    [{ name: 'D=128 bias + kvLength incl. fully masked', B: 2, H: 1, Sq: 21, Skv: 40, D: 128, bias: true, kvLength: [0, 33], lse: true }, { emulate: true, BKV: 16 }],
+    [{ name: `D=128 rising maxima (lazy rescale)`, B: 1, H: 1, Sq: 17, Skv: 70, D: 128, bias: true, biasRamp: 0.6, scale: 0.05, lse: true }, { emulate: true, BKV: 16 }],
+    [{ name: 'D=64 huge scores, causal, 8 subgroups (4-phase Q staging)', B: 1, H: 1, Sq: 131, Skv: 131, D: 64, std: 16, causal: true, lse: true }, { emulate: true, NSG: 8, BKV: 16 }],
+  ];
+  for (const [c, tiles] of emulated) {
+    it(c.name, async () => {
+      await runCase(await testContext(), c, 'subgroup-matrix', tiles);
+    }, 900_000);
+  }
 });
 
 describe('attention argument checks', () => {
