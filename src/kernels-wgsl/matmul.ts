@@ -74,11 +74,20 @@ interface GemmLaunch {
 }
 
 /**
- * Default tensor-core tiling: 128x128 workgroup tile, 8 subgroups of 64x32, K step 32, staged through
- * workgroup memory. bench/matmul-tune.ts times the alternatives (docs/matmul.md has the numbers).
+ * Default tensor-core tiling: the fastest measured one that fits the adapter's workgroup memory. On H100
+ * (docs/matmul.md, 2026-11-23) a 128x128 tile, 8 subgroups of 64x32, K step 64, one smem stage (45 KiB) ran
+ * 150-155 TFLOP/s at the FLUX shapes, vs 117-127 for the double-buffered K-step-32 tiling (48 KiB), which is
+ * the fallback; a 64x64 tile (24 KiB) is the last resort for adapters with 32 KiB.
  */
-export function defaultSgTiling(subgroupSize: number): SgTiling {
-  return { sgM: 2, sgN: 4, fragM: 4, fragN: 2, bk: 32, staging: 'staged', groupM: 8, subgroupSize };
+export function defaultSgTiling(subgroupSize: number, maxWorkgroupBytes = 49152): SgTiling {
+  const base: SgTiling = { sgM: 2, sgN: 4, fragM: 4, fragN: 2, bk: 64, staging: 'staged', stages: 1, groupM: 8, subgroupSize };
+  const candidates: SgTiling[] = [
+    base,
+    { ...base, bk: 32, stages: 2 },
+    { ...base, sgM: 2, sgN: 2, fragM: 2, fragN: 2, bk: 32, stages: 2 },
+  ];
+  return candidates.find((t) => sgWorkgroupBytes(t, 'kn') <= maxWorkgroupBytes && sgWorkgroupBytes(t, 'nk') <= maxWorkgroupBytes)
+    ?? candidates[candidates.length - 1];
 }
 
 const fmt = (s: readonly number[]) => `[${s.join(', ')}]`;
@@ -304,7 +313,7 @@ async function launchGemm(ctx: GpuContext, g: GemmLaunch): Promise<KernelCall> {
     BN = TILED.BN;
     key = `matmul-tiled:${specKey(spec)}`;
   } else {
-    let tiling = g.tuning?.tiling ?? defaultSgTiling(ctx.caps.subgroupMaxSize);
+    let tiling = g.tuning?.tiling ?? defaultSgTiling(ctx.caps.subgroupMaxSize, ctx.caps.limits.maxComputeWorkgroupStorageSize);
     const shape0 = sgTileShape(tiling);
     if (tiling.staging === 'direct' && (g.M % shape0.BM !== 0 || g.N % shape0.BN !== 0 || g.K % tiling.bk !== 0)) {
       // Direct fragment loads cannot be guarded: fall back to staging (zero-filled edges) for ragged shapes.
