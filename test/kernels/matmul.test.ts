@@ -243,7 +243,7 @@ describe('linear/matmul: tiled path', () => {
 describe.skipIf(!caps.tensorCores)('linear/matmul: subgroup-matrix path', () => {
   pathSuite('subgroup-matrix');
 
-  it('alternative tilings (direct loads, 4 subgroups, scalar-staged K) match the reference', async () => {
+  it('alternative tilings (direct loads, 4 subgroups, 1 or 2 smem stages, K step 16-64) match the reference', async () => {
     const sg = caps.subgroupMaxSize;
     const tilings: SgTiling[] = [
       { sgM: 2, sgN: 2, fragM: 4, fragN: 4, bk: 32, staging: 'staged', groupM: 8, subgroupSize: sg },
