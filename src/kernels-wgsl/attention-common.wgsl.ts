@@ -115,9 +115,13 @@ export function blockCountWgsl(v: AttentionVariant, bq: string, bkv: string): st
  * Statements turning the raw dot product `dotExpr` for (query qi, key kj) into a log2-domain score `sName`,
  * applying scale, bias and masks. Out-of-range queries (qi >= Sq) keep finite scores and are never written.
  */
-export function scoreWgsl(v: AttentionVariant, sName: string, dotExpr: string, qi: string, kj: string): string {
+export function scoreWgsl(v: AttentionVariant, sName: string, dotExpr: string, qi: string, kj: string, branchFree = false): string {
   let s = `    var ${sName} = (${dotExpr}) * P.scaleLog2;\n`;
-  if (on(v, v.hasBias)) {
+  if (branchFree && v.hasBias && !v.runtimeFlags) {
+    // Clamped indices + select: no divergent branch (the tensor-core kernel keeps its warps converged). Only
+    // reached inside the key loop, where kvEnd >= 1; Sq >= 1 always.
+    s += `    ${sName} += select(0.0, BIAS[(h * P.Sq + min(${qi}, P.Sq - 1u)) * P.Skv + min(${kj}, kvEnd - 1u)], ${qi} < P.Sq && ${kj} < kvEnd) * LOG2E;\n`;
+  } else if (on(v, v.hasBias)) {
     s += `    if (${v.runtimeFlags ? 'HAS_BIAS && ' : ''}${qi} < P.Sq && ${kj} < kvEnd) { ${sName} += BIAS[(h * P.Sq + ${qi}) * P.Skv + ${kj}] * LOG2E; }\n`;
   }
   const visible = v.runtimeFlags

@@ -7,7 +7,7 @@
 //      fragment load is in bounds by construction, with or without Dawn's robustness transform);
 //   2. each subgroup computes its 16 x BKV scores S = Q K^T with BKV/16 * D/16 MMAs and stores them (f32);
 //   3. each row's scores are read by SG/16 invocations of the owning subgroup (max/sum combined with
-//      subgroupShuffleXor), turned into f16 probabilities P, and stored;
+//      workgroup memory), turned into f16 probabilities P, and stored;
 //   4. each subgroup accumulates O += P V with BKV/16 * D/16 MMAs.
 //
 // Fragments are opaque, so rows of O cannot be rescaled in registers. The kernel therefore rescales lazily:
@@ -25,7 +25,6 @@ import {
   SOFTMAX_CONSTS,
   bindingsWgsl,
   blockCountWgsl,
-  kvEndWgsl,
   scoreWgsl,
 } from './attention-common.wgsl.js';
 
@@ -39,7 +38,7 @@ export interface SubgroupMatrixTiles {
   /**
    * Tests only: replace every subgroup-matrix builtin by a plain-WGSL emulation (SG must be 32), so the kernel's staging, indexing, masking and lazy-rescale logic runs on adapters without
    * tensor cores (lavapipe). `SG` then names a logical subgroup of contiguous invocations; only
-   * subgroupShuffleXor between neighbours (lane ^ 1) needs real subgroups (of any size >= 2).
+   * its logical subgroups need no real subgroup operations.
    */
   emulate?: boolean;
 }
@@ -106,7 +105,8 @@ const F32_PAD = 4;
 export function subgroupMatrixSmemBytes(D: number, t: SubgroupMatrixTiles): number {
   const BQ = 16 * t.NSG;
   const emulation = t.emulate ? t.NSG * 256 * 2 * 2 : 0;
-  return 2 * t.BKV * (D + HALF_PAD) * 2 + BQ * (t.BKV + F32_PAD) * 4 + BQ * (t.BKV + HALF_PAD) * 2 + 8 + emulation;
+  const rowStats = 2 * t.NSG * t.SG * 4 + BQ * 4 + 8 + 4; // redMax, redSum, invS, rescaleFlags, kvEndShared
+  return 2 * t.BKV * (D + HALF_PAD) * 2 + BQ * (t.BKV + F32_PAD) * 4 + BQ * (t.BKV + HALF_PAD) * 2 + rowStats + emulation;
 }
 
 /** Default tiles: the largest key block that fits next to 4 subgroups' score/probability scratch. */
@@ -169,8 +169,7 @@ ${body}
     const body = `        let r = e / DH;
         let c = e % DH;
         let qi = q0 + ${p * RPP}u + r;
-        var w = 0u;
-        if (qi < P.Sq) { w = Q[(bh * P.Sq + qi) * DH + c]; }
+        let w = select(0u, Q[(bh * P.Sq + min(qi, P.Sq - 1u)) * DH + c], qi < P.Sq);
         let hw = bitcast<vec2<f16>>(w);
         kv[r * KP + 2u * c] = hw.x;
         kv[r * KP + 2u * c + 1u] = hw.y;`;
@@ -190,13 +189,9 @@ ${loads}
   const kvStage = `        let r = e / DH;
         let c = e % DH;
         let kj = k0 + r;
-        var wk = 0u;
-        var wv = 0u;
-        if (kj < kvEnd) {
-          let gi = (bh * P.Skv + kj) * DH + c;
-          wk = K[gi];
-          wv = V[gi];
-        }
+        let gi = (bh * P.Skv + min(kj, kvEnd - 1u)) * DH + c;  // kvEnd >= 1 inside the key loop
+        let wk = select(0u, K[gi], kj < kvEnd);
+        let wv = select(0u, V[gi], kj < kvEnd);
         let hk = bitcast<vec2<f16>>(wk);
         let hv = bitcast<vec2<f16>>(wv);
         kv[r * KP + 2u * c] = hk.x;
@@ -217,8 +212,11 @@ ${mmas}
     })
     .join('\n');
 
-  const shuffleMax = range(Math.log2(TPR)).map((i) => `    bm = max(bm, subgroupShuffleXor(bm, ${1 << i}u));`).join('\n');
-  const shuffleSum = range(Math.log2(TPR)).map((i) => `    psum += subgroupShuffleXor(psum, ${1 << i}u);`).join('\n');
+  // Row max and sum combine the TPR partial values of a row through workgroup memory (not subgroup shuffles:
+  // fewer features mixed with the matrix builtins; the barriers are needed around the P stores anyway).
+  const rowBase = `(lid - part)`;
+  const combine = (arr: string, op: (a: string, b: string) => string, init: string) =>
+    range(TPR).reduce((acc, t) => op(acc, `${arr}[${rowBase} + ${t}u]`), init);
 
   // Rescale O through the score scratch, NF fragments per pass.
   const rescalePasses = range(Math.ceil(DF / NF))
@@ -230,7 +228,7 @@ ${mmas}
       workgroupBarrier();
       for (var i = 0u; i < CPT; i++) {
         let col = part * CPT + i;
-        if (col < ${16 * frags.length}u) { sc[row * SP + col] *= a; }
+        ${frags.length === NF ? '' : `if (col < ${16 * frags.length}u) `}{ sc[row * SP + col] *= a; }
       }
       workgroupBarrier();
 ${loads}
@@ -250,26 +248,25 @@ ${mmas}
     })
     .join('\n');
 
+  // Rows past Sq (last query tile only) copy row Sq-1's values to row Sq-1's address: every store stays in
+  // bounds without a divergent branch, and the duplicate writers store identical values.
   const epiloguePasses = range(Math.ceil(DF / NF))
     .map((pass) => {
       const frags = range(NF).map((i) => pass * NF + i).filter((j) => j < DF);
       const stores = frags.map((j, i) => `  ${store('sc', `sg * 16u * SP + ${16 * i}u`, `o${j}`, 'SP')};`).join('\n');
       return `${stores}
   workgroupBarrier();
-  if (qi < P.Sq) {
-    for (var i = 0u; i < CPT; i++) {
-      let col = part * CPT + i;
-      if (col < ${16 * frags.length}u) { OUT[obase + ${pass * NF * 16}u + col] = f16(sc[row * SP + col] * inv); }
-    }
+  for (var i = 0u; i < CPT; i++) {
+    let col = part * CPT + i;
+    ${frags.length === NF ? '' : `if (col < ${16 * frags.length}u) `}{ OUT[obase + ${pass * NF * 16}u + col] = f16(sc[srcRow * SP + col] * invS[srcRow]); }
   }
   workgroupBarrier();`;
     })
     .join('\n');
 
   const header = sim
-    ? `enable f16;\nenable subgroups;\n`
+    ? `enable f16;\n`
     : `enable f16;
-enable subgroups;
 enable chromium_experimental_subgroup_matrix;
 diagnostic(off, chromium.subgroup_matrix_uniformity);
 `;
@@ -292,7 +289,10 @@ ${bindingsWgsl(v, { q: 'u32', kv: 'u32', out: 'f16' })}
 var<workgroup> kv: array<f16, ${2 * BKV * KP}>;   // K block then V block; Q tile before the loop
 var<workgroup> sc: array<f32, ${BQ * SP}>;        // scores; O fragments when rescaling / writing out
 var<workgroup> pm: array<f16, ${BQ * PP}>;        // probabilities
-var<workgroup> rescaleFlag: u32;
+var<workgroup> rescaleFlags: array<u32, 2>;  // [0]: some row must rescale; [1]: sink for the others' writes
+var<workgroup> redMax: array<f32, WG>;
+var<workgroup> redSum: array<f32, WG>;
+var<workgroup> invS: array<f32, BQ>;
 var<workgroup> kvEndShared: u32;
 ${sim ? emulationWgsl(NSG) : ''}
 @compute @workgroup_size(${WG})
@@ -306,7 +306,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let row = sg * 16u + lane / TPR;  // score row handled by this invocation (inside its own subgroup's rows)
   let part = lane % TPR;
   let qi = q0 + row;
-${kvEndWgsl(v)}
+${v.hasKvLength ? `  kvEndShared = min(P.Skv, KVLEN[b]);  // every invocation stores the same value (no divergent branch)
+  let kvEnd = workgroupUniformLoad(&kvEndShared);` : `  let kvEnd = P.Skv;`}
 ${sim ? `  N8 = select(8u, 9u, P.B == 0xffffffffu);  // a run-time 8
   simLane = lane;
   simSg = sg;` : ''}
@@ -319,7 +320,7 @@ ${range(DF).map((j) => `  var o${j} = ${zero(RESULT)};`).join('\n')}
   for (var kb = 0u; kb < nBlocks; kb++) {
     let k0 = kb * BKV;
     workgroupBarrier();  // the previous block's K/V/P/scores are no longer read
-    if (lid == 0u) { rescaleFlag = 0u; }
+    rescaleFlags[0] = 0u;  // all invocations, same value; set again only after the next barrier
 ${stageLoop(BKV, kvStage)}    workgroupBarrier();
 ${scores}
     workgroupBarrier();
@@ -327,41 +328,44 @@ ${scores}
     var bm = MASKED;
     for (var i = 0u; i < CPT; i++) {
       let kj = k0 + part * CPT + i;
-${scoreWgsl(v, 's', `sc[row * SP + part * CPT + i]`, 'qi', 'kj')}
+${scoreWgsl(v, 's', `sc[row * SP + part * CPT + i]`, 'qi', 'kj', true)}
       sv[i] = s;
       bm = max(bm, s);
     }
-${shuffleMax}
+    redMax[lid] = bm;
+    workgroupBarrier();
+    bm = ${combine('redMax', (a, b) => `max(${a}, ${b})`, 'MASKED')};
     let mc = max(m, bm);
-    var alpha = 1.0;
-    if (m == EMPTY) {
-      m = mc;  // first visible keys: O and l are still 0, nothing to rescale
-    } else if (mc > m + TAU) {
-      alpha = exp2(m - mc);
-      m = mc;
-      rescaleFlag = 1u;  // every writer stores the same value
-    }
+    // Branch-free (selects): the matrix builtins below want converged subgroups.
+    let firstKeys = m == EMPTY;  // O and l are still 0: move m without rescaling
+    let bump = !firstKeys && mc > m + TAU;
+    let alpha = select(1.0, exp2(m - mc), bump);
+    m = select(m, mc, firstKeys || bump);
+    rescaleFlags[select(1u, 0u, bump)] = 1u;
     var psum = 0.0;
     for (var i = 0u; i < CPT; i++) {
       let p = f16(exp2(sv[i] - m));
       pm[row * PP + part * CPT + i] = p;
       psum += f32(p);  // sum what the MMA will use
     }
-${shuffleSum}
+    redSum[lid] = psum;
+    workgroupBarrier();  // P, redSum and the flag are visible from here on
+    psum = ${combine('redSum', (a, b) => `${a} + ${b}`, '0.0')};
     l = l * alpha + psum;
-    if (workgroupUniformLoad(&rescaleFlag) != 0u) {
+    if (workgroupUniformLoad(&rescaleFlags[0]) != 0u) {
       let a = alpha;  // the row's partner invocations computed the same value
 ${rescalePasses}
     }
 ${pv}
   }
+  invS[row] = select(0.0, 1.0 / l, l > 0.0);  // the row's TPR invocations store the same value
   workgroupBarrier();
-${v.hasLse ? `  if (part == 0u && qi < P.Sq) {
+  let srcRow = min(row, P.Sq - 1u - q0);
+  let obase = ((b * P.Sq + q0 + srcRow) * P.H + h) * ${D}u;
+${epiloguePasses}
+${v.hasLse ? `  if (part == 0u && qi < P.Sq) {  // after the last matrix operation: divergence is harmless here
     LSE[bh * P.Sq + qi] = select(bitcast<f32>(P.negInfBits), (m + log2(l)) * LN2, l > 0.0);
   }` : ''}
-  let inv = select(0.0, 1.0 / l, l > 0.0);
-  let obase = ((b * P.Sq + qi) * P.H + h) * ${D}u;
-${epiloguePasses}
 }
 `;
 }
