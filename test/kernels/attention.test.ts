@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import type { GpuContext } from '../../src/gpu/context.js';
 import { type AttentionArgs, attention, subgroupMatrixSupport } from '../../src/kernels-wgsl/attention.js';
 import { LAZY_RESCALE_TAU } from '../../src/kernels-wgsl/attention-subgroup-matrix.wgsl.js';
-import { type TensorView, allocTensor, runCalls } from '../../src/kernels-wgsl/kernel.js';
+import { type TensorView, allocTensor, bindGroup, runCalls } from '../../src/kernels-wgsl/kernel.js';
 import { expectClose, freshSeed, poisonedTensor, randn, readTensor, rng, testContext, uploadTensor } from '../helpers/gpu.js';
 
 interface Case {
@@ -150,6 +150,70 @@ describe('attention (subgroup-matrix, tensor cores)', async () => {
       await runCase(ctx, c, 'subgroup-matrix');
     });
   }
+  // Pinpoints a broken primitive if the attention cases fail: the two fragment products the kernel relies on
+  // (Q Kᵀ with K loaded column-major, P V with V row-major) from padded workgroup tiles, each subgroup on its
+  // own offsets, results stored f32 with a padded stride and read back by scalar loads.
+  it.skipIf(!support.ok)('subgroup-matrix primitives: A·Bᵀ (col-major right) and A·B (row-major right)', async () => {
+    const seed = freshSeed();
+    const rand = rng(seed);
+    const NSG = 2;
+    const a = randn(rand, NSG * 256);
+    const bm = randn(rand, NSG * 256);
+    const wgsl = `enable f16;
+enable chromium_experimental_subgroup_matrix;
+diagnostic(off, chromium.subgroup_matrix_uniformity);
+@group(0) @binding(0) var<storage, read> A: array<f16>;
+@group(0) @binding(1) var<storage, read> Bm: array<f16>;
+@group(0) @binding(2) var<storage, read_write> C: array<f32>;
+var<workgroup> ta: array<f16, ${NSG * 16 * 24}>;
+var<workgroup> tb: array<f16, ${NSG * 16 * 24}>;
+var<workgroup> tc: array<f32, ${NSG * 2 * 16 * 20}>;
+@compute @workgroup_size(${NSG * ctx.caps.subgroupMaxSize})
+fn main(@builtin(local_invocation_index) lid: u32) {
+  for (var e = lid; e < ${NSG * 256}u; e += ${NSG * ctx.caps.subgroupMaxSize}u) {
+    ta[(e / 16u) * 24u + e % 16u] = A[e];
+    tb[(e / 16u) * 24u + e % 16u] = Bm[e];
+  }
+  workgroupBarrier();
+  let g = lid / ${ctx.caps.subgroupMaxSize}u;
+  let l = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&ta, g * 384u, false, 24u);
+  let rt = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&tb, g * 384u, true, 24u);
+  let rn = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&tb, g * 384u, false, 24u);
+  let z = subgroup_matrix_result<f32, 16, 16>();
+  subgroupMatrixStore(&tc, (2u * g) * 320u, subgroupMatrixMultiplyAccumulate(l, rt, z), false, 20u);
+  subgroupMatrixStore(&tc, (2u * g + 1u) * 320u, subgroupMatrixMultiplyAccumulate(l, rn, z), false, 20u);
+  workgroupBarrier();
+  for (var e = lid; e < ${NSG * 2 * 256}u; e += ${NSG * ctx.caps.subgroupMaxSize}u) {
+    let f = e / 256u;  // fragment: 2g = A·Bᵀ of subgroup g, 2g + 1 = A·B
+    let i = e % 256u;
+    C[e] = tc[f * 320u + (i / 16u) * 20u + i % 16u];
+  }
+}`;
+    const pipeline = await ctx.pipeline('attention-probe-sm', wgsl);
+    const out = poisonedTensor(ctx, [NSG * 2 * 256], 'f32');
+    const bg = bindGroup(ctx, pipeline, [uploadTensor(ctx, a, [NSG * 256], 'f16'), uploadTensor(ctx, bm, [NSG * 256], 'f16'), out]);
+    await runCalls(ctx, [{ label: 'probe', pipeline, bindGroup: bg, workgroups: [1, 1, 1], flops: 0, bytes: 0 }]);
+    const got = await readTensor(ctx, out);
+    const want = new Float64Array(NSG * 2 * 256);
+    for (let g = 0; g < NSG; g++) {
+      for (let r = 0; r < 16; r++) {
+        for (let c = 0; c < 16; c++) {
+          let t = 0;
+          let n = 0;
+          for (let k = 0; k < 16; k++) {
+            t += a[g * 256 + r * 16 + k] * bm[g * 256 + c * 16 + k];
+            n += a[g * 256 + r * 16 + k] * bm[g * 256 + k * 16 + c];
+          }
+          want[(2 * g) * 256 + r * 16 + c] = t;
+          want[(2 * g + 1) * 256 + r * 16 + c] = n;
+        }
+      }
+    }
+    for (let f = 0; f < NSG * 2; f++) {
+      const what = `probe seed=${seed}: subgroup ${f >> 1} ${f % 2 ? 'A·B (row-major right)' : 'A·Bᵀ (col-major right)'}`;
+      expectClose(got.subarray(f * 256, f * 256 + 256), want.subarray(f * 256, f * 256 + 256), { relL2: 1e-3 }, what);
+    }
+  });
   it.skipIf(!support.ok)('8 subgroups per workgroup (two-phase Q staging)', async () => {
     await runCase(ctx, { name: 'nsg8', B: 1, H: 2, Sq: 150, Skv: 77, D: 128, lse: true, causal: true }, 'subgroup-matrix');
   });
