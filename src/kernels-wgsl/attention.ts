@@ -94,7 +94,12 @@ export function subgroupMatrixSupport(ctx: GpuContext, D: number): { ok: true } 
   return { ok: true };
 }
 
-function resolvePath(ctx: GpuContext, args: AttentionArgs, D: number): AttentionPath {
+/** The kernel `attention()` will use for these arguments ('auto' resolved), for `dit doctor` and benchmarks. */
+export function resolveAttentionPath(ctx: GpuContext, args: Pick<AttentionArgs, 'path' | 'tiles'>, D: number): AttentionPath {
+  return resolvePath(ctx, args, D);
+}
+
+function resolvePath(ctx: GpuContext, args: Pick<AttentionArgs, 'path' | 'tiles'>, D: number): AttentionPath {
   const asked = args.path ?? 'auto';
   if (asked === 'tiled') return 'tiled';
   const support = subgroupMatrixSupport(ctx, D);
