@@ -4,7 +4,7 @@ import type { GpuContext } from '../gpu/context.js';
 import { allocTensor, type KernelCall, type TensorView } from '../kernels-wgsl/kernel.js';
 import { randomFill } from '../kernels-wgsl/random-fill.js';
 import { linear } from '../kernels-wgsl/matmul.js';
-import { attention } from '../kernels-wgsl/attention.js';
+import { attentionCalls } from '../kernels-wgsl/attention.js';
 import { layerNormModulate, rmsNorm } from '../kernels-wgsl/norm.js';
 import { unary } from '../kernels-wgsl/elementwise.js';
 import { conv2d, packConv2dWeight, packedConv2dWeightShape } from '../kernels-wgsl/conv2d.js';
@@ -74,8 +74,8 @@ function attentionCase(model: string, id: string, S: number, H: number, D: numbe
       const k = await randomTensor(ctx, [1, H, S, D], 'f16', 5);
       const v = await randomTensor(ctx, [1, H, S, D], 'f16', 6);
       const out = allocTensor(ctx, [1, S, H * D], 'f16');
-      const call = await attention(ctx, { q: q.t, k: k.t, v: v.t, out, label: id });
-      return prepared(ctx, [q.init, k.init, v.init], [call]);
+      const calls = await attentionCalls(ctx, { q: q.t, k: k.t, v: v.t, out, label: id });
+      return prepared(ctx, [q.init, k.init, v.init], calls);
     },
   };
 }

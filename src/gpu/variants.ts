@@ -13,10 +13,18 @@ export function attentionPath(caps: GpuCaps): AttentionPath {
   return caps.tensorCores ? 'subgroup-matrix' : 'tiled';
 }
 
+/**
+ * Whether the fused tensor-core attention kernel is proven on hardware (kernels-wgsl/attention.ts explains).
+ * While false, attention on tensor-core adapters runs as tensor-core GEMMs + softmax (attention-composed.ts).
+ */
+export const TENSOR_CORE_ATTENTION_VERIFIED = false;
+
 export function kernelPaths(caps: GpuCaps): Record<string, string> {
   return {
     matmul: matmulPath(caps),
-    attention: attentionPath(caps),
+    attention: !caps.tensorCores ? 'tiled (fused, online softmax)'
+      : TENSOR_CORE_ATTENTION_VERIFIED ? 'subgroup-matrix (fused, online softmax)'
+      : 'composed (tensor-core GEMMs + softmax, head-chunked; masked/biased attention: tiled fused)',
     reductions: caps.subgroups ? 'subgroup' : 'workgroup-memory',
   };
 }

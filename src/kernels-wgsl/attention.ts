@@ -1,8 +1,9 @@
 // Fused flash-style attention: host launch code. Validates shapes, picks the path (tensor-core subgroup
 // matrices or the portable tiled kernel), compiles the generated WGSL (cached per variant) and returns one
 // KernelCall. Runs at graph-build time only. Design and measured numbers: docs/attention.md.
+import { attentionComposed, composedAttentionUnsupported } from './attention-composed.js';
 import type { GpuContext } from '../gpu/context.js';
-import { type AttentionPath, attentionPath } from '../gpu/variants.js';
+import { type AttentionPath, attentionPath, TENSOR_CORE_ATTENTION_VERIFIED } from '../gpu/variants.js';
 import { type AttentionVariant, FLAG_BIAS, FLAG_CAUSAL, FLAG_KVLEN, FLAG_LSE } from './attention-common.wgsl.js';
 import { type SubgroupMatrixTiles, subgroupMatrixAttentionWgsl, subgroupMatrixTiles } from './attention-subgroup-matrix.wgsl.js';
 import { tiledAttentionWgsl, tiledTiles } from './attention-tiled.wgsl.js';
@@ -53,7 +54,7 @@ const OP = 'attention';
  * `test/kernels/attention.test.ts` passes its subgroup-matrix group on a GPU, 'auto' stays on the (correct,
  * slow) tiled kernel. See docs/attention.md.
  */
-export const TENSOR_CORE_ATTENTION_VERIFIED = false;
+export { TENSOR_CORE_ATTENTION_VERIFIED };
 const MAX_D = 512;
 
 /** Validates every tensor against q's shape; returns the dimensions. Errors name the tensor and the fix. */
@@ -197,4 +198,27 @@ export async function attention(ctx: GpuContext, args: AttentionArgs): Promise<K
     flops: 4 * B * H * Sq * Skv * D,
     bytes: 2 * qBytes + kvBytes + (args.bias ? 4 * H * Sq * Skv : 0) + (args.lse ? 4 * B * H * Sq : 0),
   };
+}
+
+export type AttentionPathChoice = 'auto' | 'tiled' | 'subgroup-matrix' | 'composed';
+
+/**
+ * The attention op as the graph uses it: picks the implementation and returns its dispatches. 'auto' takes the
+ * fused tensor-core kernel once verified; until then, on adapters with tensor cores, plain attention (no bias,
+ * mask, kvLength or lse: the DiTs' case) goes through the composed tensor-core GEMM path
+ * (attention-composed.ts), everything else through the portable fused kernel.
+ */
+export async function attentionCalls(ctx: GpuContext, args: Omit<AttentionArgs, 'path'> & { path?: AttentionPathChoice }): Promise<KernelCall[]> {
+  const { D } = attentionShape(args as AttentionArgs);
+  const plain = !args.bias && !args.causal && !args.kvLength && !args.lse;
+  const asked = args.path ?? 'auto';
+  if (asked === 'composed') {
+    if (!plain) throw new Error(`${OP}: path 'composed' supports plain attention only (no bias, causal, kvLength or lse)`);
+    return attentionComposed(ctx, { q: args.q, k: args.k, v: args.v, out: args.out, scale: args.scale, label: args.label });
+  }
+  if (asked === 'auto' && plain && resolveAttentionPath(ctx, { tiles: args.tiles }, D) !== 'subgroup-matrix' && subgroupMatrixSupport(ctx, D).ok &&
+      composedAttentionUnsupported(ctx, args) === null) {
+    return attentionComposed(ctx, { q: args.q, k: args.k, v: args.v, out: args.out, scale: args.scale, label: args.label });
+  }
+  return [await attention(ctx, { ...args, path: asked as AttentionArgs['path'] })];
 }

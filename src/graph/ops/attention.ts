@@ -112,7 +112,7 @@ export interface AttentionOptions extends OpOptions {
   kvLength?: Tensor;
   /** Also produce the f32 [B, H, Sq] log-sum-exp (for merging KV shards). */
   withLse?: boolean;
-  path?: 'auto' | 'tiled' | 'subgroup-matrix';
+  path?: att.AttentionPathChoice;
 }
 
 /** softmax(scale q k^T + bias) v: q [B, H, Sq, D], k/v [B, H, Skv, D] -> out [B, Sq, H*D] f16 (token-major). */
@@ -139,7 +139,7 @@ export function attention(g: Graph, q: Tensor, k: Tensor, v: Tensor, opts: Atten
     exec: {
       type: 'kernel',
       launch: (ctx, view) =>
-        att.attention(ctx, {
+        att.attentionCalls(ctx, {
           q: view(q), k: view(k), v: view(v), out: view(outs[0]), scale: opts.scale, bias: opts.bias && view(opts.bias),
           causal: opts.causal, kvLength: opts.kvLength && view(opts.kvLength), lse: opts.withLse ? view(outs[1]) : undefined,
           path: opts.path, label,
