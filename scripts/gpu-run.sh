@@ -15,13 +15,15 @@ for phase in "$@"; do
   case "$phase" in
     tests)
       node node_modules/vitest/vitest.mjs run test/kernels test/graph test/models 2>&1 | tee "$OUT/gpu-tests.log" | grep -E "Test Files|Tests |FAIL|✓ test|❯ test" ;;
+    quicktests)
+      node node_modules/vitest/vitest.mjs run test/kernels/attention-composed.test.ts test/kernels/norm.test.ts test/models 2>&1 | tee "$OUT/gpu-tests.log" | grep -E "Test Files|Tests |FAIL|✓ test|❯ test" ;;
     parity)
       python3 bench/reference/flux_fullsize_parity.py --ckpt /tmp/flux-random.safetensors --golden /tmp/flux-parity-1024.safetensors --res 1024 --txt 512 2>&1 | tee "$OUT/parity-ref.log"
       node bin/dit.js parity /tmp/flux-random.safetensors /tmp/flux-parity-1024.safetensors --json 2>&1 | grep -v Warning | tee "$OUT/parity.json"
       rm -f /tmp/flux-random.safetensors ;;
     kernels)
-      node bin/dit.js bench kernels --suite full --emit-spec "$OUT/spec.json"
-      python3 bench/reference/kernels_ref.py "$OUT/spec.json" "$OUT/torch-kernels.json" 2>&1 | tail -3
+      node bin/dit.js bench kernels --suite full --emit-spec /tmp/kernel-spec.json
+      python3 bench/reference/kernels_ref.py /tmp/kernel-spec.json "$OUT/torch-kernels.json" 2>&1 | tail -3
       node bin/dit.js bench kernels --suite full --reference "$OUT/torch-kernels.json" --out "$OUT" 2>&1 | grep -v Warning ;;
     model)
       python3 bench/reference/step_time.py --flux-res 512,1024,2048 --sd3-res 1024 --out "$OUT/torch-step.json" 2>&1 | tail -6
