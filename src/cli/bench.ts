@@ -93,4 +93,15 @@ export function registerBench(program: Command): void {
         process.exitCode = 1;
       }
     });
+
+  bench
+    .command('render')
+    .description('rewrite RESULTS.md from a kernels.json written by `dit bench kernels` (e.g. one fetched from a GPU machine)')
+    .argument('<kernels.json>')
+    .option('--out <file>', 'Markdown file to write', 'bench/RESULTS.md')
+    .action((file: string, opts: { out: string }) => {
+      const data = JSON.parse(readFileSync(file, 'utf8')) as Parameters<typeof kernelMarkdown>[0] & { torch?: TorchReference };
+      writeFileSync(opts.out, kernelMarkdown(data, data.torch));
+      console.log(`wrote ${opts.out}`);
+    });
 }
