@@ -4,7 +4,8 @@ import type { GpuContext } from '../gpu/context.js';
 import { median } from '../gpu/timer.js';
 import { FluxTransformer } from '../models/flux.js';
 import { Sd3Transformer } from '../models/sd3.js';
-import { flux1DevConfig, sd3MediumConfig } from '../weights/model-config.js';
+import { flux1DevConfig, sd3MediumConfig, type FluxConfig, type ModelConfig, type Sd3Config } from '../weights/model-config.js';
+import type { WeightStore } from '../graph/weights.js';
 import { randomWeightStore } from './random-weights.js';
 
 export interface ModelBenchRow {
@@ -54,28 +55,36 @@ async function timeSteps(ctx: GpuContext, run: () => Promise<void>, reps: number
   return { samples, encodeMs };
 }
 
-export async function benchFlux(ctx: GpuContext, resolutions: number[], opts: { reps?: number; txtTokens?: number; log?: (s: string) => void } = {}): Promise<ModelBenchRow[]> {
+/** A compiled model step the benchmark can drive: its plan, and how to fill its inputs with random data. */
+interface SteppableModel {
+  plan: { run(): Promise<void>; readOutput(name: string): Promise<Float32Array>; profile(): Promise<{ gpuMs: number; byKind: ModelBenchRow['breakdown'] }>; stats: { flops: number; activationBytes: number; dispatches: number } };
+  destroy(): void;
+}
+
+async function benchModel(
+  ctx: GpuContext,
+  name: string,
+  cfg: ModelConfig,
+  resolutions: number[],
+  textTokens: number,
+  build: (store: WeightStore, grid: number) => Promise<SteppableModel>,
+  opts: { reps?: number; log?: (s: string) => void },
+): Promise<ModelBenchRow[]> {
   const log = opts.log ?? (() => {});
-  const cfg = flux1DevConfig('bfl', true);
-  const { store, bytes } = await randomWeightStore(ctx, cfg, 1);
-  log(`FLUX.1-dev random weights on GPU: ${(bytes / 2 ** 30).toFixed(2)} GiB`);
+  const { store, bytes } = await randomWeightStore(ctx, cfg, cfg.family === 'flux' ? 1 : 2);
+  log(`${name} random weights on GPU: ${(bytes / 2 ** 30).toFixed(2)} GiB`);
   const rows: ModelBenchRow[] = [];
-  const Lt = opts.txtTokens ?? 512;
   try {
     for (const res of resolutions) {
       const grid = res / 16;
-      const model = await FluxTransformer.create(ctx, store, cfg, { batch: 1, txtTokens: Lt, gridH: grid, gridW: grid });
+      const model = await build(store, grid);
       try {
-        model.setInputs({
-          img: randomArray(grid * grid * cfg.inChannels, 1), txt: randomArray(Lt * cfg.contextInDim, 2, 0.3),
-          pooled: randomArray(cfg.pooledDim, 3, 0.3), timesteps: [0.6], guidance: [3.5],
-        });
         const { samples, encodeMs } = await timeSteps(ctx, () => model.plan.run(), opts.reps ?? 5);
         const v = await model.plan.readOutput('velocity');
         const prof = await model.plan.profile();
-        const row = makeRow('FLUX.1-dev', res, grid * grid, Lt, samples, encodeMs, model.plan.stats, bytes, v, prof);
+        const row = makeRow(name, res, grid * grid, textTokens, samples, encodeMs, model.plan.stats, bytes, v, prof);
         rows.push(row);
-        log(`FLUX.1-dev ${res}²: ${row.medianMs.toFixed(1)} ms/step, ${row.tflops.toFixed(0)} TFLOP/s, encode ${row.encodeMs.toFixed(2)} ms, activations ${(row.activationBytes / 2 ** 30).toFixed(2)} GiB, finite=${row.finite}`);
+        log(`${name} ${res}²: ${row.medianMs.toFixed(1)} ms/step, ${row.tflops.toFixed(0)} TFLOP/s, encode ${row.encodeMs.toFixed(2)} ms, activations ${(row.activationBytes / 2 ** 30).toFixed(2)} GiB, finite=${row.finite}`);
       } finally {
         model.destroy();
       }
@@ -86,36 +95,30 @@ export async function benchFlux(ctx: GpuContext, resolutions: number[], opts: { 
   return rows;
 }
 
-export async function benchSd3(ctx: GpuContext, resolutions: number[], opts: { reps?: number; txtTokens?: number; log?: (s: string) => void } = {}): Promise<ModelBenchRow[]> {
-  const log = opts.log ?? (() => {});
-  const cfg = sd3MediumConfig('3');
-  const { store, bytes } = await randomWeightStore(ctx, cfg, 2);
-  log(`SD3-medium random weights on GPU: ${(bytes / 2 ** 30).toFixed(2)} GiB`);
-  const rows: ModelBenchRow[] = [];
+export function benchFlux(ctx: GpuContext, resolutions: number[], opts: { reps?: number; txtTokens?: number; log?: (s: string) => void; config?: FluxConfig } = {}): Promise<ModelBenchRow[]> {
+  const cfg = opts.config ?? flux1DevConfig('bfl', true);
+  const Lt = opts.txtTokens ?? 512;
+  return benchModel(ctx, opts.config ? 'FLUX (custom config)' : 'FLUX.1-dev', cfg, resolutions, Lt, async (store, grid) => {
+    const model = await FluxTransformer.create(ctx, store, cfg, { batch: 1, txtTokens: Lt, gridH: grid, gridW: grid });
+    model.setInputs({
+      img: randomArray(grid * grid * cfg.inChannels, 1), txt: randomArray(Lt * cfg.contextInDim, 2, 0.3),
+      pooled: randomArray(cfg.pooledDim, 3, 0.3), timesteps: [0.6], guidance: [3.5],
+    });
+    return model;
+  }, opts);
+}
+
+export function benchSd3(ctx: GpuContext, resolutions: number[], opts: { reps?: number; txtTokens?: number; log?: (s: string) => void; config?: Sd3Config } = {}): Promise<ModelBenchRow[]> {
+  const cfg = opts.config ?? sd3MediumConfig('3');
   const Lc = opts.txtTokens ?? 333;
-  try {
-    for (const res of resolutions) {
-      const grid = res / 16;
-      const model = await Sd3Transformer.create(ctx, store, cfg, { batch: 1, txtTokens: Lc, gridH: grid, gridW: grid });
-      try {
-        model.plan.setInput('latents', randomArray(grid * grid * cfg.inChannels * 4, 4));
-        model.plan.setInput('context', randomArray(Lc * cfg.jointAttentionDim, 5, 0.3));
-        model.plan.setInput('pooled', randomArray(cfg.pooledDim, 6, 0.3));
-        model.setTimestep([0.6]);
-        const { samples, encodeMs } = await timeSteps(ctx, () => model.plan.run(), opts.reps ?? 5);
-        const v = await model.plan.readOutput('velocity');
-        const prof = await model.plan.profile();
-        const row = makeRow('SD3-medium', res, grid * grid, Lc, samples, encodeMs, model.plan.stats, bytes, v, prof);
-        rows.push(row);
-        log(`SD3-medium ${res}²: ${row.medianMs.toFixed(1)} ms/step, ${row.tflops.toFixed(0)} TFLOP/s, encode ${row.encodeMs.toFixed(2)} ms, finite=${row.finite}`);
-      } finally {
-        model.destroy();
-      }
-    }
-  } finally {
-    store.destroy();
-  }
-  return rows;
+  return benchModel(ctx, opts.config ? 'SD3 (custom config)' : 'SD3-medium', cfg, resolutions, Lc, async (store, grid) => {
+    const model = await Sd3Transformer.create(ctx, store, cfg, { batch: 1, txtTokens: Lc, gridH: grid, gridW: grid });
+    model.plan.setInput('latents', randomArray(grid * grid * cfg.inChannels * cfg.patchSize ** 2, 4));
+    model.plan.setInput('context', randomArray(Lc * cfg.jointAttentionDim, 5, 0.3));
+    model.plan.setInput('pooled', randomArray(cfg.pooledDim, 6, 0.3));
+    model.setTimestep([0.6]);
+    return model;
+  }, opts);
 }
 
 function makeRow(

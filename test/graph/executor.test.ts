@@ -155,7 +155,7 @@ describe('executor', () => {
     const ctx = await testContext();
     const weights = new WeightStore();
     weights.upload(ctx, 'ln.weight', new Float64Array(C + 1), [C + 1], 'f16');
-    const err = await compile(ctx, buildGraph(), weights).catch((e) => e as Error);
+    const err = (await compile(ctx, buildGraph(), weights).catch((e: unknown) => e)) as Error;
     expect(err).toBeInstanceOf(GraphBuildError);
     expect(err.message).toMatch(/'ln.weight' has shape \[41\] but the graph needs \[40\]/);
     expect(err.message).toMatch(/missing weight 'ln.bias'/);

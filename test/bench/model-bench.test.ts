@@ -1,0 +1,26 @@
+// The model-step benchmark's code path (not its speed) on tiny configurations: weights, inputs, timing, profile and
+// the Markdown report all work, and the output is finite.
+import { describe, expect, it } from 'vitest';
+import { benchFlux, benchSd3, modelMarkdown } from '../../src/bench/model-bench.js';
+import { tinyFluxConfig, tinySd3Config } from '../../src/weights/synthetic.js';
+import { testContext } from '../helpers/gpu.js';
+
+describe('model benchmark harness', () => {
+  it('times tiny FLUX and SD3 steps and reports them beside a reference', async () => {
+    const ctx = await testContext();
+    const rows = [
+      ...(await benchFlux(ctx, [64], { reps: 1, txtTokens: 8, config: tinyFluxConfig('bfl', true) })),
+      ...(await benchSd3(ctx, [64], { reps: 1, txtTokens: 8, config: tinySd3Config(false) })),
+    ];
+    expect(rows).toHaveLength(2);
+    for (const r of rows) {
+      expect(r.finite, r.model).toBe(true);
+      expect(r.medianMs).toBeGreaterThan(0);
+      expect(r.imageTokens).toBe(16);
+      expect(r.dispatches).toBeGreaterThan(10);
+    }
+    const md = modelMarkdown('test device', rows, { device: 'ref', lookup: () => ({ ms: rows[0].medianMs / 2 }) });
+    expect(md).toContain('2.00×');
+    expect(md).toContain('Where the time goes');
+  });
+});
