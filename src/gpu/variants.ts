@@ -17,7 +17,7 @@ export function attentionPath(caps: GpuCaps): AttentionPath {
  * Whether the fused tensor-core attention kernel is proven on hardware (kernels-wgsl/attention.ts explains).
  * While false, attention on tensor-core adapters runs as tensor-core GEMMs + softmax (attention-composed.ts).
  */
-export const TENSOR_CORE_ATTENTION_VERIFIED = false;
+export const TENSOR_CORE_ATTENTION_VERIFIED = true;
 
 export function kernelPaths(caps: GpuCaps): Record<string, string> {
   return {

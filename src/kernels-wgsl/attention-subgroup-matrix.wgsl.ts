@@ -17,6 +17,10 @@
 // scaled (rare after the first blocks; the decision is made workgroup-uniform with workgroupUniformLoad
 // because the pass contains barriers). A row's first visible block needs no rescale (O and l are 0).
 //
+// Workgroup memory: every workgroup variable's size is a multiple of 16 bytes. Cooperative-matrix loads and
+// stores need 16-byte-aligned addresses, and the driver chooses where each workgroup variable lives: on the
+// H100 one 8-byte variable declared after the tiles shifted them by 8 bytes and made every fragment wrong.
+//
 // Subgroup ownership follows local_invocation_index / SG (contiguous subgroups, as on NVIDIA); matrix
 // offsets depend only on that, never on the lane (the uniformity diagnostic is off, see GPU-NOTES.md).
 import {
@@ -41,6 +45,12 @@ export interface SubgroupMatrixTiles {
    * its logical subgroups need no real subgroup operations.
    */
   emulate?: boolean;
+  /**
+   * Tests only (test/kernels/attention-probe.test.ts). `legacyLayout` reproduces the first version's
+   * workgroup variables: an 8-byte flag pair and a 4-byte kvEnd declared after the matrix tiles. On the H100
+   * (driver 580.159.04) that layout makes every fragment load/store wrong (see docs/attention.md).
+   */
+  probe?: { legacyLayout?: boolean };
 }
 
 /**
@@ -105,13 +115,20 @@ const F32_PAD = 4;
 export function subgroupMatrixSmemBytes(D: number, t: SubgroupMatrixTiles): number {
   const BQ = 16 * t.NSG;
   const emulation = t.emulate ? t.NSG * 256 * 2 * 2 : 0;
-  const rowStats = 2 * t.NSG * t.SG * 4 + BQ * 4 + 8 + 4; // redMax, redSum, invS, rescaleFlags, kvEndShared
+  const flags = t.probe?.legacyLayout ? 8 + 4 : 16;
+  const rowStats = 2 * t.NSG * t.SG * 4 + BQ * 4 + flags; // redMax, redSum, invS, flags
   return 2 * t.BKV * (D + HALF_PAD) * 2 + BQ * (t.BKV + F32_PAD) * 4 + BQ * (t.BKV + HALF_PAD) * 2 + rowStats + emulation;
 }
 
 /** Default tiles: the largest key block that fits next to 4 subgroups' score/probability scratch. */
 export function subgroupMatrixTiles(D: number, SG: number, smemBytes: number, override?: Partial<SubgroupMatrixTiles>): SubgroupMatrixTiles {
-  const t: SubgroupMatrixTiles = { NSG: override?.NSG ?? 4, BKV: override?.BKV ?? (D <= 64 ? 64 : 32), SG, emulate: override?.emulate };
+  const t: SubgroupMatrixTiles = {
+    NSG: override?.NSG ?? 4,
+    BKV: override?.BKV ?? (D <= 64 ? 64 : 32),
+    SG,
+    emulate: override?.emulate,
+    probe: override?.probe,
+  };
   if (t.BKV % 16 !== 0 || t.BKV < 16) throw new Error(`attention(subgroup-matrix): blockKv ${t.BKV} must be a positive multiple of 16`);
   if (![1, 2, 4, 8, 16].includes(t.NSG)) throw new Error(`attention(subgroup-matrix): subgroups ${t.NSG} must be 1, 2, 4, 8 or 16`);
   if ((t.BKV * 16) % SG !== 0) throw new Error(`attention(subgroup-matrix): subgroup size ${SG} does not divide a 16 x ${t.BKV} score block`);
@@ -142,6 +159,9 @@ export function subgroupMatrixAttentionWgsl(v: AttentionVariant, t: SubgroupMatr
   const RPP = Math.min(BQ, Math.floor((2 * BKV) / 16) * 16);
   const phases = Math.ceil(BQ / RPP);
   const sim = !!t.emulate;
+  const legacy = !!t.probe?.legacyLayout;
+  const RF = legacy ? 'rescaleFlags' : 'flags'; // [0]: some row must rescale; [1]: sink for the others' writes
+  const KVEND = legacy ? 'kvEndShared' : 'flags[2]';
   const LEFT = 'subgroup_matrix_left<f16, 16, 16>';
   const RIGHT = 'subgroup_matrix_right<f16, 16, 16>';
   const RESULT = 'subgroup_matrix_result<f32, 16, 16>';
@@ -289,11 +309,16 @@ ${bindingsWgsl(v, { q: 'u32', kv: 'u32', out: 'f16' })}
 var<workgroup> kv: array<f16, ${2 * BKV * KP}>;   // K block then V block; Q tile before the loop
 var<workgroup> sc: array<f32, ${BQ * SP}>;        // scores; O fragments when rescaling / writing out
 var<workgroup> pm: array<f16, ${BQ * PP}>;        // probabilities
-var<workgroup> rescaleFlags: array<u32, 2>;  // [0]: some row must rescale; [1]: sink for the others' writes
+${legacy ? `var<workgroup> rescaleFlags: array<u32, 2>;
 var<workgroup> redMax: array<f32, WG>;
 var<workgroup> redSum: array<f32, WG>;
 var<workgroup> invS: array<f32, BQ>;
-var<workgroup> kvEndShared: u32;
+var<workgroup> kvEndShared: u32;` : `var<workgroup> redMax: array<f32, WG>;
+var<workgroup> redSum: array<f32, WG>;
+var<workgroup> invS: array<f32, BQ>;
+// [0]: some row must rescale; [1]: sink for the other rows' writes; [2]: kvEnd. Every workgroup variable's
+// size is a multiple of 16 bytes, so wherever the driver places them, the matrix tiles stay 16-byte aligned.
+var<workgroup> flags: array<u32, 4>;`}
 ${sim ? emulationWgsl(NSG) : ''}
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -306,8 +331,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let row = sg * 16u + lane / TPR;  // score row handled by this invocation (inside its own subgroup's rows)
   let part = lane % TPR;
   let qi = q0 + row;
-${v.hasKvLength ? `  kvEndShared = min(P.Skv, KVLEN[b]);  // every invocation stores the same value (no divergent branch)
-  let kvEnd = workgroupUniformLoad(&kvEndShared);` : `  let kvEnd = P.Skv;`}
+${v.hasKvLength ? `  ${KVEND} = min(P.Skv, KVLEN[b]);  // every invocation stores the same value (no divergent branch)
+  let kvEnd = workgroupUniformLoad(&${KVEND});` : `  let kvEnd = P.Skv;`}
 ${sim ? `  N8 = select(8u, 9u, P.B == 0xffffffffu);  // a run-time 8
   simLane = lane;
   simSg = sg;` : ''}
@@ -320,7 +345,7 @@ ${range(DF).map((j) => `  var o${j} = ${zero(RESULT)};`).join('\n')}
   for (var kb = 0u; kb < nBlocks; kb++) {
     let k0 = kb * BKV;
     workgroupBarrier();  // the previous block's K/V/P/scores are no longer read
-    rescaleFlags[0] = 0u;  // all invocations, same value; set again only after the next barrier
+    ${RF}[0] = 0u;  // all invocations, same value; set again only after the next barrier
 ${stageLoop(BKV, kvStage)}    workgroupBarrier();
 ${scores}
     workgroupBarrier();
@@ -341,7 +366,7 @@ ${scoreWgsl(v, 's', `sc[row * SP + part * CPT + i]`, 'qi', 'kj', true)}
     let bump = !firstKeys && mc > m + TAU;
     let alpha = select(1.0, exp2(m - mc), bump);
     m = select(m, mc, firstKeys || bump);
-    rescaleFlags[select(1u, 0u, bump)] = 1u;
+    ${RF}[select(1u, 0u, bump)] = 1u;
     var psum = 0.0;
     for (var i = 0u; i < CPT; i++) {
       let p = f16(exp2(sv[i] - m));
@@ -352,7 +377,7 @@ ${scoreWgsl(v, 's', `sc[row * SP + part * CPT + i]`, 'qi', 'kj', true)}
     workgroupBarrier();  // P, redSum and the flag are visible from here on
     psum = ${combine('redSum', (a, b) => `${a} + ${b}`, '0.0')};
     l = l * alpha + psum;
-    if (workgroupUniformLoad(&rescaleFlags[0]) != 0u) {
+    if (workgroupUniformLoad(&${RF}[0]) != 0u) {
       let a = alpha;  // the row's partner invocations computed the same value
 ${rescalePasses}
     }

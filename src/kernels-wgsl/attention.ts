@@ -5,7 +5,7 @@ import { attentionComposed, composedAttentionUnsupported } from './attention-com
 import type { GpuContext } from '../gpu/context.js';
 import { type AttentionPath, attentionPath, TENSOR_CORE_ATTENTION_VERIFIED } from '../gpu/variants.js';
 import { type AttentionVariant, FLAG_BIAS, FLAG_CAUSAL, FLAG_KVLEN, FLAG_LSE } from './attention-common.wgsl.js';
-import { type SubgroupMatrixTiles, subgroupMatrixAttentionWgsl, subgroupMatrixTiles } from './attention-subgroup-matrix.wgsl.js';
+import { type SubgroupMatrixTiles, subgroupMatrixAttentionWgsl, subgroupMatrixSmemBytes, subgroupMatrixTiles } from './attention-subgroup-matrix.wgsl.js';
 import { tiledAttentionWgsl, tiledTiles } from './attention-tiled.wgsl.js';
 import { type KernelCall, type TensorView, bindGroup, byteSize, expectShape, paramsBuffer } from './kernel.js';
 
@@ -31,10 +31,10 @@ export interface AttentionArgs {
   path?: 'auto' | 'tiled' | 'subgroup-matrix';
   label?: string;
   /**
-   * Tuning of the subgroup-matrix path (benchmarks); defaults are chosen per head dim. `emulate` (tests only)
+   * Tuning of the subgroup-matrix path (benchmarks); defaults are chosen per head dim and Sq. `emulate` (tests only)
    * runs that kernel's algorithm with plain-WGSL stand-ins for the matrix builtins, on any adapter.
    */
-  tiles?: Partial<Pick<SubgroupMatrixTiles, 'NSG' | 'BKV' | 'emulate'>>;
+  tiles?: Partial<Pick<SubgroupMatrixTiles, 'NSG' | 'BKV' | 'emulate' | 'probe'>>;
 }
 
 export interface AttentionShape {
@@ -48,14 +48,22 @@ export interface AttentionShape {
 const OP = 'attention';
 
 /**
- * Whether 'auto' may pick the tensor-core kernel. Its first H100 run (2026-11-23) failed the correctness tests
- * (the same algorithm passes with emulated matrix ops on lavapipe); the kernel was then made branch-free and
- * shuffle-free before its matrix operations but has not run on hardware since. Until
- * `test/kernels/attention.test.ts` passes its subgroup-matrix group on a GPU, 'auto' stays on the (correct,
- * slow) tiled kernel. See docs/attention.md.
+ * Whether 'auto' may pick the tensor-core kernel: true since `test/kernels/attention.test.ts` passed its
+ * subgroup-matrix group on an H100 (2026-11-23, after the workgroup-memory alignment fix). See docs/attention.md.
  */
 export { TENSOR_CORE_ATTENTION_VERIFIED };
 const MAX_D = 512;
+
+/**
+ * Subgroups per workgroup of the tensor-core kernel when the caller does not choose. Measured on H100
+ * (docs/attention.md, B=1, H=24, D=128): 8 subgroups (128 query rows) ran 1.6-1.7x faster than 4 at
+ * S = 4608 and 16896, but ~3x slower at S = 1536; for D=64 the two were within noise.
+ */
+function defaultSubgroups(D: number, Sq: number, SG: number, limits: { smem: number; invocations: number }, tiles: AttentionArgs['tiles']): number {
+  if (D !== 128 || Sq < 3072) return 4;
+  const fits = subgroupMatrixSmemBytes(D, { NSG: 8, BKV: tiles?.BKV ?? 32, SG, emulate: tiles?.emulate }) <= limits.smem;
+  return fits && 8 * SG <= limits.invocations ? 8 : 4;
+}
 
 /** Validates every tensor against q's shape; returns the dimensions. Errors name the tensor and the fix. */
 export function attentionShape(args: AttentionArgs): AttentionShape {
@@ -158,9 +166,14 @@ export async function attention(ctx: GpuContext, args: AttentionArgs): Promise<K
   let BQ: number;
   let loopBKV = 0;
   if (path === 'subgroup-matrix') {
-    const t = subgroupMatrixTiles(D, args.tiles?.emulate ? 32 : ctx.caps.subgroupMaxSize, smem, args.tiles);
+    const SG = args.tiles?.emulate ? 32 : ctx.caps.subgroupMaxSize;
+    const t = subgroupMatrixTiles(D, SG, smem, {
+      NSG: defaultSubgroups(D, Sq, SG, { smem, invocations: ctx.caps.limits.maxComputeInvocationsPerWorkgroup }, args.tiles),
+      ...args.tiles,
+    });
     source = subgroupMatrixAttentionWgsl(variant, t);
-    key = `attention-sm:D${D}:nsg${t.NSG}:bkv${t.BKV}:sg${t.SG}:${flags}${t.emulate ? ':emulated' : ''}`;
+    const probe = t.probe?.legacyLayout ? ':legacy-layout' : '';
+    key = `attention-sm:D${D}:nsg${t.NSG}:bkv${t.BKV}:sg${t.SG}:${flags}${t.emulate ? ':emulated' : ''}${probe}`;
     BQ = 16 * t.NSG;
   } else {
     const t = tiledTiles(D, smem);
@@ -204,9 +217,9 @@ export type AttentionPathChoice = 'auto' | 'tiled' | 'subgroup-matrix' | 'compos
 
 /**
  * The attention op as the graph uses it: picks the implementation and returns its dispatches. 'auto' takes the
- * fused tensor-core kernel once verified; until then, on adapters with tensor cores, plain attention (no bias,
- * mask, kvLength or lse: the DiTs' case) goes through the composed tensor-core GEMM path
- * (attention-composed.ts), everything else through the portable fused kernel.
+ * fused tensor-core kernel where it applies (tensor cores, D = 64 or 128); should that flag ever be off again,
+ * plain attention (no bias, mask, kvLength or lse: the DiTs' case) on tensor-core adapters goes through the
+ * composed tensor-core GEMM path (attention-composed.ts); everything else runs the portable fused kernel.
  */
 export async function attentionCalls(ctx: GpuContext, args: Omit<AttentionArgs, 'path'> & { path?: AttentionPathChoice }): Promise<KernelCall[]> {
   const { D } = attentionShape(args as AttentionArgs);

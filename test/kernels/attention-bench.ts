@@ -1,6 +1,7 @@
 // Attention benchmark for the GPU machine (not a unit test): FLUX shapes B=1, H=24, D=128 at 1024+512,
-// 4096+512 and 16384+512 tokens, robustness off, median of >= 10 timed reps (GPU timestamps when available),
-// every variant's output spot-checked against a float64 CPU reference on sampled rows first.
+// 4096+512 and 16384+512 tokens and the SD3 shape D=64, S=4096+333, robustness off, median of >= 10 timed reps
+// (GPU timestamps when available), every variant's output spot-checked against a float64 CPU reference on
+// sampled rows.
 // Build and run (repo root): npx tsc test/kernels/attention-bench.ts --outDir dist-attn --module NodeNext
 //   --moduleResolution NodeNext --target ES2022 --types node,@webgpu/types --skipLibCheck
 //   && node dist-attn/test/kernels/attention-bench.js [outDir]
@@ -13,8 +14,11 @@ import { f16BitsToF32, f32ToF16Bits } from '../../src/util/f16.js';
 const outDir = process.argv[2] ?? '.';
 // ATTN_BENCH_SHAPES / ATTN_BENCH_H: small smoke runs on lavapipe.
 const H = Number(process.env.ATTN_BENCH_H ?? 24);
-const D = 128;
-const SHAPES = process.env.ATTN_BENCH_SHAPES ? process.env.ATTN_BENCH_SHAPES.split(',').map(Number) : [1024 + 512, 4096 + 512, 16384 + 512];
+// ATTN_BENCH_SHAPES: comma-separated S or S:D entries (D defaults to 128).
+const SHAPES: { S: number; D: number }[] = (process.env.ATTN_BENCH_SHAPES ?? '1536,4608,16896,4429:64').split(',').map((e) => {
+  const [S, D] = e.split(':').map(Number);
+  return { S, D: D || 128 };
+});
 const REPS = 12;
 
 interface Variant {
@@ -23,14 +27,19 @@ interface Variant {
   tiles?: AttentionArgs['tiles'];
   robustness: boolean;
   maxS?: number; // skip slow variants at big shapes
+  minS?: number;
+  D?: number; // only for this head dim
 }
 
 const VARIANTS: Variant[] = [
-  { name: 'tc nsg4 bkv32', path: 'subgroup-matrix', tiles: { NSG: 4, BKV: 32 }, robustness: false },
-  { name: 'tc nsg8 bkv32', path: 'subgroup-matrix', tiles: { NSG: 8, BKV: 32 }, robustness: false },
-  { name: 'tc nsg4 bkv16', path: 'subgroup-matrix', tiles: { NSG: 4, BKV: 16 }, robustness: false },
-  { name: 'tiled', path: 'tiled', robustness: false },
-  { name: 'tc nsg4 bkv32 (robustness on)', path: 'subgroup-matrix', tiles: { NSG: 4, BKV: 32 }, robustness: true, maxS: 4608 },
+  { name: 'tc nsg4 bkv32', path: 'subgroup-matrix', tiles: { NSG: 4, BKV: 32 }, robustness: false, D: 128 },
+  { name: 'tc nsg8 bkv32', path: 'subgroup-matrix', tiles: { NSG: 8, BKV: 32 }, robustness: false, D: 128 },
+  { name: 'tc nsg4 bkv16', path: 'subgroup-matrix', tiles: { NSG: 4, BKV: 16 }, robustness: false, D: 128 },
+  { name: 'tc nsg4 bkv64', path: 'subgroup-matrix', tiles: { NSG: 4, BKV: 64 }, robustness: false, D: 64 },
+  { name: 'tc nsg4 bkv32', path: 'subgroup-matrix', tiles: { NSG: 4, BKV: 32 }, robustness: false, D: 64 },
+  { name: 'tc nsg8 bkv32', path: 'subgroup-matrix', tiles: { NSG: 8, BKV: 32 }, robustness: false, D: 64 },
+  { name: 'tiled', path: 'tiled', robustness: false, maxS: 1536 },
+  { name: 'tc nsg4 bkv32 (robustness on)', path: 'subgroup-matrix', tiles: { NSG: 4, BKV: 32 }, robustness: true, minS: 4608, maxS: 4608, D: 128 },
 ];
 
 /** Random f16 bits fast: a table of N(0,1) samples indexed by an LCG (host f16 conversion per element is slow). */
@@ -56,7 +65,7 @@ function upload(ctx: GpuContext, data: Uint16Array, shape: number[]): TensorView
 }
 
 /** float64 reference for query row i of head h; returns the max abs error and the reference's max abs. */
-function checkRow(q: Uint16Array, k: Uint16Array, v: Uint16Array, out: Uint16Array, S: number, h: number, i: number): [number, number] {
+function checkRow(q: Uint16Array, k: Uint16Array, v: Uint16Array, out: Uint16Array, S: number, D: number, h: number, i: number): [number, number] {
   const scale = 1 / Math.sqrt(D);
   const s = new Float64Array(S);
   let max = -Infinity;
@@ -123,7 +132,7 @@ async function main(): Promise<void> {
   const first = await open(false);
   console.log(`device: ${first.caps.adapterName}; subgroups ${first.caps.subgroupMinSize}..${first.caps.subgroupMaxSize}; tensorCores ${first.caps.tensorCores}; ` +
     `smem ${first.caps.limits.maxComputeWorkgroupStorageSize}; date ${new Date().toISOString()}`);
-  for (const S of SHAPES) {
+  for (const { S, D } of SHAPES) {
     const n = H * S * D;
     const q = randomF16(n, 1 + S);
     const k = randomF16(n, 2 + S);
@@ -131,7 +140,7 @@ async function main(): Promise<void> {
     const flops = 4 * H * S * S * D;
     const bufs = new Map<boolean, { q: TensorView; k: TensorView; v: TensorView; out: TensorView }>();
     for (const variant of VARIANTS) {
-      if (variant.maxS && S > variant.maxS) continue;
+      if ((variant.maxS && S > variant.maxS) || (variant.minS && S < variant.minS) || (variant.D && variant.D !== D)) continue;
       const ctx = await open(variant.robustness);
       let b = bufs.get(variant.robustness);
       if (!b) {
@@ -147,7 +156,7 @@ async function main(): Promise<void> {
         let worst = 0;
         let refMax = 0;
         for (const [h, i] of [[0, 0], [0, S - 1], [7, 1], [13, S >> 1], [23, S - 2], [23, 777 % S]]) {
-          const [e, r] = checkRow(q, k, v, out, S, h, i);
+          const [e, r] = checkRow(q, k, v, out, S, D, h % H, i);
           worst = Math.max(worst, e);
           refMax = Math.max(refMax, r);
         }
