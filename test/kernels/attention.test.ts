@@ -111,6 +111,10 @@ fn main(@builtin(local_invocation_index) lid: u32) {
       expectClose(got.subarray(f * 256, f * 256 + 256), want.subarray(f * 256, f * 256 + 256), { relL2: 1e-3 }, what);
     }
   });
+  // Sq >= 3072 at D=128: attention() picks 8 subgroups by default (the speed-tuned choice) instead of 4.
+  it.skipIf(!support.ok)('D=128 long query tile count: the default 8-subgroup choice', async () => {
+    await runCase(ctx, { name: 'long Sq', B: 1, H: 1, Sq: 3079, Skv: 45, D: 128, lse: true }, 'subgroup-matrix');
+  });
   it.skipIf(!support.ok)('8 subgroups per workgroup (two-phase Q staging)', async () => {
     await runCase(ctx, { name: 'nsg8', B: 1, H: 2, Sq: 150, Skv: 77, D: 128, lse: true, causal: true }, 'subgroup-matrix');
   });
