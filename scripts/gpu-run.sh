@@ -16,7 +16,7 @@ for phase in "$@"; do
     tests)
       node node_modules/vitest/vitest.mjs run test/kernels test/graph test/models 2>&1 | tee "$OUT/gpu-tests.log" | grep -E "Test Files|Tests |FAIL|✓ test|❯ test" ;;
     quicktests)
-      node node_modules/vitest/vitest.mjs run test/kernels/attention-composed.test.ts test/kernels/norm.test.ts test/models 2>&1 | tee "$OUT/gpu-tests.log" | grep -E "Test Files|Tests |FAIL|✓ test|❯ test" ;;
+      node node_modules/vitest/vitest.mjs run test/kernels/attention test/kernels/norm.test.ts test/models test/graph 2>&1 | tee "$OUT/gpu-tests.log" | grep -E "Test Files|Tests |FAIL|✓ test|❯ test" ;;
     parity)
       python3 bench/reference/flux_fullsize_parity.py --ckpt /tmp/flux-random.safetensors --golden /tmp/flux-parity-1024.safetensors --res 1024 --txt 512 2>&1 | grep -v -i warn | tee "$OUT/parity-ref.log"
       node bin/dit.js parity /tmp/flux-random.safetensors /tmp/flux-parity-1024.safetensors --json 2>/dev/null | grep '^{' | tee "$OUT/parity.json"
