@@ -15,7 +15,8 @@ export function attentionPath(caps: GpuCaps): AttentionPath {
 
 /**
  * Whether the fused tensor-core attention kernel is proven on hardware (kernels-wgsl/attention.ts explains).
- * While false, attention on tensor-core adapters runs as tensor-core GEMMs + softmax (attention-composed.ts).
+ * Verified on an H100 on 2026-11-23 (docs/attention.md). If it is ever set false again, plain attention on
+ * tensor-core adapters runs as tensor-core GEMMs + softmax (attention-composed.ts).
  */
 export const TENSOR_CORE_ATTENTION_VERIFIED = true;
 
@@ -23,7 +24,7 @@ export function kernelPaths(caps: GpuCaps): Record<string, string> {
   return {
     matmul: matmulPath(caps),
     attention: !caps.tensorCores ? 'tiled (fused, online softmax)'
-      : TENSOR_CORE_ATTENTION_VERIFIED ? 'subgroup-matrix (fused, online softmax)'
+      : TENSOR_CORE_ATTENTION_VERIFIED ? 'subgroup-matrix (fused, online softmax) for D 64/128; other plain attention: composed tensor-core GEMMs; masked: tiled fused'
       : 'composed (tensor-core GEMMs + softmax, head-chunked; masked/biased attention: tiled fused)',
     reductions: caps.subgroups ? 'subgroup' : 'workgroup-memory',
   };

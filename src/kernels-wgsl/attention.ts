@@ -217,9 +217,10 @@ export type AttentionPathChoice = 'auto' | 'tiled' | 'subgroup-matrix' | 'compos
 
 /**
  * The attention op as the graph uses it: picks the implementation and returns its dispatches. 'auto' takes the
- * fused tensor-core kernel where it applies (tensor cores, D = 64 or 128); should that flag ever be off again,
- * plain attention (no bias, mask, kvLength or lse: the DiTs' case) on tensor-core adapters goes through the
- * composed tensor-core GEMM path (attention-composed.ts); everything else runs the portable fused kernel.
+ * fused tensor-core kernel where it applies (tensor cores, D = 64 or 128). On tensor-core adapters, plain attention
+ * (no bias, mask, kvLength or lse) that the fused kernel does not cover (e.g. the VAE's single head of D = 512)
+ * goes through the composed tensor-core GEMM path (attention-composed.ts) rather than the ~3 TFLOP/s portable
+ * kernel; everything else runs the portable fused kernel.
  */
 export async function attentionCalls(ctx: GpuContext, args: Omit<AttentionArgs, 'path'> & { path?: AttentionPathChoice }): Promise<KernelCall[]> {
   const { D } = attentionShape(args as AttentionArgs);
@@ -229,7 +230,7 @@ export async function attentionCalls(ctx: GpuContext, args: Omit<AttentionArgs, 
     if (!plain) throw new Error(`${OP}: path 'composed' supports plain attention only (no bias, causal, kvLength or lse)`);
     return attentionComposed(ctx, { q: args.q, k: args.k, v: args.v, out: args.out, scale: args.scale, label: args.label });
   }
-  if (asked === 'auto' && plain && resolveAttentionPath(ctx, { tiles: args.tiles }, D) !== 'subgroup-matrix' && subgroupMatrixSupport(ctx, D).ok &&
+  if (asked === 'auto' && plain && ctx.caps.tensorCores && resolveAttentionPath(ctx, { tiles: args.tiles }, D) !== 'subgroup-matrix' &&
       composedAttentionUnsupported(ctx, args) === null) {
     return attentionComposed(ctx, { q: args.q, k: args.k, v: args.v, out: args.out, scale: args.scale, label: args.label });
   }
