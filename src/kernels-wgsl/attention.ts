@@ -139,16 +139,9 @@ function checkBindingSizes(ctx: GpuContext, args: AttentionArgs): void {
   }
 }
 
-const dummies = new WeakMap<GpuContext, { read: GPUBuffer; write: GPUBuffer }>();
-
 /** Placeholders for unused optional bindings (separate read and write ones: WebGPU forbids aliasing them). */
 function dummyBuffers(ctx: GpuContext): { read: GPUBuffer; write: GPUBuffer } {
-  let d = dummies.get(ctx);
-  if (!d) {
-    d = { read: ctx.sharedBuffer('attention.unused-input'), write: ctx.sharedBuffer('attention.unused-output') };
-    dummies.set(ctx, d);
-  }
-  return d;
+  return { read: ctx.sharedBuffer('attention.unused-input'), write: ctx.sharedBuffer('attention.unused-output') };
 }
 
 /** Builds the attention call. See AttentionArgs for layouts; `path: 'auto'` uses tensor cores where available. */

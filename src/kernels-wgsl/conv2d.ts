@@ -106,14 +106,8 @@ export async function packConv2dWeight(ctx: GpuContext, args: { src: TensorView;
 }
 
 // A 16-byte placeholder bound where bias / residual are absent (the shader never reads it then).
-const dummies = new WeakMap<GpuContext, GPUBuffer>();
 function dummy(ctx: GpuContext): GPUBuffer {
-  let b = dummies.get(ctx);
-  if (!b) {
-    b = ctx.sharedBuffer('conv2d-unused-operand');
-    dummies.set(ctx, b);
-  }
-  return b;
+  return ctx.sharedBuffer('conv2d-unused-operand');
 }
 
 function overlaps(a: TensorView, b: TensorView): boolean {

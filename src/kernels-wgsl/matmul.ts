@@ -250,16 +250,9 @@ function choosePath(ctx: GpuContext, g: GemmLaunch): 'tiled' | 'subgroup-matrix'
   return sgUsable && f16In ? 'subgroup-matrix' : 'tiled';
 }
 
-const dummies = new WeakMap<GpuContext, GPUBuffer>();
-
 /** 16 bytes bound in place of an absent bias/gate/residual (the epilogue flags keep it unread). */
 function dummyBuffer(ctx: GpuContext): GPUBuffer {
-  let b = dummies.get(ctx);
-  if (!b) {
-    b = ctx.sharedBuffer('matmul:unused-binding');
-    dummies.set(ctx, b);
-  }
-  return b;
+  return ctx.sharedBuffer('matmul:unused-binding');
 }
 
 async function launchGemm(ctx: GpuContext, g: GemmLaunch): Promise<KernelCall> {
