@@ -9,6 +9,7 @@ import { DIFFUSERS_INDEX } from './checkpoint.js';
 import { expectedTensors, type ExpectedTensor } from './layouts.js';
 import type { FluxConfig, ModelConfig, Sd3Config } from './model-config.js';
 import { SafetensorsWriter, specBytes, type TensorSpec } from './safetensors-writer.js';
+import { mulberry32 } from '../util/random.js';
 
 export type FloatDType = 'BF16' | 'F16' | 'F32';
 
@@ -39,17 +40,7 @@ export interface SyntheticResult {
   tensors: number;
 }
 
-/** mulberry32: deterministic, fast enough for test-sized data. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = mulberry32;
 
 function hashName(name: string, seed: number): number {
   let h = (2166136261 ^ seed) >>> 0;

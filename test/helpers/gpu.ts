@@ -5,6 +5,7 @@ import { randomInt } from 'node:crypto';
 import { GpuContext } from '../../src/gpu/context.js';
 import { allocTensor, type DType, type TensorView, numel } from '../../src/kernels-wgsl/kernel.js';
 import { fromF16Array, roundF16, toF16Array } from '../../src/util/f16.js';
+import { mulberry32 } from '../../src/util/random.js';
 
 let shared: Promise<GpuContext> | null = null;
 
@@ -19,17 +20,7 @@ export function freshSeed(): number {
   return process.env.TEST_SEED ? Number(process.env.TEST_SEED) : randomInt(1, 2 ** 31);
 }
 
-/** mulberry32: small, fast, good enough for test data. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const rng = mulberry32;
 
 /** Normal(0, std) samples, already rounded to the storage dtype so the reference sees the GPU's exact inputs. */
 export function randn(rand: () => number, n: number, std = 1, dtype: DType = 'f16'): Float64Array {
