@@ -31,7 +31,7 @@ for phase in "$@"; do
       node bin/dit.js bench kernels --suite flux --filter flux1024 --reference "$OUT/torch-kernels-1024.json" --out "$OUT/k1024" 2>&1 | grep -E "ms|wrote" ;;
     model)
       python3 bench/reference/step_time.py --flux-res 512,1024,2048 --sd3-res 1024 --out "$OUT/torch-step.json" 2>&1 | tail -6
-      node bin/dit.js bench model --flux 512,1024,2048 --sd3 1024 --reference "$OUT/torch-step.json" --out "$OUT" 2>&1 | grep -v Warning ;;
+      node bin/dit.js bench model --flux 512,1024,2048 --sd3 1024 --reference "$OUT/torch-step.json" --out "$OUT" --profile "$OUT/profile.json" 2>&1 | grep -v Warning ;;
     *) echo "unknown phase $phase" ;;
   esac
 done

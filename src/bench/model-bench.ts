@@ -6,6 +6,7 @@ import { FluxTransformer } from '../models/flux.js';
 import { Sd3Transformer } from '../models/sd3.js';
 import { flux1DevConfig, sd3MediumConfig, type FluxConfig, type ModelConfig, type Sd3Config } from '../weights/model-config.js';
 import type { WeightStore } from '../graph/weights.js';
+import { makeProfile, type LatencyProfile } from '../scheduler/profile.js';
 import { randomWeightStore } from './random-weights.js';
 
 export interface ModelBenchRow {
@@ -156,4 +157,25 @@ export function modelMarkdown(device: string, rows: ModelBenchRow[], torch?: { d
     for (const k of r.breakdown) out.push(`| ${k.kind} | ${k.ms.toFixed(2)} | ${(k.fraction * 100).toFixed(1)}% | ${k.count} | ${k.tflops.toFixed(1)} | ${k.gbps.toFixed(0)} |`);
   }
   return out.join('\n') + '\n';
+}
+
+/**
+ * The measured steps as a scheduler latency profile (src/scheduler/profile.ts format), degree 1 only: sequence
+ * parallelism across GPUs is a later issue, so larger degrees are not claimed. groupChangeSeconds is 0 with one GPU.
+ */
+export function rowsToProfile(rows: ModelBenchRow[], model: string, device: string): LatencyProfile {
+  const mine = rows.filter((r) => r.model === model).sort((a, b) => a.resolution - b.resolution);
+  if (mine.length === 0) throw new Error(`no benchmark rows for ${model}`);
+  return makeProfile({
+    model: `${model} (tetriserve-ts WGSL engine, batch 1, ${mine[0].textTokens} text tokens)`,
+    device,
+    degrees: [1],
+    entries: mine.map((r) => ({
+      resolution: r.resolution,
+      stepSeconds: { '1': r.medianMs / 1e3 },
+      groupChangeSeconds: 0,
+      provenance: { '1': `measured: dit bench model, median of ${r.samplesMs.length} steps`, groupChange: 'one GPU: no group change' },
+    })),
+    notes: `written by dit bench model on ${new Date().toISOString().slice(0, 10)}`,
+  });
 }

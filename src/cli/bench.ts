@@ -6,7 +6,8 @@ import { GpuContext } from '../gpu/context.js';
 import { caseSpecs, kernelCases, type Suite } from '../bench/kernel-cases.js';
 import { runKernelBench } from '../bench/kernel-bench.js';
 import { kernelMarkdown, type TorchReference } from '../bench/report.js';
-import { benchFlux, benchSd3, modelMarkdown, type ModelBenchRow } from '../bench/model-bench.js';
+import { benchFlux, benchSd3, modelMarkdown, rowsToProfile, type ModelBenchRow } from '../bench/model-bench.js';
+import { profileToJson } from '../scheduler/profile.js';
 
 const SUITES: Suite[] = ['full', 'quick', 'flux', 'sd3', 'vae'];
 
@@ -55,7 +56,8 @@ export function registerBench(program: Command): void {
     .option('--out <dir>', 'where to write model.json and MODEL.md', 'bench/results')
     .option('--robustness', 'keep Dawn robustness checks on (default off for benchmarks)')
     .option('--reps <n>', 'timed steps per resolution', '5')
-    .action(async (opts: { flux: string; sd3: string; reference?: string; out: string; robustness?: boolean; reps: string }) => {
+    .option('--profile <file>', 'also write the FLUX steps as a scheduler latency profile (degree 1)')
+    .action(async (opts: { flux: string; sd3: string; reference?: string; out: string; robustness?: boolean; reps: string; profile?: string }) => {
       const list = (s: string) => s.split(',').map((x) => x.trim()).filter(Boolean).map((x) => {
         const n = Number(x);
         if (!Number.isInteger(n) || n % 16 !== 0 || n < 64) throw new Error(`resolution '${x}' must be a multiple of 16 (>= 64)`);
@@ -88,6 +90,10 @@ export function registerBench(program: Command): void {
       writeFileSync(join(opts.out, 'model.json'), JSON.stringify({ device: ctxName, date: new Date().toISOString(), rows }, null, 1));
       writeFileSync(join(opts.out, 'MODEL.md'), modelMarkdown(ctxName, rows, torch));
       console.log(`wrote ${join(opts.out, 'model.json')} and ${join(opts.out, 'MODEL.md')}`);
+      if (opts.profile) {
+        writeFileSync(opts.profile, profileToJson(rowsToProfile(rows, 'FLUX.1-dev', ctxName)));
+        console.log(`wrote latency profile ${opts.profile}`);
+      }
       if (rows.some((r) => !r.finite)) {
         console.error('error: a model produced non-finite outputs (see MODEL.md)');
         process.exitCode = 1;

@@ -1,7 +1,8 @@
 // The model-step benchmark's code path (not its speed) on tiny configurations: weights, inputs, timing, profile and
 // the Markdown report all work, and the output is finite.
 import { describe, expect, it } from 'vitest';
-import { benchFlux, benchSd3, modelMarkdown } from '../../src/bench/model-bench.js';
+import { benchFlux, benchSd3, modelMarkdown, rowsToProfile } from '../../src/bench/model-bench.js';
+import { interpolateStep } from '../../src/scheduler/profile.js';
 import { tinyFluxConfig, tinySd3Config } from '../../src/weights/synthetic.js';
 import { testContext } from '../helpers/gpu.js';
 
@@ -22,5 +23,8 @@ describe('model benchmark harness', () => {
     const md = modelMarkdown('test device', rows, { device: 'ref', lookup: () => ({ ms: rows[0].medianMs / 2 }) });
     expect(md).toContain('2.00×');
     expect(md).toContain('Where the time goes');
+    const profile = rowsToProfile(rows, 'FLUX (custom config)', 'test device');
+    expect(profile.degrees).toEqual([1]);
+    expect(interpolateStep(profile, 64, 1)).toBeCloseTo(rows[0].medianMs / 1e3, 9);
   });
 });
