@@ -6,6 +6,7 @@ import { groupNorm } from '../../src/kernels-wgsl/groupnorm.js';
 import { allocTensor, runCalls, type DType, type TensorView } from '../../src/kernels-wgsl/kernel.js';
 import { roundF16 } from '../../src/util/f16.js';
 import { expectClose, freshSeed, poisonedTensor, randn, readTensor, rng, testContext, uploadTensor } from '../helpers/gpu.js';
+import { refGroupNorm } from '../helpers/vae-reference.js';
 
 type Pad = [number, number, number, number];
 
@@ -132,25 +133,6 @@ describe('conv2d', () => {
 });
 
 /** float64 GroupNorm (+SiLU) over NHWC. */
-function refGroupNorm(x: Float64Array, [B, H, W, C]: number[], gamma: Float64Array, beta: Float64Array, groups: number, eps: number, silu: boolean): Float64Array {
-  const y = new Float64Array(x.length);
-  const cpg = C / groups;
-  const HW = H * W;
-  for (let b = 0; b < B; b++) for (let g = 0; g < groups; g++) {
-    let s = 0;
-    for (let p = 0; p < HW; p++) for (let c = g * cpg; c < (g + 1) * cpg; c++) s += x[(b * HW + p) * C + c];
-    const mean = s / (HW * cpg);
-    let v = 0;
-    for (let p = 0; p < HW; p++) for (let c = g * cpg; c < (g + 1) * cpg; c++) v += (x[(b * HW + p) * C + c] - mean) ** 2;
-    const rstd = 1 / Math.sqrt(v / (HW * cpg) + eps);
-    for (let p = 0; p < HW; p++) for (let c = g * cpg; c < (g + 1) * cpg; c++) {
-      const i = (b * HW + p) * C + c;
-      const t = (x[i] - mean) * rstd * gamma[c] + beta[c];
-      y[i] = silu ? t / (1 + Math.exp(-t)) : t;
-    }
-  }
-  return y;
-}
 
 describe('ResnetBlock2D-shaped chain', () => {
   it('GN+SiLU, conv3x3, GN+SiLU, conv3x3, 1x1 shortcut skip matches float64', async () => {
@@ -174,9 +156,9 @@ describe('ResnetBlock2D-shaped chain', () => {
 
     // float64 reference (no intermediate rounding: the bound below covers the GPU's f16 intermediates).
     const pad: Pad = [1, 1, 1, 1];
-    const h1 = refGroupNorm(x, xs, g1, b1, groups, eps, true);
+    const h1 = refGroupNorm(x, xs[0], xs[1] * xs[2], xs[3], g1, b1, groups, eps, true);
     const h2 = refConv(h1, xs, w1, Cout, 3, 1, pad, c1).y;
-    const h3 = refGroupNorm(h2, ys, g2, b2, groups, eps, true);
+    const h3 = refGroupNorm(h2, ys[0], ys[1] * ys[2], ys[3], g2, b2, groups, eps, true);
     const skip = refConv(x, xs, ws, Cout, 1, 1, [0, 0, 0, 0], cs).y;
     const ref = refConv(h3, ys, w2, Cout, 3, 1, pad, c2, skip).y;
 
