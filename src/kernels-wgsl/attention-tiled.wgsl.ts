@@ -49,7 +49,7 @@ export function tiledAttentionWgsl(v: AttentionVariant, t: TiledTiles): string {
   const WG = TILED_WORKGROUP;
   const TPR = WG / BQ; // invocations sharing one output row
   const C4PT = Math.ceil(D4 / TPR); // vec4 output chunks per invocation
-  const SPT = Math.ceil((BQ * BKV) / WG); // scores per invocation
+
   const scoreGuard = (BQ * BKV) % WG === 0 ? '' : `if (e < ${BQ * BKV}u) `;
   const chunkGuard = D4 % TPR === 0 ? '' : `if (c < D4) `;
   return /* wgsl */ `enable f16;

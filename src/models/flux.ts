@@ -171,7 +171,6 @@ export class FluxTransformer {
 
   /** Uploads one step's inputs (host arrays) and the timestep/guidance embeddings. */
   setInputs(inp: FluxStepInputs): void {
-    const c = this.cfg;
     this.plan.setInput('img', inp.img);
     this.plan.setInput('txt', inp.txt);
     this.plan.setInput('pooled', inp.pooled);

@@ -2,7 +2,7 @@
 // (work of a group that lost a GPU goes back to the queue; nothing is ever dropped).
 import { checkResolution } from './profile.js';
 import type { CostModel } from './cost-model.js';
-import type { GpuId, Request, RequestState, StepsDone } from './types.js';
+import type { Assignment, GpuId, GpuState, Request, RequestState, Scheduler, StepsDone } from './types.js';
 
 export class RequestTable {
   private readonly states = new Map<number, RequestState>();
@@ -75,5 +75,38 @@ export class RequestTable {
       while (i < this.active.length && this.active[i].phase === 'done') i++;
       this.active = this.active.slice(i);
     }
+  }
+}
+
+/**
+ * Base of every scheduler: the Scheduler events that only update request bookkeeping go to one RequestTable, so
+ * failure handling and progress are identical across TetriServe and the baselines; subclasses decide placement.
+ */
+export abstract class TableScheduler implements Scheduler {
+  abstract readonly name: string;
+  abstract readonly roundSeconds: number | null;
+  abstract readonly planOnIdle: boolean;
+  protected readonly table: RequestTable;
+
+  constructor(model: CostModel) {
+    this.table = new RequestTable(model);
+  }
+
+  abstract planRound(now: number, gpus: GpuState): Assignment[];
+
+  onArrival(req: Request): void {
+    this.table.add(req);
+  }
+
+  onStepsDone(done: StepsDone): void {
+    this.table.onStepsDone(done);
+  }
+
+  onGpuFailed(gpu: GpuId): void {
+    this.table.onGpuFailed(gpu);
+  }
+
+  unfinished(): number {
+    return this.table.unfinished();
   }
 }

@@ -7,8 +7,8 @@ import { minGpuSecondsPlan, minPlanGpuSeconds, planNextSlot } from './allocation
 import type { CostModel } from './cost-model.js';
 import { Packer } from './packing.js';
 import { needsGroupChange, place, type PlacementWant } from './placement.js';
-import { RequestTable } from './request-table.js';
-import type { Assignment, GpuId, GpuState, Request, RequestState, Scheduler, StepsDone } from './types.js';
+import { TableScheduler } from './request-table.js';
+import type { Assignment, GpuState, RequestState } from './types.js';
 
 export interface TetriServeOptions {
   /** Round length in steps (paper default 5); the round lasts roundSteps x the reference step time. */
@@ -55,11 +55,10 @@ interface Candidate {
   slot: number;
 }
 
-export class TetriServeScheduler implements Scheduler {
+export class TetriServeScheduler extends TableScheduler {
   readonly name: string;
   readonly roundSeconds: number;
   readonly planOnIdle: boolean;
-  private readonly table: RequestTable;
   private readonly packer = new Packer();
   private choice = new Uint8Array(16);
   private roundEnd = -Infinity;
@@ -68,6 +67,7 @@ export class TetriServeScheduler implements Scheduler {
   private readonly optionWeights: Int32Array;
 
   constructor(private readonly model: CostModel, options: TetriServeOptions = {}) {
+    super(model);
     this.opts = {
       roundSteps: options.roundSteps ?? 5,
       placement: options.placement ?? true,
@@ -79,26 +79,9 @@ export class TetriServeScheduler implements Scheduler {
     };
     if (!(this.opts.roundSteps > 0)) throw new Error(`roundSteps must be > 0 (got ${this.opts.roundSteps})`);
     this.name = options.name ?? 'TetriServe';
-    this.table = new RequestTable(model);
     this.roundSeconds = this.opts.roundSteps * referenceStepSeconds(model);
     this.planOnIdle = this.opts.dispatchOnIdle;
     this.optionWeights = Int32Array.from([0, ...model.degrees]);
-  }
-
-  onArrival(req: Request): void {
-    this.table.add(req);
-  }
-
-  onStepsDone(done: StepsDone): void {
-    this.table.onStepsDone(done);
-  }
-
-  onGpuFailed(gpu: GpuId): void {
-    this.table.onGpuFailed(gpu);
-  }
-
-  unfinished(): number {
-    return this.table.unfinished();
   }
 
   planRound(now: number, gpus: GpuState): Assignment[] {

@@ -2,12 +2,11 @@
 // from the tensor names, every width and depth from the tensor shapes, cross-checked against config.json when
 // the checkpoint has one. Then checks every tensor the configuration implies is present with the right shape,
 // so a damaged or mismatched checkpoint fails at load with the file and tensor named, not mid-graph.
-import type { Checkpoint } from './checkpoint.js';
 import { expectedTensors } from './layouts.js';
 import { defaultAxesDim, type FluxConfig, type ModelConfig, type Sd3Config } from './model-config.js';
 import { CheckpointError } from './safetensors.js';
 
-/** The tensor facts config inference needs; a Checkpoint provides them (tests may pass a plain object). */
+/** The tensor facts config inference needs; a Checkpoint (checkpoint.ts) provides them (tests may pass a plain object). */
 export interface TensorListing {
   listTensors(): string[];
   has(name: string): boolean;

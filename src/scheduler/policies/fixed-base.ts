@@ -3,39 +3,21 @@
 // as a fixed-degree serving system like xDiT does). Only the queue order and the degree differ per policy.
 import type { CostModel } from '../cost-model.js';
 import { place } from '../placement.js';
-import { RequestTable } from '../request-table.js';
-import type { Assignment, GpuId, GpuState, Request, RequestState, Scheduler, StepsDone } from '../types.js';
+import { TableScheduler } from '../request-table.js';
+import type { Assignment, GpuState, RequestState } from '../types.js';
 
-export abstract class FixedDegreeScheduler implements Scheduler {
-  abstract readonly name: string;
+export abstract class FixedDegreeScheduler extends TableScheduler {
+  abstract override readonly name: string;
   readonly roundSeconds = null;
   readonly planOnIdle = false;
-  protected readonly table: RequestTable;
-
   constructor(protected readonly model: CostModel) {
-    this.table = new RequestTable(model);
+    super(model);
   }
 
   /** Parallel degree for this request (constant over its life). */
   protected abstract degreeFor(st: RequestState): number;
   /** Queue order: negative when a goes first. */
   protected abstract compare(a: RequestState, b: RequestState): number;
-
-  onArrival(req: Request): void {
-    this.table.add(req);
-  }
-
-  onStepsDone(done: StepsDone): void {
-    this.table.onStepsDone(done);
-  }
-
-  onGpuFailed(gpu: GpuId): void {
-    this.table.onGpuFailed(gpu);
-  }
-
-  unfinished(): number {
-    return this.table.unfinished();
-  }
 
   planRound(_now: number, gpus: GpuState): Assignment[] {
     const queue = this.table.queued().sort((a, b) => this.compare(a, b) || a.req.id - b.req.id);
