@@ -49,7 +49,7 @@ async function siblingConfig(dir: string): Promise<string | null> {
  */
 export async function resolveCheckpoint(path: string): Promise<ResolvedCheckpoint> {
   const k = await kind(path);
-  if (k === null) throw new CheckpointError(`${path}: no such file or folder (point --model at a .safetensors file or a diffusers folder)`, path);
+  if (k === null) throw new CheckpointError(`${path}: no such file or folder (give the path of a .safetensors file or a diffusers folder)`, path);
   if (k === 'file') {
     if (path.endsWith('.index.json')) return { files: [], index: path, config: await siblingConfig(dirname(path)) };
     if (path.endsWith('.safetensors')) {
