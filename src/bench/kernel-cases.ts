@@ -7,7 +7,8 @@ import { linear } from '../kernels-wgsl/matmul.js';
 import { attentionCalls } from '../kernels-wgsl/attention.js';
 import { layerNormModulate, rmsNorm } from '../kernels-wgsl/norm.js';
 import { unary } from '../kernels-wgsl/elementwise.js';
-import { conv2d, packConv2dWeight, packedConv2dWeightShape } from '../kernels-wgsl/conv2d.js';
+import { packConv2dWeight, packedConv2dWeightShape } from '../kernels-wgsl/conv2d.js';
+import { conv2dCalls } from '../kernels-wgsl/conv2d-gemm.js';
 import { groupNorm } from '../kernels-wgsl/groupnorm.js';
 
 export type KernelOp = 'linear' | 'attention' | 'layernorm_modulate' | 'rmsnorm' | 'gelu_tanh' | 'conv2d' | 'groupnorm_silu';
@@ -136,8 +137,8 @@ function convCase(model: string, id: string, HW: number, Cin: number, Cout: numb
       const w = allocTensor(ctx, packedConv2dWeightShape([Cout, Cin, 3, 3]), 'f16');
       const pack = await packConv2dWeight(ctx, { src: wRaw.t, dst: w });
       const out = allocTensor(ctx, [1, HW, HW, Cout], 'f16');
-      const call = await conv2d(ctx, { x: x.t, w, out, kernel: 3, padding: 1, label: id });
-      return prepared(ctx, [x.init, wRaw.init, pack], [call]);
+      const calls = await conv2dCalls(ctx, { x: x.t, w, out, kernel: 3, padding: 1, label: id });
+      return prepared(ctx, [x.init, wRaw.init, pack], calls);
     },
   };
 }

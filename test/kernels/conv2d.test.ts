@@ -2,6 +2,7 @@
 // ResnetBlock2D-shaped chain (GroupNorm+SiLU, conv, GroupNorm+SiLU, conv, skip) against a float64 reference.
 import { describe, expect, it } from 'vitest';
 import { conv2d, conv2dOutputSize, packConv2dWeight, packConv2dWeightOnHost, packedConv2dWeightShape, type ConvTileName } from '../../src/kernels-wgsl/conv2d.js';
+import { conv2dCalls } from '../../src/kernels-wgsl/conv2d-gemm.js';
 import { groupNorm } from '../../src/kernels-wgsl/groupnorm.js';
 import { allocTensor, runCalls, type DType, type TensorView } from '../../src/kernels-wgsl/kernel.js';
 import { roundF16 } from '../../src/util/f16.js';
@@ -43,6 +44,8 @@ interface Case {
   B: number; H: number; W: number; Cin: number; Cout: number;
   k: 1 | 3; stride?: 1 | 2; padding?: number | Pad;
   bias?: DType; residual?: DType; out?: DType; tile?: ConvTileName; upsample?: boolean;
+  /** Runs conv2dCalls with this path (gemm = im2col + linear) and cols scratch budget (bytes) to force row chunks. */
+  gemm?: { colsBudgetBytes: number; chunks: number };
 }
 
 async function runCase(c: Case): Promise<void> {
@@ -68,12 +71,20 @@ async function runCase(c: Case): Promise<void> {
   const out = poisonedTensor(ctx, outShape, c.out ?? 'f16');
   const calls = [
     await packConv2dWeight(ctx, { src: wTorch, dst: wPacked }),
-    await conv2d(ctx, {
-      x: xT, w: wPacked, out, kernel: c.k, stride, padding, tile: c.tile, upsampleInput: c.upsample,
-      bias: bias ? uploadTensor(ctx, bias, [c.Cout], c.bias!) : undefined,
-      residual: residual ? uploadTensor(ctx, residual, outShape, c.residual!) : undefined,
-    }),
   ];
+  const convArgs = {
+    x: xT, w: wPacked, out, kernel: c.k, stride, padding, tile: c.tile, upsampleInput: c.upsample,
+    bias: bias ? uploadTensor(ctx, bias, [c.Cout], c.bias!) : undefined,
+    residual: residual ? uploadTensor(ctx, residual, outShape, c.residual!) : undefined,
+  };
+  if (c.gemm) {
+    const gemmCalls = await conv2dCalls(ctx, { ...convArgs, path: 'gemm', colsBudgetBytes: c.gemm.colsBudgetBytes });
+    // weight re-layout + (im2col, linear) per chunk
+    expect(gemmCalls.length, `gemm chunks for ${c.name}`).toBe(1 + 2 * c.gemm.chunks);
+    calls.push(...gemmCalls);
+  } else {
+    calls.push(await conv2d(ctx, convArgs));
+  }
   await runCalls(ctx, calls);
   const got = await readTensor(ctx, out);
   // f16 inputs are exact in the reference; the error is f32 accumulation order plus the final f16 rounding.
@@ -104,6 +115,20 @@ describe('conv2d', () => {
     { name: '3x3 small tile, f32 bias, f32 residual, f32 output', B: 2, H: 7, W: 5, Cin: 21, Cout: 67, k: 3, tile: 'small', out: 'f32', residual: 'f32', bias: 'f32' },
   ];
   for (const c of cases) it(c.name, () => runCase(c));
+
+  // Tensor-core path forced (im2col + linear; linear's portable path on lavapipe). Tiny cols budgets split the
+  // output rows into several 256-byte-aligned chunks, exercising the chunk offsets of out / residual.
+  const gemmCases: Case[] = [
+    // Cout=5 f16 rows are 10 bytes: chunks must be multiples of 128 rows, so these (M < 128) run as one chunk.
+    { name: 'gemm: 3x3 odd H=5 W=7 Cin=3 Cout=5 (scalar im2col)', B: 1, H: 5, W: 7, Cin: 3, Cout: 5, k: 3, bias: 'f16', gemm: { colsBudgetBytes: 2048, chunks: 1 } },
+    { name: 'gemm: Cin=19 Cout=5 stride 2 padding (0,1,0,1) B=2', B: 2, H: 9, W: 11, Cin: 19, Cout: 5, k: 3, stride: 2, padding: [0, 1, 0, 1], bias: 'f16', gemm: { colsBudgetBytes: 4096, chunks: 1 } },
+    // Cout=16 f16 (32-byte rows): 8-row quantum; 8 * 180 * 2 = 2880 bytes per quantum -> 16 rows per chunk of 60.
+    { name: 'gemm: fused upsample, Cin=20 (vec4 im2col), residual, 4 chunks', B: 1, H: 5, W: 3, Cin: 20, Cout: 16, k: 3, upsample: true, bias: 'f16', residual: 'f16', gemm: { colsBudgetBytes: 6000, chunks: 4 } },
+    // Cout=8 f32 (32-byte rows), K=19: 8 rows per chunk of 70 (last one partial).
+    { name: 'gemm: 1x1 Cin=19 Cout=8, f32 out + residual, no bias, 9 chunks', B: 2, H: 7, W: 5, Cin: 19, Cout: 8, k: 1, out: 'f32', residual: 'f32', gemm: { colsBudgetBytes: 400, chunks: 9 } },
+    { name: 'gemm: stride 2 (0,1,0,1) Cin=19 Cout=16 B=2, 3 chunks', B: 2, H: 9, W: 11, Cin: 19, Cout: 16, k: 3, stride: 2, padding: [0, 1, 0, 1], bias: 'f16', gemm: { colsBudgetBytes: 6000, chunks: 3 } },
+  ];
+  for (const c of gemmCases) it(c.name, () => runCase(c));
 
   it('packs weights on the host exactly as on the GPU', async () => {
     const ctx = await testContext();

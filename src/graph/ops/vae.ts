@@ -1,6 +1,7 @@
 // Graph wrappers for the channels-last VAE ops: conv2d (3x3 / 1x1, optional fused nearest-2x input upsample and
 // residual add), GroupNorm(+SiLU), nearest 2x upsample.
 import * as cv from '../../kernels-wgsl/conv2d.js';
+import { conv2dCalls } from '../../kernels-wgsl/conv2d-gemm.js';
 import * as gn from '../../kernels-wgsl/groupnorm.js';
 import type { DType } from '../../kernels-wgsl/kernel.js';
 import * as up from '../../kernels-wgsl/upsample.js';
@@ -40,7 +41,7 @@ export function conv2d(g: Graph, x: Tensor, w: Tensor, opts: Conv2dOptions = {})
     exec: {
       type: 'kernel',
       launch: (ctx, v) =>
-        cv.conv2d(ctx, {
+        conv2dCalls(ctx, {
           x: v(x), w: v(w), out: v(out), kernel, stride, padding: opts.padding, bias: bias && v(bias),
           residual: residual && v(residual), upsampleInput: opts.upsampleInput, label,
         }),
