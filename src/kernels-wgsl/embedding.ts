@@ -1,6 +1,6 @@
 // Token-embedding lookup (T5/CLIP) and the sinusoidal timestep embedding (FLUX, SD3).
 import type { GpuContext } from '../gpu/context.js';
-import { DTYPE_BYTES, type DType, type KernelCall, type TensorView, expectShape, grid1d, numel, paramsBuffer } from './kernel.js';
+import { DTYPE_BYTES, type DType, type KernelCall, type TensorView, bindGroup, expectShape, grid1d, numel, paramsBuffer } from './kernel.js';
 import { LINEAR_WG, enables, expectBindable, expectPositiveShape, overlaps, vecType, vecWidth } from './wgsl-util.js';
 
 /** A u32 tensor (token ids) in a GPU buffer; TensorView's dtype union covers only the float storage types. */
@@ -72,20 +72,12 @@ export async function embedding(ctx: GpuContext, a: EmbeddingArgs): Promise<Kern
   const pipeline = await ctx.pipeline(`embedding:${a.table.dtype}:${a.out.dtype}:${v}`, embeddingWgsl(a.table.dtype, a.out.dtype, v));
   const n = (N * C) / v;
   const params = paramsBuffer(ctx, [{ u32: n }, { u32: C / v }, { u32: V }], `${op}.params`);
-  const bindGroup = ctx.device.createBindGroup({
-    label: op,
-    layout: pipeline.getBindGroupLayout(0),
-    entries: [
-      { binding: 0, resource: { buffer: a.ids.buffer, offset: a.ids.offset, size: N * 4 } },
-      { binding: 1, resource: { buffer: a.table.buffer, offset: a.table.offset, size: alignedBytes(a.table) } },
-      { binding: 2, resource: { buffer: a.out.buffer, offset: a.out.offset, size: alignedBytes(a.out) } },
-      { binding: 3, resource: { buffer: params } },
-    ],
-  });
+  // The u32 ids bind as a 4-byte-element view: bindGroup binds exactly numel * 4 bytes, as the shader reads.
+  const ids: TensorView = { buffer: a.ids.buffer, offset: a.ids.offset, shape: [N], dtype: 'f32' };
   return {
     label: op,
     pipeline,
-    bindGroup,
+    bindGroup: bindGroup(ctx, pipeline, [ids, a.table, a.out, params], op),
     workgroups: grid1d(Math.ceil(n / 256), ctx.caps.limits.maxComputeWorkgroupsPerDimension),
     flops: 0,
     bytes: N * 4 + N * C * (DTYPE_BYTES[a.table.dtype] + DTYPE_BYTES[a.out.dtype]),
@@ -185,19 +177,10 @@ export async function timestepEmbedding(ctx: GpuContext, a: TimestepEmbeddingArg
     { u32: n }, { u32: a.dim }, { u32: half }, { u32: a.flipSinToCos ? 1 : 0 },
     { f32: -Math.log(maxPeriod) }, { f32: half > 0 ? denom : 1 }, { f32: a.scale },
   ], `${op}.params`);
-  const bindGroup = ctx.device.createBindGroup({
-    label: op,
-    layout: pipeline.getBindGroupLayout(0),
-    entries: [
-      { binding: 0, resource: { buffer: a.t.buffer, offset: a.t.offset, size: B * 4 } },
-      { binding: 1, resource: { buffer: a.out.buffer, offset: a.out.offset, size: alignedBytes(a.out) } },
-      { binding: 2, resource: { buffer: params } },
-    ],
-  });
   return {
     label: op,
     pipeline,
-    bindGroup,
+    bindGroup: bindGroup(ctx, pipeline, [a.t, a.out, params], op),
     workgroups: grid1d(Math.ceil(n / 256), ctx.caps.limits.maxComputeWorkgroupsPerDimension),
     flops: 10 * n,
     bytes: B * 4 + n * DTYPE_BYTES[a.out.dtype],
