@@ -7,7 +7,7 @@
 // with no error; a clamped outlier costs a little accuracy in one weight. Pass `saturatedCount` to learn how
 // many were clamped (the weight loader can warn). NaN inputs are not guaranteed to stay NaN (GPU clamp).
 import type { GpuContext } from '../gpu/context.js';
-import { DTYPE_BYTES, type DType, type KernelCall, type TensorView, grid1d, numel, paramsBuffer } from './kernel.js';
+import { DTYPE_BYTES, type DType, type KernelCall, type TensorView, bindGroup, grid1d, numel, paramsBuffer } from './kernel.js';
 import { LINEAR_WG, type VecWidth, enables, expectBindable, overlaps, vecType } from './wgsl-util.js';
 
 export type SourceFormat = 'bf16' | 'f16' | 'f32';
@@ -90,17 +90,14 @@ export async function convert(ctx: GpuContext, a: ConvertArgs): Promise<KernelCa
   const pipeline = await ctx.pipeline(`convert:${JSON.stringify(spec)}`, convertWgsl(spec));
   const threads = n / v;
   const params = paramsBuffer(ctx, [{ u32: threads }], `${op}.params`);
-  const srcBytes = Math.ceil((n * DTYPE_BYTES[a.src.dtype]) / 4) * 4; // 16-bit odd counts: the last word is half padding
-  const entries: GPUBindGroupEntry[] = [
-    { binding: 0, resource: { buffer: a.src.buffer, offset: a.src.offset, size: srcBytes } },
-    { binding: 1, resource: { buffer: a.dst.buffer, offset: a.dst.offset, size: Math.ceil((n * DTYPE_BYTES[a.dst.dtype]) / 4) * 4 } },
-    { binding: 2, resource: { buffer: params } },
-  ];
-  if (spec.count && a.saturatedCount) entries.push({ binding: 3, resource: { buffer: a.saturatedCount, offset: 0, size: 4 } });
+  // bindGroup binds each view's bytes rounded up to 4 (16-bit odd counts: the last word is half padding); the
+  // saturation counter binds as a one-word view.
+  const resources: (TensorView | GPUBuffer)[] = [a.src, a.dst, params];
+  if (spec.count && a.saturatedCount) resources.push({ buffer: a.saturatedCount, offset: 0, shape: [1], dtype: 'f32' });
   return {
     label: op,
     pipeline,
-    bindGroup: ctx.device.createBindGroup({ label: op, layout: pipeline.getBindGroupLayout(0), entries }),
+    bindGroup: bindGroup(ctx, pipeline, resources, op),
     workgroups: grid1d(Math.ceil(threads / WG), ctx.caps.limits.maxComputeWorkgroupsPerDimension),
     flops: 0,
     bytes: n * (DTYPE_BYTES[a.src.dtype] + DTYPE_BYTES[a.dst.dtype]),
