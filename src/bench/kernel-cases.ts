@@ -1,7 +1,7 @@
 // The shapes the served models actually run, as benchmark cases. One definition feeds both our WGSL benchmark
 // and the PyTorch reference script (through the emitted spec), so every row compares the same work.
 import type { GpuContext } from '../gpu/context.js';
-import { allocTensor, type KernelCall, type TensorView } from '../kernels-wgsl/kernel.js';
+import { allocTensor, runCalls, type KernelCall, type TensorView } from '../kernels-wgsl/kernel.js';
 import { randomFill } from '../kernels-wgsl/random-fill.js';
 import { linear } from '../kernels-wgsl/matmul.js';
 import { attentionCalls } from '../kernels-wgsl/attention.js';
@@ -34,18 +34,9 @@ async function randomTensor(ctx: GpuContext, shape: number[], dtype: 'f16' | 'f3
   return { t, init: await randomFill(ctx, { out: t, seed, std }) };
 }
 
-/** Builds tensors, runs their initialisation once, returns the calls to time. */
+/** Runs the tensors' initialisation once, returns the calls to time. */
 async function prepared(ctx: GpuContext, inits: KernelCall[], calls: KernelCall[]): Promise<KernelCall[]> {
-  const enc = ctx.device.createCommandEncoder();
-  const pass = enc.beginComputePass();
-  for (const c of inits) {
-    pass.setPipeline(c.pipeline);
-    pass.setBindGroup(0, c.bindGroup);
-    pass.dispatchWorkgroups(...c.workgroups);
-  }
-  pass.end();
-  ctx.device.queue.submit([enc.finish()]);
-  await ctx.sync();
+  await runCalls(ctx, inits);
   return calls;
 }
 
