@@ -9,7 +9,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { GpuContext } from '../src/gpu/context.js';
 import { timeCalls } from '../src/gpu/timer.js';
-import { allocTensor, runCalls, type KernelCall, type TensorView } from '../src/kernels-wgsl/kernel.js';
+import { allocTensor, runCalls, type KernelCall, type TensorView } from '../src/gpu/kernel.js';
 import { defaultSgTiling, linear, linearWithTiling, type LinearArgs, type SgTiling } from '../src/kernels-wgsl/matmul.js';
 import { subgroupMatrixMatmulWgsl } from '../src/kernels-wgsl/matmul-subgroup-matrix.wgsl.js';
 import { randomFill } from '../src/kernels-wgsl/random-fill.js';

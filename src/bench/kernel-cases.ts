@@ -1,7 +1,7 @@
 // The shapes the served models actually run, as benchmark cases. One definition feeds both our WGSL benchmark
 // and the PyTorch reference script (through the emitted spec), so every row compares the same work.
 import type { GpuContext } from '../gpu/context.js';
-import { allocTensor, runCalls, type KernelCall, type TensorView } from '../kernels-wgsl/kernel.js';
+import { allocTensor, runCalls, type KernelCall, type TensorView } from '../gpu/kernel.js';
 import { randomFill } from '../kernels-wgsl/random-fill.js';
 import { linear } from '../kernels-wgsl/matmul.js';
 import { attentionCalls } from '../kernels-wgsl/attention.js';

@@ -3,7 +3,7 @@
 // scale through the blocks (the benchmark also checks the output stays finite).
 import type { GpuContext } from '../gpu/context.js';
 import { WeightStore } from '../graph/weights.js';
-import { allocTensor, encodeCalls } from '../kernels-wgsl/kernel.js';
+import { allocTensor, encodeCalls } from '../gpu/kernel.js';
 import { randomFill } from '../kernels-wgsl/random-fill.js';
 import type { ModelConfig } from '../weights/model-config.js';
 import { weightSources } from '../weights/name-map.js';

@@ -2,7 +2,7 @@
 // GPU's own time for a compute pass; the fallback measures wall time around onSubmittedWorkDone, amortised over
 // many repetitions so submission overhead does not dominate.
 import type { GpuContext } from './context.js';
-import { encodeCalls, type KernelCall } from '../kernels-wgsl/kernel.js';
+import { encodeCalls, type KernelCall } from './kernel.js';
 
 export interface TimingResult {
   /** Median over repetitions, milliseconds for ONE execution of the calls. */

@@ -3,8 +3,8 @@
 // host ops. Plan.run() then only encodes (setPipeline/setBindGroup/dispatch per call) and submits one command
 // buffer per segment: no shader generation, no bind-group creation, no allocation per step.
 import type { GpuContext } from '../gpu/context.js';
-import { byteSize, DTYPE_BYTES, type KernelCall, type TensorView } from '../kernels-wgsl/kernel.js';
-import { fromF16Array, toF16Array } from '../util/f16.js';
+import { byteSize, DTYPE_BYTES, type KernelCall, type TensorView } from '../gpu/kernel.js';
+import { decodeHostData, encodeHostData } from '../gpu/host-data.js';
 import type { CopyRegion, Graph, HostRuntime, OpNode } from './graph.js';
 import { analyzeLiveness, GraphBuildError, type Liveness } from './liveness.js';
 import { type MemoryPlan, planMemory } from './memory-planner.js';
@@ -113,7 +113,7 @@ export async function compile(ctx: GpuContext, graph: Graph, weights: WeightStor
   for (const [name, c] of graph.constants) {
     const t = c.tensor;
     const buf = ctx.createBuffer(t.bytes, `${graph.name}/${name}`);
-    if (c.data) ctx.write(buf, t.dtype === 'f16' ? toF16Array(c.data) : Float32Array.from(c.data));
+    if (c.data) ctx.write(buf, encodeHostData(t.dtype, c.data, `constant '${name}'`));
     constantBuffers.push(buf);
     constantViews.set(t.id, { buffer: buf, offset: 0, shape: t.shape, dtype: t.dtype });
     constantBytes += t.bytes;
@@ -316,7 +316,7 @@ export class Plan {
   async readTensor(t: Tensor): Promise<Float32Array> {
     const v = this.view(t);
     const raw = await this.ctx.readback(v.buffer, t.bytes, v.offset);
-    return t.dtype === 'f16' ? fromF16Array(new Uint16Array(raw, 0, t.numel)) : new Float32Array(raw, 0, t.numel);
+    return decodeHostData(t.dtype, raw, t.numel);
   }
 
   /**
@@ -497,15 +497,15 @@ function isTensorView(x: unknown): x is TensorView {
 }
 
 /**
- * Host data -> bytes in the tensor's dtype. Raw bits pass through: Uint16Array for an f16 tensor, and
- * Uint32Array / Int32Array for a 4-byte tensor (u32 token ids and lengths are tagged 'f32', see ops/misc.ts).
+ * Host data -> bytes in the tensor's dtype. Raw bits pass through: Uint16Array for an f16 tensor, Uint32Array /
+ * Int32Array for a 4-byte tensor (u32/i32 tensors hold integers: token ids, positions, lengths).
  */
 function encodeHost(data: HostData, t: Tensor, what: string): ArrayBufferView {
   const n = 'length' in data ? (data as ArrayLike<number>).length : (data as ArrayBufferView).byteLength / DTYPE_BYTES[t.dtype];
   if (n !== t.numel) throw new Error(`${what}: got ${n} values but ${t.describe()} holds ${t.numel}`);
-  if (t.dtype === 'f32' && (data instanceof Uint32Array || data instanceof Int32Array)) return data;
-  if (t.dtype === 'f16') return data instanceof Uint16Array ? data : toF16Array(data as ArrayLike<number>);
-  return data instanceof Float32Array ? data : Float32Array.from(data as ArrayLike<number>);
+  if (DTYPE_BYTES[t.dtype] === 4 && (data instanceof Uint32Array || data instanceof Int32Array)) return data;
+  if (t.dtype === 'f16' && data instanceof Uint16Array) return data;
+  return encodeHostData(t.dtype, data as ArrayLike<number>, what);
 }
 
 function sum(xs: number[]): number {

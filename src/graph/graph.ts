@@ -10,7 +10,7 @@
 //  - host:   a callback that runs between command-buffer submissions (readback, and later the NCCL bridge for
 //            sequence-parallel collectives). The executor splits the graph into segments at host ops.
 import type { GpuContext } from '../gpu/context.js';
-import type { DType, KernelCall, TensorView } from '../kernels-wgsl/kernel.js';
+import type { DType, KernelCall, TensorView } from '../gpu/kernel.js';
 import { GraphShapeError, Tensor, type TensorRole, shapeStr } from './tensor.js';
 
 /** Resolves a symbolic tensor to its planned GPU view (only valid inside launch / host callbacks). */

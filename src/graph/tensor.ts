@@ -1,7 +1,7 @@
 // Symbolic tensors: what the graph builder hands around. They carry shape, dtype and where their storage comes
 // from (graph input, weight, constant, or an activation produced by an op); they own no GPU memory. The
 // executor turns each into a TensorView (buffer + byte offset) after memory planning.
-import { DTYPE_BYTES, type DType, numel } from '../kernels-wgsl/kernel.js';
+import { DTYPE_BYTES, type DType, numel } from '../gpu/kernel.js';
 
 export type TensorRole = 'input' | 'weight' | 'constant' | 'activation';
 

@@ -1,8 +1,8 @@
 // A named weight store: checkpoint loaders fill it (name -> TensorView), graphs declare weights by name and
 // the executor resolves them at compile time, checking shape and dtype with a message naming the weight.
 import type { GpuContext } from '../gpu/context.js';
-import { allocTensor, byteSize, type DType, type TensorView } from '../kernels-wgsl/kernel.js';
-import { toF16Array } from '../util/f16.js';
+import { allocTensor, byteSize, type DType, type TensorView } from '../gpu/kernel.js';
+import { encodeHostData } from '../gpu/host-data.js';
 
 export class WeightStore {
   private readonly views = new Map<string, TensorView>();
@@ -42,7 +42,7 @@ export class WeightStore {
     const n = shape.reduce((a, b) => a * b, 1);
     if (data.length !== n) throw new Error(`weight '${name}': ${data.length} values for shape [${shape}] (${n} expected)`);
     const t = allocTensor(ctx, shape, dtype, name);
-    ctx.write(t.buffer, dtype === 'f16' ? toF16Array(data) : Float32Array.from(data));
+    ctx.write(t.buffer, encodeHostData(dtype, data, `weight '${name}'`));
     this.owned.add(t.buffer);
     this.set(name, t);
     return t;

@@ -10,7 +10,7 @@
 // a fixed budget, and the scratch (scores, probabilities, one chunk's output) is shared by every attention op on
 // the device, since dispatches on one queue run in order.
 import type { GpuContext } from '../gpu/context.js';
-import type { KernelCall, TensorView } from './kernel.js';
+import type { KernelCall, TensorView } from '../gpu/kernel.js';
 import { copyStrided } from './layout.js';
 import { matmul } from './matmul.js';
 import { softmax } from './softmax.js';

@@ -7,7 +7,7 @@ import { type AttentionPath, attentionPath, TENSOR_CORE_ATTENTION_VERIFIED } fro
 import { type AttentionVariant, FLAG_BIAS, FLAG_CAUSAL, FLAG_KVLEN, FLAG_LSE } from './attention-common.wgsl.js';
 import { type SubgroupMatrixTiles, subgroupMatrixAttentionWgsl, subgroupMatrixSmemBytes, subgroupMatrixTiles } from './attention-subgroup-matrix.wgsl.js';
 import { tiledAttentionWgsl, tiledTiles } from './attention-tiled.wgsl.js';
-import { type KernelCall, type TensorView, bindGroup, byteSize, expectShape, paramsBuffer } from './kernel.js';
+import { type KernelCall, type TensorView, bindGroup, byteSize, expectShape, paramsBuffer } from '../gpu/kernel.js';
 
 export interface AttentionArgs {
   q: TensorView; // [B, H, Sq, D]  f16 (head-major: the qkv-prep kernel writes this layout)
@@ -18,8 +18,7 @@ export interface AttentionArgs {
   bias?: TensorView; // optional additive f32 [H, Sq, Skv], broadcast over B (T5 relative position bias / masks)
   causal?: boolean; // CLIP text encoder: key j is visible to query i iff j <= i (top-left aligned, like torch is_causal)
   /**
-   * Optional [B] u32 (padding): keys >= kvLength[b] are masked; all-masked rows give zeros. TensorView's dtype
-   * has no 'u32', so tag it 'f32' (any 4-byte element): the kernel reads the words as u32.
+   * Optional [B] u32 (padding): keys >= kvLength[b] are masked; all-masked rows give zeros.
    */
   kvLength?: TensorView;
   /**
@@ -83,7 +82,7 @@ export function attentionShape(args: AttentionArgs): AttentionShape {
   expectShape(OP, 'v', v, [B, H, Skv, D], 'f16');
   expectShape(OP, 'out', out, [B, Sq, H * D], 'f16');
   if (args.bias) expectShape(OP, 'bias', args.bias, [H, Sq, Skv], 'f32');
-  if (args.kvLength) expectShape(OP, 'kvLength', args.kvLength, [B], 'f32');
+  if (args.kvLength) expectShape(OP, 'kvLength', args.kvLength, [B], 'u32');
   if (args.lse) expectShape(OP, 'lse', args.lse, [B, H, Sq], 'f32');
   if (args.scale !== undefined && !Number.isFinite(args.scale)) throw new Error(`${OP}: scale ${args.scale} must be a finite number`);
   return { B, H, Sq, Skv, D };

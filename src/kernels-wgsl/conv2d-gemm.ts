@@ -6,7 +6,7 @@
 import type { GpuContext } from '../gpu/context.js';
 import { conv2d, conv2dOutputSize, type Conv2dArgs } from './conv2d.js';
 import { im2col, packConv2dWeightForGemm } from './im2col.js';
-import { allocTensor, DTYPE_BYTES, type KernelCall, type TensorView } from './kernel.js';
+import { allocTensor, DTYPE_BYTES, type KernelCall, type TensorView } from '../gpu/kernel.js';
 import { linear } from './matmul.js';
 
 export { packConv2dWeightForGemm } from './im2col.js';

@@ -9,7 +9,7 @@
 // A element of a row comes from the same input pixel, so the per-thread pixel decode (b, oy, ox) happens once
 // before the loop and the chunk's channels are contiguous in memory (coalesced loads along ci). Channels past
 // Cin (Cin not a multiple of BK, e.g. Cin = 3) and pixels in the padding are loaded as zeros.
-import type { DType } from './kernel.js';
+import type { DType } from '../gpu/kernel.js';
 
 /** Workgroup tile: BM output pixels x BN output channels, each thread TM x TN outputs, BK channels per step. */
 export interface ConvTile {

@@ -12,7 +12,7 @@ import {
   type ConvTileName,
   type ConvVariant,
 } from './conv2d-wgsl.js';
-import { bindGroup, byteSize, DTYPE_BYTES, expectShape, grid1d, numel, paramsBuffer, type KernelCall, type TensorView } from './kernel.js';
+import { bindGroup, byteSize, DTYPE_BYTES, expectShape, grid1d, numel, paramsBuffer, type KernelCall, type TensorView } from '../gpu/kernel.js';
 
 export type { ConvTileName } from './conv2d-wgsl.js';
 

@@ -7,7 +7,7 @@
 // with no error; a clamped outlier costs a little accuracy in one weight. Pass `saturatedCount` to learn how
 // many were clamped (the weight loader can warn). NaN inputs are not guaranteed to stay NaN (GPU clamp).
 import type { GpuContext } from '../gpu/context.js';
-import { DTYPE_BYTES, type DType, type KernelCall, type TensorView, bindGroup, grid1d, numel, paramsBuffer } from './kernel.js';
+import { DTYPE_BYTES, type DType, type KernelCall, type TensorView, bindGroup, grid1d, numel, paramsBuffer } from '../gpu/kernel.js';
 import { LINEAR_WG, type VecWidth, enables, expectBindable, overlaps, vecType } from './wgsl-util.js';
 
 export type SourceFormat = 'bf16' | 'f16' | 'f32';
@@ -73,6 +73,9 @@ export interface ConvertArgs {
 
 export async function convert(ctx: GpuContext, a: ConvertArgs): Promise<KernelCall> {
   const op = 'convert';
+  if (a.src.dtype === 'u32' || a.src.dtype === 'i32' || a.dst.dtype === 'u32' || a.dst.dtype === 'i32') {
+    throw new Error(`${op}: converts float data only (got ${a.src.dtype} -> ${a.dst.dtype})`);
+  }
   const from: SourceFormat = a.srcFormat ?? a.src.dtype;
   if (from === 'bf16' && a.src.dtype !== 'f16') {
     throw new Error(`${op}: bf16 data must be passed as a 2-byte view (dtype 'f16' + srcFormat 'bf16'), got dtype ${a.src.dtype}`);
@@ -93,7 +96,7 @@ export async function convert(ctx: GpuContext, a: ConvertArgs): Promise<KernelCa
   // bindGroup binds each view's bytes rounded up to 4 (16-bit odd counts: the last word is half padding); the
   // saturation counter binds as a one-word view.
   const resources: (TensorView | GPUBuffer)[] = [a.src, a.dst, params];
-  if (spec.count && a.saturatedCount) resources.push({ buffer: a.saturatedCount, offset: 0, shape: [1], dtype: 'f32' });
+  if (spec.count && a.saturatedCount) resources.push({ buffer: a.saturatedCount, offset: 0, shape: [1], dtype: 'u32' });
   return {
     label: op,
     pipeline,

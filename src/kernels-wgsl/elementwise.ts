@@ -6,7 +6,7 @@
 // In place: `out` may be the very same view as an input; that input is then read through out's read_write
 // binding, because WebGPU forbids binding one range both read-only and read-write in a dispatch.
 import type { GpuContext } from '../gpu/context.js';
-import { DTYPE_BYTES, type DType, type KernelCall, type TensorView, bindGroup, expectShape, grid1d, numel, paramsBuffer } from './kernel.js';
+import { DTYPE_BYTES, type DType, type KernelCall, type TensorView, bindGroup, expectShape, grid1d, numel, paramsBuffer } from '../gpu/kernel.js';
 import { LINEAR_WG, type VecWidth, enables, expectBindable, expectPositiveShape, inPlaceIndex, vecType, vecWidth } from './wgsl-util.js';
 
 export type UnaryOp = 'silu' | 'gelu_tanh' | 'gelu_erf' | 'quick_gelu' | 'scale';

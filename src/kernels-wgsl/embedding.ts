@@ -1,13 +1,14 @@
 // Token-embedding lookup (T5/CLIP) and the sinusoidal timestep embedding (FLUX, SD3).
 import type { GpuContext } from '../gpu/context.js';
-import { DTYPE_BYTES, type DType, type KernelCall, type TensorView, bindGroup, expectShape, grid1d, numel, paramsBuffer } from './kernel.js';
+import { DTYPE_BYTES, type DType, type KernelCall, type TensorView, bindGroup, expectShape, grid1d, numel, paramsBuffer } from '../gpu/kernel.js';
 import { LINEAR_WG, enables, expectBindable, expectPositiveShape, overlaps, vecType, vecWidth } from './wgsl-util.js';
 
-/** A u32 tensor (token ids) in a GPU buffer; TensorView's dtype union covers only the float storage types. */
+/** Token ids in a GPU buffer: a u32 or i32 tensor (a view without dtype is read as u32). */
 export interface IdsView {
   buffer: GPUBuffer;
   offset: number;
   shape: readonly number[];
+  dtype?: DType;
 }
 
 /**
@@ -23,10 +24,12 @@ export function validateTokenIds(ids: ArrayLike<number>, vocabSize: number): voi
   }
 }
 
-function embeddingWgsl(tableType: DType, outType: DType, v: 1 | 2 | 4): string {
+function embeddingWgsl(idType: 'u32' | 'i32', tableType: DType, outType: DType, v: 1 | 2 | 4): string {
+  // i32 ids: negative ones clamp to 0 (u32(max(id, 0))), the same last line of defence as too-large ones.
+  const readId = idType === 'i32' ? 'u32(max(ids[tok], 0))' : 'ids[tok]';
   return `${enables([tableType, outType])}
 struct Params { n: u32, nvc: u32, vocab: u32 }
-@group(0) @binding(0) var<storage, read> ids: array<u32>;
+@group(0) @binding(0) var<storage, read> ids: array<${idType}>;
 @group(0) @binding(1) var<storage, read> tbl: array<${vecType(tableType, v)}>;
 @group(0) @binding(2) var<storage, read_write> outs: array<${vecType(outType, v)}>;
 @group(0) @binding(3) var<uniform> p: Params;
@@ -37,14 +40,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let tok = i / p.nvc;
   let c = i - tok * p.nvc;
   // Clamped: ids are validated on the host (validateTokenIds); this only keeps a bad id inside the table.
-  let id = min(ids[tok], p.vocab - 1u);
+  let id = min(${readId}, p.vocab - 1u);
   outs[i] = ${vecType(outType, v)}(tbl[id * p.nvc + c]);
 }
 `;
 }
 
 export interface EmbeddingArgs {
-  /** u32 token ids [N] (any leading shape; flattened). */
+  /** u32 or i32 token ids [N] (any leading shape; flattened). */
   ids: IdsView;
   /** [V, C] f16 or f32. */
   table: TensorView;
@@ -67,13 +70,16 @@ export async function embedding(ctx: GpuContext, a: EmbeddingArgs): Promise<Kern
   if (overlaps(a.out, a.table) || (a.out.buffer === a.ids.buffer && rangesIntersect(a.out, a.ids))) {
     throw new Error(`${op}: 'out' must not overlap 'table' or 'ids'`);
   }
+  const idType = a.ids.dtype ?? 'u32';
+  if (idType !== 'u32' && idType !== 'i32') throw new Error(`${op}: 'ids' is ${idType} but u32 or i32 is required`);
+  if (a.table.dtype !== 'f16' && a.table.dtype !== 'f32') throw new Error(`${op}: 'table' is ${a.table.dtype} but f16 or f32 is required`);
+  if (a.out.dtype !== 'f16' && a.out.dtype !== 'f32') throw new Error(`${op}: 'out' is ${a.out.dtype} but f16 or f32 is required`);
   const N = numel(a.ids.shape);
   const v = vecWidth(C);
-  const pipeline = await ctx.pipeline(`embedding:${a.table.dtype}:${a.out.dtype}:${v}`, embeddingWgsl(a.table.dtype, a.out.dtype, v));
+  const pipeline = await ctx.pipeline(`embedding:${idType}:${a.table.dtype}:${a.out.dtype}:${v}`, embeddingWgsl(idType, a.table.dtype, a.out.dtype, v));
   const n = (N * C) / v;
   const params = paramsBuffer(ctx, [{ u32: n }, { u32: C / v }, { u32: V }], `${op}.params`);
-  // The u32 ids bind as a 4-byte-element view: bindGroup binds exactly numel * 4 bytes, as the shader reads.
-  const ids: TensorView = { buffer: a.ids.buffer, offset: a.ids.offset, shape: [N], dtype: 'f32' };
+  const ids: TensorView = { buffer: a.ids.buffer, offset: a.ids.offset, shape: [N], dtype: idType };
   return {
     label: op,
     pipeline,

@@ -8,7 +8,7 @@
 //                per-(batch, channel) scale and shift.
 //   3. apply:    elementwise y = x * scale + shift (+ SiLU), vectorised by 4 channels where C % 4 == 0.
 // Welford + Chan merging keeps the variance centred: no E[x^2] - E[x]^2 cancellation even when |mean| >> std.
-import type { DType } from './kernel.js';
+import type { DType } from '../gpu/kernel.js';
 
 export const GN_WG = 256;
 

@@ -3,7 +3,7 @@
 // see groupnorm-wgsl.ts for the passes and docs/vae-kernels.md for why.
 import type { GpuContext } from '../gpu/context.js';
 import { GN_WG, gnApplySource, gnFinalizeSource, gnStatsSource } from './groupnorm-wgsl.js';
-import { bindGroup, byteSize, expectShape, grid1d, numel, paramsBuffer, type KernelCall, type TensorView } from './kernel.js';
+import { bindGroup, byteSize, expectShape, grid1d, numel, paramsBuffer, type KernelCall, type TensorView } from '../gpu/kernel.js';
 
 export interface GroupNormArgs {
   /** [B, H, W, C] f16 or f32 (also accepts [B, N, C] or [N, C]: the leading dims before C are batch x pixels). */

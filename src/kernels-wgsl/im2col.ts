@@ -4,7 +4,7 @@
 // Padding taps read as zero; upsampleInput reads x through a nearest 2x upsample (index >> 1), never materialised.
 // Where Cin % 4 == 0 a thread moves 4 channels (one 8-byte load/store): all 4 share one tap, so one bounds check.
 import type { GpuContext } from '../gpu/context.js';
-import { bindGroup, grid1d, paramsBuffer, type KernelCall, type TensorView } from './kernel.js';
+import { bindGroup, grid1d, paramsBuffer, type KernelCall, type TensorView } from '../gpu/kernel.js';
 
 export interface Im2colArgs {
   x: TensorView;

@@ -3,7 +3,7 @@
 // sequence axis of [B,L,C]. The copy walks the destination-ordered index space; when the innermost dimension is
 // contiguous on both sides (and everything else is a multiple of 4 or 2 elements) it moves vec4/vec2 at a time.
 import type { GpuContext } from '../gpu/context.js';
-import { DTYPE_BYTES, type DType, type KernelCall, type TensorView, bindGroup, expectShape, grid1d, numel, paramsBuffer } from './kernel.js';
+import { DTYPE_BYTES, type DType, type KernelCall, type TensorView, bindGroup, expectShape, grid1d, numel, paramsBuffer } from '../gpu/kernel.js';
 import { LINEAR_WG, type VecWidth, enables, expectBindable, expectPositiveShape, overlaps, vecType } from './wgsl-util.js';
 
 const WG = 256;

@@ -6,7 +6,7 @@
 // are uniform (free next to a K-long dot product), and one pipeline per dtype combination instead of one per
 // epilogue combination matters on lavapipe, where compiling one matmul pipeline takes seconds. Absent tensors are
 // bound to a 16-byte dummy buffer.
-import type { DType } from './kernel.js';
+import type { DType } from '../gpu/kernel.js';
 
 export type Activation = 'none' | 'gelu_tanh' | 'silu';
 

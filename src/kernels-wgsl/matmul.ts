@@ -2,7 +2,7 @@
 // required shape), picks the path (subgroup-matrix tensor cores where the adapter has them, else the portable
 // tiled kernel), compiles the WGSL (cached by spec) and returns one KernelCall. Runs at graph-build time.
 import type { GpuContext } from '../gpu/context.js';
-import { bindGroup, byteSize, grid1d, numel, paramsBuffer, type KernelCall, type TensorView } from './kernel.js';
+import { bindGroup, byteSize, grid1d, numel, paramsBuffer, type KernelCall, type TensorView } from '../gpu/kernel.js';
 import { epilogueFlags, paramsList, specKey, type Access, type Activation, type BLayout, type GemmParams, type GemmSpec } from './matmul-epilogue.wgsl.js';
 import { TILED, tiledMatmulWgsl } from './matmul-tiled.wgsl.js';
 import { sgTileShape, sgWorkgroupBytes, subgroupMatrixMatmulWgsl, type SgTiling } from './matmul-subgroup-matrix.wgsl.js';

@@ -6,7 +6,7 @@
 // re-reads are L1/L2 hits: one row is at most tens of KiB). The register cap also bounds lavapipe's JIT time.
 // The row length C is compiled in, so each distinct C gets its own pipeline (models have only a few).
 import type { GpuContext } from '../gpu/context.js';
-import { type DType, type KernelCall, type TensorView, bindGroup, expectShape, grid1d, numel, paramsBuffer } from './kernel.js';
+import { type DType, type KernelCall, type TensorView, bindGroup, expectShape, grid1d, numel, paramsBuffer } from '../gpu/kernel.js';
 import {
   LINEAR_WG, type ReduceMode, type VecWidth, enables, expectBindable, expectPositiveShape, inPlaceIndex, laneSum, overlaps,
   pow2Clamp, reduceMode, reduceWgsl, SEG_ARGS, segSumWgsl, vecType, vecWidth,

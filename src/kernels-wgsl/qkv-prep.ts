@@ -10,7 +10,7 @@
 // adjacent lanes of one subgroup per head, reduced by shuffles (no barriers; D = 128 on NVIDIA: 8 heads per
 // workgroup); otherwise one workgroup per (batch, token, head) with a workgroup reduction.
 import type { GpuContext } from '../gpu/context.js';
-import { type DType, type KernelCall, type TensorView, bindGroup, expectShape, grid1d, paramsBuffer } from './kernel.js';
+import { type DType, type KernelCall, type TensorView, bindGroup, expectShape, grid1d, paramsBuffer } from '../gpu/kernel.js';
 import {
   LINEAR_WG, type ReduceMode, enables, expectBindable, expectPositiveShape, expectStorageBindings, overlaps, pow2Clamp, reduceMode, reduceWgsl,
   SEG_ARGS, segSumWgsl,

@@ -2,7 +2,8 @@
 // 12 B parameters) and benchmark inputs are initialised here without generating gigabytes on the host.
 // Counter-based (PCG hash of element index and seed), so the same seed gives the same tensor on any device.
 import type { GpuContext } from '../gpu/context.js';
-import { bindGroup, dtypePreamble, grid1d, numel, paramsBuffer, type KernelCall, type TensorView } from './kernel.js';
+import { bindGroup, grid1d, numel, paramsBuffer, type KernelCall, type TensorView } from '../gpu/kernel.js';
+import { dtypePreamble } from './wgsl-util.js';
 
 const WG = 256;
 

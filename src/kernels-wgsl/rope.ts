@@ -12,7 +12,7 @@
 // The tables are computed once on the host in float64 (positions only change with the resolution) and stored
 // as f32 [L, D/2]; the kernels only multiply.
 import type { GpuContext } from '../gpu/context.js';
-import { type DType, type KernelCall, type TensorView, bindGroup, expectShape, grid1d, numel, paramsBuffer } from './kernel.js';
+import { type DType, type KernelCall, type TensorView, bindGroup, expectShape, grid1d, numel, paramsBuffer } from '../gpu/kernel.js';
 import { LINEAR_WG, enables, expectBindable, expectPositiveShape, inPlaceIndex } from './wgsl-util.js';
 
 export interface RopeTable {

@@ -2,7 +2,7 @@
 // One workgroup per row; rows up to 4 vectors per invocation (4096 elements with vec4) stay in registers (one read
 // of x), longer rows are re-read from memory in each of the three passes (max, sum, write): any row length works.
 import type { GpuContext } from '../gpu/context.js';
-import { type DType, type KernelCall, type TensorView, bindGroup, expectShape, grid1d, numel, paramsBuffer } from './kernel.js';
+import { type DType, type KernelCall, type TensorView, bindGroup, expectShape, grid1d, numel, paramsBuffer } from '../gpu/kernel.js';
 import {
   LINEAR_WG, type ReduceMode, type VecWidth, enables, expectBindable, expectPositiveShape, inPlaceIndex, pow2Clamp,
   reduceMode, reduceWgsl, vecType, vecWidth,

@@ -2,7 +2,7 @@
 // The VAE decoder can skip this kernel entirely: conv2d({ upsampleInput: true }) reads through the upsample
 // without materialising the 4x-sized tensor. This standalone op exists for graphs that need the tensor itself.
 import type { GpuContext } from '../gpu/context.js';
-import { bindGroup, byteSize, expectShape, grid1d, numel, paramsBuffer, type DType, type KernelCall, type TensorView } from './kernel.js';
+import { bindGroup, byteSize, expectShape, grid1d, numel, paramsBuffer, type DType, type KernelCall, type TensorView } from '../gpu/kernel.js';
 
 const WG = 256;
 

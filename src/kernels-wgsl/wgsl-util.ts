@@ -2,7 +2,7 @@
 // vector-width choice, WGSL vector type names, workgroup reductions (subgroup and workgroup-memory flavours)
 // and the aliasing checks WebGPU needs when an op runs in place.
 import type { GpuContext } from '../gpu/context.js';
-import { DTYPE_BYTES, type DType, type TensorView, numel } from './kernel.js';
+import { DTYPE_BYTES, type DType, type TensorView, numel } from '../gpu/kernel.js';
 
 export type VecWidth = 1 | 2 | 4;
 
@@ -21,6 +21,11 @@ export function vecType(s: string, v: VecWidth): string {
 /** WGSL expression summing the lanes of an f32 vector expression. */
 export function laneSum(expr: string, v: VecWidth): string {
   return v === 1 ? `(${expr})` : `dot(${expr}, vec${v}<f32>(1.0))`;
+}
+
+/** WGSL preamble for a float storage type: `enable f16;` where needed and the alias `T`. */
+export function dtypePreamble(dtype: DType): string {
+  return `${dtype === 'f16' ? 'enable f16;\n' : ''}alias T = ${dtype};\n`;
 }
 
 /** WGSL `enable` lines for the storage dtypes used by a kernel. */

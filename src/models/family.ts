@@ -4,7 +4,7 @@
 // never model names: it asks the registry which family a checkpoint's tensor names belong to, and the family
 // says which tensors it expects, how its config follows from their shapes, and how checkpoint tensors map onto
 // the canonical weight names its graph declares.
-import type { DType } from '../kernels-wgsl/kernel.js';
+import type { DType } from '../gpu/kernel.js';
 import type { TensorListing } from '../weights/config.js';
 
 export type FamilyKind = 'dit' | 'text-encoder' | 'vae';

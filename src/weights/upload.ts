@@ -10,7 +10,7 @@
 // binding offset alignment). Host memory: one chunk buffer (64 MiB default) + Dawn's write staging, which is
 // bounded by waiting for the queue every `maxInFlightBytes`.
 import type { GpuContext } from '../gpu/context.js';
-import { allocTensor, DTYPE_BYTES, encodeCalls, numel, type DType, type KernelCall, type TensorView } from '../kernels-wgsl/kernel.js';
+import { allocTensor, DTYPE_BYTES, encodeCalls, numel, type DType, type KernelCall, type TensorView } from '../gpu/kernel.js';
 import { convert as gpuConvert } from '../kernels-wgsl/convert.js';
 import type { Checkpoint } from './checkpoint.js';
 import { ITEM_BYTES, uploadFormat, type SafetensorsDType, type UploadFormat } from './dtypes.js';

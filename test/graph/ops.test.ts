@@ -18,7 +18,7 @@ describe('op wrappers in graphs', () => {
     const ctx = await testContext();
     const [B, L, V, C, H] = [2, 5, 11, 16, 2];
     const g = new Graph('encoder-ops');
-    const ids = g.input('ids', [B, L], 'f32'); // u32 bits
+    const ids = g.input('ids', [B, L], 'u32');
     const t = g.input('t', [B], 'f32');
     const table = g.weight('table', [V, C], 'f16');
     const e = embedding(g, ids, table);
@@ -35,7 +35,7 @@ describe('op wrappers in graphs', () => {
     const plan = await compile(ctx, g, store);
     const idv = Uint32Array.from({ length: B * L }, () => Math.floor(rand() * V));
     const tv = Float64Array.from({ length: B }, () => Math.fround(rand()));
-    plan.setInput('ids', idv);
+    plan.setInput('ids', Array.from(idv)); // plain numbers: the executor encodes them as u32
     plan.setInput('t', tv);
     await plan.run();
 

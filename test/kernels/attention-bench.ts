@@ -8,7 +8,7 @@
 import { writeFileSync } from 'node:fs';
 import { GpuContext } from '../../src/gpu/context.js';
 import { type AttentionArgs, attention } from '../../src/kernels-wgsl/attention.js';
-import { type KernelCall, type TensorView, allocTensor, encodeCalls } from '../../src/kernels-wgsl/kernel.js';
+import { type KernelCall, type TensorView, allocTensor, encodeCalls } from '../../src/gpu/kernel.js';
 import { f16BitsToF32, f32ToF16Bits } from '../../src/util/f16.js';
 
 const outDir = process.argv[2] ?? '.';

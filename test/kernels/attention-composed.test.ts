@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { attentionComposed, composedAttentionUnsupported } from '../../src/kernels-wgsl/attention-composed.js';
 import { attentionCalls } from '../../src/kernels-wgsl/attention.js';
-import { runCalls } from '../../src/kernels-wgsl/kernel.js';
+import { runCalls } from '../../src/gpu/kernel.js';
 import { expectClose, freshSeed, poisonedTensor, randn, readTensor, rng, testContext, uploadTensor } from '../helpers/gpu.js';
 
 function reference(q: Float64Array, k: Float64Array, v: Float64Array, B: number, H: number, Sq: number, Skv: number, D: number, scale: number): Float64Array {

@@ -13,7 +13,7 @@
 import { describe, expect, it } from 'vitest';
 import { subgroupMatrixSupport } from '../../src/kernels-wgsl/attention.js';
 import type { SubgroupMatrixTiles } from '../../src/kernels-wgsl/attention-subgroup-matrix.wgsl.js';
-import { bindGroup, runCalls } from '../../src/kernels-wgsl/kernel.js';
+import { bindGroup, runCalls } from '../../src/gpu/kernel.js';
 import { errorStats, freshSeed, poisonedTensor, randn, readTensor, rng, testContext, uploadTensor } from '../helpers/gpu.js';
 import { roundF16 } from '../../src/util/f16.js';
 import { type Case, runCase } from './attention-reference.js';

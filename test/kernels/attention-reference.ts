@@ -3,7 +3,7 @@
 import { expect } from 'vitest';
 import type { GpuContext } from '../../src/gpu/context.js';
 import { type AttentionArgs, attention } from '../../src/kernels-wgsl/attention.js';
-import { type TensorView, allocTensor, runCalls } from '../../src/kernels-wgsl/kernel.js';
+import { type TensorView, allocTensor, runCalls } from '../../src/gpu/kernel.js';
 import { expectClose, freshSeed, poisonedTensor, randn, readTensor, rng, uploadTensor } from '../helpers/gpu.js';
 
 export interface Case {
@@ -78,7 +78,7 @@ export async function runCase(ctx: GpuContext, c: Case, path: AttentionArgs['pat
   const ref = reference(c, q, k, v, bias);
   let kvLength: TensorView | undefined;
   if (c.kvLength) {
-    kvLength = allocTensor(ctx, [B], 'f32'); // u32 words (TensorView has no u32 dtype tag)
+    kvLength = allocTensor(ctx, [B], 'u32');
     ctx.write(kvLength.buffer, Uint32Array.from(c.kvLength));
   }
   const out = poisonedTensor(ctx, [B, Sq, H * D], 'f16');

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import type { GpuContext } from '../../src/gpu/context.js';
 import { type AttentionArgs, attention, subgroupMatrixSupport } from '../../src/kernels-wgsl/attention.js';
 import { LAZY_RESCALE_TAU } from '../../src/kernels-wgsl/attention-subgroup-matrix.wgsl.js';
-import { allocTensor, bindGroup, runCalls } from '../../src/kernels-wgsl/kernel.js';
+import { allocTensor, bindGroup, runCalls } from '../../src/gpu/kernel.js';
 import { expectClose, freshSeed, poisonedTensor, randn, readTensor, rng, testContext, uploadTensor } from '../helpers/gpu.js';
 import { type Case, runCase } from './attention-reference.js';
 

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { conv2d, conv2dOutputSize, packConv2dWeight, packConv2dWeightOnHost, packedConv2dWeightShape, type ConvTileName } from '../../src/kernels-wgsl/conv2d.js';
 import { conv2dCalls } from '../../src/kernels-wgsl/conv2d-gemm.js';
 import { groupNorm } from '../../src/kernels-wgsl/groupnorm.js';
-import { allocTensor, runCalls, type DType, type TensorView } from '../../src/kernels-wgsl/kernel.js';
+import { allocTensor, runCalls, type DType, type TensorView } from '../../src/gpu/kernel.js';
 import { roundF16 } from '../../src/util/f16.js';
 import { expectClose, freshSeed, poisonedTensor, randn, readTensor, rng, testContext, uploadTensor } from '../helpers/gpu.js';
 import { refGroupNorm } from '../helpers/vae-reference.js';

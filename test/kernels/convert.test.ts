@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { convert, type SourceFormat } from '../../src/kernels-wgsl/convert.js';
-import { type DType, allocTensor, runCalls } from '../../src/kernels-wgsl/kernel.js';
+import { type DType, allocTensor, runCalls } from '../../src/gpu/kernel.js';
 import { bf16BitsToF32, f32ToBf16Bits, roundF16, toF16Array } from '../../src/util/f16.js';
 import { expectClose, freshSeed, poisonedTensor, randn, readTensor, rng, testContext } from '../helpers/gpu.js';
 

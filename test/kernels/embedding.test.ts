@@ -1,17 +1,18 @@
 import { describe, expect, it } from 'vitest';
 import { embedding, timestepEmbedding, validateTokenIds } from '../../src/kernels-wgsl/embedding.js';
-import { type DType, runCalls } from '../../src/kernels-wgsl/kernel.js';
+import { type DType, runCalls } from '../../src/gpu/kernel.js';
 import { expectClose, freshSeed, poisonedTensor, randn, readTensor, rng, testContext, uploadTensor } from '../helpers/gpu.js';
 
 describe('embedding', () => {
-  const cases: { V: number; C: number; ids: number[]; table: DType; out: DType }[] = [
+  const cases: { V: number; C: number; ids: number[]; table: DType; out: DType; idType?: 'i32' }[] = [
     { V: 11, C: 7, ids: [2, 5], table: 'f16', out: 'f32' },
+    { V: 13, C: 9, ids: [3, 4], table: 'f16', out: 'f32', idType: 'i32' },
     { V: 5, C: 3077, ids: [3], table: 'f32', out: 'f16' },
     { V: 300, C: 8, ids: [1, 1, 9], table: 'f16', out: 'f16' },
     { V: 1, C: 1, ids: [1], table: 'f32', out: 'f32' },
   ];
   for (const k of cases) {
-    it(`V=${k.V} C=${k.C} ids [${k.ids}] ${k.table}->${k.out}, out-of-range ids clamped`, async () => {
+    it(`V=${k.V} C=${k.C} ${k.idType ?? 'u32'} ids [${k.ids}] ${k.table}->${k.out}, out-of-range ids clamped`, async () => {
       const ctx = await testContext();
       const seed = freshSeed();
       const rand = rng(seed);
@@ -19,11 +20,16 @@ describe('embedding', () => {
       const table = randn(rand, k.V * k.C, 1, k.table);
       const ids = Uint32Array.from({ length: N }, () => Math.floor(rand() * k.V));
       if (N > 1) ids[N - 1] = k.V + 7; // out of range: the GPU clamps it to the last row
-      const idBuf = ctx.upload(ids);
+      const signed = Int32Array.from(ids);
+      if (k.idType === 'i32') signed[0] = -3; // negative: the GPU clamps it to row 0
+      const idBuf = ctx.upload(k.idType === 'i32' ? signed : ids);
       const out = poisonedTensor(ctx, [...k.ids, k.C], k.out);
-      await runCalls(ctx, [await embedding(ctx, { ids: { buffer: idBuf, offset: 0, shape: k.ids }, table: uploadTensor(ctx, table, [k.V, k.C], k.table), out })]);
+      await runCalls(ctx, [await embedding(ctx, { ids: { buffer: idBuf, offset: 0, shape: k.ids, dtype: k.idType ?? 'u32' }, table: uploadTensor(ctx, table, [k.V, k.C], k.table), out })]);
       const want = new Float64Array(N * k.C);
-      for (let n = 0; n < N; n++) for (let c = 0; c < k.C; c++) want[n * k.C + c] = table[Math.min(ids[n], k.V - 1) * k.C + c];
+      for (let n = 0; n < N; n++) for (let c = 0; c < k.C; c++) {
+        const id = k.idType === 'i32' ? Math.max(0, signed[n]) : ids[n];
+        want[n * k.C + c] = table[Math.min(id, k.V - 1) * k.C + c];
+      }
       expectClose(await readTensor(ctx, out), want, { relL2: k.table === 'f32' && k.out === 'f16' ? 1e-3 : 0 }, `embedding seed=${seed}`);
     });
   }
@@ -34,6 +40,7 @@ describe('embedding', () => {
     const table = uploadTensor(ctx, new Float64Array(12), [3, 4], 'f16');
     const ids = { buffer: ctx.upload(new Uint32Array(2)), offset: 0, shape: [2] };
     await expect(embedding(ctx, { ids, table, out: poisonedTensor(ctx, [2, 3], 'f16') })).rejects.toThrow(/'out' has shape \[2,3\] but \[2,4\]/);
+    await expect(embedding(ctx, { ids: { ...ids, dtype: 'f32' }, table, out: poisonedTensor(ctx, [2, 4], 'f16') })).rejects.toThrow(/'ids' is f32 but u32 or i32/);
   });
 });
 

@@ -1,7 +1,7 @@
 // GroupNorm (split reduction: stats -> finalize -> apply) against a float64 two-pass reference.
 import { describe, expect, it } from 'vitest';
 import { groupNorm } from '../../src/kernels-wgsl/groupnorm.js';
-import { allocTensor, runCalls, type DType } from '../../src/kernels-wgsl/kernel.js';
+import { allocTensor, runCalls, type DType } from '../../src/gpu/kernel.js';
 import { roundF16 } from '../../src/util/f16.js';
 import { expectClose, freshSeed, poisonedTensor, randn, readTensor, rng, testContext, uploadTensor } from '../helpers/gpu.js';
 import { refGroupNorm } from '../helpers/vae-reference.js';

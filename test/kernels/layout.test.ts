@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { concatSeq, copyStrided, mergeHeads, sliceSeq, splitHeads, transpose2d } from '../../src/kernels-wgsl/layout.js';
-import { type DType, numel, runCalls } from '../../src/kernels-wgsl/kernel.js';
+import { type DType, numel, runCalls } from '../../src/gpu/kernel.js';
 import { expectClose, freshSeed, poisonedTensor, randn, readTensor, rng, testContext, uploadTensor } from '../helpers/gpu.js';
 
 /** Exact expectation: a copy only rounds when converting f32 -> f16. */

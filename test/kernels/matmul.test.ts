@@ -4,7 +4,7 @@
 // The portable tiled path runs everywhere; the subgroup-matrix (tensor-core) path where the adapter has it.
 import { describe, expect, it } from 'vitest';
 import { linear, linearWithTiling, matmul, matmulWithTiling, type Activation, type GemmTuning, type LinearArgs, type SgTiling } from '../../src/kernels-wgsl/matmul.js';
-import { type DType, type TensorView, runCalls } from '../../src/kernels-wgsl/kernel.js';
+import { type DType, type TensorView, runCalls } from '../../src/gpu/kernel.js';
 import { encode, expectClose, freshSeed, poisonedTensor, randn, readTensor, rng, testContext, uploadTensor } from '../helpers/gpu.js';
 
 const ctx = await testContext();

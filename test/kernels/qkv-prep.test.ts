@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { qkvPrep, qkvPrepSeparate } from '../../src/kernels-wgsl/qkv-prep.js';
 import { fluxRopeTable } from '../../src/kernels-wgsl/rope.js';
-import { type DType, type TensorView, runCalls } from '../../src/kernels-wgsl/kernel.js';
+import { type DType, type TensorView, runCalls } from '../../src/gpu/kernel.js';
 import type { ReduceMode } from '../../src/kernels-wgsl/wgsl-util.js';
 import { expectClose, freshSeed, poisonedTensor, randn, readTensor, rng, testContext, uploadTensor } from '../helpers/gpu.js';
 

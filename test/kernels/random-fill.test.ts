@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { randomFill } from '../../src/kernels-wgsl/random-fill.js';
-import { runCalls } from '../../src/kernels-wgsl/kernel.js';
+import { runCalls } from '../../src/gpu/kernel.js';
 import { freshSeed, poisonedTensor, readTensor, testContext } from '../helpers/gpu.js';
 
 describe('randomFill', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { softmax } from '../../src/kernels-wgsl/softmax.js';
-import { type DType, runCalls } from '../../src/kernels-wgsl/kernel.js';
+import { type DType, runCalls } from '../../src/gpu/kernel.js';
 import type { ReduceMode } from '../../src/kernels-wgsl/wgsl-util.js';
 import { expectClose, freshSeed, poisonedTensor, randn, readTensor, rng, testContext, uploadTensor } from '../helpers/gpu.js';
 

@@ -1,7 +1,7 @@
 // Nearest 2x upsample (NHWC) against a float64 reference; it is a pure copy, so the match must be exact.
 import { describe, expect, it } from 'vitest';
 import { upsampleNearest2x } from '../../src/kernels-wgsl/upsample.js';
-import { allocTensor, runCalls, type DType } from '../../src/kernels-wgsl/kernel.js';
+import { allocTensor, runCalls, type DType } from '../../src/gpu/kernel.js';
 import { roundF16 } from '../../src/util/f16.js';
 import { freshSeed, poisonedTensor, randn, readTensor, rng, testContext, uploadTensor } from '../helpers/gpu.js';
 

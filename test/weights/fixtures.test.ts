@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { numel } from '../../src/kernels-wgsl/kernel.js';
+import { numel } from '../../src/gpu/kernel.js';
 import { inspectModel, loadModel } from '../../src/weights/load.js';
 import { SafetensorsFile } from '../../src/weights/safetensors.js';
 import { testContext } from '../helpers/gpu.js';

@@ -6,7 +6,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { numel, type TensorView } from '../../src/kernels-wgsl/kernel.js';
+import { numel, type TensorView } from '../../src/gpu/kernel.js';
 import { bf16BitsToF32, f16BitsToF32, f32ToBf16Bits, f32ToF16Bits } from '../../src/util/f16.js';
 import { Checkpoint } from '../../src/weights/checkpoint.js';
 import { inferConfig } from '../../src/weights/config.js';

@@ -13,7 +13,7 @@
 //     h    = h + gate2 * (gelu_tanh(n2 @ fc1^T + b) @ fc2^T + b)
 //   out  = (LN(h) * (1 + fscale) + fshift) @ final^T + b   (f32 [B, L, P]); fshift/fscale from vec @ final_mod^T
 // RoPE ids are FLUX's image ids (0, row, col) over a gridH x gridW token grid.
-import type { DType } from '../../kernels-wgsl/kernel.js';
+import type { DType } from '../../gpu/kernel.js';
 import { fluxPositionIds, fluxRopeTable } from '../../kernels-wgsl/rope.js';
 import { Graph } from '../graph.js';
 import { attention, qkvPrep } from '../ops/attention.js';

@@ -1,7 +1,7 @@
 // Graph wrappers for the attention input preparation (qkv-prep.ts), RoPE (rope.ts) and fused attention
 // (attention.ts).
 import * as att from '../../kernels-wgsl/attention.js';
-import type { DType } from '../../kernels-wgsl/kernel.js';
+import type { DType } from '../../gpu/kernel.js';
 import * as prep from '../../kernels-wgsl/qkv-prep.js';
 import * as rope from '../../kernels-wgsl/rope.js';
 import { expectDtype, expectRank, expectShapeIs, fail, type Graph, mayOverwrite, type OpOptions, type Tensor } from './common.js';
@@ -108,7 +108,7 @@ export interface AttentionOptions extends OpOptions {
   /** Additive f32 [H, Sq, Skv]. */
   bias?: Tensor;
   causal?: boolean;
-  /** [B] u32 valid key counts (tagged f32). */
+  /** [B] u32 valid key counts. */
   kvLength?: Tensor;
   /** Also produce the f32 [B, H, Sq] log-sum-exp (for merging KV shards). */
   withLse?: boolean;
@@ -127,7 +127,10 @@ export function attention(g: Graph, q: Tensor, k: Tensor, v: Tensor, opts: Atten
   expectShapeIs(label, 'k', k, [B, H, Skv, D]);
   expectShapeIs(label, 'v', v, [B, H, Skv, D]);
   if (opts.bias) expectShapeIs(label, 'bias', opts.bias, [H, Sq, Skv]);
-  if (opts.kvLength) expectShapeIs(label, 'kvLength', opts.kvLength, [B]);
+  if (opts.kvLength) {
+    expectShapeIs(label, 'kvLength', opts.kvLength, [B]);
+    expectDtype(label, 'kvLength', opts.kvLength, 'u32');
+  }
   const outs = g.op({
     kind: 'attention',
     name: opts.name ?? 'attention',

@@ -1,16 +1,215 @@
 // Collectives as graph ops, for sequence parallelism: each rank's graph holds a slice of the token sequence and
-// exchanges activations at host ops, between command buffers. The exchange itself is behind `Collective`: the
-// native NCCL bridge implements it over pinned staging memory (dawn.node exposes no GPU memory to CUDA, see
-// GPU-NOTES), and `LocalCollectiveGroup` implements it in-process (tests; several plans on one or more devices).
-import type { Graph } from '../graph.js';
+// exchanges activations at host ops, between command buffers. The exchange itself is behind `Collective`
+// (src/parallel implements it: in-process for CI, NCCL through native/nccl-bridge on GPUs). dawn.node exposes no
+// GPU memory to CUDA (GPU-NOTES), so every byte that leaves a device goes through mapped staging buffers: the
+// host op copies the send ranges into one MAP_READ buffer, maps it and a MAP_WRITE buffer, hands the transport
+// views of the mapped memory (no JS copies on the NCCL path), then copies the received ranges into the output
+// tensors on the GPU. Ranges a rank "sends to itself" never leave the GPU.
+import type { GpuContext } from '../../gpu/context.js';
+import type { Graph, OutputSpec } from '../graph.js';
 import type { Tensor } from '../tensor.js';
 import { fail, type OpOptions } from './common.js';
+
+/** One message of a grouped send/recv: bytes to a peer, or room for bytes from a peer. */
+export interface PeerBytes {
+  peer: number;
+  data: Uint8Array;
+}
 
 export interface Collective {
   readonly rank: number;
   readonly size: number;
+  /**
+   * Grouped point-to-point: every send and receive of this call proceeds together (NCCL group semantics), so
+   * all-to-all and ring shifts cannot deadlock. Messages between a pair of ranks match in call order; each
+   * receive is filled completely. Resolves when this rank's receives are filled and its sends may be reused.
+   */
+  exchange(sends: PeerBytes[], recvs: PeerBytes[]): Promise<void>;
   /** Every rank contributes the same number of bytes; resolves to all contributions concatenated by rank. */
   allGather(bytes: Uint8Array): Promise<Uint8Array>;
+}
+
+/** A byte range of a tensor that goes to (send) or comes from (recv) a peer, or is copied locally (peer = rank). */
+export interface Region {
+  peer: number;
+  tensor: Tensor;
+  byteOffset: number;
+  bytes: number;
+}
+
+/** For a recv region from this rank itself: the local source of its bytes. */
+export interface SelfCopy {
+  src: Tensor;
+  srcByteOffset: number;
+  dst: Tensor;
+  dstByteOffset: number;
+  bytes: number;
+}
+
+export interface ExchangeSpec {
+  /** Ranges this rank sends, in the order each peer expects them. */
+  sends: Region[];
+  /** Fresh tensors the exchange writes (every byte must be covered by recvs + selfCopies). */
+  outputs: OutputSpec[];
+  /** Received ranges: `tensor` is an index into outputs. */
+  recvs: (Omit<Region, 'tensor'> & { output: number })[];
+  /** Local copies into outputs (the part of an all-to-all a rank keeps). */
+  selfCopies?: (Omit<SelfCopy, 'dst'> & { output: number })[];
+}
+
+/** Per (collective, device) staging: one MAP_READ and one MAP_WRITE buffer, grown to the largest exchange. */
+interface Staging {
+  send: GPUBuffer | null;
+  recv: GPUBuffer | null;
+  busy: boolean;
+}
+const stagingByComm = new WeakMap<Collective, Map<GPUDevice, Staging>>();
+
+function stagingFor(comm: Collective, ctx: GpuContext): Staging {
+  let m = stagingByComm.get(comm);
+  if (!m) stagingByComm.set(comm, (m = new Map()));
+  let s = m.get(ctx.device);
+  if (!s) m.set(ctx.device, (s = { send: null, recv: null, busy: false }));
+  return s;
+}
+
+function grow(ctx: GpuContext, cur: GPUBuffer | null, bytes: number, usage: number, label: string): GPUBuffer {
+  if (cur && cur.size >= bytes) return cur;
+  cur?.destroy();
+  return ctx.device.createBuffer({ label, size: Math.max(8, Math.ceil(bytes / 8) * 8), usage });
+}
+
+/** Frees the staging buffers a collective holds on a device (call when its plans are destroyed). */
+export function releaseStaging(comm: Collective, ctx: GpuContext): void {
+  const s = stagingByComm.get(comm)?.get(ctx.device);
+  if (!s) return;
+  s.send?.destroy();
+  s.recv?.destroy();
+  stagingByComm.get(comm)!.delete(ctx.device);
+}
+
+/** Transfer statistics per collective (bytes that crossed the host, time inside host ops), for benchmarks. */
+export interface ExchangeStats {
+  calls: number;
+  bytesSent: number;
+  bytesReceived: number;
+  /** Wall ms from the start of a host op's staging to the end of its exchange (both halves for split ops). */
+  ms: number;
+}
+const statsByComm = new WeakMap<Collective, ExchangeStats>();
+export function exchangeStats(comm: Collective): ExchangeStats {
+  let s = statsByComm.get(comm);
+  if (!s) statsByComm.set(comm, (s = { calls: 0, bytesSent: 0, bytesReceived: 0, ms: 0 }));
+  return s;
+}
+
+const align4 = (n: number) => Math.ceil(n / 4) * 4;
+
+/**
+ * A grouped send/recv as host ops. Returns the output tensors. With `split`, the exchange is two host ops: the
+ * first stages the sends and starts the transfer, the second (placed by the caller after independent GPU work,
+ * via `finish()`) waits for it and copies the receives in: the transfer overlaps that GPU work (ring attention).
+ */
+export function exchangeOp(g: Graph, comm: Collective, spec: ExchangeSpec, opts: OpOptions & { split: true }): { outputs: Tensor[]; finish: () => Tensor[] };
+export function exchangeOp(g: Graph, comm: Collective, spec: ExchangeSpec, opts?: OpOptions & { split?: false }): { outputs: Tensor[] };
+export function exchangeOp(g: Graph, comm: Collective, spec: ExchangeSpec, opts: OpOptions & { split?: boolean } = {}): { outputs: Tensor[]; finish?: () => Tensor[] } {
+  const name = opts.name ?? 'exchange';
+  const label = g.nextLabel('exchange', name);
+  if (!(comm.size >= 1) || comm.rank < 0 || comm.rank >= comm.size) fail(label, `bad communicator (rank ${comm.rank} of ${comm.size})`);
+  for (const r of [...spec.sends, ...spec.recvs]) {
+    if (!Number.isInteger(r.peer) || r.peer < 0 || r.peer >= comm.size || r.peer === comm.rank) fail(label, `peer ${r.peer} must be another rank in 0..${comm.size - 1} (this is rank ${comm.rank}); local ranges go in selfCopies`);
+    if (r.bytes % 4 !== 0 || r.byteOffset % 4 !== 0) fail(label, `range at ${r.byteOffset} of ${r.bytes} bytes is not 4-byte aligned (WebGPU copies move whole words)`);
+  }
+  for (const r of spec.sends) if (r.byteOffset + r.bytes > r.tensor.bytes) fail(label, `send range [${r.byteOffset}, ${r.byteOffset + r.bytes}) exceeds ${r.tensor.describe()}`);
+  const sendTensors = [...new Set([...spec.sends.map((r) => r.tensor), ...(spec.selfCopies ?? []).map((c) => c.src)])];
+
+  // Packed staging offsets (4-byte aligned; copies need it).
+  let at = 0;
+  const sendAt = spec.sends.map((r) => { const o = at; at += align4(r.bytes); return o; });
+  const sendBytes = at;
+  at = 0;
+  const recvAt = spec.recvs.map((r) => { const o = at; at += align4(r.bytes); return o; });
+  const recvBytes = at;
+  const stats = exchangeStats(comm);
+
+  let pending: Promise<void> | null = null;
+  let staging: Staging | null = null;
+  let t0 = 0;
+  const start = async (ctx: GpuContext, viewOf: (t: Tensor) => { buffer: GPUBuffer; offset: number }) => {
+    t0 = performance.now();
+    staging = stagingFor(comm, ctx);
+    if (staging.busy) throw new Error(`${label}: another exchange of rank ${comm.rank} is still in flight on this device (split exchanges must not interleave)`);
+    staging.busy = true;
+    staging.send = grow(ctx, staging.send, sendBytes, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, `sp-send-r${comm.rank}`);
+    staging.recv = grow(ctx, staging.recv, recvBytes, GPUBufferUsage.MAP_WRITE | GPUBufferUsage.COPY_SRC, `sp-recv-r${comm.rank}`);
+    const enc = ctx.device.createCommandEncoder({ label: `${label}/stage` });
+    spec.sends.forEach((r, i) => {
+      const v = viewOf(r.tensor);
+      enc.copyBufferToBuffer(v.buffer, v.offset + r.byteOffset, staging!.send!, sendAt[i], align4(r.bytes));
+    });
+    ctx.device.queue.submit([enc.finish()]);
+    const st = staging;
+    pending = (async () => {
+      await Promise.all([sendBytes ? st.send!.mapAsync(GPUMapMode.READ, 0, sendBytes) : null, recvBytes ? st.recv!.mapAsync(GPUMapMode.WRITE, 0, recvBytes) : null]);
+      try {
+        const sendMem = sendBytes ? new Uint8Array(st.send!.getMappedRange(0, sendBytes)) : new Uint8Array(0);
+        const recvMem = recvBytes ? new Uint8Array(st.recv!.getMappedRange(0, recvBytes)) : new Uint8Array(0);
+        await comm.exchange(
+          spec.sends.map((r, i) => ({ peer: r.peer, data: sendMem.subarray(sendAt[i], sendAt[i] + r.bytes) })),
+          spec.recvs.map((r, i) => ({ peer: r.peer, data: recvMem.subarray(recvAt[i], recvAt[i] + r.bytes) })),
+        );
+      } finally {
+        if (sendBytes) st.send!.unmap();
+        if (recvBytes) st.recv!.unmap();
+      }
+    })();
+    // A failed exchange must surface at finish(), not as an unhandled rejection in between.
+    pending.catch(() => {});
+  };
+  const finish = async (ctx: GpuContext, viewOf: (t: Tensor) => { buffer: GPUBuffer; offset: number }, outs: Tensor[]) => {
+    const st = staging!;
+    try {
+      await pending;
+    } finally {
+      st.busy = false;
+      pending = null;
+    }
+    const enc = ctx.device.createCommandEncoder({ label: `${label}/scatter` });
+    spec.recvs.forEach((r, i) => {
+      const v = viewOf(outs[r.output]);
+      enc.copyBufferToBuffer(st.recv!, recvAt[i], v.buffer, v.offset + r.byteOffset, align4(r.bytes));
+    });
+    for (const c of spec.selfCopies ?? []) {
+      const s = viewOf(c.src);
+      const d = viewOf(outs[c.output]);
+      enc.copyBufferToBuffer(s.buffer, s.offset + c.srcByteOffset, d.buffer, d.offset + c.dstByteOffset, align4(c.bytes));
+    }
+    ctx.device.queue.submit([enc.finish()]);
+    stats.calls++;
+    stats.bytesSent += sendBytes;
+    stats.bytesReceived += recvBytes;
+    stats.ms += performance.now() - t0;
+  };
+
+  if (!opts.split) {
+    const outs = g.hostOp(name, sendTensors, spec.outputs, async (host, o) => {
+      await start(host.ctx, host.view);
+      await finish(host.ctx, host.view, o);
+    });
+    return { outputs: outs };
+  }
+  // Split: the first host op reads the send tensors; the outputs are created (and written) by the second one.
+  g.hostOp(`${name}.start`, sendTensors, [], async (host) => start(host.ctx, host.view));
+  let made: Tensor[] | null = null;
+  return {
+    outputs: [],
+    finish: () => {
+      if (made) return made;
+      const selfSrcs = [...new Set((spec.selfCopies ?? []).map((c) => c.src))];
+      made = g.hostOp(`${name}.finish`, selfSrcs, spec.outputs, async (host, o) => finish(host.ctx, host.view, o));
+      return made;
+    },
+  };
 }
 
 /**
@@ -28,8 +227,12 @@ export function allGatherRows(g: Graph, t: Tensor, comm: Collective, opts: OpOpt
   return out;
 }
 
-/** In-process collectives among `size` members (each typically running its own Plan concurrently). */
+/**
+ * In-process collectives among `size` members (each typically running its own Plan concurrently, on one or
+ * several devices). Point-to-point messages go through per-(from, to) mailboxes, matched in order.
+ */
 export class LocalCollectiveGroup {
+  private readonly boxes = new Map<string, { queue: Uint8Array[]; waiters: ((b: Uint8Array) => void)[] }>();
   private readonly rounds = new Map<number, { parts: (Uint8Array | null)[]; waiters: ((all: Uint8Array) => void)[]; arrived: number }>();
   private readonly nextRound: number[];
 
@@ -40,7 +243,41 @@ export class LocalCollectiveGroup {
 
   member(rank: number): Collective {
     if (!Number.isInteger(rank) || rank < 0 || rank >= this.size) throw new Error(`LocalCollectiveGroup: rank ${rank} outside 0..${this.size - 1}`);
-    return { rank, size: this.size, allGather: (bytes) => this.allGather(rank, bytes) };
+    return {
+      rank,
+      size: this.size,
+      allGather: (bytes) => this.allGather(rank, bytes),
+      exchange: (sends, recvs) => this.exchange(rank, sends, recvs),
+    };
+  }
+
+  private box(from: number, to: number) {
+    const k = `${from}>${to}`;
+    let b = this.boxes.get(k);
+    if (!b) this.boxes.set(k, (b = { queue: [], waiters: [] }));
+    return b;
+  }
+
+  private async exchange(rank: number, sends: PeerBytes[], recvs: PeerBytes[]): Promise<void> {
+    for (const s of sends) {
+      if (s.peer < 0 || s.peer >= this.size) throw new Error(`exchange: rank ${rank} sends to rank ${s.peer}, outside 0..${this.size - 1}`);
+      const b = this.box(rank, s.peer);
+      const copy = s.data.slice();
+      const w = b.waiters.shift();
+      if (w) w(copy);
+      else b.queue.push(copy);
+    }
+    await Promise.all(
+      recvs.map(async (r) => {
+        if (r.peer < 0 || r.peer >= this.size) throw new Error(`exchange: rank ${rank} receives from rank ${r.peer}, outside 0..${this.size - 1}`);
+        const b = this.box(r.peer, rank);
+        const msg = b.queue.shift() ?? (await new Promise<Uint8Array>((res) => b.waiters.push(res)));
+        if (msg.byteLength !== r.data.byteLength) {
+          throw new Error(`exchange: rank ${rank} expected ${r.data.byteLength} bytes from rank ${r.peer} but got ${msg.byteLength} (the ranks' graphs disagree on the sharding)`);
+        }
+        r.data.set(msg);
+      }),
+    );
   }
 
   private allGather(rank: number, bytes: Uint8Array): Promise<Uint8Array> {

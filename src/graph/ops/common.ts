@@ -1,6 +1,6 @@
 // Shared helpers for the op wrappers: each wrapper checks shapes at build time (naming the op and tensors),
 // declares its output(s), and defers the kernel launch to compile time through `launch`.
-import type { DType } from '../../kernels-wgsl/kernel.js';
+import type { DType } from '../../gpu/kernel.js';
 import type { Graph } from '../graph.js';
 import { GraphShapeError, type Tensor, shapeStr } from '../tensor.js';
 

@@ -1,5 +1,5 @@
 // Graph wrappers for kernels-wgsl/elementwise.ts: activations, broadcasting binary ops, a*alpha + b*beta.
-import type { DType } from '../../kernels-wgsl/kernel.js';
+import type { DType } from '../../gpu/kernel.js';
 import * as k from '../../kernels-wgsl/elementwise.js';
 import { expectDtype, fail, type Graph, mayOverwrite, type OpOptions, type Tensor } from './common.js';
 

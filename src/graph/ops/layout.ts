@@ -1,6 +1,6 @@
 // Graph wrappers for kernels-wgsl/layout.ts: transposes, head split/merge, sequence concat/slice on [B, L, C].
 // (For batch 1, Graph.sliceRows/concatRows do the same with free views or plain buffer copies.)
-import type { DType } from '../../kernels-wgsl/kernel.js';
+import type { DType } from '../../gpu/kernel.js';
 import * as lay from '../../kernels-wgsl/layout.js';
 import { expectRank, fail, type Graph, type OpOptions, type Tensor } from './common.js';
 

@@ -1,6 +1,6 @@
 // Graph wrappers for kernels-wgsl/matmul.ts: linear (nn.Linear layout, fused bias/activation/gated residual)
 // and batched matmul.
-import type { DType } from '../../kernels-wgsl/kernel.js';
+import type { DType } from '../../gpu/kernel.js';
 import * as k from '../../kernels-wgsl/matmul.js';
 import { expectRank, expectShapeIs, fail, type Graph, type OpOptions, type Tensor } from './common.js';
 

@@ -1,7 +1,7 @@
 // Graph wrappers for softmax, dtype conversion, token/timestep embeddings.
 import * as conv from '../../kernels-wgsl/convert.js';
 import * as emb from '../../kernels-wgsl/embedding.js';
-import type { DType } from '../../kernels-wgsl/kernel.js';
+import type { DType } from '../../gpu/kernel.js';
 import * as sm from '../../kernels-wgsl/softmax.js';
 import { expectDtype, expectRank, fail, type Graph, mayOverwrite, type OpOptions, type Tensor } from './common.js';
 
@@ -38,14 +38,11 @@ export function convert(g: Graph, x: Tensor, to: DType, opts: OpOptions & { srcF
   return out;
 }
 
-/**
- * Token embedding lookup: ids [...] are u32 stored in a 4-byte tensor tagged 'f32' (set them with a
- * Uint32Array), table [V, C] -> [..., C].
- */
+/** Token embedding lookup: ids [...] u32 or i32, table [V, C] -> [..., C]. */
 export function embedding(g: Graph, ids: Tensor, table: Tensor, opts: OpOptions & { dtype?: DType } = {}): Tensor {
   const label = g.nextLabel('embedding', opts.name);
   expectRank(label, 'table', table, 2);
-  expectDtype(label, 'ids (u32 tagged f32)', ids, 'f32');
+  expectDtype(label, 'ids (token ids: declare them u32)', ids, ['u32', 'i32']);
   const [out] = g.op({
     kind: 'embedding',
     name: opts.name ?? 'embedding',
@@ -54,8 +51,7 @@ export function embedding(g: Graph, ids: Tensor, table: Tensor, opts: OpOptions 
     exec: {
       type: 'kernel',
       launch: (ctx, v) => {
-        const idv = v(ids);
-        return emb.embedding(ctx, { ids: { buffer: idv.buffer, offset: idv.offset, shape: idv.shape }, table: v(table), out: v(out) });
+        return emb.embedding(ctx, { ids: v(ids), table: v(table), out: v(out) });
       },
     },
   });

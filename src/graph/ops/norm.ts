@@ -1,5 +1,5 @@
 // Graph wrappers for kernels-wgsl/norm.ts. Statistics are f32 inside the kernels whatever the storage dtype.
-import type { DType } from '../../kernels-wgsl/kernel.js';
+import type { DType } from '../../gpu/kernel.js';
 import * as k from '../../kernels-wgsl/norm.js';
 import { expectDtype, expectRank, expectShapeIs, fail, type Graph, mayOverwrite, type OpOptions, type Tensor } from './common.js';
 

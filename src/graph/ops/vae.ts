@@ -3,7 +3,7 @@
 import * as cv from '../../kernels-wgsl/conv2d.js';
 import { conv2dCalls } from '../../kernels-wgsl/conv2d-gemm.js';
 import * as gn from '../../kernels-wgsl/groupnorm.js';
-import type { DType } from '../../kernels-wgsl/kernel.js';
+import type { DType } from '../../gpu/kernel.js';
 import * as up from '../../kernels-wgsl/upsample.js';
 import { expectDtype, expectRank, expectShapeIs, fail, type Graph, type OpOptions, type Tensor } from './common.js';
 
