@@ -1,0 +1,113 @@
+// The single-GPU DenoiseExecutor: one loaded transformer (FLUX or SD3) on one GpuContext. It compiles one plan
+// per (text tokens, latent grid) and keeps the most recent few, so a server mixing two or three resolutions
+// does not recompile; each plan's memory is planned once and every step replays its recorded dispatches.
+import type { GpuContext } from '../gpu/context.js';
+import type { WeightStore } from '../graph/weights.js';
+import { FluxTransformer } from '../models/flux.js';
+import { patchify, unpatchify } from '../models/latents.js';
+import { Sd3Transformer } from '../models/sd3.js';
+import type { FluxConfig, ModelConfig, Sd3Config } from '../weights/model-config.js';
+import type { DenoiseExecutor, VelocityQuery } from './denoise-step.js';
+import type { Conditioning, LatentShape } from './request-state.js';
+
+type Compiled = FluxTransformer | Sd3Transformer;
+
+export interface TransformerExecutorOptions {
+  /** Compiled plans kept per executor (each holds its activation memory); default 2. */
+  maxPlans?: number;
+}
+
+export class TransformerExecutor implements DenoiseExecutor {
+  private readonly plans = new Map<string, { model: Compiled; lastCond: Conditioning | null }>();
+  private readonly maxPlans: number;
+  /** Wall time spent compiling plans (first step at a new shape), ms. */
+  compileMs = 0;
+
+  constructor(readonly ctx: GpuContext, readonly weights: WeightStore, readonly config: ModelConfig, opts: TransformerExecutorOptions = {}) {
+    this.maxPlans = Math.max(1, opts.maxPlans ?? 2);
+  }
+
+  /** Checks that a latent shape and conditioning fit this transformer (clear errors before any GPU work). */
+  check(latentShape: LatentShape, cond: Conditioning): void {
+    const c = this.config;
+    const latentCh = c.family === 'flux' ? c.inChannels / 4 : c.inChannels;
+    if (latentShape.channels !== latentCh) {
+      throw new Error(`latent has ${latentShape.channels} channels but the ${c.family} transformer takes ${latentCh}`);
+    }
+    if (c.family === 'sd3' && c.patchSize !== 2) throw new Error(`SD3 patch size ${c.patchSize} is not supported (the released models use 2)`);
+    if (latentShape.height % 2 || latentShape.width % 2) {
+      throw new Error(`latent ${latentShape.height}x${latentShape.width} is not divisible by the patch size 2 (image size must be a multiple of 16)`);
+    }
+    const dim = c.family === 'flux' ? c.contextInDim : c.jointAttentionDim;
+    if (cond.context.length !== cond.tokens * dim) throw new Error(`text conditioning has ${cond.context.length} values, expected ${cond.tokens} tokens x ${dim}`);
+    if (cond.pooled.length !== c.pooledDim) throw new Error(`pooled text vector has ${cond.pooled.length} values, the transformer takes ${c.pooledDim}`);
+  }
+
+  private async plan(latentShape: LatentShape, tokens: number) {
+    const gridH = latentShape.height / 2, gridW = latentShape.width / 2;
+    const key = `${tokens}:${gridH}x${gridW}`;
+    const hit = this.plans.get(key);
+    if (hit) {
+      // Re-insert: Map order is the LRU order.
+      this.plans.delete(key);
+      this.plans.set(key, hit);
+      return hit;
+    }
+    while (this.plans.size >= this.maxPlans) {
+      const [oldKey, old] = this.plans.entries().next().value!;
+      old.model.destroy();
+      this.plans.delete(oldKey);
+    }
+    const t0 = performance.now();
+    const shape = { batch: 1, txtTokens: tokens, gridH, gridW };
+    const model = this.config.family === 'flux'
+      ? await FluxTransformer.create(this.ctx, this.weights, this.config as FluxConfig, shape)
+      : await Sd3Transformer.create(this.ctx, this.weights, this.config as Sd3Config, shape);
+    this.compileMs += performance.now() - t0;
+    const entry = { model, lastCond: null as Conditioning | null };
+    this.plans.set(key, entry);
+    return entry;
+  }
+
+  async velocity(q: VelocityQuery): Promise<Float32Array[]> {
+    if (q.family !== this.config.family) throw new Error(`a ${q.family} request cannot run on a ${this.config.family} transformer`);
+    const { channels: C, height: H, width: W } = q.latentShape;
+    const out: Float32Array[] = [];
+    // FLUX packs 2x2 patches as (c, p, q) both ways; SD3 reads (c, p, q) and emits (p, q, c).
+    const tokensIn = patchify(q.latents, C, H, W, 2, 'c-p-q');
+    for (const cond of q.conds) {
+      this.check(q.latentShape, cond);
+      const entry = await this.plan(q.latentShape, cond.tokens);
+      const m = entry.model;
+      // The text inputs stay on the GPU between steps of one request: upload only when the conditioning changes.
+      if (m instanceof FluxTransformer) {
+        m.plan.setInput('img', tokensIn);
+        if (entry.lastCond !== cond) {
+          m.plan.setInput('txt', cond.context);
+          m.plan.setInput('pooled', cond.pooled);
+        }
+        if (this.config.family === 'flux' && (this.config as FluxConfig).guidanceEmbed && q.distilledGuidance === null) {
+          throw new Error('this FLUX checkpoint is guidance-distilled (FLUX.1-dev style): give a guidance value (--guidance, e.g. 3.5)');
+        }
+        m.setTimestep([q.sigma], (this.config as FluxConfig).guidanceEmbed ? [q.distilledGuidance!] : undefined);
+      } else {
+        m.plan.setInput('latents', tokensIn);
+        if (entry.lastCond !== cond) {
+          m.plan.setInput('context', cond.context);
+          m.plan.setInput('pooled', cond.pooled);
+        }
+        m.setTimestep([q.sigma]);
+      }
+      entry.lastCond = cond;
+      await m.plan.run();
+      const v = await m.plan.readOutput('velocity');
+      out.push(unpatchify(v, C, H, W, 2, m instanceof FluxTransformer ? 'c-p-q' : 'p-q-c'));
+    }
+    return out;
+  }
+
+  destroy(): void {
+    for (const e of this.plans.values()) e.model.destroy();
+    this.plans.clear();
+  }
+}
