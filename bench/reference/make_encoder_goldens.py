@@ -61,6 +61,14 @@ TRICKY = [
     " ".join(["a long prompt about a majestic castle on a hill"] * 12),
 ]
 
+# Probes of the T5 Precompiled (nmt_nfkc charsmap) normaliser where plain NFKC could differ; not in the corpus.
+PROBES = [
+    "①②③ ™ … Å ǅ ℌ ｶﾀｶﾅ ＡＢＣ ～ 〜 ­soft­hyphen",
+    "controlcharsanddel, ﻿bom, replacement �, ▁ lower one eighth block",
+    "ﬀ ﬃ ﬄ ﬅ ß ẞ İ ı Ω Ω K Å ℃ ㎏ ㍻ ¼ ⁵ ₂ ｟ ｠",
+    "tab\there \\ backslash \u00e9 literal, 'single' \"double\" ``quotes'' „low“",
+]
+
 
 def write_json(path: str, obj) -> None:
     os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -148,13 +156,14 @@ def make_clip_tokenizers(dst_l: str, dst_g: str):
 
 
 def tokenizer_goldens(t5, clip_l, clip_g):
-    out = {"strings": TRICKY, "t5": {}, "clip": {}, "clip-g": {}}
+    strings = TRICKY + PROBES
+    out = {"strings": strings, "t5": {}, "clip": {}, "clip-g": {}}
     for name, tok, max_len in (("t5", t5, 40), ("clip", clip_l, 77), ("clip-g", clip_g, 77)):
         out[name] = {
             "max_length": max_len,
-            "raw": [tok(s).input_ids for s in TRICKY],
+            "raw": [tok(s).input_ids for s in strings],
             # exactly the pipelines' call: padding="max_length", max_length=..., truncation=True
-            "padded": [tok(s, padding="max_length", max_length=max_len, truncation=True).input_ids for s in TRICKY],
+            "padded": [tok(s, padding="max_length", max_length=max_len, truncation=True).input_ids for s in strings],
             "pad_id": tok.pad_token_id,
             "eos_id": tok.eos_token_id,
         }
