@@ -1,18 +1,37 @@
-// One view over a model checkpoint however it is stored: a single .safetensors file (Black Forest Labs'
-// flux1-dev.safetensors), a diffusers folder (`<root>/transformer/diffusion_pytorch_model.safetensors`, or
-// sharded `diffusion_pytorch_model-0000K-of-0000N.safetensors` + `diffusion_pytorch_model.safetensors.index.json`,
-// with `config.json`). listTensors()/info()/read()/chunks() hide which shard holds a tensor; every error names
-// the shard file and the tensor.
+// One view over a checkpoint component however it is stored: a single .safetensors file (flux1-dev.safetensors,
+// t5xxl_fp16.safetensors, clip_l.safetensors, ae.safetensors), a diffusers component folder
+// (`transformer/`, `vae/`: `diffusion_pytorch_model.safetensors`, or sharded `diffusion_pytorch_model-0000K-of-
+// 0000N.safetensors` + `diffusion_pytorch_model.safetensors.index.json`), or a transformers folder
+// (`text_encoder_2/`: `model.safetensors`, or `model-0000K-of-0000N.safetensors` + `model.safetensors.index.json`),
+// each with its `config.json`. listTensors()/info()/read()/chunks() hide which shard holds a tensor; every error
+// names the shard file and the tensor. Nothing here knows a model: callers say which component folder of a
+// pipeline root they want and which sibling files are not it.
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { CheckpointError, DEFAULT_CHUNK_BYTES, SafetensorsFile, similarNames, type TensorInfo } from './safetensors.js';
 
-export const DIFFUSERS_WEIGHTS = 'diffusion_pytorch_model.safetensors';
-export const DIFFUSERS_INDEX = 'diffusion_pytorch_model.safetensors.index.json';
-/** Prefix some single-file exports (ComfyUI, original SD3 files) put on every transformer tensor name. */
-const KNOWN_PREFIXES = ['model.diffusion_model.'];
-/** Files that sit next to the transformer in release folders but are not it (FLUX's autoencoder). */
-const NOT_TRANSFORMER = /^(ae|vae|diffusion_pytorch_model-\d+-of-\d+)\.safetensors$/;
+/** Weight file and shard index names of the two Hugging Face libraries, in the order they are tried. */
+export const WEIGHT_FILES = ['diffusion_pytorch_model.safetensors', 'model.safetensors'] as const;
+export const INDEX_FILES = WEIGHT_FILES.map((f) => `${f}.index.json`);
+export const DIFFUSERS_WEIGHTS = WEIGHT_FILES[0];
+export const DIFFUSERS_INDEX = INDEX_FILES[0];
+/** Prefixes single-file exports put on every tensor name (ComfyUI / original Stability files). */
+export const DEFAULT_STRIP_PREFIXES = ['model.diffusion_model.'];
+const SHARD = /-\d+-of-\d+\.safetensors$/;
+
+export interface OpenOptions {
+  /**
+   * When the path is a pipeline root (a folder holding component folders), the component folder to open
+   * ('transformer', 'vae', 'text_encoder_2'). Default: none (the folder itself is the component).
+   */
+  component?: string;
+  /** Files in a folder that are never this component's weights (e.g. a pipeline root's `ae.safetensors`). */
+  ignoreFiles?: RegExp;
+  /** Name prefixes stripped when every tensor of a single file carries one (default DEFAULT_STRIP_PREFIXES). */
+  stripPrefixes?: readonly string[];
+  /** Says what the caller looks for, in messages ('transformer weights'; default 'weights'). */
+  what?: string;
+}
 
 interface Located {
   file: SafetensorsFile;
@@ -23,9 +42,9 @@ interface Located {
 export interface ResolvedCheckpoint {
   /** Weight files to open. */
   files: string[];
-  /** The shard index, for sharded diffusers checkpoints. */
+  /** The shard index, for sharded checkpoints. */
   index: string | null;
-  /** diffusers config.json next to the weights, when present. */
+  /** config.json next to the weights, when present. */
   config: string | null;
 }
 
@@ -43,48 +62,54 @@ async function siblingConfig(dir: string): Promise<string | null> {
   return (await kind(c)) === 'file' ? c : null;
 }
 
+/** Hugging Face library file names (diffusion_pytorch_model*, model*) come with a config.json; single files do not. */
+function isLibraryFile(name: string): boolean {
+  return /^(diffusion_pytorch_model|model)(-\d+-of-\d+)?\.safetensors$/.test(name);
+}
+
 /**
- * Finds the transformer weights from what a user points `--model` at: a .safetensors file, an index file,
- * a diffusers `transformer/` folder, or a pipeline root that contains one.
+ * Finds a component's weights from what a user points at: a .safetensors file, an index file, a component
+ * folder, or a pipeline root that contains `options.component`.
  */
-export async function resolveCheckpoint(path: string): Promise<ResolvedCheckpoint> {
+export async function resolveCheckpoint(path: string, options: OpenOptions = {}): Promise<ResolvedCheckpoint> {
+  const what = options.what ?? 'weights';
+  const ignored = (f: string) => SHARD.test(f) || (options.ignoreFiles?.test(f) ?? false);
   const k = await kind(path);
-  if (k === null) throw new CheckpointError(`${path}: no such file or folder (give the path of a .safetensors file or a diffusers folder)`, path);
+  if (k === null) throw new CheckpointError(`${path}: no such file or folder (give the path of a .safetensors file or a model folder)`, path);
   if (k === 'file') {
     if (path.endsWith('.index.json')) return { files: [], index: path, config: await siblingConfig(dirname(path)) };
     if (path.endsWith('.safetensors')) {
-      // A diffusers transformer file carries its config.json alongside; a BFL single file does not need one.
-      const config = basename(path).startsWith('diffusion_pytorch_model') ? await siblingConfig(dirname(path)) : null;
+      const config = isLibraryFile(basename(path)) ? await siblingConfig(dirname(path)) : null;
       return { files: [path], index: null, config };
     }
     throw new CheckpointError(`${path}: not a checkpoint (expected a .safetensors file, a *.safetensors.index.json, or a folder)`, path);
   }
-  if ((await kind(join(path, 'transformer'))) === 'dir') {
+  if (options.component && (await kind(join(path, options.component))) === 'dir') {
     try {
-      return await resolveCheckpoint(join(path, 'transformer'));
+      return await resolveCheckpoint(join(path, options.component), { ...options, component: undefined });
     } catch (e) {
-      // A transformer/ folder without weights (only config.json downloaded): fall back to a BFL file in the root.
-      const rootFile = (await readdir(path)).filter((f) => f.endsWith('.safetensors') && !NOT_TRANSFORMER.test(f));
+      // A component folder without weights (only config.json downloaded): fall back to one single file in the root.
+      const rootFile = (await readdir(path)).filter((f) => f.endsWith('.safetensors') && !ignored(f));
       if (rootFile.length !== 1) throw e;
       return { files: [join(path, rootFile[0])], index: null, config: null };
     }
   }
-  if ((await kind(join(path, DIFFUSERS_INDEX))) === 'file') return { files: [], index: join(path, DIFFUSERS_INDEX), config: await siblingConfig(path) };
-  if ((await kind(join(path, DIFFUSERS_WEIGHTS))) === 'file') return { files: [join(path, DIFFUSERS_WEIGHTS)], index: null, config: await siblingConfig(path) };
+  for (const idx of INDEX_FILES) if ((await kind(join(path, idx))) === 'file') return { files: [], index: join(path, idx), config: await siblingConfig(path) };
+  for (const w of WEIGHT_FILES) if ((await kind(join(path, w))) === 'file') return { files: [join(path, w)], index: null, config: await siblingConfig(path) };
   const entries = (await readdir(path)).sort();
   const indexes = entries.filter((e) => e.endsWith('.safetensors.index.json'));
   if (indexes.length === 1) return { files: [], index: join(path, indexes[0]), config: await siblingConfig(path) };
-  const weights = entries.filter((e) => e.endsWith('.safetensors') && !NOT_TRANSFORMER.test(e));
+  const weights = entries.filter((e) => e.endsWith('.safetensors') && !ignored(e));
   if (weights.length === 1 && indexes.length === 0) return { files: [join(path, weights[0])], index: null, config: null };
-  const shards = entries.filter((e) => /-\d+-of-\d+\.safetensors$/.test(e));
+  const shards = entries.filter((e) => SHARD.test(e));
   if (shards.length && !indexes.length) {
-    throw new CheckpointError(`${path}: found sharded weights (${shards.join(', ')}) but no ${DIFFUSERS_INDEX}; download the index file too`, path);
+    throw new CheckpointError(`${path}: found sharded weights (${shards.join(', ')}) but no *.safetensors.index.json; download the index file too`, path);
   }
   const found = [...weights, ...indexes];
   throw new CheckpointError(
     found.length
-      ? `${path}: several candidate checkpoints (${found.join(', ')}); point --model at one file`
-      : `${path}: no transformer weights found (expected ${DIFFUSERS_WEIGHTS}, ${DIFFUSERS_INDEX}, a transformer/ folder, or one .safetensors file)`,
+      ? `${path}: several candidate checkpoints (${found.join(', ')}); give the path of one file instead of the folder`
+      : `${path}: no ${what} found (expected ${WEIGHT_FILES.join(' or ')}, a shard index${options.component ? `, a ${options.component}/ folder` : ''}, or one .safetensors file)`,
     path,
   );
 }
@@ -114,14 +139,15 @@ export class Checkpoint {
     readonly files: readonly SafetensorsFile[],
     readonly indexPath: string | null,
     readonly configPath: string | null,
-    /** diffusers config.json contents (null for BFL single files). */
+    /** config.json contents (null for single files). */
     readonly configJson: Record<string, unknown> | null,
     /** Prefix stripped from every tensor name ('' when none). */
     readonly namePrefix: string,
   ) {}
 
-  static async open(path: string): Promise<Checkpoint> {
-    const r = await resolveCheckpoint(path);
+  /** Opens a file, component folder or (with options.component) a pipeline root; reads headers only. */
+  static async open(path: string, options: OpenOptions = {}): Promise<Checkpoint> {
+    const r = await resolveCheckpoint(path, options);
     const opened: SafetensorsFile[] = [];
     try {
       let weightMap: Record<string, string> | null = null;
@@ -145,7 +171,7 @@ export class Checkpoint {
       }
       for (const f of files) opened.push(await SafetensorsFile.open(f));
       const config = r.config ? await readJson(r.config, 'config.json') : null;
-      const prefix = opened.length === 1 ? commonKnownPrefix(opened[0].names()) : '';
+      const prefix = opened.length === 1 ? commonKnownPrefix(opened[0].names(), options.stripPrefixes ?? DEFAULT_STRIP_PREFIXES) : '';
       const ck = new Checkpoint(path, opened, r.index, r.config, config, prefix);
       ck.indexTensors(weightMap);
       return ck;
@@ -241,7 +267,7 @@ export class Checkpoint {
   }
 }
 
-function commonKnownPrefix(names: string[]): string {
-  for (const p of KNOWN_PREFIXES) if (names.length && names.every((n) => n.startsWith(p))) return p;
+function commonKnownPrefix(names: string[], prefixes: readonly string[]): string {
+  for (const p of prefixes) if (names.length && names.every((n) => n.startsWith(p))) return p;
   return '';
 }

@@ -1,5 +1,5 @@
 // Streams checkpoint tensors to the GPU with bounded host memory: each canonical weight (one tensor, or the
-// row-concatenation of several for fused QKV / linear1, see name-map.ts) is read chunk by chunk into ONE
+// row-concatenation of several, e.g. a fused QKV; a model family's weightSources() says which) is read chunk by chunk into ONE
 // reusable host buffer, written to the GPU, and converted there to the engine's storage type:
 //   f16 in the file  -> written straight into the weight's buffer;
 //   bf16/f32 in file -> written to a raw staging buffer, then `convert` (kernels-wgsl/convert.ts) writes f16
@@ -12,10 +12,10 @@
 import type { GpuContext } from '../gpu/context.js';
 import { allocTensor, DTYPE_BYTES, encodeCalls, numel, type DType, type KernelCall, type TensorView } from '../gpu/kernel.js';
 import { convert as gpuConvert } from '../kernels-wgsl/convert.js';
-import type { Checkpoint } from './checkpoint.js';
-import { ITEM_BYTES, uploadFormat, type SafetensorsDType, type UploadFormat } from './dtypes.js';
-import type { WeightSource } from './name-map.js';
-import { CheckpointError, DEFAULT_CHUNK_BYTES } from './safetensors.js';
+import type { Checkpoint } from '../loading/checkpoint.js';
+import { ITEM_BYTES, uploadFormat, type SafetensorsDType, type UploadFormat } from '../loading/dtypes.js';
+import type { WeightSource } from './sources.js';
+import { CheckpointError, DEFAULT_CHUNK_BYTES } from '../loading/safetensors.js';
 
 /** The GPU conversion kernel's launch contract (src/kernels-wgsl/convert.ts). */
 export type ConvertFn = (ctx: GpuContext, args: { src: TensorView; dst: TensorView; srcFormat: UploadFormat; saturatedCount?: GPUBuffer }) => Promise<KernelCall>;
@@ -23,8 +23,8 @@ export type ConvertFn = (ctx: GpuContext, args: { src: TensorView; dst: TensorVi
 export interface UploadOptions {
   /** Host chunk size in bytes of checkpoint data (default 64 MiB). */
   chunkBytes?: number;
-  /** Storage dtype of each canonical weight (default f16 for all). */
-  dtypeOf?: (name: string) => DType;
+  /** Storage dtype of each canonical weight; overrides WeightSource.dtype (default: the source's dtype, else f16). */
+  dtypeOf?: (name: string) => DType | undefined;
   /** Upload only the weights this returns true for. */
   filter?: (name: string) => boolean;
   /**
@@ -170,7 +170,7 @@ export async function uploadWeights(ctx: GpuContext, ck: Pick<Checkpoint, 'info'
   const largest = Math.max(0, ...plans.map((p) => Math.min(p.numel, chunkElems) * ITEM_BYTES[p.dtype]));
   // Two host chunks: one being read from disk while the other is written to the GPU.
   const host = [new Uint8Array(largest), new Uint8Array(largest)];
-  const storage = (p: Plan): DType => options.dtypeOf?.(p.source.name) ?? 'f16';
+  const storage = (p: Plan): DType => options.dtypeOf?.(p.source.name) ?? p.source.dtype ?? 'f16';
   // Same-format chunks are written straight into the weight; the others go through staging + convert.
   const direct = (p: Plan) => p.format === storage(p);
   const converting = plans.filter((p) => !direct(p));
@@ -187,6 +187,7 @@ export async function uploadWeights(ctx: GpuContext, ck: Pick<Checkpoint, 'info'
   try {
     for (const p of plans) {
       const dtype = storage(p);
+      if (dtype !== 'f16' && dtype !== 'f32') throw new Error(`upload: weight '${p.source.name}' asks for ${dtype} storage; weights upload as f16 or f32`);
       const dst = allocTensor(ctx, p.source.shape, dtype, p.source.name);
       buffers.push(dst.buffer);
       gpuBytes += p.numel * DTYPE_BYTES[dtype];

@@ -1,39 +1,16 @@
 // The model-family contract. Every model the engine runs (DiTs, text encoders, VAEs) is one family in its own
 // folder under src/models/<family>/, exporting one object that implements ModelFamily, listed once in
-// registry.ts. Loading code (src/weights today, src/loading after the architecture step) knows file formats,
+// registry.ts. Loading code (src/loading) knows file formats,
 // never model names: it asks the registry which family a checkpoint's tensor names belong to, and the family
 // says which tensors it expects, how its config follows from their shapes, and how checkpoint tensors map onto
 // the canonical weight names its graph declares.
-import type { DType } from '../gpu/kernel.js';
-import type { TensorListing } from '../weights/config.js';
+import type { TensorListing } from '../loading/listing.js';
+import type { ExpectedTensor, WeightSource } from '../loading/sources.js';
 
 export type FamilyKind = 'dit' | 'text-encoder' | 'vae';
 
-/** A tensor a checkpoint layout must (or may) contain, with its exact shape. */
-export interface ExpectedTensor {
-  name: string;
-  shape: number[];
-  /** Present in some releases only; absence is not an error. */
-  optional?: boolean;
-}
-
-/** A contiguous range of rows (dim 0) of one checkpoint tensor; omitted bounds mean the whole tensor. */
-export interface WeightPart {
-  tensor: string;
-  rowStart?: number;
-  rowEnd?: number;
-}
-
-/** One canonical (graph-side) weight: its shape and the checkpoint rows that make it up, in order. */
-export interface WeightSource {
-  name: string;
-  shape: number[];
-  parts: WeightPart[];
-  /** Not read by the graph (uploaded only on request). */
-  optional?: boolean;
-  /** GPU storage dtype; default f16. */
-  dtype?: DType;
-}
+export type { ExpectedTensor, WeightPart, WeightSource } from '../loading/sources.js';
+export type { TensorListing } from '../loading/listing.js';
 
 /** What every family's config carries: which family and which checkpoint layout it was read from. */
 export interface FamilyConfig {

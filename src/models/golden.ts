@@ -1,6 +1,6 @@
 // Reads golden files (float32 safetensors: input.*, output.*, inter.*) written by bench/reference/make_goldens.py
 // and bench/reference/flux_fullsize_parity.py.
-import { SafetensorsFile } from '../weights/safetensors.js';
+import { SafetensorsFile } from '../loading/safetensors.js';
 
 export async function readGolden(path: string): Promise<Map<string, { shape: number[]; data: Float32Array }>> {
   const f = await SafetensorsFile.open(path);

@@ -15,12 +15,12 @@ import { cpus, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { bf16BitsToF32, f32ToF16Bits } from '../util/f16.js';
 import { peakRssBytes } from '../util/memory.js';
-import { Checkpoint } from './checkpoint.js';
+import { Checkpoint } from '../loading/checkpoint.js';
 import { inferConfig, validateCheckpoint } from './config.js';
 import { describeConfig, flux1DevConfig, sd3MediumConfig } from './model-config.js';
 import { weightSources } from './name-map.js';
 import { tinyFluxConfig, writeSyntheticCheckpoint } from './synthetic.js';
-import { planWeight, streamPlan } from './upload.js';
+import { planWeight, streamPlan } from '../loading/upload.js';
 
 const MiB = 1024 * 1024;
 const GB = 1e9;

@@ -4,18 +4,10 @@
 // so a damaged or mismatched checkpoint fails at load with the file and tensor named, not mid-graph.
 import { expectedTensors } from './layouts.js';
 import { defaultAxesDim, type FluxConfig, type ModelConfig, type Sd3Config } from './model-config.js';
-import { CheckpointError } from './safetensors.js';
+import { Inference, type TensorListing, type ValidationReport, validateListing } from '../loading/listing.js';
+import { CheckpointError } from '../loading/safetensors.js';
 
-/** The tensor facts config inference needs; a Checkpoint (checkpoint.ts) provides them (tests may pass a plain object). */
-export interface TensorListing {
-  listTensors(): string[];
-  has(name: string): boolean;
-  info(name: string): { shape: number[]; file: string };
-  readonly configJson: Record<string, unknown> | null;
-  readonly description: string;
-  /** safetensors __metadata__ of the (first) file; some exporters record e.g. axes_dim there. */
-  readonly metadata?: Record<string, string>;
-}
+export type { TensorListing } from '../loading/listing.js';
 
 /** RoPE axes from config.json (axes_dims_rope), else file metadata (axes_dim, a JSON list), else the default split. */
 function ropeAxes(ck: TensorListing, headDim: number): [number, number, number] {
@@ -32,50 +24,6 @@ function ropeAxes(ck: TensorListing, headDim: number): [number, number, number] 
     }
   }
   return defaultAxesDim(headDim);
-}
-
-class Inference {
-  constructor(private readonly ck: TensorListing) {}
-
-  fail(message: string, tensor?: string): never {
-    const file = tensor && this.ck.has(tensor) ? this.ck.info(tensor).file : this.ck.description;
-    throw new CheckpointError(`${file}: ${message}`, file, tensor);
-  }
-
-  shape(name: string, rank: number): number[] {
-    if (!this.ck.has(name)) this.fail(`missing tensor '${name}', which this model family requires`, name);
-    const s = this.ck.info(name).shape;
-    if (s.length !== rank) this.fail(`mis-shaped tensor '${name}': shape [${s}] should have ${rank} dimensions`, name);
-    return s;
-  }
-
-  /** Number of blocks `prefix.N.` present; all of 0..N-1 must be there. */
-  count(prefix: string): number {
-    const seen = new Set<number>();
-    for (const n of this.ck.listTensors()) {
-      if (!n.startsWith(prefix)) continue;
-      const idx = Number(n.slice(prefix.length).split('.')[0]);
-      if (Number.isInteger(idx) && idx >= 0) seen.add(idx);
-    }
-    const n = seen.size ? Math.max(...seen) + 1 : 0;
-    for (let i = 0; i < n; i++) if (!seen.has(i)) this.fail(`block ${prefix}${i} is missing (blocks up to ${n - 1} are present)`, `${prefix}${i}`);
-    return n;
-  }
-
-  headsFrom(hidden: number, headDim: number, from: string): number {
-    if (headDim <= 0 || hidden % headDim !== 0) this.fail(`hidden size ${hidden} is not a multiple of the head dim ${headDim} given by '${from}'`, from);
-    return hidden / headDim;
-  }
-
-  /** Cross-check one config.json field (when present) against what the tensors say. */
-  agree(key: string, fromTensors: unknown, normalise: (v: unknown) => unknown = (v) => v): void {
-    const cj = this.ck.configJson;
-    if (!cj || !(key in cj) || cj[key] === null) return;
-    const v = normalise(cj[key]);
-    if (JSON.stringify(v) !== JSON.stringify(fromTensors)) {
-      this.fail(`config.json says ${key}=${JSON.stringify(cj[key])} but the tensors say ${JSON.stringify(fromTensors)}; the config and the weights do not belong together`);
-    }
-  }
 }
 
 export function detectFamily(ck: TensorListing): { family: 'flux' | 'sd3'; layout: 'bfl' | 'diffusers' } {
@@ -197,24 +145,7 @@ export function inferConfig(ck: TensorListing): ModelConfig {
   return family === 'flux' ? inferFlux(ck, layout) : inferSd3(ck);
 }
 
-export interface ValidationReport {
-  /** Tensors in the checkpoint that the layout does not use (ignored by the loader). */
-  unexpected: string[];
-}
-
 /** Checks every tensor the configuration implies exists with the right shape; the error names file and tensor. */
 export function validateCheckpoint(ck: TensorListing, cfg: ModelConfig): ValidationReport {
-  const want = expectedTensors(cfg);
-  const wanted = new Set(want.map((t) => t.name));
-  for (const t of want) {
-    if (!ck.has(t.name)) {
-      if (t.optional) continue;
-      throw new CheckpointError(`${ck.description}: missing tensor '${t.name}' (required by the inferred ${cfg.family} ${cfg.layout} configuration)`, ck.description, t.name);
-    }
-    const { shape, file } = ck.info(t.name);
-    if (shape.length !== t.shape.length || shape.some((d, i) => d !== t.shape[i])) {
-      throw new CheckpointError(`${file}: mis-shaped tensor '${t.name}': shape [${shape}] but the inferred configuration requires [${t.shape}]`, file, t.name);
-    }
-  }
-  return { unexpected: ck.listTensors().filter((n) => !wanted.has(n)) };
+  return validateListing(ck, expectedTensors(cfg), `the inferred ${cfg.family} ${cfg.layout} configuration`);
 }

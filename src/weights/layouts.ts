@@ -8,12 +8,10 @@
 // names and the BFL -> diffusers split of fused qkv / linear1).
 import type { FluxConfig, Sd3Config, ModelConfig } from './model-config.js';
 
-export interface ExpectedTensor {
-  name: string;
-  shape: number[];
-  /** Present in some releases only (e.g. SD3's stored pos_embed table); absence is not an error. */
-  optional?: boolean;
-}
+import type { ExpectedTensor } from '../loading/sources.js';
+
+export type { ExpectedTensor } from '../loading/sources.js';
+export { parameterCount } from '../loading/sources.js';
 
 function linear(out: ExpectedTensor[], prefix: string, outDim: number, inDim: number, bias = true): void {
   out.push({ name: `${prefix}.weight`, shape: [outDim, inDim] });
@@ -153,6 +151,3 @@ export function expectedTensors(c: ModelConfig): ExpectedTensor[] {
 }
 
 /** Total parameter count of a layout (sizes in weights/README.md come from here). */
-export function parameterCount(tensors: readonly ExpectedTensor[]): number {
-  return tensors.reduce((a, t) => a + t.shape.reduce((x, y) => x * y, 1), 0);
-}

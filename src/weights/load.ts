@@ -2,11 +2,14 @@
 // validate its configuration, map its tensors to canonical names (fusing QKV), stream them to the GPU.
 import type { GpuContext } from '../gpu/context.js';
 import type { WeightStore } from '../graph/weights.js';
-import { Checkpoint } from './checkpoint.js';
+import { Checkpoint, type OpenOptions } from '../loading/checkpoint.js';
+
+/** A DiT's weights: the diffusers `transformer/` folder of a pipeline root, never the root's autoencoder file. */
+export const DIT_OPEN: OpenOptions = { component: 'transformer', ignoreFiles: /^(ae|vae)\.safetensors$/, what: 'transformer weights' };
 import { inferConfig, validateCheckpoint } from './config.js';
 import type { ModelConfig } from './model-config.js';
 import { weightSources } from './name-map.js';
-import { uploadWeights, type LoadedWeights, type UploadOptions } from './upload.js';
+import { uploadWeights, type LoadedWeights, type UploadOptions } from '../loading/upload.js';
 
 export interface LoadedModel {
   config: ModelConfig;
@@ -22,7 +25,7 @@ export interface LoadedModel {
 /** Opens, checks and uploads a model; with `store`, the weights are also registered in the graph's store. */
 export async function loadModel(ctx: GpuContext, path: string, options: UploadOptions & { store?: WeightStore } = {}): Promise<LoadedModel> {
   const t0 = performance.now();
-  const ck = await Checkpoint.open(path);
+  const ck = await Checkpoint.open(path, DIT_OPEN);
   try {
     const config = inferConfig(ck);
     const { unexpected } = validateCheckpoint(ck, config);
@@ -42,7 +45,7 @@ export async function loadModel(ctx: GpuContext, path: string, options: UploadOp
 
 /** Opens a checkpoint and returns its configuration without reading any tensor data (`dit` info commands). */
 export async function inspectModel(path: string): Promise<{ config: ModelConfig; unexpected: string[]; files: string[]; bytes: number }> {
-  const ck = await Checkpoint.open(path);
+  const ck = await Checkpoint.open(path, DIT_OPEN);
   try {
     const config = inferConfig(ck);
     const { unexpected } = validateCheckpoint(ck, config);

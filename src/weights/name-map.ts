@@ -16,21 +16,9 @@
 import { expectedTensors } from './layouts.js';
 import type { FluxConfig, ModelConfig, Sd3Config } from './model-config.js';
 
-/** A contiguous range of rows (dim 0) of one checkpoint tensor; omitted bounds mean the whole tensor. */
-export interface WeightPart {
-  tensor: string;
-  rowStart?: number;
-  rowEnd?: number;
-}
+import type { WeightPart, WeightSource } from '../loading/sources.js';
 
-/** One canonical weight: its shape and the checkpoint rows that make it up, in order. */
-export interface WeightSource {
-  name: string;
-  shape: number[];
-  parts: WeightPart[];
-  /** Present only in some releases and not read by the graphs (SD3's stored pos_embed table): uploaded only on request. */
-  optional?: boolean;
-}
+export type { WeightPart, WeightSource } from '../loading/sources.js';
 
 const whole = (tensor: string): WeightPart[] => [{ tensor }];
 

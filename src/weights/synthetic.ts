@@ -4,11 +4,11 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { f32ToBf16Bits, f32ToF16Bits } from '../util/f16.js';
-import { ITEM_BYTES } from './dtypes.js';
-import { DIFFUSERS_INDEX } from './checkpoint.js';
+import { ITEM_BYTES } from '../loading/dtypes.js';
+import { DIFFUSERS_INDEX } from '../loading/checkpoint.js';
 import { expectedTensors, type ExpectedTensor } from './layouts.js';
 import type { FluxConfig, ModelConfig, Sd3Config } from './model-config.js';
-import { SafetensorsWriter, specBytes, type TensorSpec } from './safetensors-writer.js';
+import { SafetensorsWriter, specBytes, type TensorSpec } from '../loading/safetensors-writer.js';
 import { mulberry32 } from '../util/random.js';
 
 export type FloatDType = 'BF16' | 'F16' | 'F32';

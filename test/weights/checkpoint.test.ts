@@ -5,12 +5,13 @@ import { mkdir, mkdtemp, open, rm, writeFile, readFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Checkpoint } from '../../src/weights/checkpoint.js';
+import { Checkpoint } from '../../src/loading/checkpoint.js';
+import { DIT_OPEN } from '../../src/weights/load.js';
 import { inferConfig, validateCheckpoint } from '../../src/weights/config.js';
 import { expectedTensors, parameterCount } from '../../src/weights/layouts.js';
 import { flux1DevConfig, sd3MediumConfig, type ModelConfig } from '../../src/weights/model-config.js';
 import { fluxWeightSources, sd3WeightSources } from '../../src/weights/name-map.js';
-import { encodeHeader, writeSafetensors } from '../../src/weights/safetensors-writer.js';
+import { encodeHeader, writeSafetensors } from '../../src/loading/safetensors-writer.js';
 import { diffusersConfigJson, tinyFluxConfig, tinySd3Config, writeSyntheticCheckpoint } from '../../src/weights/synthetic.js';
 
 let dir = '';
@@ -24,7 +25,7 @@ let n = 0;
 const fresh = (s: string) => join(dir, `${s}-${n++}`);
 
 async function configOf(path: string): Promise<{ cfg: ModelConfig; ck: Checkpoint }> {
-  const ck = await Checkpoint.open(path);
+  const ck = await Checkpoint.open(path, DIT_OPEN);
   const cfg = inferConfig(ck);
   validateCheckpoint(ck, cfg);
   return { cfg, ck };
@@ -178,7 +179,7 @@ describe('checkpoint errors name the file and the tensor', () => {
       return { name: t.name, dtype: 'F16', shape, data: new Uint8Array(shape.reduce((a, b) => a * b, 1) * 2) };
     }));
     const ck = await Checkpoint.open(p);
-    expect(() => validateCheckpoint(ck, inferConfig(ck))).toThrow(`${p}: mis-shaped tensor '${bad}': shape [64,255] but the inferred configuration requires [64,256]`);
+    expect(() => validateCheckpoint(ck, inferConfig(ck))).toThrow(`${p}: mis-shaped tensor '${bad}': shape [64,255] but the inferred flux bfl configuration requires [64,256]`);
     await ck.close();
   });
 
@@ -201,7 +202,7 @@ describe('checkpoint errors name the file and the tensor', () => {
   it('a folder without weights, and an SD3 original single file', async () => {
     const empty = fresh('empty');
     await mkdir(empty);
-    await expect(Checkpoint.open(empty)).rejects.toThrow(/no transformer weights found/);
+    await expect(Checkpoint.open(empty)).rejects.toThrow(/no weights found/);
     const p = fresh('sd3-original') + '.safetensors';
     await writeSafetensors(p, [{ name: 'model.diffusion_model.joint_blocks.0.x_block.attn.qkv.weight', dtype: 'F16', shape: [3, 1], data: new Uint8Array(6) }]);
     const ck = await Checkpoint.open(p);

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { numel } from '../../src/gpu/kernel.js';
 import { inspectModel, loadModel } from '../../src/weights/load.js';
-import { SafetensorsFile } from '../../src/weights/safetensors.js';
+import { SafetensorsFile } from '../../src/loading/safetensors.js';
 import { testContext } from '../helpers/gpu.js';
 
 const root = join(process.cwd(), 'test/fixtures/tiny-models');

@@ -6,9 +6,9 @@ import { mkdtemp, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ITEM_BYTES, type SafetensorsDType } from '../../src/weights/dtypes.js';
-import { CheckpointError, SafetensorsFile } from '../../src/weights/safetensors.js';
-import { SafetensorsWriter, encodeHeader, writeSafetensors } from '../../src/weights/safetensors-writer.js';
+import { ITEM_BYTES, type SafetensorsDType } from '../../src/loading/dtypes.js';
+import { CheckpointError, SafetensorsFile } from '../../src/loading/safetensors.js';
+import { SafetensorsWriter, encodeHeader, writeSafetensors } from '../../src/loading/safetensors-writer.js';
 
 let dir = '';
 beforeAll(async () => {
