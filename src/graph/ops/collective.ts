@@ -29,38 +29,53 @@ export interface Collective {
   allGather(bytes: Uint8Array): Promise<Uint8Array>;
 }
 
-/** A byte range of a tensor that goes to (send) or comes from (recv) a peer, or is copied locally (peer = rank). */
-export interface Region {
+/** One message to a peer: a byte range of a tensor. */
+export interface SendRegion {
   peer: number;
   tensor: Tensor;
   byteOffset: number;
   bytes: number;
 }
 
-/** For a recv region from this rank itself: the local source of its bytes. */
+/** Where part of a received message goes: bytes [at, at + bytes) of the message -> outputs[output] at byteOffset. */
+export interface Placement {
+  output: number;
+  at: number;
+  byteOffset: number;
+  bytes: number;
+}
+
+/** One message from a peer (messages between a pair match in order), scattered into the outputs on the GPU. */
+export interface RecvRegion {
+  peer: number;
+  bytes: number;
+  place: Placement[];
+}
+
+/** A local GPU copy into an output (the part of an all-to-all a rank keeps). */
 export interface SelfCopy {
   src: Tensor;
   srcByteOffset: number;
-  dst: Tensor;
+  output: number;
   dstByteOffset: number;
   bytes: number;
 }
 
 export interface ExchangeSpec {
-  /** Ranges this rank sends, in the order each peer expects them. */
-  sends: Region[];
-  /** Fresh tensors the exchange writes (every byte must be covered by recvs + selfCopies). */
+  /** Messages this rank sends, in the order each peer expects them. */
+  sends: SendRegion[];
+  /** Fresh tensors the exchange writes (every byte should be covered by recvs + selfCopies). */
   outputs: OutputSpec[];
-  /** Received ranges: `tensor` is an index into outputs. */
-  recvs: (Omit<Region, 'tensor'> & { output: number })[];
-  /** Local copies into outputs (the part of an all-to-all a rank keeps). */
-  selfCopies?: (Omit<SelfCopy, 'dst'> & { output: number })[];
+  recvs: RecvRegion[];
+  selfCopies?: SelfCopy[];
 }
 
 /** Per (collective, device) staging: one MAP_READ and one MAP_WRITE buffer, grown to the largest exchange. */
 interface Staging {
   send: GPUBuffer | null;
   recv: GPUBuffer | null;
+  /** Bounce buffer for local copies whose source and destination share an arena (WebGPU refuses src === dst). */
+  bounce: GPUBuffer | null;
   busy: boolean;
 }
 const stagingByComm = new WeakMap<Collective, Map<GPUDevice, Staging>>();
@@ -69,7 +84,7 @@ function stagingFor(comm: Collective, ctx: GpuContext): Staging {
   let m = stagingByComm.get(comm);
   if (!m) stagingByComm.set(comm, (m = new Map()));
   let s = m.get(ctx.device);
-  if (!s) m.set(ctx.device, (s = { send: null, recv: null, busy: false }));
+  if (!s) m.set(ctx.device, (s = { send: null, recv: null, bounce: null, busy: false }));
   return s;
 }
 
@@ -85,6 +100,7 @@ export function releaseStaging(comm: Collective, ctx: GpuContext): void {
   if (!s) return;
   s.send?.destroy();
   s.recv?.destroy();
+  s.bounce?.destroy();
   stagingByComm.get(comm)!.delete(ctx.device);
 }
 
@@ -116,11 +132,27 @@ export function exchangeOp(g: Graph, comm: Collective, spec: ExchangeSpec, opts:
   const name = opts.name ?? 'exchange';
   const label = g.nextLabel('exchange', name);
   if (!(comm.size >= 1) || comm.rank < 0 || comm.rank >= comm.size) fail(label, `bad communicator (rank ${comm.rank} of ${comm.size})`);
+  const words = (what: string, ...xs: number[]) => {
+    if (xs.some((x) => x % 4 !== 0)) fail(label, `${what} (${xs.join(', ')}) is not 4-byte aligned (WebGPU copies move whole words)`);
+  };
+  const outBytes = spec.outputs.map((o) => o.shape.reduce((a, b) => a * b, 1) * (o.dtype === 'f16' ? 2 : 4));
   for (const r of [...spec.sends, ...spec.recvs]) {
     if (!Number.isInteger(r.peer) || r.peer < 0 || r.peer >= comm.size || r.peer === comm.rank) fail(label, `peer ${r.peer} must be another rank in 0..${comm.size - 1} (this is rank ${comm.rank}); local ranges go in selfCopies`);
-    if (r.bytes % 4 !== 0 || r.byteOffset % 4 !== 0) fail(label, `range at ${r.byteOffset} of ${r.bytes} bytes is not 4-byte aligned (WebGPU copies move whole words)`);
   }
-  for (const r of spec.sends) if (r.byteOffset + r.bytes > r.tensor.bytes) fail(label, `send range [${r.byteOffset}, ${r.byteOffset + r.bytes}) exceeds ${r.tensor.describe()}`);
+  for (const r of spec.sends) {
+    words('send range', r.byteOffset, r.bytes);
+    if (r.byteOffset + r.bytes > r.tensor.bytes) fail(label, `send range [${r.byteOffset}, ${r.byteOffset + r.bytes}) exceeds ${r.tensor.describe()}`);
+  }
+  for (const r of spec.recvs) {
+    for (const p of r.place) {
+      words('receive placement', p.at, p.byteOffset, p.bytes);
+      if (p.at + p.bytes > r.bytes || p.byteOffset + p.bytes > (outBytes[p.output] ?? -1)) fail(label, `placement ${JSON.stringify(p)} lies outside its message (${r.bytes} bytes) or output`);
+    }
+  }
+  for (const c of spec.selfCopies ?? []) {
+    words('local copy', c.srcByteOffset, c.dstByteOffset, c.bytes);
+    if (c.srcByteOffset + c.bytes > c.src.bytes || c.dstByteOffset + c.bytes > (outBytes[c.output] ?? -1)) fail(label, `local copy ${c.bytes} bytes from ${c.src.describe()} at ${c.srcByteOffset} to output ${c.output} at ${c.dstByteOffset} is out of range`);
+  }
   const sendTensors = [...new Set([...spec.sends.map((r) => r.tensor), ...(spec.selfCopies ?? []).map((c) => c.src)])];
 
   // Packed staging offsets (4-byte aligned; copies need it).
@@ -176,13 +208,22 @@ export function exchangeOp(g: Graph, comm: Collective, spec: ExchangeSpec, opts:
     }
     const enc = ctx.device.createCommandEncoder({ label: `${label}/scatter` });
     spec.recvs.forEach((r, i) => {
-      const v = viewOf(outs[r.output]);
-      enc.copyBufferToBuffer(st.recv!, recvAt[i], v.buffer, v.offset + r.byteOffset, align4(r.bytes));
+      for (const p of r.place) {
+        const v = viewOf(outs[p.output]);
+        enc.copyBufferToBuffer(st.recv!, recvAt[i] + p.at, v.buffer, v.offset + p.byteOffset, align4(p.bytes));
+      }
     });
     for (const c of spec.selfCopies ?? []) {
       const s = viewOf(c.src);
       const d = viewOf(outs[c.output]);
-      enc.copyBufferToBuffer(s.buffer, s.offset + c.srcByteOffset, d.buffer, d.offset + c.dstByteOffset, align4(c.bytes));
+      const n = align4(c.bytes);
+      if (s.buffer !== d.buffer) {
+        enc.copyBufferToBuffer(s.buffer, s.offset + c.srcByteOffset, d.buffer, d.offset + c.dstByteOffset, n);
+      } else {
+        st.bounce = grow(ctx, st.bounce, n, GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST, `sp-bounce-r${comm.rank}`);
+        enc.copyBufferToBuffer(s.buffer, s.offset + c.srcByteOffset, st.bounce, 0, n);
+        enc.copyBufferToBuffer(st.bounce, 0, d.buffer, d.offset + c.dstByteOffset, n);
+      }
     }
     ctx.device.queue.submit([enc.finish()]);
     stats.calls++;
