@@ -1,5 +1,6 @@
 // Request bookkeeping shared by every scheduler: progress, phase, last placement, and the failure rule
 // (work of a group that lost a GPU goes back to the queue; nothing is ever dropped).
+import { checkAdmission, type AdmissionDecision, type AdmittedWork } from './admission.js';
 import { checkResolution } from './profile.js';
 import type { CostModel } from './cost-model.js';
 import type { Assignment, GpuId, GpuState, Request, RequestState, Scheduler, StepsDone } from './types.js';
@@ -58,9 +59,9 @@ export class RequestTable {
     }
   }
 
-  /** A failed GPU must not be treated as anyone's home any more; in-flight work is reported via onStepsDone. */
-  onGpuFailed(gpu: GpuId): void {
-    for (const st of this.active) if (st.lastGroup.includes(gpu)) st.lastGroup = [];
+  /** Unfinished requests (queued or running) with their progress, for admission control. */
+  *admitted(): Iterable<AdmittedWork> {
+    for (const st of this.active) if (st.phase !== 'done') yield st;
   }
 
   unfinished(): number {
@@ -87,9 +88,20 @@ export abstract class TableScheduler implements Scheduler {
   abstract readonly roundSeconds: number | null;
   abstract readonly planOnIdle: boolean;
   protected readonly table: RequestTable;
+  /** GPUs reported failed. A request keeps its lastGroup (it really ran there, so moving off it costs a group
+   * change, as the executor charges); placement never hands out a failed GPU because it is never free. */
+  protected readonly failed = new Set<GpuId>();
 
-  constructor(model: CostModel) {
-    this.table = new RequestTable(model);
+  constructor(protected readonly costModel: CostModel) {
+    this.table = new RequestTable(costModel);
+  }
+
+  /**
+   * Admission control (see admission.ts): could `req`, arriving at `now`, still be served by its deadline on
+   * `aliveGpus` GPUs next to the requests already admitted here? Changes nothing; call onArrival to admit.
+   */
+  admit(req: Request, now: number, aliveGpus: number): AdmissionDecision {
+    return checkAdmission(this.costModel, req, now, aliveGpus, this.table.admitted());
   }
 
   abstract planRound(now: number, gpus: GpuState): Assignment[];
@@ -103,7 +115,7 @@ export abstract class TableScheduler implements Scheduler {
   }
 
   onGpuFailed(gpu: GpuId): void {
-    this.table.onGpuFailed(gpu);
+    this.failed.add(gpu);
   }
 
   unfinished(): number {

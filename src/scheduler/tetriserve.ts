@@ -40,6 +40,13 @@ export interface TetriServeOptions {
   name?: string;
 }
 
+/**
+ * Ours: TetriServe+ = the paper algorithm plus every improvement that helped on its own (idle dispatch, smart
+ * late handling, one round of defer margin); queue-aware deferral did not help and is left out. Policy name
+ * "tetriserve+" in createScheduler and `dit simulate --policy`.
+ */
+export const TETRISERVE_PLUS: Readonly<TetriServeOptions> = { dispatchOnIdle: true, smartLate: true, deferMarginRounds: 1 };
+
 interface Candidate {
   st: RequestState;
   remaining: number;
@@ -84,6 +91,10 @@ export class TetriServeScheduler extends TableScheduler {
     this.optionWeights = Int32Array.from([0, ...model.degrees]);
   }
 
+  get roundEndsAt(): number {
+    return this.roundEnd;
+  }
+
   planRound(now: number, gpus: GpuState): Assignment[] {
     // A call at or after the boundary opens a new round; an earlier call (dispatchOnIdle) fills the current one.
     const boundary = now >= this.roundEnd - 1e-9;
@@ -97,7 +108,12 @@ export class TetriServeScheduler extends TableScheduler {
     const D = deg.length;
     // Mid-round (dispatchOnIdle) an assignment must end by the boundary: a step that overran it would hold
     // GPUs the next round's packing counts on. At a boundary one step may overrun (a step is never split).
-    const fitsWindow = (slot: number, d: number): boolean => boundary || model.step(slot, d) <= window + 1e-9;
+    const freeSet = new Set(free);
+    // Move cost a request will pay mid-round: none when its whole previous group is free at the same degree
+    // (placement reclaims it), the group-change cost otherwise (pessimistic; the final check below is exact).
+    const moveGuess = (st: RequestState, d: number): number =>
+      this.opts.placement && st.lastGroup.length === deg[d] && st.lastGroup.every((g) => freeSet.has(g)) ? 0 : migrationGuess(model, st);
+    const fitsWindow = (st: RequestState, d: number): boolean => boundary || moveGuess(st, d) + model.step(st.resIndex, d) <= window + 1e-9;
 
     const onTime: Candidate[] = [];
     const late: RequestState[] = [];
@@ -152,9 +168,10 @@ export class TetriServeScheduler extends TableScheduler {
         const urgency = 1 / (1 + Math.max(0, c.slack) / this.roundSeconds);
         for (let d = 0; d < D; d++) {
           if (deg[d] > free.length) break;
-          if (!fitsWindow(slot, d)) continue;
+          if (!fitsWindow(st, d)) continue;
           const t = model.step(slot, d);
-          const mig = this.opts.placement && st.lastGroup.length === deg[d] ? 0 : migrationGuess(model, st);
+          const keeps = this.opts.placement && st.lastGroup.length === deg[d] && !st.lastGroup.some((g) => this.failed.has(g));
+          const mig = keeps ? 0 : migrationGuess(model, st);
           const steps = stepsInWindow(window, mig, t, remaining);
           const end = now + mig + steps * t;
           const left = remaining - steps;
@@ -187,7 +204,7 @@ export class TetriServeScheduler extends TableScheduler {
       // choice: deferred on-time requests first, earliest deadline first, at their plan degree.
       const deferred = onTime.filter((c) => c.slot === -1).sort(byDeadline);
       for (const c of deferred) {
-        if (used + deg[c.planSlot] <= free.length && fitsWindow(c.st.resIndex, c.planSlot)) {
+        if (used + deg[c.planSlot] <= free.length && fitsWindow(c.st, c.planSlot)) {
           c.slot = c.planSlot;
           used += deg[c.slot];
           chosen.push(c);
@@ -204,7 +221,7 @@ export class TetriServeScheduler extends TableScheduler {
           const extra = deg[next] - deg[c.slot];
           if (used + extra > free.length) continue;
           if (model.step(c.st.resIndex, next) >= model.step(c.st.resIndex, c.slot)) continue;
-          if (!fitsWindow(c.st.resIndex, next)) continue;
+          if (!fitsWindow(c.st, next)) continue;
           c.slot = next;
           used += extra;
           grew = true;
@@ -223,10 +240,10 @@ export class TetriServeScheduler extends TableScheduler {
       if (!this.opts.smartLate) {
         // Paper: one GPU. "Without hurting others" read as: no overrun into the next round while on-time
         // requests wait (an overrunning step would hold its GPU past the boundary).
-        if (deg[0] === 1 && (model.step(st.resIndex, 0) <= window + 1e-9 || (nobodyWaits && boundary))) slot = 0;
+        if (deg[0] === 1 && (moveGuess(st, 0) + model.step(st.resIndex, 0) <= window + 1e-9 || (nobodyWaits && boundary))) slot = 0;
       } else {
         for (let d = 0; d < D && deg[d] <= left; d++) {
-          if (model.step(st.resIndex, d) <= window + 1e-9) {
+          if (moveGuess(st, d) + model.step(st.resIndex, d) <= window + 1e-9) {
             slot = d;
             break;
           }
@@ -249,7 +266,11 @@ export class TetriServeScheduler extends TableScheduler {
     runs.forEach((r, i) => {
       const g = groups[i];
       const mig = needsGroupChange(r.st.lastGroup, g) ? model.groupChangeSeconds(r.st.resIndex) : 0;
-      const steps = stepsInWindow(window, mig, model.step(r.st.resIndex, r.slot), r.st.req.steps - r.st.done);
+      const t = model.step(r.st.resIndex, r.slot);
+      // Mid-round nothing may run past the boundary: if the move placement forced makes even one step overrun,
+      // the request waits for the next decision instead.
+      if (!boundary && mig + t > window + 1e-9) return;
+      const steps = stepsInWindow(window, mig, t, r.st.req.steps - r.st.done);
       this.table.start(r.st, g, steps);
       out.push({ requestId: r.st.req.id, gpus: g, steps });
     });

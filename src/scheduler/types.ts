@@ -2,6 +2,8 @@
 // Nothing here knows about clocks or GPUs: time is a plain number of seconds handed in by the caller,
 // GPUs are small integer ids, so the same scheduler code runs under simulated and wall-clock time.
 
+import type { AdmissionDecision } from './admission.js';
+
 /** A GPU is identified by its index in the cluster (0..gpuCount-1). */
 export type GpuId = number;
 
@@ -59,10 +61,22 @@ export interface Scheduler {
   readonly roundSeconds: number | null;
   /** Round-based schedulers that also want a decision whenever GPUs go idle mid-round say so here. */
   readonly planOnIdle: boolean;
+  /**
+   * Round-based schedulers: the end of the current round as the last planRound set it (a call at or after it
+   * opens the next round). The driver schedules its next boundary call for this time, so both agree on where
+   * rounds begin. Undefined for event-driven schedulers.
+   */
+  readonly roundEndsAt?: number;
   onArrival(req: Request, now: number): void;
   planRound(now: number, gpus: GpuState): Assignment[];
   onStepsDone(done: StepsDone): void;
   onGpuFailed(gpu: GpuId, now: number): void;
+  /**
+   * Admission control: whether `req` can still be served by its deadline on `aliveGpus` GPUs next to the work
+   * already admitted (a necessary-condition test over the cost model; see admission.ts). Read-only: the caller
+   * calls onArrival only for accepted requests.
+   */
+  admit(req: Request, now: number, aliveGpus: number): AdmissionDecision;
   /** Requests admitted but not finished (queued or running). */
   unfinished(): number;
 }
@@ -76,7 +90,10 @@ export interface RequestState {
   /** Steps completed so far. */
   done: number;
   phase: RequestPhase;
-  /** The group of the current or most recent assignment; empty before the first one. */
+  /**
+   * The group of the current or most recent assignment; empty before the first one. Kept after one of its GPUs
+   * fails: the request's state really lives there, so running anywhere else is a group change.
+   */
   lastGroup: GpuId[];
   /** Steps of the assignment in flight (0 when not running). */
   inFlight: number;

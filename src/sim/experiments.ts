@@ -3,7 +3,7 @@
 import { CostModel } from '../scheduler/cost-model.js';
 import { createScheduler } from '../scheduler/index.js';
 import type { LatencyProfile } from '../scheduler/profile.js';
-import type { TetriServeOptions } from '../scheduler/tetriserve.js';
+import { TETRISERVE_PLUS, type TetriServeOptions } from '../scheduler/tetriserve.js';
 import type { BarChartSpec, LineChartSpec } from './charts.js';
 import { degreeOverTime, gpuSeconds, groupChanges, mean, sar, sarByResolution } from './metrics.js';
 import { simulate, type SimResult } from './simulator.js';
@@ -43,7 +43,7 @@ export const BASELINES: PolicySpec[] = [
 ];
 export const TETRISERVE: PolicySpec = { label: 'TetriServe (paper algorithm)', policy: 'tetriserve' };
 /** Our best combination: every improvement that helped on its own (queue-aware deferral did not). */
-export const TETRISERVE_PLUS: TetriServeOptions = { dispatchOnIdle: true, smartLate: true, deferMarginRounds: 1 };
+export { TETRISERVE_PLUS };
 export const IMPROVEMENTS: PolicySpec[] = [
   { label: 'ours: + idle dispatch', policy: 'tetriserve', tetri: { dispatchOnIdle: true }, ours: true },
   { label: 'ours: + smart late', policy: 'tetriserve', tetri: { smartLate: true }, ours: true },

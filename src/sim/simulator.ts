@@ -25,6 +25,10 @@ export interface AssignmentRecord {
   end: number;
   /** Steps actually completed (fewer than `steps` only after a failure). */
   completed: number;
+  /** Round-based schedulers: the boundary of the round this decision belongs to (null for event-driven ones). */
+  roundEnd: number | null;
+  /** True when the decision opened a round (a step may overrun the boundary then); false mid-round. */
+  boundary: boolean;
 }
 
 export interface RequestOutcome {
@@ -32,8 +36,11 @@ export interface RequestOutcome {
   resolution: number;
   arrival: number;
   deadline: number;
+  /** Finish time; the arrival time for a rejected request. */
   finish: number;
   met: boolean;
+  /** Refused at arrival by admission control (counts as a miss). */
+  rejected?: boolean;
 }
 
 export interface SimOptions {
@@ -44,6 +51,11 @@ export interface SimOptions {
   failures?: readonly { gpu: GpuId; at: number }[];
   /** Measure each planRound call's wall time (milliseconds). */
   timeDecisions?: boolean;
+  /**
+   * Admission control as the server does it: at arrival ask scheduler.admit and drop refused requests (they
+   * count as misses, with `rejected` set in their outcome).
+   */
+  admission?: boolean;
 }
 
 export interface SimResult {
@@ -139,7 +151,7 @@ export function simulate(scheduler: Scheduler, model: CostModel, requests: reado
     scheduler.onStepsDone({ requestId: a.requestId, completed, at });
   };
 
-  const decide = (): number => {
+  const decide = (boundary: boolean, roundEnd: number | null): number => {
     const free: GpuId[] = [];
     let alive = 0;
     for (let g = 0; g < G; g++) {
@@ -148,8 +160,16 @@ export function simulate(scheduler: Scheduler, model: CostModel, requests: reado
       if (busy[g] === -1) free.push(g);
     }
     const t0 = opts.timeDecisions ? performance.now() : 0;
+    const before = scheduler.roundEndsAt;
     const plan = scheduler.planRound(t, { total: G, alive, free });
     if (opts.timeDecisions) decisionMs.push(performance.now() - t0);
+    // The scheduler owns the round grid: follow it (an idle-system arrival before the old boundary is mid-round).
+    const after = scheduler.roundEndsAt;
+    if (after !== undefined) {
+      boundary = after !== before;
+      roundEnd = after;
+      if (nextTick !== null) nextTick = after;
+    }
     for (const a of plan) {
       if (a.gpus.length === 0) throw new Error(`${scheduler.name}: assignment for request ${a.requestId} has no GPUs`);
       for (const g of a.gpus) {
@@ -161,7 +181,7 @@ export function simulate(scheduler: Scheduler, model: CostModel, requests: reado
       const mig = exec.migration(a);
       const stepSeconds = exec.stepSeconds(a);
       const end = exec.launch(a, t);
-      const rec: AssignmentRecord = { requestId: a.requestId, gpus: a.gpus, steps: a.steps, start: t, firstStep: t + mig, end, completed: 0 };
+      const rec: AssignmentRecord = { requestId: a.requestId, gpus: a.gpus, steps: a.steps, start: t, firstStep: t + mig, end, completed: 0, roundEnd, boundary };
       assignments.push(rec);
       running.set(a.requestId, { a, rec, stepSeconds });
     }
@@ -200,6 +220,13 @@ export function simulate(scheduler: Scheduler, model: CostModel, requests: reado
     while (ai < arrivals.length && arrivals[ai].arrival <= t + EPS) {
       const req = arrivals[ai++];
       byId.set(req.id, req);
+      if (opts.admission) {
+        const alive = G - dead.reduce((s, x) => s + x, 0);
+        if (!scheduler.admit(req, t, alive).accepted) {
+          outcomes.set(req.id, { id: req.id, resolution: req.resolution, arrival: req.arrival, deadline: req.deadline, finish: t, met: false, rejected: true });
+          continue;
+        }
+      }
       exec.register(req);
       scheduler.onArrival(req, t);
       arrived = true;
@@ -208,20 +235,20 @@ export function simulate(scheduler: Scheduler, model: CostModel, requests: reado
     let launched = 0;
     if (round === null) {
       if (completed || arrived) {
-        launched = decide();
+        launched = decide(false, null);
         decided = true;
       }
     } else if (nextTick !== null && t >= nextTick - EPS) {
-      launched = decide();
-      decided = true;
       nextTick = t + round;
+      launched = decide(true, nextTick);
+      decided = true;
     } else if (nextTick === null && (arrived || completed) && scheduler.unfinished() > 0) {
       // The system was idle: the first arrival opens a round at once instead of waiting for a grid point.
-      launched = decide();
-      decided = true;
       nextTick = t + round;
+      launched = decide(true, nextTick);
+      decided = true;
     } else if (scheduler.planOnIdle && (arrived || completed)) {
-      launched = decide();
+      launched = decide(false, nextTick);
       decided = true;
     }
     if (round !== null && nextTick !== null && scheduler.unfinished() === 0 && running.size === 0) nextTick = null;

@@ -23,6 +23,7 @@ interface Trial {
   steps: number;
   resolutions: number[];
   failures: { gpu: number; at: number }[];
+  admission: boolean;
 }
 
 function randomTrial(rng: Rng): Trial {
@@ -31,7 +32,8 @@ function randomTrial(rng: Rng): Trial {
   const usable = profile.degrees.filter((d) => d <= gpus);
   const kinds = ['tetriserve', 'tetriserve', 'tetriserve', 'xdit', 'edf', 'rssp'];
   const kind = kinds[rng.int(0, kinds.length - 1)];
-  const policy = kind === 'xdit' || kind === 'edf' ? `${kind}:${usable[rng.int(0, usable.length - 1)]}` : kind;
+  let policy = kind === 'xdit' || kind === 'edf' ? `${kind}:${usable[rng.int(0, usable.length - 1)]}` : kind;
+  if (kind !== 'tetriserve') policy += (rng.next() < 0.5 ? '+triage' : '') + (rng.next() < 0.5 ? '+backfill' : '');
   const tetri: TetriServeOptions = {
     roundSteps: [1, 2, 5, 10][rng.int(0, 3)],
     placement: rng.next() < 0.7,
@@ -63,6 +65,7 @@ function randomTrial(rng: Rng): Trial {
     steps: rng.int(1, 20),
     resolutions,
     failures,
+    admission: rng.next() < 0.2,
   };
 }
 
@@ -71,7 +74,7 @@ function run(t: Trial): SimResult {
   const baseSlo = Object.fromEntries(t.resolutions.map((r) => [r, 0.3 + (r / 512) ** 2 * 0.5]));
   const reqs = generateWorkload({ seed: t.workloadSeed, count: t.count, ratePerMin: t.rate, mix: t.mix, sloScale: t.sloScale, steps: t.steps, resolutions: t.resolutions, baseSlo });
   const sched = createScheduler(t.policy, model, t.tetri);
-  return simulate(sched, model, reqs, { gpus: t.gpus, trace: true, failures: t.failures });
+  return simulate(sched, model, reqs, { gpus: t.gpus, trace: true, failures: t.failures, admission: t.admission });
 }
 
 function checkInvariants(t: Trial, r: SimResult, ctx: string): void {
@@ -95,6 +98,13 @@ function checkInvariants(t: Trial, r: SimResult, ctx: string): void {
       expect(list[i].s, `${ctx}: GPU ${g} runs request ${list[i].id} while request ${list[i - 1].id} holds it`).toBeGreaterThanOrEqual(list[i - 1].e - EPS);
     }
   }
+  // 1b. Round-based: an assignment ends by the boundary of its round. Mid-round (idle dispatch) always; at a
+  // boundary only a single step that cannot fit the round may overrun it (a step is never split).
+  for (const a of r.assignments) {
+    if (a.roundEnd === null || a.completed < a.steps) continue;
+    const within = a.end <= a.roundEnd + EPS;
+    expect(within || (a.boundary && a.steps === 1), `${ctx}: request ${a.requestId} assigned at ${a.start} (${a.boundary ? 'boundary' : 'mid-round'}) for ${a.steps} steps ends at ${a.end}, after the round boundary ${a.roundEnd}`).toBe(true);
+  }
   // 2. Nothing runs on a GPU after it failed.
   for (const f of t.failures) {
     for (const s of r.steps) if (s.gpus.includes(f.gpu)) expect(s.end, `${ctx}: step on GPU ${f.gpu} after its failure at ${f.at}`).toBeLessThanOrEqual(f.at + EPS);
@@ -109,6 +119,10 @@ function checkInvariants(t: Trial, r: SimResult, ctx: string): void {
   expect(r.outcomes.length, `${ctx}: every request has an outcome`).toBe(t.count);
   for (const o of r.outcomes) {
     const l = byReq.get(o.id) ?? [];
+    if (o.rejected) {
+      expect(t.admission && !o.met && l.length === 0, `${ctx}: request ${o.id} rejected`).toBe(true);
+      continue;
+    }
     expect(l.map((s) => s.step), `${ctx}: request ${o.id} steps`).toEqual(Array.from({ length: t.steps }, (_, i) => i));
     for (let i = 0; i < l.length; i++) {
       expect(l[i].start, `${ctx}: request ${o.id} step ${i} before arrival`).toBeGreaterThanOrEqual(o.arrival - EPS);
@@ -125,7 +139,7 @@ describe('scheduler invariants (property tests)', () => {
     const rng = new Rng(seed);
     for (let i = 0; i < 160; i++) {
       const t = randomTrial(rng);
-      const ctx = `seed ${seed} trial ${i} (${t.policy} ${JSON.stringify(t.tetri)}, ${t.gpus} GPUs, ${t.failures.length} failures)`;
+      const ctx = `seed ${seed} trial ${i} (${t.policy} ${JSON.stringify(t.tetri)}, ${t.gpus} GPUs, ${t.failures.length} failures, admission ${t.admission})`;
       const r = run(t);
       checkInvariants(t, r, ctx);
     }

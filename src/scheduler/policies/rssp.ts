@@ -4,12 +4,13 @@
 // the fastest degree. As the SLO depends only on the resolution, this is one degree per resolution.
 import type { CostModel } from '../cost-model.js';
 import type { RequestState } from '../types.js';
-import { FixedDegreeScheduler } from './fixed-base.js';
+import { FixedDegreeScheduler, optionSuffix, type FixedDegreeOptions } from './fixed-base.js';
 
 export class RsspScheduler extends FixedDegreeScheduler {
-  readonly name = 'RSSP';
-  constructor(model: CostModel) {
-    super(model);
+  readonly name: string;
+  constructor(model: CostModel, options: FixedDegreeOptions = {}) {
+    super(model, options);
+    this.name = `RSSP${optionSuffix(options)}`;
   }
   protected degreeFor(st: RequestState): number {
     return rsspDegree(this.model, st.resIndex, st.req.steps, st.req.deadline - st.req.arrival);
