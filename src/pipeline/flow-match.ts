@@ -130,6 +130,7 @@ export function flowMatchSchedule(cfg: FlowMatchConfig, steps: number, imageSeqL
     sigmas = base.map((s) => staticShift(cfg.shift, s));
   }
   if (cfg.shift_terminal !== null && cfg.shift_terminal !== 0) {
+    if (steps < 2) throw new Error('shift_terminal needs at least 2 steps (a 1-step schedule has no end to stretch)');
     const scale = (1 - sigmas[sigmas.length - 1]) / (1 - cfg.shift_terminal);
     sigmas = sigmas.map((s) => 1 - (1 - s) / scale);
   }
