@@ -1,0 +1,135 @@
+// The AutoencoderKL decoder and encoder as op graphs (diffusers models/autoencoders/vae.py Encoder/Decoder,
+// unet_2d_blocks UNetMidBlock2D / DownEncoderBlock2D / UpDecoderBlock2D, resnet.py ResnetBlock2D; the same
+// network as BFL's flux/modules/autoencoder.py). Channels-last [1, H, W, C] throughout.
+//
+// Precision: the residual stream between blocks is f32 (conv2 writes it with the skip connection fused in f32);
+// every conv reads f16 (GroupNorm+SiLU outputs, bounded), and conv1 / the mid-block attention write f32 where a
+// GroupNorm reads next. Convs that read the stream itself (1x1 shortcut, upsampler) read an f16 copy.
+// Weight names are the canonical ones of family.ts (diffusers names, q/k/v fused into to_qkv).
+import { Graph } from '../../graph/graph.js';
+import { attention, qkvPrep } from '../../graph/ops/attention.js';
+import { linear } from '../../graph/ops/matmul.js';
+import { convert } from '../../graph/ops/misc.js';
+import { conv2d, groupNorm } from '../../graph/ops/vae.js';
+import type { Tensor } from '../../graph/tensor.js';
+import { GROUP_NORM_EPS, vaeScale, type VaeConfig } from './config.js';
+
+class VaeBuilder {
+  constructor(readonly g: Graph, readonly cfg: VaeConfig) {}
+
+  conv(x: Tensor, prefix: string, cout: number, k: 1 | 3, opts: { residual?: Tensor; dtype?: 'f16' | 'f32'; stride?: 1 | 2; padding?: [number, number, number, number]; upsampleInput?: boolean } = {}): Tensor {
+    const cin = x.last;
+    const w = this.g.weight(`${prefix}.weight`, [k, k, cin, cout], 'f16');
+    const bias = this.g.weight(`${prefix}.bias`, [cout], 'f16');
+    return conv2d(this.g, x, w, { bias, name: prefix, ...opts });
+  }
+
+  norm(x: Tensor, prefix: string, silu: boolean): Tensor {
+    const C = x.last;
+    return groupNorm(this.g, x, this.g.weight(`${prefix}.weight`, [C], 'f16'), this.g.weight(`${prefix}.bias`, [C], 'f16'), {
+      groups: this.cfg.normGroups, eps: GROUP_NORM_EPS, silu, dtype: 'f16', name: prefix,
+    });
+  }
+
+  /** ResnetBlock2D: x + conv2(silu(gn2(conv1(silu(gn1(x)))))), shortcut 1x1 conv when the width changes. f32 -> f32. */
+  resnet(x: Tensor, prefix: string, cout: number): Tensor {
+    return this.g.scope(prefix, () => {
+      const cin = x.last;
+      let h = this.norm(x, `${prefix}.norm1`, true);
+      h = this.conv(h, `${prefix}.conv1`, cout, 3, { dtype: 'f32' });
+      h = this.norm(h, `${prefix}.norm2`, true);
+      const skip = cin === cout ? x : this.conv(this.f16(x), `${prefix}.conv_shortcut`, cout, 1, { dtype: 'f32' });
+      return this.conv(h, `${prefix}.conv2`, cout, 3, { residual: skip, dtype: 'f32' });
+    });
+  }
+
+  /** Mid-block attention: one head of width C over all h*w pixels, residual added in f32. */
+  attention(x: Tensor, prefix: string): Tensor {
+    return this.g.scope(prefix, () => {
+      const [B, H, W, C] = x.shape;
+      const L = H * W;
+      const hn = this.g.reshape(this.norm(x, `${prefix}.group_norm`, false), [B * L, C]);
+      const qkv = linear(this.g, hn, this.g.weight(`${prefix}.to_qkv.weight`, [3 * C, C], 'f16'), {
+        bias: this.g.weight(`${prefix}.to_qkv.bias`, [3 * C], 'f16'), name: 'qkv',
+      });
+      const { q, k, v } = qkvPrep(this.g, this.g.reshape(qkv, [B, L, 3 * C]), { heads: 1, name: 'qkv_prep' });
+      const { out } = attention(this.g, q, k, v, { name: 'attn' });
+      const y = linear(this.g, this.g.reshape(out, [B * L, C]), this.g.weight(`${prefix}.to_out.0.weight`, [C, C], 'f16'), {
+        bias: this.g.weight(`${prefix}.to_out.0.bias`, [C], 'f16'), residual: this.g.reshape(x, [B * L, C]), name: 'to_out',
+      });
+      return this.g.reshape(y, [B, H, W, C]);
+    });
+  }
+
+  mid(x: Tensor, side: 'encoder' | 'decoder'): Tensor {
+    const C = x.last;
+    x = this.resnet(x, `${side}.mid_block.resnets.0`, C);
+    if (this.cfg.midAttention) x = this.attention(x, `${side}.mid_block.attentions.0`);
+    return this.resnet(x, `${side}.mid_block.resnets.1`, C);
+  }
+
+  f16(x: Tensor): Tensor {
+    return x.dtype === 'f16' ? x : convert(this.g, x, 'f16', { name: 'to_f16' });
+  }
+}
+
+/** Decoder for a latent of h x w: input 'z' [1, h, w, latentChannels] f16 (already z = latents / scaling + shift), output 'image' [1, H, W, 3] f32. */
+export function buildVaeDecoder(cfg: VaeConfig, h: number, w: number): Graph {
+  if (!(Number.isInteger(h) && Number.isInteger(w) && h >= 1 && w >= 1)) throw new Error(`VAE decoder: latent size ${h}x${w} must be positive integers`);
+  const g = new Graph(`vae-decoder-${h}x${w}`);
+  const b = new VaeBuilder(g, cfg);
+  const ch = cfg.blockOutChannels;
+  const n = ch.length;
+  let z = g.input('z', [1, h, w, cfg.latentChannels], 'f16');
+  if (cfg.postQuantConv) z = b.conv(z, 'post_quant_conv', cfg.latentChannels, 1);
+  let x = b.conv(z, 'decoder.conv_in', ch[n - 1], 3, { dtype: 'f32' }); // [1, h, w, C_top]
+  x = b.mid(x, 'decoder');
+  for (let i = 0; i < n; i++) {
+    const cout = ch[n - 1 - i];
+    for (let j = 0; j <= cfg.layersPerBlock; j++) x = b.resnet(x, `decoder.up_blocks.${i}.resnets.${j}`, cout);
+    // Upsample2D: nearest 2x + conv3x3, read through the conv (the 4x tensor is never stored). [.., s, s, C] -> [.., 2s, 2s, C]
+    if (i !== n - 1) x = b.conv(b.f16(x), `decoder.up_blocks.${i}.upsamplers.0.conv`, cout, 3, { upsampleInput: true, dtype: 'f32' });
+  }
+  const hn = b.norm(x, 'decoder.conv_norm_out', true);
+  const img = b.conv(hn, 'decoder.conv_out', cfg.outChannels, 3, { dtype: 'f32' }); // [1, h*f, w*f, 3]
+  const f = vaeScale(cfg);
+  if (img.shape[1] !== h * f || img.shape[2] !== w * f) throw new Error(`VAE decoder: output ${img.describe()} is not ${f}x the latent ${h}x${w} (bug)`);
+  g.output('image', img);
+  return g;
+}
+
+/** Latent size the encoder gives for an H x W image (each Downsample2D: pad (0,1,0,1), 3x3 stride 2). */
+export function encodedSize(cfg: VaeConfig, H: number, W: number): [number, number] {
+  let h = H, w = W;
+  for (let i = 0; i < cfg.blockOutChannels.length - 1; i++) {
+    h = Math.floor((h - 2) / 2) + 1;
+    w = Math.floor((w - 2) / 2) + 1;
+  }
+  return [h, w];
+}
+
+/** Encoder for an H x W image: input 'image' [1, H, W, 3] f16 in [-1, 1], output 'moments' [1, h, w, 2*latentChannels] f32 (mean, then log-variance). */
+export function buildVaeEncoder(cfg: VaeConfig, H: number, W: number): Graph {
+  if (!cfg.hasEncoder) throw new Error('VAE encoder: this checkpoint has no encoder weights (decoder only); image to image needs the full VAE');
+  const n = cfg.blockOutChannels.length;
+  const minSide = 2 ** (n - 1);
+  if (!(Number.isInteger(H) && Number.isInteger(W) && H >= minSide && W >= minSide)) {
+    throw new Error(`VAE encoder: image ${H}x${W} must be integers of at least ${minSide} pixels a side (${n - 1} downsamplings)`);
+  }
+  const g = new Graph(`vae-encoder-${H}x${W}`);
+  const b = new VaeBuilder(g, cfg);
+  const ch = cfg.blockOutChannels;
+  const img = g.input('image', [1, H, W, cfg.inChannels], 'f16');
+  let x = b.conv(img, 'encoder.conv_in', ch[0], 3, { dtype: 'f32' });
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < cfg.layersPerBlock; j++) x = b.resnet(x, `encoder.down_blocks.${i}.resnets.${j}`, ch[i]);
+    // Downsample2D: pad right/bottom by one, 3x3 stride 2. [.., s, s, C] -> [.., floor((s-2)/2)+1, ..]
+    if (i !== n - 1) x = b.conv(b.f16(x), `encoder.down_blocks.${i}.downsamplers.0.conv`, ch[i], 3, { stride: 2, padding: [0, 1, 0, 1], dtype: 'f32' });
+  }
+  x = b.mid(x, 'encoder');
+  const hn = b.norm(x, 'encoder.conv_norm_out', true);
+  let m = b.conv(hn, 'encoder.conv_out', 2 * cfg.latentChannels, 3, { dtype: cfg.quantConv ? 'f16' : 'f32' });
+  if (cfg.quantConv) m = b.conv(m, 'quant_conv', 2 * cfg.latentChannels, 1, { dtype: 'f32' });
+  g.output('moments', m);
+  return g;
+}

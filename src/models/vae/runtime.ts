@@ -1,0 +1,267 @@
+// The VAE as the pipeline uses it: decode(latents) -> image and encode(image) -> latents, in the DiT's latent
+// space, applying scaling/shift exactly as diffusers' FluxPipeline / StableDiffusion3Pipeline do:
+//   decode: z = latents / scaling_factor + shift_factor; image = decoder(z)             (pipeline_flux.py, _sd3.py)
+//   encode: latents = (sample_or_mean - shift_factor) * scaling_factor                    (the img2img pipelines)
+// Host arrays are planar ([C, h, w], [3, H, W], like PyTorch); the GPU graphs are channels-last. One compiled
+// plan per size is cached (the last few sizes); large images decode tile by tile through one tile-sized plan.
+import type { GpuContext } from '../../gpu/context.js';
+import { compile, type Plan } from '../../graph/executor.js';
+import { mulberry32 } from '../../util/random.js';
+import { vaeScale, type VaeConfig } from './config.js';
+import { buildVaeDecoder, buildVaeEncoder, encodedSize } from './graph.js';
+import { loadVae, type LoadedVae, type VaePart } from './load.js';
+import { axisWeights, TileBlender, tileGrid } from './tiling.js';
+
+export interface DecodeOptions {
+  /**
+   * Tiled decode: 'auto' (default) tiles only when the untiled decode's largest activation would exceed
+   * maxTensorBytes; false never tiles (an image too large then fails with the limit named); or explicit sizes.
+   */
+  tiling?: 'auto' | false | { tile: number; overlap?: number };
+}
+
+export interface DecodedImage {
+  /** Planar [3, height, width], nominally in [-1, 1] (not clamped). */
+  image: Float32Array;
+  height: number;
+  width: number;
+  /** Number of tiles decoded (1 = untiled). */
+  tiles: number;
+}
+
+export interface EncodedLatents {
+  /** Planar [C, h, w] in the DiT's latent space: (z - shift) * scaling, z = mean (or a sample, see EncodeOptions). */
+  latents: Float32Array;
+  /** The encoder's diagonal Gaussian, planar [C, h, w], before scaling (logvar clamped to [-30, 20] as diffusers). */
+  mean: Float32Array;
+  logvar: Float32Array;
+  channels: number;
+  height: number;
+  width: number;
+}
+
+export interface EncodeOptions {
+  /**
+   * z = mean + exp(logvar / 2) * noise. `noise`: [C, h, w] standard normal values (the pipeline's own seeded
+   * generator); `seed`: noise from this module's seeded generator (mulberry32 + Box-Muller). Neither: z = mean
+   * (diffusers' sample_mode="argmax").
+   */
+  noise?: ArrayLike<number>;
+  seed?: number;
+}
+
+export interface VaeRuntimeOptions {
+  /** Largest single activation an untiled decode may need before 'auto' tiling kicks in (default: the adapter's maxStorageBufferBindingSize, at most 1 GiB). */
+  maxTensorBytes?: number;
+  /** Latent tile size for auto tiling (default 64 latent pixels = 512 image pixels for an 8x VAE; shrunk to fit maxTensorBytes). */
+  tile?: number;
+  /** Compiled sizes kept (default 2). */
+  cachedPlans?: number;
+}
+
+/** Standard normal values from a seeded generator (Box-Muller over mulberry32); same on every device. */
+export function gaussianNoise(seed: number, n: number): Float32Array {
+  const r = mulberry32(seed);
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i += 2) {
+    const u = Math.max(r(), 1e-12);
+    const v = r();
+    const m = Math.sqrt(-2 * Math.log(u));
+    out[i] = m * Math.cos(2 * Math.PI * v);
+    if (i + 1 < n) out[i + 1] = m * Math.sin(2 * Math.PI * v);
+  }
+  return out;
+}
+
+/** Planar [3, H, W] in [-1, 1] -> interleaved RGB bytes [H, W, 3] (diffusers' postprocess: (x / 2 + 0.5).clamp(0, 1), round). */
+export function imageToRgb8(image: ArrayLike<number>, height: number, width: number): Uint8Array {
+  const n = height * width;
+  if (image.length !== 3 * n) throw new Error(`imageToRgb8: ${image.length} values for [3, ${height}, ${width}]`);
+  const out = new Uint8Array(3 * n);
+  for (let c = 0; c < 3; c++) {
+    for (let i = 0; i < n; i++) {
+      const v = image[c * n + i];
+      const t = Number.isNaN(v) ? 0 : Math.min(1, Math.max(0, v / 2 + 0.5));
+      out[i * 3 + c] = Math.round(t * 255);
+    }
+  }
+  return out;
+}
+
+/** Interleaved RGB bytes [H, W, 3] -> planar [3, H, W] in [-1, 1] (diffusers' preprocess: x / 255 * 2 - 1). */
+export function rgb8ToImage(rgb: ArrayLike<number>, height: number, width: number): Float32Array {
+  const n = height * width;
+  if (rgb.length !== 3 * n) throw new Error(`rgb8ToImage: ${rgb.length} bytes for ${height}x${width} RGB`);
+  const out = new Float32Array(3 * n);
+  for (let i = 0; i < n; i++) for (let c = 0; c < 3; c++) out[c * n + i] = (rgb[i * 3 + c] / 255) * 2 - 1;
+  return out;
+}
+
+function planarToNhwc(x: ArrayLike<number>, C: number, H: number, W: number, map: (v: number) => number = (v) => v): Float32Array {
+  const out = new Float32Array(C * H * W);
+  const n = H * W;
+  for (let c = 0; c < C; c++) for (let i = 0; i < n; i++) out[i * C + c] = map(x[c * n + i]);
+  return out;
+}
+
+function nhwcToPlanar(x: ArrayLike<number>, C: number, H: number, W: number, c0 = 0, stride = C): Float32Array {
+  const out = new Float32Array(C * H * W);
+  const n = H * W;
+  for (let i = 0; i < n; i++) for (let c = 0; c < C; c++) out[c * n + i] = x[i * stride + c0 + c];
+  return out;
+}
+
+export class VaeRuntime {
+  private readonly plans = new Map<string, Plan>();
+
+  private constructor(readonly ctx: GpuContext, private readonly loaded: LoadedVae, private readonly options: VaeRuntimeOptions) {}
+
+  /** Loads a VAE (diffusers vae/ folder or pipeline root, BFL ae.safetensors). `part: 'decoder'` skips the encoder weights. */
+  static async load(ctx: GpuContext, path: string, options: VaeRuntimeOptions & { part?: VaePart } = {}): Promise<VaeRuntime> {
+    return new VaeRuntime(ctx, await loadVae(ctx, path, { part: options.part }), options);
+  }
+
+  /** Wraps already-loaded weights (the runtime takes ownership: destroy() frees them). */
+  static fromLoaded(ctx: GpuContext, loaded: LoadedVae, options: VaeRuntimeOptions = {}): VaeRuntime {
+    return new VaeRuntime(ctx, loaded, options);
+  }
+
+  get config(): VaeConfig {
+    return this.loaded.config;
+  }
+
+  get warnings(): readonly string[] {
+    return this.loaded.warnings;
+  }
+
+  /** Image pixels per latent pixel (8 for FLUX/SD3). */
+  get scale(): number {
+    return vaeScale(this.config);
+  }
+
+  private get maxTensorBytes(): number {
+    return this.options.maxTensorBytes ?? Math.min(this.ctx.caps.limits.maxStorageBufferBindingSize, 2 ** 30);
+  }
+
+  /** Bytes of the largest activation (f32 residual stream) an untiled decode of h x w latents holds. */
+  decodePeakTensorBytes(h: number, w: number): number {
+    const ch = this.config.blockOutChannels;
+    let peak = 0;
+    for (let level = 0; level < ch.length; level++) {
+      const s = 2 ** level;
+      peak = Math.max(peak, ((h * this.scale) / s) * ((w * this.scale) / s) * ch[level] * 4);
+    }
+    return peak;
+  }
+
+  private async plan(kind: 'decoder' | 'encoder', a: number, b: number): Promise<Plan> {
+    const key = `${kind}:${a}x${b}`;
+    const hit = this.plans.get(key);
+    if (hit) {
+      this.plans.delete(key); // re-insert: most recently used last
+      this.plans.set(key, hit);
+      return hit;
+    }
+    const graph = kind === 'decoder' ? buildVaeDecoder(this.config, a, b) : buildVaeEncoder(this.config, a, b);
+    const plan = await compile(this.ctx, graph, this.loaded.store);
+    this.plans.set(key, plan);
+    const keep = Math.max(1, this.options.cachedPlans ?? 2);
+    while (this.plans.size > keep) {
+      const [oldKey, old] = this.plans.entries().next().value as [string, Plan];
+      old.destroy();
+      this.plans.delete(oldKey);
+    }
+    return plan;
+  }
+
+  /** Decoder on z (already unscaled), channels-last [h, w, C] -> channels-last [H, W, 3]. */
+  private async decodeNhwc(z: Float32Array, h: number, w: number): Promise<Float32Array> {
+    const plan = await this.plan('decoder', h, w);
+    plan.setInput('z', z);
+    await plan.run();
+    return plan.readOutput('image');
+  }
+
+  private tileFor(h: number, w: number, tiling: DecodeOptions['tiling']): { tile: number; overlap: number } | null {
+    if (tiling === false) return null;
+    if (tiling && typeof tiling === 'object') {
+      const tile = tiling.tile;
+      const overlap = tiling.overlap ?? Math.max(1, Math.round(tile / 4));
+      if (!Number.isInteger(tile) || tile < 2 || !Number.isInteger(overlap) || overlap < 0 || overlap >= tile) {
+        throw new Error(`VAE tiled decode: tile ${tile} / overlap ${overlap} must be integers with 0 <= overlap < tile, tile >= 2`);
+      }
+      return { tile, overlap };
+    }
+    if (this.decodePeakTensorBytes(h, w) <= this.maxTensorBytes) return null;
+    let tile = this.options.tile ?? 64;
+    while (tile > 8 && this.decodePeakTensorBytes(tile, tile) > this.maxTensorBytes) tile = Math.floor(tile / 2);
+    return { tile, overlap: Math.max(1, Math.round(tile / 4)) };
+  }
+
+  /**
+   * latents: planar [C, h, w] in the DiT's latent space (what the sampler ends with). Returns the image, planar
+   * [3, h*f, w*f], in [-1, 1] before clamping (f = 8 for FLUX/SD3).
+   */
+  async decode(latents: ArrayLike<number>, h: number, w: number, options: DecodeOptions = {}): Promise<DecodedImage> {
+    const c = this.config;
+    const C = c.latentChannels;
+    if (!(Number.isInteger(h) && Number.isInteger(w) && h >= 1 && w >= 1)) throw new Error(`VAE decode: latent size ${h}x${w} must be positive integers`);
+    if (latents.length !== C * h * w) throw new Error(`VAE decode: ${latents.length} latent values, expected [${C}, ${h}, ${w}] = ${C * h * w} (this VAE has ${C} latent channels)`);
+    const z = planarToNhwc(latents, C, h, w, (v) => v / c.scalingFactor + c.shiftFactor);
+    const f = this.scale;
+    const H = h * f, W = w * f;
+    const t = this.tileFor(h, w, options.tiling ?? 'auto');
+    if (!t || (h <= t.tile && w <= t.tile)) {
+      if (!t && this.decodePeakTensorBytes(h, w) > this.maxTensorBytes && options.tiling === false) {
+        throw new Error(`VAE decode: a ${H}x${W} image needs a ${(this.decodePeakTensorBytes(h, w) / 2 ** 20).toFixed(0)} MiB activation, over the ${(this.maxTensorBytes / 2 ** 20).toFixed(0)} MiB limit; allow tiling (tiling: 'auto')`);
+      }
+      return { image: nhwcToPlanar(await this.decodeNhwc(z, h, w), 3, H, W), height: H, width: W, tiles: 1 };
+    }
+    const grid = tileGrid(h, w, t.tile, t.overlap);
+    const blender = new TileBlender(H, W, 3);
+    const tile = new Float32Array(grid.tileH * grid.tileW * C);
+    for (let ri = 0; ri < grid.rows.length; ri++) {
+      const y0 = grid.rows[ri];
+      const wy = axisWeights(y0, grid.tileH, f, ri > 0 ? grid.rows[ri - 1] + grid.tileH : null, ri + 1 < grid.rows.length ? grid.rows[ri + 1] : null);
+      for (let ci = 0; ci < grid.cols.length; ci++) {
+        const x0 = grid.cols[ci];
+        const wx = axisWeights(x0, grid.tileW, f, ci > 0 ? grid.cols[ci - 1] + grid.tileW : null, ci + 1 < grid.cols.length ? grid.cols[ci + 1] : null);
+        for (let y = 0; y < grid.tileH; y++) tile.set(z.subarray(((y0 + y) * w + x0) * C, ((y0 + y) * w + x0 + grid.tileW) * C), y * grid.tileW * C);
+        const out = await this.decodeNhwc(tile, grid.tileH, grid.tileW);
+        blender.add(out, y0 * f, x0 * f, grid.tileH * f, grid.tileW * f, wy, wx);
+      }
+    }
+    return { image: nhwcToPlanar(blender.result(), 3, H, W), height: H, width: W, tiles: grid.rows.length * grid.cols.length };
+  }
+
+  /** image: planar [3, H, W] in [-1, 1]. Returns latents in the DiT's space (see EncodeOptions for sampling). */
+  async encode(image: ArrayLike<number>, H: number, W: number, options: EncodeOptions = {}): Promise<EncodedLatents> {
+    const c = this.config;
+    if (!c.hasEncoder) throw new Error('VAE encode: this VAE checkpoint has no encoder weights (decoder only); image to image needs the full VAE');
+    if (!(Number.isInteger(H) && Number.isInteger(W) && H >= 1 && W >= 1)) throw new Error(`VAE encode: image size ${H}x${W} must be positive integers`);
+    if (image.length !== c.inChannels * H * W) throw new Error(`VAE encode: ${image.length} values, expected [${c.inChannels}, ${H}, ${W}]`);
+    const plan = await this.plan('encoder', H, W);
+    plan.setInput('image', planarToNhwc(image, c.inChannels, H, W));
+    await plan.run();
+    const moments = await plan.readOutput('moments');
+    const [h, w] = encodedSize(c, H, W);
+    const C = c.latentChannels;
+    const mean = nhwcToPlanar(moments, C, h, w, 0, 2 * C);
+    const logvar = nhwcToPlanar(moments, C, h, w, C, 2 * C).map((v) => Math.min(20, Math.max(-30, v)));
+    const n = C * h * w;
+    const noise = options.noise ?? (options.seed !== undefined ? gaussianNoise(options.seed, n) : null);
+    if (noise && noise.length !== n) throw new Error(`VAE encode: noise has ${noise.length} values, expected [${C}, ${h}, ${w}] = ${n}`);
+    const latents = new Float32Array(n);
+    for (let i = 0; i < n; i++) {
+      const z = noise ? mean[i] + Math.exp(0.5 * logvar[i]) * noise[i] : mean[i];
+      latents[i] = (z - c.shiftFactor) * c.scalingFactor;
+    }
+    return { latents, mean, logvar, channels: C, height: h, width: w };
+  }
+
+  destroy(): void {
+    for (const p of this.plans.values()) p.destroy();
+    this.plans.clear();
+    this.loaded.destroy();
+  }
+}

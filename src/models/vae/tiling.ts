@@ -1,0 +1,91 @@
+// Tiled decode geometry and blending, pure host code (no GPU). As diffusers' AutoencoderKL.tiled_decode, the
+// latent is cut into overlapping tiles that are decoded independently and blended where they overlap; unlike it,
+// every tile has the SAME size (starts spread evenly, the last tile ends exactly at the edge), so one compiled
+// decoder plan serves all tiles and GPU memory is that of one tile whatever the image size. Blending is a
+// partition of unity: along each axis a tile's weight ramps linearly from 0 to 1 across its overlap with the
+// neighbour (the neighbour's ramps down across the same pixels), so the weights of the tiles covering a pixel sum
+// to 1 and a tile's border pixels, where its zero padding and its own GroupNorm statistics differ most from the
+// whole image's, count least.
+
+export interface TileGrid {
+  /** Tile size in latent pixels (rows, cols); equal to the latent's size on an axis that needs no tiling. */
+  tileH: number;
+  tileW: number;
+  /** Latent start of each tile row / column. */
+  rows: number[];
+  cols: number[];
+}
+
+/** Evenly spread starts of tiles of size `tile` covering [0, n) with at least `overlap` shared between neighbours. */
+export function tileStarts(n: number, tile: number, overlap: number): number[] {
+  if (!(Number.isInteger(n) && Number.isInteger(tile) && Number.isInteger(overlap)) || n < 1 || tile < 1 || overlap < 0) {
+    throw new Error(`tileStarts: bad arguments n=${n} tile=${tile} overlap=${overlap}`);
+  }
+  if (n <= tile) return [0];
+  if (overlap >= tile) throw new Error(`VAE tiling: overlap ${overlap} must be smaller than the tile ${tile}`);
+  const count = Math.ceil((n - tile) / (tile - overlap)) + 1;
+  const starts: number[] = [];
+  for (let i = 0; i < count; i++) starts.push(Math.round((i * (n - tile)) / (count - 1)));
+  return starts;
+}
+
+export function tileGrid(h: number, w: number, tile: number, overlap: number): TileGrid {
+  return { tileH: Math.min(h, tile), tileW: Math.min(w, tile), rows: tileStarts(h, tile, overlap), cols: tileStarts(w, tile, overlap) };
+}
+
+/**
+ * Blend weight along one axis for output pixels [start*f, (start+size)*f) of a tile whose neighbours start at
+ * prevEnd/nextStart (latent units; null at the image edge). Ramps cover exactly the overlap in pixels.
+ */
+export function axisWeights(start: number, size: number, f: number, prevEnd: number | null, nextStart: number | null): Float64Array {
+  const n = size * f;
+  const w = new Float64Array(n).fill(1);
+  const p0 = start * f;
+  if (prevEnd !== null && prevEnd > start) {
+    const r = (prevEnd - start) * f; // overlap with the previous tile, in pixels
+    for (let i = 0; i < Math.min(r, n); i++) w[i] *= (i + 0.5) / r;
+  }
+  if (nextStart !== null && nextStart < start + size) {
+    const r = (start + size - nextStart) * f;
+    const from = nextStart * f - p0;
+    for (let i = Math.max(0, from); i < n; i++) w[i] *= (n - i - 0.5) / r;
+  }
+  return w;
+}
+
+/** Accumulates weighted tiles (channels-last [th, tw, C]) into a [H, W, C] image and normalises at the end. */
+export class TileBlender {
+  private readonly sum: Float64Array;
+  private readonly weight: Float64Array;
+
+  constructor(readonly H: number, readonly W: number, readonly C: number) {
+    this.sum = new Float64Array(H * W * C);
+    this.weight = new Float64Array(H * W);
+  }
+
+  add(tile: ArrayLike<number>, y0: number, x0: number, th: number, tw: number, wy: Float64Array, wx: Float64Array): void {
+    const { W, C } = this;
+    if (tile.length !== th * tw * C) throw new Error(`TileBlender: tile has ${tile.length} values, expected ${th}x${tw}x${C}`);
+    for (let y = 0; y < th; y++) {
+      for (let x = 0; x < tw; x++) {
+        const wt = wy[y] * wx[x];
+        if (wt === 0) continue;
+        const o = (y0 + y) * W + (x0 + x);
+        this.weight[o] += wt;
+        const ti = (y * tw + x) * C;
+        for (let c = 0; c < C; c++) this.sum[o * C + c] += wt * tile[ti + c];
+      }
+    }
+  }
+
+  /** The blended image [H, W, C]; throws if a pixel was never covered (a tiling bug). */
+  result(): Float32Array {
+    const out = new Float32Array(this.sum.length);
+    for (let o = 0; o < this.weight.length; o++) {
+      const wt = this.weight[o];
+      if (!(wt > 0)) throw new Error(`TileBlender: pixel (${Math.floor(o / this.W)}, ${o % this.W}) not covered by any tile`);
+      for (let c = 0; c < this.C; c++) out[o * this.C + c] = this.sum[o * this.C + c] / wt;
+    }
+    return out;
+  }
+}
