@@ -1,0 +1,149 @@
+// The NCCL transport: native/nccl-bridge (a Node-API addon that dlopens libnccl.so.2 and the CUDA runtime at
+// run time) behind the same Transport interface as the in-process one. One process drives every local GPU: each
+// rank's k-th exchange() joins round k, and when every rank has arrived the round runs as one NCCL group on a
+// native thread (the event loop stays free). The bytes are views of Dawn's mapped staging memory; the bridge
+// pins them with cudaHostRegister and copies with CUDA streams, so JavaScript never copies a byte.
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { Collective, PeerBytes } from '../graph/ops/collective.js';
+import { type Transport, withDerivedCollectives } from './transport.js';
+
+export interface ExchangeTiming {
+  h2dMs: number;
+  ncclMs: number;
+  d2hMs: number;
+  wallMs: number;
+  chunks: number;
+  bytesIn: number;
+  bytesOut: number;
+  /** False when a staging range could not be pinned and went through the bridge's bounce buffer. */
+  pinned: boolean;
+}
+
+export interface NcclBridge {
+  load(): { ok: boolean; error?: string; ncclVersion?: number; devices?: number };
+  commInitAll(devices: number[]): number;
+  uniqueId(): Uint8Array;
+  commInitRank(id: Uint8Array, nranks: number, rank: number, device: number): number;
+  exchange(handle: number, ops: { local: number; sends: PeerBytes[]; recvs: PeerBytes[] }[]): Promise<ExchangeTiming>;
+  commDestroy(handle: number): void;
+  hostCopy(dst: ArrayBufferView, src: ArrayBufferView): Promise<number>;
+}
+
+export const BRIDGE_PATH = fileURLToPath(new URL('../../native/nccl-bridge/build/nccl_bridge.node', import.meta.url));
+
+/** Thrown when sequence parallelism across GPUs cannot start; the engine keeps serving on one GPU. */
+export class NcclUnavailableError extends Error {
+  constructor(reason: string) {
+    super(`NCCL transport unavailable: ${reason}. Sequence parallelism across GPUs is off; single-GPU serving is unaffected.`);
+    this.name = 'NcclUnavailableError';
+  }
+}
+
+let cached: NcclBridge | null = null;
+
+/** The addon (built at npm ci by native/nccl-bridge/build.mjs); throws NcclUnavailableError if it is missing. */
+export function loadBridgeModule(): NcclBridge {
+  if (cached) return cached;
+  if (!existsSync(BRIDGE_PATH)) throw new NcclUnavailableError(`the native bridge is not built (${BRIDGE_PATH}); run: node native/nccl-bridge/build.mjs`);
+  cached = createRequire(import.meta.url)(BRIDGE_PATH) as NcclBridge;
+  return cached;
+}
+
+/** What the machine offers: { ok, ncclVersion, devices } or { ok: false, error } (never throws). */
+export function probeNccl(): { ok: boolean; error?: string; ncclVersion?: number; devices?: number } {
+  try {
+    return loadBridgeModule().load();
+  } catch (e) {
+    return { ok: false, error: (e as Error).message };
+  }
+}
+
+/** Accumulated bridge timings of a group (transfers and collectives per step, for `dit bench sp`). */
+export interface NcclStats {
+  rounds: number;
+  h2dMs: number;
+  ncclMs: number;
+  d2hMs: number;
+  wallMs: number;
+  bytes: number;
+  unpinnedRounds: number;
+}
+
+/** One process, one rank per listed CUDA device (rank i <-> devices[i]). */
+export class NcclGroup {
+  readonly stats: NcclStats = { rounds: 0, h2dMs: 0, ncclMs: 0, d2hMs: 0, wallMs: 0, bytes: 0, unpinnedRounds: 0 };
+  private readonly bridge: NcclBridge;
+  private readonly handle: number;
+  private readonly rounds = new Map<number, { ops: { local: number; sends: PeerBytes[]; recvs: PeerBytes[] }[]; waiters: { resolve: () => void; reject: (e: Error) => void }[] }>();
+  private readonly nextRound: number[];
+  private destroyed = false;
+
+  constructor(readonly devices: number[]) {
+    this.bridge = loadBridgeModule();
+    const probe = this.bridge.load();
+    if (!probe.ok) throw new NcclUnavailableError(probe.error ?? 'unknown');
+    if ((probe.devices ?? 0) < devices.length || devices.some((d) => d >= (probe.devices ?? 0))) {
+      throw new NcclUnavailableError(`devices [${devices}] requested but CUDA sees ${probe.devices ?? 0}`);
+    }
+    this.handle = this.bridge.commInitAll(devices);
+    this.nextRound = devices.map(() => 0);
+  }
+
+  get size(): number {
+    return this.devices.length;
+  }
+
+  member(rank: number): Transport {
+    if (!Number.isInteger(rank) || rank < 0 || rank >= this.size) throw new Error(`NcclGroup: rank ${rank} outside 0..${this.size - 1}`);
+    const c: Collective = {
+      rank,
+      size: this.size,
+      exchange: (sends, recvs) => this.exchange(rank, sends, recvs),
+      allGather: async (bytes) => {
+        const out = new Uint8Array(bytes.byteLength * this.size);
+        out.set(bytes, rank * bytes.byteLength);
+        const others = this.devices.map((_, i) => i).filter((i) => i !== rank);
+        await this.exchange(rank, others.map((peer) => ({ peer, data: bytes })), others.map((peer) => ({ peer, data: out.subarray(peer * bytes.byteLength, (peer + 1) * bytes.byteLength) })));
+        return out;
+      },
+    };
+    return withDerivedCollectives(c, 'nccl');
+  }
+
+  private exchange(rank: number, sends: PeerBytes[], recvs: PeerBytes[]): Promise<void> {
+    if (this.destroyed) return Promise.reject(new Error('NcclGroup: used after destroy()'));
+    const k = this.nextRound[rank]++;
+    let r = this.rounds.get(k);
+    if (!r) this.rounds.set(k, (r = { ops: [], waiters: [] }));
+    r.ops.push({ local: rank, sends, recvs });
+    const done = new Promise<void>((resolve, reject) => r!.waiters.push({ resolve, reject }));
+    if (r.ops.length === this.size) {
+      this.rounds.delete(k);
+      const round = r;
+      this.bridge.exchange(this.handle, round.ops).then(
+        (t) => {
+          this.stats.rounds++;
+          this.stats.h2dMs += t.h2dMs;
+          this.stats.ncclMs += t.ncclMs;
+          this.stats.d2hMs += t.d2hMs;
+          this.stats.wallMs += t.wallMs;
+          this.stats.bytes += t.bytesOut;
+          if (!t.pinned) this.stats.unpinnedRounds++;
+          for (const w of round.waiters) w.resolve();
+        },
+        (e: Error) => {
+          for (const w of round.waiters) w.reject(e);
+        },
+      );
+    }
+    return done;
+  }
+
+  destroy(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    this.bridge.commDestroy(this.handle);
+  }
+}
