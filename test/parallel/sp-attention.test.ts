@@ -7,7 +7,8 @@ import { Graph } from '../../src/graph/graph.js';
 import { exchangeStats } from '../../src/graph/ops/collective.js';
 import { WeightStore } from '../../src/graph/weights.js';
 import { checkStrategy, parallelAttention, type SequenceParallel, shardRange, spGroups, type SpStrategy } from '../../src/parallel/attention.js';
-import { inProcessGroup } from '../../src/parallel/transport.js';
+import { SharedMemoryGroup } from '../../src/parallel/shm.js';
+import { inProcessGroup, type Transport } from '../../src/parallel/transport.js';
 import { expectClose, freshSeed, randn, rng, testContext } from '../helpers/gpu.js';
 
 function attentionRef(q: Float64Array, k: Float64Array, v: Float64Array, H: number, L: number, D: number): Float64Array {
@@ -42,20 +43,28 @@ function sliceHeads(x: Float64Array, H: number, L: number, D: number, start: num
   return out;
 }
 
-const CASES: { strategy: SpStrategy; size: number; ulysses?: number; H: number; L: number; D: number }[] = [
-  { strategy: 'ulysses', size: 2, H: 2, L: 19, D: 16 },
-  { strategy: 'ulysses', size: 3, H: 6, L: 17, D: 8 },
-  { strategy: 'ring', size: 2, H: 2, L: 20, D: 16 },
-  { strategy: 'ring', size: 4, H: 2, L: 23, D: 8 },
-  { strategy: 'hybrid', size: 4, ulysses: 2, H: 4, L: 22, D: 8 },
+// 'mailbox': the in-process transport (copies through its own buffers); 'shm': the shared-memory transport
+// (one copy from the sender's mapped staging into the receiver's, on native threads when the bridge is built).
+const CASES: { strategy: SpStrategy; size: number; ulysses?: number; H: number; L: number; D: number; transport: 'mailbox' | 'shm' }[] = [
+  { strategy: 'ulysses', size: 2, H: 2, L: 19, D: 16, transport: 'mailbox' },
+  { strategy: 'ulysses', size: 3, H: 6, L: 17, D: 8, transport: 'shm' },
+  { strategy: 'ring', size: 2, H: 2, L: 20, D: 16, transport: 'shm' },
+  { strategy: 'ring', size: 4, H: 2, L: 23, D: 8, transport: 'mailbox' },
+  { strategy: 'hybrid', size: 4, ulysses: 2, H: 4, L: 22, D: 8, transport: 'shm' },
 ];
 
+function transports(kind: 'mailbox' | 'shm', size: number): Transport[] {
+  if (kind === 'mailbox') return inProcessGroup(size);
+  const g = new SharedMemoryGroup(size);
+  return Array.from({ length: size }, (_, r) => g.member(r));
+}
+
 describe('sequence-parallel attention through the in-process transport', () => {
-  it.each(CASES)('$strategy x$size (H=$H, L=$L uneven, D=$D) equals attention over all tokens', async ({ strategy, size, ulysses, H, L, D }) => {
+  it.each(CASES)('$strategy x$size (H=$H, L=$L uneven, D=$D, $transport) equals attention over all tokens', async ({ strategy, size, ulysses, H, L, D, transport }) => {
     const seed = freshSeed();
     const rand = rng(seed);
     const ctx = await testContext();
-    const comms = inProcessGroup(size);
+    const comms = transports(transport, size);
     const rows = comms.map((c) => shardRange(L, size, c.rank).count);
     const plans: Plan[] = [];
     for (const comm of comms) {
