@@ -17,7 +17,7 @@ export interface DecodeOptions {
    * Tiled decode: 'auto' (default) tiles only when the untiled decode's largest activation would exceed
    * maxTensorBytes; false never tiles (an image too large then fails with the limit named); or explicit sizes.
    */
-  tiling?: 'auto' | false | { tile: number; overlap?: number };
+  tiling?: 'auto' | false | { tile: number; overlap?: number; /** false: hard cuts instead of ramps (tests only). */ blend?: boolean };
 }
 
 export interface DecodedImage {
@@ -182,7 +182,7 @@ export class VaeRuntime {
     return plan.readOutput('image');
   }
 
-  private tileFor(h: number, w: number, tiling: DecodeOptions['tiling']): { tile: number; overlap: number } | null {
+  private tileFor(h: number, w: number, tiling: DecodeOptions['tiling']): { tile: number; overlap: number; blend?: boolean } | null {
     if (tiling === false) return null;
     if (tiling && typeof tiling === 'object') {
       const tile = tiling.tile;
@@ -190,7 +190,7 @@ export class VaeRuntime {
       if (!Number.isInteger(tile) || tile < 2 || !Number.isInteger(overlap) || overlap < 0 || overlap >= tile) {
         throw new Error(`VAE tiled decode: tile ${tile} / overlap ${overlap} must be integers with 0 <= overlap < tile, tile >= 2`);
       }
-      return { tile, overlap };
+      return { tile, overlap, blend: tiling.blend };
     }
     if (this.decodePeakTensorBytes(h, w) <= this.maxTensorBytes) return null;
     let tile = this.options.tile ?? 64;
@@ -222,10 +222,10 @@ export class VaeRuntime {
     const tile = new Float32Array(grid.tileH * grid.tileW * C);
     for (let ri = 0; ri < grid.rows.length; ri++) {
       const y0 = grid.rows[ri];
-      const wy = axisWeights(y0, grid.tileH, f, ri > 0 ? grid.rows[ri - 1] + grid.tileH : null, ri + 1 < grid.rows.length ? grid.rows[ri + 1] : null);
+      const wy = axisWeights(y0, grid.tileH, f, ri > 0 ? grid.rows[ri - 1] + grid.tileH : null, ri + 1 < grid.rows.length ? grid.rows[ri + 1] : null, t.blend ?? true);
       for (let ci = 0; ci < grid.cols.length; ci++) {
         const x0 = grid.cols[ci];
-        const wx = axisWeights(x0, grid.tileW, f, ci > 0 ? grid.cols[ci - 1] + grid.tileW : null, ci + 1 < grid.cols.length ? grid.cols[ci + 1] : null);
+        const wx = axisWeights(x0, grid.tileW, f, ci > 0 ? grid.cols[ci - 1] + grid.tileW : null, ci + 1 < grid.cols.length ? grid.cols[ci + 1] : null, t.blend ?? true);
         for (let y = 0; y < grid.tileH; y++) tile.set(z.subarray(((y0 + y) * w + x0) * C, ((y0 + y) * w + x0 + grid.tileW) * C), y * grid.tileW * C);
         const out = await this.decodeNhwc(tile, grid.tileH, grid.tileW);
         blender.add(out, y0 * f, x0 * f, grid.tileH * f, grid.tileW * f, wy, wx);

@@ -37,10 +37,17 @@ export function tileGrid(h: number, w: number, tile: number, overlap: number): T
  * Blend weight along one axis for output pixels [start*f, (start+size)*f) of a tile whose neighbours start at
  * prevEnd/nextStart (latent units; null at the image edge). Ramps cover exactly the overlap in pixels.
  */
-export function axisWeights(start: number, size: number, f: number, prevEnd: number | null, nextStart: number | null): Float64Array {
+export function axisWeights(start: number, size: number, f: number, prevEnd: number | null, nextStart: number | null, blend = true): Float64Array {
   const n = size * f;
   const w = new Float64Array(n).fill(1);
   const p0 = start * f;
+  if (!blend) {
+    // Hard cut at the middle of each overlap (tests use it to show what the ramps prevent).
+    const from = prevEnd !== null && prevEnd > start ? Math.floor(((start + prevEnd) * f) / 2) - p0 : 0;
+    const to = nextStart !== null && nextStart < start + size ? Math.floor(((nextStart + start + size) * f) / 2) - p0 : n;
+    for (let i = 0; i < n; i++) w[i] = i >= from && i < to ? 1 : 0;
+    return w;
+  }
   if (prevEnd !== null && prevEnd > start) {
     const r = (prevEnd - start) * f; // overlap with the previous tile, in pixels
     for (let i = 0; i < Math.min(r, n); i++) w[i] *= (i + 0.5) / r;
