@@ -3,12 +3,14 @@
 // does not recompile; each plan's memory is planned once and every step replays its recorded dispatches.
 import type { GpuContext } from '../gpu/context.js';
 import type { WeightStore } from '../graph/weights.js';
-import { FluxTransformer } from '../models/flux.js';
+import { FluxTransformer, type FluxConfig } from '../models/flux/index.js';
 import { patchify, unpatchify } from '../models/latents.js';
-import { Sd3Transformer } from '../models/sd3.js';
-import type { FluxConfig, ModelConfig, Sd3Config } from '../weights/model-config.js';
+import { Sd3Transformer, type Sd3Config } from '../models/sd3/index.js';
 import type { DenoiseExecutor, VelocityQuery } from './denoise-step.js';
 import type { Conditioning, LatentShape } from './request-state.js';
+
+/** The transformer configs this executor runs. */
+export type DitConfig = FluxConfig | Sd3Config;
 
 type Compiled = FluxTransformer | Sd3Transformer;
 
@@ -23,7 +25,7 @@ export class TransformerExecutor implements DenoiseExecutor {
   /** Wall time spent compiling plans (first step at a new shape), ms. */
   compileMs = 0;
 
-  constructor(readonly ctx: GpuContext, readonly weights: WeightStore, readonly config: ModelConfig, opts: TransformerExecutorOptions = {}) {
+  constructor(readonly ctx: GpuContext, readonly weights: WeightStore, readonly config: DitConfig, opts: TransformerExecutorOptions = {}) {
     this.maxPlans = Math.max(1, opts.maxPlans ?? 2);
   }
 

@@ -1,0 +1,59 @@
+// The whole pipeline against diffusers' FluxPipeline / StableDiffusion3Pipeline on tiny random pipeline folders
+// saved by diffusers (bench/reference/make_pipeline_goldens.py), given the same initial latents: the float image
+// (before 8-bit quantisation) within relative L2 1e-2.
+//   'denoise + VAE': conditioning taken from diffusers' encode_prompt (isolates sampler, transformer, VAE);
+//   'prompt to image': our own tokenizers and text encoders too (needs src/pipeline/text-conditioning.ts).
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { GpuContext } from '../../src/gpu/context.js';
+import { readGolden } from '../../src/models/golden.js';
+import { relativeError } from '../../src/models/parity.js';
+import { TextToImagePipeline } from '../../src/pipeline/pipeline.js';
+import { testContext } from '../helpers/gpu.js';
+
+const FIX = new URL('../fixtures/tiny-pipelines/', import.meta.url).pathname;
+
+let ctx: GpuContext;
+beforeAll(async () => {
+  ctx = await testContext();
+});
+afterAll(() => ctx?.destroy());
+
+async function golden(family: 'flux' | 'sd3') {
+  const g = await readGolden(`${FIX}${family}/golden.safetensors`);
+  const t = (k: string) => {
+    const v = g.get(k);
+    if (!v) throw new Error(`golden has no ${k}`);
+    return v;
+  };
+  const [, C, h, w] = t('input.noise').shape;
+  return { t, C, h, w };
+}
+
+for (const family of ['flux', 'sd3'] as const) {
+  describe(`${family}: pipeline vs diffusers`, () => {
+    it('denoise + VAE with diffusers\' conditioning', async () => {
+      const { t } = await golden(family);
+      const pipe = await TextToImagePipeline.load(ctx, `${FIX}${family}`, { textEncoders: false });
+      try {
+        const cond = { context: t('cond.txt').data, tokens: t('cond.txt').shape[0], pooled: t('cond.pooled').data };
+        const uncond = family === 'sd3'
+          ? { context: t('cond.neg_txt').data, tokens: t('cond.neg_txt').shape[0], pooled: t('cond.neg_pooled').data }
+          : undefined;
+        const r = await pipe.generate({
+          prompt: 'unused', width: 48, height: 32, steps: 4, guidance: family === 'flux' ? 3.5 : 5.0,
+          noise: t('input.noise').data, cond, uncond, seed: 0,
+        });
+        const sig = t('sigmas').data;
+        const lat = relativeError(r.latents, t('output.latents').data);
+        const img = relativeError(r.image.data, t('output.image').data);
+        console.log(`${family}: sigmas ${Array.from(sig).map((s) => s.toFixed(4)).join(' ')}; latents relL2 ${lat.relL2.toExponential(2)}, image relL2 ${img.relL2.toExponential(2)}`);
+        expect([r.image.width, r.image.height]).toEqual([48, 32]);
+        expect(lat.nonFinite).toBe(0);
+        expect(lat.relL2).toBeLessThan(1e-2);
+        expect(img.relL2).toBeLessThan(1e-2);
+      } finally {
+        pipe.destroy();
+      }
+    });
+  });
+}
