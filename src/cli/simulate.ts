@@ -1,36 +1,28 @@
 // `dit simulate`: run the paper's experiments (or one quick run) in the discrete-event simulator and write
 // Markdown tables and PNG charts, or benchmark the scheduler's per-round decision time.
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { loadavg } from 'node:os';
+// User runs write to ./dit-out/sim (git-ignored); the committed results/sim/ is rewritten only with
+// --update-results. Everything heavy (simulator, chart renderer) loads only when the command runs, so other
+// commands never depend on it.
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
-import { CostModel } from '../scheduler/cost-model.js';
-import { createScheduler } from '../scheduler/index.js';
-import { parseProfile, type LatencyProfile } from '../scheduler/profile.js';
-import { barChartSvg, lineChartSvg, svgToPng } from '../sim/charts.js';
-import {
-  ablationExperiment,
-  degreeExperiment,
-  mdTable,
-  perResolutionExperiment,
-  rateExperiment,
-  roundLengthExperiment,
-  sloScaleExperiment,
-  type ExperimentConfig,
-  type ExperimentOutput,
-} from '../sim/experiments.js';
-import { gpuSeconds, groupChanges, sar, sarByResolution } from '../sim/metrics.js';
-import { measureOverhead } from '../sim/overhead.js';
-import { simulate } from '../sim/simulator.js';
-import { generateWorkload, type Mix } from '../sim/workloads.js';
+import { parseProfile, provenanceCounts, type LatencyProfile } from '../scheduler/profile.js';
+import type { ExperimentConfig } from '../sim/experiments.js';
+import type { TraceRow } from '../sim/trace.js';
+import type { ArrivalProcess, Mix } from '../sim/workloads.js';
 
-const EXPERIMENTS = ['slo-scale', 'rate', 'resolution', 'degree', 'ablation', 'round-length'] as const;
-const DEFAULT_PROFILE = 'profiles/flux1-dev-h100.json';
+export const EXPERIMENTS = ['slo-scale', 'rate', 'resolution', 'degree', 'ablation', 'round-length', 'arrivals'] as const;
+/** The profile fitted to published figures; the default until a measured multi-GPU profile exists. */
+export const PUBLISHED_PROFILE = 'profiles/flux1-dev-h100.json';
+export const RESULTS_DIR = 'results/sim';
+export const USER_OUT = 'dit-out/sim';
+const DEFAULT_SEEDS = Array.from({ length: 20 }, (_, i) => i + 1).join(',');
 
-interface SimulateOpts {
-  profile: string;
-  out: string;
+export interface SimulateOpts {
+  profile?: string;
+  out?: string;
+  updateResults?: boolean;
   gpus: string;
   requests: string;
   seeds: string;
@@ -41,46 +33,92 @@ interface SimulateOpts {
   overhead?: boolean;
   policy?: string;
   mix: string;
+  arrivals: string;
+  trace?: string;
+  writeTrace?: string;
+  admission?: boolean;
+  debug?: boolean;
 }
 
 export function registerSimulate(program: Command): void {
   program
     .command('simulate')
     .description("run TetriServe and the baselines in the discrete-event simulator (the paper's experiments)")
-    .option('--profile <path>', 'latency profile JSON', DEFAULT_PROFILE)
-    .option('--out <dir>', 'where tables and charts go', 'results/sim')
+    .option('--profile <path>', `latency profile JSON (default: a measured multi-GPU profile in profiles/ if one exists, else ${PUBLISHED_PROFILE})`)
+    .option('--out <dir>', `where tables and charts go (default ${USER_OUT}; git-ignored)`)
+    .option('--update-results', `regenerate the committed ${RESULTS_DIR}/ (or --out) on purpose`)
     .option('--gpus <n>', 'GPUs in the cluster', '8')
     .option('--requests <n>', 'requests per run', '300')
-    .option('--seeds <list>', 'comma-separated workload seeds (results are averaged)', '1,2,3,4,5,6,7,8,9,10')
-    .option('--rate <perMin>', 'Poisson arrival rate in requests/min (experiments that do not sweep it)', '12')
+    .option('--seeds <list>', 'comma-separated workload seeds (results are mean ± 95% CI over them)', DEFAULT_SEEDS)
+    .option('--rate <perMin>', 'mean arrival rate in requests/min (experiments that do not sweep it)', '12')
+    .option('--arrivals <kind>', 'arrival process: poisson or bursty (experiments that do not compare them)', 'poisson')
     .option('--slo-scale <x>', 'SLO scale for experiments that do not sweep it', '1.2')
     .option('--steps <n>', 'denoising steps per request', '50')
     .option('--experiments <list>', `comma-separated subset of ${EXPERIMENTS.join(',')} or "all"`, 'all')
+    .option('--trace <file.csv>', 'replay this request trace (arrival_s,resolution,slo_s[,steps]) instead of generated workloads')
+    .option('--write-trace <file.csv>', 'write the generated workload (first seed, --mix, --arrivals, --slo-scale) as a trace and stop')
     .option('--overhead', 'benchmark the per-round decision time (8/32/128 GPUs x 100/1000 queued) instead')
-    .option('--policy <name>', 'quick single run of one policy (tetriserve, xdit:K, edf:K, rssp) instead of the experiments')
-    .option('--mix <mix>', 'workload mix for --policy: uniform or skewed', 'uniform')
-    .action((opts: SimulateOpts) => runSimulate(opts));
+    .option('--policy <name>', 'quick run of one policy per seed, with the average: tetriserve, tetriserve+, xdit:K, edf:K, rssp (+triage, +backfill)')
+    .option('--admission', 'with --policy: admission control at arrival (refused requests count as misses)')
+    .option('--mix <mix>', 'workload mix for --policy and --write-trace: uniform or skewed', 'uniform')
+    .option('--debug', 'print every seed of a --policy run')
+    .action(async (opts: SimulateOpts) => {
+      const { runSimulate } = await import('./simulate-run.js');
+      await runSimulate(opts);
+    });
 }
 
 function int(name: string, v: string, min = 1): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be an integer >= ${min} (got "${v}")`);
+  const s = v.trim();
+  const n = Number(s);
+  if (s === '' || !/^-?\d+$/.test(s) || !Number.isSafeInteger(n) || n < min) throw new Error(`--${name} must be an integer >= ${min} (got "${v}")`);
   return n;
 }
 
 function num(name: string, v: string): number {
   const n = Number(v);
-  if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name} must be a positive number (got "${v}")`);
+  if (v.trim() === '' || !Number.isFinite(n) || n <= 0) throw new Error(`--${name} must be a positive number (got "${v}")`);
   return n;
 }
 
-export function loadProfileFile(path: string): LatencyProfile {
-  let p = resolve(path);
-  if (!existsSync(p) && path === DEFAULT_PROFILE) {
-    // Running from outside the repository: fall back to the profile shipped next to dist/.
-    p = fileURLToPath(new URL(`../../${DEFAULT_PROFILE}`, import.meta.url));
+/** Comma-separated seeds; an empty list or an empty item is an error naming the flag. */
+export function parseSeeds(v: string): number[] {
+  const parts = v.split(',');
+  if (v.trim() === '' || parts.some((p) => p.trim() === '')) throw new Error(`--seeds must be a comma-separated list of integers >= 0 such as 1,2,3 (got "${v}")`);
+  const seeds = parts.map((p) => int('seeds', p, 0));
+  if (new Set(seeds).size !== seeds.length) throw new Error(`--seeds lists a seed twice (got "${v}"): each seed is one independent sample`);
+  return seeds;
+}
+
+/** Directory holding the shipped profiles: ./profiles when run from the repository, else the one next to dist/. */
+function profilesDir(): string {
+  if (existsSync('profiles')) return 'profiles';
+  return fileURLToPath(new URL('../../profiles', import.meta.url));
+}
+
+/**
+ * The default profile: a measured profile of our own engine with more than one parallel degree (the
+ * sequence-parallelism work writes one to profiles/) when one exists, else the published-figure fit. Profiles
+ * that mix in derived numbers never become the default.
+ */
+export function defaultProfilePath(dir = profilesDir()): string {
+  if (existsSync(dir)) {
+    for (const f of readdirSync(dir).filter((x) => x.endsWith('.json')).sort()) {
+      try {
+        const p = parseProfile(JSON.parse(readFileSync(join(dir, f), 'utf8')), f);
+        const c = provenanceCounts(p);
+        if (p.degrees.length > 1 && c.measured > 0 && c.measured === p.entries.length * p.degrees.length) return join(dir, f);
+      } catch {
+        // not a profile (or a broken one): it can still be passed explicitly and will then say what is wrong
+      }
+    }
   }
-  if (!existsSync(p)) throw new Error(`latency profile not found: ${path} (pass --profile <file>; the shipped one is ${DEFAULT_PROFILE})`);
+  return join(dir, PUBLISHED_PROFILE.slice('profiles/'.length));
+}
+
+export function loadProfileFile(path: string): LatencyProfile {
+  const p = resolve(path);
+  if (!existsSync(p)) throw new Error(`latency profile not found: ${path} (pass --profile <file>; the shipped one is ${PUBLISHED_PROFILE})`);
   let raw: unknown;
   try {
     raw = JSON.parse(readFileSync(p, 'utf8'));
@@ -90,125 +128,34 @@ export function loadProfileFile(path: string): LatencyProfile {
   return parseProfile(raw, path);
 }
 
-function runSimulate(opts: SimulateOpts): void {
-  const profile = loadProfileFile(opts.profile);
-  const seeds = opts.seeds.split(',').map((s) => int('seeds', s.trim(), 0));
+export interface ParsedSimulate {
+  cfg: ExperimentConfig;
+  profilePath: string;
+  out: string;
+  mix: Mix;
+  experiments: string[];
+}
+
+/** Validates every flag (each error names it) and builds the experiment configuration. */
+export function parseSimulateOptions(opts: SimulateOpts, readTrace: (path: string) => TraceRow[] = () => []): ParsedSimulate {
+  const profilePath = opts.profile ?? defaultProfilePath();
+  const profile = loadProfileFile(profilePath);
+  if (opts.mix !== 'uniform' && opts.mix !== 'skewed') throw new Error(`--mix must be uniform or skewed (got "${opts.mix}")`);
+  if (opts.arrivals !== 'poisson' && opts.arrivals !== 'bursty') throw new Error(`--arrivals must be poisson or bursty (got "${opts.arrivals}")`);
+  const experiments = opts.experiments.trim() === 'all' ? [...EXPERIMENTS] : opts.experiments.split(',').map((s) => s.trim());
+  for (const w of experiments) if (!(EXPERIMENTS as readonly string[]).includes(w)) throw new Error(`--experiments: unknown experiment "${w}": use ${EXPERIMENTS.join(', ')} or all`);
   const cfg: ExperimentConfig = {
     profile,
+    profileName: profilePath.replace(/^.*profiles\//, 'profiles/'),
     gpus: int('gpus', opts.gpus),
     requests: int('requests', opts.requests),
-    seeds,
+    seeds: parseSeeds(opts.seeds),
     rate: num('rate', opts.rate),
     steps: int('steps', opts.steps),
     sloScale: num('slo-scale', opts.sloScale),
+    arrivals: opts.arrivals as ArrivalProcess,
+    trace: opts.trace ? readTrace(opts.trace) : undefined,
   };
-  if (opts.mix !== 'uniform' && opts.mix !== 'skewed') throw new Error(`--mix must be uniform or skewed (got "${opts.mix}")`);
-  if (opts.overhead) return runOverhead(profile, opts.out);
-  if (opts.policy) return quickRun(cfg, opts.policy, opts.mix);
-
-  const wanted = opts.experiments === 'all' ? [...EXPERIMENTS] : opts.experiments.split(',').map((s) => s.trim());
-  for (const w of wanted) if (!(EXPERIMENTS as readonly string[]).includes(w)) throw new Error(`unknown experiment "${w}": use ${EXPERIMENTS.join(', ')} or all`);
-  mkdirSync(opts.out, { recursive: true });
-  const scales = [1.0, 1.1, 1.2, 1.3, 1.4, 1.5];
-  const outputs: ExperimentOutput[] = [];
-  const t0 = Date.now();
-  const step = (name: string, f: () => ExperimentOutput): void => {
-    const s = Date.now();
-    const o = f();
-    outputs.push(o);
-    writeOutput(opts.out, o);
-    console.log(`${name}: done in ${((Date.now() - s) / 1000).toFixed(1)} s`);
-  };
-  const mixes: Mix[] = ['uniform', 'skewed'];
-  if (wanted.includes('slo-scale')) for (const m of mixes) step(`slo-scale ${m}`, () => sloScaleExperiment(cfg, m, scales));
-  if (wanted.includes('rate')) for (const m of mixes) step(`rate ${m}`, () => rateExperiment(cfg, m, [6, 8, 10, 12, 14, 16, 18]));
-  if (wanted.includes('resolution')) for (const m of mixes) step(`resolution ${m}`, () => perResolutionExperiment(cfg, m));
-  if (wanted.includes('degree')) for (const m of mixes) step(`degree ${m}`, () => degreeExperiment(cfg, m));
-  if (wanted.includes('ablation')) step('ablation', () => ablationExperiment(cfg, scales));
-  if (wanted.includes('round-length')) step('round-length', () => roundLengthExperiment(cfg, [1, 2, 5, 10, 15]));
-  const header = [
-    '# Simulation results',
-    '',
-    `Generated by \`node bin/dit.js simulate ${process.argv.slice(3).join(' ')}\` on ${new Date().toISOString().slice(0, 10)} ` +
-      `(profile \`${opts.profile}\`: ${profile.model} on ${profile.device}).`,
-    'Design, the choices the paper leaves open, and these numbers beside the paper\'s: docs/scheduler.md.',
-    '',
-  ].join('\n');
-  const headline = headlineSection(outputs);
-  const body = outputs
-    .map((o) => [o.markdown, ...[...o.lineCharts, ...o.barCharts].map((c) => `![${c.spec.title}](${c.file})`), ''].join('\n'))
-    .join('\n');
-  writeFileSync(join(opts.out, 'README.md'), `${header}\n${headline}${body}`);
-  const summary = Object.assign({}, ...outputs.map((o) => Object.fromEntries(Object.entries(o.summary).map(([k, v]) => [`${o.name}|${k}`, v]))));
-  writeFileSync(join(opts.out, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
-  console.log(`wrote ${opts.out}/README.md and ${outputs.reduce((n, o) => n + o.lineCharts.length + o.barCharts.length, 0)} charts in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-}
-
-/** The paper's headline claims (TetriServe vs the best fixed strategy, FLUX.1-dev on 8xH100, relative SAR gain). */
-const PAPER_GAINS = { uniformAvg: 0.1, skewedAvg: 0.15, uniformPeak: 0.28, skewedPeak: 0.32 };
-
-/** Our numbers beside the paper's, when the SLO-scale experiment ran for both mixes. */
-function headlineSection(outputs: readonly ExperimentOutput[]): string {
-  const u = outputs.find((o) => o.name === 'slo-scale-uniform');
-  const k = outputs.find((o) => o.name === 'slo-scale-skewed');
-  if (!u || !k) return '';
-  const f = (v: number | undefined): string => (v === undefined ? '—' : `${v >= 0 ? '+' : ''}${(100 * v).toFixed(1)}%`);
-  const variants = Object.keys(u.summary)
-    .filter((key) => key.endsWith('|avgRel'))
-    .map((key) => key.slice(0, -'|avgRel'.length));
-  const rows = [
-    ['reported in the paper (arXiv 2510.01565)', f(PAPER_GAINS.uniformAvg), f(PAPER_GAINS.uniformPeak), f(PAPER_GAINS.skewedAvg), f(PAPER_GAINS.skewedPeak)],
-    ...variants.map((v) => [v, f(u.summary[`${v}|avgRel`]), f(u.summary[`${v}|peakRel`]), f(k.summary[`${v}|avgRel`]), f(k.summary[`${v}|peakRel`])]),
-  ];
-  return [
-    '## Headline: gain over the best fixed strategy, ours beside the paper\'s',
-    '',
-    'Relative SLO-attainment gain over the best of xDiT SP=1/2/4/8 and RSSP at each SLO scale (1.0–1.5), averaged and at its peak.',
-    '',
-    mdTable(['scheduler', 'uniform avg', 'uniform peak', 'skewed avg', 'skewed peak'], rows),
-    '',
-    `![${u.lineCharts[0].spec.title}](${u.lineCharts[0].file})`,
-    '',
-    '',
-  ].join('\n');
-}
-
-function writeOutput(dir: string, o: ExperimentOutput): void {
-  writeFileSync(join(dir, `${o.name}.md`), o.markdown);
-  for (const c of o.lineCharts) writeFileSync(join(dir, c.file), svgToPng(lineChartSvg(c.spec)));
-  for (const c of o.barCharts) writeFileSync(join(dir, c.file), svgToPng(barChartSvg(c.spec)));
-}
-
-function quickRun(cfg: ExperimentConfig, policy: string, mix: Mix): void {
-  for (const seed of cfg.seeds) {
-    const model = new CostModel(cfg.profile, cfg.gpus);
-    const reqs = generateWorkload({ count: cfg.requests, ratePerMin: cfg.rate, mix, sloScale: cfg.sloScale, seed, steps: cfg.steps });
-    const r = simulate(createScheduler(policy, model), model, reqs, { gpus: cfg.gpus });
-    const per = [...sarByResolution(r)].map(([res, v]) => `${res}:${(100 * v).toFixed(0)}%`).join(' ');
-    console.log(`${r.scheduler} seed ${seed}: SAR ${(100 * sar(r)).toFixed(1)}% (${per}), GPU-s ${gpuSeconds(r).toFixed(0)}, group changes ${groupChanges(r)}, makespan ${r.makespan.toFixed(0)} s`);
-  }
-}
-
-function runOverhead(profile: LatencyProfile, out: string): void {
-  const rows: string[][] = [];
-  for (const g of [8, 32, 128]) {
-    for (const q of [100, 1000]) {
-      const r = measureOverhead(profile, g, q);
-      rows.push([String(g), String(q), r.medianMs.toFixed(3), r.minMs.toFixed(3), r.p90Ms.toFixed(3), String(r.trials)]);
-      console.log(`${g} GPUs, ${q} queued: median ${r.medianMs.toFixed(3)} ms, min ${r.minMs.toFixed(3)} ms, p90 ${r.p90Ms.toFixed(3)} ms`);
-    }
-  }
-  mkdirSync(out, { recursive: true });
-  const md = [
-    '### Scheduling overhead per round decision',
-    '',
-    `TetriServe planRound (allocation + packing DP + scale-up + placement), all GPUs free, every queued request still on time; ` +
-      `median, minimum and p90 of ${rows[0][5]} fresh decisions after warm-up. Node ${process.version}, ${process.platform}/${process.arch}, ${new Date().toISOString().slice(0, 10)}, ` +
-      `1-minute load average ${loadavg()[0].toFixed(1)} on this host while measuring (the p90 is mostly preemption noise when it is high).`,
-    '',
-    mdTable(['GPUs', 'queued requests', 'median (ms)', 'min (ms)', 'p90 (ms)', 'trials'], rows),
-    '',
-  ].join('\n');
-  writeFileSync(join(out, 'overhead.md'), md);
-  console.log(`wrote ${out}/overhead.md`);
+  const out = opts.out ?? (opts.updateResults ? RESULTS_DIR : USER_OUT);
+  return { cfg, profilePath, out, mix: opts.mix as Mix, experiments };
 }

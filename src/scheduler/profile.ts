@@ -63,6 +63,26 @@ export function parseProfile(raw: unknown, where = '(inline)'): LatencyProfile {
   return raw as LatencyProfile;
 }
 
+/** How many step times are measured, published, derived, assumed or carry no provenance at all. */
+export function provenanceCounts(profile: LatencyProfile): Record<'measured' | 'published' | 'derived' | 'assumed' | 'unmarked', number> {
+  const c = { measured: 0, published: 0, derived: 0, assumed: 0, unmarked: 0 };
+  for (const e of profile.entries) {
+    for (const d of profile.degrees) {
+      const p = (e.provenance?.[String(d)] ?? '').trim().toLowerCase();
+      const kind = (['measured', 'published', 'derived', 'assumed'] as const).find((k) => p.startsWith(k));
+      c[kind ?? 'unmarked']++;
+    }
+  }
+  return c;
+}
+
+/** One line for result headers: "3 published, 21 derived step times". */
+export function provenanceSummary(profile: LatencyProfile): string {
+  const c = provenanceCounts(profile);
+  const parts = Object.entries(c).filter(([, n]) => n > 0).map(([k, n]) => `${n} ${k}`);
+  return `${parts.join(', ')} step times`;
+}
+
 /** Latent tokens of a square image for a DiT with 8x VAE downsampling and 2x2 patches: (side/16)^2. */
 export function imageTokens(resolution: number): number {
   return (resolution / 16) ** 2;

@@ -7,6 +7,14 @@ import { Rng } from './rng.js';
 
 export type Mix = 'uniform' | 'skewed';
 
+/**
+ * Arrival process. poisson: exponential inter-arrival times (the paper's). bursty: a two-state Markov-modulated
+ * Poisson process with the same mean rate: 15% of the time in bursts at 4x the mean rate (mean burst 20 s),
+ * the rest at 0.47x (mean calm spell 113 s); at 12 req/min a burst brings about 16 requests in 20 s.
+ */
+export type ArrivalProcess = 'poisson' | 'bursty';
+export const BURSTY = { burstShare: 0.15, burstFactor: 4, meanBurstSeconds: 20 } as const;
+
 /** Base SLOs in seconds (the issue's and paper's 1.5 / 2 / 3 / 5 s). */
 export const BASE_SLO: Readonly<Record<number, number>> = { 256: 1.5, 512: 2, 1024: 3, 2048: 5 };
 
@@ -23,6 +31,8 @@ export interface WorkloadSpec {
   alpha?: number;
   /** Base SLO per resolution; defaults to BASE_SLO. */
   baseSlo?: Readonly<Record<number, number>>;
+  /** Arrival process (default poisson). */
+  arrivals?: ArrivalProcess;
 }
 
 /** Mix probabilities over the resolutions. */
@@ -53,11 +63,42 @@ export function generateWorkload(spec: WorkloadSpec): Request[] {
   const rng = new Rng(spec.seed);
   const weights = mixWeights(mix, resolutions, spec.alpha ?? 1);
   const out: Request[] = [];
+  const bursty = spec.arrivals === 'bursty' ? burstyClock(new Rng(spec.seed * 7919 + 17), rate) : null;
+  // The bursty clock has its own stream; the draw Poisson would use is still consumed so the resolutions match.
+  const next = (t: number): number => {
+    const poisson = t + rng.exponential(60 / rate);
+    return bursty ? bursty(t) : poisson;
+  };
+  if (spec.arrivals !== undefined && spec.arrivals !== 'poisson' && spec.arrivals !== 'bursty') {
+    throw new Error(`arrival process must be poisson or bursty (got ${JSON.stringify(spec.arrivals)})`);
+  }
   let t = 0;
   for (let i = 0; i < count; i++) {
-    t += rng.exponential(60 / rate);
+    t = next(t);
     const resolution = resolutions[rng.pick(weights)];
     out.push({ id: i, resolution, steps, arrival: t, deadline: t + base[resolution] * scale });
   }
   return out;
+}
+
+/**
+ * Next-arrival function of the bursty MMPP (own random stream, so the resolutions drawn from the workload's
+ * stream are the same sequence as under Poisson). Memorylessness lets us redraw after every state switch.
+ */
+function burstyClock(rng: Rng, ratePerMin: number): (t: number) => number {
+  const { burstShare, burstFactor, meanBurstSeconds } = BURSTY;
+  const calmFactor = (1 - burstShare * burstFactor) / (1 - burstShare);
+  const meanCalmSeconds = (meanBurstSeconds * (1 - burstShare)) / burstShare;
+  let burst = rng.next() < burstShare;
+  let switchAt = rng.exponential(burst ? meanBurstSeconds : meanCalmSeconds);
+  return (t: number): number => {
+    for (;;) {
+      const rate = (ratePerMin / 60) * (burst ? burstFactor : calmFactor);
+      const cand = t + rng.exponential(1 / rate);
+      if (cand <= switchAt) return cand;
+      t = switchAt;
+      burst = !burst;
+      switchAt = t + rng.exponential(burst ? meanBurstSeconds : meanCalmSeconds);
+    }
+  };
 }
