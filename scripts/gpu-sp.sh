@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Sequence parallelism on a 2-GPU machine (nvidia-h200-x2), non-interactive, < 8 minutes. Everything lands in $OUT.
+# Run from the project root with .gpu/ packed (bash ../shared/device/pack.sh):
+#   source .gpu/env.sh && bash scripts/gpu-sp.sh
+# Phases: build (tsc + native bridge/layer with the machine's g++/gcc), probe (NCCL, CUDA devices, one Dawn device
+# per GPU through the Vulkan layer, nvidia-smi topology), tests (test/parallel on the GPU), bench (dit bench sp:
+# raw exchanges, FLUX.1-dev at 256-2048² on 1 and 2 GPUs, Ulysses/ring over NCCL and shared memory, switch costs,
+# measured latency profile). Pick phases as arguments (default: all).
+source .gpu/env.sh 2>/dev/null || true
+set -uo pipefail
+OUT=${OUT:-/tmp/out}
+mkdir -p "$OUT"
+export XDG_RUNTIME_DIR=/tmp
+export NCCL_NVLS_ENABLE=0
+phases=${*:-build probe tests bench}
+t_start=$(date +%s)
+left() { echo $(( 470 - ($(date +%s) - t_start) )); }
+for phase in $phases; do
+  echo "=== $phase $(date -u +%FT%TZ) ($(left) s left)"
+  case "$phase" in
+    build)
+      node node_modules/typescript/bin/tsc -p tsconfig.json > "$OUT/tsc.log" 2>&1 || { echo "tsc failed"; tail -20 "$OUT/tsc.log"; }
+      node native/nccl-bridge/build.mjs --force --verbose 2>&1 | tee "$OUT/native-build.log" ;;
+    probe)
+      nvidia-smi topo -m > "$OUT/topo.txt" 2>&1
+      nvidia-smi --query-gpu=index,name,memory.total,pci.bus_id --format=csv >> "$OUT/topo.txt" 2>&1
+      timeout 120 node --input-type=module -e "
+        import { probeNccl } from './dist/parallel/nccl.js';
+        import { openGpus } from './dist/parallel/devices.js';
+        const p = probeNccl();
+        const ctxs = await openGpus(2, { robustness: false }).catch((e) => { console.log('openGpus failed:', e.message); return []; });
+        const out = { nccl: p, dawn: ctxs.map((c) => c.caps.adapterName) };
+        console.log(JSON.stringify(out));
+        for (const c of ctxs) c.destroy();
+      " 2>&1 | grep -v Warning | tee "$OUT/probe.json"
+      nvidia-smi --query-compute-apps=pid,gpu_bus_id,used_memory --format=csv >> "$OUT/topo.txt" 2>&1 ;;
+    tests)
+      timeout 150 node node_modules/vitest/vitest.mjs run test/parallel 2>&1 | tee "$OUT/sp-tests.log" | grep -E "Test Files|Tests |FAIL|✓ test|❯ test|×" ;;
+    bench)
+      timeout $(( $(left) > 60 ? $(left) : 60 )) node bin/dit.js bench sp --resolutions 256,512,1024,2048 --degrees 1,2 --reps 3 \
+        --transports nccl,shm --transfer-mib 8,64,256 --out "$OUT" --profile "$OUT/flux1-dev-h200x2-sp.json" 2>&1 \
+        | grep -v -E "Warning|deprecated" | tee "$OUT/sp-bench.log" ;;
+    *) echo "unknown phase $phase" ;;
+  esac
+done
+echo "=== done in $(( $(date +%s) - t_start )) s; files in $OUT:"; ls -la "$OUT"
