@@ -49,7 +49,7 @@ function listingWith(ck: Checkpoint, configJson: Record<string, unknown> | null)
 
 /** Opens a checkpoint and returns the family's config for it, without reading tensor data. */
 export async function inspectEncoder<C extends FamilyConfig>(family: ModelFamily<C>, path: string, component?: string): Promise<{ config: C; unexpected: string[] }> {
-  const ck = await Checkpoint.open(path, { component, what: `${family.id} weights` });
+  const ck = await Checkpoint.open(path, { component, what: `${family.id} weights`, stripPrefixes: [] });
   try {
     const listing = listingWith(ck, ck.configJson ? null : await readConfigNextTo(path));
     return { config: configFor(family, listing), unexpected: validateListing(listing, family.expectedTensors(configFor(family, listing)), `the inferred ${family.id} configuration`).unexpected };
@@ -70,7 +70,7 @@ function configFor<C extends FamilyConfig>(family: ModelFamily<C>, listing: List
 /** Opens, checks and uploads one text encoder. `component` picks e.g. text_encoder_2 inside a pipeline root. */
 export async function loadEncoderWeights<C extends FamilyConfig>(ctx: GpuContext, family: ModelFamily<C>, path: string, component?: string): Promise<LoadedEncoderWeights<C>> {
   const t0 = performance.now();
-  const ck = await Checkpoint.open(path, { component, what: `${family.id} weights` });
+  const ck = await Checkpoint.open(path, { component, what: `${family.id} weights`, stripPrefixes: [] });
   try {
     const listing = listingWith(ck, ck.configJson ? null : await readConfigNextTo(component ? join(path, component) : path));
     const config = configFor(family, listing);
