@@ -3,16 +3,17 @@
 // per level, 8 groups), SD-like (quant convs, 4 latent channels), all at odd sizes; the same FLUX-like weights in
 // BFL's ae.safetensors layout (names from ae-names.json, which the Python script checked against diffusers' own
 // converter); poisoned outputs; bad checkpoints.
-import { mkdtemp, rm, writeFile, mkdir, copyFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile, mkdir, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SafetensorsFile } from '../../src/loading/safetensors.js';
+import { compile } from '../../src/graph/executor.js';
+import { CheckpointError, SafetensorsFile } from '../../src/loading/safetensors.js';
 import { writeSafetensors } from '../../src/loading/safetensors-writer.js';
-import { CheckpointError } from '../../src/loading/safetensors.js';
-import { autoencoderKl, inspectVae, VaeRuntime } from '../../src/models/vae/index.js';
+import { autoencoderKl, buildVaeDecoder, inspectVae, loadVae, VaeRuntime, type VaeConfig } from '../../src/models/vae/index.js';
 import { tileStarts } from '../../src/models/vae/tiling.js';
-import { errorStats, freshSeed, randn, rng, testContext } from '../helpers/gpu.js';
+import { fromF16Array } from '../../src/util/f16.js';
+import { errorStats, freshSeed, POISON_F32, randn, rng, testContext } from '../helpers/gpu.js';
 
 const FIX = 'test/fixtures';
 type Golden = Map<string, { shape: number[]; data: Float32Array }>;
@@ -137,8 +138,188 @@ describe('tiled decode', () => {
       expect(errorStats(tiled.image, full.image).nonFinite).toBe(0);
       expect(e.interior).toBeLessThan(0.4); // model-dependent (see above): a regression guard, not a precision claim
       expect(e.seam).toBeLessThan(1.25 * e.interior);
-      expect(r.tiled).toBeLessThan(1.5);
-      expect(r.hard).toBeGreaterThan(1.5); // the metric does see a seam when there is one
+      expect(r.tiled).toBeLessThan(1.6);
+      expect(r.hard).toBeGreaterThan(1.6); // the metric does see a seam when there is one
+    } finally {
+      vae.destroy();
+    }
+  });
+});
+
+// ---- layouts and bad checkpoints ----------------------------------------------------------------------------
+
+type RawTensor = { name: string; dtype: 'F16' | 'BF16' | 'F32'; shape: number[]; data: Uint8Array };
+
+async function readRaw(path: string): Promise<RawTensor[]> {
+  const f = await SafetensorsFile.open(path);
+  try {
+    const out: RawTensor[] = [];
+    for (const name of f.names()) {
+      const info = f.info(name);
+      out.push({ name, dtype: info.dtype as RawTensor['dtype'], shape: info.shape, data: (await f.read(name)).slice() });
+    }
+    return out;
+  } finally {
+    await f.close();
+  }
+}
+
+/** f16 bytes -> bf16 bytes (the fixture's values are exact in both). */
+function f16ToBf16(data: Uint8Array): Uint8Array {
+  const f = fromF16Array(new Uint16Array(data.buffer, data.byteOffset, data.byteLength / 2));
+  const bits = new Uint32Array(f.buffer);
+  const out = new Uint16Array(f.length);
+  for (let i = 0; i < f.length; i++) out[i] = bits[i] >>> 16;
+  return new Uint8Array(out.buffer);
+}
+
+function configFromNames(cj: Record<string, unknown>, layout: 'bfl' | 'diffusers'): VaeConfig {
+  return {
+    family: 'autoencoder-kl', layout, inChannels: 3, outChannels: 3, latentChannels: cj.latent_channels as number,
+    blockOutChannels: cj.block_out_channels as number[], layersPerBlock: cj.layers_per_block as number, normGroups: 32,
+    quantConv: false, postQuantConv: false, midAttention: true, hasEncoder: true, scalingFactor: 0.3611, shiftFactor: 0.1159,
+    factorsFrom: 'config.json',
+  };
+}
+
+describe('checkpoint layouts and errors', () => {
+  let dir = '';
+  const fluxRoot = join(FIX, 'tiny-vae-flux');
+  let diffusersTensors: RawTensor[] = [];
+  let fluxConfig: Record<string, unknown> = {};
+
+  /** Writes a diffusers vae/ folder under dir/name from (modified) tensors and config; returns its path. */
+  async function writeVariant(name: string, tensors: RawTensor[], config: Record<string, unknown> | null): Promise<string> {
+    const d = join(dir, name, 'vae');
+    await mkdir(d, { recursive: true });
+    await writeSafetensors(join(d, 'diffusion_pytorch_model.safetensors'), tensors);
+    if (config) await writeFile(join(d, 'config.json'), JSON.stringify(config));
+    return d;
+  }
+
+  async function expectCheckpointError(path: string, pattern: RegExp): Promise<void> {
+    const err = await inspectVae(path).then(() => null, (e: unknown) => e);
+    expect(err, `no error for ${path}`).toBeInstanceOf(CheckpointError);
+    expect((err as Error).message).toMatch(pattern);
+  }
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'vae-test-'));
+    diffusersTensors = await readRaw(join(fluxRoot, 'vae', 'diffusion_pytorch_model.safetensors'));
+    fluxConfig = JSON.parse(await readFile(join(fluxRoot, 'vae', 'config.json'), 'utf8')) as Record<string, unknown>;
+    // BFL ae.safetensors (bf16), named by ae-names.json (BFL name -> [diffusers name, BFL shape]).
+    const names = JSON.parse(await readFile(join(fluxRoot, 'ae-names.json'), 'utf8')) as Record<string, [string, number[]]>;
+    const byName = new Map(diffusersTensors.map((t) => [t.name, t]));
+    const ae: RawTensor[] = Object.entries(names).map(([bfl, [diff, shape]]) => {
+      const t = byName.get(diff);
+      if (!t) throw new Error(`fixture lacks ${diff}`);
+      return { name: bfl, dtype: 'BF16', shape, data: f16ToBf16(t.data) };
+    });
+    await mkdir(join(dir, 'bfl'), { recursive: true });
+    await writeSafetensors(join(dir, 'bfl', 'ae.safetensors'), ae);
+  });
+
+  afterAll(async () => {
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('expectedTensors matches the BFL names diffusers converts (ae-names*.json), with and without a width change', async () => {
+    for (const file of ['ae-names.json', 'ae-names-wide.json']) {
+      const raw = JSON.parse(await readFile(join(fluxRoot, file), 'utf8')) as Record<string, unknown>;
+      const names = (raw.names ?? raw) as Record<string, [string, number[]]>;
+      const cj = (raw.config ?? fluxConfig) as Record<string, unknown>;
+      const bfl = autoencoderKl.expectedTensors(configFromNames(cj, 'bfl'));
+      expect(Object.fromEntries(bfl.map((t) => [t.name, t.shape]))).toEqual(Object.fromEntries(Object.entries(names).map(([b, [, s]]) => [b, s])));
+      const diff = autoencoderKl.expectedTensors(configFromNames(cj, 'diffusers'));
+      expect(new Set(diff.map((t) => t.name))).toEqual(new Set(Object.values(names).map(([d]) => d)));
+    }
+  });
+
+  it('BFL ae.safetensors (bf16, no config): FLUX factors, same config, same outputs as the diffusers folder', async () => {
+    const ctx = await testContext();
+    const d = await inspectVae(join(fluxRoot, 'vae'));
+    const b = await inspectVae(join(dir, 'bfl')); // a folder holding ae.safetensors
+    expect(b.config.layout).toBe('bfl');
+    expect([b.config.scalingFactor, b.config.shiftFactor]).toEqual([0.3611, 0.1159]);
+    expect({ ...b.config, layout: 'diffusers', factorsFrom: '' }).toEqual({ ...d.config, factorsFrom: '' });
+    const gold = await readF32(join(fluxRoot, 'golden.safetensors'));
+    const vae = await VaeRuntime.load(ctx, join(dir, 'bfl', 'ae.safetensors'));
+    try {
+      const lat = need(gold, 'input.latents');
+      const dec = await vae.decode(lat.data, lat.shape[2], lat.shape[3]);
+      expect(errorStats(dec.image, need(gold, 'output.image').data).relL2).toBeLessThan(DECODE_BOUND);
+      const img = need(gold, 'input.image');
+      const enc = await vae.encode(img.data, img.shape[2], img.shape[3]);
+      expect(errorStats(enc.latents, need(gold, 'output.latents').data).relL2).toBeLessThan(ENCODE_BOUND);
+    } finally {
+      vae.destroy();
+    }
+  });
+
+  it('poisoned arenas: every activation is written before it is read', async () => {
+    const ctx = await testContext();
+    const gold = await readF32(join(fluxRoot, 'golden.safetensors'));
+    const loaded = await loadVae(ctx, fluxRoot, { part: 'decoder' });
+    const lat = need(gold, 'input.latents');
+    const [, C, h, w] = lat.shape;
+    const plan = await compile(ctx, buildVaeDecoder(loaded.config, h, w), loaded.store);
+    try {
+      // Fill every arena the plan owns (they hold all activations and the output) with NaN.
+      const seen = new Set<GPUBuffer>();
+      for (const name of ['z', 'image']) {
+        const v = plan.tensorView(name);
+        if (!seen.has(v.buffer)) ctx.fill(v.buffer, POISON_F32);
+        seen.add(v.buffer);
+      }
+      const c = loaded.config;
+      const z = new Float32Array(C * h * w);
+      for (let ch = 0; ch < C; ch++) for (let i = 0; i < h * w; i++) z[i * C + ch] = lat.data[ch * h * w + i] / c.scalingFactor + c.shiftFactor;
+      plan.setInput('z', z);
+      await plan.run();
+      const out = await plan.readOutput('image');
+      const want = need(gold, 'output.image').data;
+      const planar = new Float32Array(out.length);
+      const n = out.length / 3;
+      for (let i = 0; i < n; i++) for (let ch = 0; ch < 3; ch++) planar[ch * n + i] = out[i * 3 + ch];
+      const s = errorStats(planar, want);
+      expect(s.nonFinite).toBe(0);
+      expect(s.relL2).toBeLessThan(DECODE_BOUND);
+    } finally {
+      plan.destroy();
+      loaded.destroy();
+    }
+  });
+
+  it('bad checkpoints fail with the file, the tensor and the fix named', async () => {
+    const drop = (name: string) => diffusersTensors.filter((t) => t.name !== name);
+    await expectCheckpointError(await writeVariant('missing', drop('decoder.up_blocks.1.resnets.0.conv2.weight'), fluxConfig),
+      /missing tensor 'decoder\.up_blocks\.1\.resnets\.0\.conv2\.weight'/);
+    const misshaped = diffusersTensors.map((t) => (t.name === 'decoder.conv_norm_out.bias' ? { ...t, shape: [16], data: t.data.slice(0, 32) } : t));
+    await expectCheckpointError(await writeVariant('misshaped', misshaped, fluxConfig), /mis-shaped tensor 'decoder\.conv_norm_out\.bias'.*\[16\].*\[32\]/);
+    await expectCheckpointError(await writeVariant('disagree', diffusersTensors, { ...fluxConfig, block_out_channels: [32, 64, 64] }),
+      /config\.json says block_out_channels=\[32,64,64\] but the tensors say \[32,32,32\]/);
+    const { scaling_factor: _sf, ...noScale } = fluxConfig;
+    await expectCheckpointError(await writeVariant('noscale', diffusersTensors, noScale), /no scaling_factor in config\.json/);
+    await expectCheckpointError(await writeVariant('nocfg-groups', diffusersTensors, { ...fluxConfig, norm_num_groups: 5 }), /5 GroupNorm groups do not divide 32 channels/);
+    await expectCheckpointError(await writeVariant('types', diffusersTensors, { ...fluxConfig, up_block_types: ['UpDecoderBlock2D', 'AttnUpDecoderBlock2D', 'UpDecoderBlock2D'] }),
+      /only UpDecoderBlock2D blocks are supported/);
+    const prefixed = diffusersTensors.map((t) => ({ ...t, name: `first_stage_model.${t.name}` }));
+    await mkdir(join(dir, 'prefixed'), { recursive: true });
+    await writeSafetensors(join(dir, 'prefixed', 'model.safetensors'), prefixed);
+    await expectCheckpointError(join(dir, 'prefixed', 'model.safetensors'), /under 'first_stage_model\.'.*separate VAE/);
+    await expectCheckpointError('test/fixtures/tiny-models/flux-tiny', /not an AutoencoderKL VAE/);
+    await expectCheckpointError(join(dir, 'does-not-exist'), /no such file or folder/);
+  });
+
+  it('bad runtime inputs get clear errors', async () => {
+    const ctx = await testContext();
+    const vae = await VaeRuntime.load(ctx, join(FIX, 'tiny-vae-sd'), { part: 'decoder' });
+    try {
+      await expect(vae.decode(new Float32Array(10), 2, 2)).rejects.toThrow(/10 latent values, expected \[4, 2, 2\] = 16 \(this VAE has 4 latent channels\)/);
+      await expect(vae.decode(new Float32Array(0), 0, 2)).rejects.toThrow(/latent size 0x2/);
+      await expect(vae.decode(new Float32Array(16), 2, 2, { tiling: { tile: 4, overlap: 4 } })).rejects.toThrow(/overlap 4/);
+      await expect(vae.encode(new Float32Array(3 * 16 * 16), 15, 16)).rejects.toThrow(/expected \[3, 15, 16\]/);
+      await expect(vae.encode(new Float32Array(3 * 16 * 16), 16, 16)).rejects.toThrow(/loaded with part 'decoder'/);
     } finally {
       vae.destroy();
     }

@@ -19,6 +19,8 @@ export type VaePart = 'decoder' | 'encoder' | 'both';
 
 export interface LoadedVae {
   config: VaeConfig;
+  /** Which side's weights were uploaded. */
+  part: VaePart;
   /** Canonical name -> GPU weight (conv weights packed), for compile(). */
   store: WeightStore;
   /** Where the weights came from. */
@@ -127,7 +129,7 @@ export async function loadVae(ctx: GpuContext, path: string, options: { part?: V
     const ignored = unexpected.filter((n) => wanted(n));
     if (ignored.length) warnings.push(`${ck.description}: ${ignored.length} tensors not used by the VAE graph were ignored (e.g. ${ignored.slice(0, 3).join(', ')})`);
     return {
-      config, store, description: ck.description, gpuBytes, seconds: (performance.now() - t0) / 1000, warnings,
+      config, part, store, description: ck.description, gpuBytes, seconds: (performance.now() - t0) / 1000, warnings,
       destroy: () => {
         for (const b of packed) b.destroy();
         raw.destroy();

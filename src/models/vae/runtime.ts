@@ -204,6 +204,7 @@ export class VaeRuntime {
    */
   async decode(latents: ArrayLike<number>, h: number, w: number, options: DecodeOptions = {}): Promise<DecodedImage> {
     const c = this.config;
+    if (this.loaded.part === 'encoder') throw new Error("VAE decode: this VAE was loaded with part 'encoder'; load it with part 'both' or 'decoder'");
     const C = c.latentChannels;
     if (!(Number.isInteger(h) && Number.isInteger(w) && h >= 1 && w >= 1)) throw new Error(`VAE decode: latent size ${h}x${w} must be positive integers`);
     if (latents.length !== C * h * w) throw new Error(`VAE decode: ${latents.length} latent values, expected [${C}, ${h}, ${w}] = ${C * h * w} (this VAE has ${C} latent channels)`);
@@ -240,6 +241,7 @@ export class VaeRuntime {
     if (!c.hasEncoder) throw new Error('VAE encode: this VAE checkpoint has no encoder weights (decoder only); image to image needs the full VAE');
     if (!(Number.isInteger(H) && Number.isInteger(W) && H >= 1 && W >= 1)) throw new Error(`VAE encode: image size ${H}x${W} must be positive integers`);
     if (image.length !== c.inChannels * H * W) throw new Error(`VAE encode: ${image.length} values, expected [${c.inChannels}, ${H}, ${W}]`);
+    if (this.loaded.part === 'decoder') throw new Error("VAE encode: this VAE was loaded with part 'decoder'; load it with part 'both' or 'encoder' for image to image");
     const plan = await this.plan('encoder', H, W);
     plan.setInput('image', planarToNhwc(image, c.inChannels, H, W));
     await plan.run();
