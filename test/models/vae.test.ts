@@ -311,6 +311,14 @@ describe('checkpoint layouts and errors', () => {
     await expectCheckpointError(join(dir, 'does-not-exist'), /no such file or folder/);
   });
 
+  it('reads the vae/ of whole pipeline folders (tiny FluxPipeline / SD3 fixtures) with their factors', async () => {
+    const flux = await inspectVae('test/fixtures/tiny-pipelines/flux');
+    const sd3 = await inspectVae('test/fixtures/tiny-pipelines/sd3');
+    expect([flux.config.scalingFactor, flux.config.shiftFactor, flux.config.latentChannels]).toEqual([0.3611, 0.1159, 16]);
+    expect([sd3.config.scalingFactor, sd3.config.shiftFactor, sd3.config.latentChannels]).toEqual([1.5305, 0.0609, 16]);
+    expect(flux.unexpected).toEqual([]);
+  });
+
   it('bad runtime inputs get clear errors', async () => {
     const ctx = await testContext();
     const vae = await VaeRuntime.load(ctx, join(FIX, 'tiny-vae-sd'), { part: 'decoder' });
