@@ -269,9 +269,11 @@ def save_folder(folder, vae, clip, t5, transformer, clip_tok, t5_tok):
     sched = FlowMatchEulerDiscreteScheduler(num_train_timesteps=1000, shift=3.0, use_dynamic_shifting=True,
                                             base_shift=0.5, max_shift=1.15, base_image_seq_len=256,
                                             max_image_seq_len=4096)
-    pipe = FluxPipeline(scheduler=sched, vae=vae.to(torch.bfloat16), text_encoder=clip.to(torch.bfloat16), tokenizer=clip_tok,
-                        text_encoder_2=t5.to(torch.bfloat16), tokenizer_2=t5_tok,
-                        transformer=transformer.to(torch.bfloat16))
+    # Transformer and VAE in bf16 as FLUX.1 ships them. The text encoders stay float32 (1 M parameters, 4 MB):
+    # a plain FluxPipeline.from_pretrained(folder) loads diffusers models as float32 but transformers models
+    # in their saved dtype, and bf16 text encoders would then feed bf16 embeddings to a float32 transformer.
+    pipe = FluxPipeline(scheduler=sched, vae=vae.to(torch.bfloat16), text_encoder=clip.float(), tokenizer=clip_tok,
+                        text_encoder_2=t5.float(), tokenizer_2=t5_tok, transformer=transformer.to(torch.bfloat16))
     pipe.save_pretrained(folder, safe_serialization=True)
 
 
