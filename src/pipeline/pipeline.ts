@@ -4,7 +4,7 @@
 import type { GpuContext } from '../gpu/context.js';
 import { WeightStore } from '../graph/weights.js';
 import { VaeRuntime } from '../models/vae/index.js';
-import { loadModel } from '../weights/load.js';
+import { loadModel } from '../models/registry.js';
 import type { FluxConfig } from '../models/flux/index.js';
 import { denoise, type StepResult } from './denoise-step.js';
 import {
@@ -117,7 +117,7 @@ export class TextToImagePipeline {
     const warnings: string[] = [];
     let t0 = performance.now();
     const store = new WeightStore();
-    const loaded = await loadModel(ctx, folder.transformer, { store });
+    const loaded = await loadModel<DitConfig>(ctx, folder.transformer, { store });
     warnings.push(...loaded.warnings);
     const transformerMs = performance.now() - t0;
     if (loaded.config.family !== folder.family) {

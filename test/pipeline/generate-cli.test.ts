@@ -1,0 +1,92 @@
+// `dit generate` flag handling and model-folder errors, in process (commander + the real action): every bad
+// input fails with a message naming the problem and the fix, before or instead of any GPU work.
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Command } from 'commander';
+import { describe, expect, it } from 'vitest';
+import { outputPath, parseSize, registerGenerate } from '../../src/cli/generate.js';
+import { resolveModelFolder } from '../../src/pipeline/model-folder.js';
+
+const FIX = new URL('../fixtures/tiny-pipelines/', import.meta.url).pathname;
+const dir = mkdtempSync(join(tmpdir(), 'dit-gen-'));
+
+async function run(...args: string[]): Promise<void> {
+  const program = new Command();
+  program.exitOverride();
+  registerGenerate(program);
+  await program.parseAsync(['node', 'dit', 'generate', ...args]);
+}
+
+describe('dit generate flags', () => {
+  it('parses sizes and numbers output files', () => {
+    expect(parseSize({ size: '1024x768' })).toEqual({ width: 1024, height: 768 });
+    expect(parseSize({ size: '512' })).toEqual({ width: 512, height: 512 });
+    expect(parseSize({ size: '512x512', width: '256' })).toEqual({ width: 256, height: 512 });
+    expect(() => parseSize({ size: '1024by768' })).toThrow(/--size must look like 1024x1024/);
+    expect(() => parseSize({ width: '-3' })).toThrow(/--width must be an integer/);
+    expect(outputPath('out.png', 0, 1)).toBe('out.png');
+    expect(outputPath('dir/out.png', 4, 12)).toBe('dir/out-005.png');
+  });
+
+  const notImage = join(dir, 'notes.png');
+  writeFileSync(notImage, 'plain text');
+  const emptyPrompts = join(dir, 'empty.txt');
+  writeFileSync(emptyPrompts, '# only a comment\n\n');
+  const bad: [string, string[], RegExp][] = [
+    ['no prompt', [], /give a prompt/],
+    ['prompt and --prompts', ['x', '--prompts', emptyPrompts], /no prompts|either a prompt/],
+    ['empty prompts file', ['--prompts', emptyPrompts], /no prompts/],
+    ['missing prompts file', ['--prompts', join(dir, 'nope.txt')], /cannot read/],
+    ['unknown output type', ['x', '-o', 'out.bmp'], /\.png, \.webp/],
+    ['bad steps', ['x', '--steps', '2.5'], /--steps must be an integer/],
+    ['bad guidance', ['x', '--guidance', 'high'], /--guidance must be a number/],
+    ['bad seed', ['x', '--seed', '-1'], /--seed must be an integer/],
+    ['strength without image', ['x', '--strength', '0.5'], /--strength is for image to image/],
+    ['image without strength', ['x', '--image', notImage], /needs --strength/],
+    ['non-image --image', ['x', '--image', notImage, '--strength', '0.5'], /not an image/],
+    ['missing model', ['x', '--model', join(dir, 'no-model')], /no such folder/],
+    ['single file as model', ['x', '--model', notImage], /single file is only the transformer/],
+  ];
+  for (const [name, args, re] of bad) {
+    it(name, async () => {
+      await expect(run(...args)).rejects.toThrow(re);
+    });
+  }
+});
+
+describe('model folders', () => {
+  it('resolves the diffusers pipeline folders', async () => {
+    const f = await resolveModelFolder(`${FIX}flux`);
+    expect([f.layout, f.pipelineClass, f.family]).toEqual(['diffusers', 'FluxPipeline', 'flux']);
+    expect(f.textEncoders.t5).toMatch(/text_encoder_2$/);
+    expect(f.schedulerConfig?.use_dynamic_shifting).toBe(true);
+    const s = await resolveModelFolder(`${FIX}sd3`);
+    expect([s.pipelineClass, s.family]).toEqual(['StableDiffusion3Pipeline', 'sd3']);
+    expect(s.tokenizers.clipG).toMatch(/tokenizer_2$/);
+  });
+
+  it('names every missing component', async () => {
+    const d = join(dir, 'broken');
+    cpSync(`${FIX}flux`, d, { recursive: true });
+    rmSync(join(d, 'vae'), { recursive: true });
+    rmSync(join(d, 'tokenizer_2'), { recursive: true });
+    await expect(resolveModelFolder(d)).rejects.toThrow(/missing vae\/ \(the autoencoder\), tokenizer_2\/ \(tokenizer t5\)/);
+    writeFileSync(join(d, 'model_index.json'), JSON.stringify({ _class_name: 'StableDiffusionXLPipeline' }));
+    await expect(resolveModelFolder(d)).rejects.toThrow(/StableDiffusionXLPipeline' is not supported/);
+  });
+
+  it('a BFL file set lists what is missing', async () => {
+    const d = join(dir, 'bfl');
+    cpSync(`${FIX}flux/tokenizer`, join(d, 'tokenizer'), { recursive: true });
+    writeFileSync(join(d, 'flux1-dev.safetensors'), '');
+    await expect(resolveModelFolder(d)).rejects.toThrow(/missing autoencoder \(e\.g\. ae\.safetensors\), T5 text encoder .*CLIP-L text encoder .*tokenizer_2\//);
+    for (const f of ['ae.safetensors', 't5xxl_fp16.safetensors', 'clip_l.safetensors']) writeFileSync(join(d, f), '');
+    cpSync(`${FIX}flux/tokenizer_2`, join(d, 'tokenizer_2'), { recursive: true });
+    const f = await resolveModelFolder(d);
+    expect([f.layout, f.family]).toEqual(['bfl', 'flux']);
+    expect(f.transformer).toMatch(/flux1-dev\.safetensors$/);
+    writeFileSync(join(d, 'flux1-schnell.safetensors'), '');
+    await expect(resolveModelFolder(d)).rejects.toThrow(/several files could be the FLUX transformer/);
+  });
+});
