@@ -197,7 +197,7 @@ def main() -> None:
 
     t5_vocab = len(t5_tok)
     t5 = T5EncoderModel(T5Config(
-        vocab_size=t5_vocab, d_model=64, d_kv=16, d_ff=96, num_layers=2, num_heads=4, feed_forward_proj="gated-gelu",
+        vocab_size=t5_vocab, d_model=80, d_kv=16, d_ff=96, num_layers=2, num_heads=4, feed_forward_proj="gated-gelu",
         relative_attention_num_buckets=32, relative_attention_max_distance=128, layer_norm_epsilon=1e-6,
         dropout_rate=0.0, tie_word_embeddings=False, is_encoder_decoder=False, pad_token_id=0, eos_token_id=1,
     )).eval()
