@@ -1,0 +1,81 @@
+// Server configuration: every limit and policy knob in one place, with defaults that suit the small model on a
+// CPU Vulkan device. `dit serve` fills it from flags; tests build it directly.
+import type { RetentionOptions } from './results.js';
+
+export type AdmissionMode = 'reject' | 'best-effort';
+export type ShutdownMode = 'drain';
+
+export interface ServeConfig {
+  /** Checkpoint path, or random:flux1-dev. */
+  model: string;
+  /** Square sides served; each gets a compiled plan per GPU at start. */
+  resolutions: number[];
+  /** GPUs (workers) to open. */
+  gpus: number;
+  /** Text tokens per request (T5 length). */
+  txtTokens: number;
+  /** Scheduling policy (createScheduler name): tetriserve, xdit:1, rssp, edf:1 ... */
+  policy: string;
+  /** A latency profile file; null: measure each resolution on the workers at start. */
+  profilePath: string | null;
+  defaultSteps: number;
+  maxSteps: number;
+  defaultGuidance: number;
+  /** Base SLO per resolution in seconds; missing ones are sloFactor x defaultSteps x measured step time. */
+  baseSlo: Record<number, number>;
+  sloFactor: number;
+  /** Admitted-but-unfinished requests allowed before 429. */
+  maxQueue: number;
+  /** What to do with a request whose deadline the feasibility test says cannot be met. */
+  admission: AdmissionMode;
+  /** Bearer keys; empty: no authentication. */
+  apiKeys: string[];
+  /** Generation requests per key (or client address without keys) per minute. */
+  rateLimitPerMinute: number;
+  /** Largest request body (base64 input images count). */
+  bodyLimitBytes: number;
+  maxPromptChars: number;
+  resultDir: string;
+  retention: RetentionOptions;
+  /** Seconds to let admitted work finish on shutdown before it is failed. */
+  drainSeconds: number;
+  /** Dawn robustness (on in tests; off for speed on a real GPU). */
+  robustness: boolean;
+  host: string;
+  port: number;
+  /** Base URL for "url" responses (default http://host:port). */
+  publicUrl: string | null;
+  /** pino level: silent in tests, info for `dit serve`, debug with --debug. */
+  logLevel: string;
+}
+
+export function defaultConfig(over: Partial<ServeConfig> = {}): ServeConfig {
+  return {
+    model: 'test/fixtures/tiny-models/flux-tiny/flux1-tiny.safetensors',
+    resolutions: [64, 128],
+    gpus: 1,
+    txtTokens: 16,
+    policy: 'tetriserve',
+    profilePath: null,
+    defaultSteps: 8,
+    maxSteps: 100,
+    defaultGuidance: 3.5,
+    baseSlo: {},
+    sloFactor: 3,
+    maxQueue: 64,
+    admission: 'best-effort',
+    apiKeys: [],
+    rateLimitPerMinute: 6000,
+    bodyLimitBytes: 8 * 1024 * 1024,
+    maxPromptChars: 2000,
+    resultDir: 'results/serve',
+    retention: { maxFiles: 1000, maxAgeSeconds: 24 * 3600 },
+    drainSeconds: 30,
+    robustness: true,
+    host: '127.0.0.1',
+    port: 8080,
+    publicUrl: null,
+    logLevel: 'info',
+    ...over,
+  };
+}

@@ -1,0 +1,283 @@
+// Drives a Scheduler on the wall clock with real workers, exactly as src/sim/simulator.ts drives it in simulated
+// time: completions (onStepsDone), then failures (onGpuFailed), then arrivals (onArrival), then a decision
+// (planRound) at each round boundary (round-based policies; the first arrival into an idle system opens a round
+// at once) or after every arrival and completion (event-driven policies, and planOnIdle ones).
+import { EventEmitter } from 'node:events';
+import type { Assignment, GpuId, Scheduler } from '../scheduler/types.js';
+import type { RgbImage } from './engine.js';
+import type { Job } from './jobs.js';
+import type { AssignmentOutcome, Worker } from './worker.js';
+
+/** One assignment as it ran (for the dashboard, metrics and the live-vs-simulated comparison). */
+export interface AssignmentRun {
+  requestId: number;
+  resolution: number;
+  gpus: readonly GpuId[];
+  steps: number;
+  start: number;
+  end: number | null;
+  completed: number;
+}
+
+export interface DriverEvents {
+  decision: [{ at: number; seconds: number; assignments: number; free: number }];
+  assignment: [AssignmentRun];
+  step: [{ job: Job; gpus: readonly GpuId[]; seconds: number }];
+  stage: [{ job: Job; gpu: GpuId; stage: 'encode' | 'decode'; seconds: number }];
+  gpuLost: [{ gpu: GpuId; reason: string; at: number }];
+  finished: [Job];
+}
+
+export interface DriverOptions {
+  scheduler: Scheduler;
+  workers: readonly Worker[];
+  /** Stores the image of a finished job (PNG encoding, disk); its failure fails the job. */
+  storeImage: (job: Job, image: RgbImage) => Promise<void>;
+  /** Seconds on the server clock; default: process time since the driver started. */
+  clock?: () => number;
+}
+
+export class Driver extends EventEmitter<DriverEvents> {
+  readonly scheduler: Scheduler;
+  readonly workers: readonly Worker[];
+  readonly clock: () => number;
+  private readonly jobs = new Map<number, Job>();
+  private readonly busy = new Map<GpuId, number>(); // gpu -> request id
+  private readonly dead = new Set<GpuId>();
+  private readonly running = new Map<number, Promise<void>>();
+  private nextTick: number | null = null;
+  private tickTimer: NodeJS.Timeout | null = null;
+  private stopped = false;
+  /** Assignments of the last few minutes (dashboard). */
+  readonly history: AssignmentRun[] = [];
+  readonly roundStarts: number[] = [];
+  private readonly storeImage: DriverOptions['storeImage'];
+  private idleWaiters: (() => void)[] = [];
+
+  constructor(opts: DriverOptions) {
+    super();
+    this.scheduler = opts.scheduler;
+    this.workers = opts.workers;
+    this.storeImage = opts.storeImage;
+    const t0 = performance.now();
+    this.clock = opts.clock ?? (() => (performance.now() - t0) / 1000);
+    for (const w of this.workers) w.onLost((reason) => this.onWorkerLost(w, reason));
+  }
+
+  get aliveGpus(): GpuId[] {
+    return this.workers.filter((w) => w.alive && !this.dead.has(w.gpu)).map((w) => w.gpu);
+  }
+
+  get unfinishedJobs(): Job[] {
+    return [...this.jobs.values()].filter((j) => !j.finished);
+  }
+
+  job(num: number): Job | undefined {
+    return this.jobs.get(num);
+  }
+
+  /** Admits a job (validation and admission happened before). */
+  submit(job: Job): void {
+    if (this.stopped) throw new Error('the server is shutting down; no new work is accepted');
+    this.jobs.set(job.num, job);
+    this.scheduler.onArrival({ id: job.num, resolution: job.params.resolution, steps: job.totalSteps, arrival: job.arrival, deadline: job.deadline }, this.clock());
+    this.afterEvent();
+  }
+
+  /** Cancels a job: queued work never runs, a running assignment stops after its current step. */
+  cancel(job: Job): boolean {
+    if (job.finished) return false;
+    job.cancelRequested = true;
+    if (job.state === 'queued') this.finish(job, 'cancelled');
+    return true;
+  }
+
+  /** Resolves when no job is unfinished and no assignment runs. */
+  idle(): Promise<void> {
+    if (this.scheduler.unfinished() === 0 && this.running.size === 0) return Promise.resolve();
+    return new Promise((r) => this.idleWaiters.push(r));
+  }
+
+  /** Stops making decisions; running assignments stop after their current step. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.tickTimer) clearTimeout(this.tickTimer);
+    this.tickTimer = null;
+    await Promise.allSettled([...this.running.values()]);
+  }
+
+  // --- the loop ---
+
+  private afterEvent(): void {
+    if (this.stopped) return;
+    const round = this.scheduler.roundSeconds;
+    if (round === null) {
+      this.decide();
+    } else if (this.nextTick === null) {
+      if (this.scheduler.unfinished() > 0) {
+        this.decide();
+        this.armTick(this.clock() + round);
+      }
+    } else if (this.scheduler.planOnIdle) {
+      this.decide();
+    }
+    this.checkIdle();
+  }
+
+  private armTick(at: number): void {
+    this.nextTick = at;
+    if (this.tickTimer) clearTimeout(this.tickTimer);
+    this.tickTimer = setTimeout(() => this.onTick(), Math.max(0, (at - this.clock()) * 1000));
+  }
+
+  private onTick(): void {
+    this.tickTimer = null;
+    if (this.stopped) return;
+    const round = this.scheduler.roundSeconds!;
+    if (this.scheduler.unfinished() === 0 && this.running.size === 0) {
+      this.nextTick = null;
+      this.checkIdle();
+      return;
+    }
+    this.roundStarts.push(this.clock());
+    if (this.roundStarts.length > 2000) this.roundStarts.splice(0, 1000);
+    this.decide();
+    // Keep the grid; if the process fell behind by more than a round, restart it from now.
+    const next = Math.max(this.nextTick! + round, this.clock() + 1e-3);
+    this.armTick(next);
+  }
+
+  private decide(): void {
+    const now = this.clock();
+    const alive = this.aliveGpus;
+    const free = alive.filter((g) => !this.busy.has(g));
+    if (alive.length === 0) return;
+    const t0 = performance.now();
+    const plan = this.scheduler.planRound(now, { total: this.workers.length, alive: alive.length, free });
+    const seconds = (performance.now() - t0) / 1000;
+    this.emit('decision', { at: now, seconds, assignments: plan.length, free: free.length });
+    for (const a of plan) this.launch(a, now);
+  }
+
+  private launch(a: Assignment, now: number): void {
+    const job = this.jobs.get(a.requestId);
+    if (!job) throw new Error(`scheduler ${this.scheduler.name} assigned unknown request ${a.requestId}`);
+    for (const g of a.gpus) {
+      if (this.busy.has(g) || this.dead.has(g)) throw new Error(`scheduler ${this.scheduler.name} gave busy or dead GPU ${g} to request ${a.requestId}`);
+    }
+    if (job.cancelRequested || job.finished) {
+      // Abandoned work (cancelled, failed) is fast-forwarded: the scheduler has no cancel call, so its steps are
+      // reported done at once without touching a GPU; the request leaves the scheduler within a few decisions.
+      queueMicrotask(() => this.complete(job, a, { completed: a.steps }, null));
+      return;
+    }
+    if (a.gpus.length !== 1) {
+      // Workers run degree 1 until sequence parallelism lands; the cost model is capped so this cannot happen.
+      throw new Error(`degree ${a.gpus.length} assignment for request ${a.requestId}: this server runs degree 1 only`);
+    }
+    const gpu = a.gpus[0];
+    const worker = this.workers.find((w) => w.gpu === gpu)!;
+    for (const g of a.gpus) this.busy.set(g, a.requestId);
+    const run: AssignmentRun = { requestId: a.requestId, resolution: job.params.resolution, gpus: a.gpus, steps: a.steps, start: now, end: null, completed: 0 };
+    this.history.push(run);
+    if (this.history.length > 5000) this.history.splice(0, 2500);
+    job.setState('running');
+    const p = worker
+      .run({
+        requestId: a.requestId,
+        params: job.params,
+        totalSteps: job.totalSteps,
+        progress: job.progress,
+        steps: a.steps,
+        shouldStop: () => job.cancelRequested || this.stopped,
+        onStage: (ev) => {
+          if (ev.kind === 'step') {
+            const rec = { step: ev.step, gpus: a.gpus, start: ev.start - this.offset(), end: ev.end - this.offset() };
+            job.stepLog.push(rec);
+            run.completed++;
+            job.emit('step', { ...rec, latents: ev.latents });
+            this.emit('step', { job, gpus: a.gpus, seconds: ev.end - ev.start });
+          } else {
+            if (ev.kind === 'encode') job.encodeSeconds += ev.seconds;
+            else job.decodeSeconds += ev.seconds;
+            this.emit('stage', { job, gpu, stage: ev.kind, seconds: ev.seconds });
+          }
+        },
+      })
+      .then((out) => this.complete(job, a, out, run), (e: unknown) => this.complete(job, a, { completed: 0, error: e as Error }, run));
+    this.running.set(a.requestId, p);
+    this.emit('assignment', run);
+  }
+
+  /** Worker stage times use performance.now()/1000; the server clock may be offset from it. */
+  private offset(): number {
+    return performance.now() / 1000 - this.clock();
+  }
+
+  private complete(job: Job, a: Assignment, out: AssignmentOutcome, run: AssignmentRun | null): void {
+    const now = this.clock();
+    this.running.delete(a.requestId);
+    for (const g of a.gpus) if (this.busy.get(g) === a.requestId) this.busy.delete(g);
+    if (run) run.end = now;
+    this.scheduler.onStepsDone({ requestId: a.requestId, completed: out.completed, at: now });
+    const lostGpu = a.gpus.find((g) => !this.workers.find((w) => w.gpu === g)!.alive);
+    if (out.error && lostGpu === undefined && !job.finished) {
+      // The device is fine: the request itself failed (engine error). It is not retried.
+      this.finish(job, 'failed', `engine error on GPU ${a.gpus.join(',')}: ${out.error.message}`);
+    } else if (lostGpu !== undefined) {
+      this.markDead(lostGpu, now);
+    }
+    if (!job.finished) {
+      if (out.image) {
+        const image = out.image;
+        job.finishedAt = now; // the image exists now; storing it is bookkeeping
+        this.storeImage(job, image).then(
+          () => this.finish(job, 'done'),
+          (e: unknown) => this.finish(job, 'failed', `could not store the image: ${(e as Error).message}`),
+        );
+      } else if (job.cancelRequested) {
+        this.finish(job, 'cancelled');
+      } else {
+        job.setState('queued');
+      }
+    }
+    // A fast-forwarded (abandoned) assignment took no GPU time: re-plan now so the GPUs it was given do not idle
+    // until the next boundary (a mid-round planRound fills the current round, as planOnIdle does).
+    if (run === null && !this.stopped) this.decide();
+    else this.afterEvent();
+  }
+
+  private finish(job: Job, state: 'done' | 'failed' | 'cancelled', error?: string): void {
+    if (job.finished) return;
+    if (state !== 'done') job.finishedAt = this.clock();
+    if (error) job.error = error;
+    if (state !== 'done') job.cancelRequested = true; // any later assignment of it is fast-forwarded
+    job.setState(state);
+    this.emit('finished', job);
+    this.checkIdle();
+  }
+
+  private onWorkerLost(w: Worker, reason: string): void {
+    const at = this.clock();
+    this.emit('gpuLost', { gpu: w.gpu, reason, at });
+    // A busy worker reports through its assignment's outcome (completed steps first, then the failure);
+    // an idle one is removed now.
+    if (!this.busy.has(w.gpu)) {
+      this.markDead(w.gpu, at);
+      this.afterEvent();
+    }
+  }
+
+  private markDead(gpu: GpuId, at: number): void {
+    if (this.dead.has(gpu)) return;
+    this.dead.add(gpu);
+    this.scheduler.onGpuFailed(gpu, at);
+  }
+
+  private checkIdle(): void {
+    if (this.scheduler.unfinished() > 0 || this.running.size > 0) return;
+    const ws = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const r of ws) r();
+  }
+}

@@ -1,0 +1,55 @@
+// What a worker needs from the model to serve one request, stage by stage: text encoding, the first latents,
+// one denoising step, VAE decoding. Request state lives on the host between work items, so a request can
+// continue on any worker (placement changes, GPU failures) from the last step that completed.
+//
+// Denoising steps are the pipeline's (src/pipeline: RequestState, runStep, TransformerExecutor). Until the
+// pipeline's text encoders and VAE land, the engine stands in for them with small deterministic host functions
+// (docs/serving.md, "Interim engine").
+import type { Conditioning, RequestState } from '../pipeline/request-state.js';
+
+/** One image request as the engine sees it (validated by the HTTP layer). */
+export interface GenerationParams {
+  prompt: string;
+  negativePrompt: string;
+  /** Square side in pixels (multiple of 16). */
+  resolution: number;
+  steps: number;
+  guidance: number;
+  seed: number;
+  /** Optional input image, RGB in [0, 1], [3, resolution, resolution] planar. */
+  initImage?: Float32Array;
+  /** Image-to-image strength in (0, 1]: the fraction of the schedule that is re-noised and denoised. */
+  strength: number;
+}
+
+/** A request's progress between work items; owned by the driver, updated by workers. */
+export interface RequestProgress {
+  cond: Conditioning | null;
+  /** The pipeline's denoising state (latents on the host); null until the first step is prepared. */
+  state: RequestState | null;
+  /** Denoising steps completed (0..steps - firstStep). */
+  stepsDone: number;
+}
+
+/** An 8-bit RGB image, row-major, 3 bytes per pixel. */
+export interface RgbImage {
+  width: number;
+  height: number;
+  data: Uint8Array;
+}
+
+/** The stages a worker runs on its own device. Every method may reject when the device is lost. */
+export interface Engine {
+  readonly description: string;
+  /** Compiles everything one resolution needs; returns the seconds one warm denoising step took. */
+  prepare(resolution: number): Promise<number>;
+  encodeText(p: GenerationParams): Promise<Conditioning>;
+  /** The pipeline state at the request's first step (noise, or a noised input image for image-to-image). */
+  newState(id: string, p: GenerationParams, cond: Conditioning): RequestState;
+  /** Runs the state's next denoising step on this worker's GPU (pipeline runStep). */
+  step(state: RequestState): Promise<void>;
+  decode(p: GenerationParams, latents: Float32Array): Promise<RgbImage>;
+  /** A cheap low-resolution look at intermediate latents (progress previews). */
+  preview(p: GenerationParams, latents: Float32Array): RgbImage;
+  destroy(): void;
+}

@@ -1,0 +1,109 @@
+// Puts the server together: one worker per GPU with the model resident and every served resolution compiled,
+// a latency profile (measured on the workers at start, or read from a file), the scheduler, the driver, the
+// results store, metrics and the Fastify app.
+import { readFile } from 'node:fs/promises';
+import type { FastifyInstance } from 'fastify';
+import { GpuContext } from '../gpu/context.js';
+import { CostModel } from '../scheduler/cost-model.js';
+import { createScheduler } from '../scheduler/index.js';
+import { makeProfile, parseProfile, type LatencyProfile } from '../scheduler/profile.js';
+import { buildApp } from './app.js';
+import type { ServeConfig } from './config.js';
+import { ServeCore } from './core.js';
+import { Driver } from './driver.js';
+import { FluxEngine, LatentCodec } from './flux-engine.js';
+import type { GenerationParams, RgbImage } from './engine.js';
+import { ServeMetrics } from './metrics.js';
+import { ResultStore } from './results.js';
+import { DeviceWorker, type Worker } from './worker.js';
+
+export interface StartOptions {
+  /** Opens the device of GPU `gpu` (default: GpuContext.open; multi-GPU selection comes with sequence parallelism). */
+  openDevice?: (gpu: number) => Promise<GpuContext>;
+  /** Listen on the configured port (default true; tests use app.inject or port 0). */
+  listen?: boolean;
+  /** Progress lines during start-up (model load, compilation); default: the app logger. */
+  log?: (msg: string) => void;
+}
+
+export interface RunningServer {
+  app: FastifyInstance;
+  core: ServeCore;
+  workers: Worker[];
+  profile: LatencyProfile;
+  /** The URL it listens on (when listening). */
+  url: string | null;
+  /** Graceful shutdown as documented: drain, then close workers and the HTTP server. */
+  close(): Promise<{ drained: boolean; failed: number }>;
+}
+
+export async function openWorkers(cfg: ServeConfig, opts: StartOptions = {}): Promise<{ workers: Worker[]; measured: Map<number, number[]> }> {
+  const open = opts.openDevice ?? (() => GpuContext.open({ robustness: cfg.robustness }));
+  const workers: Worker[] = [];
+  const measured = new Map<number, number[]>();
+  for (let g = 0; g < cfg.gpus; g++) {
+    const ctx = await open(g);
+    const engine = await FluxEngine.open(ctx, { model: cfg.model, txtTokens: cfg.txtTokens, resolutions: cfg.resolutions });
+    const w = new DeviceWorker(g, ctx, engine);
+    for (const r of cfg.resolutions) {
+      const s = await w.prepare(r);
+      measured.set(r, [...(measured.get(r) ?? []), s]);
+    }
+    opts.log?.(`GPU ${g}: ${w.description}; one step: ${cfg.resolutions.map((r) => `${r}² ${(measured.get(r)!.at(-1)! * 1000).toFixed(1)} ms`).join(', ')}`);
+    workers.push(w);
+  }
+  return { workers, measured };
+}
+
+/** A degree-1 profile from the start-up measurements (median over workers). */
+export function measuredProfile(cfg: ServeConfig, measured: Map<number, number[]>, device: string): LatencyProfile {
+  const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  return makeProfile({
+    model: cfg.model,
+    device,
+    degrees: [1],
+    entries: cfg.resolutions.map((r) => ({
+      resolution: r,
+      stepSeconds: { '1': median(measured.get(r)!) },
+      groupChangeSeconds: 0,
+      provenance: { '1': 'measured: one warm step on each worker at server start (median)', groupChange: 'latents live on the host between steps: moving costs no extra transfer' },
+    })),
+  });
+}
+
+export async function startServer(cfg: ServeConfig, opts: StartOptions = {}): Promise<RunningServer> {
+  const { workers, measured } = await openWorkers(cfg, opts);
+  const profile = cfg.profilePath ? parseProfile(JSON.parse(await readFile(cfg.profilePath, 'utf8')), cfg.profilePath) : measuredProfile(cfg, measured, workers[0].description);
+  // Degree 1 until sequence parallelism lands: the cost model offers no larger group.
+  const model = new CostModel(profile, cfg.gpus, 1);
+  const scheduler = createScheduler(cfg.policy, model);
+  const baseSlo: Record<number, number> = {};
+  for (const r of cfg.resolutions) baseSlo[r] = cfg.baseSlo[r] ?? cfg.sloFactor * cfg.defaultSteps * model.fastestStep(model.slot(r));
+  const results = new ResultStore(cfg.resultDir, cfg.retention);
+  await results.init();
+  let core!: ServeCore;
+  const driver = new Driver({ scheduler, workers, storeImage: (job, img) => core.storeImage(job, img) });
+  const metrics = new ServeMetrics(driver, true);
+  core = new ServeCore(cfg, driver, model, metrics, results, baseSlo, previewLatents);
+  const app = await buildApp(core);
+  driver.on('gpuLost', (e) => app.log.warn({ gpu: e.gpu, reason: e.reason }, 'GPU worker lost; its requests are requeued'));
+  let url: string | null = null;
+  if (opts.listen ?? true) url = await app.listen({ host: cfg.host, port: cfg.port });
+  let closing: Promise<{ drained: boolean; failed: number }> | null = null;
+  const close = (): Promise<{ drained: boolean; failed: number }> => {
+    closing ??= (async () => {
+      const r = await core.shutdown();
+      await app.close();
+      await Promise.all(workers.map((w) => w.close()));
+      return r;
+    })();
+    return closing;
+  };
+  return { app, core, workers, profile, url, close };
+}
+
+/** Previews need only the stand-in VAE's host code, not a device. */
+const previewCodec = new LatentCodec();
+function previewLatents(p: GenerationParams, latents: Float32Array): RgbImage {
+  return previewCodec.decode(latents, p.resolution / 8, 1);
+}

@@ -1,0 +1,173 @@
+// A worker is one GPU holding the model resident. The driver gives it one assignment at a time ("run these
+// steps of this request"); text encoding before a request's first step and VAE decoding after its last step
+// run inside the assignment on the same GPU, so they occupy the GPU the scheduler sees as busy and count in
+// its busy time (docs/serving.md, "Rounds").
+//
+// The interface is process-agnostic: request state travels as host arrays (RequestProgress), so a worker can
+// be a Dawn device in this process (DeviceWorker, below) or a child process per GPU speaking the same calls.
+import type { GpuContext } from '../gpu/context.js';
+import type { GpuId } from '../scheduler/types.js';
+import type { Engine, GenerationParams, RequestProgress, RgbImage } from './engine.js';
+
+export type StageEvent =
+  | { kind: 'encode'; seconds: number }
+  | { kind: 'step'; step: number; start: number; end: number; latents: Float32Array }
+  | { kind: 'decode'; seconds: number };
+
+export interface AssignmentWork {
+  requestId: number;
+  params: GenerationParams;
+  /** Scheduler steps of the request (params.steps - firstStep). */
+  totalSteps: number;
+  /** Updated in place after every completed stage: the driver can resume anywhere from it. */
+  progress: RequestProgress;
+  steps: number;
+  /** Checked between steps: true stops the assignment early (cancellation, shutdown). */
+  shouldStop(): boolean;
+  onStage(ev: StageEvent): void;
+}
+
+export interface AssignmentOutcome {
+  /** Denoising steps completed by this assignment. */
+  completed: number;
+  /** The decoded image when this assignment finished the request. */
+  image?: RgbImage;
+  /** Set when the worker failed (device lost, engine error); progress holds what completed before it. */
+  error?: Error;
+}
+
+export interface Worker {
+  readonly gpu: GpuId;
+  readonly description: string;
+  /** False once the device is lost or the worker was killed/closed. */
+  readonly alive: boolean;
+  readonly lostReason: string | null;
+  /** Seconds this worker spent running assignments (encode + steps + decode). */
+  readonly busySeconds: number;
+  /** Compiles the model for a resolution (done for every served resolution at start); returns one warm step's seconds. */
+  prepare(resolution: number): Promise<number>;
+  run(work: AssignmentWork): Promise<AssignmentOutcome>;
+  /** Called once when the worker dies (not on close()). */
+  onLost(cb: (reason: string) => void): void;
+  /** Fault injection and operator action: the device is destroyed now, in-flight work fails. */
+  kill(reason: string): void;
+  close(): Promise<void>;
+}
+
+const now = (): number => performance.now() / 1000;
+
+/** A Dawn device in this process running an Engine. */
+export class DeviceWorker implements Worker {
+  private lost: string | null = null;
+  private closed = false;
+  private busy = 0;
+  private readonly lostCbs: ((reason: string) => void)[] = [];
+  private readonly lostPromise: Promise<never>;
+  private running = false;
+
+  constructor(readonly gpu: GpuId, private readonly ctx: GpuContext, private readonly engine: Engine) {
+    let reject!: (e: Error) => void;
+    this.lostPromise = new Promise<never>((_, r) => (reject = r));
+    this.lostPromise.catch(() => undefined);
+    ctx.device.lost.then((info) => {
+      if (this.closed) return;
+      this.markLost(`device lost (${info.reason || 'unknown'}): ${info.message}`);
+      reject(new Error(`GPU ${gpu}: ${this.lost}`));
+    });
+  }
+
+  get description(): string {
+    return `GPU ${this.gpu}: ${this.ctx.caps.adapterName} (${this.engine.description})`;
+  }
+
+  get alive(): boolean {
+    return this.lost === null && !this.closed;
+  }
+
+  get lostReason(): string | null {
+    return this.lost;
+  }
+
+  get busySeconds(): number {
+    return this.busy;
+  }
+
+  onLost(cb: (reason: string) => void): void {
+    this.lostCbs.push(cb);
+  }
+
+  private markLost(reason: string): void {
+    if (this.lost !== null) return;
+    this.lost = reason;
+    for (const cb of this.lostCbs) cb(reason);
+  }
+
+  /** Awaits `p` unless the device dies first. */
+  private guard<T>(p: Promise<T>): Promise<T> {
+    return Promise.race([p, this.lostPromise]);
+  }
+
+  prepare(resolution: number): Promise<number> {
+    return this.guard(this.engine.prepare(resolution));
+  }
+
+  async run(w: AssignmentWork): Promise<AssignmentOutcome> {
+    if (!this.alive) return { completed: 0, error: new Error(`GPU ${this.gpu} is not alive (${this.lost ?? 'closed'})`) };
+    if (this.running) throw new Error(`GPU ${this.gpu} was given an assignment while running another (driver bug)`);
+    this.running = true;
+    const t0 = now();
+    let completed = 0;
+    const pr = w.progress;
+    try {
+      if (!pr.cond) {
+        const a = now();
+        pr.cond = await this.guard(this.engine.encodeText(w.params));
+        w.onStage({ kind: 'encode', seconds: now() - a });
+      }
+      pr.state ??= this.engine.newState(String(w.requestId), w.params, pr.cond);
+      const st = pr.state;
+      while (completed < w.steps && pr.stepsDone < w.totalSteps) {
+        if (w.shouldStop()) break;
+        const start = now();
+        // runStep updates the host latents only after the GPU answered: a lost device leaves them as they were.
+        await this.guard(this.engine.step(st));
+        pr.stepsDone++;
+        completed++;
+        w.onStage({ kind: 'step', step: pr.stepsDone - 1, start, end: now(), latents: st.latents });
+      }
+      let image: RgbImage | undefined;
+      if (pr.stepsDone >= w.totalSteps) {
+        const a = now();
+        image = await this.guard(this.engine.decode(w.params, st.latents));
+        w.onStage({ kind: 'decode', seconds: now() - a });
+      }
+      return { completed, image };
+    } catch (e) {
+      const err = e as Error;
+      // An engine error on a device that still works is the request's problem, a lost device the worker's.
+      if (this.ctx.device && this.lost === null && /lost|destroyed/i.test(err.message)) this.markLost(err.message);
+      return { completed, error: err };
+    } finally {
+      this.busy += now() - t0;
+      this.running = false;
+    }
+  }
+
+  kill(reason: string): void {
+    if (!this.alive) return;
+    this.markLost(`killed: ${reason}`);
+    // Destroying the device makes in-flight GPU work fail exactly as a real loss does.
+    this.ctx.device.destroy();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      this.engine.destroy();
+    } catch {
+      // The device may be gone already; nothing left to free.
+    }
+    this.ctx.destroy();
+  }
+}
