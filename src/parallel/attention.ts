@@ -26,6 +26,18 @@ export interface SequenceParallel {
   ulysses?: number;
   /** Joint-sequence rows each rank holds, indexed by rank (every rank's graph must agree). */
   rows: readonly number[];
+  /**
+   * Exchanges are pipelined in chunks of about this many bytes per message (staging copy, transfer and upload of
+   * consecutive chunks overlap). Default: TETRISERVE_SP_CHUNK_MB or 16 MiB.
+   */
+  chunkBytes?: number;
+}
+
+/** Chunks for messages of at most `maxBytes` (the same on every rank: computed from the shared sharding). */
+function chunksFor(maxBytes: number, chunkBytes?: number): number {
+  const env = Number(process.env.TETRISERVE_SP_CHUNK_MB);
+  const per = chunkBytes ?? (env > 0 ? env * 2 ** 20 : 16 * 2 ** 20);
+  return Math.max(1, Math.ceil(maxBytes / per));
 }
 
 /** The peers of this rank's Ulysses group and of its ring (both include the rank itself, in rank order). */
@@ -80,11 +92,11 @@ export function parallelAttention(g: Graph, q: Tensor, k: Tensor, v: Tensor, sp:
   checkStrategy(sp, comm.size, H);
   const groups = spGroups(sp, comm.size, comm.rank);
   let [qq, kk, vv] = [q, k, v];
-  if (groups.ulysses.length > 1) [qq, kk, vv] = ulyssesScatter(g, comm, [q, k, v], groups.ulysses, sp.rows, `${name}.a2a`);
+  if (groups.ulysses.length > 1) [qq, kk, vv] = ulyssesScatter(g, comm, [q, k, v], groups.ulysses, sp.rows, `${name}.a2a`, sp.chunkBytes);
   // A ring member's block is its whole Ulysses group's tokens.
   const ringRows = groups.ring.map((r) => spGroups(sp, comm.size, r).ulysses.reduce((s, p) => s + sp.rows[p], 0));
-  let out = groups.ring.length > 1 ? ringAttention(g, comm, qq, kk, vv, groups.ring, ringRows, `${name}.ring`) : attention(g, qq, kk, vv, { name }).out;
-  if (groups.ulysses.length > 1) out = ulyssesGather(g, comm, out, groups.ulysses, sp.rows, H, `${name}.a2a_back`);
+  let out = groups.ring.length > 1 ? ringAttention(g, comm, qq, kk, vv, groups.ring, ringRows, `${name}.ring`, sp.chunkBytes) : attention(g, qq, kk, vv, { name }).out;
+  if (groups.ulysses.length > 1) out = ulyssesGather(g, comm, out, groups.ulysses, sp.rows, H, `${name}.a2a_back`, sp.chunkBytes);
   return out;
 }
 
@@ -92,7 +104,7 @@ export function parallelAttention(g: Graph, q: Tensor, k: Tensor, v: Tensor, sp:
  * q/k/v [1, H, rows[me], D] -> [1, H/u, sum(rows[peers]), D]: this rank's share of heads over the group's
  * tokens (tokens in peer order). Peer j receives heads [j*H/u, (j+1)*H/u) of each tensor: contiguous bytes.
  */
-export function ulyssesScatter(g: Graph, comm: Collective, qkv: Tensor[], peers: number[], rows: readonly number[], name = 'ulysses_a2a'): Tensor[] {
+export function ulyssesScatter(g: Graph, comm: Collective, qkv: Tensor[], peers: number[], rows: readonly number[], name = 'ulysses_a2a', chunkBytes?: number): Tensor[] {
   const [, H, L, D] = qkv[0].shape;
   const u = peers.length;
   const me = peers.indexOf(comm.rank);
@@ -120,14 +132,15 @@ export function ulyssesScatter(g: Graph, comm: Collective, qkv: Tensor[], peers:
     });
   }
   const outputs = qkv.map((t, i) => ({ shape: [1, Hp, Lg, D], dtype: t.dtype, name: `${name}.${'qkv'[i] ?? i}` }));
-  return exchangeOp(g, comm, { sends, recvs, selfCopies, outputs }, { name }).outputs;
+  const chunks = chunksFor(Hp * Math.max(...lens) * D * E, chunkBytes);
+  return exchangeOp(g, comm, { sends, recvs, selfCopies, outputs }, { name, chunks }).outputs;
 }
 
 /**
  * Attention output [1, Lg, (H/u)*D] over the group's tokens -> [1, rows[me], H*D]: each peer gets its own rows
  * (contiguous), and the u head slices this rank receives are interleaved into columns by one strided copy.
  */
-export function ulyssesGather(g: Graph, comm: Collective, o: Tensor, peers: number[], rows: readonly number[], heads: number, name = 'ulysses_a2a_back'): Tensor {
+export function ulyssesGather(g: Graph, comm: Collective, o: Tensor, peers: number[], rows: readonly number[], heads: number, name = 'ulysses_a2a_back', chunkBytes?: number): Tensor {
   const [, , W] = o.shape; // W = Hp * D
   const u = peers.length;
   const me = peers.indexOf(comm.rank);
@@ -146,7 +159,8 @@ export function ulyssesGather(g: Graph, comm: Collective, o: Tensor, peers: numb
       recvs.push({ peer: peers[j], bytes: L * W * E, place: [mine] });
     }
   }
-  const [stacked] = exchangeOp(g, comm, { sends, recvs, selfCopies, outputs: [{ shape: [u, L, W], dtype: o.dtype, name: `${name}.recv` }] }, { name }).outputs;
+  const chunks = chunksFor(Math.max(...lens) * W * E, chunkBytes);
+  const [stacked] = exchangeOp(g, comm, { sends, recvs, selfCopies, outputs: [{ shape: [u, L, W], dtype: o.dtype, name: `${name}.recv` }] }, { name, chunks }).outputs;
   // [u, L, Hp*D] (head slice j from peer j) -> [1, L, H*D] with slice j at columns j*Hp*D.
   g.check(heads % u === 0, name, () => `${heads} heads do not split over ${u} ranks`);
   const [out] = g.op({
@@ -167,7 +181,7 @@ export function ulyssesGather(g: Graph, comm: Collective, o: Tensor, peers: numb
  * (the transfer of block s+1 overlaps the attention on block s), partial outputs merge by log-sum-exp.
  * Returns [1, lens[me], Hq*D] f16.
  */
-export function ringAttention(g: Graph, comm: Collective, q: Tensor, k: Tensor, v: Tensor, ring: number[], lens: number[], name = 'ring_attn'): Tensor {
+export function ringAttention(g: Graph, comm: Collective, q: Tensor, k: Tensor, v: Tensor, ring: number[], lens: number[], name = 'ring_attn', chunkBytes?: number): Tensor {
   const n = ring.length;
   const me = ring.indexOf(comm.rank);
   g.check(me >= 0, name, () => `rank ${comm.rank} is not in its ring [${ring}]`);
@@ -175,6 +189,7 @@ export function ringAttention(g: Graph, comm: Collective, q: Tensor, k: Tensor, 
   const next = ring[(me + 1) % n];
   const prev = ring[(me - 1 + n) % n];
   const E = 2;
+  const chunks = chunksFor(Hq * Math.max(...lens) * D * E, chunkBytes);
   let cur = { k, v };
   const parts: { out: Tensor; lse: Tensor }[] = [];
   for (let s = 0; s < n; s++) {
@@ -188,7 +203,7 @@ export function ringAttention(g: Graph, comm: Collective, q: Tensor, k: Tensor, 
         sends: [{ peer: next, tensor: cur.k, byteOffset: 0, bytes: curBytes }, { peer: next, tensor: cur.v, byteOffset: 0, bytes: curBytes }],
         recvs: [0, 1].map((i) => ({ peer: prev, bytes, place: [{ output: i, at: 0, byteOffset: 0, bytes }] })),
         outputs: [{ shape: [1, Hq, len, D], dtype: k.dtype, name: `${name}.k${s + 1}` }, { shape: [1, Hq, len, D], dtype: v.dtype, name: `${name}.v${s + 1}` }],
-      }, { name: `${name}.step${s + 1}`, split: true }).finish;
+      }, { name: `${name}.step${s + 1}`, split: true, chunks }).finish;
     }
     const r = attention(g, q, cur.k, cur.v, { withLse: true, name: `${name}.block${s}` });
     parts.push({ out: r.out, lse: r.lse! });

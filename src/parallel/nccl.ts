@@ -79,6 +79,8 @@ export class NcclGroup {
   private readonly rounds = new Map<number, { ops: { local: number; sends: PeerBytes[]; recvs: PeerBytes[] }[]; waiters: { resolve: () => void; reject: (e: Error) => void }[] }>();
   private readonly nextRound: number[];
   private destroyed = false;
+  /** Rounds run one after another, in round order: NCCL matches sends and receives per peer in issue order. */
+  private chain: Promise<unknown> = Promise.resolve();
 
   constructor(readonly devices: number[]) {
     this.bridge = loadBridgeModule();
@@ -122,7 +124,9 @@ export class NcclGroup {
     if (r.ops.length === this.size) {
       this.rounds.delete(k);
       const round = r;
-      this.bridge.exchange(this.handle, round.ops).then(
+      const run = this.chain.then(() => this.bridge.exchange(this.handle, round.ops));
+      this.chain = run.catch(() => {});
+      run.then(
         (t) => {
           this.stats.rounds++;
           this.stats.h2dMs += t.h2dMs;

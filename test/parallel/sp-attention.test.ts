@@ -45,12 +45,14 @@ function sliceHeads(x: Float64Array, H: number, L: number, D: number, start: num
 
 // 'mailbox': the in-process transport (copies through its own buffers); 'shm': the shared-memory transport
 // (one copy from the sender's mapped staging into the receiver's, on native threads when the bridge is built).
-const CASES: { strategy: SpStrategy; size: number; ulysses?: number; H: number; L: number; D: number; transport: 'mailbox' | 'shm' }[] = [
+// chunkBytes: small values cut every message into several pipelined chunks (pieces straddle head rows).
+const CASES: { strategy: SpStrategy; size: number; ulysses?: number; H: number; L: number; D: number; transport: 'mailbox' | 'shm'; chunkBytes?: number }[] = [
   { strategy: 'ulysses', size: 2, H: 2, L: 19, D: 16, transport: 'mailbox' },
+  { strategy: 'ulysses', size: 2, H: 4, L: 21, D: 16, transport: 'shm', chunkBytes: 100 },
   { strategy: 'ulysses', size: 3, H: 6, L: 17, D: 8, transport: 'shm' },
-  { strategy: 'ring', size: 2, H: 2, L: 20, D: 16, transport: 'shm' },
+  { strategy: 'ring', size: 2, H: 2, L: 20, D: 16, transport: 'shm', chunkBytes: 256 },
   { strategy: 'ring', size: 4, H: 2, L: 23, D: 8, transport: 'mailbox' },
-  { strategy: 'hybrid', size: 4, ulysses: 2, H: 4, L: 22, D: 8, transport: 'shm' },
+  { strategy: 'hybrid', size: 4, ulysses: 2, H: 4, L: 22, D: 8, transport: 'shm', chunkBytes: 64 },
 ];
 
 function transports(kind: 'mailbox' | 'shm', size: number): Transport[] {
@@ -60,7 +62,7 @@ function transports(kind: 'mailbox' | 'shm', size: number): Transport[] {
 }
 
 describe('sequence-parallel attention through the in-process transport', () => {
-  it.each(CASES)('$strategy x$size (H=$H, L=$L uneven, D=$D, $transport) equals attention over all tokens', async ({ strategy, size, ulysses, H, L, D, transport }) => {
+  it.each(CASES)('$strategy x$size (H=$H, L=$L uneven, D=$D, $transport, chunk $chunkBytes) equals attention over all tokens', async ({ strategy, size, ulysses, H, L, D, transport, chunkBytes }) => {
     const seed = freshSeed();
     const rand = rng(seed);
     const ctx = await testContext();
@@ -71,7 +73,7 @@ describe('sequence-parallel attention through the in-process transport', () => {
       const g = new Graph(`sp-${strategy}-r${comm.rank}`);
       const Lr = rows[comm.rank];
       const [q, k, v] = ['q', 'k', 'v'].map((n) => g.input(n, [1, H, Lr, D], 'f16'));
-      const sp: SequenceParallel = { comm, strategy, ulysses, rows };
+      const sp: SequenceParallel = { comm, strategy, ulysses, rows, chunkBytes };
       g.output('out', parallelAttention(g, q, k, v, sp));
       plans.push(await compile(ctx, g, new WeightStore()));
     }

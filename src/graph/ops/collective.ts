@@ -70,10 +70,13 @@ export interface ExchangeSpec {
   selfCopies?: SelfCopy[];
 }
 
-/** Per (collective, device) staging: one MAP_READ and one MAP_WRITE buffer, grown to the largest exchange. */
+/**
+ * Per (collective, device) staging: two MAP_READ slots for sends (chunk c uses slot c % 2) and one MAP_WRITE
+ * buffer per chunk for receives, each grown to the largest use.
+ */
 interface Staging {
-  send: GPUBuffer | null;
-  recv: GPUBuffer | null;
+  send: (GPUBuffer | null)[];
+  recv: (GPUBuffer | null)[];
   /** Bounce buffer for local copies whose source and destination share an arena (WebGPU refuses src === dst). */
   bounce: GPUBuffer | null;
   busy: boolean;
@@ -84,11 +87,11 @@ function stagingFor(comm: Collective, ctx: GpuContext): Staging {
   let m = stagingByComm.get(comm);
   if (!m) stagingByComm.set(comm, (m = new Map()));
   let s = m.get(ctx.device);
-  if (!s) m.set(ctx.device, (s = { send: null, recv: null, bounce: null, busy: false }));
+  if (!s) m.set(ctx.device, (s = { send: [null, null], recv: [], bounce: null, busy: false }));
   return s;
 }
 
-function grow(ctx: GpuContext, cur: GPUBuffer | null, bytes: number, usage: number, label: string): GPUBuffer {
+function grow(ctx: GpuContext, cur: GPUBuffer | null | undefined, bytes: number, usage: number, label: string): GPUBuffer {
   if (cur && cur.size >= bytes) return cur;
   cur?.destroy();
   return ctx.device.createBuffer({ label, size: Math.max(8, Math.ceil(bytes / 8) * 8), usage });
@@ -98,9 +101,7 @@ function grow(ctx: GpuContext, cur: GPUBuffer | null, bytes: number, usage: numb
 export function releaseStaging(comm: Collective, ctx: GpuContext): void {
   const s = stagingByComm.get(comm)?.get(ctx.device);
   if (!s) return;
-  s.send?.destroy();
-  s.recv?.destroy();
-  s.bounce?.destroy();
+  for (const b of [...s.send, ...s.recv, s.bounce]) b?.destroy();
   stagingByComm.get(comm)!.delete(ctx.device);
 }
 
@@ -126,9 +127,13 @@ const align4 = (n: number) => Math.ceil(n / 4) * 4;
  * first stages the sends and starts the transfer, the second (placed by the caller after independent GPU work,
  * via `finish()`) waits for it and copies the receives in: the transfer overlaps that GPU work (ring attention).
  */
-export function exchangeOp(g: Graph, comm: Collective, spec: ExchangeSpec, opts: OpOptions & { split: true }): { outputs: Tensor[]; finish: () => Tensor[] };
-export function exchangeOp(g: Graph, comm: Collective, spec: ExchangeSpec, opts?: OpOptions & { split?: false }): { outputs: Tensor[] };
-export function exchangeOp(g: Graph, comm: Collective, spec: ExchangeSpec, opts: OpOptions & { split?: boolean } = {}): { outputs: Tensor[]; finish?: () => Tensor[] } {
+export interface ExchangeOptions extends OpOptions {
+  /** Pipeline chunks (default 1). Every rank taking part must pass the same number. */
+  chunks?: number;
+}
+export function exchangeOp(g: Graph, comm: Collective, spec: ExchangeSpec, opts: ExchangeOptions & { split: true }): { outputs: Tensor[]; finish: () => Tensor[] };
+export function exchangeOp(g: Graph, comm: Collective, spec: ExchangeSpec, opts?: ExchangeOptions & { split?: false }): { outputs: Tensor[] };
+export function exchangeOp(g: Graph, comm: Collective, spec: ExchangeSpec, opts: ExchangeOptions & { split?: boolean } = {}): { outputs: Tensor[]; finish?: () => Tensor[] } {
   const name = opts.name ?? 'exchange';
   const label = g.nextLabel('exchange', name);
   if (!(comm.size >= 1) || comm.rank < 0 || comm.rank >= comm.size) fail(label, `bad communicator (rank ${comm.rank} of ${comm.size})`);
@@ -155,50 +160,108 @@ export function exchangeOp(g: Graph, comm: Collective, spec: ExchangeSpec, opts:
   }
   const sendTensors = [...new Set([...spec.sends.map((r) => r.tensor), ...(spec.selfCopies ?? []).map((c) => c.src)])];
 
-  // Packed staging offsets (4-byte aligned; copies need it).
-  let at = 0;
-  const sendAt = spec.sends.map((r) => { const o = at; at += align4(r.bytes); return o; });
-  const sendBytes = at;
-  at = 0;
-  const recvAt = spec.recvs.map((r) => { const o = at; at += align4(r.bytes); return o; });
-  const recvBytes = at;
+  // Chunks: message m of B bytes is cut into `chunks` near-equal, 4-byte-aligned pieces; chunk c carries piece c of
+  // every message. Both ends of a message compute the same pieces from B and `chunks` (which every rank passes
+  // alike), so piece c on the sender matches piece c on the receiver. Chunk c's transfer overlaps the staging
+  // copy of chunk c+1 and the GPU upload of chunk c-1.
+  const n = Math.max(1, Math.floor(opts.chunks ?? 1));
+  const piece = (B: number, c: number) => {
+    const per = align4(Math.ceil(B / n));
+    const off = Math.min(B, c * per);
+    return { off, len: Math.min(B - off, per) };
+  };
+  const plan = Array.from({ length: n }, (_, c) => {
+    let at = 0;
+    const sends = spec.sends.map((r, i) => { const p = piece(r.bytes, c); const o = { i, ...p, at }; at += align4(p.len); return o; }).filter((x) => x.len > 0);
+    const sendBytes = at;
+    at = 0;
+    const recvs = spec.recvs.map((r, i) => { const p = piece(r.bytes, c); const o = { i, ...p, at }; at += align4(p.len); return o; }).filter((x) => x.len > 0);
+    return { sends, sendBytes, recvs, recvBytes: at };
+  });
+  const sendTotal = spec.sends.reduce((a, r) => a + r.bytes, 0);
+  const recvTotal = spec.recvs.reduce((a, r) => a + r.bytes, 0);
   const stats = exchangeStats(comm);
 
   let pending: Promise<void> | null = null;
   let staging: Staging | null = null;
   let t0 = 0;
-  const start = async (ctx: GpuContext, viewOf: (t: Tensor) => { buffer: GPUBuffer; offset: number }) => {
+  // Received piece -> output placements (a placement may straddle pieces: copy the intersection).
+  const scatter = (enc: GPUCommandEncoder, st: Staging, c: number, viewOf: (t: Tensor) => { buffer: GPUBuffer; offset: number }, outs: Tensor[]) => {
+    for (const q of plan[c].recvs) {
+      for (const p of spec.recvs[q.i].place) {
+        const lo = Math.max(p.at, q.off);
+        const hi = Math.min(p.at + p.bytes, q.off + q.len);
+        if (hi <= lo) continue;
+        const v = viewOf(outs[p.output]);
+        enc.copyBufferToBuffer(st.recv[c]!, q.at + (lo - q.off), v.buffer, v.offset + p.byteOffset + (lo - p.at), align4(hi - lo));
+      }
+    }
+  };
+  const start = (ctx: GpuContext, viewOf: (t: Tensor) => { buffer: GPUBuffer; offset: number }, scatterTo: Tensor[] | null) => {
     t0 = performance.now();
-    staging = stagingFor(comm, ctx);
-    if (staging.busy) throw new Error(`${label}: another exchange of rank ${comm.rank} is still in flight on this device (split exchanges must not interleave)`);
-    staging.busy = true;
-    staging.send = grow(ctx, staging.send, sendBytes, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, `sp-send-r${comm.rank}`);
-    staging.recv = grow(ctx, staging.recv, recvBytes, GPUBufferUsage.MAP_WRITE | GPUBufferUsage.COPY_SRC, `sp-recv-r${comm.rank}`);
-    const enc = ctx.device.createCommandEncoder({ label: `${label}/stage` });
-    spec.sends.forEach((r, i) => {
-      const v = viewOf(r.tensor);
-      enc.copyBufferToBuffer(v.buffer, v.offset + r.byteOffset, staging!.send!, sendAt[i], align4(r.bytes));
-    });
-    ctx.device.queue.submit([enc.finish()]);
-    const st = staging;
-    pending = (async () => {
-      await Promise.all([sendBytes ? st.send!.mapAsync(GPUMapMode.READ, 0, sendBytes) : null, recvBytes ? st.recv!.mapAsync(GPUMapMode.WRITE, 0, recvBytes) : null]);
+    const st = (staging = stagingFor(comm, ctx));
+    if (st.busy) throw new Error(`${label}: another exchange of rank ${comm.rank} is still in flight on this device (split exchanges must not interleave)`);
+    st.busy = true;
+    for (let c = 0; c < n; c++) {
+      const slot = c % 2;
+      st.send[slot] = grow(ctx, st.send[slot], plan.reduce((m, x, k) => (k % 2 === slot ? Math.max(m, x.sendBytes) : m), 0), GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, `sp-send${slot}-r${comm.rank}`);
+      st.recv[c] = grow(ctx, st.recv[c], plan[c].recvBytes, GPUBufferUsage.MAP_WRITE | GPUBufferUsage.COPY_SRC, `sp-recv${c}-r${comm.rank}`);
+    }
+    const stage = (c: number) => {
+      const { sends, sendBytes } = plan[c];
+      const buf = st.send[c % 2]!;
+      if (sendBytes) {
+        const enc = ctx.device.createCommandEncoder({ label: `${label}/stage${c}` });
+        for (const q of sends) {
+          const r = spec.sends[q.i];
+          const v = viewOf(r.tensor);
+          enc.copyBufferToBuffer(v.buffer, v.offset + r.byteOffset + q.off, buf, q.at, align4(q.len));
+        }
+        ctx.device.queue.submit([enc.finish()]);
+      }
+      return Promise.all([sendBytes ? buf.mapAsync(GPUMapMode.READ, 0, sendBytes) : null, plan[c].recvBytes ? st.recv[c]!.mapAsync(GPUMapMode.WRITE, 0, plan[c].recvBytes) : null]);
+    };
+    const transfer = async (c: number) => {
+      const { sends, sendBytes, recvs, recvBytes } = plan[c];
+      const sbuf = st.send[c % 2]!;
+      const rbuf = st.recv[c]!;
       try {
-        const sendMem = sendBytes ? new Uint8Array(st.send!.getMappedRange(0, sendBytes)) : new Uint8Array(0);
-        const recvMem = recvBytes ? new Uint8Array(st.recv!.getMappedRange(0, recvBytes)) : new Uint8Array(0);
+        const sendMem = sendBytes ? new Uint8Array(sbuf.getMappedRange(0, sendBytes)) : new Uint8Array(0);
+        const recvMem = recvBytes ? new Uint8Array(rbuf.getMappedRange(0, recvBytes)) : new Uint8Array(0);
         await comm.exchange(
-          spec.sends.map((r, i) => ({ peer: r.peer, data: sendMem.subarray(sendAt[i], sendAt[i] + r.bytes) })),
-          spec.recvs.map((r, i) => ({ peer: r.peer, data: recvMem.subarray(recvAt[i], recvAt[i] + r.bytes) })),
+          sends.map((q) => ({ peer: spec.sends[q.i].peer, data: sendMem.subarray(q.at, q.at + q.len) })),
+          recvs.map((q) => ({ peer: spec.recvs[q.i].peer, data: recvMem.subarray(q.at, q.at + q.len) })),
         );
       } finally {
-        if (sendBytes) st.send!.unmap();
-        if (recvBytes) st.recv!.unmap();
+        if (sendBytes) sbuf.unmap();
+        if (recvBytes) rbuf.unmap();
       }
+      if (scatterTo) {
+        const enc = ctx.device.createCommandEncoder({ label: `${label}/scatter${c}` });
+        scatter(enc, st, c, viewOf, scatterTo);
+        ctx.device.queue.submit([enc.finish()]);
+      }
+    };
+    const txPrev: Promise<void>[] = [];
+    pending = (async () => {
+      // Two chunks in flight: stage c+1 (GPU copy + map) while chunk c is on the wire.
+      let mapped = stage(0);
+      for (let c = 0; c < n; c++) {
+        await mapped;
+        const tx = transfer(c);
+        if (c + 1 < n) {
+          if (c >= 1) await txPrev[c - 1]; // slot (c+1) % 2 was chunk c-1's: wait until it is unmapped
+          mapped = stage(c + 1);
+        }
+        txPrev[c] = tx;
+        tx.catch(() => {});
+      }
+      await Promise.all(txPrev);
     })();
     // A failed exchange must surface at finish(), not as an unhandled rejection in between.
     pending.catch(() => {});
   };
-  const finish = async (ctx: GpuContext, viewOf: (t: Tensor) => { buffer: GPUBuffer; offset: number }, outs: Tensor[]) => {
+  const finish = async (ctx: GpuContext, viewOf: (t: Tensor) => { buffer: GPUBuffer; offset: number }, outs: Tensor[], scattered: boolean) => {
     const st = staging!;
     try {
       await pending;
@@ -207,47 +270,44 @@ export function exchangeOp(g: Graph, comm: Collective, spec: ExchangeSpec, opts:
       pending = null;
     }
     const enc = ctx.device.createCommandEncoder({ label: `${label}/scatter` });
-    spec.recvs.forEach((r, i) => {
-      for (const p of r.place) {
-        const v = viewOf(outs[p.output]);
-        enc.copyBufferToBuffer(st.recv!, recvAt[i] + p.at, v.buffer, v.offset + p.byteOffset, align4(p.bytes));
-      }
-    });
+    if (!scattered) for (let c = 0; c < n; c++) scatter(enc, st, c, viewOf, outs);
     for (const c of spec.selfCopies ?? []) {
       const s = viewOf(c.src);
       const d = viewOf(outs[c.output]);
-      const n = align4(c.bytes);
+      const m = align4(c.bytes);
       if (s.buffer !== d.buffer) {
-        enc.copyBufferToBuffer(s.buffer, s.offset + c.srcByteOffset, d.buffer, d.offset + c.dstByteOffset, n);
+        enc.copyBufferToBuffer(s.buffer, s.offset + c.srcByteOffset, d.buffer, d.offset + c.dstByteOffset, m);
       } else {
-        st.bounce = grow(ctx, st.bounce, n, GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST, `sp-bounce-r${comm.rank}`);
-        enc.copyBufferToBuffer(s.buffer, s.offset + c.srcByteOffset, st.bounce, 0, n);
-        enc.copyBufferToBuffer(st.bounce, 0, d.buffer, d.offset + c.dstByteOffset, n);
+        st.bounce = grow(ctx, st.bounce, m, GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST, `sp-bounce-r${comm.rank}`);
+        enc.copyBufferToBuffer(s.buffer, s.offset + c.srcByteOffset, st.bounce, 0, m);
+        enc.copyBufferToBuffer(st.bounce, 0, d.buffer, d.offset + c.dstByteOffset, m);
       }
     }
     ctx.device.queue.submit([enc.finish()]);
     stats.calls++;
-    stats.bytesSent += sendBytes;
-    stats.bytesReceived += recvBytes;
+    stats.bytesSent += sendTotal;
+    stats.bytesReceived += recvTotal;
     stats.ms += performance.now() - t0;
   };
 
   if (!opts.split) {
     const outs = g.hostOp(name, sendTensors, spec.outputs, async (host, o) => {
-      await start(host.ctx, host.view);
-      await finish(host.ctx, host.view, o);
+      start(host.ctx, host.view, o); // non-split: each chunk is uploaded as soon as it arrives
+      await finish(host.ctx, host.view, o, true);
     });
     return { outputs: outs };
   }
   // Split: the first host op reads the send tensors; the outputs are created (and written) by the second one.
-  g.hostOp(`${name}.start`, sendTensors, [], async (host) => start(host.ctx, host.view));
+  // The outputs' storage may still be in use by the GPU work between the two halves, so the received chunks are
+  // copied into them only at finish.
+  g.hostOp(`${name}.start`, sendTensors, [], async (host) => start(host.ctx, host.view, null));
   let made: Tensor[] | null = null;
   return {
     outputs: [],
     finish: () => {
       if (made) return made;
       const selfSrcs = [...new Set((spec.selfCopies ?? []).map((c) => c.src))];
-      made = g.hostOp(`${name}.finish`, selfSrcs, spec.outputs, async (host, o) => finish(host.ctx, host.view, o));
+      made = g.hostOp(`${name}.finish`, selfSrcs, spec.outputs, async (host, o) => finish(host.ctx, host.view, o, false));
       return made;
     },
   };
