@@ -1,13 +1,11 @@
-// `dit bench model`: one denoising step of full-size FLUX.1-dev / SD3-medium (random weights, real shapes) per
-// resolution: median step time, achieved TFLOP/s, GPU memory, CPU encode time, and where the GPU time goes.
+// `dit bench model`: one denoising step of a full-size model (random weights, real shapes; FLUX.1-dev and
+// SD3-medium by default, whatever family's `bench` preset) per resolution: median step time, achieved TFLOP/s, GPU
+// memory, CPU encode time, and where the GPU time goes.
 import type { GpuContext } from '../gpu/context.js';
 import { median } from '../gpu/timer.js';
-import { FluxTransformer } from '../models/flux.js';
-import { Sd3Transformer } from '../models/sd3.js';
-import { flux1DevConfig, sd3MediumConfig, type FluxConfig, type ModelConfig, type Sd3Config } from '../weights/model-config.js';
-import type { WeightStore } from '../graph/weights.js';
+import type { FamilyConfig, ModelFamily } from '../models/family.js';
+import { randomWeightStore } from '../models/random-weights.js';
 import { makeProfile, type LatencyProfile } from '../scheduler/profile.js';
-import { randomWeightStore } from './random-weights.js';
 
 export interface ModelBenchRow {
   model: string;
@@ -29,16 +27,6 @@ export interface ModelBenchRow {
   profiledGpuMs: number;
 }
 
-function randomArray(n: number, seed: number, std = 1): Float32Array {
-  const a = new Float32Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    a[i] = ((s / 4294967296) * 2 - 1) * std * 1.7320508;
-  }
-  return a;
-}
-
 async function timeSteps(ctx: GpuContext, run: () => Promise<void>, reps: number): Promise<{ samples: number[]; encodeMs: number[] }> {
   const samples: number[] = [];
   const encodeMs: number[] = [];
@@ -56,70 +44,44 @@ async function timeSteps(ctx: GpuContext, run: () => Promise<void>, reps: number
   return { samples, encodeMs };
 }
 
-/** A compiled model step the benchmark can drive: its plan, and how to fill its inputs with random data. */
-interface SteppableModel {
-  plan: { run(): Promise<void>; readOutput(name: string): Promise<Float32Array>; profile(): Promise<{ gpuMs: number; byKind: ModelBenchRow['breakdown'] }>; stats: { flops: number; activationBytes: number; dispatches: number } };
-  destroy(): void;
+export interface ModelBenchOptions<C extends FamilyConfig> {
+  reps?: number;
+  /** Text tokens (default: the family preset's). */
+  txtTokens?: number;
+  /** A config other than the family's full-size preset (tests: tiny configs); rows are named '<family> (custom config)'. */
+  config?: C;
+  log?: (s: string) => void;
 }
 
-async function benchModel(
-  ctx: GpuContext,
-  name: string,
-  cfg: ModelConfig,
-  resolutions: number[],
-  textTokens: number,
-  build: (store: WeightStore, grid: number) => Promise<SteppableModel>,
-  opts: { reps?: number; log?: (s: string) => void },
-): Promise<ModelBenchRow[]> {
+/** Times one step per resolution of a family's model (its bench preset unless a config is given). */
+export async function benchModel<C extends FamilyConfig>(ctx: GpuContext, family: ModelFamily<C>, resolutions: number[], opts: ModelBenchOptions<C> = {}): Promise<ModelBenchRow[]> {
+  const bench = family.bench;
+  if (!bench) throw new Error(`model family '${family.id}' has no benchmark preset`);
   const log = opts.log ?? (() => {});
-  const { store, bytes } = await randomWeightStore(ctx, cfg, cfg.family === 'flux' ? 1 : 2);
+  const cfg = opts.config ?? bench.config;
+  const name = opts.config ? `${family.id.toUpperCase()} (custom config)` : bench.name;
+  const textTokens = opts.txtTokens ?? bench.textTokens;
+  const { store, bytes } = await randomWeightStore(ctx, cfg, bench.seed);
   log(`${name} random weights on GPU: ${(bytes / 2 ** 30).toFixed(2)} GiB`);
   const rows: ModelBenchRow[] = [];
   try {
     for (const res of resolutions) {
-      const grid = res / 16;
-      const model = await build(store, grid);
+      const step = await bench.step(ctx, store, cfg, res, textTokens);
       try {
-        const { samples, encodeMs } = await timeSteps(ctx, () => model.plan.run(), opts.reps ?? 5);
-        const v = await model.plan.readOutput('velocity');
-        const prof = await model.plan.profile();
-        const row = makeRow(name, res, grid * grid, textTokens, samples, encodeMs, model.plan.stats, bytes, v, prof);
+        const { samples, encodeMs } = await timeSteps(ctx, () => step.plan.run(), opts.reps ?? 5);
+        const v = await step.plan.readOutput('velocity');
+        const prof = await step.plan.profile();
+        const row = makeRow(name, res, step.imageTokens, textTokens, samples, encodeMs, step.plan.stats, bytes, v, prof);
         rows.push(row);
         log(`${name} ${res}²: ${row.medianMs.toFixed(1)} ms/step, ${row.tflops.toFixed(0)} TFLOP/s, encode ${row.encodeMs.toFixed(2)} ms, activations ${(row.activationBytes / 2 ** 30).toFixed(2)} GiB, finite=${row.finite}`);
       } finally {
-        model.destroy();
+        step.destroy();
       }
     }
   } finally {
     store.destroy();
   }
   return rows;
-}
-
-export function benchFlux(ctx: GpuContext, resolutions: number[], opts: { reps?: number; txtTokens?: number; log?: (s: string) => void; config?: FluxConfig } = {}): Promise<ModelBenchRow[]> {
-  const cfg = opts.config ?? flux1DevConfig('bfl', true);
-  const Lt = opts.txtTokens ?? 512;
-  return benchModel(ctx, opts.config ? 'FLUX (custom config)' : 'FLUX.1-dev', cfg, resolutions, Lt, async (store, grid) => {
-    const model = await FluxTransformer.create(ctx, store, cfg, { batch: 1, txtTokens: Lt, gridH: grid, gridW: grid });
-    model.setInputs({
-      img: randomArray(grid * grid * cfg.inChannels, 1), txt: randomArray(Lt * cfg.contextInDim, 2, 0.3),
-      pooled: randomArray(cfg.pooledDim, 3, 0.3), timesteps: [0.6], guidance: [3.5],
-    });
-    return model;
-  }, opts);
-}
-
-export function benchSd3(ctx: GpuContext, resolutions: number[], opts: { reps?: number; txtTokens?: number; log?: (s: string) => void; config?: Sd3Config } = {}): Promise<ModelBenchRow[]> {
-  const cfg = opts.config ?? sd3MediumConfig('3');
-  const Lc = opts.txtTokens ?? 333;
-  return benchModel(ctx, opts.config ? 'SD3 (custom config)' : 'SD3-medium', cfg, resolutions, Lc, async (store, grid) => {
-    const model = await Sd3Transformer.create(ctx, store, cfg, { batch: 1, txtTokens: Lc, gridH: grid, gridW: grid });
-    model.plan.setInput('latents', randomArray(grid * grid * cfg.inChannels * cfg.patchSize ** 2, 4));
-    model.plan.setInput('context', randomArray(Lc * cfg.jointAttentionDim, 5, 0.3));
-    model.plan.setInput('pooled', randomArray(cfg.pooledDim, 6, 0.3));
-    model.setTimestep([0.6]);
-    return model;
-  }, opts);
 }
 
 function makeRow(

@@ -6,7 +6,8 @@ import { GpuContext } from '../gpu/context.js';
 import { caseSpecs, kernelCases, type Suite } from '../bench/kernel-cases.js';
 import { runKernelBench } from '../bench/kernel-bench.js';
 import { kernelMarkdown, type TorchReference } from '../bench/report.js';
-import { benchFlux, benchSd3, modelMarkdown, rowsToProfile, type ModelBenchRow } from '../bench/model-bench.js';
+import { benchModel, modelMarkdown, rowsToProfile, type ModelBenchRow } from '../bench/model-bench.js';
+import { familyById } from '../models/registry.js';
 import { profileToJson } from '../scheduler/profile.js';
 
 const SUITES: Suite[] = ['full', 'quick', 'flux', 'sd3', 'vae'];
@@ -69,8 +70,8 @@ export function registerBench(program: Command): void {
       const rows: ModelBenchRow[] = [];
       try {
         const reps = Number(opts.reps);
-        if (list(opts.flux).length) rows.push(...(await benchFlux(ctx, list(opts.flux), { reps, log })));
-        if (list(opts.sd3).length) rows.push(...(await benchSd3(ctx, list(opts.sd3), { reps, log })));
+        if (list(opts.flux).length) rows.push(...(await benchModel(ctx, familyById('flux'), list(opts.flux), { reps, log })));
+        if (list(opts.sd3).length) rows.push(...(await benchModel(ctx, familyById('sd3'), list(opts.sd3), { reps, log })));
       } finally {
         ctx.destroy();
       }

@@ -1,8 +1,7 @@
 // `dit inspect <checkpoint>`: what a checkpoint is, read from its header and config.json alone (no tensor data).
 import type { Command } from 'commander';
-import { describeConfig } from '../weights/model-config.js';
-import { inspectModel } from '../weights/load.js';
-import { expectedTensors, parameterCount } from '../weights/layouts.js';
+import { parameterCount } from '../loading/sources.js';
+import { inspectModel } from '../models/registry.js';
 
 export function registerInspect(program: Command): void {
   program
@@ -11,13 +10,13 @@ export function registerInspect(program: Command): void {
     .argument('<checkpoint>', 'BFL .safetensors file or diffusers folder')
     .option('--json', 'machine-readable output')
     .action(async (path: string, opts: { json?: boolean }) => {
-      const info = await inspectModel(path);
-      const params = parameterCount(expectedTensors(info.config));
+      const { family, ...info } = await inspectModel(path);
+      const params = parameterCount(family.expectedTensors(info.config));
       if (opts.json) {
         console.log(JSON.stringify({ ...info, parameters: params }, null, 2));
         return;
       }
-      console.log(describeConfig(info.config));
+      console.log(family.describe(info.config));
       console.log(`parameters   ${(params / 1e9).toFixed(3)} B (${((params * 2) / 2 ** 30).toFixed(2)} GiB as f16 on the GPU)`);
       console.log(`files        ${info.files.join(', ')} (${(info.bytes / 1e9).toFixed(2)} GB)`);
       if (info.unexpected.length) console.log(`ignored      ${info.unexpected.length} tensors the layout does not use, e.g. ${info.unexpected.slice(0, 3).join(', ')}`);

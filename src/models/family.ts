@@ -1,9 +1,12 @@
 // The model-family contract. Every model the engine runs (DiTs, text encoders, VAEs) is one family in its own
 // folder under src/models/<family>/, exporting one object that implements ModelFamily, listed once in
-// registry.ts. Loading code (src/loading) knows file formats,
-// never model names: it asks the registry which family a checkpoint's tensor names belong to, and the family
-// says which tensors it expects, how its config follows from their shapes, and how checkpoint tensors map onto
-// the canonical weight names its graph declares.
+// registry.ts. Loading code (src/loading) knows file formats, never model names: the registry asks each family
+// whether a checkpoint's tensor names are its own, and the family says which tensors it expects, how its config
+// follows from their shapes, and how checkpoint tensors map onto the canonical weight names its graph declares.
+// Optional members let the generic commands (parity, the model benchmark) drive a family without naming it.
+import type { GpuContext } from '../gpu/context.js';
+import type { Plan } from '../graph/executor.js';
+import type { WeightStore } from '../graph/weights.js';
 import type { TensorListing } from '../loading/listing.js';
 import type { ExpectedTensor, WeightSource } from '../loading/sources.js';
 
@@ -39,4 +42,35 @@ export interface ModelFamily<C extends FamilyConfig = FamilyConfig> {
   describe(cfg: C): string;
   /** The diffusers/transformers config.json a synthetic checkpoint of this config is saved with (tests, benches). */
   configJson?(cfg: C): Record<string, unknown>;
+  /**
+   * Golden parity: runs the model on a golden file's inputs (bench/reference/make_goldens.py) and returns our
+   * output beside the reference's. Errors name the golden tensor that is missing or does not fit the config.
+   */
+  runGolden?(ctx: GpuContext, weights: WeightStore, cfg: C, golden: Golden): Promise<{ got: Float32Array; want: Float32Array }>;
+  /** Full-size benchmark presets and one compiled step with random inputs (`dit bench model`). */
+  readonly bench?: FamilyBench<C>;
+}
+
+/** A golden file's tensors (float32), with the path for messages. */
+export interface Golden {
+  path: string;
+  tensors: Map<string, { shape: number[]; data: Float32Array }>;
+}
+
+/** A compiled step the model benchmark drives: its plan (inputs already set) and its size. */
+export interface BenchStep {
+  plan: Plan;
+  imageTokens: number;
+  destroy(): void;
+}
+
+export interface FamilyBench<C extends FamilyConfig> {
+  /** The released model the benchmark measures by default ('FLUX.1-dev'), its config and text length. */
+  name: string;
+  config: C;
+  textTokens: number;
+  /** Seed of the random weights (each family its own, so two families never share values). */
+  seed: number;
+  /** A step at `resolution` (pixels per side) with seeded random inputs. */
+  step(ctx: GpuContext, weights: WeightStore, cfg: C, resolution: number, textTokens: number): Promise<BenchStep>;
 }

@@ -9,3 +9,17 @@ export function mulberry32(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
+
+/**
+ * n seeded uniform values with mean 0 and standard deviation `std` (a linear congruential generator: cheap enough
+ * for the millions of values a full-size benchmark input needs).
+ */
+export function uniformArray(n: number, seed: number, std = 1): Float32Array {
+  const a = new Float32Array(n);
+  let s = seed >>> 0;
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    a[i] = ((s / 4294967296) * 2 - 1) * std * 1.7320508;
+  }
+  return a;
+}

@@ -1,17 +1,18 @@
 // The model-step benchmark's code path (not its speed) on tiny configurations: weights, inputs, timing, profile and
 // the Markdown report all work, and the output is finite.
 import { describe, expect, it } from 'vitest';
-import { benchFlux, benchSd3, modelMarkdown, rowsToProfile } from '../../src/bench/model-bench.js';
+import { benchModel, modelMarkdown, rowsToProfile } from '../../src/bench/model-bench.js';
+import { flux, tinyFluxConfig } from '../../src/models/flux/index.js';
+import { sd3, tinySd3Config } from '../../src/models/sd3/index.js';
 import { interpolateStep } from '../../src/scheduler/profile.js';
-import { tinyFluxConfig, tinySd3Config } from '../../src/weights/synthetic.js';
 import { testContext } from '../helpers/gpu.js';
 
 describe('model benchmark harness', () => {
   it('times tiny FLUX and SD3 steps and reports them beside a reference', async () => {
     const ctx = await testContext();
     const rows = [
-      ...(await benchFlux(ctx, [64], { reps: 1, txtTokens: 8, config: tinyFluxConfig('bfl', true) })),
-      ...(await benchSd3(ctx, [64], { reps: 1, txtTokens: 8, config: tinySd3Config(false) })),
+      ...(await benchModel(ctx, flux, [64], { reps: 1, txtTokens: 8, config: tinyFluxConfig('bfl', true) })),
+      ...(await benchModel(ctx, sd3, [64], { reps: 1, txtTokens: 8, config: tinySd3Config(false) })),
     ];
     expect(rows).toHaveLength(2);
     for (const r of rows) {

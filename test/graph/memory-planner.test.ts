@@ -172,7 +172,7 @@ describe('analyzeLiveness', () => {
 
 describe('planning a FLUX-shaped DiT graph (no GPU)', () => {
   it('stays within 1.15x of the largest live set, with every read/write conflict honoured', async () => {
-    const { buildTinyDit, TINY_DIT_DEFAULT } = await import('../../src/graph/models/tiny-dit.js');
+    const { buildTinyDit, TINY_DIT_DEFAULT } = await import('../../src/models/tiny-dit/index.js');
     // FLUX.1 widths at 1024^2 (4096 image tokens, hidden 3072, 24 heads of 128, MLP 12288), 3 blocks.
     const g = buildTinyDit({ ...TINY_DIT_DEFAULT, batch: 1, gridH: 64, gridW: 64, hidden: 3072, heads: 24, axesDim: [16, 56, 56], depth: 3, patchDim: 64, condDim: 256 });
     const live = analyzeLiveness(g);

@@ -1,7 +1,7 @@
 // The tiny DiT end to end on a real device vs the float64 CPU reference, with fresh random weights.
 import { describe, expect, it } from 'vitest';
 import { compile } from '../../src/graph/executor.js';
-import { buildTinyDit, TINY_DIT_DEFAULT, type TinyDitConfig, tinyDitWeights } from '../../src/graph/models/tiny-dit.js';
+import { buildTinyDit, TINY_DIT_DEFAULT, type TinyDitConfig, tinyDitWeights } from '../../src/models/tiny-dit/index.js';
 import { WeightStore } from '../../src/graph/weights.js';
 import { expectClose, freshSeed, randn, rng, testContext } from '../helpers/gpu.js';
 import { tinyDitRef, type Weights } from './reference/tiny-dit-ref.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { qkvPrep, qkvPrepSeparate } from '../../src/kernels-wgsl/qkv-prep.js';
-import { fluxRopeTable } from '../../src/kernels-wgsl/rope.js';
+import { fluxRopeTable } from '../../src/models/flux/rope.js';
 import { type DType, type TensorView, runCalls } from '../../src/gpu/kernel.js';
 import type { ReduceMode } from '../../src/kernels-wgsl/wgsl-util.js';
 import { expectClose, freshSeed, poisonedTensor, randn, readTensor, rng, testContext, uploadTensor } from '../helpers/gpu.js';

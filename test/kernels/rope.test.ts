@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { applyRope, fluxPositionIds, fluxRopeTable } from '../../src/kernels-wgsl/rope.js';
+import { applyRope } from '../../src/kernels-wgsl/rope.js';
+import { fluxPositionIds, fluxRopeTable } from '../../src/models/flux/rope.js';
 import { type DType, runCalls } from '../../src/gpu/kernel.js';
 import { expectClose, freshSeed, poisonedTensor, randn, readTensor, rng, testContext, uploadTensor } from '../helpers/gpu.js';
 

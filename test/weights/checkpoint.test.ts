@@ -6,13 +6,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Checkpoint } from '../../src/loading/checkpoint.js';
-import { DIT_OPEN } from '../../src/weights/load.js';
-import { inferConfig, validateCheckpoint } from '../../src/weights/config.js';
-import { expectedTensors, parameterCount } from '../../src/weights/layouts.js';
-import { flux1DevConfig, sd3MediumConfig, type ModelConfig } from '../../src/weights/model-config.js';
-import { fluxWeightSources, sd3WeightSources } from '../../src/weights/name-map.js';
+import { parameterCount } from '../../src/loading/sources.js';
+import type { FamilyConfig } from '../../src/models/family.js';
+import { flux1DevConfig, fluxWeightSources, tinyFluxConfig, type FluxConfig } from '../../src/models/flux/index.js';
+import { familyOf, identify, inferConfig, openCheckpoint } from '../../src/models/registry.js';
+import { sd3MediumConfig, sd3WeightSources, tinySd3Config, type Sd3Config } from '../../src/models/sd3/index.js';
 import { encodeHeader, writeSafetensors } from '../../src/loading/safetensors-writer.js';
-import { diffusersConfigJson, tinyFluxConfig, tinySd3Config, writeSyntheticCheckpoint } from '../../src/weights/synthetic.js';
+import { writeSyntheticCheckpoint } from '../../src/bench/synthetic.js';
+
+type ModelConfig = FluxConfig | Sd3Config;
+const expectedTensors = (c: FamilyConfig) => familyOf(c).expectedTensors(c);
+const diffusersConfigJson = (c: FamilyConfig) => familyOf(c).configJson!(c);
 
 let dir = '';
 beforeAll(async () => {
@@ -25,9 +29,8 @@ let n = 0;
 const fresh = (s: string) => join(dir, `${s}-${n++}`);
 
 async function configOf(path: string): Promise<{ cfg: ModelConfig; ck: Checkpoint }> {
-  const ck = await Checkpoint.open(path, DIT_OPEN);
-  const cfg = inferConfig(ck);
-  validateCheckpoint(ck, cfg);
+  const ck = await openCheckpoint(path);
+  const cfg = identify(ck).config as ModelConfig;
   return { cfg, ck };
 }
 
@@ -165,7 +168,7 @@ describe('checkpoint errors name the file and the tensor', () => {
     const drop = 'single_blocks.1.linear2.bias';
     await writeSafetensors(p, expectedTensors(cfg).filter((t) => t.name !== drop).map((t) => ({ name: t.name, dtype: 'F16', shape: t.shape, data: new Uint8Array(t.shape.reduce((a, b) => a * b, 1) * 2) })));
     const ck = await Checkpoint.open(p);
-    expect(() => validateCheckpoint(ck, inferConfig(ck))).toThrow(new RegExp(`${p}: missing tensor '${drop.replace(/\./g, '\\.')}'`));
+    expect(() => identify(ck)).toThrow(new RegExp(`${p}: missing tensor '${drop.replace(/\./g, '\\.')}'`));
     expect(() => ck.info(drop)).toThrow(/missing tensor 'single_blocks\.1\.linear2\.bias' \(the checkpoint has \d+ tensors; similar names: [^)]*single_blocks\.1\.linear2\.weight/);
     await ck.close();
   });
@@ -179,7 +182,7 @@ describe('checkpoint errors name the file and the tensor', () => {
       return { name: t.name, dtype: 'F16', shape, data: new Uint8Array(shape.reduce((a, b) => a * b, 1) * 2) };
     }));
     const ck = await Checkpoint.open(p);
-    expect(() => validateCheckpoint(ck, inferConfig(ck))).toThrow(`${p}: mis-shaped tensor '${bad}': shape [64,255] but the inferred flux bfl configuration requires [64,256]`);
+    expect(() => identify(ck)).toThrow(`${p}: mis-shaped tensor '${bad}': shape [64,255] but the inferred flux bfl configuration requires [64,256]`);
     await ck.close();
   });
 

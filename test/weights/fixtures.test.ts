@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { numel } from '../../src/gpu/kernel.js';
-import { inspectModel, loadModel } from '../../src/weights/load.js';
+import { inspectModel, loadModel } from '../../src/models/registry.js';
 import { SafetensorsFile } from '../../src/loading/safetensors.js';
 import { testContext } from '../helpers/gpu.js';
 

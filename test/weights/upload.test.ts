@@ -9,15 +9,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { numel, type TensorView } from '../../src/gpu/kernel.js';
 import { bf16BitsToF32, f16BitsToF32, f32ToBf16Bits, f32ToF16Bits } from '../../src/util/f16.js';
 import { Checkpoint } from '../../src/loading/checkpoint.js';
-import { inferConfig } from '../../src/weights/config.js';
-import { expectedTensors } from '../../src/weights/layouts.js';
-import { loadModel } from '../../src/weights/load.js';
-import { fluxWeightSources, weightSources } from '../../src/weights/name-map.js';
+import type { FamilyConfig } from '../../src/models/family.js';
+import { fluxExpectedTensors, fluxWeightSources, tinyFluxConfig } from '../../src/models/flux/index.js';
+import { familyOf, inferConfig, loadModel } from '../../src/models/registry.js';
 import { SafetensorsFile } from '../../src/loading/safetensors.js';
 import { writeSafetensors, type TensorSpec } from '../../src/loading/safetensors-writer.js';
-import { tinyFluxConfig, writeSyntheticCheckpoint } from '../../src/weights/synthetic.js';
+import { writeSyntheticCheckpoint } from '../../src/bench/synthetic.js';
 import { uploadWeights } from '../../src/loading/upload.js';
 import { freshSeed, testContext } from '../helpers/gpu.js';
+
+const sourcesOf = (c: FamilyConfig) => familyOf(c).weightSources(c);
 
 let dir = '';
 beforeAll(async () => {
@@ -55,7 +56,7 @@ describe('weight upload (GPU)', () => {
     await writeSyntheticCheckpoint(p, tinyFluxConfig('bfl'), { dtype: 'F16', seed });
     const file = await fileTensors(p);
     const ck = await Checkpoint.open(p);
-    const w = await uploadWeights(ctx, ck, weightSources(inferConfig(ck)), { chunkBytes: 1000 }); // 1000 B -> 128-element chunks
+    const w = await uploadWeights(ctx, ck, sourcesOf(inferConfig(ck)), { chunkBytes: 1000 }); // 1000 B -> 128-element chunks
     await ck.close();
     try {
       expect(w.views.size).toBe(file.size);
@@ -76,7 +77,7 @@ describe('weight upload (GPU)', () => {
       await writeSyntheticCheckpoint(p, tinyFluxConfig('bfl', false), { dtype, seed });
       const file = await fileTensors(p);
       const ck = await Checkpoint.open(p);
-      const w = await uploadWeights(ctx, ck, weightSources(inferConfig(ck)), { chunkBytes: 2048, dtypeOf: () => 'f32', filter: (s) => s.startsWith('single_blocks.1') });
+      const w = await uploadWeights(ctx, ck, sourcesOf(inferConfig(ck)), { chunkBytes: 2048, dtypeOf: () => 'f32', filter: (s) => s.startsWith('single_blocks.1') });
       await ck.close();
       try {
         expect(w.views.size).toBe(8); // linear1, linear2, modulation (w+b each), two norm scales
@@ -101,7 +102,7 @@ describe('weight upload (GPU)', () => {
       await writeSyntheticCheckpoint(p, tinyFluxConfig('bfl'), { dtype, seed });
       const file = await fileTensors(p);
       const ck = await Checkpoint.open(p);
-      const w = await uploadWeights(ctx, ck, weightSources(inferConfig(ck)), { chunkBytes: 4096 });
+      const w = await uploadWeights(ctx, ck, sourcesOf(inferConfig(ck)), { chunkBytes: 4096 });
       await ck.close();
       try {
         for (const [name, view] of w.views) {
@@ -173,7 +174,7 @@ describe('weight upload (GPU)', () => {
       data.set(a.data); data.set(b.data, a.data.byteLength);
       diff.push({ name: `norm_out.linear.${s}`, dtype: 'F16', shape: [2 * D, ...a.shape.slice(1)], data });
     }
-    expect(diff.map((t) => t.name).sort()).toEqual(expectedTensors({ ...cfg, layout: 'diffusers' }).map((t) => t.name).sort());
+    expect(diff.map((t) => t.name).sort()).toEqual(fluxExpectedTensors({ ...cfg, layout: 'diffusers' }).map((t) => t.name).sort());
     const diffDir = fresh('diffusers');
     await import('node:fs/promises').then((fs) => fs.mkdir(diffDir));
     // Shuffled order in the file: the loader must not depend on it.

@@ -1,6 +1,6 @@
-// Float64 CPU reference for the tiny DiT (src/graph/models/tiny-dit.ts), written independently of the WGSL
+// Float64 CPU reference for the tiny DiT (src/models/tiny-dit/graph.ts), written independently of the WGSL
 // kernels and of the host RoPE table code: plain loops over row-major arrays, no intermediate rounding.
-import type { TinyDitConfig } from '../../../src/graph/models/tiny-dit.js';
+import type { TinyDitSetup } from '../../../src/models/tiny-dit/index.js';
 
 export type Weights = Map<string, Float64Array>;
 
@@ -64,7 +64,7 @@ function normRope(x: Float64Array, w: Float64Array, eps: number, angles: number[
 }
 
 /** Full forward: tokens [B, L, P], cond [B, Cc] -> [B, L, P]. */
-export function tinyDitRef(cfg: TinyDitConfig, W: Weights, tokens: Float64Array, cond: Float64Array): Float64Array {
+export function tinyDitRef(cfg: TinyDitSetup, W: Weights, tokens: Float64Array, cond: Float64Array): Float64Array {
   const { batch: B, hidden: C, heads: H, patchDim: P, condDim: Cc, eps, mlpRatio } = cfg;
   const L = cfg.gridH * cfg.gridW;
   const D = C / H;

@@ -1,7 +1,7 @@
 // The FLUX.1 transformer (dev and schnell, any depth/width read from the checkpoint) as an op graph.
 // Architecture: Black Forest Labs' flux/model.py (Flux.forward), flux/modules/layers.py (DoubleStreamBlock,
-// SingleStreamBlock, Modulation, LastLayer, MLPEmbedder). Weight names are BFL's (src/weights/name-map.ts maps
-// diffusers checkpoints onto them).
+// SingleStreamBlock, Modulation, LastLayer, MLPEmbedder). Weight names are BFL's (weights.ts maps diffusers
+// checkpoints onto them).
 //
 // Precision classes (see docs/graph.md): the two residual streams (img, txt, then the joint stream) are f32,
 // because FLUX's activations exceed f16's range in deep blocks; the modulation vectors are f32; everything that
@@ -9,19 +9,19 @@
 //
 // One graph is built per (batch, text length, latent grid): shapes are static so memory is planned once and
 // every denoising step replays the same recorded dispatches.
-import type { GpuContext } from '../gpu/context.js';
-import { compile, type Plan } from '../graph/executor.js';
-import { Graph } from '../graph/graph.js';
-import { silu } from '../graph/ops/elementwise.js';
-import { linear } from '../graph/ops/matmul.js';
-import { layerNormModulate } from '../graph/ops/norm.js';
-import { attention, qkvPrep } from '../graph/ops/attention.js';
-import type { Tensor } from '../graph/tensor.js';
-import type { WeightStore } from '../graph/weights.js';
-import { fluxPositionIds, fluxRopeTable } from '../kernels-wgsl/rope.js';
-import type { FluxConfig } from '../weights/model-config.js';
-import { concatColumns } from './column-ops.js';
-import { sinusoidalEmbedding } from './timestep.js';
+import type { GpuContext } from '../../gpu/context.js';
+import { compile, type Plan } from '../../graph/executor.js';
+import { Graph } from '../../graph/graph.js';
+import { concatColumns } from '../../graph/ops/layout.js';
+import { silu } from '../../graph/ops/elementwise.js';
+import { linear } from '../../graph/ops/matmul.js';
+import { layerNormModulate } from '../../graph/ops/norm.js';
+import type { Tensor } from '../../graph/tensor.js';
+import type { WeightStore } from '../../graph/weights.js';
+import { adaLnModulation, type DitGraphOptions, gatedMlp, jointAttention, type LinearWeights, mlpEmbedder, modulatedOutput } from '../common/dit-blocks.js';
+import { sinusoidalEmbedding } from '../common/timestep.js';
+import type { FluxConfig } from './config.js';
+import { fluxPositionIds, fluxRopeTable } from './rope.js';
 
 export interface FluxShape {
   batch: number;
@@ -48,7 +48,7 @@ export interface FluxStepInputs {
 export const FLUX_TIME_FACTOR = 1000;
 
 /** Builds the graph of one FLUX forward step. Inputs: img, txt, pooled, t_emb, [g_emb]; output: velocity. */
-export function buildFluxGraph(cfg: FluxConfig, shape: FluxShape): Graph {
+export function buildFluxGraph(cfg: FluxConfig, shape: FluxShape, opts: DitGraphOptions = {}): Graph {
   const { batch: B, txtTokens: Lt, gridH, gridW } = shape;
   if (B !== 1) throw new Error(`FLUX graph: batch ${B} is not supported yet (FLUX.1 is guidance-distilled; serve one image per graph, batch=1)`);
   if (!(Lt >= 1 && gridH >= 1 && gridW >= 1)) throw new Error(`FLUX graph: bad shape ${JSON.stringify(shape)}`);
@@ -57,8 +57,11 @@ export function buildFluxGraph(cfg: FluxConfig, shape: FluxShape): Graph {
   const D = cfg.hiddenSize;
   const H = cfg.numHeads;
   const M = cfg.mlpHidden;
+  const hd = cfg.headDim;
   const g = new Graph(`flux-${gridH}x${gridW}-t${Lt}`);
   const W = (name: string, s: number[]) => g.weight(name, s, 'f16');
+  /** nn.Linear `prefix` [nOut, nIn] with bias (when `bias`). */
+  const lw = (prefix: string, nOut: number, nIn: number, bias = true): LinearWeights => ({ w: W(`${prefix}.weight`, [nOut, nIn]), b: bias ? W(`${prefix}.bias`, [nOut]) : undefined });
 
   const img0 = g.input('img', [B * Li, cfg.inChannels], 'f16');
   const txt0 = g.input('txt', [B * Lt, cfg.contextInDim], 'f16');
@@ -66,30 +69,24 @@ export function buildFluxGraph(cfg: FluxConfig, shape: FluxShape): Graph {
   const tEmb = g.input('t_emb', [B, cfg.timeEmbedDim], 'f16');
   const gEmb = cfg.guidanceEmbed ? g.input('g_emb', [B, cfg.timeEmbedDim], 'f16') : null;
 
+  // RoPE over the joint sequence: text rows [0, Lt) at position 0, image rows [Lt, L) at (0, row, col).
   const rope = fluxRopeTable(fluxPositionIds(Lt, gridH, gridW), cfg.axesDim, cfg.ropeTheta);
-  const ropeCos = g.constant('rope.cos', rope.cos, [L, cfg.headDim / 2], 'f32');
-  const ropeSin = g.constant('rope.sin', rope.sin, [L, cfg.headDim / 2], 'f32');
+  const ropeCos = g.constant('rope.cos', rope.cos, [L, hd / 2], 'f32');
+  const ropeSin = g.constant('rope.sin', rope.sin, [L, hd / 2], 'f32');
+  const ropeT = { cos: ropeCos, sin: ropeSin };
 
   // vec = time_in(t) [+ guidance_in(g)] + vector_in(pooled), accumulated in f32 through the residual epilogue.
-  const mlpEmbed = (x: Tensor, prefix: string, residual?: Tensor) =>
-    g.scope(prefix, () => {
-      const h = linear(g, x, W(`${prefix}.in_layer.weight`, [D, x.last]), { bias: W(`${prefix}.in_layer.bias`, [D]), activation: 'silu' });
-      return linear(g, h, W(`${prefix}.out_layer.weight`, [D, D]), {
-        bias: W(`${prefix}.out_layer.bias`, [D]),
-        ...(residual ? { residual } : { dtype: 'f32' as const }),
-      });
-    });
-  let vec = mlpEmbed(tEmb, 'time_in');
-  if (gEmb) vec = mlpEmbed(gEmb, 'guidance_in', vec);
-  vec = mlpEmbed(pooled, 'vector_in', vec);
+  const embed = (x: Tensor, prefix: string, residual?: Tensor) =>
+    g.scope(prefix, () => mlpEmbedder(g, x, lw(`${prefix}.in_layer`, D, x.last), lw(`${prefix}.out_layer`, D, D), residual));
+  let vec = embed(tEmb, 'time_in'); // [B, D] f32
+  if (gEmb) vec = embed(gEmb, 'guidance_in', vec);
+  vec = embed(pooled, 'vector_in', vec);
   // Every Modulation/adaLN projection reads silu(vec).
   const vecAct = silu(g, vec, { dtype: 'f16', name: 'vec_silu' });
-  const modulation = (prefix: string, chunks: number) =>
-    linear(g, vecAct, W(`${prefix}.weight`, [chunks * D, D]), { bias: W(`${prefix}.bias`, [chunks * D]), dtype: 'f32', name: 'mod' });
+  const modulation = (prefix: string, chunks: number) => adaLnModulation(g, vecAct, lw(prefix, chunks * D, D)); // [B, chunks*D] f32
 
-  let img = linear(g, img0, W('img_in.weight', [D, cfg.inChannels]), { bias: W('img_in.bias', [D]), dtype: 'f32', name: 'img_in' });
-  let txt = linear(g, txt0, W('txt_in.weight', [D, cfg.contextInDim]), { bias: W('txt_in.bias', [D]), dtype: 'f32', name: 'txt_in' });
-  const qkvBias = (name: string, n: number) => (cfg.qkvBias ? W(name, [n]) : undefined);
+  let img = linear(g, img0, W('img_in.weight', [D, cfg.inChannels]), { bias: W('img_in.bias', [D]), dtype: 'f32', name: 'img_in' }); // [Li, D] f32
+  let txt = linear(g, txt0, W('txt_in.weight', [D, cfg.contextInDim]), { bias: W('txt_in.bias', [D]), dtype: 'f32', name: 'txt_in' }); // [Lt, D] f32
 
   for (let i = 0; i < cfg.doubleBlocks; i++) {
     const p = `double_blocks.${i}`;
@@ -98,37 +95,27 @@ export function buildFluxGraph(cfg: FluxConfig, shape: FluxShape): Graph {
       const txtMod = modulation(`${p}.txt_mod.lin`, 6);
       const imgX = layerNormModulate(g, img, imgMod, { shiftChunk: 0, scaleChunk: 1, name: 'img_norm1' });
       const txtX = layerNormModulate(g, txt, txtMod, { shiftChunk: 0, scaleChunk: 1, name: 'txt_norm1' });
-      const imgQkv = linear(g, imgX, W(`${p}.img_attn.qkv.weight`, [3 * D, D]), { bias: qkvBias(`${p}.img_attn.qkv.bias`, 3 * D), name: 'img_qkv' });
-      const txtQkv = linear(g, txtX, W(`${p}.txt_attn.qkv.weight`, [3 * D, D]), { bias: qkvBias(`${p}.txt_attn.qkv.bias`, 3 * D), name: 'txt_qkv' });
-      const hd = cfg.headDim;
-      // Joint sequence: text rows [0, Lt), image rows [Lt, L) of the same q/k/v; RoPE rows match.
-      const joint = qkvPrep(g, g.reshape(txtQkv, [B, Lt, 3 * D]), {
-        heads: H, totalLen: L, seqOffset: 0, rope: { cos: ropeCos, sin: ropeSin },
-        qNorm: W(`${p}.txt_attn.norm.query_norm.scale`, [hd]), kNorm: W(`${p}.txt_attn.norm.key_norm.scale`, [hd]), name: 'txt_qkv_prep',
-      });
-      const qkv = qkvPrep(g, g.reshape(imgQkv, [B, Li, 3 * D]), {
-        heads: H, into: joint, seqOffset: Lt, rope: { cos: ropeCos, sin: ropeSin },
-        qNorm: W(`${p}.img_attn.norm.query_norm.scale`, [hd]), kNorm: W(`${p}.img_attn.norm.key_norm.scale`, [hd]), name: 'img_qkv_prep',
-      });
-      const { out: attn } = attention(g, qkv.q, qkv.k, qkv.v, { name: 'attn' });
-      const attnRows = g.reshape(attn, [B * L, D]);
+      const imgQkv = lw(`${p}.img_attn.qkv`, 3 * D, D, cfg.qkvBias);
+      const txtQkv = lw(`${p}.txt_attn.qkv`, 3 * D, D, cfg.qkvBias);
+      const imgQ = linear(g, imgX, imgQkv.w, { bias: imgQkv.b, name: 'img_qkv' }); // [Li, 3D] f16
+      const txtQ = linear(g, txtX, txtQkv.w, { bias: txtQkv.b, name: 'txt_qkv' }); // [Lt, 3D] f16
+      // Joint sequence: text rows [0, Lt), image rows [Lt, L).
+      const attnRows = jointAttention(g, [
+        { qkv: txtQ, len: Lt, qNorm: W(`${p}.txt_attn.norm.query_norm.scale`, [hd]), kNorm: W(`${p}.txt_attn.norm.key_norm.scale`, [hd]), name: 'txt_qkv_prep' },
+        { qkv: imgQ, len: Li, qNorm: W(`${p}.img_attn.norm.query_norm.scale`, [hd]), kNorm: W(`${p}.img_attn.norm.key_norm.scale`, [hd]), name: 'img_qkv_prep' },
+      ], { batch: B, heads: H, rope: ropeT, attend: opts.attend }); // [L, D] f16
       const txtAttn = g.sliceRows(attnRows, 0, Lt, 'txt_attn');
       const imgAttn = g.sliceRows(attnRows, Lt, Li, 'img_attn');
       img = linear(g, imgAttn, W(`${p}.img_attn.proj.weight`, [D, D]), { bias: W(`${p}.img_attn.proj.bias`, [D]), residual: img, gate: { mod: imgMod, chunk: 2 }, name: 'img_proj' });
       txt = linear(g, txtAttn, W(`${p}.txt_attn.proj.weight`, [D, D]), { bias: W(`${p}.txt_attn.proj.bias`, [D]), residual: txt, gate: { mod: txtMod, chunk: 2 }, name: 'txt_proj' });
-      for (const s of ['img', 'txt'] as const) {
-        const mod = s === 'img' ? imgMod : txtMod;
-        const x = s === 'img' ? img : txt;
-        const xm = layerNormModulate(g, x, mod, { shiftChunk: 3, scaleChunk: 4, name: `${s}_norm2` });
-        const h = linear(g, xm, W(`${p}.${s}_mlp.0.weight`, [M, D]), { bias: W(`${p}.${s}_mlp.0.bias`, [M]), activation: 'gelu_tanh', name: `${s}_mlp_in` });
-        const y = linear(g, h, W(`${p}.${s}_mlp.2.weight`, [D, M]), { bias: W(`${p}.${s}_mlp.2.bias`, [D]), residual: x, gate: { mod, chunk: 5 }, name: `${s}_mlp_out` });
-        if (s === 'img') img = y;
-        else txt = y;
-      }
+      const mlp = (s: 'img' | 'txt', x: Tensor, mod: Tensor) =>
+        gatedMlp(g, x, mod, lw(`${p}.${s}_mlp.0`, M, D), lw(`${p}.${s}_mlp.2`, D, M), { shift: 3, scale: 4, gate: 5 }, { norm: `${s}_norm2`, fc1: `${s}_mlp_in`, fc2: `${s}_mlp_out` });
+      img = mlp('img', img, imgMod);
+      txt = mlp('txt', txt, txtMod);
     });
   }
 
-  let x = g.concatRows([txt, img], 'joint');
+  let x = g.concatRows([txt, img], 'joint'); // [L, D] f32
   for (let i = 0; i < cfg.singleBlocks; i++) {
     const p = `single_blocks.${i}`;
     g.scope(p, () => {
@@ -138,24 +125,19 @@ export function buildFluxGraph(cfg: FluxConfig, shape: FluxShape): Graph {
       // gets its GELU fused and no column split of the output is needed.
       const w1 = W(`${p}.linear1.weight`, [3 * D + M, D]);
       const b1 = W(`${p}.linear1.bias`, [3 * D + M]);
-      const qkvOut = linear(g, xm, g.sliceRows(w1, 0, 3 * D), { bias: g.sliceRows(b1, 0, 3 * D), name: 'qkv' });
-      const mlpOut = linear(g, xm, g.sliceRows(w1, 3 * D, M), { bias: g.sliceRows(b1, 3 * D, M), activation: 'gelu_tanh', name: 'mlp_in' });
-      const qkv = qkvPrep(g, g.reshape(qkvOut, [B, L, 3 * D]), {
-        heads: H, rope: { cos: ropeCos, sin: ropeSin },
-        qNorm: W(`${p}.norm.query_norm.scale`, [cfg.headDim]), kNorm: W(`${p}.norm.key_norm.scale`, [cfg.headDim]), name: 'qkv_prep',
-      });
-      const { out: attn } = attention(g, qkv.q, qkv.k, qkv.v, { name: 'attn' });
-      const cat = concatColumns(g, [g.reshape(attn, [B * L, D]), mlpOut], 'attn_mlp');
+      const qkvOut = linear(g, xm, g.sliceRows(w1, 0, 3 * D), { bias: g.sliceRows(b1, 0, 3 * D), name: 'qkv' }); // [L, 3D] f16
+      const mlpOut = linear(g, xm, g.sliceRows(w1, 3 * D, M), { bias: g.sliceRows(b1, 3 * D, M), activation: 'gelu_tanh', name: 'mlp_in' }); // [L, M] f16
+      const attn = jointAttention(g, [
+        { qkv: qkvOut, len: L, qNorm: W(`${p}.norm.query_norm.scale`, [hd]), kNorm: W(`${p}.norm.key_norm.scale`, [hd]), name: 'qkv_prep' },
+      ], { batch: B, heads: H, rope: ropeT, attend: opts.attend }); // [L, D] f16
+      const cat = concatColumns(g, [attn, mlpOut], 'attn_mlp'); // [L, D + M] f16
       x = linear(g, cat, W(`${p}.linear2.weight`, [D, D + M]), { bias: W(`${p}.linear2.bias`, [D]), residual: x, gate: { mod, chunk: 2 }, name: 'linear2' });
     });
   }
 
-  const imgOut = g.sliceRows(x, Lt, Li, 'img_tokens');
-  const finalMod = linear(g, vecAct, W('final_layer.adaLN_modulation.1.weight', [2 * D, D]), {
-    bias: W('final_layer.adaLN_modulation.1.bias', [2 * D]), dtype: 'f32', name: 'final_mod',
-  });
-  const xm = layerNormModulate(g, imgOut, finalMod, { shiftChunk: 0, scaleChunk: 1, name: 'final_norm' });
-  const v = linear(g, xm, W('final_layer.linear.weight', [cfg.outChannels, D]), { bias: W('final_layer.linear.bias', [cfg.outChannels]), dtype: 'f32', name: 'final_linear' });
+  const imgOut = g.sliceRows(x, Lt, Li, 'img_tokens'); // [Li, D] f32
+  const v = modulatedOutput(g, imgOut, vecAct, lw('final_layer.adaLN_modulation.1', 2 * D, D), lw('final_layer.linear', cfg.outChannels, D),
+    { shift: 0, scale: 1 }, { mod: 'final_mod', norm: 'final_norm', out: 'final_linear' }); // [Li, outChannels] f32
   g.output('velocity', v);
   return g;
 }
@@ -164,8 +146,8 @@ export function buildFluxGraph(cfg: FluxConfig, shape: FluxShape): Graph {
 export class FluxTransformer {
   private constructor(readonly cfg: FluxConfig, readonly shape: FluxShape, readonly plan: Plan) {}
 
-  static async create(ctx: GpuContext, weights: WeightStore, cfg: FluxConfig, shape: FluxShape): Promise<FluxTransformer> {
-    const plan = await compile(ctx, buildFluxGraph(cfg, shape), weights);
+  static async create(ctx: GpuContext, weights: WeightStore, cfg: FluxConfig, shape: FluxShape, opts: DitGraphOptions = {}): Promise<FluxTransformer> {
+    const plan = await compile(ctx, buildFluxGraph(cfg, shape, opts), weights);
     return new FluxTransformer(cfg, shape, plan);
   }
 

@@ -1,21 +1,21 @@
 // The SD3 / SD3.5 MMDiT transformer (diffusers SD3Transformer2DModel: transformer_sd3.py, attention.py
 // JointTransformerBlock, attention_processor.py JointAttnProcessor2_0, normalization.py AdaLayerNormZero /
 // SD35AdaLayerNormZeroX / AdaLayerNormContinuous, embeddings.py PatchEmbed / CombinedTimestepTextProjEmbeddings)
-// as an op graph. Weight names: diffusers', with Q/K/V fused at load time (src/weights/name-map.ts).
+// as an op graph. Weight names: diffusers', with Q/K/V fused at load time (weights.ts).
 //
 // Precision as in FLUX: residual streams and modulation vectors f32; matmul/attention inputs f16.
-import type { GpuContext } from '../gpu/context.js';
-import { compile, type Plan } from '../graph/executor.js';
-import { Graph } from '../graph/graph.js';
-import { silu } from '../graph/ops/elementwise.js';
-import { linear } from '../graph/ops/matmul.js';
-import { layerNormModulate } from '../graph/ops/norm.js';
-import { attention, qkvPrep } from '../graph/ops/attention.js';
-import type { Tensor } from '../graph/tensor.js';
-import type { WeightStore } from '../graph/weights.js';
-import type { Sd3Config } from '../weights/model-config.js';
-import { sd3PosEmbed } from './sd3-pos-embed.js';
-import { sinusoidalEmbedding } from './timestep.js';
+import type { GpuContext } from '../../gpu/context.js';
+import { compile, type Plan } from '../../graph/executor.js';
+import { Graph } from '../../graph/graph.js';
+import { silu } from '../../graph/ops/elementwise.js';
+import { linear } from '../../graph/ops/matmul.js';
+import { layerNormModulate } from '../../graph/ops/norm.js';
+import type { Tensor } from '../../graph/tensor.js';
+import type { WeightStore } from '../../graph/weights.js';
+import { adaLnModulation, type DitGraphOptions, gatedMlp, jointAttention, type LinearWeights, mlpEmbedder, modulatedOutput } from '../common/dit-blocks.js';
+import { sinusoidalEmbedding } from '../common/timestep.js';
+import type { Sd3Config } from './config.js';
+import { sd3PosEmbed } from './pos-embed.js';
 
 export interface Sd3Shape {
   batch: number;
@@ -39,11 +39,11 @@ export interface Sd3StepInputs {
 
 export const SD3_TIME_FACTOR = 1000;
 
-export function buildSd3Graph(cfg: Sd3Config, shape: Sd3Shape): Graph {
+/** Builds the graph of one SD3/SD3.5 forward step. Inputs: latents (patchified), context, pooled, t_emb; output: velocity. */
+export function buildSd3Graph(cfg: Sd3Config, shape: Sd3Shape, opts: DitGraphOptions = {}): Graph {
   const { batch: B, txtTokens: Lc, gridH, gridW } = shape;
   if (B !== 1) throw new Error(`SD3 graph: batch ${B} is not supported yet; run the conditional and unconditional passes as two batch-1 steps`);
   const N = gridH * gridW;
-  const L = N + Lc;
   const D = cfg.hiddenSize;
   const H = cfg.numHeads;
   const hd = cfg.headDim;
@@ -51,8 +51,12 @@ export function buildSd3Graph(cfg: Sd3Config, shape: Sd3Shape): Graph {
   const P = cfg.patchSize;
   const g = new Graph(`sd3-${gridH}x${gridW}-t${Lc}`);
   const W = (name: string, s: number[]) => g.weight(name, s, 'f16');
-  const lin = (x: Tensor, prefix: string, nOut: number, opts: Parameters<typeof linear>[3] = {}) =>
-    linear(g, x, W(`${prefix}.weight`, [nOut, x.last]), { bias: W(`${prefix}.bias`, [nOut]), ...opts });
+  /** nn.Linear `prefix` [nOut, nIn] with bias. */
+  const lw = (prefix: string, nOut: number, nIn: number): LinearWeights => ({ w: W(`${prefix}.weight`, [nOut, nIn]), b: W(`${prefix}.bias`, [nOut]) });
+  const lin = (x: Tensor, prefix: string, nOut: number, o: Parameters<typeof linear>[3] = {}) => {
+    const l = lw(prefix, nOut, x.last);
+    return linear(g, x, l.w, { bias: l.b, ...o });
+  };
 
   const patches = g.input('latents', [B * N, cfg.inChannels * P * P], 'f16');
   const ctxIn = g.input('context', [B * Lc, cfg.jointAttentionDim], 'f16');
@@ -63,16 +67,14 @@ export function buildSd3Graph(cfg: Sd3Config, shape: Sd3Shape): Graph {
   const pos = g.constant('pos_embed', sd3PosEmbed(D, gridH, gridW, cfg.posEmbedMaxSize, baseSize), [B * N, D], 'f32');
   // PatchEmbed's stride-P conv is a linear over patchified tokens (weight [D, C, P, P] read as [D, C*P*P]).
   const projW = g.reshape(W('pos_embed.proj.weight', [D, cfg.inChannels, P, P]), [D, cfg.inChannels * P * P]);
-  let x = linear(g, patches, projW, { bias: W('pos_embed.proj.bias', [D]), residual: pos, name: 'patch_embed' });
-  let c: Tensor | null = lin(ctxIn, 'context_embedder', D, { dtype: 'f32' });
+  let x = linear(g, patches, projW, { bias: W('pos_embed.proj.bias', [D]), residual: pos, name: 'patch_embed' }); // [N, D] f32
+  let c: Tensor | null = lin(ctxIn, 'context_embedder', D, { dtype: 'f32' }); // [Lc, D] f32
 
   // temb = timestep_embedder(t) + text_embedder(pooled), f32.
   const temb = g.scope('time_text_embed', () => {
-    const t1 = lin(tEmb, 'time_text_embed.timestep_embedder.linear_1', D, { activation: 'silu' });
-    const te = lin(t1, 'time_text_embed.timestep_embedder.linear_2', D, { dtype: 'f32' });
-    const p1 = lin(pooled, 'time_text_embed.text_embedder.linear_1', D, { activation: 'silu' });
-    return lin(p1, 'time_text_embed.text_embedder.linear_2', D, { residual: te });
-  });
+    const te = mlpEmbedder(g, tEmb, lw('time_text_embed.timestep_embedder.linear_1', D, tEmb.last), lw('time_text_embed.timestep_embedder.linear_2', D, D));
+    return mlpEmbedder(g, pooled, lw('time_text_embed.text_embedder.linear_1', D, pooled.last), lw('time_text_embed.text_embedder.linear_2', D, D), te);
+  }); // [B, D] f32
   const tembAct = silu(g, temb, { dtype: 'f16', name: 'temb_silu' });
   const qkNorm = (prefix: string) => (cfg.qkNorm ? { qNorm: W(`${prefix}.weight`.replace('#', 'q'), [hd]), kNorm: W(`${prefix}.weight`.replace('#', 'k'), [hd]) } : {});
 
@@ -81,18 +83,18 @@ export function buildSd3Graph(cfg: Sd3Config, shape: Sd3Shape): Graph {
     const last = i === cfg.numLayers - 1;
     const dual = cfg.dualAttentionLayers.includes(i);
     g.scope(p, () => {
-      const mod = lin(tembAct, `${p}.norm1.linear`, (dual ? 9 : 6) * D, { dtype: 'f32', name: 'mod' });
+      const mod = adaLnModulation(g, tembAct, lw(`${p}.norm1.linear`, (dual ? 9 : 6) * D, D)); // [B, 6D or 9D] f32
       // The context_pre_only last block uses AdaLayerNormContinuous: chunks [scale, shift].
-      const cmod = lin(tembAct, `${p}.norm1_context.linear`, (last ? 2 : 6) * D, { dtype: 'f32', name: 'cmod' });
+      const cmod = adaLnModulation(g, tembAct, lw(`${p}.norm1_context.linear`, (last ? 2 : 6) * D, D), 'cmod');
       const xn = layerNormModulate(g, x, mod, { shiftChunk: 0, scaleChunk: 1, name: 'norm1' });
       const cn = layerNormModulate(g, c!, cmod, last ? { shiftChunk: 1, scaleChunk: 0, name: 'norm1_context' } : { shiftChunk: 0, scaleChunk: 1, name: 'norm1_context' });
-      const xq = lin(xn, `${p}.attn.to_qkv`, 3 * D, { name: 'to_qkv' });
-      const cq = lin(cn, `${p}.attn.to_added_qkv`, 3 * D, { name: 'to_added_qkv' });
-      // Joint sequence: image rows [0, N), context rows [N, L) (JointAttnProcessor2_0 concatenates image first).
-      const joint = qkvPrep(g, g.reshape(xq, [B, N, 3 * D]), { heads: H, totalLen: L, seqOffset: 0, ...qkNorm(`${p}.attn.norm_#`), name: 'img_qkv_prep' });
-      const qkv = qkvPrep(g, g.reshape(cq, [B, Lc, 3 * D]), { heads: H, into: joint, seqOffset: N, ...qkNorm(`${p}.attn.norm_added_#`), name: 'ctx_qkv_prep' });
-      const { out: attn } = attention(g, qkv.q, qkv.k, qkv.v, { name: 'attn' });
-      const rows = g.reshape(attn, [B * L, D]);
+      const xq = lin(xn, `${p}.attn.to_qkv`, 3 * D, { name: 'to_qkv' }); // [N, 3D] f16
+      const cq = lin(cn, `${p}.attn.to_added_qkv`, 3 * D, { name: 'to_added_qkv' }); // [Lc, 3D] f16
+      // Joint sequence: image rows [0, N), context rows [N, N + Lc) (JointAttnProcessor2_0 concatenates image first).
+      const rows = jointAttention(g, [
+        { qkv: xq, len: N, ...qkNorm(`${p}.attn.norm_#`), name: 'img_qkv_prep' },
+        { qkv: cq, len: Lc, ...qkNorm(`${p}.attn.norm_added_#`), name: 'ctx_qkv_prep' },
+      ], { batch: B, heads: H, attend: opts.attend }); // [N + Lc, D] f16
       const xAttn = g.sliceRows(rows, 0, N, 'img_attn');
       const xPrev = x;
       x = lin(xAttn, `${p}.attn.to_out.0`, D, { residual: x, gate: { mod, chunk: 2 }, name: 'to_out' });
@@ -100,29 +102,22 @@ export function buildSd3Graph(cfg: Sd3Config, shape: Sd3Shape): Graph {
         // SD3.5: a second, image-only attention on the same pre-norm input with its own modulation (chunks 6..8).
         const xn2 = layerNormModulate(g, xPrev, mod, { shiftChunk: 6, scaleChunk: 7, name: 'norm1_attn2' });
         const q2 = lin(xn2, `${p}.attn2.to_qkv`, 3 * D, { name: 'attn2_qkv' });
-        const qkv2 = qkvPrep(g, g.reshape(q2, [B, N, 3 * D]), { heads: H, ...qkNorm(`${p}.attn2.norm_#`), name: 'attn2_prep' });
-        const { out: a2 } = attention(g, qkv2.q, qkv2.k, qkv2.v, { name: 'attn2' });
-        x = lin(g.reshape(a2, [B * N, D]), `${p}.attn2.to_out.0`, D, { residual: x, gate: { mod, chunk: 8 }, name: 'attn2_out' });
+        const a2 = jointAttention(g, [{ qkv: q2, len: N, ...qkNorm(`${p}.attn2.norm_#`), name: 'attn2_prep' }], { batch: B, heads: H, attend: opts.attend, name: 'attn2' });
+        x = lin(a2, `${p}.attn2.to_out.0`, D, { residual: x, gate: { mod, chunk: 8 }, name: 'attn2_out' });
       }
-      const xm = layerNormModulate(g, x, mod, { shiftChunk: 3, scaleChunk: 4, name: 'norm2' });
-      const h = lin(xm, `${p}.ff.net.0.proj`, M, { activation: 'gelu_tanh', name: 'ff_in' });
-      x = lin(h, `${p}.ff.net.2`, D, { residual: x, gate: { mod, chunk: 5 }, name: 'ff_out' });
+      x = gatedMlp(g, x, mod, lw(`${p}.ff.net.0.proj`, M, D), lw(`${p}.ff.net.2`, D, M), { shift: 3, scale: 4, gate: 5 }, { norm: 'norm2', fc1: 'ff_in', fc2: 'ff_out' });
       if (last) {
         c = null; // context_pre_only: the context stream ends here
       } else {
         const cAttn = g.sliceRows(rows, N, Lc, 'ctx_attn');
-        let cc = lin(cAttn, `${p}.attn.to_add_out`, D, { residual: c!, gate: { mod: cmod, chunk: 2 }, name: 'to_add_out' });
-        const cm = layerNormModulate(g, cc, cmod, { shiftChunk: 3, scaleChunk: 4, name: 'norm2_context' });
-        const ch = lin(cm, `${p}.ff_context.net.0.proj`, M, { activation: 'gelu_tanh', name: 'ff_context_in' });
-        cc = lin(ch, `${p}.ff_context.net.2`, D, { residual: cc, gate: { mod: cmod, chunk: 5 }, name: 'ff_context_out' });
-        c = cc;
+        const cc = lin(cAttn, `${p}.attn.to_add_out`, D, { residual: c!, gate: { mod: cmod, chunk: 2 }, name: 'to_add_out' });
+        c = gatedMlp(g, cc, cmod, lw(`${p}.ff_context.net.0.proj`, M, D), lw(`${p}.ff_context.net.2`, D, M), { shift: 3, scale: 4, gate: 5 }, { norm: 'norm2_context', fc1: 'ff_context_in', fc2: 'ff_context_out' });
       }
     });
   }
   // norm_out: AdaLayerNormContinuous, chunks [scale, shift]; proj_out gives (p, q, c)-ordered patch features.
-  const outMod = lin(tembAct, 'norm_out.linear', 2 * D, { dtype: 'f32', name: 'norm_out_mod' });
-  const xo = layerNormModulate(g, x, outMod, { shiftChunk: 1, scaleChunk: 0, name: 'norm_out' });
-  const v = lin(xo, 'proj_out', P * P * cfg.outChannels, { dtype: 'f32', name: 'proj_out' });
+  const v = modulatedOutput(g, x, tembAct, lw('norm_out.linear', 2 * D, D), lw('proj_out', P * P * cfg.outChannels, D),
+    { shift: 1, scale: 0 }, { mod: 'norm_out_mod', norm: 'norm_out', out: 'proj_out' }); // [N, P*P*outChannels] f32
   g.output('velocity', v);
   return g;
 }
@@ -130,8 +125,8 @@ export function buildSd3Graph(cfg: Sd3Config, shape: Sd3Shape): Graph {
 export class Sd3Transformer {
   private constructor(readonly cfg: Sd3Config, readonly shape: Sd3Shape, readonly plan: Plan) {}
 
-  static async create(ctx: GpuContext, weights: WeightStore, cfg: Sd3Config, shape: Sd3Shape): Promise<Sd3Transformer> {
-    return new Sd3Transformer(cfg, shape, await compile(ctx, buildSd3Graph(cfg, shape), weights));
+  static async create(ctx: GpuContext, weights: WeightStore, cfg: Sd3Config, shape: Sd3Shape, opts: DitGraphOptions = {}): Promise<Sd3Transformer> {
+    return new Sd3Transformer(cfg, shape, await compile(ctx, buildSd3Graph(cfg, shape, opts), weights));
   }
 
   setTimestep(timesteps: readonly number[]): void {

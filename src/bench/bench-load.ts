@@ -4,10 +4,10 @@
 // host-side pass over every chunk, and reports throughput and the process's peak RSS (VmHWM). The write and
 // read phases run in separate processes so each phase's peak RSS is its own.
 //
-//   node dist/weights/bench-load.js all  /tmp/flux1-dev-random.safetensors [--keep] [--chunk-mib 64]
-//   node dist/weights/bench-load.js write <path> [--layout bfl|diffusers] [--shards N] [--schnell] [--model flux|sd3|sd3.5]
-//   node dist/weights/bench-load.js read  <path> [--chunk-mib 64] [--process checksum|none|f16] [--single-buffer]
-//   node dist/weights/bench-load.js gpu   <path> [--chunk-mib 64] [--no-robustness]   (real loadModel on the GPU)
+//   node dist/bench/bench-load.js all  /tmp/flux1-dev-random.safetensors [--keep] [--chunk-mib 64]
+//   node dist/bench/bench-load.js write <path> [--layout bfl|diffusers] [--shards N] [--schnell] [--model flux|sd3|sd3.5]
+//   node dist/bench/bench-load.js read  <path> [--chunk-mib 64] [--process checksum|none|f16] [--single-buffer]
+//   node dist/bench/bench-load.js gpu   <path> [--chunk-mib 64] [--no-robustness]   (real loadModel on the GPU)
 import { spawnSync } from 'node:child_process';
 import { rm, statfs } from 'node:fs/promises';
 import { dirname } from 'node:path';
@@ -15,11 +15,10 @@ import { cpus, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { bf16BitsToF32, f32ToF16Bits } from '../util/f16.js';
 import { peakRssBytes } from '../util/memory.js';
-import { Checkpoint } from '../loading/checkpoint.js';
-import { inferConfig, validateCheckpoint } from './config.js';
-import { describeConfig, flux1DevConfig, sd3MediumConfig } from './model-config.js';
-import { weightSources } from './name-map.js';
-import { tinyFluxConfig, writeSyntheticCheckpoint } from './synthetic.js';
+import { flux1DevConfig, tinyFluxConfig } from '../models/flux/index.js';
+import { identify, openCheckpoint } from '../models/registry.js';
+import { sd3MediumConfig } from '../models/sd3/index.js';
+import { writeSyntheticCheckpoint } from './synthetic.js';
 import { planWeight, streamPlan } from '../loading/upload.js';
 
 const MiB = 1024 * 1024;
@@ -34,6 +33,7 @@ function arg(args: string[], name: string, fallback: string): string {
 
 async function writePhase(path: string, args: string[]): Promise<Record<string, unknown>> {
   const layout = arg(args, '--layout', 'bfl') as 'bfl' | 'diffusers';
+  if (layout === 'bfl' && !path.endsWith('.safetensors')) throw new Error(`--layout bfl writes one file: give a path ending in .safetensors (got ${path})`);
   // --tiny: the same real names at test size (smoke test of the benchmark itself).
   // --model sd3|sd3.5: the SD3-medium / SD3.5-medium diffusers structure (4.2 / 4.9 GB: fits the page cache).
   const model = arg(args, '--model', 'flux');
@@ -62,11 +62,10 @@ async function readPhase(path: string, args: string[]): Promise<Record<string, u
   const chunkBytes = Number(arg(args, '--chunk-mib', '64')) * MiB;
   const mode = arg(args, '--process', 'checksum');
   const t0 = performance.now();
-  const ck = await Checkpoint.open(path);
-  const cfg = inferConfig(ck);
-  validateCheckpoint(ck, cfg);
+  const ck = await openCheckpoint(path);
+  const { family, config: cfg } = identify(ck);
   const tHeader = (performance.now() - t0) / 1000;
-  const plans = weightSources(cfg).filter((s) => !s.optional || s.parts.every((p) => ck.has(p.tensor))).map((s) => planWeight(ck, s));
+  const plans = family.weightSources(cfg).filter((s) => !s.optional || s.parts.every((p) => ck.has(p.tensor))).map((s) => planWeight(ck, s));
   const chunkElems = Math.max(128, Math.floor(chunkBytes / 4 / 128) * 128);
   // Two host chunk buffers (read-ahead, as the GPU upload does; --single-buffer for one), plus an f16 output buffer in f16 mode.
   const host = args.includes('--single-buffer') ? [new Uint8Array(chunkElems * 4)] : [new Uint8Array(chunkElems * 4), new Uint8Array(chunkElems * 4)];
@@ -87,7 +86,7 @@ async function readPhase(path: string, args: string[]): Promise<Record<string, u
   const s = (performance.now() - t1) / 1000;
   await ck.close();
   return {
-    phase: 'read', path, config: describeConfig(cfg), weights: plans.length, bytes, headerAndValidateSeconds: tHeader,
+    phase: 'read', path, config: family.describe(cfg), weights: plans.length, bytes, headerAndValidateSeconds: tHeader,
     seconds: s, gbPerSec: bytes / GB / s, process: mode, checksum: acc.toString(16), chunkMiB: chunkBytes / MiB, peakRssMB: peakRssBytes() / MiB,
   };
 }
@@ -95,12 +94,12 @@ async function readPhase(path: string, args: string[]): Promise<Record<string, u
 /** The real GPU load (loadModel: read, convert on the GPU, one buffer per weight) of an existing checkpoint. */
 async function gpuPhase(path: string, args: string[]): Promise<Record<string, unknown>> {
   const { GpuContext } = await import('../gpu/context.js');
-  const { loadModel } = await import('./load.js');
+  const { loadModel } = await import('../models/registry.js');
   const ctx = await GpuContext.open({ robustness: !args.includes('--no-robustness') });
   const chunkBytes = Number(arg(args, '--chunk-mib', '64')) * MiB;
   const m = await loadModel(ctx, path, { chunkBytes });
   const out = {
-    phase: 'gpu', path, adapter: ctx.caps.adapterName, config: describeConfig(m.config), weights: m.weights.views.size,
+    phase: 'gpu', path, adapter: ctx.caps.adapterName, config: m.family.describe(m.config), weights: m.weights.views.size,
     bytes: m.weights.bytesRead, gpuBytes: m.weights.gpuBytes, seconds: m.seconds, gbPerSec: m.weights.bytesRead / GB / m.seconds,
     saturated: m.weights.saturated, chunkMiB: chunkBytes / MiB, peakRssMB: peakRssBytes() / MiB,
     // On a CPU adapter (lavapipe) "GPU" buffers live in host memory: the loader's own overhead is RSS minus them.
@@ -122,7 +121,7 @@ function runChild(phase: string, path: string, args: string[]): Record<string, u
 async function main(): Promise<void> {
   const [phase, path, ...args] = process.argv.slice(2);
   if (!phase || !path || !['all', 'write', 'read', 'gpu'].includes(phase)) {
-    console.error('usage: node dist/weights/bench-load.js all|write|read|gpu <path> [--keep] [--chunk-mib 64] [--layout bfl|diffusers] [--shards N] [--process checksum|none|f16]');
+    console.error('usage: node dist/bench/bench-load.js all|write|read|gpu <path> [--keep] [--chunk-mib 64] [--layout bfl|diffusers] [--shards N] [--process checksum|none|f16]');
     process.exit(2);
   }
   if (phase === 'write') {

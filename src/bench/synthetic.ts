@@ -1,13 +1,15 @@
-// Synthetic checkpoints with the REAL tensor names and shapes of a configuration (tiny ones for tests and the
-// parity goldens, full-size ones for the load benchmark), written through the streaming writer so even a
-// 24 GB FLUX.1-dev-shaped file needs only one chunk buffer of host memory.
+// Synthetic checkpoints with the REAL tensor names and shapes of any family's configuration (tiny ones for tests
+// and the parity goldens, full-size ones for the load benchmark), written through the streaming writer so even
+// a 24 GB FLUX.1-dev-shaped file needs only one chunk buffer of host memory. A path ending in .safetensors is
+// written as one file (BFL style); any other path as a folder of diffusion_pytorch_model*.safetensors (+ index
+// when sharded) and the family's config.json.
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { f32ToBf16Bits, f32ToF16Bits } from '../util/f16.js';
 import { ITEM_BYTES } from '../loading/dtypes.js';
 import { DIFFUSERS_INDEX } from '../loading/checkpoint.js';
-import { expectedTensors, type ExpectedTensor } from './layouts.js';
-import type { FluxConfig, ModelConfig, Sd3Config } from './model-config.js';
+import type { ExpectedTensor, FamilyConfig } from '../models/family.js';
+import { familyOf } from '../models/registry.js';
 import { SafetensorsWriter, specBytes, type TensorSpec } from '../loading/safetensors-writer.js';
 import { mulberry32 } from '../util/random.js';
 
@@ -137,23 +139,6 @@ class ValueSource {
   }
 }
 
-/** diffusers config.json contents for a configuration (what save_pretrained writes, minus version fields). */
-export function diffusersConfigJson(c: ModelConfig): Record<string, unknown> {
-  if (c.family === 'flux') {
-    return {
-      _class_name: 'FluxTransformer2DModel', patch_size: c.patchSize, in_channels: c.inChannels, out_channels: null,
-      num_layers: c.doubleBlocks, num_single_layers: c.singleBlocks, attention_head_dim: c.headDim, num_attention_heads: c.numHeads,
-      joint_attention_dim: c.contextInDim, pooled_projection_dim: c.pooledDim, guidance_embeds: c.guidanceEmbed, axes_dims_rope: c.axesDim,
-    };
-  }
-  return {
-    _class_name: 'SD3Transformer2DModel', sample_size: c.sampleSize, patch_size: c.patchSize, in_channels: c.inChannels, num_layers: c.numLayers,
-    attention_head_dim: c.headDim, num_attention_heads: c.numHeads, joint_attention_dim: c.jointAttentionDim,
-    caption_projection_dim: c.captionProjectionDim, pooled_projection_dim: c.pooledDim, out_channels: c.outChannels,
-    pos_embed_max_size: c.posEmbedMaxSize || null, dual_attention_layers: c.dualAttentionLayers, qk_norm: c.qkNorm ? 'rms_norm' : null,
-  };
-}
-
 function splitShards(specs: TensorSpec[], shards: number): TensorSpec[][] {
   const total = specs.reduce((a, s) => a + specBytes(s), 0);
   const groups: TensorSpec[][] = Array.from({ length: shards }, () => []);
@@ -167,15 +152,16 @@ function splitShards(specs: TensorSpec[], shards: number): TensorSpec[][] {
 }
 
 /**
- * Writes a checkpoint of configuration `c` with random values. BFL layout: `path` is the .safetensors file.
- * diffusers layout: `path` is the transformer folder (created), holding diffusion_pytorch_model*.safetensors,
- * the index when sharded, and config.json.
+ * Writes a checkpoint of configuration `c` with random values: to `path` itself when it ends in .safetensors,
+ * else into the folder `path` (created) as diffusion_pytorch_model*.safetensors, the index when sharded, and the
+ * family's config.json.
  */
-export async function writeSyntheticCheckpoint(path: string, c: ModelConfig, options: SyntheticOptions = {}): Promise<SyntheticResult> {
+export async function writeSyntheticCheckpoint(path: string, c: FamilyConfig, options: SyntheticOptions = {}): Promise<SyntheticResult> {
+  const family = familyOf(c);
   const dtype = options.dtype ?? 'BF16';
   const seed = options.seed ?? 1;
   const chunkBytes = options.chunkBytes ?? 64 * 1024 * 1024;
-  const expected = expectedTensors(c).filter((t) => options.includeOptional !== false || !t.optional);
+  const expected = family.expectedTensors(c).filter((t) => options.includeOptional !== false || !t.optional);
   const byName = new Map(expected.map((t) => [t.name, t]));
   const specs: TensorSpec[] = expected.map((t) => ({ name: t.name, dtype, shape: t.shape }));
   const source = new ValueSource(dtype, seed, options.fast ?? false, chunkBytes);
@@ -187,8 +173,8 @@ export async function writeSyntheticCheckpoint(path: string, c: ModelConfig, opt
     await w.close();
   };
   const bytes = specs.reduce((a, s) => a + specBytes(s), 0);
-  if (c.layout === 'bfl') {
-    if ((options.shards ?? 1) !== 1) throw new Error('synthetic: the BFL layout is a single file; shards apply to diffusers only');
+  if (path.endsWith('.safetensors')) {
+    if ((options.shards ?? 1) !== 1) throw new Error(`synthetic: ${path} is a single file; give a folder path to write ${options.shards} shards`);
     await writeFileOf(path, specs);
     return { files: [path], index: null, config: null, bytes, tensors: specs.length };
   }
@@ -212,26 +198,9 @@ export async function writeSyntheticCheckpoint(path: string, c: ModelConfig, opt
     await writeFile(index, JSON.stringify({ metadata: { total_size: bytes }, weight_map: weightMap }, null, 2));
   }
   let config: string | null = null;
-  if (options.configJson !== false) {
+  if (options.configJson !== false && family.configJson) {
     config = join(path, 'config.json');
-    await writeFile(config, JSON.stringify(diffusersConfigJson(c), null, 2));
+    await writeFile(config, JSON.stringify(family.configJson(c), null, 2));
   }
   return { files, index, config, bytes, tensors: specs.length };
-}
-
-/** Tiny configurations with the real structure, for tests and parity goldens. */
-export function tinyFluxConfig(layout: 'bfl' | 'diffusers' = 'bfl', guidanceEmbed = true): FluxConfig {
-  return {
-    family: 'flux', layout, hiddenSize: 64, numHeads: 2, headDim: 32, mlpHidden: 256, mlpRatio: 4, doubleBlocks: 1,
-    singleBlocks: 2, inChannels: 16, outChannels: 16, patchSize: 1, contextInDim: 24, pooledDim: 12, timeEmbedDim: 256,
-    guidanceEmbed, qkvBias: true, axesDim: [4, 14, 14], ropeTheta: 10000,
-  };
-}
-
-export function tinySd3Config(v35 = false): Sd3Config {
-  return {
-    family: 'sd3', layout: 'diffusers', hiddenSize: 64, numHeads: 2, headDim: 32, numLayers: 3, mlpHidden: 256, mlpRatio: 4,
-    patchSize: 2, inChannels: 4, outChannels: 4, jointAttentionDim: 24, captionProjectionDim: 64, pooledDim: 20,
-    timeEmbedDim: 256, posEmbedMaxSize: 8, sampleSize: 16, posEmbedStored: true, dualAttentionLayers: v35 ? [0, 1] : [], qkNorm: v35,
-  };
 }

@@ -1,4 +1,4 @@
-// Canonical weight names the graphs use, and how each is assembled from a checkpoint's tensors.
+// FLUX's canonical weight names (what its graph declares) and how each is assembled from a checkpoint's tensors.
 //
 // FLUX: the canonical names ARE Black Forest Labs' names, because BFL's layout is the fused one we want on the
 // GPU: one [3D, D] qkv weight per stream (one matmul instead of three) and one [3D+M, D] linear1 per single
@@ -7,24 +7,16 @@
 // uploader streams the parts into consecutive ranges of one GPU buffer (no extra copy, no host-side concat).
 // diffusers also stores the final adaLN projection as [scale; shift] where BFL has [shift; scale]: the map
 // swaps the two row halves back, so canonical `final_layer.adaLN_modulation.1` is always [shift; scale].
-//
-// SD3: only the diffusers layout exists; canonical names are diffusers' names, with Q/K/V fused the way
-// diffusers' own fuse_qkv_projections names them: `attn.to_qkv` (to_q|to_k|to_v), `attn.to_added_qkv`
-// (add_q_proj|add_k_proj|add_v_proj), `attn2.to_qkv`. `norm_out.linear` keeps diffusers' [scale; shift] order;
-// `norm1_context.linear` of the last (context_pre_only) block is [scale; shift] too, the others are the usual
-// 6-way [shift, scale, gate (attn); shift, scale, gate (mlp)], SD3.5's dual blocks' norm1 is 9-way (+ attn2).
-import { expectedTensors } from './layouts.js';
-import type { FluxConfig, ModelConfig, Sd3Config } from './model-config.js';
+import { wholeTensor } from '../../loading/sources.js';
+import type { WeightPart, WeightSource } from '../family.js';
+import type { FluxConfig } from './config.js';
+import { fluxExpectedTensors } from './layouts.js';
 
-import type { WeightPart, WeightSource } from '../loading/sources.js';
-
-export type { WeightPart, WeightSource } from '../loading/sources.js';
-
-const whole = (tensor: string): WeightPart[] => [{ tensor }];
+const whole = wholeTensor;
 
 /** FLUX canonical (= BFL) weights from either layout. */
 export function fluxWeightSources(c: FluxConfig): WeightSource[] {
-  const canonical = expectedTensors({ ...c, layout: 'bfl' });
+  const canonical = fluxExpectedTensors({ ...c, layout: 'bfl' });
   if (c.layout === 'bfl') return canonical.map((t) => ({ name: t.name, shape: t.shape, parts: whole(t.name) }));
   const D = c.hiddenSize;
   const map = new Map<string, WeightPart[]>();
@@ -76,37 +68,7 @@ export function fluxWeightSources(c: FluxConfig): WeightSource[] {
   map.set('final_layer.adaLN_modulation.1.bias', swap('norm_out.linear.bias'));
   return canonical.map((t) => {
     const parts = map.get(t.name);
-    if (!parts) throw new Error(`name-map: no diffusers source for canonical FLUX weight '${t.name}' (bug in name-map.ts)`);
+    if (!parts) throw new Error(`name-map: no diffusers source for canonical FLUX weight '${t.name}' (bug in models/flux/weights.ts)`);
     return { name: t.name, shape: t.shape, parts };
   });
-}
-
-/** SD3 canonical weights: diffusers names, Q/K/V fused into to_qkv / to_added_qkv / attn2.to_qkv. */
-export function sd3WeightSources(c: Sd3Config): WeightSource[] {
-  const D = c.hiddenSize;
-  const out: WeightSource[] = [];
-  const fusedAway = new Set<string>();
-  const fuse = (name: string, parts: string[]) => {
-    for (const suffix of ['weight', 'bias']) {
-      const ps = parts.map((p) => `${p}.${suffix}`);
-      ps.forEach((p) => fusedAway.add(p));
-      out.push({ name: `${name}.${suffix}`, shape: suffix === 'weight' ? [3 * D, D] : [3 * D], parts: ps.map((tensor) => ({ tensor })) });
-    }
-  };
-  const dual = new Set(c.dualAttentionLayers);
-  for (let i = 0; i < c.numLayers; i++) {
-    const b = `transformer_blocks.${i}.`;
-    fuse(`${b}attn.to_qkv`, [`${b}attn.to_q`, `${b}attn.to_k`, `${b}attn.to_v`]);
-    fuse(`${b}attn.to_added_qkv`, [`${b}attn.add_q_proj`, `${b}attn.add_k_proj`, `${b}attn.add_v_proj`]);
-    if (dual.has(i)) fuse(`${b}attn2.to_qkv`, [`${b}attn2.to_q`, `${b}attn2.to_k`, `${b}attn2.to_v`]);
-  }
-  for (const t of expectedTensors(c)) {
-    if (!fusedAway.has(t.name)) out.push({ name: t.name, shape: t.shape, parts: whole(t.name), optional: t.optional });
-  }
-  return out;
-}
-
-/** Canonical weights of any supported model. */
-export function weightSources(c: ModelConfig): WeightSource[] {
-  return c.family === 'flux' ? fluxWeightSources(c) : sd3WeightSources(c);
 }

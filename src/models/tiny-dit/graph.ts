@@ -1,4 +1,4 @@
-// A small DiT built with the graph API: the test model that exercises every op a FLUX/SD3 block needs.
+// The tiny DiT's graph: a small DiT that exercises every op a FLUX/SD3 block needs (the test-only family).
 //
 //   h    = tokens @ img_in^T + b                      (f32 residual stream [B, L, C])
 //   vec  = silu(cond)                                 (f16 [B, Cc])
@@ -14,35 +14,14 @@
 //   out  = (LN(h) * (1 + fscale) + fshift) @ final^T + b   (f32 [B, L, P]); fshift/fscale from vec @ final_mod^T
 // RoPE ids are FLUX's image ids (0, row, col) over a gridH x gridW token grid.
 import type { DType } from '../../gpu/kernel.js';
-import { fluxPositionIds, fluxRopeTable } from '../../kernels-wgsl/rope.js';
-import { Graph } from '../graph.js';
-import { attention, qkvPrep } from '../ops/attention.js';
-import { silu } from '../ops/elementwise.js';
-import { linear } from '../ops/matmul.js';
-import { layerNormModulate } from '../ops/norm.js';
-import type { Tensor } from '../tensor.js';
-
-export interface TinyDitConfig {
-  batch: number;
-  gridH: number;
-  gridW: number;
-  /** Input/output channels per token (a patchified latent). */
-  patchDim: number;
-  condDim: number;
-  hidden: number;
-  heads: number;
-  depth: number;
-  mlpRatio: number;
-  /** RoPE axes (sum = head dim), FLUX-style. */
-  axesDim: number[];
-  theta: number;
-  eps: number;
-}
-
-export const TINY_DIT_DEFAULT: TinyDitConfig = {
-  batch: 2, gridH: 3, gridW: 5, patchDim: 10, condDim: 24, hidden: 48, heads: 3, depth: 2, mlpRatio: 4,
-  axesDim: [4, 6, 6], theta: 10000, eps: 1e-6,
-};
+import { Graph } from '../../graph/graph.js';
+import { attention, qkvPrep } from '../../graph/ops/attention.js';
+import { silu } from '../../graph/ops/elementwise.js';
+import { linear } from '../../graph/ops/matmul.js';
+import { layerNormModulate } from '../../graph/ops/norm.js';
+import type { Tensor } from '../../graph/tensor.js';
+import { fluxPositionIds, fluxRopeTable } from '../flux/rope.js';
+import { TINY_DIT_DEFAULT, type TinyDitConfig, type TinyDitSetup } from './config.js';
 
 export interface WeightSpec {
   shape: number[];
@@ -78,6 +57,9 @@ export function tinyDitWeights(cfg: TinyDitConfig): Map<string, WeightSpec> {
 }
 
 export function checkTinyDitConfig(cfg: TinyDitConfig): void {
+  for (const [k, v] of Object.entries({ hidden: cfg.hidden, heads: cfg.heads, depth: cfg.depth, patchDim: cfg.patchDim, condDim: cfg.condDim })) {
+    if (!Number.isInteger(v) || v < 1) throw new Error(`tiny-dit: ${k} = ${v} must be a positive integer`);
+  }
   const D = cfg.hidden / cfg.heads;
   if (!Number.isInteger(D)) throw new Error(`tiny-dit: hidden ${cfg.hidden} is not a multiple of heads ${cfg.heads}`);
   const sum = cfg.axesDim.reduce((a, b) => a + b, 0);
@@ -85,9 +67,9 @@ export function checkTinyDitConfig(cfg: TinyDitConfig): void {
 }
 
 /** Builds the forward graph: inputs 'tokens' [B, L, P] f16 and 'cond' [B, Cc] f16, output 'out' [B, L, P] f32. */
-export function buildTinyDit(cfg: TinyDitConfig = TINY_DIT_DEFAULT): Graph {
+export function buildTinyDit(cfg: TinyDitSetup = TINY_DIT_DEFAULT): Graph {
   checkTinyDitConfig(cfg);
-  const { batch: B, hidden: C, heads: H, patchDim: P, condDim: Cc, eps } = cfg;
+  const { batch: B, heads: H, patchDim: P, condDim: Cc, eps } = cfg;
   const L = cfg.gridH * cfg.gridW;
   const specs = tinyDitWeights(cfg);
   const g = new Graph('tiny-dit');
@@ -126,6 +108,5 @@ export function buildTinyDit(cfg: TinyDitConfig = TINY_DIT_DEFAULT): Graph {
     return linear(g, nf, W('final.linear.weight'), { bias: W('final.linear.bias'), dtype: 'f32', name: 'linear' });
   });
   g.output('out', out);
-  void C;
   return g;
 }

@@ -1,0 +1,68 @@
+// The FLUX.1 family (dev and schnell; BFL single files and diffusers folders): everything the engine knows about
+// FLUX lives in this folder, and this object is its one entry in src/models/registry.ts.
+import type { Golden, ModelFamily } from '../family.js';
+import { uniformArray } from '../../util/random.js';
+import { describeFlux, detectFlux, flux1DevConfig, fluxConfigJson, inferFluxConfig, type FluxConfig, type FluxLayout } from './config.js';
+import { FluxTransformer } from './graph.js';
+import { fluxExpectedTensors } from './layouts.js';
+import { fluxWeightSources } from './weights.js';
+
+export * from './config.js';
+export * from './graph.js';
+export { fluxBflTensors, fluxDiffusersTensors, fluxExpectedTensors } from './layouts.js';
+export { fluxPositionIds, fluxRopeTable, type RopeTable } from './rope.js';
+export { fluxWeightSources } from './weights.js';
+
+function need(golden: Golden, name: string, why = ''): { shape: number[]; data: Float32Array } {
+  const t = golden.tensors.get(name);
+  if (!t) throw new Error(`golden ${golden.path} has no tensor '${name}'${why}`);
+  return t;
+}
+
+export const flux: ModelFamily<FluxConfig> = {
+  id: 'flux',
+  kind: 'dit',
+  title: 'FLUX.1 transformer (BFL single file or diffusers transformer/ folder)',
+  detect: detectFlux,
+  inferConfig: (ck, layout) => inferFluxConfig(ck, layout as FluxLayout),
+  expectedTensors: fluxExpectedTensors,
+  weightSources: fluxWeightSources,
+  describe: describeFlux,
+  configJson: fluxConfigJson,
+
+  async runGolden(ctx, weights, cfg, golden) {
+    const [, , H, W] = need(golden, 'input.latents').shape;
+    const [, Lt] = need(golden, 'input.txt').shape;
+    if (cfg.guidanceEmbed && !golden.tensors.has('input.guidance')) {
+      throw new Error(`golden ${golden.path} has no 'input.guidance', but the checkpoint is guidance-distilled (FLUX.1-dev); ` +
+        'use a golden made for FLUX.1-dev, or pair this golden with a schnell checkpoint');
+    }
+    const model = await FluxTransformer.create(ctx, weights, cfg, { batch: 1, txtTokens: Lt, gridH: H / 2, gridW: W / 2 });
+    try {
+      const got = await model.forward({
+        img: need(golden, 'input.img').data, txt: need(golden, 'input.txt').data, pooled: need(golden, 'input.y').data,
+        timesteps: Array.from(need(golden, 'input.timesteps').data),
+        guidance: golden.tensors.has('input.guidance') ? Array.from(need(golden, 'input.guidance').data) : undefined,
+      });
+      return { got, want: need(golden, 'output.velocity_packed').data };
+    } finally {
+      model.destroy();
+    }
+  },
+
+  bench: {
+    name: 'FLUX.1-dev',
+    config: flux1DevConfig('bfl', true),
+    textTokens: 512,
+    seed: 1,
+    async step(ctx, weights, cfg, resolution, textTokens) {
+      const grid = resolution / 16; // VAE /8, then 2x2 packing
+      const model = await FluxTransformer.create(ctx, weights, cfg, { batch: 1, txtTokens: textTokens, gridH: grid, gridW: grid });
+      model.setInputs({
+        img: uniformArray(grid * grid * cfg.inChannels, 1), txt: uniformArray(textTokens * cfg.contextInDim, 2, 0.3),
+        pooled: uniformArray(cfg.pooledDim, 3, 0.3), timesteps: [0.6], guidance: [3.5],
+      });
+      return { plan: model.plan, imageTokens: grid * grid, destroy: () => model.destroy() };
+    },
+  },
+};
