@@ -216,9 +216,49 @@ def flux_pipeline(out: str, t5_tok, clip_tok) -> None:
         "input.noise": noise, "output.image": image, "output.latents": FluxPipeline._unpack_latents(lat, HEIGHT, WIDTH, 2),
         "cond.txt": txt[0], "cond.pooled": pooled[0], "sigmas": sigmas,
     }
-    settings = dict(kw, family="flux", negative=None, seed=None)
+    gold.update(flux_img2img(pipe, dst, g))
+    settings = dict(kw, family="flux", negative=None, seed=None, img2img_strength=IMG2IMG_STRENGTH)
     save_file({k: v.contiguous().float() for k, v in gold.items()}, os.path.join(dst, "golden.safetensors"),
               metadata={"settings": json.dumps(settings)})
+
+
+IMG2IMG_STRENGTH = 0.6
+
+
+def flux_img2img(pipe, dst: str, g: torch.Generator) -> dict:
+    """FluxImg2ImgPipeline on img2img-input.png, started from latents noised exactly as our pipeline does: the VAE
+    encoder's mean (mode, not a sample), scaled/shifted, then scheduler.scale_noise to sigmas[t_start]."""
+    from PIL import Image
+    from diffusers import FluxImg2ImgPipeline, FluxPipeline
+    from diffusers.pipelines.flux.pipeline_flux import calculate_shift
+
+    # A smooth, deterministic picture (gradients and a disc), saved as PNG: both sides read the same 8-bit pixels.
+    yy, xx = np.mgrid[0:HEIGHT, 0:WIDTH].astype(np.float64)
+    r = np.clip(xx / (WIDTH - 1), 0, 1)
+    gch = np.clip(yy / (HEIGHT - 1), 0, 1)
+    b = ((xx - 30) ** 2 + (yy - 12) ** 2 < 64).astype(np.float64)
+    rgb = (np.stack([r, gch, 0.3 + 0.6 * b], -1) * 255).round().astype(np.uint8)
+    path = os.path.join(dst, "img2img-input.png")
+    Image.fromarray(rgb).save(path)
+    img = Image.open(path).convert("RGB")
+    i2i = FluxImg2ImgPipeline.from_pipe(pipe)
+    steps = 4
+    with torch.no_grad():
+        x = i2i.image_processor.preprocess(img, height=HEIGHT, width=WIDTH).to(torch.float32)
+        mode = i2i.vae.encode(x).latent_dist.mode()
+        il = (mode - i2i.vae.config.shift_factor) * i2i.vae.config.scaling_factor
+        h, w = HEIGHT // 2, WIDTH // 2
+        noise = torch.randn(1, 16, h, w, generator=g)
+        sch = i2i.scheduler
+        mu = calculate_shift((h // 2) * (w // 2))
+        sch.set_timesteps(sigmas=np.linspace(1.0, 1 / steps, steps), mu=mu)
+        t_start = int(max(steps - min(steps * IMG2IMG_STRENGTH, steps), 0))
+        sigma = float(sch.sigmas[t_start])
+        start = sigma * noise + (1 - sigma) * il
+        out = i2i(prompt=PROMPT, image=img, strength=IMG2IMG_STRENGTH, height=HEIGHT, width=WIDTH, num_inference_steps=steps,
+                  guidance_scale=3.5, max_sequence_length=64, latents=FluxPipeline._pack_latents(start, 1, 16, h, w),
+                  output_type="pt").images
+    return {"img2img.noise": noise, "img2img.image_latents": il, "img2img.output.image": out}
 
 
 def sd3_pipeline(out: str, t5_tok, clip_tok, clip_g_tok) -> None:

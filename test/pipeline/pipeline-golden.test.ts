@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GpuContext } from '../../src/gpu/context.js';
 import { readGolden } from '../../src/models/golden.js';
 import { relativeError } from '../../src/models/parity.js';
+import { readImage } from '../../src/pipeline/image-io.js';
 import { TextToImagePipeline } from '../../src/pipeline/pipeline.js';
 import { testContext } from '../helpers/gpu.js';
 
@@ -57,3 +58,25 @@ for (const family of ['flux', 'sd3'] as const) {
     });
   });
 }
+
+describe('flux: image to image vs FluxImg2ImgPipeline', () => {
+  it('strength 0.6 from the VAE encoder mean, same noise', async () => {
+    const { t } = await golden('flux');
+    const pipe = await TextToImagePipeline.load(ctx, `${FIX}flux`, { textEncoders: false, vaeEncoder: true });
+    try {
+      const image = await readImage(`${FIX}flux/img2img-input.png`, { width: 48, height: 32 });
+      const cond = { context: t('cond.txt').data, tokens: t('cond.txt').shape[0], pooled: t('cond.pooled').data };
+      let steps = 0;
+      const r = await pipe.generate({
+        prompt: 'unused', width: 48, height: 32, steps: 4, guidance: 3.5, noise: t('img2img.noise').data, cond, seed: 0,
+        image, strength: 0.6,
+      }, () => steps++);
+      expect(steps).toBe(3); // t_start = int(4 - 4 * 0.6) = 1: steps 1..3 run
+      const img = relativeError(r.image.data, t('img2img.output.image').data);
+      console.log(`flux img2img: image relL2 ${img.relL2.toExponential(2)}`);
+      expect(img.relL2).toBeLessThan(1e-2);
+    } finally {
+      pipe.destroy();
+    }
+  });
+});
