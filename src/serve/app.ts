@@ -134,6 +134,10 @@ export async function buildApp(core: ServeCore): Promise<FastifyInstance> {
   });
   const sc = schemas({ resolutions: cfg.resolutions, maxSteps: cfg.maxSteps, maxPromptChars: cfg.maxPromptChars });
 
+  // JSON only: Fastify also parses text/plain by default, which would turn a wrong content type into a confusing
+  // "body must be object".
+  app.removeContentTypeParser('text/plain');
+
   app.setErrorHandler((err: FastifyError, req, reply) => {
     if (err instanceof FieldError) return errorReply(reply, err.status, err.message, err.param, 'invalid_field');
     if (err instanceof AdmissionError) {
