@@ -37,6 +37,7 @@ export interface SimulateOpts {
   trace?: string;
   writeTrace?: string;
   admission?: boolean;
+  baseSlo?: string;
   debug?: boolean;
 }
 
@@ -59,6 +60,7 @@ export function registerSimulate(program: Command): void {
     .option('--write-trace <file.csv>', 'write the generated workload (first seed, --mix, --arrivals, --slo-scale) as a trace and stop')
     .option('--overhead', 'benchmark the per-round decision time (8/32/128 GPUs x 100/1000 queued) instead')
     .option('--policy <name>', 'quick run of one policy per seed, with the average: tetriserve, tetriserve+, xdit:K, edf:K, rssp (+triage, +backfill)')
+    .option('--base-slo <list>', 'base SLO per resolution in seconds, e.g. 256:1.5,512:2,1024:3,2048:5 (the default); sets the resolutions too')
     .option('--admission', 'with --policy: admission control at arrival (refused requests count as misses)')
     .option('--mix <mix>', 'workload mix for --policy and --write-trace: uniform or skewed', 'uniform')
     .option('--debug', 'print every seed of a --policy run')
@@ -88,6 +90,19 @@ export function parseSeeds(v: string): number[] {
   const seeds = parts.map((p) => int('seeds', p, 0));
   if (new Set(seeds).size !== seeds.length) throw new Error(`--seeds lists a seed twice (got "${v}"): each seed is one independent sample`);
   return seeds;
+}
+
+/** "256:1.5,512:2" -> {256: 1.5, 512: 2}; every error names --base-slo. */
+export function parseBaseSlo(v: string): Record<number, number> {
+  const out: Record<number, number> = {};
+  for (const part of v.split(',')) {
+    const m = /^\s*(\d+)\s*:\s*([0-9.]+)\s*$/.exec(part);
+    const res = m ? Number(m[1]) : NaN;
+    const slo = m ? Number(m[2]) : NaN;
+    if (!m || res % 16 !== 0 || res <= 0 || !(slo > 0)) throw new Error(`--base-slo must look like 256:1.5,512:2 (resolution, a multiple of 16, then seconds > 0); got "${part}"`);
+    out[res] = slo;
+  }
+  return out;
 }
 
 /** Directory holding the shipped profiles: ./profiles when run from the repository, else the one next to dist/. */
@@ -156,6 +171,10 @@ export function parseSimulateOptions(opts: SimulateOpts, readTrace: (path: strin
     arrivals: opts.arrivals as ArrivalProcess,
     trace: opts.trace ? readTrace(opts.trace) : undefined,
   };
+  if (opts.baseSlo !== undefined) {
+    cfg.baseSlo = parseBaseSlo(opts.baseSlo);
+    cfg.resolutions = Object.keys(cfg.baseSlo).map(Number).sort((a, b) => a - b);
+  }
   const out = opts.out ?? (opts.updateResults ? RESULTS_DIR : USER_OUT);
   return { cfg, profilePath, out, mix: opts.mix as Mix, experiments };
 }

@@ -38,6 +38,8 @@ export interface ExperimentConfig {
   trace?: readonly TraceRow[];
   /** Resolutions reported per resolution (default 256, 512, 1024, 2048). */
   resolutions?: readonly number[];
+  /** Base SLO per resolution in seconds (default BASE_SLO: 1.5 / 2 / 3 / 5 s). */
+  baseSlo?: Readonly<Record<number, number>>;
 }
 
 /** A scheduler configuration compared in the tables. */
@@ -127,7 +129,17 @@ export function resolutionsOf(cfg: ExperimentConfig): readonly number[] {
 
 export function workload(cfg: ExperimentConfig, pt: RunPoint): Request[] {
   if (cfg.trace) return traceRequests(cfg.trace, pt.sloScale, cfg.steps);
-  return generateWorkload({ count: cfg.requests, ratePerMin: pt.rate, mix: pt.mix, sloScale: pt.sloScale, seed: pt.seed, steps: cfg.steps, arrivals: pt.arrivals ?? cfg.arrivals });
+  return generateWorkload({
+    count: cfg.requests,
+    ratePerMin: pt.rate,
+    mix: pt.mix,
+    sloScale: pt.sloScale,
+    seed: pt.seed,
+    steps: cfg.steps,
+    arrivals: pt.arrivals ?? cfg.arrivals,
+    baseSlo: cfg.baseSlo,
+    resolutions: cfg.resolutions,
+  });
 }
 
 export function runOne(cfg: ExperimentConfig, spec: PolicySpec, pt: RunPoint, gpus = cfg.gpus): SimResult {
@@ -245,7 +257,8 @@ function seedNote(cfg: ExperimentConfig): string {
   if (cfg.trace) return `${cfg.trace.length}-request trace replayed once, ${cfg.gpus} GPUs, ${cfg.steps} steps by default, ${prof}`;
   const s = cfg.seeds;
   const seeds = s.length > 4 && s.every((x, i) => i === 0 || x === s[i - 1] + 1) ? `${s[0]}–${s[s.length - 1]}` : s.join(', ');
-  return `${cfg.requests} requests per run, ${cfg.gpus} GPUs, ${cfg.steps} steps, ${cfg.arrivals ?? 'poisson'} arrivals, ${prof}; mean ± 95% CI over ${s.length} seeds (${seeds})`;
+  const slo = cfg.baseSlo ? `, base SLOs ${Object.entries(cfg.baseSlo).map(([r, v]) => `${r}²: ${v} s`).join(' / ')}` : '';
+  return `${cfg.requests} requests per run, ${cfg.gpus} GPUs, ${cfg.steps} steps, ${cfg.arrivals ?? 'poisson'} arrivals${slo}, ${prof}; mean ± 95% CI over ${s.length} seeds (${seeds})`;
 }
 
 function resNote(cfg: ExperimentConfig, maxCi: number): string {

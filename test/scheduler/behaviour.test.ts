@@ -89,12 +89,12 @@ describe('elastic scale-up', () => {
     });
     const model = new CostModel(profile, 8);
     const s = new TetriServeScheduler(model);
-    s.onArrival({ id: 0, resolution: 256, steps: 50, arrival: 0, deadline: 60 }, 0);
+    s.onArrival({ id: 0, resolution: 256, steps: 50, arrival: 0, deadline: 60 });
     const [a] = s.planRound(0, { total: 8, alive: 8, free: [0, 1, 2, 3, 4, 5, 6, 7] });
     expect(a.gpus).toHaveLength(4);
     // and it does scale up where it helps: a 1024² request gets all eight
     const s2 = new TetriServeScheduler(model);
-    s2.onArrival({ id: 1, resolution: 1024, steps: 50, arrival: 0, deadline: 60 }, 0);
+    s2.onArrival({ id: 1, resolution: 1024, steps: 50, arrival: 0, deadline: 60 });
     expect(s2.planRound(0, { total: 8, alive: 8, free: [0, 1, 2, 3, 4, 5, 6, 7] })[0].gpus).toHaveLength(8);
   });
 });
