@@ -18,12 +18,23 @@ export interface ModelFolder {
   transformer: string;
   vae: string;
   /** Text encoders, by role. FLUX: clipL + t5; SD3: clipL + clipG + t5. */
-  textEncoders: { clipL: string; clipG?: string; t5: string };
-  tokenizers: { clipL: string; clipG?: string; t5: string };
+  textEncoders: { clipL: string; clipG?: string; t5: string | null };
+  /** t5 null: an SD3 folder saved without T5 (model_index.json lists text_encoder_3 as null; its context is zeros). */
+  tokenizers: { clipL: string; clipG?: string; t5: string | null };
   /** scheduler/scheduler_config.json contents, when present. */
   schedulerConfig: Record<string, unknown> | null;
   /** Optional generation defaults shipped with the model (tetriserve.json: steps, guidance, width, height, ...). */
   defaults: Record<string, unknown> | null;
+  /** vae/config.json sample_size: the image size the model was made for (1024 for FLUX.1 and SD3). */
+  vaeSampleSize: number | null;
+  /** The T5 tokenizer's model_max_length (tokenizer_config.json), when it says one. */
+  t5MaxLength: number | null;
+}
+
+async function positiveInt(path: string, key: string): Promise<number | null> {
+  const j = await readJson(path).catch(() => null);
+  const v = j?.[key];
+  return typeof v === 'number' && Number.isInteger(v) && v > 0 && v < 1e6 ? v : null;
 }
 
 async function kind(p: string): Promise<'file' | 'dir' | null> {
@@ -85,10 +96,16 @@ async function resolveDiffusers(root: string, index: Record<string, unknown>, de
   };
   const transformer = await need('transformer', 'the denoising transformer');
   const vae = await need('vae', 'the autoencoder');
-  const textEncoders: Partial<ModelFolder['textEncoders']> = {};
-  const tokenizers: Partial<ModelFolder['tokenizers']> = {};
-  for (const [dir, role] of Object.entries(spec.encoders)) textEncoders[role] = await need(dir, `text encoder ${role}`);
-  for (const [dir, role] of Object.entries(spec.tokenizers)) tokenizers[role] = await need(dir, `tokenizer ${role}`);
+  const textEncoders: Record<string, string | null> = {};
+  const tokenizers: Record<string, string | null> = {};
+  const listedNull = (dir: string) => Array.isArray(index[dir]) && (index[dir] as unknown[])[0] === null;
+  const noT5 = spec.family === 'sd3' && listedNull('text_encoder_3') && (await kind(join(root, 'text_encoder_3'))) !== 'dir';
+  for (const [dir, role] of Object.entries(spec.encoders)) {
+    textEncoders[role] = role === 't5' && noT5 ? null : await need(dir, `text encoder ${role}`);
+  }
+  for (const [dir, role] of Object.entries(spec.tokenizers)) {
+    tokenizers[role] = role === 't5' && noT5 ? null : await need(dir, `tokenizer ${role}`);
+  }
   if (missing.length) {
     throw new Error(`${root} (${cls}) is missing ${missing.join(', ')}; download the full pipeline folder ` +
       '(e.g. huggingface-cli download <repo> --local-dir <folder>)');
@@ -96,7 +113,9 @@ async function resolveDiffusers(root: string, index: Record<string, unknown>, de
   const schedulerConfig = await readJson(join(root, 'scheduler', 'scheduler_config.json'));
   return {
     root, layout: 'diffusers', pipelineClass: cls, family: spec.family, transformer, vae,
-    textEncoders: textEncoders as ModelFolder['textEncoders'], tokenizers: tokenizers as ModelFolder['tokenizers'], schedulerConfig, defaults,
+    textEncoders: textEncoders as unknown as ModelFolder['textEncoders'], tokenizers: tokenizers as unknown as ModelFolder['tokenizers'], schedulerConfig, defaults,
+    vaeSampleSize: await positiveInt(join(vae, 'config.json'), 'sample_size'),
+    t5MaxLength: typeof tokenizers.t5 === 'string' ? await positiveInt(join(tokenizers.t5, 'tokenizer_config.json'), 'model_max_length') : null,
   };
 }
 
@@ -126,5 +145,6 @@ async function resolveBfl(root: string, defaults: Record<string, unknown> | null
   return {
     root, layout: 'bfl', pipelineClass: 'BFL files', family: 'flux', transformer, vae, textEncoders: { clipL, t5 },
     tokenizers: { clipL: tokClip, t5: tokT5 }, schedulerConfig: await readJson(join(root, 'scheduler', 'scheduler_config.json')), defaults,
+    vaeSampleSize: null, t5MaxLength: await positiveInt(join(tokT5, 'tokenizer_config.json'), 'model_max_length'),
   };
 }

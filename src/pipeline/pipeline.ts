@@ -139,7 +139,7 @@ export class TextToImagePipeline {
         throw new Error(`${folder.root}: the VAE has ${vae.config.latentChannels} latent channels but the transformer takes ${latentCh}`);
       }
       if (opts.textEncoders !== false) {
-        text = await loadTextStage(ctx, folder);
+        text = await loadTextStage(ctx, folder, loaded.config.family === 'sd3' ? { jointAttentionDim: loaded.config.jointAttentionDim } : {});
         warnings.push(...text.warnings);
       }
       const scheduler = folder.schedulerConfig
@@ -165,17 +165,24 @@ export class TextToImagePipeline {
     return this.vae.scale * 2;
   }
 
-  /** Defaults: the model family's (diffusers pipelines'), overridden by the folder's tetriserve.json. */
+  /**
+   * Defaults: the model family's (diffusers pipelines': 28 steps / 3.5 FLUX.1-dev, 4 steps schnell, 28 / 7.0 SD3),
+   * the image size from vae/config.json's sample_size (1024 for FLUX.1 and SD3), T5 tokens capped by the T5
+   * tokenizer's model_max_length; all overridden by the folder's tetriserve.json when present.
+   */
   defaults(): GenerationDefaults {
     const c = this.config;
+    const f = this.folder;
+    const side = f.vaeSampleSize && f.vaeSampleSize % this.sizeMultiple === 0 ? f.vaeSampleSize : 1024;
     const base: GenerationDefaults = c.family === 'sd3'
-      ? { steps: 28, guidance: 7.0, width: 1024, height: 1024, maxSequenceLength: 256 }
+      ? { steps: 28, guidance: 7.0, width: side, height: side, maxSequenceLength: 256 }
       : (c as FluxConfig).guidanceEmbed
-        ? { steps: 28, guidance: 3.5, width: 1024, height: 1024, maxSequenceLength: 512 }
-        : { steps: 4, guidance: null, width: 1024, height: 1024, maxSequenceLength: 256 };
-    const d = this.folder.defaults;
+        ? { steps: 28, guidance: 3.5, width: side, height: side, maxSequenceLength: 512 }
+        : { steps: 4, guidance: null, width: side, height: side, maxSequenceLength: 256 };
+    if (f.t5MaxLength) base.maxSequenceLength = Math.min(base.maxSequenceLength, f.t5MaxLength);
+    const d = f.defaults;
     if (!d) return base;
-    const src = `${this.folder.root}/tetriserve.json`;
+    const src = `${f.root}/tetriserve.json`;
     return {
       steps: num(d.steps, `${src}: steps`) ?? base.steps,
       guidance: d.guidance === null ? null : (num(d.guidance, `${src}: guidance`) ?? base.guidance),

@@ -1,10 +1,10 @@
-// The text stage as the pipeline uses it: prompt (and negative prompt) -> Conditioning. The encoders themselves
-// (tokenizers, T5, CLIP, how FLUX and SD3 combine them) live in text-conditioning.ts; this adapter keeps the
-// pipeline's needs in one small interface and turns over-long prompts into a clear error instead of silently
-// dropping tokens.
+// The text stage as the pipeline uses it: prompt (and negative prompt) -> Conditioning, through the
+// TextConditioner (text-conditioning.ts: tokenizers, T5, CLIP, how FLUX and SD3 combine them) of a resolved
+// model folder. Over-long prompts are an error unless the caller allows truncation (--truncate).
 import type { GpuContext } from '../gpu/context.js';
 import type { ModelFolder } from './model-folder.js';
 import type { Conditioning } from './request-state.js';
+import { TextConditioner } from './text-conditioning.js';
 
 export interface TextStage {
   /** Encodes one prompt; `maxSequenceLength` is the T5 token count (FLUX.1-dev 512, schnell/SD3 256). */
@@ -14,7 +14,20 @@ export interface TextStage {
   destroy(): void;
 }
 
-export async function loadTextStage(_ctx: GpuContext, folder: ModelFolder): Promise<TextStage> {
-  throw new Error(`${folder.root}: the text encoders (T5, CLIP) are not wired into the pipeline yet; ` +
-    'pass precomputed conditioning (tests) until src/pipeline/text-conditioning.ts lands');
+export async function loadTextStage(ctx: GpuContext, folder: ModelFolder, opts: { jointAttentionDim?: number } = {}): Promise<TextStage> {
+  const tc = await TextConditioner.load(ctx, {
+    family: folder.family,
+    encoders: { ...folder.textEncoders },
+    tokenizers: { ...folder.tokenizers },
+    modelId: folder.root,
+  }, opts.jointAttentionDim ? { jointAttentionDim: opts.jointAttentionDim } : {});
+  return {
+    loadMs: tc.loadMs,
+    warnings: tc.warnings,
+    async encode(prompt, o) {
+      const c = await tc.encode(prompt, { maxSequenceLength: o.maxSequenceLength, allowTruncation: o.allowTruncation });
+      return { context: c.context, tokens: c.tokens, pooled: c.pooled };
+    },
+    destroy: () => tc.destroy(),
+  };
 }

@@ -12,6 +12,9 @@ import { TextToImagePipeline } from '../../src/pipeline/pipeline.js';
 import { testContext } from '../helpers/gpu.js';
 
 const FIX = new URL('../fixtures/tiny-pipelines/', import.meta.url).pathname;
+// bench/reference/make_pipeline_goldens.py PROMPT / NEGATIVE
+const PROMPT = 'a red circle on a blue background, top left';
+const NEGATIVE = 'blurry, low quality';
 
 let ctx: GpuContext;
 beforeAll(async () => {
@@ -52,6 +55,28 @@ for (const family of ['flux', 'sd3'] as const) {
         expect(lat.nonFinite).toBe(0);
         expect(lat.relL2).toBeLessThan(1e-2);
         expect(img.relL2).toBeLessThan(1e-2);
+      } finally {
+        pipe.destroy();
+      }
+    });
+
+    it('prompt to image (our tokenizers and text encoders too)', async () => {
+      const { t } = await golden(family);
+      const pipe = await TextToImagePipeline.load(ctx, `${FIX}${family}`);
+      try {
+        const r = await pipe.generate({
+          prompt: PROMPT, negative: family === 'sd3' ? NEGATIVE : undefined, width: 48, height: 32, steps: 4,
+          guidance: family === 'flux' ? 3.5 : 5.0, maxSequenceLength: family === 'flux' ? 64 : 32, noise: t('input.noise').data, seed: 0,
+          allowTruncation: true, // the SD3 golden's prompt is cut to 32 T5 tokens (diffusers warns and truncates)
+        });
+        const img = relativeError(r.image.data, t('output.image').data);
+        console.log(`${family} from the prompt: image relL2 ${img.relL2.toExponential(2)}`);
+        expect(img.relL2).toBeLessThan(1e-2);
+        // Without --truncate, a prompt longer than the token budget is refused, naming the encoder.
+        await expect(pipe.generate({ prompt: PROMPT + ' and more words'.repeat(20), width: 48, height: 32, steps: 1, maxSequenceLength: 16, seed: 0 }))
+          .rejects.toThrow(/tokens too long for (T5|CLIP)/);
+        // Sizes the VAE and the 2x2 packing cannot take.
+        await expect(pipe.generate({ prompt: 'x', width: 50, height: 32, steps: 1, seed: 0 })).rejects.toThrow(/width 50 is not divisible by 4 .*use 48 or 52/);
       } finally {
         pipe.destroy();
       }
