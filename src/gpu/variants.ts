@@ -5,8 +5,21 @@ import type { GpuCaps } from './context.js';
 export type MatmulPath = 'subgroup-matrix' | 'tiled';
 export type AttentionPath = 'subgroup-matrix' | 'tiled';
 
+/**
+ * Why the tensor-core GEMM cannot run on this adapter, or null when it can: it needs an f16 subgroup-matrix
+ * config (caps.tensorCores) and one fixed subgroup size (its tiling assumes it).
+ */
+export function tensorCoreMatmulUnavailable(caps: GpuCaps): string | null {
+  if (!caps.tensorCores) return `adapter '${caps.adapterName}' has no f16 subgroup-matrix config (caps.tensorCores is false)`;
+  if (!(caps.subgroupMinSize === caps.subgroupMaxSize && caps.subgroupMaxSize > 0)) {
+    return `it needs a fixed subgroup size (adapter reports ${caps.subgroupMinSize}..${caps.subgroupMaxSize})`;
+  }
+  return null;
+}
+
+/** The path an f16 GEMM takes on this adapter ('auto'); f32 inputs always take the tiled path. */
 export function matmulPath(caps: GpuCaps): MatmulPath {
-  return caps.tensorCores ? 'subgroup-matrix' : 'tiled';
+  return tensorCoreMatmulUnavailable(caps) === null ? 'subgroup-matrix' : 'tiled';
 }
 
 export function attentionPath(caps: GpuCaps): AttentionPath {
@@ -22,7 +35,7 @@ export const TENSOR_CORE_ATTENTION_VERIFIED = true;
 
 export function kernelPaths(caps: GpuCaps): Record<string, string> {
   return {
-    matmul: matmulPath(caps),
+    matmul: matmulPath(caps) === 'subgroup-matrix' ? 'subgroup-matrix (f16 inputs; f32: tiled)' : 'tiled',
     attention: !caps.tensorCores ? 'tiled (fused, online softmax)'
       : TENSOR_CORE_ATTENTION_VERIFIED ? 'subgroup-matrix (fused, online softmax) for D 64/128; other plain attention: composed tensor-core GEMMs; masked: tiled fused'
       : 'composed (tensor-core GEMMs + softmax, head-chunked; masked/biased attention: tiled fused)',

@@ -2,6 +2,7 @@
 // required shape), picks the path (subgroup-matrix tensor cores where the adapter has them, else the portable
 // tiled kernel), compiles the WGSL (cached by spec) and returns one KernelCall. Runs at graph-build time.
 import type { GpuContext } from '../gpu/context.js';
+import { matmulPath, tensorCoreMatmulUnavailable } from '../gpu/variants.js';
 import { bindGroup, byteSize, grid1d, numel, paramsBuffer, type KernelCall, type TensorView } from '../gpu/kernel.js';
 import { epilogueFlags, paramsList, specKey, type Access, type Activation, type BLayout, type GemmParams, type GemmSpec } from './matmul-epilogue.wgsl.js';
 import { TILED, tiledMatmulWgsl } from './matmul-tiled.wgsl.js';
@@ -230,24 +231,18 @@ function matmulImpl(ctx: GpuContext, args: MatmulArgs, tuning: GemmTuning | null
   });
 }
 
+/** The adapter's path comes from gpu/variants.ts (what `dit doctor` reports); here only f32 inputs override it. */
 function choosePath(ctx: GpuContext, g: GemmLaunch): 'tiled' | 'subgroup-matrix' {
-  const caps = ctx.caps;
-  const sgUsable = caps.tensorCores && caps.subgroupMinSize === caps.subgroupMaxSize && caps.subgroupMaxSize > 0;
   const f16In = g.a.dtype === 'f16' && g.b.dtype === 'f16';
   if (g.path === 'tiled') return 'tiled';
   if (g.path === 'subgroup-matrix') {
     if (g.tuning?.transform) return 'subgroup-matrix'; // emulated: no hardware needed
-    if (!caps.tensorCores) {
-      fail(g.op, `path 'subgroup-matrix' requested but adapter '${caps.adapterName}' has no f16 subgroup-matrix config ` +
-        `(caps.tensorCores is false); use path 'auto' or 'tiled'`);
-    }
-    if (!sgUsable) {
-      fail(g.op, `path 'subgroup-matrix' needs a fixed subgroup size (adapter reports ${caps.subgroupMinSize}..${caps.subgroupMaxSize}); use 'tiled'`);
-    }
+    const why = tensorCoreMatmulUnavailable(ctx.caps);
+    if (why) fail(g.op, `path 'subgroup-matrix' is unavailable: ${why}; use path 'auto' or 'tiled'`);
     if (!f16In) fail(g.op, `path 'subgroup-matrix' needs f16 inputs (got ${g.a.dtype} x ${g.b.dtype}); use 'tiled' for f32`);
     return 'subgroup-matrix';
   }
-  return sgUsable && f16In ? 'subgroup-matrix' : 'tiled';
+  return matmulPath(ctx.caps) === 'subgroup-matrix' && f16In ? 'subgroup-matrix' : 'tiled';
 }
 
 /** 16 bytes bound in place of an absent bias/gate/residual (the epilogue flags keep it unread). */
