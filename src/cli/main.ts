@@ -3,6 +3,7 @@
 import { Command } from 'commander';
 import { registerBench } from './bench.js';
 import { registerDoctor } from './doctor.js';
+import { registerEncode } from './encode.js';
 import { registerGenerate } from './generate.js';
 import { registerInspect } from './inspect.js';
 import { registerParity } from './parity.js';
@@ -15,6 +16,7 @@ registerDoctor(program);
 registerBench(program);
 registerParity(program);
 registerInspect(program);
+registerEncode(program);
 registerSimulate(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {

@@ -255,3 +255,69 @@ export function encodeSd3Prompt(tc: TextConditioner, prompt: string, opts: Encod
   if (tc.family !== 'sd3') throw new Error(`encodeSd3Prompt: this conditioner is for ${tc.family}`);
   return tc.encode({ prompt, prompt2: opts.prompt2, prompt3: opts.prompt3 }, opts);
 }
+
+const FOLDER_ROLES: Record<string, { family: TextFamily; dirs: [role: 'clipL' | 'clipG' | 't5', encoder: string, tokenizer: string][] }> = {
+  FluxPipeline: { family: 'flux', dirs: [['clipL', 'text_encoder', 'tokenizer'], ['t5', 'text_encoder_2', 'tokenizer_2']] },
+  StableDiffusion3Pipeline: {
+    family: 'sd3',
+    dirs: [['clipL', 'text_encoder', 'tokenizer'], ['clipG', 'text_encoder_2', 'tokenizer_2'], ['t5', 'text_encoder_3', 'tokenizer_3']],
+  },
+};
+FOLDER_ROLES.FluxImg2ImgPipeline = FOLDER_ROLES.FluxPipeline;
+FOLDER_ROLES.StableDiffusion3Img2ImgPipeline = FOLDER_ROLES.StableDiffusion3Pipeline;
+
+/**
+ * The text encoders of a model folder, without needing the transformer or VAE: a diffusers pipeline folder
+ * (model_index.json) or a FLUX single-file set (t5xxl*.safetensors, clip_l*.safetensors, tokenizer/ and
+ * tokenizer_2/ copied from the diffusers release). SD3 folders may leave out text_encoder_3 (no T5: zeros).
+ */
+export async function textEncoderPathsFromFolder(root: string): Promise<TextEncoderPaths & { defaultMaxSequenceLength: number }> {
+  const { readdir, readFile, stat } = await import('node:fs/promises');
+  const { join } = await import('node:path');
+  const isDir = async (p: string) => (await stat(p).catch(() => null))?.isDirectory() ?? false;
+  if (!(await isDir(root))) throw new Error(`--model ${root}: no such folder (give a diffusers pipeline folder, or a folder with t5xxl*/clip_l* files and tokenizer folders)`);
+  const readJson = async (p: string) => JSON.parse(await readFile(p, 'utf8')) as Record<string, unknown>;
+  const index = await readJson(join(root, 'model_index.json')).catch(() => null);
+  if (index) {
+    const cls = String(index._class_name ?? '');
+    const spec = FOLDER_ROLES[cls];
+    if (!spec) throw new Error(`${join(root, 'model_index.json')}: pipeline class '${cls}' has no known text encoders (supported: ${Object.keys(FOLDER_ROLES).join(', ')})`);
+    const encoders: Record<string, string | null> = {};
+    const tokenizers: Record<string, string | null> = {};
+    const missing: string[] = [];
+    for (const [role, enc, tok] of spec.dirs) {
+      const optional = spec.family === 'sd3' && role === 't5' && index[enc] !== undefined && (index[enc] as unknown[])?.[0] === null;
+      const haveEnc = await isDir(join(root, enc));
+      const haveTok = await isDir(join(root, tok));
+      if ((!haveEnc || !haveTok) && optional) {
+        encoders[role] = null;
+        tokenizers[role] = null;
+        continue;
+      }
+      if (!haveEnc) missing.push(`${enc}/`);
+      if (!haveTok) missing.push(`${tok}/`);
+      encoders[role] = join(root, enc);
+      tokenizers[role] = join(root, tok);
+    }
+    if (missing.length) throw new Error(`${root} (${cls}) is missing ${missing.join(', ')}; download those folders of the release`);
+    const tcfg = await readJson(join(root, 'transformer', 'config.json')).catch(() => null);
+    // FLUX.1-dev (guidance-distilled) uses 512 T5 tokens, schnell 256; SD3 256.
+    const defaultMaxSequenceLength = spec.family === 'flux' && tcfg?.guidance_embeds !== false ? 512 : 256;
+    return {
+      family: spec.family, modelId: root, defaultMaxSequenceLength,
+      encoders: encoders as unknown as TextEncoderPaths['encoders'], tokenizers: tokenizers as unknown as TextEncoderPaths['tokenizers'],
+    };
+  }
+  const files = (await readdir(root)).filter((f) => f.endsWith('.safetensors')).sort();
+  const one = (re: RegExp, what: string) => {
+    const c = files.filter((f) => re.test(f));
+    if (c.length !== 1) throw new Error(`${root}: ${c.length ? `several ${what} files (${c.join(', ')}); keep one` : `no ${what} file`} (no model_index.json, so a FLUX single-file set is expected: t5xxl_fp16.safetensors, clip_l.safetensors, tokenizer/, tokenizer_2/)`);
+    return join(root, c[0]);
+  };
+  const t5 = one(/^t5.*\.safetensors$/i, 'T5 (t5xxl_*.safetensors)');
+  const clipL = one(/^clip_l.*\.safetensors$/i, 'CLIP-L (clip_l*.safetensors)');
+  for (const d of ['tokenizer', 'tokenizer_2']) {
+    if (!(await isDir(join(root, d)))) throw new Error(`${root}: missing ${d}/ (copy ${d}/ from the diffusers FLUX.1 repository: BFL ships no tokenizer files)`);
+  }
+  return { family: 'flux', modelId: root, defaultMaxSequenceLength: 512, encoders: { clipL, t5 }, tokenizers: { clipL: join(root, 'tokenizer'), t5: join(root, 'tokenizer_2') } };
+}

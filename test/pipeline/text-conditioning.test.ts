@@ -4,7 +4,10 @@
 import { describe, expect, it } from 'vitest';
 import { errorStats, testContext } from '../helpers/gpu.js';
 import { EmbeddingCache, conditioningKey } from '../../src/pipeline/embedding-cache.js';
-import { TextConditioner, encodeFluxPrompt, encodeSd3Prompt } from '../../src/pipeline/text-conditioning.js';
+import { TextConditioner, encodeFluxPrompt, encodeSd3Prompt, textEncoderPathsFromFolder } from '../../src/pipeline/text-conditioning.js';
+import { mkdtemp, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { ENC, F16_U, get, readEncoderGolden } from '../models/encoder-goldens.js';
 
 const BOUND = 4 * F16_U;
@@ -117,5 +120,43 @@ describe('embedding cache', () => {
     expect(k({})).not.toBe(k({ settings: { L: 256, t: true } }));
     expect(k({})).not.toBe(k({ prompts: ['a', 'b'] }));
     expect(k({})).not.toBe(k({ model: 'n' }));
+  });
+});
+
+describe('text encoders of a model folder', () => {
+  it('finds them in a diffusers FluxPipeline / SD3 folder (no transformer needed) and names what is missing', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'flux-'));
+    await writeFile(join(root, 'model_index.json'), JSON.stringify({ _class_name: 'FluxPipeline' }));
+    await expect(textEncoderPathsFromFolder(root)).rejects.toThrow(/missing text_encoder\/, tokenizer\/, text_encoder_2\/, tokenizer_2\//);
+    for (const [link, target] of [['text_encoder', 'clip-l'], ['tokenizer', 'tokenizers/clip'], ['text_encoder_2', 't5'], ['tokenizer_2', 'tokenizers/t5']]) {
+      await symlink(resolve(ENC, target), join(root, link));
+    }
+    const p = await textEncoderPathsFromFolder(root);
+    expect(p.family).toBe('flux');
+    expect(p.defaultMaxSequenceLength).toBe(512);
+    expect(p.encoders.t5).toBe(join(root, 'text_encoder_2'));
+    const sd3 = await mkdtemp(join(tmpdir(), 'sd3-'));
+    await writeFile(join(sd3, 'model_index.json'), JSON.stringify({ _class_name: 'StableDiffusion3Pipeline', text_encoder_3: [null, null], tokenizer_3: [null, null] }));
+    for (const [link, target] of [['text_encoder', 'clip-l-proj'], ['tokenizer', 'tokenizers/clip'], ['text_encoder_2', 'clip-g'], ['tokenizer_2', 'tokenizers/clip-g']]) {
+      await symlink(resolve(ENC, target), join(sd3, link));
+    }
+    const q = await textEncoderPathsFromFolder(sd3);
+    expect(q.family).toBe('sd3');
+    expect(q.encoders.t5).toBeNull(); // SD3 without T5: the context's T5 part is zeros
+    const ctx = await testContext();
+    const tc = await TextConditioner.load(ctx, q, { jointAttentionDim: 80 });
+    try {
+      const out = await tc.encode('a cat', { maxSequenceLength: 10 });
+      expect(out.tokens).toBe(87);
+      expect(out.context.subarray(77 * 80).every((v) => v === 0)).toBe(true);
+    } finally {
+      tc.destroy();
+    }
+  });
+
+  it('explains an incomplete FLUX single-file set', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'bfl-'));
+    await expect(textEncoderPathsFromFolder(root)).rejects.toThrow(/no T5 \(t5xxl_\*\.safetensors\) file/);
+    await expect(textEncoderPathsFromFolder(join(root, 'nope'))).rejects.toThrow(/no such folder/);
   });
 });
