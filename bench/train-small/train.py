@@ -346,6 +346,33 @@ def evaluate(folder, out, dev, a, log: Log) -> dict:
     return results
 
 
+def write_model_readme(folder: str, res: dict) -> None:
+    runs = "\n".join(f"| {r['steps']} | {r['max_sequence_length']} | {r['hits']}/{len(res['prompts']) * r['seeds']} "
+                     f"| {r['accuracy']:.1%} |" for r in res["runs"])
+    text = f"""# small-flux: a small FLUX.1-style model trained on coloured shapes
+
+Made by `bench/train-small/train.py` (see bench/train-small/README.md for the data, architecture, seeds and
+how to rerun). Standard diffusers `FluxPipeline` folder; transformer and VAE bf16, text encoders float32.
+
+Generate at **{SIZE}x{SIZE}**, **20 steps**, T5 `max_sequence_length` **{T5_MAX_LEN}** (as trained), any guidance
+(trained with random guidance values; 3.5 is fine). Prompts like `a red circle on a blue background, top left`:
+colours red, green, blue, yellow, orange, purple, white, black (+ gray backgrounds); shapes circle, square,
+triangle, diamond, cross; positions top left, top, top right, left, center, right, bottom left, bottom,
+bottom right; optional `small`/`large`; `two red circles ..., top and bottom`.
+
+Meaning test right after training (diffusers FluxPipeline on this folder, {len(res['prompts'])} held-out prompts
+from bench/train-small/heldout.json, detector bench/train-small/detect.py):
+
+| steps | max_sequence_length | hits | accuracy |
+|---|---|---|---|
+{runs}
+
+Files: `train-log.txt` (the training log), `meaning-test.json` (the table above).
+"""
+    with open(os.path.join(folder, "README.md"), "w") as f:
+        f.write(text)
+
+
 def write_tar(folder: str, out: str, name: str, limit: int = 15 * 2**20) -> list[str]:
     path = os.path.join(out, name + ".tar")
     for f in os.listdir(out):
@@ -376,13 +403,13 @@ def main() -> None:
     ap.add_argument("--smoke", action="store_true", help="a few iterations on CPU to check the whole path")
     ap.add_argument("--device", default=None)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--vae-seconds", type=float, default=60.0)
+    ap.add_argument("--vae-seconds", type=float, default=55.0)
     ap.add_argument("--vae-steps", type=int, default=0, help="fixed step count instead of --vae-seconds")
     ap.add_argument("--vae-batch", type=int, default=32)
     ap.add_argument("--vae-lr", type=float, default=1e-3)
     ap.add_argument("--kl-weight", type=float, default=1e-6)
     ap.add_argument("--n-train", type=int, default=100_000)
-    ap.add_argument("--dit-seconds", type=float, default=170.0)
+    ap.add_argument("--dit-seconds", type=float, default=190.0)
     ap.add_argument("--dit-steps", type=int, default=0, help="fixed step count instead of --dit-seconds")
     ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--lr", type=float, default=4e-4)
@@ -457,6 +484,7 @@ def main() -> None:
     shutil.copy(os.path.join(a.out, "train-log.txt"), os.path.join(folder, "train-log.txt"))
     with open(os.path.join(folder, "meaning-test.json"), "w") as f:
         json.dump([{k: v for k, v in r.items() if k != "per_prompt"} for r in res["runs"]], f, indent=1)
+    write_model_readme(folder, res)
     tars = write_tar(folder, a.out, "small-model")
     log(f"wrote {', '.join(os.path.basename(t) for t in tars)} ({sum(os.path.getsize(t) for t in tars) / 2**20:.2f} MiB)")
     log("done")
