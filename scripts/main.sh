@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # The main job on a fresh machine: installs what is missing (npm packages, the compiled CLI, and Mesa's CPU
-# Vulkan driver when Dawn finds no adapter) and runs it. Until `dit generate` lands (text encoders + VAE +
-# sampler issue), the main job reports the device and runs the quick kernel benchmark on it.
+# Vulkan driver when Dawn finds no adapter), then draws a picture from a prompt with the bundled small model
+# (weights/small-flux, a FLUX-style pipeline trained on coloured shapes; bench/train-small/README.md) and writes
+# it to out.png, with the prompt, seed and settings in its PNG text metadata.
+#   bash scripts/main.sh ["prompt"]        (default: "a red circle on a blue background, top left")
+# Extra `dit generate` flags can go in DIT_ARGS, e.g. DIT_ARGS="--seed 3 -o shapes.png".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp}
@@ -9,5 +12,14 @@ export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp}
 bash scripts/ensure-vulkan.sh
 # Rebuild when any source is newer than the build (bin/dit.js refuses a stale dist/).
 if [ ! -f dist/cli/main.js ] || [ -n "$(find src -name '*.ts' -newer dist/cli/main.js -print -quit)" ]; then npm run build --silent; fi
-node bin/dit.js doctor
-node bin/dit.js bench kernels --suite quick --out bench/results/quick
+PROMPT=${1:-"a red circle on a blue background, top left"}
+if [ -f weights/small-flux/model_index.json ]; then
+  # 128x128, 20 steps, 32 T5 tokens: the settings the small model was trained and tested with.
+  # shellcheck disable=SC2086
+  node bin/dit.js generate "$PROMPT" --model weights/small-flux --size 128x128 --steps 20 --max-sequence-length 32 \
+    --seed 0 -o out.png ${DIT_ARGS:-}
+else
+  echo "weights/small-flux is not in this checkout: reporting the device and running the quick kernel benchmark instead" >&2
+  node bin/dit.js doctor
+  node bin/dit.js bench kernels --suite quick --out bench/results/quick
+fi
