@@ -28,6 +28,11 @@ export const plainAttention: AttendFn = (g, q, k, v, name) => attention(g, q, k,
 export interface DitGraphOptions {
   /** Replaces the attention op (default plainAttention). */
   attend?: AttendFn;
+  /**
+   * Sequence parallelism: the rows of the text and image sequences this graph holds (default: all). Inputs,
+   * position tables and the output cover only these rows; `attend` must then see the other ranks' tokens.
+   */
+  tokens?: { text: { start: number; count: number }; image: { start: number; count: number } };
 }
 
 /** adaLN-zero modulation: silu(cond) [B, C] -> [B, chunks * D] f32 (shift/scale/gate vectors, chunk-major). */

@@ -49,10 +49,13 @@ export const FLUX_TIME_FACTOR = 1000;
 
 /** Builds the graph of one FLUX forward step. Inputs: img, txt, pooled, t_emb, [g_emb]; output: velocity. */
 export function buildFluxGraph(cfg: FluxConfig, shape: FluxShape, opts: DitGraphOptions = {}): Graph {
-  const { batch: B, txtTokens: Lt, gridH, gridW } = shape;
+  const { batch: B, txtTokens: LtAll, gridH, gridW } = shape;
   if (B !== 1) throw new Error(`FLUX graph: batch ${B} is not supported yet (FLUX.1 is guidance-distilled; serve one image per graph, batch=1)`);
-  if (!(Lt >= 1 && gridH >= 1 && gridW >= 1)) throw new Error(`FLUX graph: bad shape ${JSON.stringify(shape)}`);
-  const Li = gridH * gridW;
+  if (!(LtAll >= 1 && gridH >= 1 && gridW >= 1)) throw new Error(`FLUX graph: bad shape ${JSON.stringify(shape)}`);
+  // Sequence parallelism: this graph holds text rows `tok.text` and image rows `tok.image` (default: all).
+  const tok = opts.tokens ?? { text: { start: 0, count: LtAll }, image: { start: 0, count: gridH * gridW } };
+  const Lt = tok.text.count;
+  const Li = tok.image.count;
   const L = Lt + Li;
   const D = cfg.hiddenSize;
   const H = cfg.numHeads;
@@ -70,7 +73,11 @@ export function buildFluxGraph(cfg: FluxConfig, shape: FluxShape, opts: DitGraph
   const gEmb = cfg.guidanceEmbed ? g.input('g_emb', [B, cfg.timeEmbedDim], 'f16') : null;
 
   // RoPE over the joint sequence: text rows [0, Lt) at position 0, image rows [Lt, L) at (0, row, col).
-  const rope = fluxRopeTable(fluxPositionIds(Lt, gridH, gridW), cfg.axesDim, cfg.ropeTheta);
+  const allIds = fluxPositionIds(LtAll, gridH, gridW); // [LtAll + gridH*gridW, 3]
+  const ids = opts.tokens
+    ? Float64Array.from([...allIds.subarray(tok.text.start * 3, (tok.text.start + Lt) * 3), ...allIds.subarray((LtAll + tok.image.start) * 3, (LtAll + tok.image.start + Li) * 3)])
+    : allIds;
+  const rope = fluxRopeTable(ids, cfg.axesDim, cfg.ropeTheta);
   const ropeCos = g.constant('rope.cos', rope.cos, [L, hd / 2], 'f32');
   const ropeSin = g.constant('rope.sin', rope.sin, [L, hd / 2], 'f32');
   const ropeT = { cos: ropeCos, sin: ropeSin };

@@ -41,9 +41,12 @@ export const SD3_TIME_FACTOR = 1000;
 
 /** Builds the graph of one SD3/SD3.5 forward step. Inputs: latents (patchified), context, pooled, t_emb; output: velocity. */
 export function buildSd3Graph(cfg: Sd3Config, shape: Sd3Shape, opts: DitGraphOptions = {}): Graph {
-  const { batch: B, txtTokens: Lc, gridH, gridW } = shape;
+  const { batch: B, gridH, gridW } = shape;
+  // Sequence parallelism: this graph holds context rows `tok.text` and image rows `tok.image` (default: all).
+  const tok = opts.tokens ?? { text: { start: 0, count: shape.txtTokens }, image: { start: 0, count: gridH * gridW } };
+  const Lc = tok.text.count;
   if (B !== 1) throw new Error(`SD3 graph: batch ${B} is not supported yet; run the conditional and unconditional passes as two batch-1 steps`);
-  const N = gridH * gridW;
+  const N = tok.image.count;
   const D = cfg.hiddenSize;
   const H = cfg.numHeads;
   const hd = cfg.headDim;
@@ -64,7 +67,7 @@ export function buildSd3Graph(cfg: Sd3Config, shape: Sd3Shape, opts: DitGraphOpt
   const tEmb = g.input('t_emb', [B, cfg.timeEmbedDim], 'f16');
 
   const baseSize = cfg.sampleSize / P;
-  const pos = g.constant('pos_embed', sd3PosEmbed(D, gridH, gridW, cfg.posEmbedMaxSize, baseSize), [B * N, D], 'f32');
+  const pos = g.constant('pos_embed', sd3PosEmbed(D, gridH, gridW, cfg.posEmbedMaxSize, baseSize).slice(tok.image.start * D, (tok.image.start + N) * D), [B * N, D], 'f32');
   // PatchEmbed's stride-P conv is a linear over patchified tokens (weight [D, C, P, P] read as [D, C*P*P]).
   const projW = g.reshape(W('pos_embed.proj.weight', [D, cfg.inChannels, P, P]), [D, cfg.inChannels * P * P]);
   let x = linear(g, patches, projW, { bias: W('pos_embed.proj.bias', [D]), residual: pos, name: 'patch_embed' }); // [N, D] f32
