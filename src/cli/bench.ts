@@ -9,11 +9,17 @@ import { kernelMarkdown, type TorchReference } from '../bench/report.js';
 import { benchModel, modelMarkdown, rowsToProfile, type ModelBenchRow } from '../bench/model-bench.js';
 import { familyById } from '../models/registry.js';
 import { profileToJson } from '../scheduler/profile.js';
+import { registerSpBench } from '../bench/sp-bench.js';
+import { registerVaeBench } from '../bench/vae-bench.js';
+import { registerEncoderBench } from '../bench/encoder-bench.js';
 
 const SUITES: Suite[] = ['full', 'quick', 'flux', 'sd3', 'vae'];
 
 export function registerBench(program: Command): void {
   const bench = program.command('bench').description('benchmarks (kernels; models come with the model graphs)');
+  registerSpBench(bench);
+  registerVaeBench(bench);
+  registerEncoderBench(bench);
   bench
     .command('kernels')
     .description('time each WGSL kernel at FLUX.1 / SD3 / VAE shapes; writes JSON + Markdown')
