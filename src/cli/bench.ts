@@ -9,6 +9,7 @@ import { kernelMarkdown, type TorchReference } from '../bench/report.js';
 import { benchModel, modelMarkdown, rowsToProfile, type ModelBenchRow } from '../bench/model-bench.js';
 import { familyById } from '../models/registry.js';
 import { profileToJson } from '../scheduler/profile.js';
+import { registerEncoderBench } from '../bench/encoder-bench.js';
 import { registerSpBench } from '../bench/sp-bench.js';
 import { registerVaeBench } from '../bench/vae-bench.js';
 import { registerEncoderBench } from '../bench/encoder-bench.js';
@@ -17,6 +18,7 @@ const SUITES: Suite[] = ['full', 'quick', 'flux', 'sd3', 'vae'];
 
 export function registerBench(program: Command): void {
   const bench = program.command('bench').description('benchmarks (kernels; models come with the model graphs)');
+  registerEncoderBench(bench);
   registerSpBench(bench);
   registerVaeBench(bench);
   registerEncoderBench(bench);
