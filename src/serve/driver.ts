@@ -41,7 +41,12 @@ export class Driver extends EventEmitter<DriverEvents> {
   readonly scheduler: Scheduler;
   readonly workers: readonly Worker[];
   readonly clock: () => number;
+  /** Jobs the scheduler still knows (forgotten once it has been told every step, so the map stays bounded). */
   private readonly jobs = new Map<number, Job>();
+  /** Steps reported to the scheduler per job. */
+  private readonly reported = new Map<number, number>();
+  /** Jobs not finished yet (includes a done job whose image is still being stored). */
+  private readonly live = new Set<Job>();
   private readonly busy = new Map<GpuId, number>(); // gpu -> request id
   private readonly dead = new Set<GpuId>();
   private readonly running = new Map<number, Promise<void>>();
@@ -69,7 +74,7 @@ export class Driver extends EventEmitter<DriverEvents> {
   }
 
   get unfinishedJobs(): Job[] {
-    return [...this.jobs.values()].filter((j) => !j.finished);
+    return [...this.live];
   }
 
   job(num: number): Job | undefined {
@@ -80,6 +85,7 @@ export class Driver extends EventEmitter<DriverEvents> {
   submit(job: Job): void {
     if (this.stopped) throw new Error('the server is shutting down; no new work is accepted');
     this.jobs.set(job.num, job);
+    this.live.add(job);
     this.scheduler.onArrival({ id: job.num, resolution: job.params.resolution, steps: job.totalSteps, arrival: job.arrival, deadline: job.deadline }, this.clock());
     this.afterEvent();
   }
@@ -92,9 +98,13 @@ export class Driver extends EventEmitter<DriverEvents> {
     return true;
   }
 
-  /** Resolves when no job is unfinished and no assignment runs. */
+  private get isIdle(): boolean {
+    return this.scheduler.unfinished() === 0 && this.running.size === 0 && this.live.size === 0;
+  }
+
+  /** Resolves when no job is unfinished (images stored included) and no assignment runs. */
   idle(): Promise<void> {
-    if (this.scheduler.unfinished() === 0 && this.running.size === 0) return Promise.resolve();
+    if (this.isIdle) return Promise.resolve();
     return new Promise((r) => this.idleWaiters.push(r));
   }
 
@@ -114,10 +124,7 @@ export class Driver extends EventEmitter<DriverEvents> {
     if (round === null) {
       this.decide();
     } else if (this.nextTick === null) {
-      if (this.scheduler.unfinished() > 0) {
-        this.decide();
-        this.armTick(this.clock() + round);
-      }
+      if (this.scheduler.unfinished() > 0) this.armTick(this.decide() + round);
     } else if (this.scheduler.planOnIdle) {
       this.decide();
     }
@@ -141,22 +148,25 @@ export class Driver extends EventEmitter<DriverEvents> {
     }
     this.roundStarts.push(this.clock());
     if (this.roundStarts.length > 2000) this.roundStarts.splice(0, 1000);
-    this.decide();
-    // Keep the grid; if the process fell behind by more than a round, restart it from now.
-    const next = Math.max(this.nextTick! + round, this.clock() + 1e-3);
-    this.armTick(next);
+    const at = this.decide();
+    // The next boundary is one round after this decision's time: the scheduler opened its round at `at`, and a
+    // timer firing early relative to that (a grid kept from the scheduled times drifts when timers fire late)
+    // would make its planRound look like a mid-round call that may not start anything.
+    this.armTick(at + round);
   }
 
-  private decide(): void {
+  /** Calls planRound and launches its assignments; returns the time it decided at. */
+  private decide(): number {
     const now = this.clock();
     const alive = this.aliveGpus;
     const free = alive.filter((g) => !this.busy.has(g));
-    if (alive.length === 0) return;
+    if (alive.length === 0) return now;
     const t0 = performance.now();
     const plan = this.scheduler.planRound(now, { total: this.workers.length, alive: alive.length, free });
     const seconds = (performance.now() - t0) / 1000;
     this.emit('decision', { at: now, seconds, assignments: plan.length, free: free.length });
     for (const a of plan) this.launch(a, now);
+    return now;
   }
 
   private launch(a: Assignment, now: number): void {
@@ -220,6 +230,13 @@ export class Driver extends EventEmitter<DriverEvents> {
     for (const g of a.gpus) if (this.busy.get(g) === a.requestId) this.busy.delete(g);
     if (run) run.end = now;
     this.scheduler.onStepsDone({ requestId: a.requestId, completed: out.completed, at: now });
+    const told = (this.reported.get(a.requestId) ?? 0) + out.completed;
+    if (told >= job.totalSteps) {
+      this.jobs.delete(a.requestId);
+      this.reported.delete(a.requestId);
+    } else {
+      this.reported.set(a.requestId, told);
+    }
     const lostGpu = a.gpus.find((g) => !this.workers.find((w) => w.gpu === g)!.alive);
     if (out.error && lostGpu === undefined && !job.finished) {
       // The device is fine: the request itself failed (engine error). It is not retried.
@@ -252,6 +269,7 @@ export class Driver extends EventEmitter<DriverEvents> {
     if (state !== 'done') job.finishedAt = this.clock();
     if (error) job.error = error;
     if (state !== 'done') job.cancelRequested = true; // any later assignment of it is fast-forwarded
+    this.live.delete(job);
     job.setState(state);
     this.emit('finished', job);
     this.checkIdle();
@@ -275,7 +293,7 @@ export class Driver extends EventEmitter<DriverEvents> {
   }
 
   private checkIdle(): void {
-    if (this.scheduler.unfinished() > 0 || this.running.size > 0) return;
+    if (!this.isIdle) return;
     const ws = this.idleWaiters;
     this.idleWaiters = [];
     for (const r of ws) r();
