@@ -131,11 +131,11 @@ def round_fp16(model: torch.nn.Module, seed: int, scale: float = 1.0) -> torch.n
     return model.float().eval()
 
 
-def tiny_vae(scaling: float, shift: float, seed: int):
+def tiny_vae(scaling: float, shift: float, seed: int, width: int = 16, groups: int = 8):
     from diffusers import AutoencoderKL
     vae = AutoencoderKL(
         in_channels=3, out_channels=3, down_block_types=["DownEncoderBlock2D"] * 2, up_block_types=["UpDecoderBlock2D"] * 2,
-        block_out_channels=[16, 16], layers_per_block=1, latent_channels=16, norm_num_groups=8, sample_size=32,
+        block_out_channels=[width, width], layers_per_block=1, latent_channels=16, norm_num_groups=groups, sample_size=32,
         scaling_factor=scaling, shift_factor=shift, use_quant_conv=False, use_post_quant_conv=False,
     )
     return round_fp16(vae, seed)
@@ -196,7 +196,8 @@ def flux_pipeline(out: str, t5_tok, clip_tok) -> None:
     pipe = FluxPipeline(
         scheduler=FlowMatchEulerDiscreteScheduler(shift=3.0, use_dynamic_shifting=True, base_shift=0.5, max_shift=1.15,
                                                   base_image_seq_len=256, max_image_seq_len=4096),
-        vae=tiny_vae(0.3611, 0.1159, SEED + 2),
+        # 32 channels and 32 groups: BFL's autoencoder hard-codes 32 groups, and the BFL file-set test reuses this VAE.
+        vae=tiny_vae(0.3611, 0.1159, SEED + 2, width=32, groups=32),
         text_encoder=clip_model(CLIPTextModel, clip_tok, 32, "quick_gelu", 2, None, SEED + 3), tokenizer=clip_tok,
         text_encoder_2=t5_model(t5_tok, 64, SEED + 4), tokenizer_2=t5_tok, transformer=transformer,
     )
@@ -217,12 +218,47 @@ def flux_pipeline(out: str, t5_tok, clip_tok) -> None:
         "cond.txt": txt[0], "cond.pooled": pooled[0], "sigmas": sigmas,
     }
     gold.update(flux_img2img(pipe, dst, g))
+    write_json(os.path.join(dst, "bfl-names.json"), bfl_name_maps(pipe))
     settings = dict(kw, family="flux", negative=None, seed=None, img2img_strength=IMG2IMG_STRENGTH)
     save_file({k: v.contiguous().float() for k, v in gold.items()}, os.path.join(dst, "golden.safetensors"),
               metadata={"settings": json.dumps(settings)})
 
 
 IMG2IMG_STRENGTH = 0.6
+
+
+def bfl_name_maps(pipe) -> dict:
+    """How to write this pipeline's transformer and VAE as BFL single files (flux1-*.safetensors, ae.safetensors):
+    for every BFL tensor, its shape and the diffusers tensor rows that make it up, in order. Derived by running
+    flux_ref.diffusers_to_bfl (qkv fusion, half swaps) on tensors of row ids, and make_vae_goldens.bfl_names
+    (checked against diffusers' own convert_ldm_vae_checkpoint), so the test's BFL files do not come from the
+    engine's own name maps."""
+    from flux_ref import diffusers_to_bfl
+    from make_vae_goldens import bfl_names, check_bfl_names
+
+    def row_runs(convert, sd):
+        names = sorted(sd)
+        ids = {n: torch.arange(sd[n].shape[0], dtype=torch.int64)[:, None] + (i << 20) for i, n in enumerate(names)}
+        out = {}
+        for bfl, t in convert(ids).items():
+            parts = []
+            for x in t[:, 0].tolist():
+                name, row = names[x >> 20], x & ((1 << 20) - 1)
+                if parts and parts[-1][0] == name and parts[-1][2] == row:
+                    parts[-1][2] = row + 1
+                else:
+                    parts.append([name, row, row + 1])
+            first = sd[parts[0][0]]
+            out[bfl] = {"shape": [int(t.shape[0])] + list(first.shape[1:]), "parts": parts}
+        return out
+
+    tsd = pipe.transformer.state_dict()
+    vae_cfg = dict(pipe.vae.config)
+    vsd = pipe.vae.state_dict()
+    names = bfl_names(vae_cfg, vsd)
+    check_bfl_names(vae_cfg, vsd, names)
+    ae = {b: {"shape": shape, "parts": [[d, 0, int(vsd[d].shape[0])]]} for b, (d, shape) in names.items()}
+    return {"transformer": row_runs(diffusers_to_bfl, tsd), "ae": ae}
 
 
 def flux_img2img(pipe, dst: str, g: torch.Generator) -> dict:

@@ -2,7 +2,8 @@
 //   a diffusers pipeline folder: model_index.json naming transformer/, vae/, text_encoder*/, tokenizer*/,
 //     scheduler/ (FluxPipeline: CLIP-L + T5; StableDiffusion3Pipeline: CLIP-L + CLIP-G + T5);
 //   a BFL-style folder of single files: flux1-*.safetensors (transformer), ae.safetensors (VAE),
-//     t5xxl*.safetensors and clip_l*.safetensors (text encoders), with the two tokenizers as tokenizer/ (CLIP)
+//     t5xxl*.safetensors and clip_l*.safetensors (text encoders; or text_encoder/, text_encoder_2/ folders), with
+//     the two tokenizers as tokenizer/ (CLIP)
 //     and tokenizer_2/ (T5) folders copied from the diffusers release (BFL ships no tokenizer files).
 // Every missing piece is reported at once, with the file or folder that would fix it.
 import { readdir, readFile, stat } from 'node:fs/promises';
@@ -134,8 +135,12 @@ async function resolveBfl(root: string, defaults: Record<string, unknown> | null
   }
   const transformer = one(/^flux1?[-_].*\.safetensors$/i, 'FLUX transformer', 'flux1-dev.safetensors');
   const vae = one(/^(ae|vae)\.safetensors$/i, 'autoencoder', 'ae.safetensors');
-  const t5 = one(/^t5.*\.safetensors$/i, 'T5 text encoder', 't5xxl_fp16.safetensors');
-  const clipL = one(/^clip_l.*\.safetensors$/i, 'CLIP-L text encoder', 'clip_l.safetensors');
+  // Text encoders: ComfyUI-style single files, or transformers folders (text_encoder/, text_encoder_2/ copied from
+  // the diffusers release) when those are what the user has.
+  const encDir = async (d: string) => ((await kind(join(root, d))) === 'dir' ? join(root, d) : null);
+  const clipDir = await encDir('text_encoder'), t5Dir = await encDir('text_encoder_2');
+  const t5 = t5Dir ?? one(/^t5.*\.safetensors$/i, 'T5 text encoder', 't5xxl_fp16.safetensors (or a text_encoder_2/ folder)');
+  const clipL = clipDir ?? one(/^clip_l.*\.safetensors$/i, 'CLIP-L text encoder', 'clip_l.safetensors (or a text_encoder/ folder)');
   const tokClip = join(root, 'tokenizer'), tokT5 = join(root, 'tokenizer_2');
   if ((await kind(tokClip)) !== 'dir') missing.push('tokenizer/ (CLIP tokenizer: copy tokenizer/ from the diffusers FLUX.1 repository)');
   if ((await kind(tokT5)) !== 'dir') missing.push('tokenizer_2/ (T5 tokenizer: copy tokenizer_2/ from the diffusers FLUX.1 repository)');
