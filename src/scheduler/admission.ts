@@ -85,3 +85,44 @@ export function checkAdmission(model: CostModel, req: Request, now: number, aliv
   }
   return { accepted: true, reason: '', earliestFinish };
 }
+
+/** One request's claim on the cluster for demandTriage. */
+export interface DemandItem {
+  readonly deadline: number;
+  /** GPU-seconds it still needs (its min-GPU-seconds plan). */
+  readonly gpuSeconds: number;
+  /** Queued requests may be given up; running ones may not (their GPUs are taken anyway). */
+  readonly droppable: boolean;
+}
+
+/**
+ * Which requests to give up so that the rest can meet their deadlines on a fluid cluster: the same demand bound
+ * as admission, applied to everyone at once. It is Moore–Hodgson's rule (optimal for the number of late jobs
+ * on one machine): walk the requests in deadline order and, whenever the work due by the current deadline
+ * exceeds aliveGpus x (deadline - now), give up the droppable request with the largest demand so far (ties: the
+ * later deadline). Returns the indices given up. The fluid bound ignores fragmentation, so it never gives up a
+ * request that some schedule could save together with all the others kept; it may keep too many.
+ */
+export function demandTriage(items: readonly DemandItem[], now: number, aliveGpus: number): Set<number> {
+  const order = items.map((_, i) => i).sort((a, b) => items[a].deadline - items[b].deadline || a - b);
+  const dropped = new Set<number>();
+  const kept: number[] = [];
+  let acc = 0;
+  for (const i of order) {
+    acc += items[i].gpuSeconds;
+    if (items[i].droppable) kept.push(i);
+    const cap = aliveGpus * (items[i].deadline - now);
+    while (acc > cap + 1e-9 && kept.length > 0) {
+      let worst = 0;
+      for (let k = 1; k < kept.length; k++) {
+        const a = items[kept[k]];
+        const b = items[kept[worst]];
+        if (a.gpuSeconds > b.gpuSeconds + 1e-12 || (Math.abs(a.gpuSeconds - b.gpuSeconds) <= 1e-12 && a.deadline > b.deadline)) worst = k;
+      }
+      const [gone] = kept.splice(worst, 1);
+      dropped.add(gone);
+      acc -= items[gone].gpuSeconds;
+    }
+  }
+  return dropped;
+}

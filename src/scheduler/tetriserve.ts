@@ -3,6 +3,7 @@
 // GPUs maximising the requests still able to meet their deadlines; placement preserved across rounds;
 // work-conserving elastic scale-up of idle GPUs; late requests get at most one GPU, best effort, last.
 // Choices the paper leaves open are documented in docs/scheduler.md and marked "choice:" below.
+import { demandTriage, type DemandItem } from './admission.js';
 import { minGpuSecondsPlan, minPlanGpuSeconds, planNextSlot } from './allocation.js';
 import type { CostModel } from './cost-model.js';
 import { Packer } from './packing.js';
@@ -36,16 +37,23 @@ export interface TetriServeOptions {
    * rounds of slack afterwards (0 = paper).
    */
   deferMarginRounds?: number;
+  /**
+   * Ours: demand triage. Before packing, give up (treat as late) the queued requests that the work due by their
+   * deadlines cannot fit on the alive GPUs, largest first (Moore–Hodgson over the cluster's GPU-seconds; see
+   * demandTriage). Stops two 2048² requests that each need the whole cluster from splitting it round after round
+   * until both miss.
+   */
+  demandTriage?: boolean;
   /** Display name override. */
   name?: string;
 }
 
 /**
  * Ours: TetriServe+ = the paper algorithm plus every improvement that helped on its own (idle dispatch, smart
- * late handling, one round of defer margin); queue-aware deferral did not help and is left out. Policy name
+ * late handling, one round of defer margin, demand triage); queue-aware deferral did not help and is left out. Policy name
  * "tetriserve+" in createScheduler and `dit simulate --policy`.
  */
-export const TETRISERVE_PLUS: Readonly<TetriServeOptions> = { dispatchOnIdle: true, smartLate: true, deferMarginRounds: 1 };
+export const TETRISERVE_PLUS: Readonly<TetriServeOptions> = { dispatchOnIdle: true, smartLate: true, deferMarginRounds: 1, demandTriage: true };
 
 interface Candidate {
   st: RequestState;
@@ -83,12 +91,34 @@ export class TetriServeScheduler extends TableScheduler {
       smartLate: options.smartLate ?? false,
       queueAware: options.queueAware ?? false,
       deferMarginRounds: options.deferMarginRounds ?? 0,
+      demandTriage: options.demandTriage ?? false,
     };
     if (!(this.opts.roundSteps > 0)) throw new Error(`roundSteps must be > 0 (got ${this.opts.roundSteps})`);
     this.name = options.name ?? 'TetriServe';
     this.roundSeconds = this.opts.roundSteps * referenceStepSeconds(model);
     this.planOnIdle = this.opts.dispatchOnIdle;
     this.optionWeights = Int32Array.from([0, ...model.degrees]);
+  }
+
+  /** Moves the on-time candidates demandTriage gives up to the late list (in place). */
+  private triageByDemand(onTime: Candidate[], late: RequestState[], now: number, alive: number): void {
+    const model = this.model;
+    const items: DemandItem[] = onTime.map((c) => ({ deadline: c.st.req.deadline, gpuSeconds: c.planGpuSeconds, droppable: true }));
+    for (const st of this.table.admitted()) {
+      const rs = st as RequestState;
+      if (rs.phase !== 'running') continue;
+      const left = rs.req.steps - rs.done;
+      if (now + left * model.fastestStep(rs.resIndex) > rs.req.deadline + 1e-9) continue;
+      items.push({ deadline: rs.req.deadline, gpuSeconds: minPlanGpuSeconds(model, rs.resIndex, left, rs.req.deadline - now), droppable: false });
+    }
+    const gone = demandTriage(items, now, alive);
+    if (gone.size === 0) return;
+    const keep = onTime.filter((c, i) => {
+      if (gone.has(i)) late.push(c.st);
+      return !gone.has(i);
+    });
+    onTime.length = 0;
+    onTime.push(...keep);
   }
 
   get roundEndsAt(): number {
@@ -128,6 +158,8 @@ export class TetriServeScheduler extends TableScheduler {
       const slack = st.req.deadline - (windowEnd + remaining * fastest);
       onTime.push({ st, remaining, planSlot: planNextSlot(plan), slack, slot: -1, planGpuSeconds: plan.gpuSeconds, wait: 0 });
     }
+
+    if (this.opts.demandTriage && onTime.length > 0) this.triageByDemand(onTime, late, now, gpus.alive);
 
     if (this.opts.queueAware && onTime.length > 1) {
       const edf = [...onTime].sort(byDeadline);

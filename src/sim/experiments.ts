@@ -77,6 +77,7 @@ export const IMPROVEMENTS: PolicySpec[] = [
   { label: 'ours: + smart late', policy: 'tetriserve', tetri: { smartLate: true }, ours: true },
   { label: 'ours: + queue-aware deferral', policy: 'tetriserve', tetri: { queueAware: true }, ours: true },
   { label: 'ours: + defer margin (1 round)', policy: 'tetriserve', tetri: { deferMarginRounds: 1 }, ours: true },
+  { label: 'ours: + demand triage', policy: 'tetriserve', tetri: { demandTriage: true }, ours: true },
   TETRISERVE_PLUS_SPEC,
   { label: 'ours: TetriServe+ with admission control', policy: 'tetriserve', tetri: TETRISERVE_PLUS, ours: true, admission: true },
 ];

@@ -83,3 +83,32 @@ describe('admission control', () => {
     expect(createScheduler('tetriserve', model).admit(mk(99), 0, 8).accepted).toBe(true);
   });
 });
+
+describe('demand triage (Moore–Hodgson over the cluster)', () => {
+  const model = new CostModel(shippedProfile(), 8);
+  it('gives up the largest request when the work due by a deadline does not fit, keeping the most requests', async () => {
+    const { demandTriage } = await import('../../src/scheduler/admission.js');
+    // 8 GPUs, now = 0. Two whole-cluster jobs (26 GPU-s each, due at 5 s: 40 GPU-s available) cannot both make it;
+    // the small ones can. The later-deadline of the two equal big ones goes.
+    const items = [
+      { deadline: 5, gpuSeconds: 26, droppable: true },
+      { deadline: 5.1, gpuSeconds: 26, droppable: true },
+      { deadline: 2, gpuSeconds: 3, droppable: true },
+      { deadline: 3, gpuSeconds: 3, droppable: true },
+    ];
+    expect([...demandTriage(items, 0, 8)]).toEqual([1]);
+    // running work cannot be given up: its demand still counts
+    expect([...demandTriage([{ deadline: 5, gpuSeconds: 38, droppable: false }, { deadline: 5, gpuSeconds: 3, droppable: true }], 0, 8)]).toEqual([1]);
+    expect(demandTriage(items.slice(1), 0, 8).size).toBe(0);
+  });
+  it('stops whole-cluster requests from splitting the cluster until they miss (TetriServe+ option)', () => {
+    // A burst of 2048² requests from the skewed workload (seed 1, SLO x1.0, 28 steps; 3.26 s each on 8 GPUs):
+    // not all can make it. Without triage two of them share the cluster round after round and both miss.
+    const burst: [number, number, number][] = [[0.51, 512, 2], [0.9, 2048, 5], [1.98, 2048, 5], [4.25, 2048, 5], [6.65, 2048, 5]];
+    const reqs: Request[] = burst.map(([arrival, resolution, slo], id) => ({ id, resolution, steps: 28, arrival, deadline: arrival + slo }));
+    const met = (demandTriage: boolean): number =>
+      simulate(createScheduler('tetriserve+', model, { demandTriage }), model, reqs, { gpus: 8 }).outcomes.filter((o) => o.met).length;
+    expect(met(true)).toBe(4);
+    expect(met(false)).toBe(3);
+  });
+});

@@ -42,6 +42,7 @@ function randomTrial(rng: Rng): Trial {
     smartLate: rng.next() < 0.5,
     queueAware: rng.next() < 0.3,
     deferMarginRounds: rng.next() < 0.3 ? rng.int(0, 2) : 0,
+    demandTriage: rng.next() < 0.4,
   };
   const pool = [256, 384, 512, 768, 1024, 2048];
   const resolutions = pool.filter(() => rng.next() < 0.6);
