@@ -12,6 +12,7 @@ OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT"
 export XDG_RUNTIME_DIR=/tmp
 export NCCL_NVLS_ENABLE=0
+export CUDA_DEVICE_ORDER=PCI_BUS_ID  # CUDA device i = Vulkan device i (both in PCI order)
 phases=${*:-build probe tests bench}
 t_start=$(date +%s)
 left() { echo $(( 470 - ($(date +%s) - t_start) )); }

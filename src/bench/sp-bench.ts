@@ -41,6 +41,8 @@ export interface SpBenchOptions {
   /** Called after each resolution with the report so far (the CLI rewrites sp.json: a timeout keeps partial results). */
   onProgress?: (r: SpBenchReport) => void;
   config?: FluxConfig;
+  /** Tests: every rank on one device (lavapipe has one), instead of one device per GPU. */
+  sameDevice?: boolean;
 }
 
 export interface SpRow {
@@ -196,8 +198,14 @@ export async function benchSp(opts: SpBenchOptions): Promise<SpBenchReport> {
   const maxDeg = Math.max(...opts.degrees);
   const log = opts.log;
   const ncclProbe = probeNccl();
-  const ctxs: GpuContext[] = maxDeg > 1 ? await openGpus(maxDeg, { robustness: opts.robustness }) : [await GpuContext.open({ robustness: opts.robustness })];
-  const report: SpBenchReport = { device: ctxs[0].caps.adapterName, gpus: ctxs.length, ncclProbe, transfers: [], rows: [], switches: [] };
+  let ctxs: GpuContext[];
+  if (maxDeg > 1 && !opts.sameDevice) {
+    ctxs = await openGpus(maxDeg, { robustness: opts.robustness });
+  } else {
+    const one = await GpuContext.open({ robustness: opts.robustness });
+    ctxs = Array.from({ length: maxDeg }, () => one);
+  }
+  const report: SpBenchReport = { device: ctxs[0].caps.adapterName, gpus: new Set(ctxs).size, ncclProbe, transfers: [], rows: [], switches: [] };
   log(`[sp] ${ctxs.length} device(s): ${ctxs[0].caps.adapterName}; NCCL: ${ncclProbe.ok ? `version ${ncclProbe.ncclVersion}, ${ncclProbe.devices} CUDA devices` : ncclProbe.error}`);
   const stores: WeightStore[] = [];
   try {
@@ -205,7 +213,7 @@ export async function benchSp(opts: SpBenchOptions): Promise<SpBenchReport> {
       report.transfers = await benchTransfers(ctxs, opts.transports.filter((t) => t !== 'nccl' || ncclProbe.ok), opts.transferMiB, opts.reps, log);
     }
     // The same seed on every device: identical weights, so every degree computes the same function.
-    for (const ctx of ctxs) stores.push((await randomWeightStore(ctx, cfg, 1)).store);
+    for (const [i, ctx] of ctxs.entries()) stores.push(i > 0 && ctx === ctxs[0] ? stores[0] : (await randomWeightStore(ctx, cfg, 1)).store);
     const Lt = opts.txtTokens;
     const cond = { context: randomArray(Lt * cfg.contextInDim, 2, 0.3), tokens: Lt, pooled: randomArray(cfg.pooledDim, 3, 0.3) };
     for (const res of opts.resolutions) {
@@ -296,8 +304,8 @@ export async function benchSp(opts: SpBenchOptions): Promise<SpBenchReport> {
       opts.onProgress?.(report);
     }
   } finally {
-    for (const s of stores) s.destroy();
-    for (const c of ctxs) c.destroy();
+    for (const s of new Set(stores)) s.destroy();
+    for (const c of new Set(ctxs)) c.destroy();
   }
   return report;
 }
