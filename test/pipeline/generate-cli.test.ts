@@ -1,12 +1,13 @@
 // `dit generate` flag handling and model-folder errors, in process (commander + the real action): every bad
 // input fails with a message naming the problem and the fix, before or instead of any GPU work.
-import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { describe, expect, it } from 'vitest';
 import { outputPath, parseSize, registerGenerate } from '../../src/cli/generate.js';
 import { resolveModelFolder } from '../../src/pipeline/model-folder.js';
+import { readPngText } from '../../src/pipeline/png-text.js';
 
 const FIX = new URL('../fixtures/tiny-pipelines/', import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), 'dit-gen-'));
@@ -88,5 +89,32 @@ describe('model folders', () => {
     expect(f.transformer).toMatch(/flux1-dev\.safetensors$/);
     writeFileSync(join(d, 'flux1-schnell.safetensors'), '');
     await expect(resolveModelFolder(d)).rejects.toThrow(/several files could be the FLUX transformer/);
+  });
+});
+
+describe('dit generate end to end (tiny FLUX folder)', () => {
+  it('--prompts writes numbered PNGs with seeds and settings in their metadata; --json reports stage times', async () => {
+    const prompts = join(dir, 'prompts.txt');
+    writeFileSync(prompts, 'a red circle on a blue background, top left\n# skipped\na green square on a gray background, center\n');
+    const out = join(dir, 'shapes.png');
+    const lines: string[] = [];
+    const log = console.log;
+    console.log = (m: string) => lines.push(m);
+    try {
+      await run('--prompts', prompts, '--model', `${FIX}flux`, '--size', '48x32', '--steps', '2', '--seed', '5', '--max-sequence-length', '64', '-o', out, '--json');
+    } finally {
+      console.log = log;
+    }
+    expect(existsSync(join(dir, 'shapes.png'))).toBe(false);
+    const reports = lines.map((l) => JSON.parse(l) as { output: string; seed: number; times: Record<string, number> });
+    expect(reports.map((r) => [r.output, r.seed])).toEqual([[join(dir, 'shapes-001.png'), 5], [join(dir, 'shapes-002.png'), 6]]);
+    for (const k of ['textMs', 'denoiseMs', 'decodeMs', 'totalMs', 'writeMs', 'loadMs']) expect(reports[0].times[k]).toBeGreaterThanOrEqual(0);
+    const meta = readPngText(new Uint8Array(readFileSync(join(dir, 'shapes-002.png'))));
+    expect(meta.prompt).toBe('a green square on a gray background, center');
+    expect(meta.seed).toBe('6');
+    expect(JSON.parse(meta.settings)).toMatchObject({ width: 48, height: 32, steps: 2, guidance: 3.5, max_sequence_length: 64 });
+    // FLUX refuses a negative prompt; sizes the model cannot take are named.
+    await expect(run('x', '--model', `${FIX}flux`, '--negative', 'blurry', '--size', '48x32', '--steps', '1')).rejects.toThrow(/--negative is for SD3/);
+    await expect(run('x', '--model', `${FIX}flux`, '--size', '46x32', '--steps', '1')).rejects.toThrow(/width 46 is not divisible by 4/);
   });
 });
