@@ -89,6 +89,18 @@ export class CostModel {
     return this.fastestDeg[slot];
   }
 
+  /**
+   * Seconds per step of a batch of `batch` requests of this exact profiled resolution at `degree`, or NaN when the
+   * profile has no such measurement (batched latencies are not interpolated: batching pays off only where it was
+   * measured). Batch 1 is the ordinary step time.
+   */
+  batchStep(resolution: number, degree: number, batch: number): number {
+    if (batch === 1) return this.stepAtDegree(this.slot(resolution), degree);
+    const e = this.profile.entries.find((x) => x.resolution === resolution);
+    const v = e?.batchStepSeconds?.[String(batch)]?.[String(degree)];
+    return typeof v === 'number' ? v : NaN;
+  }
+
   /** Fastest step time using at most `cap` GPUs. */
   fastestStepWithin(slot: number, cap: number): number {
     let best = Infinity;

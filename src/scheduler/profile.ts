@@ -13,6 +13,12 @@ export interface ProfileEntry {
   readonly groupChangeSeconds: number;
   /** Where each number comes from (free text per degree, plus "groupChange"); required so derived numbers are marked. */
   readonly provenance?: Readonly<Record<string, string>>;
+  /**
+   * Optional batched latencies: seconds per step of a batch of b same-resolution requests run together, keyed
+   * by batch size (>= 2) and then by degree, e.g. {"2": {"1": 0.041, "2": 0.031}, "4": {...}}. Degrees may be a
+   * subset of the profile's. Read by CostModel.batchStep; the schedulers do not batch yet (docs/scheduler.md).
+   */
+  readonly batchStepSeconds?: Readonly<Record<string, Readonly<Record<string, number>>>>;
 }
 
 export interface LatencyProfile {
@@ -56,6 +62,18 @@ export function parseProfile(raw: unknown, where = '(inline)'): LatencyProfile {
     for (const d of degrees) {
       const v = ss[String(d)];
       if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) fail(where, `entries[${i}] (resolution ${r}) stepSeconds["${d}"] must be a positive number (got ${JSON.stringify(v)})`);
+    }
+    if (en.batchStepSeconds !== undefined) {
+      const bs = en.batchStepSeconds as Record<string, unknown>;
+      if (typeof bs !== 'object' || bs === null) fail(where, `entries[${i}].batchStepSeconds must map batch sizes to {degree: seconds}`);
+      for (const [b, row] of Object.entries(bs)) {
+        if (!/^\d+$/.test(b) || Number(b) < 2) fail(where, `entries[${i}].batchStepSeconds key "${b}" must be a batch size >= 2`);
+        if (typeof row !== 'object' || row === null) fail(where, `entries[${i}].batchStepSeconds["${b}"] must map degrees to seconds`);
+        for (const [d, v] of Object.entries(row as Record<string, unknown>)) {
+          if (!degrees.includes(Number(d))) fail(where, `entries[${i}].batchStepSeconds["${b}"] has degree "${d}", which is not in "degrees"`);
+          if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) fail(where, `entries[${i}].batchStepSeconds["${b}"]["${d}"] must be a positive number (got ${JSON.stringify(v)})`);
+        }
+      }
     }
     const g = en.groupChangeSeconds;
     if (typeof g !== 'number' || !Number.isFinite(g) || g < 0) fail(where, `entries[${i}].groupChangeSeconds must be a number >= 0 (got ${JSON.stringify(g)})`);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { checkAdmission } from '../../src/scheduler/admission.js';
+import { checkAdmission, demandTriage } from '../../src/scheduler/admission.js';
 import { CostModel } from '../../src/scheduler/cost-model.js';
 import { createScheduler } from '../../src/scheduler/index.js';
 import type { Request } from '../../src/scheduler/types.js';
@@ -86,8 +86,7 @@ describe('admission control', () => {
 
 describe('demand triage (Moore–Hodgson over the cluster)', () => {
   const model = new CostModel(shippedProfile(), 8);
-  it('gives up the largest request when the work due by a deadline does not fit, keeping the most requests', async () => {
-    const { demandTriage } = await import('../../src/scheduler/admission.js');
+  it('gives up the largest request when the work due by a deadline does not fit, keeping the most requests', () => {
     // 8 GPUs, now = 0. Two whole-cluster jobs (26 GPU-s each, due at 5 s: 40 GPU-s available) cannot both make it;
     // the small ones can. The later-deadline of the two equal big ones goes.
     const items = [

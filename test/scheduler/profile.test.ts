@@ -70,3 +70,20 @@ describe('makeProfile / profileToJson (the format dit bench model writes)', () =
     expect(() => makeProfile({ model: 'm', device: 'd', degrees: [1], entries: [{ resolution: 256, stepSeconds: { 1: 0 }, groupChangeSeconds: 0 }] })).toThrow(/positive number/);
   });
 });
+
+describe('batched latencies (format ready for the GPU measurement)', () => {
+  it('are validated and read back exactly, NaN where not measured', () => {
+    const base = { format: PROFILE_FORMAT, model: 'm', device: 'd', degrees: [1, 2] };
+    const entry = { resolution: 256, stepSeconds: { '1': 0.03, '2': 0.02 }, groupChangeSeconds: 0.01, batchStepSeconds: { '2': { '1': 0.045 }, '4': { '1': 0.08, '2': 0.05 } } };
+    const p = parseProfile({ ...base, entries: [entry, { resolution: 512, stepSeconds: { '1': 0.06, '2': 0.04 }, groupChangeSeconds: 0.01 }] });
+    const m = new CostModel(p, 2);
+    expect(m.batchStep(256, 1, 2)).toBe(0.045);
+    expect(m.batchStep(256, 2, 4)).toBe(0.05);
+    expect(m.batchStep(256, 2, 2)).toBeNaN();
+    expect(m.batchStep(512, 1, 2)).toBeNaN();
+    expect(m.batchStep(256, 2, 1)).toBe(0.02);
+    expect(() => parseProfile({ ...base, entries: [{ ...entry, batchStepSeconds: { '1': { '1': 0.03 } } }] })).toThrow(/batch size >= 2/);
+    expect(() => parseProfile({ ...base, entries: [{ ...entry, batchStepSeconds: { '2': { '8': 0.03 } } }] })).toThrow(/degree "8", which is not in "degrees"/);
+    expect(() => parseProfile({ ...base, entries: [{ ...entry, batchStepSeconds: { '2': { '1': -1 } } }] })).toThrow(/must be a positive number/);
+  });
+});
