@@ -78,11 +78,13 @@ describe('AutoencoderKL vs diffusers float64 goldens', () => {
 });
 
 describe('tiled decode', () => {
-  // Like diffusers' tiled_decode, tiles are decoded independently: each tile's GroupNorm statistics and mid-block
-  // attention see only the tile, so tile interiors differ from the untiled decode by an amount that depends on the
-  // model (on this tiny random VAE, 32 groups of ONE channel over 12x12 latent tiles: ~20% relL2; FLUX's 16 channels
-  // per group over 64x64 tiles average far more). What the tiling itself must guarantee, and is tested here:
-  // one tile covering everything is the untiled decode; the blend bands add no error of their own; no seam.
+  // The latent-resolution head (conv_in, mid block with its all-pixel attention) runs untiled; the upsampling tail
+  // runs per tile, and each tile's GroupNorm layers normalise with that tile's own statistics (as diffusers'
+  // tiled_decode, which also tiles the mid block). So tile interiors differ from the untiled decode by an amount
+  // that depends on the model: on this tiny random VAE (32 groups of ONE channel, 10x10 latent tiles) ~10-15%
+  // relL2; FLUX's 16 channels per group over 64x64 tiles average far more. What the tiling itself must guarantee,
+  // and is tested here: one tile covering everything is the untiled decode; the blend bands add no error of their
+  // own; no seam. (Exactness of the blending with a local decoder: vae-tiling.test.ts.)
   it('one covering tile = untiled; blend bands no worse than tile interiors; no visible seam (a hard cut shows one)', async () => {
     const ctx = await testContext();
     const vae = await VaeRuntime.load(ctx, join(FIX, 'tiny-vae-flux'), { part: 'decoder' });
@@ -91,9 +93,9 @@ describe('tiled decode', () => {
       const seed = freshSeed();
       const lat = Float32Array.from(randn(rng(seed), C * h * w, 1, 'f32'));
       const full = await vae.decode(lat, h, w, { tiling: false });
-      const single = await vae.decode(lat, h, w, { tiling: { tile: 64 } });
+      const single = await vae.decode(lat, h, w, { tiling: { tile: 64 } }); // head + one tail tile
       expect(single.tiles).toBe(1);
-      expect(errorStats(single.image, full.image).maxAbs).toBe(0);
+      expect(errorStats(single.image, full.image).maxAbs).toBeLessThan(1e-6);
       const tiled = await vae.decode(lat, h, w, { tiling: { tile: T, overlap: O } });
       const hard = await vae.decode(lat, h, w, { tiling: { tile: T, overlap: O, blend: false } });
       const f = vae.scale;
@@ -136,7 +138,7 @@ describe('tiled decode', () => {
       console.log(`tiled decode (seed ${seed}): relL2 vs untiled: tile interiors ${e.interior.toExponential(2)}, blend bands ${e.seam.toExponential(2)}; ` +
         `error step ratio at cuts: blended ${r.tiled.toFixed(2)}, hard cut ${r.hard.toFixed(2)}`);
       expect(errorStats(tiled.image, full.image).nonFinite).toBe(0);
-      expect(e.interior).toBeLessThan(0.4); // model-dependent (see above): a regression guard, not a precision claim
+      expect(e.interior).toBeLessThan(0.3); // model-dependent (see above): a regression guard, not a precision claim
       expect(e.seam).toBeLessThan(1.25 * e.interior);
       expect(r.tiled).toBeLessThan(1.6);
       expect(r.hard).toBeGreaterThan(1.6); // the metric does see a seam when there is one

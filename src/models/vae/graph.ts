@@ -73,17 +73,36 @@ class VaeBuilder {
   }
 }
 
-/** Decoder for a latent of h x w: input 'z' [1, h, w, latentChannels] f16 (already z = latents / scaling + shift), output 'image' [1, H, W, 3] f32. */
-export function buildVaeDecoder(cfg: VaeConfig, h: number, w: number): Graph {
+/**
+ * Which part of the decoder a graph holds. Tiled decode runs the latent-resolution head (conv_in and the mid block,
+ * whose attention mixes ALL pixels) once over the whole latent, and only the memory-hungry upsampling tail per tile.
+ */
+export type DecoderStage = 'all' | 'head' | 'tail';
+
+/**
+ * Decoder for a latent of h x w. 'all' (default): input 'z' [1, h, w, latentChannels] f16 (already
+ * z = latents / scaling + shift), output 'image' [1, H, W, 3] f32. 'head': input 'z', output 'mid'
+ * [1, h, w, C_top] f32 (after the mid block). 'tail': input 'mid', output 'image'.
+ */
+export function buildVaeDecoder(cfg: VaeConfig, h: number, w: number, stage: DecoderStage = 'all'): Graph {
   if (!(Number.isInteger(h) && Number.isInteger(w) && h >= 1 && w >= 1)) throw new Error(`VAE decoder: latent size ${h}x${w} must be positive integers`);
-  const g = new Graph(`vae-decoder-${h}x${w}`);
+  const g = new Graph(stage === 'all' ? `vae-decoder-${h}x${w}` : `vae-decoder-${stage}-${h}x${w}`);
   const b = new VaeBuilder(g, cfg);
   const ch = cfg.blockOutChannels;
   const n = ch.length;
-  let z = g.input('z', [1, h, w, cfg.latentChannels], 'f16');
-  if (cfg.postQuantConv) z = b.conv(z, 'post_quant_conv', cfg.latentChannels, 1);
-  let x = b.conv(z, 'decoder.conv_in', ch[n - 1], 3, { dtype: 'f32' }); // [1, h, w, C_top]
-  x = b.mid(x, 'decoder');
+  let x: Tensor;
+  if (stage === 'tail') {
+    x = g.input('mid', [1, h, w, ch[n - 1]], 'f32');
+  } else {
+    let z = g.input('z', [1, h, w, cfg.latentChannels], 'f16');
+    if (cfg.postQuantConv) z = b.conv(z, 'post_quant_conv', cfg.latentChannels, 1);
+    x = b.conv(z, 'decoder.conv_in', ch[n - 1], 3, { dtype: 'f32' }); // [1, h, w, C_top]
+    x = b.mid(x, 'decoder');
+    if (stage === 'head') {
+      g.output('mid', x);
+      return g;
+    }
+  }
   for (let i = 0; i < n; i++) {
     const cout = ch[n - 1 - i];
     for (let j = 0; j <= cfg.layersPerBlock; j++) x = b.resnet(x, `decoder.up_blocks.${i}.resnets.${j}`, cout);

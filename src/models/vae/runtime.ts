@@ -154,7 +154,7 @@ export class VaeRuntime {
     return peak;
   }
 
-  private async plan(kind: 'decoder' | 'encoder', a: number, b: number): Promise<Plan> {
+  private async plan(kind: 'decoder' | 'decoder-head' | 'decoder-tail' | 'encoder', a: number, b: number): Promise<Plan> {
     const key = `${kind}:${a}x${b}`;
     const hit = this.plans.get(key);
     if (hit) {
@@ -162,7 +162,8 @@ export class VaeRuntime {
       this.plans.set(key, hit);
       return hit;
     }
-    const graph = kind === 'decoder' ? buildVaeDecoder(this.config, a, b) : buildVaeEncoder(this.config, a, b);
+    const graph = kind === 'encoder' ? buildVaeEncoder(this.config, a, b)
+      : buildVaeDecoder(this.config, a, b, kind === 'decoder' ? 'all' : kind === 'decoder-head' ? 'head' : 'tail');
     const plan = await compile(this.ctx, graph, this.loaded.store);
     this.plans.set(key, plan);
     const keep = Math.max(1, this.options.cachedPlans ?? 2);
@@ -212,23 +213,33 @@ export class VaeRuntime {
     const f = this.scale;
     const H = h * f, W = w * f;
     const t = this.tileFor(h, w, options.tiling ?? 'auto');
-    if (!t || (h <= t.tile && w <= t.tile)) {
+    if (!t) {
       if (!t && this.decodePeakTensorBytes(h, w) > this.maxTensorBytes && options.tiling === false) {
         throw new Error(`VAE decode: a ${H}x${W} image needs a ${(this.decodePeakTensorBytes(h, w) / 2 ** 20).toFixed(0)} MiB activation, over the ${(this.maxTensorBytes / 2 ** 20).toFixed(0)} MiB limit; allow tiling (tiling: 'auto')`);
       }
       return { image: nhwcToPlanar(await this.decodeNhwc(z, h, w), 3, H, W), height: H, width: W, tiles: 1 };
     }
+    // The head (conv_in + mid block with its all-pixel attention) runs once on the whole latent: its tensors are
+    // latent-sized (h*w*C_top*4 bytes: 32 MiB at 1024² for FLUX). Only the upsampling tail is tiled.
+    const top = c.blockOutChannels[c.blockOutChannels.length - 1];
+    const head = await this.plan('decoder-head', h, w);
+    head.setInput('z', z);
+    await head.run();
+    const mid = await head.readOutput('mid'); // [h, w, C_top] f32
     const grid = tileGrid(h, w, t.tile, t.overlap);
     const blender = new TileBlender(H, W, 3);
-    const tile = new Float32Array(grid.tileH * grid.tileW * C);
+    const tile = new Float32Array(grid.tileH * grid.tileW * top);
     for (let ri = 0; ri < grid.rows.length; ri++) {
       const y0 = grid.rows[ri];
       const wy = axisWeights(y0, grid.tileH, f, ri > 0 ? grid.rows[ri - 1] + grid.tileH : null, ri + 1 < grid.rows.length ? grid.rows[ri + 1] : null, t.blend ?? true);
       for (let ci = 0; ci < grid.cols.length; ci++) {
         const x0 = grid.cols[ci];
         const wx = axisWeights(x0, grid.tileW, f, ci > 0 ? grid.cols[ci - 1] + grid.tileW : null, ci + 1 < grid.cols.length ? grid.cols[ci + 1] : null, t.blend ?? true);
-        for (let y = 0; y < grid.tileH; y++) tile.set(z.subarray(((y0 + y) * w + x0) * C, ((y0 + y) * w + x0 + grid.tileW) * C), y * grid.tileW * C);
-        const out = await this.decodeNhwc(tile, grid.tileH, grid.tileW);
+        for (let y = 0; y < grid.tileH; y++) tile.set(mid.subarray(((y0 + y) * w + x0) * top, ((y0 + y) * w + x0 + grid.tileW) * top), y * grid.tileW * top);
+        const tail = await this.plan('decoder-tail', grid.tileH, grid.tileW);
+        tail.setInput('mid', tile);
+        await tail.run();
+        const out = await tail.readOutput('image');
         blender.add(out, y0 * f, x0 * f, grid.tileH * f, grid.tileW * f, wy, wx);
       }
     }
