@@ -4,6 +4,8 @@
 import type { GpuContext } from '../gpu/context.js';
 import { median } from '../gpu/timer.js';
 import type { FamilyConfig, ModelFamily } from '../models/family.js';
+import { analyzeLiveness } from '../graph/liveness.js';
+import { MemoryPlanError, planMemory } from '../graph/memory-planner.js';
 import { randomWeightStore } from '../models/random-weights.js';
 import { makeProfile, type LatencyProfile } from '../scheduler/profile.js';
 
@@ -53,6 +55,27 @@ export interface ModelBenchOptions<C extends FamilyConfig> {
   log?: (s: string) => void;
 }
 
+/**
+ * Whether one step at `resolution` fits the adapter's buffer limits, from the graph's memory plan alone (nothing
+ * is allocated): null when it fits, else why not.
+ */
+export function stepDoesNotFit<C extends FamilyConfig>(ctx: GpuContext, family: ModelFamily<C>, cfg: C, resolution: number, textTokens: number): string | null {
+  const graph = family.bench?.graph?.(cfg, resolution, textTokens);
+  if (!graph) return null;
+  const limits = ctx.caps.limits;
+  const live = analyzeLiveness(graph);
+  try {
+    planMemory(live.requests, {
+      alignment: limits.minStorageBufferOffsetAlignment, maxBindingBytes: limits.maxStorageBufferBindingSize,
+      maxArenaBytes: limits.maxBufferSize, conflicts: live.conflicts,
+    });
+    return null;
+  } catch (e) {
+    if (e instanceof MemoryPlanError) return e.message;
+    throw e;
+  }
+}
+
 /** Times one step per resolution of a family's model (its bench preset unless a config is given). */
 export async function benchModel<C extends FamilyConfig>(ctx: GpuContext, family: ModelFamily<C>, resolutions: number[], opts: ModelBenchOptions<C> = {}): Promise<ModelBenchRow[]> {
   const bench = family.bench;
@@ -61,13 +84,16 @@ export async function benchModel<C extends FamilyConfig>(ctx: GpuContext, family
   const cfg = opts.config ?? bench.config;
   const name = opts.config ? `${family.id.toUpperCase()} (custom config)` : bench.name;
   const textTokens = opts.txtTokens ?? bench.textTokens;
+  log(`${name}: generating random weights on the GPU…`);
   const { store, bytes } = await randomWeightStore(ctx, cfg, bench.seed);
   log(`${name} random weights on GPU: ${(bytes / 2 ** 30).toFixed(2)} GiB`);
   const rows: ModelBenchRow[] = [];
   try {
     for (const res of resolutions) {
+      log(`${name} ${res}²: building and compiling the step…`);
       const step = await bench.step(ctx, store, cfg, res, textTokens);
       try {
+        log(`${name} ${res}²: timing 2 warm-up + ${opts.reps ?? 5} steps…`);
         const { samples, encodeMs } = await timeSteps(ctx, () => step.plan.run(), opts.reps ?? 5);
         const v = await step.plan.readOutput('velocity');
         const prof = await step.plan.profile();

@@ -1,15 +1,17 @@
-// `dit bench kernels`: times every kernel at the shapes the models use; writes JSON and Markdown.
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+// `dit bench kernels|model|render`: kernel timings at the models' shapes, full-size model steps, and re-rendering
+// a kernels.json. Every flag is checked before the GPU is opened; messages name the flag.
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { GpuContext } from '../gpu/context.js';
 import { caseSpecs, kernelCases, type Suite } from '../bench/kernel-cases.js';
 import { runKernelBench } from '../bench/kernel-bench.js';
 import { kernelMarkdown, type TorchReference } from '../bench/report.js';
-import { benchModel, modelMarkdown, rowsToProfile, type ModelBenchRow } from '../bench/model-bench.js';
+import { benchModel, modelMarkdown, rowsToProfile, stepDoesNotFit, type ModelBenchRow } from '../bench/model-bench.js';
 import { familyById } from '../models/registry.js';
 import { profileToJson } from '../scheduler/profile.js';
-import { registerEncoderBench } from '../bench/encoder-bench.js';
+import { FlagError, UserInputError } from '../util/errors.js';
+import { intFlag, jsonFileFlag, resolutionsFlag } from './flags.js';
 import { registerSpBench } from '../bench/sp-bench.js';
 import { registerVaeBench } from '../bench/vae-bench.js';
 import { registerEncoderBench } from '../bench/encoder-bench.js';
@@ -17,8 +19,7 @@ import { registerEncoderBench } from '../bench/encoder-bench.js';
 const SUITES: Suite[] = ['full', 'quick', 'flux', 'sd3', 'vae'];
 
 export function registerBench(program: Command): void {
-  const bench = program.command('bench').description('benchmarks (kernels; models come with the model graphs)');
-  registerEncoderBench(bench);
+  const bench = program.command('bench').description('benchmarks: every kernel at the models\' shapes, full-size model steps, and re-rendering a kernels.json');
   registerSpBench(bench);
   registerVaeBench(bench);
   registerEncoderBench(bench);
@@ -33,18 +34,24 @@ export function registerBench(program: Command): void {
     .option('--robustness', 'keep Dawn robustness checks on (default off for benchmarks)')
     .option('--reps <n>', 'timed samples per case', '10')
     .action(async (opts: { suite: string; filter?: string; out: string; reference?: string; emitSpec?: string; robustness?: boolean; reps: string }) => {
-      if (!SUITES.includes(opts.suite as Suite)) throw new Error(`--suite must be one of ${SUITES.join(', ')} (got '${opts.suite}')`);
+      if (!SUITES.includes(opts.suite as Suite)) throw new FlagError('--suite', `must be one of ${SUITES.join(', ')}, got '${opts.suite}'`);
+      const reps = intFlag('--reps', opts.reps, 1, 10_000);
       let cases = kernelCases(opts.suite as Suite);
-      if (opts.filter) cases = cases.filter((c) => c.id.includes(opts.filter!));
+      if (opts.filter !== undefined) {
+        const all = cases;
+        cases = cases.filter((c) => c.id.includes(opts.filter!));
+        if (!cases.length) throw new FlagError('--filter', `'${opts.filter}' matches no case of suite ${opts.suite} (ids look like ${all.slice(0, 3).map((c) => c.id).join(', ')})`);
+      }
       if (opts.emitSpec) {
         writeFileSync(opts.emitSpec, JSON.stringify(caseSpecs(cases), null, 1));
         console.log(`wrote ${cases.length} case specs to ${opts.emitSpec}`);
         return;
       }
-      const torch = opts.reference ? (JSON.parse(readFileSync(opts.reference, 'utf8')) as TorchReference) : undefined;
+      const torch = opts.reference ? await jsonFileFlag<TorchReference>('--reference', opts.reference, 'give the JSON written by bench/reference/kernels_ref.py') : undefined;
       const ctx = await GpuContext.open({ robustness: !!opts.robustness });
       try {
-        const report = await runKernelBench(ctx, cases, { reps: Number(opts.reps), log: (l) => console.log(l) });
+        if (opts.suite === 'quick') console.log('quick suite: toy shapes that check the harness; their timings and throughput say nothing about the kernels (use --suite full)');
+        const report = await runKernelBench(ctx, cases, { reps, log: (l) => console.log(l) });
         mkdirSync(opts.out, { recursive: true });
         writeFileSync(join(opts.out, 'kernels.json'), JSON.stringify({ ...report, torch }, null, 1));
         const md = kernelMarkdown(report, torch);
@@ -58,7 +65,7 @@ export function registerBench(program: Command): void {
 
   bench
     .command('model')
-    .description('one denoising step of full-size FLUX.1-dev / SD3-medium (random weights) per resolution')
+    .description('one denoising step of full-size FLUX.1-dev / SD3-medium (random weights) per resolution (GPU only: refused on CPU adapters unless --force)')
     .option('--flux <resolutions>', 'FLUX.1-dev resolutions, comma separated ("" to skip)', '512,1024,2048')
     .option('--sd3 <resolutions>', 'SD3-medium resolutions, comma separated ("" to skip)', '1024')
     .option('--reference <file>', 'JSON from bench/reference/step_time.py (same GPU, same run)')
@@ -66,26 +73,40 @@ export function registerBench(program: Command): void {
     .option('--robustness', 'keep Dawn robustness checks on (default off for benchmarks)')
     .option('--reps <n>', 'timed steps per resolution', '5')
     .option('--profile <file>', 'also write the FLUX steps as a scheduler latency profile (degree 1)')
-    .action(async (opts: { flux: string; sd3: string; reference?: string; out: string; robustness?: boolean; reps: string; profile?: string }) => {
-      const list = (s: string) => s.split(',').map((x) => x.trim()).filter(Boolean).map((x) => {
-        const n = Number(x);
-        if (!Number.isInteger(n) || n % 16 !== 0 || n < 64) throw new Error(`resolution '${x}' must be a multiple of 16 (>= 64)`);
-        return n;
-      });
+    .option('--force', 'run full-size models even on a CPU adapter (one step takes many minutes there)')
+    .action(async (opts: { flux: string; sd3: string; reference?: string; out: string; robustness?: boolean; reps: string; profile?: string; force?: boolean }) => {
+      const runs = [
+        { flag: '--flux', family: familyById('flux'), resolutions: resolutionsFlag('--flux', opts.flux) },
+        { flag: '--sd3', family: familyById('sd3'), resolutions: resolutionsFlag('--sd3', opts.sd3) },
+      ].filter((r) => r.resolutions.length);
+      if (!runs.length) throw new FlagError('--flux/--sd3', "nothing to run: both are empty; give at least one resolution (e.g. --flux 1024 --sd3 '')");
+      const reps = intFlag('--reps', opts.reps, 1, 1000);
+      type Ref = { device: string; results: { model: string; resolution: number; ms_median: number; peak_mem_bytes?: number }[] };
+      const ref = opts.reference ? await jsonFileFlag<Ref>('--reference', opts.reference, 'give the JSON written by bench/reference/step_time.py') : undefined;
+      if (ref && !Array.isArray(ref.results)) throw new UserInputError(`--reference ${opts.reference}: has no "results" list; give the JSON written by bench/reference/step_time.py`, 'BAD_FILE');
       const ctx = await GpuContext.open({ robustness: !!opts.robustness });
       const ctxName = ctx.caps.adapterName;
       const log = (l: string) => console.log(l);
       const rows: ModelBenchRow[] = [];
       try {
-        const reps = Number(opts.reps);
-        if (list(opts.flux).length) rows.push(...(await benchModel(ctx, familyById('flux'), list(opts.flux), { reps, log })));
-        if (list(opts.sd3).length) rows.push(...(await benchModel(ctx, familyById('sd3'), list(opts.sd3), { reps, log })));
+        if (ctx.caps.isCpu && !opts.force) {
+          throw new UserInputError(`bench model: adapter '${ctxName}' is a CPU; one full-size step takes many minutes there (an SD3-medium step at 64² took 13.5 minutes). ` +
+            'Run it on a GPU machine, or pass --force to run it anyway.');
+        }
+        // Every resolution is checked against the adapter's buffer limits before any weight is allocated.
+        for (const r of runs) {
+          const bench = r.family.bench!;
+          for (const res of r.resolutions) {
+            const why = stepDoesNotFit(ctx, r.family, bench.config, res, bench.textTokens);
+            if (why) throw new FlagError(r.flag, `${res} is too large for adapter '${ctxName}': ${why.split(' Fix:')[0]}; use a smaller resolution`);
+          }
+        }
+        for (const r of runs) rows.push(...(await benchModel(ctx, r.family, r.resolutions, { reps, log })));
       } finally {
         ctx.destroy();
       }
       let torch: Parameters<typeof modelMarkdown>[2];
-      if (opts.reference) {
-        const ref = JSON.parse(readFileSync(opts.reference, 'utf8')) as { device: string; results: { model: string; resolution: number; ms_median: number; peak_mem_bytes?: number }[] };
+      if (ref) {
         const key = (m: string) => (m.startsWith('FLUX') || m.startsWith('flux') ? 'flux' : 'sd3');
         torch = {
           device: ref.device,
@@ -114,8 +135,10 @@ export function registerBench(program: Command): void {
     .description('rewrite RESULTS.md from a kernels.json written by `dit bench kernels` (e.g. one fetched from a GPU machine)')
     .argument('<kernels.json>')
     .option('--out <file>', 'Markdown file to write', 'bench/RESULTS.md')
-    .action((file: string, opts: { out: string }) => {
-      const data = JSON.parse(readFileSync(file, 'utf8')) as Parameters<typeof kernelMarkdown>[0] & { torch?: TorchReference };
+    .action(async (file: string, opts: { out: string }) => {
+      const what = 'give the kernels.json written by `dit bench kernels`';
+      const data = await jsonFileFlag<Parameters<typeof kernelMarkdown>[0] & { torch?: TorchReference }>('bench render', file, what);
+      if (!data || !Array.isArray(data.results) || typeof data.device !== 'string') throw new UserInputError(`bench render ${file}: not a kernels.json (no device/results); ${what}`, 'BAD_FILE');
       writeFileSync(opts.out, kernelMarkdown(data, data.torch));
       console.log(`wrote ${opts.out}`);
     });

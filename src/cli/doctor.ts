@@ -21,7 +21,9 @@ export function registerDoctor(program: Command): void {
         console.log(`features     ${report.features.join(', ')}`);
         console.log(`subgroups    ${c.subgroups ? `yes, size ${c.subgroupMinSize}..${c.subgroupMaxSize}` : 'no'}`);
         console.log(`subgroup-matrix configs  ${c.subgroupMatrixConfigs.map((m) => `${m.componentType}->${m.resultComponentType} ${m.M}x${m.N}x${m.K}`).join(', ') || 'none'}`);
-        console.log(`robustness   ${c.robustness ? 'on' : 'off'}`);
+        // Robustness (Dawn's bounds checks) is chosen per command: doctor opens the device with it on, while
+        // generate, parity and bench open theirs with it off (it costs the tensor-core path dearly) unless --robustness.
+        console.log(`robustness   ${c.robustness ? 'on' : 'off'} for this check; generate, parity and bench run with it off unless --robustness`);
         for (const [k, v] of Object.entries(c.limits)) console.log(`limit        ${k} = ${v}`);
         for (const [k, v] of Object.entries(report.kernelPaths)) console.log(`kernel path  ${k}: ${v}`);
       }

@@ -1,25 +1,19 @@
 #!/usr/bin/env node
-// The `dit` command line: one entry point for generating, diagnosing, benchmarking and simulating.
-import { Command } from 'commander';
-import { registerBench } from './bench.js';
-import { registerDoctor } from './doctor.js';
-import { registerEncode } from './encode.js';
-import { registerGenerate } from './generate.js';
-import { registerInspect } from './inspect.js';
-import { registerParity } from './parity.js';
-import { registerSimulate } from './simulate.js';
+// The `dit` command line: one line per command (name, summary, lazily loaded module); src/cli/run.ts runs it.
+import { type CommandEntry, isCliEntry, runCli } from './run.js';
 
-const program = new Command();
-program.name('dit').description('tetriserve-ts: Diffusion Transformer serving on WebGPU/Dawn').version('0.1.0');
-registerGenerate(program);
-registerDoctor(program);
-registerBench(program);
-registerParity(program);
-registerInspect(program);
-registerEncode(program);
-registerSimulate(program);
+export const COMMANDS: CommandEntry[] = [
+  { name: 'generate', summary: 'text to image (and image to image) with a FLUX/SD3 pipeline folder', load: async () => (await import('./generate.js')).registerGenerate },
+  { name: 'encode', summary: "prompt -> the transformer's text inputs (shapes and checksums)", load: async () => (await import('./encode.js')).registerEncode },
+  { name: 'doctor', summary: 'the GPU adapter, its features and limits, and the kernel path each op uses', load: async () => (await import('./doctor.js')).registerDoctor },
+  { name: 'bench', summary: 'benchmarks: kernels, model steps, report rendering', load: async () => (await import('./bench.js')).registerBench },
+  { name: 'parity', summary: "a checkpoint on a golden file's inputs: relative error to its output", load: async () => (await import('./parity.js')).registerParity },
+  { name: 'inspect', summary: 'identify a checkpoint and check every tensor without reading the weights', load: async () => (await import('./inspect.js')).registerInspect },
+  { name: 'simulate', summary: 'the TetriServe scheduler and baselines in a discrete-event simulator', load: async () => (await import('./simulate.js')).registerSimulate },
+];
 
-program.parseAsync(process.argv).catch((e: unknown) => {
-  console.error(`error: ${(e as Error).message}`);
-  process.exit(1);
-});
+if (isCliEntry()) {
+  const code = await runCli(process.argv.slice(2), COMMANDS);
+  // On failure exit at once (a GPU device left open would keep the process alive), after stderr drains.
+  if (code !== 0) process.stderr.write('', () => process.exit(code));
+}

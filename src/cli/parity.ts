@@ -2,22 +2,23 @@
 import type { Command } from 'commander';
 import { GpuContext } from '../gpu/context.js';
 import { goldenParity } from '../models/parity.js';
+import { positiveNumberFlag } from './flags.js';
 
 export function registerParity(program: Command): void {
   program
     .command('parity')
-    .description('run a FLUX/SD3 checkpoint on a golden file\'s inputs and report the relative L2 error to its output')
-    .argument('<checkpoint>', 'BFL .safetensors file or diffusers folder')
+    .description('run a checkpoint (any registered family) on a golden file\'s inputs and report the relative L2 error to its output')
+    .argument('<checkpoint>', '.safetensors file, diffusers transformer/ folder, or pipeline folder')
     .argument('<golden>', 'golden .safetensors (bench/reference/make_goldens.py or flux_fullsize_parity.py)')
     .option('--bound <relL2>', 'fail (exit 1) above this relative L2 error', '2e-3')
     .option('--robustness', 'keep Dawn robustness checks on')
     .option('--portable', 'force the portable kernels (no tensor cores)')
     .option('--json', 'print the result as JSON')
     .action(async (checkpoint: string, golden: string, opts: { bound: string; robustness?: boolean; portable?: boolean; json?: boolean }) => {
+      const bound = positiveNumberFlag('--bound', opts.bound); // before any work: a typo must not cost a full model run
       const ctx = await GpuContext.open({ robustness: !!opts.robustness, disableTensorCores: !!opts.portable });
       try {
         const r = await goldenParity(ctx, checkpoint, golden);
-        const bound = Number(opts.bound);
         const report = { device: ctx.caps.adapterName, tensorCores: ctx.caps.tensorCores, robustness: ctx.caps.robustness, checkpoint, golden, bound, ...r };
         if (opts.json) console.log(JSON.stringify(report));
         else {

@@ -2,7 +2,7 @@
 // uploads, readbacks. See GPU-NOTES.md for why the instance is held here and which toggles are passed.
 import { create, globals } from 'webgpu';
 import { BufferPool } from './buffer-pool.js';
-import { GpuUnavailableError, MissingGpuFeatureError, ShaderCompileError } from './errors.js';
+import { DeviceLostError, GpuOutOfMemoryError, GpuUnavailableError, MissingGpuFeatureError, ShaderCompileError } from './errors.js';
 
 // dawn.node exposes GPUBufferUsage & co. as globals only once installed on globalThis.
 Object.assign(globalThis, globals);
@@ -59,12 +59,21 @@ export interface OpenOptions {
 const BASE_TOGGLES = ['allow_unsafe_apis', 'vulkan_enable_f16_on_nvidia'];
 const NO_ROBUSTNESS_TOGGLES = ['disable_robustness', 'disable_workgroup_init', 'skip_validation'];
 
-/** Creates a Dawn instance. Callers must keep it referenced while any adapter or device from it lives. */
+/**
+ * Every Dawn instance this process created. Kept for the process's life: Dawn still delivers events (a destroyed
+ * device's `lost` promise, adapter probes) after the context that owned the instance is gone, and a collected
+ * instance makes it abort at random (GPU-NOTES). A process opens a handful, so holding them costs nothing.
+ */
+const INSTANCES: GPU[] = [];
+
+/** Creates a Dawn instance (held for the process's life, see INSTANCES). */
 export function createDawnInstance(extraToggles: string[] = [], adapterName?: string): GPU {
   if (!process.env.XDG_RUNTIME_DIR) process.env.XDG_RUNTIME_DIR = '/tmp'; // silences a Vulkan loader error
   const flags = [`enable-dawn-features=${[...BASE_TOGGLES, ...extraToggles].join(',')}`];
   if (adapterName) flags.push(`adapter=${adapterName}`);
-  return create(flags) as unknown as GPU;
+  const instance = create(flags) as unknown as GPU;
+  INSTANCES.push(instance);
+  return instance;
 }
 
 /**
@@ -183,7 +192,7 @@ export class GpuContext {
 
   /** Throws if the device was lost (driver reset, out of memory): callers must not keep encoding into it. */
   checkAlive(): void {
-    if (this.lost) throw new Error(`GPU device lost (${this.lost}); reopen the engine.`);
+    if (this.lost) throw new DeviceLostError(this.lost);
     if (this.destroyed) throw new Error('GPU context used after destroy()');
   }
 
@@ -229,7 +238,7 @@ export class GpuContext {
     this.checkAlive();
     const size = Math.max(16, Math.ceil(bytes / 16) * 16);
     if (size > this.caps.limits.maxBufferSize) {
-      throw new Error(`buffer '${label ?? ''}' of ${size} bytes exceeds the adapter's maxBufferSize ${this.caps.limits.maxBufferSize}`);
+      throw new GpuOutOfMemoryError(`buffer '${label ?? ''}' of ${size} bytes exceeds the adapter's maxBufferSize ${this.caps.limits.maxBufferSize}; use a smaller resolution or model`);
     }
     const buffer = this.device.createBuffer({
       label,

@@ -1,6 +1,7 @@
 // The element types a safetensors file can declare, their sizes, and which ones the engine can upload.
 // Unknown names are rejected at header-parse time; known-but-unsupported ones (I64, F8_E4M3, ...) parse fine
 // (so listing a file works) and fail only when someone tries to upload them, with the dtype named.
+import { UserInputError } from '../util/errors.js';
 
 export type SafetensorsDType =
   | 'BF16' | 'F16' | 'F32' | 'F64'
@@ -28,9 +29,10 @@ export function isSafetensorsDType(s: unknown): s is SafetensorsDType {
 export function uploadFormat(dtype: SafetensorsDType, tensor: string, file: string): UploadFormat {
   const f = UPLOADABLE[dtype];
   if (!f) {
-    throw new Error(
+    throw new UserInputError(
       `${file}: tensor '${tensor}' has dtype ${dtype}, which the engine cannot load (supported: BF16, F16, F32). ` +
         'Convert the checkpoint to bf16/f16 (e.g. with safetensors + torch) or use the original release.',
+      'BAD_FILE',
     );
   }
   return f;

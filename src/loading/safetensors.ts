@@ -7,6 +7,7 @@
 // "__metadata__": {string: string}}, then the data section; offsets are relative to the data section's start.
 import { open, type FileHandle } from 'node:fs/promises';
 import { basename } from 'node:path';
+import { UserInputError } from '../util/errors.js';
 import { ITEM_BYTES, isSafetensorsDType, type SafetensorsDType } from './dtypes.js';
 
 /** Headers beyond this are refused as corrupt (real ones are ~100 KB; the reference implementation caps at 100 MB). */
@@ -29,13 +30,13 @@ export interface TensorInfo {
 }
 
 /** Any problem with a checkpoint file: the message names the file and, where there is one, the tensor. */
-export class CheckpointError extends Error {
+export class CheckpointError extends UserInputError {
   constructor(
     message: string,
     readonly file: string,
     readonly tensor?: string,
   ) {
-    super(message);
+    super(message, 'BAD_FILE');
     this.name = 'CheckpointError';
   }
 }

@@ -6,6 +6,7 @@
 // Optional members let the generic commands (parity, the model benchmark) drive a family without naming it.
 import type { GpuContext } from '../gpu/context.js';
 import type { Plan } from '../graph/executor.js';
+import type { Graph } from '../graph/graph.js';
 import type { WeightStore } from '../graph/weights.js';
 import type { TensorListing } from '../loading/listing.js';
 import type { ExpectedTensor, WeightSource } from '../loading/sources.js';
@@ -71,6 +72,8 @@ export interface FamilyBench<C extends FamilyConfig> {
   textTokens: number;
   /** Seed of the random weights (each family its own, so two families never share values). */
   seed: number;
+  /** The step's graph alone (no GPU): lets the benchmark check a resolution fits before allocating anything. */
+  graph?(cfg: C, resolution: number, textTokens: number): Graph;
   /** A step at `resolution` (pixels per side) with seeded random inputs. */
   step(ctx: GpuContext, weights: WeightStore, cfg: C, resolution: number, textTokens: number): Promise<BenchStep>;
 }

@@ -1,9 +1,10 @@
 // The FLUX.1 family (dev and schnell; BFL single files and diffusers folders): everything the engine knows about
 // FLUX lives in this folder, and this object is its one entry in src/models/registry.ts.
+import { UserInputError } from '../../util/errors.js';
 import type { Golden, ModelFamily } from '../family.js';
 import { uniformArray } from '../../util/random.js';
 import { describeFlux, detectFlux, flux1DevConfig, fluxConfigJson, inferFluxConfig, type FluxConfig, type FluxLayout } from './config.js';
-import { FluxTransformer } from './graph.js';
+import { buildFluxGraph, FluxTransformer } from './graph.js';
 import { fluxExpectedTensors } from './layouts.js';
 import { fluxWeightSources } from './weights.js';
 
@@ -15,7 +16,7 @@ export { fluxWeightSources } from './weights.js';
 
 function need(golden: Golden, name: string, why = ''): { shape: number[]; data: Float32Array } {
   const t = golden.tensors.get(name);
-  if (!t) throw new Error(`golden ${golden.path} has no tensor '${name}'${why}`);
+  if (!t) throw new UserInputError(`golden ${golden.path} has no tensor '${name}'${why}`, 'BAD_FILE');
   return t;
 }
 
@@ -34,8 +35,8 @@ export const flux: ModelFamily<FluxConfig> = {
     const [, , H, W] = need(golden, 'input.latents').shape;
     const [, Lt] = need(golden, 'input.txt').shape;
     if (cfg.guidanceEmbed && !golden.tensors.has('input.guidance')) {
-      throw new Error(`golden ${golden.path} has no 'input.guidance', but the checkpoint is guidance-distilled (FLUX.1-dev); ` +
-        'use a golden made for FLUX.1-dev, or pair this golden with a schnell checkpoint');
+      throw new UserInputError(`golden ${golden.path} has no 'input.guidance', but the checkpoint is guidance-distilled (FLUX.1-dev); ` +
+        'use a golden made for FLUX.1-dev, or pair this golden with a schnell checkpoint', 'BAD_FILE');
     }
     const model = await FluxTransformer.create(ctx, weights, cfg, { batch: 1, txtTokens: Lt, gridH: H / 2, gridW: W / 2 });
     try {
@@ -55,6 +56,7 @@ export const flux: ModelFamily<FluxConfig> = {
     config: flux1DevConfig('bfl', true),
     textTokens: 512,
     seed: 1,
+    graph: (cfg, resolution, textTokens) => buildFluxGraph(cfg, { batch: 1, txtTokens: textTokens, gridH: resolution / 16, gridW: resolution / 16 }),
     async step(ctx, weights, cfg, resolution, textTokens) {
       const grid = resolution / 16; // VAE /8, then 2x2 packing
       const model = await FluxTransformer.create(ctx, weights, cfg, { batch: 1, txtTokens: textTokens, gridH: grid, gridW: grid });

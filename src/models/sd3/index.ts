@@ -1,10 +1,11 @@
 // The SD3 / SD3.5 MMDiT family (diffusers transformer/ folders): this object is its one entry in
 // src/models/registry.ts.
+import { UserInputError } from '../../util/errors.js';
 import type { Golden, ModelFamily } from '../family.js';
 import { patchify, unpatchify } from '../latents.js';
 import { uniformArray } from '../../util/random.js';
 import { describeSd3, detectSd3, inferSd3Config, sd3ConfigJson, sd3MediumConfig, type Sd3Config } from './config.js';
-import { Sd3Transformer } from './graph.js';
+import { buildSd3Graph, Sd3Transformer } from './graph.js';
 import { sd3DiffusersTensors } from './layouts.js';
 import { sd3WeightSources } from './weights.js';
 
@@ -16,7 +17,7 @@ export { sd3WeightSources } from './weights.js';
 
 function need(golden: Golden, name: string): { shape: number[]; data: Float32Array } {
   const t = golden.tensors.get(name);
-  if (!t) throw new Error(`golden ${golden.path} has no tensor '${name}'`);
+  if (!t) throw new UserInputError(`golden ${golden.path} has no tensor '${name}' (is it a golden for this model family?)`, 'BAD_FILE');
   return t;
 }
 
@@ -54,6 +55,7 @@ export const sd3: ModelFamily<Sd3Config> = {
     config: sd3MediumConfig('3'),
     textTokens: 333,
     seed: 2,
+    graph: (cfg, resolution, textTokens) => buildSd3Graph(cfg, { batch: 1, txtTokens: textTokens, gridH: resolution / 16, gridW: resolution / 16 }),
     async step(ctx, weights, cfg, resolution, textTokens) {
       const grid = resolution / 16; // VAE /8, then patch 2
       const model = await Sd3Transformer.create(ctx, weights, cfg, { batch: 1, txtTokens: textTokens, gridH: grid, gridW: grid });

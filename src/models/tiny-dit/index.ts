@@ -5,6 +5,7 @@
 import { Inference } from '../../loading/listing.js';
 import { wholeTensor } from '../../loading/sources.js';
 import type { ModelFamily } from '../family.js';
+import { UserInputError } from '../../util/errors.js';
 import { tinyDitConfigJson, type TinyDitConfig } from './config.js';
 import { buildTinyDit, tinyDitWeights } from './graph.js';
 import { compile } from '../../graph/executor.js';
@@ -43,12 +44,12 @@ export const tinyDit: ModelFamily<TinyDitConfig> = {
   async runGolden(ctx, weights, cfg, golden) {
     const need = (n: string) => {
       const t = golden.tensors.get(n);
-      if (!t) throw new Error(`golden ${golden.path} has no tensor '${n}'`);
+      if (!t) throw new UserInputError(`golden ${golden.path} has no tensor '${n}' (is it a golden for this model family?)`, 'BAD_FILE');
       return t;
     };
     const tokens = need('input.tokens');
     if (tokens.shape.length !== 4 || tokens.shape[3] !== cfg.patchDim) {
-      throw new Error(`golden ${golden.path}: input.tokens has shape [${tokens.shape}] but [B, gridH, gridW, ${cfg.patchDim}] is required`);
+      throw new UserInputError(`golden ${golden.path}: input.tokens has shape [${tokens.shape}] but [B, gridH, gridW, ${cfg.patchDim}] is required`, 'BAD_FILE');
     }
     const [batch, gridH, gridW] = tokens.shape;
     const plan = await compile(ctx, buildTinyDit({ ...cfg, batch, gridH, gridW }), weights);
