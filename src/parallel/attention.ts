@@ -132,7 +132,9 @@ export function ulyssesScatter(g: Graph, comm: Collective, qkv: Tensor[], peers:
     });
   }
   const outputs = qkv.map((t, i) => ({ shape: [1, Hp, Lg, D], dtype: t.dtype, name: `${name}.${'qkv'[i] ?? i}` }));
-  const chunks = chunksFor(Hp * Math.max(...lens) * D * E, chunkBytes);
+  // Every rank must cut its messages into the same number of chunks (NCCL rounds span all ranks): size them by
+  // the longest shard of the whole sequence, not of this group.
+  const chunks = chunksFor(Hp * Math.max(...rows) * D * E, chunkBytes);
   return exchangeOp(g, comm, { sends, recvs, selfCopies, outputs }, { name, chunks }).outputs;
 }
 
@@ -159,7 +161,7 @@ export function ulyssesGather(g: Graph, comm: Collective, o: Tensor, peers: numb
       recvs.push({ peer: peers[j], bytes: L * W * E, place: [mine] });
     }
   }
-  const chunks = chunksFor(Math.max(...lens) * W * E, chunkBytes);
+  const chunks = chunksFor(Math.max(...rows) * W * E, chunkBytes);
   const [stacked] = exchangeOp(g, comm, { sends, recvs, selfCopies, outputs: [{ shape: [u, L, W], dtype: o.dtype, name: `${name}.recv` }] }, { name, chunks }).outputs;
   // [u, L, Hp*D] (head slice j from peer j) -> [1, L, H*D] with slice j at columns j*Hp*D.
   g.check(heads % u === 0, name, () => `${heads} heads do not split over ${u} ranks`);

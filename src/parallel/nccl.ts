@@ -71,6 +71,23 @@ export interface NcclStats {
   unpinnedRounds: number;
 }
 
+/** The first send/recv of a round without a same-sized partner, described; null when all pair up. */
+export function unmatched(ops: { local: number; sends: PeerBytes[]; recvs: PeerBytes[] }[]): string | null {
+  const key = (from: number, to: number) => `${from}>${to}`;
+  const sent = new Map<string, number[]>();
+  for (const o of ops) for (const s of o.sends) (sent.get(key(o.local, s.peer)) ?? sent.set(key(o.local, s.peer), []).get(key(o.local, s.peer))!).push(s.data.byteLength);
+  for (const o of ops) {
+    for (const r of o.recvs) {
+      const q = sent.get(key(r.peer, o.local));
+      const n = q?.shift();
+      if (n === undefined) return `rank ${o.local} receives ${r.data.byteLength} bytes from rank ${r.peer}, which sends nothing more to it in this round`;
+      if (n !== r.data.byteLength) return `rank ${o.local} expects ${r.data.byteLength} bytes from rank ${r.peer} but it sends ${n}`;
+    }
+  }
+  for (const [k, q] of sent) if (q.length) return `rank ${k.split('>')[0]} sends ${q[0]} bytes to rank ${k.split('>')[1]}, which does not receive them in this round`;
+  return null;
+}
+
 /** One process, one rank per listed CUDA device (rank i <-> devices[i]). */
 export class NcclGroup {
   readonly stats: NcclStats = { rounds: 0, h2dMs: 0, ncclMs: 0, d2hMs: 0, wallMs: 0, bytes: 0, unpinnedRounds: 0 };
@@ -124,6 +141,14 @@ export class NcclGroup {
     if (r.ops.length === this.size) {
       this.rounds.delete(k);
       const round = r;
+      // One NCCL group per round: a receive whose send is not in the same round would block NCCL forever, so
+      // check the pairing here and fail with the reason instead.
+      const bad = unmatched(round.ops);
+      if (bad) {
+        const err = new Error(`NcclGroup round ${k}: ${bad} (the ranks' graphs disagree on the exchange sequence)`);
+        for (const w of round.waiters) w.reject(err);
+        return done;
+      }
       const run = this.chain.then(() => this.bridge.exchange(this.handle, round.ops));
       this.chain = run.catch(() => {});
       run.then(

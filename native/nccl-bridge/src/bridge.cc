@@ -101,10 +101,17 @@ static bool doLoad() {
   if (loaded) return true;
   loadError.clear();
   std::string tried;
-  void* rt = openFirst({"libcudart.so", "libcudart.so.13", "libcudart.so.12", "libcudart.so.11.0"}, tried);
+  // TETRISERVE_CUDART_PATH / TETRISERVE_NCCL_PATH: libraries outside the loader's search path (and test doubles).
+  const char* cudartEnv = getenv("TETRISERVE_CUDART_PATH");
+  const char* ncclEnv = getenv("TETRISERVE_NCCL_PATH");
+  std::vector<const char*> rtNames = {"libcudart.so", "libcudart.so.13", "libcudart.so.12", "libcudart.so.11.0"};
+  std::vector<const char*> ncNames = {"libnccl.so.2", "libnccl.so"};
+  if (cudartEnv && *cudartEnv) rtNames.insert(rtNames.begin(), cudartEnv);
+  if (ncclEnv && *ncclEnv) ncNames.insert(ncNames.begin(), ncclEnv);
+  void* rt = openFirst(rtNames, tried);
   if (!rt) { loadError = "CUDA runtime not found: tried " + tried; return false; }
   tried.clear();
-  void* nl = openFirst({"libnccl.so.2", "libnccl.so"}, tried);
+  void* nl = openFirst(ncNames, tried);
   if (!nl) { loadError = "NCCL not found: tried " + tried + " (install NCCL 2.x or set LD_LIBRARY_PATH)"; return false; }
   std::string err;
   sym(rt, "cudaGetDeviceCount", cuda.getDeviceCount, err);
@@ -299,16 +306,18 @@ static void runExchange(ExchangeJob& j) {
       // Unpinned sends go through the bounce buffer (parallel memcpy), then one copy per message.
       for (auto& m : o.sends) if (!m.pinned) { parallelCopy(static_cast<uint8_t*>(r.bounce) + m.devOff, m.host, m.bytes, threads); }
     }
-    for (auto& m : o.sends) nChunks = std::max(nChunks, (m.bytes + CH - 1) / std::min(CH, std::max<size_t>(m.bytes, 1)));
-    for (auto& m : o.recvs) nChunks = std::max(nChunks, (m.bytes + CH - 1) / std::min(CH, std::max<size_t>(m.bytes, 1)));
+    // Piece k of a message is bytes [k*CH, (k+1)*CH): it depends only on the message's size, so both ends cut a
+    // message alike even when their processes run different numbers of chunk rounds (one process per GPU).
+    if (CH != SIZE_MAX) {
+      for (auto& m : o.sends) nChunks = std::max(nChunks, (m.bytes + CH - 1) / CH);
+      for (auto& m : o.recvs) nChunks = std::max(nChunks, (m.bytes + CH - 1) / CH);
+    }
   }
-  if (CH == SIZE_MAX) nChunks = 1;
   j.chunks = nChunks;
   auto piece = [&](const Msg& m, size_t k, size_t& off, size_t& len) {
-    size_t per = nChunks == 1 ? m.bytes : CH;
-    off = std::min(m.bytes, k * per);
-    len = std::min(m.bytes - off, per);
-    if (k == nChunks - 1 && nChunks > 1) len = m.bytes - off;  // the last chunk takes any tail
+    if (CH == SIZE_MAX) { off = 0; len = k == 0 ? m.bytes : 0; return; }
+    off = std::min(m.bytes, k * CH);
+    len = std::min(m.bytes - off, CH);
   };
   for (auto& o : j.ops) {
     LocalRank& r = c.ranks[o.local];
