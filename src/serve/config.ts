@@ -51,7 +51,7 @@ export interface ServeConfig {
 
 export function defaultConfig(over: Partial<ServeConfig> = {}): ServeConfig {
   return {
-    model: 'test/fixtures/tiny-models/flux-tiny/flux1-tiny.safetensors',
+    model: 'test/fixtures/tiny-pipelines/flux',
     resolutions: [64, 128],
     gpus: 1,
     txtTokens: 16,

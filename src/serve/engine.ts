@@ -23,8 +23,14 @@ export interface GenerationParams {
 }
 
 /** A request's progress between work items; owned by the driver, updated by workers. */
+/** A prompt's conditioning, and the negative prompt's for classifier-free guidance (SD3; null otherwise). */
+export interface TextConds {
+  cond: Conditioning;
+  uncond: Conditioning | null;
+}
+
 export interface RequestProgress {
-  cond: Conditioning | null;
+  text: TextConds | null;
   /** The pipeline's denoising state (latents on the host); null until the first step is prepared. */
   state: RequestState | null;
   /** Denoising steps completed (0..steps - firstStep). */
@@ -43,9 +49,9 @@ export interface Engine {
   readonly description: string;
   /** Compiles everything one resolution needs; returns the seconds one warm denoising step took. */
   prepare(resolution: number): Promise<number>;
-  encodeText(p: GenerationParams): Promise<Conditioning>;
-  /** The pipeline state at the request's first step (noise, or a noised input image for image-to-image). */
-  newState(id: string, p: GenerationParams, cond: Conditioning): RequestState;
+  encodeText(p: GenerationParams): Promise<TextConds>;
+  /** The pipeline state at the request's first step (noise, or the VAE-encoded input image noised, for image-to-image). */
+  newState(id: string, p: GenerationParams, text: TextConds): Promise<RequestState>;
   /** Runs the state's next denoising step on this worker's GPU (pipeline runStep). */
   step(state: RequestState): Promise<void>;
   decode(p: GenerationParams, latents: Float32Array): Promise<RgbImage>;

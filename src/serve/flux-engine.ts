@@ -11,7 +11,7 @@ import { TransformerExecutor } from '../pipeline/transformer-executor.js';
 import { mulberry32 } from '../util/random.js';
 import { loadModel } from '../models/registry.js';
 import { flux1DevConfig, type FluxConfig } from '../models/flux/index.js';
-import type { Engine, GenerationParams, RgbImage } from './engine.js';
+import type { Engine, GenerationParams, RgbImage, TextConds } from './engine.js';
 
 /** Latent channels of FLUX's VAE and its spatial downsampling. */
 const LATENT_C = 16;
@@ -62,7 +62,7 @@ export class FluxEngine implements Engine {
 
   async prepare(resolution: number): Promise<number> {
     const p: GenerationParams = { prompt: 'warm up', negativePrompt: '', resolution, steps: 2, guidance: 3.5, seed: 1, strength: 1 };
-    const st = this.newState('warmup', p, await this.encodeText(p));
+    const st = await this.newState('warmup', p, await this.encodeText(p));
     await this.step(st); // compiles the plan
     // Median of three warm steps (CPU devices shared with other work are noisy).
     const times: number[] = [];
@@ -75,11 +75,12 @@ export class FluxEngine implements Engine {
     return times.sort((a, b) => a - b)[1];
   }
 
-  async encodeText(p: GenerationParams): Promise<Conditioning> {
-    return hashTextEncoder(p.prompt, this.src.txtTokens, this.cfg.contextInDim, this.cfg.pooledDim);
+  async encodeText(p: GenerationParams): Promise<TextConds> {
+    return { cond: hashTextEncoder(p.prompt, this.src.txtTokens, this.cfg.contextInDim, this.cfg.pooledDim), uncond: null };
   }
 
-  newState(id: string, p: GenerationParams, cond: Conditioning): RequestState {
+  async newState(id: string, p: GenerationParams, text: TextConds): Promise<RequestState> {
+    const cond = text.cond;
     const side = p.resolution / VAE_DOWN;
     return createRequestState({
       id, family: 'flux', latentShape: { channels: LATENT_C, height: side, width: side }, cond,

@@ -25,7 +25,7 @@ export interface JobEvents {
 export class Job extends EventEmitter<JobEvents> {
   state: JobState = 'queued';
   readonly stepLog: StepRecord[] = [];
-  readonly progress: RequestProgress = { cond: null, state: null, stepsDone: 0 };
+  readonly progress: RequestProgress = { text: null, state: null, stepsDone: 0 };
   cancelRequested = false;
   finishedAt: number | null = null;
   error: string | null = null;

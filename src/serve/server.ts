@@ -1,7 +1,7 @@
 // Puts the server together: one worker per GPU with the model resident and every served resolution compiled,
 // a latency profile (measured on the workers at start, or read from a file), the scheduler, the driver, the
 // results store, metrics and the Fastify app.
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import type { FastifyInstance } from 'fastify';
 import { GpuContext } from '../gpu/context.js';
 import { CostModel } from '../scheduler/cost-model.js';
@@ -11,8 +11,9 @@ import { buildApp } from './app.js';
 import type { ServeConfig } from './config.js';
 import { ServeCore } from './core.js';
 import { Driver } from './driver.js';
-import { FluxEngine, LatentCodec } from './flux-engine.js';
-import type { GenerationParams, RgbImage } from './engine.js';
+import { FluxEngine } from './flux-engine.js';
+import type { Engine } from './engine.js';
+import { PipelineEngine } from './pipeline-engine.js';
 import { ServeMetrics } from './metrics.js';
 import { ResultStore } from './results.js';
 import { DeviceWorker, type Worker } from './worker.js';
@@ -37,13 +38,23 @@ export interface RunningServer {
   close(): Promise<{ drained: boolean; failed: number }>;
 }
 
+/**
+ * A model folder (diffusers pipeline or BFL file set) runs the whole pipeline; a single transformer file or
+ * random:flux1-dev runs the transformer with the interim text/VAE stand-ins (docs/serving.md).
+ */
+export async function openEngine(ctx: GpuContext, cfg: ServeConfig): Promise<Engine> {
+  const single = cfg.model.startsWith('random:') || (await stat(cfg.model)).isFile();
+  if (single) return FluxEngine.open(ctx, { model: cfg.model, txtTokens: cfg.txtTokens, resolutions: cfg.resolutions });
+  return PipelineEngine.open(ctx, cfg.model, cfg.resolutions);
+}
+
 export async function openWorkers(cfg: ServeConfig, opts: StartOptions = {}): Promise<{ workers: Worker[]; measured: Map<number, number[]> }> {
   const open = opts.openDevice ?? (() => GpuContext.open({ robustness: cfg.robustness }));
   const workers: Worker[] = [];
   const measured = new Map<number, number[]>();
   for (let g = 0; g < cfg.gpus; g++) {
     const ctx = await open(g);
-    const engine = await FluxEngine.open(ctx, { model: cfg.model, txtTokens: cfg.txtTokens, resolutions: cfg.resolutions });
+    const engine = await openEngine(ctx, cfg);
     const w = new DeviceWorker(g, ctx, engine);
     for (const r of cfg.resolutions) {
       const s = await w.prepare(r);
@@ -84,7 +95,7 @@ export async function startServer(cfg: ServeConfig, opts: StartOptions = {}): Pr
   let core!: ServeCore;
   const driver = new Driver({ scheduler, workers, storeImage: (job, img) => core.storeImage(job, img) });
   const metrics = new ServeMetrics(driver, true);
-  core = new ServeCore(cfg, driver, model, metrics, results, baseSlo, previewLatents);
+  core = new ServeCore(cfg, driver, model, metrics, results, baseSlo, (p, latents) => workers[0].preview(p, latents));
   const app = await buildApp(core);
   driver.on('gpuLost', (e) => app.log.warn({ gpu: e.gpu, reason: e.reason }, 'GPU worker lost; its requests are requeued'));
   let url: string | null = null;
@@ -100,10 +111,4 @@ export async function startServer(cfg: ServeConfig, opts: StartOptions = {}): Pr
     return closing;
   };
   return { app, core, workers, profile, url, close };
-}
-
-/** Previews need only the stand-in VAE's host code, not a device. */
-const previewCodec = new LatentCodec();
-function previewLatents(p: GenerationParams, latents: Float32Array): RgbImage {
-  return previewCodec.decode(latents, p.resolution / 8, 1);
 }

@@ -47,6 +47,8 @@ export interface Worker {
   /** Compiles the model for a resolution (done for every served resolution at start); returns one warm step's seconds. */
   prepare(resolution: number): Promise<number>;
   run(work: AssignmentWork): Promise<AssignmentOutcome>;
+  /** Low-resolution look at intermediate latents; host code only (works after the device is gone). */
+  preview(p: GenerationParams, latents: Float32Array): RgbImage;
   /** Called once when the worker dies (not on close()). */
   onLost(cb: (reason: string) => void): void;
   /** Fault injection and operator action: the device is destroyed now, in-flight work fails. */
@@ -119,12 +121,12 @@ export class DeviceWorker implements Worker {
     let completed = 0;
     const pr = w.progress;
     try {
-      if (!pr.cond) {
+      if (!pr.text) {
         const a = now();
-        pr.cond = await this.guard(this.engine.encodeText(w.params));
+        pr.text = await this.guard(this.engine.encodeText(w.params));
         w.onStage({ kind: 'encode', seconds: now() - a });
       }
-      pr.state ??= this.engine.newState(String(w.requestId), w.params, pr.cond);
+      pr.state ??= await this.guard(this.engine.newState(String(w.requestId), w.params, pr.text));
       const st = pr.state;
       while (completed < w.steps && pr.stepsDone < w.totalSteps) {
         if (w.shouldStop()) break;
@@ -151,6 +153,10 @@ export class DeviceWorker implements Worker {
       this.busy += now() - t0;
       this.running = false;
     }
+  }
+
+  preview(p: GenerationParams, latents: Float32Array): RgbImage {
+    return this.engine.preview(p, latents);
   }
 
   kill(reason: string): void {

@@ -10,7 +10,7 @@ const BODY_LIMIT = 256 * 1024;
 const MAX_PROMPT = 500;
 
 beforeAll(async () => {
-  s = await tinyServer({ resolutions: [64], bodyLimitBytes: BODY_LIMIT, maxPromptChars: MAX_PROMPT, maxSteps: 50 });
+  s = await tinyServer({ resolutions: [32], bodyLimitBytes: BODY_LIMIT, maxPromptChars: MAX_PROMPT, maxSteps: 50 });
 });
 afterAll(async () => {
   await s?.close();
@@ -18,7 +18,7 @@ afterAll(async () => {
 
 const NATIVE = '/v1/generations';
 const OPENAI = '/v1/images/generations';
-const ok = { prompt: 'a cat', size: '64x64', steps: 2 };
+const ok = { prompt: 'a cat', size: '32x32', steps: 2 };
 const notAnImage = Buffer.from(Array.from({ length: 300 }, (_, i) => (i * 37) % 256)).toString('base64');
 
 interface Case {
@@ -34,12 +34,12 @@ interface Case {
 
 const cases: Case[] = [
   { name: 'prompt is a number', body: { ...ok, prompt: 5 }, param: 'prompt' },
-  { name: 'prompt missing', body: { size: '64x64' }, param: 'prompt' },
+  { name: 'prompt missing', body: { size: '32x32' }, param: 'prompt' },
   { name: 'prompt empty', body: { ...ok, prompt: '' }, param: 'prompt' },
   { name: 'prompt huge', body: { ...ok, prompt: 'x'.repeat(MAX_PROMPT + 1) }, param: 'prompt' },
   { name: 'prompt is an object', body: { ...ok, prompt: { text: 'a' } }, param: 'prompt' },
-  { name: 'size not divisible by 16', body: { ...ok, size: '100x100' }, param: 'size' },
-  { name: 'size not square', body: { ...ok, size: '64x128' }, param: 'size' },
+  { name: 'size not divisible by 16', body: { ...ok, size: '40x40' }, param: 'size' },
+  { name: 'size not square', body: { ...ok, size: '32x64' }, param: 'size' },
   { name: 'size not served', body: { ...ok, size: '1024x1024' }, param: 'size' },
   { name: 'size garbage', body: { ...ok, size: 'big' }, param: 'size' },
   { name: 'size is a number', body: { ...ok, size: 64 }, param: 'size' },

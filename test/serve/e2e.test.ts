@@ -20,25 +20,25 @@ const post = (path: string, body: unknown) => fetch(`${url}${path}`, { method: '
 
 describe('serve end to end (tiny FLUX, real GPU steps)', () => {
   it('OpenAI endpoint returns b64 PNGs (n=2) and url responses', async () => {
-    const r = await post('/v1/images/generations', { prompt: 'a red fox', n: 2, size: '64x64' });
+    const r = await post('/v1/images/generations', { prompt: 'a red fox', n: 2, size: '32x32' });
     expect(r.status).toBe(200);
     const j = (await r.json()) as any;
     expect(j.data).toHaveLength(2);
     const png = Buffer.from(j.data[0].b64_json, 'base64');
     expect(png.subarray(0, 8)).toEqual(PNG_MAGIC);
     const meta = await sharp(png).metadata();
-    expect([meta.width, meta.height]).toEqual([64, 64]);
+    expect([meta.width, meta.height]).toEqual([32, 32]);
     // Different seeds per image: different pixels.
     expect(j.data[0].b64_json).not.toBe(j.data[1].b64_json);
-    const u: any = await (await post('/v1/images/generations', { prompt: 'a fox', size: '128x128', response_format: 'url' })).json();
+    const u: any = await (await post('/v1/images/generations', { prompt: 'a fox', size: '64x64', response_format: 'url' })).json();
     const img = await fetch(u.data[0].url);
     expect(img.status).toBe(200);
     expect(img.headers.get('content-type')).toBe('image/png');
-    expect((await sharp(Buffer.from(await img.arrayBuffer())).metadata()).width).toBe(128);
+    expect((await sharp(Buffer.from(await img.arrayBuffer())).metadata()).width).toBe(64);
   });
 
   it('native endpoint: 202, SSE steps with degree and previews, status, image; same seed gives the same image', async () => {
-    const r = await post('/v1/generations', { prompt: 'a lighthouse', size: '128x128', steps: 5, seed: 42, slo_scale: 50 });
+    const r = await post('/v1/generations', { prompt: 'a lighthouse', size: '64x64', steps: 5, seed: 42, slo_scale: 50 });
     expect(r.status).toBe(202);
     const j = (await r.json()) as any;
     expect(j.id).toMatch(/^gen_/);
@@ -61,15 +61,15 @@ describe('serve end to end (tiny FLUX, real GPU steps)', () => {
     expect(st.deadline_met).toBe(true);
     expect(st.steps_by_group.reduce((n: number, g: any) => n + g.to_step - g.from_step + 1, 0)).toBe(5);
     const a = Buffer.from(await (await fetch(st.image_url)).arrayBuffer());
-    const w: any = await (await post('/v1/generations', { prompt: 'a lighthouse', size: '128x128', steps: 5, seed: 42, wait: true })).json();
+    const w: any = await (await post('/v1/generations', { prompt: 'a lighthouse', size: '64x64', steps: 5, seed: 42, wait: true })).json();
     expect(w.state).toBe('done');
     const b = Buffer.from(await (await fetch(w.image_url)).arrayBuffer());
     expect(b.equals(a)).toBe(true);
   });
 
   it('image-to-image: runs only the last strength x steps', async () => {
-    const src = await sharp({ create: { width: 40, height: 30, channels: 3, background: { r: 200, g: 30, b: 30 } } }).png().toBuffer();
-    const r = await post('/v1/generations', { prompt: 'red', size: '64x64', steps: 8, image: src.toString('base64'), strength: 0.5, wait: true, output_format: 'webp' });
+    const src = await sharp({ create: { width: 20, height: 15, channels: 3, background: { r: 200, g: 30, b: 30 } } }).png().toBuffer();
+    const r = await post('/v1/generations', { prompt: 'red', size: '32x32', steps: 8, image: src.toString('base64'), strength: 0.5, wait: true, output_format: 'webp' });
     const j = (await r.json()) as any;
     expect(j.state).toBe('done');
     expect(j.steps_by_group.reduce((n: number, g: any) => n + g.to_step - g.from_step + 1, 0)).toBe(4);
@@ -78,7 +78,7 @@ describe('serve end to end (tiny FLUX, real GPU steps)', () => {
   });
 
   it('cancel: a queued request is cancelled, its events end, and the server keeps serving', async () => {
-    const many = await Promise.all(Array.from({ length: 4 }, () => post('/v1/generations', { prompt: 'x', size: '128x128', steps: 20 }).then((r) => r.json() as Promise<any>)));
+    const many = await Promise.all(Array.from({ length: 4 }, () => post('/v1/generations', { prompt: 'x', size: '64x64', steps: 20 }).then((r) => r.json() as Promise<any>)));
     const last = many.at(-1)!;
     const del = await fetch(`${url}/v1/generations/${last.id}`, { method: 'DELETE' });
     expect(del.status).toBe(200);
@@ -86,7 +86,7 @@ describe('serve end to end (tiny FLUX, real GPU steps)', () => {
     const again = await fetch(`${url}/v1/generations/${last.id}`, { method: 'DELETE' });
     expect(again.status).toBe(409);
     for (const m of many.slice(0, -1)) await fetch(`${url}/v1/generations/${m.id}`, { method: 'DELETE' });
-    const ok: any = await (await post('/v1/generations', { prompt: 'after cancel', size: '64x64', steps: 2, wait: true })).json();
+    const ok: any = await (await post('/v1/generations', { prompt: 'after cancel', size: '32x32', steps: 2, wait: true })).json();
     expect(ok.state).toBe('done');
     await s.core.driver.idle();
   });
@@ -97,7 +97,7 @@ describe('serve end to end (tiny FLUX, real GPU steps)', () => {
     expect(ready.ready).toBe(true);
     expect(ready.alive_gpus).toBe(2);
     const m = await (await fetch(`${url}/metrics`)).text();
-    for (const name of ['tetriserve_queue_depth', 'tetriserve_slo_attainment', 'tetriserve_step_seconds_bucket{le="0.5",resolution="128",degree="1"}', 'tetriserve_gpu_busy_seconds{gpu="1"}', 'tetriserve_scheduler_decision_seconds_count', 'tetriserve_gpu_alive{gpu="0"} 1']) {
+    for (const name of ['tetriserve_queue_depth', 'tetriserve_slo_attainment', 'tetriserve_step_seconds_bucket{le="0.5",resolution="64",degree="1"}', 'tetriserve_gpu_busy_seconds{gpu="1"}', 'tetriserve_scheduler_decision_seconds_count', 'tetriserve_gpu_alive{gpu="0"} 1']) {
       expect(m).toContain(name);
     }
     const api: any = await (await fetch(`${url}/openapi.json`)).json();

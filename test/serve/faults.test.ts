@@ -17,9 +17,9 @@ const post = async (s: RunningServer, body: unknown) => {
 
 describe('GPU failure', () => {
   it('kill the worker running a request: it finishes on the other GPU; readyz and metrics show the loss', async () => {
-    const s = await tinyServer({ gpus: 2, resolutions: [64] });
+    const s = await tinyServer({ gpus: 2, resolutions: [32] });
     servers.push(s);
-    const { body: j } = await post(s, { prompt: 'survive', size: '64x64', steps: 24, slo_scale: 100 });
+    const { body: j } = await post(s, { prompt: 'survive', size: '32x32', steps: 24, slo_scale: 100 });
     const job = s.core.job(j.id)!;
     // Wait until a few steps have run, then kill the GPU it runs on.
     const victim = await new Promise<number>((resolve) => {
@@ -50,14 +50,14 @@ describe('GPU failure', () => {
     const m = (await s.app.inject({ method: 'GET', url: '/metrics' })).body;
     expect(m).toContain(`tetriserve_gpu_alive{gpu="${victim}"} 0`);
     // Still serving.
-    const after = await post(s, { prompt: 'after', size: '64x64', steps: 2, wait: true });
+    const after = await post(s, { prompt: 'after', size: '32x32', steps: 2, wait: true });
     expect(after.body.state).toBe('done');
     expect(after.body.steps_by_group[0].gpus).toEqual([1 - victim]);
     // The last GPU gone: not ready, new work refused with 503.
     s.workers[1 - victim].kill('test: second loss');
     await new Promise((r) => setTimeout(r, 50));
     expect((await s.app.inject({ method: 'GET', url: '/readyz' })).statusCode).toBe(503);
-    const refused = await post(s, { prompt: 'no gpu', size: '64x64', steps: 2 });
+    const refused = await post(s, { prompt: 'no gpu', size: '32x32', steps: 2 });
     expect(refused.status).toBe(503);
     expect(refused.headers['retry-after']).toBeDefined();
   });
@@ -65,13 +65,13 @@ describe('GPU failure', () => {
 
 describe('graceful shutdown', () => {
   it('drains: refuses new work, finishes admitted work, then stops', async () => {
-    const s = await tinyServer({ gpus: 1, resolutions: [64] });
+    const s = await tinyServer({ gpus: 1, resolutions: [32] });
     servers.push(s);
     const ids = [];
-    for (let i = 0; i < 3; i++) ids.push((await post(s, { prompt: `drain ${i}`, size: '64x64', steps: 4 })).body.id);
+    for (let i = 0; i < 3; i++) ids.push((await post(s, { prompt: `drain ${i}`, size: '32x32', steps: 4 })).body.id);
     const closing = s.close();
     expect((await s.app.inject({ method: 'GET', url: '/readyz' })).statusCode).toBe(503);
-    const refused = await post(s, { prompt: 'too late', size: '64x64', steps: 2 });
+    const refused = await post(s, { prompt: 'too late', size: '32x32', steps: 2 });
     expect(refused.status).toBe(503);
     expect(refused.body.error.code).toBe('shutting_down');
     const r = await closing;
@@ -80,10 +80,10 @@ describe('graceful shutdown', () => {
   });
 
   it('past the drain limit, unfinished work fails with a clear error', async () => {
-    const s = await tinyServer({ gpus: 1, resolutions: [64], drainSeconds: 0.3 });
+    const s = await tinyServer({ gpus: 1, resolutions: [32], drainSeconds: 0.3 });
     servers.push(s);
     const ids = [];
-    for (let i = 0; i < 3; i++) ids.push((await post(s, { prompt: `cut ${i}`, size: '64x64', steps: 30 })).body.id);
+    for (let i = 0; i < 3; i++) ids.push((await post(s, { prompt: `cut ${i}`, size: '32x32', steps: 30 })).body.id);
     const r = await s.close();
     expect(r.drained).toBe(false);
     const states = ids.map((id) => s.core.job(id)!);

@@ -11,6 +11,7 @@ export async function tinyServer(over: Partial<ServeConfig> = {}): Promise<Runni
     port: 0,
     logLevel: process.env.SERVE_DEBUG ? 'debug' : 'silent',
     defaultSteps: 4,
+    resolutions: [32, 64],
     drainSeconds: 20,
     ...over,
   });

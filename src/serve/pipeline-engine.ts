@@ -1,0 +1,119 @@
+// The serving engine for a whole model folder (diffusers pipeline or BFL file set): the pipeline's own text
+// encoders, runStep on a TransformerExecutor and VAE (src/pipeline/pipeline.ts), split into the stages the
+// driver schedules. Same numbers as `dit generate` for the same seed and settings.
+import type { GpuContext } from '../gpu/context.js';
+import { runStep } from '../pipeline/denoise-step.js';
+import { denormalize } from '../pipeline/image-io.js';
+import { TextToImagePipeline } from '../pipeline/pipeline.js';
+import { createRequestState, type RequestState } from '../pipeline/request-state.js';
+import { TransformerExecutor } from '../pipeline/transformer-executor.js';
+import type { Engine, GenerationParams, RgbImage, TextConds } from './engine.js';
+
+export class PipelineEngine implements Engine {
+  readonly description: string;
+  private readonly executor: TransformerExecutor;
+
+  private constructor(private readonly pipe: TextToImagePipeline, resolutions: readonly number[]) {
+    this.description = `${pipe.family} pipeline ${pipe.folder.root}`;
+    const e = pipe.executor;
+    // One resident plan per served resolution (the pipeline's own executor keeps two).
+    this.executor = new TransformerExecutor(e.ctx, e.weights, e.config, { maxPlans: Math.max(1, resolutions.length) });
+  }
+
+  static async open(ctx: GpuContext, modelPath: string, resolutions: readonly number[]): Promise<PipelineEngine> {
+    const pipe = await TextToImagePipeline.load(ctx, modelPath, { vaeEncoder: true });
+    return new PipelineEngine(pipe, resolutions);
+  }
+
+  /** The model's default step count and guidance (tetriserve.json or the family's). */
+  get defaults() {
+    return this.pipe.defaults();
+  }
+
+  get family(): 'flux' | 'sd3' {
+    return this.pipe.family;
+  }
+
+  async prepare(resolution: number): Promise<number> {
+    const p: GenerationParams = { prompt: 'warm up', negativePrompt: '', resolution, steps: 4, guidance: this.guidanceDefault(), seed: 1, strength: 1 };
+    const st = await this.newState('warmup', p, await this.encodeText(p));
+    await this.step(st); // compiles the plan
+    await this.decode(p, st.latents); // compiles the VAE at this size
+    const times: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const t0 = performance.now();
+      await this.step(st);
+      times.push((performance.now() - t0) / 1000);
+    }
+    return times.sort((a, b) => a - b)[1];
+  }
+
+  private guidanceDefault(): number {
+    return this.pipe.defaults().guidance ?? 0;
+  }
+
+  async encodeText(p: GenerationParams): Promise<TextConds> {
+    const text = this.pipe.text;
+    if (!text) throw new Error('the pipeline has no text encoders');
+    const o = { maxSequenceLength: this.pipe.defaults().maxSequenceLength, allowTruncation: false };
+    const cond = await text.encode(p.prompt, o);
+    const uncond = this.useCfg(p) ? await text.encode(p.negativePrompt, o) : null;
+    return { cond, uncond };
+  }
+
+  private useCfg(p: GenerationParams): boolean {
+    return this.pipe.family === 'sd3' && p.guidance > 1;
+  }
+
+  async newState(id: string, p: GenerationParams, text: TextConds): Promise<RequestState> {
+    const shape = this.pipe.latentShape(p.resolution, p.resolution);
+    let init: { latents: Float32Array; strength: number } | undefined;
+    if (p.initImage) {
+      const scaled = p.initImage.map((v) => v * 2 - 1); // [0, 1] -> [-1, 1]
+      const enc = await this.pipe.vae.encode(scaled, p.resolution, p.resolution);
+      init = { latents: enc.latents, strength: p.strength };
+    }
+    const distilled = this.pipe.family === 'flux' && this.pipe.defaults().guidance !== null;
+    this.executor.check(shape, text.cond);
+    return createRequestState({
+      id, family: this.pipe.family, latentShape: shape, cond: text.cond, seed: p.seed, steps: p.steps,
+      scheduler: this.pipe.scheduler, init,
+      distilledGuidance: distilled ? p.guidance : null,
+      cfg: this.useCfg(p) && text.uncond ? { uncond: text.uncond, scale: p.guidance } : null,
+    });
+  }
+
+  async step(state: RequestState): Promise<void> {
+    await runStep(state, this.executor);
+  }
+
+  async decode(p: GenerationParams, latents: Float32Array): Promise<RgbImage> {
+    const shape = this.pipe.latentShape(p.resolution, p.resolution);
+    const dec = await this.pipe.vae.decode(latents, shape.height, shape.width);
+    const img = denormalize(dec.image); // [3, H, W] in [0, 1]
+    const n = dec.width * dec.height;
+    const data = new Uint8Array(3 * n);
+    for (let i = 0; i < n; i++) for (let c = 0; c < 3; c++) {
+      const v = img[c * n + i];
+      data[i * 3 + c] = Number.isFinite(v) ? Math.round(v * 255) : 0;
+    }
+    return { width: dec.width, height: dec.height, data };
+  }
+
+  /** The first three latent channels as RGB at latent resolution: a rough look, no VAE pass. */
+  preview(p: GenerationParams, latents: Float32Array): RgbImage {
+    const { channels: C, height: H, width: W } = this.pipe.latentShape(p.resolution, p.resolution);
+    const n = H * W;
+    const data = new Uint8Array(3 * n);
+    for (let i = 0; i < n; i++) for (let c = 0; c < 3; c++) {
+      const v = Math.tanh(latents[Math.min(c, C - 1) * n + i]);
+      data[i * 3 + c] = Number.isFinite(v) ? Math.round((v + 1) * 127.5) : 0;
+    }
+    return { width: W, height: H, data };
+  }
+
+  destroy(): void {
+    this.executor.destroy();
+    this.pipe.destroy();
+  }
+}
