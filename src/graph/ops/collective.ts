@@ -71,8 +71,8 @@ export interface ExchangeSpec {
 }
 
 /**
- * Per (collective, device) staging: two MAP_READ slots for sends (chunk c uses slot c % 2) and one MAP_WRITE
- * buffer per chunk for receives, each grown to the largest use.
+ * Per (collective, device) staging: one MAP_READ buffer (sends) and one MAP_WRITE buffer (receives) per chunk,
+ * each grown to the largest use.
  */
 interface Staging {
   send: (GPUBuffer | null)[];
@@ -87,7 +87,7 @@ function stagingFor(comm: Collective, ctx: GpuContext): Staging {
   let m = stagingByComm.get(comm);
   if (!m) stagingByComm.set(comm, (m = new Map()));
   let s = m.get(ctx.device);
-  if (!s) m.set(ctx.device, (s = { send: [null, null], recv: [], bounce: null, busy: false }));
+  if (!s) m.set(ctx.device, (s = { send: [], recv: [], bounce: null, busy: false }));
   return s;
 }
 
@@ -203,13 +203,15 @@ export function exchangeOp(g: Graph, comm: Collective, spec: ExchangeSpec, opts:
     if (st.busy) throw new Error(`${label}: another exchange of rank ${comm.rank} is still in flight on this device (split exchanges must not interleave)`);
     st.busy = true;
     for (let c = 0; c < n; c++) {
-      const slot = c % 2;
-      st.send[slot] = grow(ctx, st.send[slot], plan.reduce((m, x, k) => (k % 2 === slot ? Math.max(m, x.sendBytes) : m), 0), GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, `sp-send${slot}-r${comm.rank}`);
+      st.send[c] = grow(ctx, st.send[c], plan[c].sendBytes, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, `sp-send${c}-r${comm.rank}`);
       st.recv[c] = grow(ctx, st.recv[c], plan[c].recvBytes, GPUBufferUsage.MAP_WRITE | GPUBufferUsage.COPY_SRC, `sp-recv${c}-r${comm.rank}`);
     }
+    // Every chunk's staging copy is submitted now, one command buffer each, before any later GPU work (in a split
+    // exchange, before the work it overlaps): chunk c maps as soon as its own copy is done, and goes on the wire
+    // while the copies of later chunks still run.
     const stage = (c: number) => {
       const { sends, sendBytes } = plan[c];
-      const buf = st.send[c % 2]!;
+      const buf = st.send[c]!;
       if (sendBytes) {
         const enc = ctx.device.createCommandEncoder({ label: `${label}/stage${c}` });
         for (const q of sends) {
@@ -223,7 +225,7 @@ export function exchangeOp(g: Graph, comm: Collective, spec: ExchangeSpec, opts:
     };
     const transfer = async (c: number) => {
       const { sends, sendBytes, recvs, recvBytes } = plan[c];
-      const sbuf = st.send[c % 2]!;
+      const sbuf = st.send[c]!;
       const rbuf = st.recv[c]!;
       try {
         const sendMem = sendBytes ? new Uint8Array(sbuf.getMappedRange(0, sendBytes)) : new Uint8Array(0);
@@ -242,21 +244,18 @@ export function exchangeOp(g: Graph, comm: Collective, spec: ExchangeSpec, opts:
         ctx.device.queue.submit([enc.finish()]);
       }
     };
-    const txPrev: Promise<void>[] = [];
+    const mapped = plan.map((_, c) => stage(c));
+    for (const m of mapped) m.catch(() => {});
     pending = (async () => {
-      // Two chunks in flight: stage c+1 (GPU copy + map) while chunk c is on the wire.
-      let mapped = stage(0);
+      // Transfers go out in chunk order (peers match messages in order); each waits only for its own chunk.
+      const txs: Promise<void>[] = [];
       for (let c = 0; c < n; c++) {
-        await mapped;
+        await mapped[c];
         const tx = transfer(c);
-        if (c + 1 < n) {
-          if (c >= 1) await txPrev[c - 1]; // slot (c+1) % 2 was chunk c-1's: wait until it is unmapped
-          mapped = stage(c + 1);
-        }
-        txPrev[c] = tx;
         tx.catch(() => {});
+        txs.push(tx);
       }
-      await Promise.all(txPrev);
+      await Promise.all(txs);
     })();
     // A failed exchange must surface at finish(), not as an unhandled rejection in between.
     pending.catch(() => {});
