@@ -410,6 +410,9 @@ def main() -> None:
     ap.add_argument("--kl-weight", type=float, default=1e-6)
     ap.add_argument("--n-train", type=int, default=100_000)
     ap.add_argument("--dit-seconds", type=float, default=190.0)
+    ap.add_argument("--dit-amp", choices=["bf16", "off"], default="off",
+                    help="autocast for the transformer stage (off: float32 with TF32 matmuls; bf16 autocast failed in "
+                         "backward with CUBLAS_STATUS_EXECUTION_FAILED on the H200, torch 2.11, 2026-11-30)")
     ap.add_argument("--dit-steps", type=int, default=0, help="fixed step count instead of --dit-seconds")
     ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--lr", type=float, default=4e-4)
@@ -468,7 +471,7 @@ def main() -> None:
         f"per-channel std after scaling {[round(x, 2) for x in lat.std(dim=(0, 2, 3)).tolist()]}")
     clip_ids, t5_ids = tokenize(clip_tok, t5_tok, captions, dev)
 
-    train_dit(transformer, clip, t5, lat, clip_ids, t5_ids, a, dev, amp, log)
+    train_dit(transformer, clip, t5, lat, clip_ids, t5_ids, a, dev, amp and a.dit_amp == "bf16", log)
     del lat
     save_folder(folder, vae, clip, t5, transformer, clip_tok, t5_tok)
     sizes = folder_bytes(folder)
