@@ -386,8 +386,17 @@ export function registerSpBench(bench: Command): void {
         resolutions, degrees: ints(o.degrees, 'degree'), strategies, transports, reps: ints(o.reps, 'reps')[0], transferMiB: ints(o.transferMib, 'transfer size'),
         txtTokens: ints(o.txtTokens, 'text tokens')[0], robustness: !!o.robustness, log: (l) => console.log(l),
         onProgress: (r) => {
+          // Rewritten after every resolution: a run cut short by a time limit keeps what it measured.
           mkdirSync(o.out, { recursive: true });
           writeFileSync(join(o.out, 'sp.json'), JSON.stringify(r, null, 1));
+          writeFileSync(join(o.out, 'SP.md'), spMarkdown(r));
+          if (o.profile) {
+            try {
+              writeFileSync(o.profile, profileToJson(spProfile(r)));
+            } catch {
+              // a resolution without a successful run at every degree: the final write reports it
+            }
+          }
         },
       });
       mkdirSync(o.out, { recursive: true });

@@ -34,10 +34,10 @@ describe('native/nccl-bridge', () => {
 });
 
 describe('Vulkan device-select layer', () => {
-  it('index 0 opens the one lavapipe device; index 1 finds none, with a clear error', async () => {
+  it('index 0 opens a device; an index past the last GPU finds none, with a clear error', async () => {
     const a = await openGpu(0);
     expect(a.caps.adapterName.length).toBeGreaterThan(0);
-    await expect(openGpu(1)).rejects.toThrow(/GPU 1: .*no Vulkan adapter|GPU 1: /);
+    await expect(openGpu(63)).rejects.toThrow(/^GPU 63: .*no Vulkan adapter/s);
     a.destroy();
   }, 60_000);
 });
