@@ -13,6 +13,7 @@ import { median } from '../gpu/timer.js';
 import { compile } from '../graph/executor.js';
 import { formatProfile } from '../graph/profile-report.js';
 import { WeightStore } from '../graph/weights.js';
+import { packConv2dWeightForGemm } from '../kernels-wgsl/conv2d-gemm.js';
 import { randomFill } from '../kernels-wgsl/random-fill.js';
 import { SafetensorsFile } from '../loading/safetensors.js';
 import { FLUX_SCALING_FACTOR, FLUX_SHIFT_FACTOR, type VaeConfig } from '../models/vae/config.js';
@@ -34,6 +35,7 @@ export async function randomVaeDecoder(ctx: GpuContext, cfg: VaeConfig, seed = 1
   const buffers: GPUBuffer[] = [];
   let gpuBytes = 0;
   let i = 0;
+  const gemmWeights = ctx.caps.tensorCores; // as loadVae: the tensor-core conv path's layout, made once
   const enc = ctx.device.createCommandEncoder({ label: 'vae-random-weights' });
   for (const s of vaeWeightSources({ ...cfg, hasEncoder: false })) {
     const shape = vaeGraphWeightShape(s, s.role);
@@ -45,11 +47,19 @@ export async function randomVaeDecoder(ctx: GpuContext, cfg: VaeConfig, seed = 1
     store.set(s.name, t);
     buffers.push(t.buffer);
     gpuBytes += t.buffer.size;
+    if (gemmWeights && s.role === 'conv') {
+      const [k, , cin, cout] = shape;
+      const gemm = allocTensor(ctx, [cout, k * k * cin], 'f16', `${s.name} (gemm)`);
+      encodeCalls(enc, [await packConv2dWeightForGemm(ctx, { src: t, dst: gemm })]);
+      store.set(`${s.name}.gemm`, gemm);
+      buffers.push(gemm.buffer);
+      gpuBytes += gemm.buffer.size;
+    }
   }
   ctx.device.queue.submit([enc.finish()]);
   await ctx.sync();
   return {
-    config: { ...cfg, hasEncoder: false }, part: 'decoder', store, description: 'random weights', gpuBytes, seconds: 0, warnings: [],
+    config: { ...cfg, hasEncoder: false }, part: 'decoder', gemmWeights, store, description: 'random weights', gpuBytes, seconds: 0, warnings: [],
     destroy: () => {
       for (const b of buffers) b.destroy();
       store.destroy();
@@ -139,7 +149,7 @@ export async function benchVae(ctx: GpuContext, resolutions: number[], opts: Vae
       const out = await vae.decode(lat, h, h);
       const decodeMs = performance.now() - t0;
       // Plan replays: GPU work only, with its own plan (the runtime's is private).
-      const plan = await compile(ctx, buildVaeDecoder(cfg, h, h), loaded.store);
+      const plan = await compile(ctx, buildVaeDecoder(cfg, h, h, { gemmWeights: loaded.gemmWeights }), loaded.store);
       try {
         plan.setInput('z', new Float32Array(h * h * cfg.latentChannels).fill(0.3));
         const samples: number[] = [];

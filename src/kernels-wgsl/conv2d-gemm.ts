@@ -18,6 +18,11 @@ export interface Conv2dCallsArgs extends Conv2dArgs {
   path?: Conv2dPath;
   /** Upper bound on the im2col scratch in bytes (default 512 MiB, capped by maxStorageBufferBindingSize); tests shrink it to get several chunks. */
   colsBudgetBytes?: number;
+  /**
+   * The weight already in the GEMM layout [Cout, kh*kw*Cin] f16 (packConv2dWeightForGemm of `w`, done once at load):
+   * the gemm path then skips its per-replay re-layout. Ignored by the direct kernel.
+   */
+  wGemm?: TensorView;
 }
 
 const DEFAULT_COLS_BUDGET = 512 * 2 ** 20;
@@ -85,10 +90,18 @@ export async function conv2dCalls(ctx: GpuContext, args: Conv2dCallsArgs): Promi
   }
   const scratch = ctx.sharedBuffer('conv2d-gemm:cols', Math.max(16, chunkRows * K * 2));
 
-  // Weight in nn.Linear layout, re-derived from the packed weight in the first call of every replay: the graph
-  // hands conv2d the packed tensor and may upload it after build time. Cost: one pass over the weight.
-  const wGemm = allocTensor(ctx, [Cout, K], 'f16', `${op}-w-gemm`);
-  const calls: KernelCall[] = [await packConv2dWeightForGemm(ctx, { src: w, dst: wGemm, label: `${args.label ?? 'conv2d'}-w-gemm` })];
+  // Weight in nn.Linear layout: given (args.wGemm, packed once at load), or else re-derived from the packed weight
+  // in the first call of every replay (the graph may upload weights after build time). Cost: one pass over the weight.
+  let wGemm = args.wGemm;
+  const calls: KernelCall[] = [];
+  if (wGemm) {
+    if (wGemm.dtype !== 'f16' || wGemm.shape.length !== 2 || wGemm.shape[0] !== Cout || wGemm.shape[1] !== K) {
+      throw new Error(`${op}: 'wGemm' must be f16 [${Cout}, ${K}] (packConv2dWeightForGemm of w), got ${wGemm.dtype} [${wGemm.shape}]`);
+    }
+  } else {
+    wGemm = allocTensor(ctx, [Cout, K], 'f16', `${op}-w-gemm`);
+    calls.push(await packConv2dWeightForGemm(ctx, { src: w, dst: wGemm, label: `${args.label ?? 'conv2d'}-w-gemm` }));
+  }
   for (let rowStart = 0; rowStart < M; rowStart += chunkRows) {
     const rows = Math.min(chunkRows, M - rowStart);
     const cols: TensorView = { buffer: scratch, offset: 0, shape: [rows, K], dtype: 'f16' };

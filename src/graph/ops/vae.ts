@@ -14,6 +14,8 @@ export interface Conv2dOptions extends OpOptions {
   residual?: Tensor;
   upsampleInput?: boolean;
   dtype?: DType;
+  /** w in the GEMM layout [Cout, k*k*Cin], made once at load (conv2dCalls' wGemm): no per-replay re-layout. */
+  wGemm?: Tensor;
 }
 
 /** x [B, H, W, Cin] f16, packed weight w [k, k, Cin, Cout] f16 -> [B, Ho, Wo, Cout]. */
@@ -32,18 +34,19 @@ export function conv2d(g: Graph, x: Tensor, w: Tensor, opts: Conv2dOptions = {})
   const outShape = [B, Ho, Wo, Cout];
   if (opts.bias) expectShapeIs(label, 'bias', opts.bias, [Cout]);
   if (opts.residual) expectShapeIs(label, 'residual', opts.residual, outShape);
-  const { bias, residual } = opts;
+  const { bias, residual, wGemm } = opts;
+  if (wGemm) expectShapeIs(label, 'wGemm', wGemm, [Cout, kh * kw * Cin]);
   const [out] = g.op({
     kind: 'conv2d',
     name: opts.name ?? 'conv2d',
-    inputs: [x, w, bias, residual],
+    inputs: [x, w, bias, residual, wGemm],
     outputs: [{ shape: outShape, dtype: opts.dtype ?? 'f16', name: opts.name }],
     exec: {
       type: 'kernel',
       launch: (ctx, v) =>
         conv2dCalls(ctx, {
           x: v(x), w: v(w), out: v(out), kernel, stride, padding: opts.padding, bias: bias && v(bias),
-          residual: residual && v(residual), upsampleInput: opts.upsampleInput, label,
+          residual: residual && v(residual), upsampleInput: opts.upsampleInput, wGemm: wGemm && v(wGemm), label,
         }),
     },
   });

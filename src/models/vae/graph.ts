@@ -14,14 +14,23 @@ import { conv2d, groupNorm } from '../../graph/ops/vae.js';
 import type { Tensor } from '../../graph/tensor.js';
 import { GROUP_NORM_EPS, vaeScale, type VaeConfig } from './config.js';
 
+export interface VaeGraphOptions {
+  /**
+   * Also declare each conv weight in the GEMM layout, `<name>.weight.gemm` [Cout, k*k*Cin] (loadVae makes it once at
+   * load on tensor-core adapters), so the tensor-core conv path does not re-derive it on every replay.
+   */
+  gemmWeights?: boolean;
+}
+
 class VaeBuilder {
-  constructor(readonly g: Graph, readonly cfg: VaeConfig) {}
+  constructor(readonly g: Graph, readonly cfg: VaeConfig, readonly opts: VaeGraphOptions = {}) {}
 
   conv(x: Tensor, prefix: string, cout: number, k: 1 | 3, opts: { residual?: Tensor; dtype?: 'f16' | 'f32'; stride?: 1 | 2; padding?: [number, number, number, number]; upsampleInput?: boolean } = {}): Tensor {
     const cin = x.last;
     const w = this.g.weight(`${prefix}.weight`, [k, k, cin, cout], 'f16');
     const bias = this.g.weight(`${prefix}.bias`, [cout], 'f16');
-    return conv2d(this.g, x, w, { bias, name: prefix, ...opts });
+    const wGemm = this.opts.gemmWeights ? this.g.weight(`${prefix}.weight.gemm`, [cout, k * k * cin], 'f16') : undefined;
+    return conv2d(this.g, x, w, { bias, name: prefix, wGemm, ...opts });
   }
 
   norm(x: Tensor, prefix: string, silu: boolean): Tensor {
@@ -84,10 +93,11 @@ export type DecoderStage = 'all' | 'head' | 'tail';
  * z = latents / scaling + shift), output 'image' [1, H, W, 3] f32. 'head': input 'z', output 'mid'
  * [1, h, w, C_top] f32 (after the mid block). 'tail': input 'mid', output 'image'.
  */
-export function buildVaeDecoder(cfg: VaeConfig, h: number, w: number, stage: DecoderStage = 'all'): Graph {
+export function buildVaeDecoder(cfg: VaeConfig, h: number, w: number, opts: VaeGraphOptions & { stage?: DecoderStage } = {}): Graph {
+  const stage = opts.stage ?? 'all';
   if (!(Number.isInteger(h) && Number.isInteger(w) && h >= 1 && w >= 1)) throw new Error(`VAE decoder: latent size ${h}x${w} must be positive integers`);
   const g = new Graph(stage === 'all' ? `vae-decoder-${h}x${w}` : `vae-decoder-${stage}-${h}x${w}`);
-  const b = new VaeBuilder(g, cfg);
+  const b = new VaeBuilder(g, cfg, opts);
   const ch = cfg.blockOutChannels;
   const n = ch.length;
   let x: Tensor;
@@ -128,7 +138,7 @@ export function encodedSize(cfg: VaeConfig, H: number, W: number): [number, numb
 }
 
 /** Encoder for an H x W image: input 'image' [1, H, W, 3] f16 in [-1, 1], output 'moments' [1, h, w, 2*latentChannels] f32 (mean, then log-variance). */
-export function buildVaeEncoder(cfg: VaeConfig, H: number, W: number): Graph {
+export function buildVaeEncoder(cfg: VaeConfig, H: number, W: number, opts: VaeGraphOptions = {}): Graph {
   if (!cfg.hasEncoder) throw new Error('VAE encoder: this checkpoint has no encoder weights (decoder only); image to image needs the full VAE');
   const n = cfg.blockOutChannels.length;
   const minSide = 2 ** (n - 1);
@@ -136,7 +146,7 @@ export function buildVaeEncoder(cfg: VaeConfig, H: number, W: number): Graph {
     throw new Error(`VAE encoder: image ${H}x${W} must be integers of at least ${minSide} pixels a side (${n - 1} downsamplings)`);
   }
   const g = new Graph(`vae-encoder-${H}x${W}`);
-  const b = new VaeBuilder(g, cfg);
+  const b = new VaeBuilder(g, cfg, opts);
   const ch = cfg.blockOutChannels;
   const img = g.input('image', [1, H, W, cfg.inChannels], 'f16');
   let x = b.conv(img, 'encoder.conv_in', ch[0], 3, { dtype: 'f32' });

@@ -1,13 +1,15 @@
 // Loads an AutoencoderKL onto the GPU: finds the weights (a diffusers `vae/` folder or its pipeline root, BFL's
 // `ae.safetensors` or a folder holding it), infers and validates the config, streams the weights up, then packs
 // every conv weight ONCE into the [k, k, Cin, Cout] layout the conv kernels read (one GPU dispatch per weight,
-// all in one submit; the PyTorch-layout upload is freed) and views BFL's 1x1-conv attention weights as [out, in].
+// all in one submit; the PyTorch-layout upload is freed), on tensor-core adapters also into the [Cout, k*k*Cin]
+// GEMM layout of the tensor-core conv path, and views BFL's 1x1-conv attention weights as [out, in].
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { GpuContext } from '../../gpu/context.js';
 import { allocTensor, encodeCalls, type KernelCall, type TensorView } from '../../gpu/kernel.js';
 import { WeightStore } from '../../graph/weights.js';
 import { packConv2dWeight } from '../../kernels-wgsl/conv2d.js';
+import { packConv2dWeightForGemm } from '../../kernels-wgsl/conv2d-gemm.js';
 import { Checkpoint } from '../../loading/checkpoint.js';
 import { validateListing } from '../../loading/listing.js';
 import { CheckpointError } from '../../loading/safetensors.js';
@@ -21,6 +23,8 @@ export interface LoadedVae {
   config: VaeConfig;
   /** Which side's weights were uploaded. */
   part: VaePart;
+  /** Conv weights are also stored in the GEMM layout (`<name>.gemm`) for the tensor-core conv path. */
+  gemmWeights: boolean;
   /** Canonical name -> GPU weight (conv weights packed), for compile(). */
   store: WeightStore;
   /** Where the weights came from. */
@@ -83,13 +87,15 @@ function configOf(ck: Checkpoint): VaeConfig {
  * Opens, checks, uploads and packs a VAE. `part` limits the upload to the decoder (text to image) or encoder.
  * Throws CheckpointError naming file and tensor for anything missing, mis-shaped or inconsistent.
  */
-export async function loadVae(ctx: GpuContext, path: string, options: { part?: VaePart; chunkBytes?: number } = {}): Promise<LoadedVae> {
+export async function loadVae(ctx: GpuContext, path: string, options: { part?: VaePart; chunkBytes?: number; gemmWeights?: boolean } = {}): Promise<LoadedVae> {
   const t0 = performance.now();
   const ck = await openVaeCheckpoint(path);
   try {
     const config = configOf(ck);
     const { unexpected } = validateListing(ck, autoencoderKl.expectedTensors(config), `the inferred autoencoder-kl ${config.layout} configuration`);
     const part = options.part ?? 'both';
+    // The tensor-core conv path reads [Cout, k*k*Cin]: made here once rather than on every replay (default: where that path runs).
+    const gemmWeights = options.gemmWeights ?? ctx.caps.tensorCores;
     if (part === 'encoder' && !config.hasEncoder) throw new CheckpointError(`${ck.description}: no encoder weights in this VAE (decoder only); image to image needs the full VAE`, ck.description);
     const wanted = (name: string) => (part === 'both' ? true : part === 'encoder' ? ENCODER_SIDE.test(name) : !ENCODER_SIDE.test(name));
     const sources = vaeWeightSources(config).filter((s) => wanted(s.name));
@@ -108,6 +114,15 @@ export async function loadVae(ctx: GpuContext, path: string, options: { part?: V
           packed.push(dst.buffer);
           calls.push(await packConv2dWeight(ctx, { src: view, dst, label: `pack ${s.name}` }));
           store.set(s.name, dst);
+          if (gemmWeights) {
+            const [k, , cin, cout] = shape;
+            const gemm = allocTensor(ctx, [cout, k * k * cin], 'f16', `${s.name} (gemm)`);
+            packed.push(gemm.buffer);
+            // Same compute pass as the pack above: WebGPU orders the dispatches and makes its writes visible.
+            calls.push(await packConv2dWeightForGemm(ctx, { src: dst, dst: gemm, label: `pack ${s.name} for gemm` }));
+            store.set(`${s.name}.gemm`, gemm);
+            gpuBytes += cout * k * k * cin * 2;
+          }
         } else {
           store.set(s.name, { ...view, shape });
         }
@@ -129,7 +144,7 @@ export async function loadVae(ctx: GpuContext, path: string, options: { part?: V
     const ignored = unexpected.filter((n) => wanted(n));
     if (ignored.length) warnings.push(`${ck.description}: ${ignored.length} tensors not used by the VAE graph were ignored (e.g. ${ignored.slice(0, 3).join(', ')})`);
     return {
-      config, part, store, description: ck.description, gpuBytes, seconds: (performance.now() - t0) / 1000, warnings,
+      config, part, gemmWeights, store, description: ck.description, gpuBytes, seconds: (performance.now() - t0) / 1000, warnings,
       destroy: () => {
         for (const b of packed) b.destroy();
         raw.destroy();

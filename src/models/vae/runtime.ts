@@ -117,8 +117,8 @@ export class VaeRuntime {
   private constructor(readonly ctx: GpuContext, private readonly loaded: LoadedVae, private readonly options: VaeRuntimeOptions) {}
 
   /** Loads a VAE (diffusers vae/ folder or pipeline root, BFL ae.safetensors). `part: 'decoder'` skips the encoder weights. */
-  static async load(ctx: GpuContext, path: string, options: VaeRuntimeOptions & { part?: VaePart } = {}): Promise<VaeRuntime> {
-    return new VaeRuntime(ctx, await loadVae(ctx, path, { part: options.part }), options);
+  static async load(ctx: GpuContext, path: string, options: VaeRuntimeOptions & { part?: VaePart; gemmWeights?: boolean } = {}): Promise<VaeRuntime> {
+    return new VaeRuntime(ctx, await loadVae(ctx, path, { part: options.part, gemmWeights: options.gemmWeights }), options);
   }
 
   /** Wraps already-loaded weights (the runtime takes ownership: destroy() frees them). */
@@ -162,8 +162,9 @@ export class VaeRuntime {
       this.plans.set(key, hit);
       return hit;
     }
-    const graph = kind === 'encoder' ? buildVaeEncoder(this.config, a, b)
-      : buildVaeDecoder(this.config, a, b, kind === 'decoder' ? 'all' : kind === 'decoder-head' ? 'head' : 'tail');
+    const gemmWeights = this.loaded.gemmWeights;
+    const graph = kind === 'encoder' ? buildVaeEncoder(this.config, a, b, { gemmWeights })
+      : buildVaeDecoder(this.config, a, b, { gemmWeights, stage: kind === 'decoder' ? 'all' : kind === 'decoder-head' ? 'head' : 'tail' });
     const plan = await compile(this.ctx, graph, this.loaded.store);
     this.plans.set(key, plan);
     const keep = Math.max(1, this.options.cachedPlans ?? 2);
