@@ -9,7 +9,6 @@ export const COMMANDS: CommandEntry[] = [
   { name: 'bench', summary: 'benchmarks: kernels, model steps, report rendering', load: async () => (await import('./bench.js')).registerBench },
   { name: 'parity', summary: "a checkpoint on a golden file's inputs: relative error to its output", load: async () => (await import('./parity.js')).registerParity },
   { name: 'inspect', summary: 'identify a checkpoint and check every tensor without reading the weights', load: async () => (await import('./inspect.js')).registerInspect },
-  { name: 'serve', summary: 'serve image generation over HTTP with the TetriServe round scheduler', load: async () => (await import('./serve.js')).registerServe },
   { name: 'simulate', summary: 'the TetriServe scheduler and baselines in a discrete-event simulator', load: async () => (await import('./simulate.js')).registerSimulate },
   { name: 'serve', summary: 'HTTP server: deadline-aware image generation on GPU workers (TetriServe rounds)', load: async () => (await import('./serve.js')).registerServe },
 ];
