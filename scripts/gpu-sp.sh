@@ -13,7 +13,7 @@ mkdir -p "$OUT"
 export XDG_RUNTIME_DIR=/tmp
 export NCCL_NVLS_ENABLE=0
 export CUDA_DEVICE_ORDER=PCI_BUS_ID  # CUDA device i = Vulkan device i (both in PCI order)
-phases=${*:-build probe tests bench}
+phases=${*:-build probe tests bounce bench}
 t_start=$(date +%s)
 left() { echo $(( 470 - ($(date +%s) - t_start) )); }
 for phase in $phases; do
@@ -37,6 +37,11 @@ for phase in $phases; do
       nvidia-smi --query-compute-apps=pid,gpu_bus_id,used_memory --format=csv >> "$OUT/topo.txt" 2>&1 ;;
     tests)
       timeout 150 node node_modules/vitest/vitest.mjs run test/parallel 2>&1 | tee "$OUT/sp-tests.log" | grep -E "Test Files|Tests |FAIL|✓ test|❯ test|×" ;;
+    bounce)
+      # The same raw exchanges with Dawn staging NOT registered with CUDA (the bridge's pinned bounce buffer):
+      # says what cudaHostRegister of Dawn's mapped memory buys, or whether it is refused.
+      TETRISERVE_NCCL_REGISTER=0 timeout 90 node bin/dit.js bench sp --resolutions "" --degrees 1,2 --transports nccl \
+        --transfer-mib 64,256 --out "$OUT/bounce" 2>&1 | grep -v -E "Warning|deprecated" | tee "$OUT/sp-bounce.log" ;;
     bench)
       timeout $(( $(left) > 60 ? $(left) : 60 )) node bin/dit.js bench sp --resolutions 256,512,1024,2048 --degrees 1,2 --reps 3 \
         --transports nccl,shm --transfer-mib 8,64,256 --out "$OUT" --profile "$OUT/flux1-dev-h200x2-sp.json" 2>&1 \

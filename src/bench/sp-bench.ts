@@ -12,7 +12,7 @@ import { compile, type Plan } from '../graph/executor.js';
 import { Graph } from '../graph/graph.js';
 import { exchangeOp, exchangeStats } from '../graph/ops/collective.js';
 import { WeightStore } from '../graph/weights.js';
-import { flux1DevConfig, type FluxConfig } from '../models/flux/config.js';
+import { flux1DevConfig, type FluxConfig, tinyFluxConfig } from '../models/flux/config.js';
 import { relativeError } from '../models/parity.js';
 import { checkStrategy, type SpStrategy } from '../parallel/attention.js';
 import { openGpus } from '../parallel/devices.js';
@@ -86,6 +86,7 @@ export interface TransferRow {
 }
 
 export interface SpBenchReport {
+  model: string;
   device: string;
   gpus: number;
   ncclProbe: ReturnType<typeof probeNccl>;
@@ -205,15 +206,17 @@ export async function benchSp(opts: SpBenchOptions): Promise<SpBenchReport> {
     const one = await GpuContext.open({ robustness: opts.robustness });
     ctxs = Array.from({ length: maxDeg }, () => one);
   }
-  const report: SpBenchReport = { device: ctxs[0].caps.adapterName, gpus: new Set(ctxs).size, ncclProbe, transfers: [], rows: [], switches: [] };
-  log(`[sp] ${ctxs.length} device(s): ${ctxs[0].caps.adapterName}; NCCL: ${ncclProbe.ok ? `version ${ncclProbe.ncclVersion}, ${ncclProbe.devices} CUDA devices` : ncclProbe.error}`);
+  const report: SpBenchReport = { model: opts.config ? 'FLUX (custom config)' : 'FLUX.1-dev', device: ctxs[0].caps.adapterName, gpus: new Set(ctxs).size, ncclProbe, transfers: [], rows: [], switches: [] };
+  log(`[sp] ${new Set(ctxs).size} device(s) for ${ctxs.length} rank(s): ${ctxs[0].caps.adapterName}; NCCL: ${ncclProbe.ok ? `version ${ncclProbe.ncclVersion}, ${ncclProbe.devices} CUDA devices` : ncclProbe.error}`);
   const stores: WeightStore[] = [];
   try {
     if (ctxs.length >= 2 && opts.transferMiB.length) {
       report.transfers = await benchTransfers(ctxs, opts.transports.filter((t) => t !== 'nccl' || ncclProbe.ok), opts.transferMiB, opts.reps, log);
     }
     // The same seed on every device: identical weights, so every degree computes the same function.
-    for (const [i, ctx] of ctxs.entries()) stores.push(i > 0 && ctx === ctxs[0] ? stores[0] : (await randomWeightStore(ctx, cfg, 1)).store);
+    if (opts.resolutions.length) {
+      for (const [i, ctx] of ctxs.entries()) stores.push(i > 0 && ctx === ctxs[0] ? stores[0] : (await randomWeightStore(ctx, cfg, 1)).store);
+    }
     const Lt = opts.txtTokens;
     const cond = { context: randomArray(Lt * cfg.contextInDim, 2, 0.3), tokens: Lt, pooled: randomArray(cfg.pooledDim, 3, 0.3) };
     for (const res of opts.resolutions) {
@@ -257,7 +260,7 @@ export async function benchSp(opts: SpBenchOptions): Promise<SpBenchReport> {
           if (c.degree === 1) baseMs = row.stepMs;
           row.speedup = baseMs > 0 ? baseMs / row.stepMs : 0;
           log(`[sp] ${res}² degree ${c.degree} ${c.strategy}${c.ulysses ? `(u=${c.ulysses})` : ''} ${c.transport}: ${row.stepMs.toFixed(1)} ms/step` +
-            (c.degree > 1 ? `, speedup ${row.speedup.toFixed(2)}x, exchange ${row.exchangeMsPerStep.toFixed(1)} ms/step (${(row.bytesPerStepPerRank / 1e9).toFixed(2)} GB/rank), relL2 vs 1 GPU ${row.relL2VsDegree1.toExponential(2)}` : '') +
+            (c.degree > 1 ? `, speedup ${row.speedup.toFixed(2)}x, exchange ${row.exchangeMsPerStep.toFixed(1)} ms/step (${(row.bytesPerStepPerRank / 1e6).toFixed(1)} MB/rank), relL2 vs 1 GPU ${row.relL2VsDegree1.toExponential(2)}` : '') +
             (row.bridge ? `, bridge h2d ${row.bridge.h2dMs.toFixed(2)} / nccl ${row.bridge.ncclMs.toFixed(2)} / d2h ${row.bridge.d2hMs.toFixed(2)} ms per exchange${row.bridge.pinned ? '' : ' (bounce)'}` : ''));
           // Keep the fastest executor per degree for the switch measurement.
           const prev = executors.get(c.degree);
@@ -311,7 +314,7 @@ export async function benchSp(opts: SpBenchOptions): Promise<SpBenchReport> {
 }
 
 /** The measured profile: per resolution and degree the fastest configuration; group change = worst switch. */
-export function spProfile(report: SpBenchReport, model = 'FLUX.1-dev') {
+export function spProfile(report: SpBenchReport, model = report.model) {
   const res = [...new Set(report.rows.map((r) => r.resolution))].sort((a, b) => a - b);
   const degrees = [...new Set(report.rows.filter((r) => !r.error && r.stepMs > 0).map((r) => r.degree))].sort((a, b) => a - b);
   return makeProfile({
@@ -337,16 +340,16 @@ export function spProfile(report: SpBenchReport, model = 'FLUX.1-dev') {
 }
 
 export function spMarkdown(report: SpBenchReport): string {
-  const out = [`# Sequence parallelism: FLUX.1-dev steps on ${report.gpus}x ${report.device}`, '',
+  const out = [`# Sequence parallelism: ${report.model} steps on ${report.gpus}x ${report.device}`, '',
     `NCCL: ${report.ncclProbe.ok ? `version ${report.ncclProbe.ncclVersion}` : report.ncclProbe.error}`, '',
     '| transport | MiB each way | ms per exchange | GB/s per direction | bridge h2d/nccl/d2h ms |', '|---|---:|---:|---:|---|',
     ...report.transfers.map((t) => `| ${t.transport} | ${t.bytes >> 20} | ${t.ms.toFixed(2)} | ${t.gbps.toFixed(1)} | ${t.bridge ? `${t.bridge.h2dMs.toFixed(2)}/${t.bridge.ncclMs.toFixed(2)}/${t.bridge.d2hMs.toFixed(2)}${t.bridge.pinned ? '' : ' (bounce)'}` : ''} |`),
     '',
-    '| resolution | degree | strategy | transport | ms/step | speedup | exchange ms/step | GB/rank/step | relL2 vs 1 GPU | bridge h2d/nccl/d2h ms |',
+    '| resolution | degree | strategy | transport | ms/step | speedup | exchange ms/step | MB/rank/step | relL2 vs 1 GPU | bridge h2d/nccl/d2h ms |',
     '|---:|---:|---|---|---:|---:|---:|---:|---:|---|'];
   for (const r of report.rows) {
     if (r.error) { out.push(`| ${r.resolution}² | ${r.degree} | ${r.strategy} | ${r.transport} | failed: ${r.error.slice(0, 80)} | | | | | |`); continue; }
-    out.push(`| ${r.resolution}² | ${r.degree} | ${r.strategy}${r.ulysses ? ` (u=${r.ulysses})` : ''} | ${r.transport} | ${r.stepMs.toFixed(1)} | ${r.degree > 1 ? `${r.speedup.toFixed(2)}x` : ''} | ${r.degree > 1 ? r.exchangeMsPerStep.toFixed(1) : ''} | ${r.degree > 1 ? (r.bytesPerStepPerRank / 1e9).toFixed(2) : ''} | ${r.degree > 1 ? r.relL2VsDegree1.toExponential(2) : ''} | ${r.bridge ? `${r.bridge.h2dMs.toFixed(2)}/${r.bridge.ncclMs.toFixed(2)}/${r.bridge.d2hMs.toFixed(2)}${r.bridge.pinned ? '' : ' (bounce)'}` : ''} |`);
+    out.push(`| ${r.resolution}² | ${r.degree} | ${r.strategy}${r.ulysses ? ` (u=${r.ulysses})` : ''} | ${r.transport} | ${r.stepMs.toFixed(1)} | ${r.degree > 1 ? `${r.speedup.toFixed(2)}x` : ''} | ${r.degree > 1 ? r.exchangeMsPerStep.toFixed(1) : ''} | ${r.degree > 1 ? (r.bytesPerStepPerRank / 1e6).toFixed(1) : ''} | ${r.degree > 1 ? r.relL2VsDegree1.toExponential(2) : ''} | ${r.bridge ? `${r.bridge.h2dMs.toFixed(2)}/${r.bridge.ncclMs.toFixed(2)}/${r.bridge.d2hMs.toFixed(2)}${r.bridge.pinned ? '' : ' (bounce)'}` : ''} |`);
   }
   out.push('', '| resolution | from | to | switch ms |', '|---:|---:|---:|---:|');
   for (const s of report.switches) out.push(`| ${s.resolution}² | ${s.from} | ${s.to} | ${s.ms.toFixed(2)} |`);
@@ -360,7 +363,7 @@ export function registerSpBench(bench: Command): void {
   bench
     .command('sp')
     .description('FLUX.1-dev steps at sequence-parallel degrees (Ulysses, ring, hybrid) on this host; writes sp.json, SP.md and a measured latency profile')
-    .option('--resolutions <list>', 'square resolutions', '256,512,1024,2048')
+    .option('--resolutions <list>', 'square resolutions ("" for the raw exchange benchmark only)', '256,512,1024,2048')
     .option('--degrees <list>', 'parallel degrees (GPUs)', '1,2')
     .option('--strategies <list>', 'ulysses, ring, hybrid', 'ulysses,ring,hybrid')
     .option('--transports <list>', 'nccl (native bridge), shm (one host copy between Dawn staging buffers)', 'nccl,shm')
@@ -370,7 +373,8 @@ export function registerSpBench(bench: Command): void {
     .option('--out <dir>', 'where to write sp.json and SP.md', 'bench/results')
     .option('--profile <file>', 'also write the measured scheduler latency profile here')
     .option('--robustness', 'keep Dawn robustness checks on (default off for benchmarks)')
-    .action(async (o: { resolutions: string; degrees: string; strategies: string; transports: string; reps: string; transferMib: string; txtTokens: string; out: string; profile?: string; robustness?: boolean }) => {
+    .option('--tiny', 'smoke test: a tiny random FLUX with every rank on one device (no GPU needed)')
+    .action(async (o: { resolutions: string; degrees: string; strategies: string; transports: string; reps: string; transferMib: string; txtTokens: string; out: string; profile?: string; robustness?: boolean; tiny?: boolean }) => {
       const ints = (s: string, what: string) => list(s).map((x) => {
         const n = Number(x);
         if (!Number.isInteger(n) || n < 1) throw new Error(`${what} '${x}' must be a positive integer`);
@@ -385,6 +389,7 @@ export function registerSpBench(bench: Command): void {
       const report = await benchSp({
         resolutions, degrees: ints(o.degrees, 'degree'), strategies, transports, reps: ints(o.reps, 'reps')[0], transferMiB: ints(o.transferMib, 'transfer size'),
         txtTokens: ints(o.txtTokens, 'text tokens')[0], robustness: !!o.robustness, log: (l) => console.log(l),
+        ...(o.tiny ? { config: tinyFluxConfig(), sameDevice: true } : {}),
         onProgress: (r) => {
           // Rewritten after every resolution: a run cut short by a time limit keeps what it measured.
           mkdirSync(o.out, { recursive: true });
