@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { compile, type Plan } from '../../src/graph/executor.js';
 import { Graph } from '../../src/graph/graph.js';
-import { exchangeStats } from '../../src/graph/ops/collective.js';
+import { exchangeOp, exchangeStats } from '../../src/graph/ops/collective.js';
 import { WeightStore } from '../../src/graph/weights.js';
 import { checkStrategy, parallelAttention, type SequenceParallel, shardRange, spGroups, type SpStrategy } from '../../src/parallel/attention.js';
 import { SharedMemoryGroup } from '../../src/parallel/shm.js';
@@ -95,6 +95,18 @@ describe('sequence-parallel attention through the in-process transport', () => {
     }
     expect(exchangeStats(comms[0]).calls).toBeGreaterThan(0);
     for (const p of plans) p.destroy();
+  });
+
+  it('bad shardings and ranges are build errors that name the problem', () => {
+    const [a] = inProcessGroup(2);
+    const g = new Graph('bad');
+    const [q, k, v] = ['q', 'k', 'v'].map((n) => g.input(n, [1, 2, 5, 8], 'f16'));
+    expect(() => parallelAttention(g, q, k, v, { comm: a, strategy: 'ulysses', rows: [6, 5] })).toThrow(/rank 0 holds 5 rows but the sharding says 6/);
+    expect(() => parallelAttention(g, q, k, v, { comm: a, strategy: 'ulysses', rows: [5] })).toThrow(/must give a positive length for each of 2 ranks/);
+    expect(() => parallelAttention(g, q, k, v, { comm: a, strategy: 'hybrid', ulysses: 3, rows: [5, 5] })).toThrow(/must divide the group size 2/);
+    expect(() => exchangeOp(g, a, { sends: [{ peer: 1, tensor: q, byteOffset: 2, bytes: 8 }], recvs: [], outputs: [] })).toThrow(/not 4-byte aligned/);
+    expect(() => exchangeOp(g, a, { sends: [{ peer: 0, tensor: q, byteOffset: 0, bytes: 8 }], recvs: [], outputs: [] })).toThrow(/peer 0 must be another rank/);
+    expect(() => exchangeOp(g, a, { sends: [], recvs: [{ peer: 1, bytes: 8, place: [{ output: 0, at: 0, byteOffset: 0, bytes: 16 }] }], outputs: [{ shape: [4], dtype: 'f16' }] })).toThrow(/lies outside its message/);
   });
 
   it('groups: hybrid 8 = 2 (Ulysses) x 4 (ring); uneven shards; clear errors', () => {
