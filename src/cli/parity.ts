@@ -18,7 +18,8 @@ export function registerParity(program: Command): void {
       const bound = positiveNumberFlag('--bound', opts.bound); // before any work: a typo must not cost a full model run
       const ctx = await GpuContext.open({ robustness: !!opts.robustness, disableTensorCores: !!opts.portable });
       try {
-        const r = await goldenParity(ctx, checkpoint, golden);
+        // Progress goes to stderr, so --json output stays one parseable line on stdout.
+        const r = await goldenParity(ctx, checkpoint, golden, { log: (l) => console.error(l) });
         const report = { device: ctx.caps.adapterName, tensorCores: ctx.caps.tensorCores, robustness: ctx.caps.robustness, checkpoint, golden, bound, ...r };
         if (opts.json) console.log(JSON.stringify(report));
         else {

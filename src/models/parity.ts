@@ -31,15 +31,28 @@ export function relativeError(got: ArrayLike<number>, want: ArrayLike<number>): 
   return { relL2: Math.sqrt(num / Math.max(den, 1e-30)), maxAbs, nonFinite };
 }
 
-export async function goldenParity(ctx: GpuContext, checkpoint: string, goldenPath: string): Promise<ParityResult> {
+/** `log` hears about each phase (a full-size load and first run take minutes: the CLI shows them). */
+export async function goldenParity(ctx: GpuContext, checkpoint: string, goldenPath: string, opts: { log?: (s: string) => void } = {}): Promise<ParityResult> {
+  const log = opts.log ?? (() => {});
   // Read the golden first: a bad golden path fails in milliseconds, before any weights are uploaded.
   const golden = { path: goldenPath, tensors: await readGolden(goldenPath) };
   const store = new WeightStore();
   let loaded: LoadedModel | undefined;
   try {
-    loaded = await loadModel(ctx, checkpoint, { store });
+    log(`loading ${checkpoint}…`);
+    let lastPct = -10;
+    loaded = await loadModel(ctx, checkpoint, {
+      store,
+      onProgress: ({ bytesDone, bytesTotal }) => {
+        const pct = Math.floor((100 * bytesDone) / Math.max(1, bytesTotal));
+        if (pct >= lastPct + 10) log(`  ${pct}% of ${(bytesTotal / 1e9).toFixed(2)} GB`);
+        if (pct >= lastPct + 10) lastPct = pct;
+      },
+    });
     const { family, config } = loaded;
     if (!family.runGolden) throw new Error(`model family '${family.id}' has no golden parity runner`);
+    log(`loaded ${family.describe(config)} in ${loaded.seconds.toFixed(1)} s; compiling and running the golden's step…`);
+    for (const w of loaded.warnings) log(`warning: ${w}`);
     const t0 = performance.now();
     const { got, want } = await family.runGolden(ctx, store, config, golden);
     const forwardMs = performance.now() - t0;
