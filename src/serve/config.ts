@@ -12,6 +12,11 @@ export interface ServeConfig {
   resolutions: number[];
   /** GPUs (workers) to open. */
   gpus: number;
+  /**
+   * Open every worker on the first adapter instead of one GPU each (CPU Vulkan in CI has one adapter; several
+   * workers on it still exercise the multi-worker paths).
+   */
+  sharedAdapter: boolean;
   /** Text tokens per request (T5 length). */
   txtTokens: number;
   /** Scheduling policy (createScheduler name): tetriserve, xdit:1, rssp, edf:1 ... */
@@ -54,6 +59,7 @@ export function defaultConfig(over: Partial<ServeConfig> = {}): ServeConfig {
     model: 'test/fixtures/tiny-pipelines/flux',
     resolutions: [64, 128],
     gpus: 1,
+    sharedAdapter: false,
     txtTokens: 16,
     policy: 'tetriserve',
     profilePath: null,

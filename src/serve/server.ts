@@ -4,6 +4,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import type { FastifyInstance } from 'fastify';
 import { GpuContext } from '../gpu/context.js';
+import { openGpu } from '../parallel/devices.js';
 import { CostModel } from '../scheduler/cost-model.js';
 import { createScheduler } from '../scheduler/index.js';
 import { makeProfile, parseProfile, type LatencyProfile } from '../scheduler/profile.js';
@@ -19,7 +20,7 @@ import { ResultStore } from './results.js';
 import { DeviceWorker, type Worker } from './worker.js';
 
 export interface StartOptions {
-  /** Opens the device of GPU `gpu` (default: GpuContext.open; multi-GPU selection comes with sequence parallelism). */
+  /** Opens the device of GPU `gpu` (default: openGpu per GPU, or the first adapter with sharedAdapter). */
   openDevice?: (gpu: number) => Promise<GpuContext>;
   /** Listen on the configured port (default true; tests use app.inject or port 0). */
   listen?: boolean;
@@ -49,7 +50,8 @@ export async function openEngine(ctx: GpuContext, cfg: ServeConfig): Promise<Eng
 }
 
 export async function openWorkers(cfg: ServeConfig, opts: StartOptions = {}): Promise<{ workers: Worker[]; measured: Map<number, number[]> }> {
-  const open = opts.openDevice ?? (() => GpuContext.open({ robustness: cfg.robustness }));
+  // One Dawn device per GPU through the device-select layer (src/parallel/devices.ts) when there are several.
+  const open = opts.openDevice ?? ((g: number) => (cfg.gpus > 1 && !cfg.sharedAdapter ? openGpu(g, { robustness: cfg.robustness }) : GpuContext.open({ robustness: cfg.robustness })));
   const workers: Worker[] = [];
   const measured = new Map<number, number[]>();
   for (let g = 0; g < cfg.gpus; g++) {

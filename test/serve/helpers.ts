@@ -12,6 +12,7 @@ export async function tinyServer(over: Partial<ServeConfig> = {}): Promise<Runni
     logLevel: process.env.SERVE_DEBUG ? 'debug' : 'silent',
     defaultSteps: 4,
     resolutions: [32, 64],
+    sharedAdapter: true,
     drainSeconds: 20,
     ...over,
   });
