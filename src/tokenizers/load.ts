@@ -60,12 +60,7 @@ export function t5TokenizerJsonFromSpm(bytes: Uint8Array, source: string, extraI
     added_tokens: specials,
     normalizer: m.precompiledCharsmap.length ? { type: 'Precompiled', precompiled_charsmap: Buffer.from(m.precompiledCharsmap).toString('base64') } : null,
     pre_tokenizer: { type: 'Sequence', pretokenizers: [{ type: 'WhitespaceSplit' }, metaspace] },
-    post_processor: {
-      type: 'TemplateProcessing',
-      single: [{ Sequence: { id: 'A', type_id: 0 } }, { SpecialToken: { id: '</s>', type_id: 0 } }],
-      pair: [{ Sequence: { id: 'A', type_id: 0 } }, { SpecialToken: { id: '</s>', type_id: 0 } }, { Sequence: { id: 'B', type_id: 0 } }, { SpecialToken: { id: '</s>', type_id: 0 } }],
-      special_tokens: { '</s>': { id: '</s>', ids: [eos], tokens: ['</s>'] } },
-    },
+    post_processor: t5Template(eos),
     decoder: metaspace,
     model: { type: 'Unigram', unk_id: m.unkId, vocab, byte_fallback: m.byteFallback },
   };
@@ -114,6 +109,48 @@ export function clipTokenizerJsonFromBpe(vocab: Record<string, number>, mergesTe
   };
 }
 
+/**
+ * transformers 5 does not run a T5 or CLIP tokenizer.json as written: T5Tokenizer and CLIPTokenizer take only the
+ * vocabulary (T5: also the Precompiled charsmap; CLIP: also the merges) from the file and rebuild the rest of the
+ * pipeline themselves. Older files differ in that rest (e.g. FLUX's tokenizer_2 from an earlier converter:
+ * Metaspace without WhitespaceSplit, an extra " {2,}" Replace), so the ids diffusers sees come from the
+ * rebuilt pipeline: we rebuild it the same way.
+ */
+function canonicalTokenizerJson(tj: Record<string, unknown>, cfg: Record<string, unknown>, source: string): Record<string, unknown> {
+  const cls = typeof cfg.tokenizer_class === 'string' ? cfg.tokenizer_class.replace(/Fast$/, '') : '';
+  const model = (tj.model ?? {}) as Record<string, unknown>;
+  if (cls === 'T5Tokenizer' && model.type === 'Unigram' && Array.isArray(model.vocab)) {
+    const vocab = model.vocab as [string, number][];
+    const eos = vocab.findIndex((v) => v[0] === '</s>');
+    if (eos < 0) throw new TokenizerError(`${source}: a T5 tokenizer without </s> in its vocabulary`);
+    const norms = (tj.normalizer as { type?: string; normalizers?: unknown[] } | null) ?? null;
+    const list = norms ? (norms.type === 'Sequence' ? (norms.normalizers as Record<string, unknown>[]) : [norms as Record<string, unknown>]) : [];
+    const pre = list.find((n) => n.type === 'Precompiled' && typeof n.precompiled_charsmap === 'string');
+    const metaspace = { type: 'Metaspace', replacement: '\u2581', prepend_scheme: 'always', split: true };
+    return {
+      ...tj,
+      normalizer: pre ? { type: 'Precompiled', precompiled_charsmap: pre.precompiled_charsmap } : null,
+      pre_tokenizer: { type: 'Sequence', pretokenizers: [{ type: 'WhitespaceSplit' }, metaspace] },
+      post_processor: t5Template(eos),
+      decoder: metaspace,
+    };
+  }
+  if (cls === 'CLIPTokenizer' && model.type === 'BPE' && model.vocab && typeof model.vocab === 'object' && Array.isArray(model.merges)) {
+    const merges = (model.merges as (string | [string, string])[]).map((m) => (Array.isArray(m) ? m.join(' ') : m)).join('\n');
+    return clipTokenizerJsonFromBpe(model.vocab as Record<string, number>, merges, source, cfg);
+  }
+  return tj;
+}
+
+function t5Template(eos: number) {
+  return {
+    type: 'TemplateProcessing',
+    single: [{ Sequence: { id: 'A', type_id: 0 } }, { SpecialToken: { id: '</s>', type_id: 0 } }],
+    pair: [{ Sequence: { id: 'A', type_id: 0 } }, { SpecialToken: { id: '</s>', type_id: 0 } }, { Sequence: { id: 'B', type_id: 0 } }, { SpecialToken: { id: '</s>', type_id: 0 } }],
+    special_tokens: { '</s>': { id: '</s>', ids: [eos], tokens: ['</s>'] } },
+  };
+}
+
 export type TokenizerSource = 'tokenizer.json' | 'spiece.model' | 'vocab.json+merges.txt';
 
 /** Reads the tokenizer files of a folder (e.g. `<pipeline>/tokenizer_2`), or a tokenizer.json path. */
@@ -128,7 +165,7 @@ export async function readTokenizerFiles(path: string, prefer?: TokenizerSource)
   const tj = path !== dir && basename(path) === 'tokenizer.json' ? path : join(dir, 'tokenizer.json');
   const order: TokenizerSource[] = prefer ? [prefer] : ['tokenizer.json', 'spiece.model', 'vocab.json+merges.txt'];
   for (const kind of order) {
-    if (kind === 'tokenizer.json' && (await exists(tj))) return { kind, tokenizerJson: await readJson(tj), config, source: tj };
+    if (kind === 'tokenizer.json' && (await exists(tj))) return { kind, tokenizerJson: canonicalTokenizerJson(await readJson(tj), config, tj), config, source: tj };
     if (kind === 'spiece.model' && (await exists(join(dir, 'spiece.model')))) {
       const p = join(dir, 'spiece.model');
       const extra = typeof config.extra_ids === 'number' ? config.extra_ids : 100;

@@ -50,6 +50,31 @@ describe('tokenizers match Python ids', () => {
   });
 });
 
+describe('older tokenizer.json files give the ids transformers 5 gives', () => {
+  // An earlier converter wrote T5 files with Metaspace(add_prefix_space) and no WhitespaceSplit (FLUX's
+  // tokenizer_2 era); transformers 5 ignores everything but the vocabulary and the charsmap and rebuilds the rest.
+  async function oldStyleT5(withClass: boolean): Promise<string> {
+    const dir = await mkdtemp(join(tmpdir(), 'tok-old-'));
+    const tj = JSON.parse(readFileSync(join(BASE, 'tokenizers/t5/tokenizer.json'), 'utf8')) as Record<string, unknown>;
+    tj.pre_tokenizer = { type: 'Metaspace', replacement: '\u2581', add_prefix_space: true };
+    tj.normalizer = { type: 'Sequence', normalizers: [tj.normalizer, { type: 'Replace', pattern: { String: '\u00e9' }, content: 'e' }] };
+    tj.decoder = { type: 'Metaspace', replacement: '\u2581', add_prefix_space: true };
+    await writeFile(join(dir, 'tokenizer.json'), JSON.stringify(tj));
+    const cfg = JSON.parse(readFileSync(join(BASE, 'tokenizers/t5/tokenizer_config.json'), 'utf8')) as Record<string, unknown>;
+    if (!withClass) delete cfg.tokenizer_class;
+    await writeFile(join(dir, 'tokenizer_config.json'), JSON.stringify(cfg));
+    return dir;
+  }
+
+  it('T5: the file pipeline is replaced by T5Tokenizer\'s (ids equal; run as written they would not)', async () => {
+    const g = G('t5');
+    const rebuilt = await loadTokenizer(await oldStyleT5(true));
+    gold.strings.forEach((s, i) => expect(rebuilt.encodeRaw(s), JSON.stringify(s)).toEqual(g.raw[i]));
+    const asWritten = await loadTokenizer(await oldStyleT5(false));
+    expect(gold.strings.some((s, i) => JSON.stringify(asWritten.encodeRaw(s)) !== JSON.stringify(g.raw[i]))).toBe(true);
+  });
+});
+
 describe('tokenizer input errors', () => {
   it('names missing files', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'tok-'));
