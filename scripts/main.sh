@@ -2,9 +2,9 @@
 # The main job on a fresh machine: installs what is missing (npm packages, the compiled CLI, and Mesa's CPU
 # Vulkan driver when Dawn finds no adapter), then draws a picture from a prompt with the bundled small model
 # (weights/small-flux, a FLUX-style pipeline trained on coloured shapes; bench/train-small/README.md) and writes
-# it to out.png, with the prompt, seed and settings in its PNG text metadata.
+# it to dit-out/main.png (git-ignored), with the prompt, seed and settings in its PNG text metadata.
 #   bash scripts/main.sh ["prompt"]        (default: "a red circle on a blue background, top left")
-# Extra `dit generate` flags can go in DIT_ARGS, e.g. DIT_ARGS="--seed 3 -o shapes.png".
+# Extra `dit generate` flags can go in DIT_ARGS, e.g. DIT_ARGS="--seed 3 -o shapes.png" (later flags win).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp}
@@ -17,7 +17,7 @@ if [ -f weights/small-flux/model_index.json ]; then
   # 128x128, 20 steps, 32 T5 tokens: the settings the small model was trained and tested with.
   # shellcheck disable=SC2086
   node bin/dit.js generate "$PROMPT" --model weights/small-flux --size 128x128 --steps 20 --max-sequence-length 32 \
-    --seed 0 -o out.png ${DIT_ARGS:-}
+    --seed 0 -o dit-out/main.png ${DIT_ARGS:-}
 else
   echo "weights/small-flux is not in this checkout: reporting the device and running the quick kernel benchmark instead" >&2
   node bin/dit.js doctor

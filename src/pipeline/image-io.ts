@@ -1,7 +1,7 @@
 // Image files in and out through sharp (libvips): PNG, WebP and JPEG. Generation settings go into the PNG's text
 // chunks (png-text.ts) and, for WebP/JPEG, into EXIF ImageDescription as JSON.
-import { readFile, writeFile } from 'node:fs/promises';
-import { extname } from 'node:path';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { dirname, extname } from 'node:path';
 import sharp from 'sharp';
 import { insertPngText } from './png-text.js';
 
@@ -57,7 +57,9 @@ export async function encodeImage(img: FloatImage, format: ImageFormat, meta: Re
 }
 
 export async function writeImage(path: string, img: FloatImage, meta: Record<string, string> = {}): Promise<void> {
-  await writeFile(path, await encodeImage(img, formatOf(path), meta));
+  const bytes = await encodeImage(img, formatOf(path), meta);
+  await mkdir(dirname(path), { recursive: true });
+  await writeFile(path, bytes);
 }
 
 /**
