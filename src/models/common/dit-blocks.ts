@@ -20,9 +20,14 @@ export interface LinearWeights {
  * How attention over a joint sequence is computed: q/k/v [B, H, L, D] f16 -> [B, L, H*D] f16 (token-major).
  * The default is one fused attention op; sequence parallelism (src/parallel/) passes its own.
  */
-export type AttendFn = (g: Graph, q: Tensor, k: Tensor, v: Tensor, name: string) => Tensor;
+export type AttendFn = (g: Graph, q: Tensor, k: Tensor, v: Tensor, name: string, overlap?: () => void) => Tensor;
+// `overlap` records work that does not depend on the attention (FLUX's single-block MLP input): an AttendFn calls
+// it exactly once, where that work can run while its own transfers are in flight (sequence parallelism).
 
-export const plainAttention: AttendFn = (g, q, k, v, name) => attention(g, q, k, v, { name }).out;
+export const plainAttention: AttendFn = (g, q, k, v, name, overlap) => {
+  overlap?.();
+  return attention(g, q, k, v, { name }).out;
+};
 
 /** Options every DiT graph builder takes besides config and shape. */
 export interface DitGraphOptions {
@@ -82,7 +87,7 @@ export interface JointStream {
  */
 export function jointAttention(
   g: Graph, streams: readonly JointStream[],
-  opts: { batch: number; heads: number; rope?: { cos: Tensor; sin: Tensor }; attend?: AttendFn; name?: string },
+  opts: { batch: number; heads: number; rope?: { cos: Tensor; sin: Tensor }; attend?: AttendFn; name?: string; overlap?: () => void },
 ): Tensor {
   const B = opts.batch;
   const L = streams.reduce((a, s) => a + s.len, 0);
@@ -98,7 +103,7 @@ export function jointAttention(
     at += s.len;
   }
   if (!qkv) throw new Error('jointAttention: no streams');
-  const out = (opts.attend ?? plainAttention)(g, qkv.q, qkv.k, qkv.v, opts.name ?? 'attn'); // [B, L, HD]
+  const out = (opts.attend ?? plainAttention)(g, qkv.q, qkv.k, qkv.v, opts.name ?? 'attn', opts.overlap); // [B, L, HD]
   return g.reshape(out, [B * L, out.last]);
 }
 

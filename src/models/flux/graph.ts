@@ -133,10 +133,16 @@ export function buildFluxGraph(cfg: FluxConfig, shape: FluxShape, opts: DitGraph
       const w1 = W(`${p}.linear1.weight`, [3 * D + M, D]);
       const b1 = W(`${p}.linear1.bias`, [3 * D + M]);
       const qkvOut = linear(g, xm, g.sliceRows(w1, 0, 3 * D), { bias: g.sliceRows(b1, 0, 3 * D), name: 'qkv' }); // [L, 3D] f16
-      const mlpOut = linear(g, xm, g.sliceRows(w1, 3 * D, M), { bias: g.sliceRows(b1, 3 * D, M), activation: 'gelu_tanh', name: 'mlp_in' }); // [L, M] f16
+      // The MLP input does not depend on attention: recorded inside it (`overlap`), so under sequence parallelism
+      // it runs while q/k/v travel between GPUs.
+      let mlpOut: Tensor | undefined;
+      const mlpIn = () => {
+        mlpOut = linear(g, xm, g.sliceRows(w1, 3 * D, M), { bias: g.sliceRows(b1, 3 * D, M), activation: 'gelu_tanh', name: 'mlp_in' }); // [L, M] f16
+      };
       const attn = jointAttention(g, [
         { qkv: qkvOut, len: L, qNorm: W(`${p}.norm.query_norm.scale`, [hd]), kNorm: W(`${p}.norm.key_norm.scale`, [hd]), name: 'qkv_prep' },
-      ], { batch: B, heads: H, rope: ropeT, attend: opts.attend }); // [L, D] f16
+      ], { batch: B, heads: H, rope: ropeT, attend: opts.attend, overlap: mlpIn }); // [L, D] f16
+      if (!mlpOut) throw new Error(`${p}: the attention op did not record the MLP input (an AttendFn must call overlap once)`);
       const cat = concatColumns(g, [attn, mlpOut], 'attn_mlp'); // [L, D + M] f16
       x = linear(g, cat, W(`${p}.linear2.weight`, [D, D + M]), { bias: W(`${p}.linear2.bias`, [D]), residual: x, gate: { mod, chunk: 2 }, name: 'linear2' });
     });
