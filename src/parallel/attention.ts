@@ -82,20 +82,28 @@ export function shardRange(n: number, size: number, rank: number): { start: numb
  * Attention of this rank's queries over the whole sequence: q/k/v [1, H, rows[rank], D] f16 -> out
  * [1, rows[rank], H*D] f16 (token-major, as `attention`). With one rank it is plain attention.
  */
-export function parallelAttention(g: Graph, q: Tensor, k: Tensor, v: Tensor, sp: SequenceParallel, name = 'sp_attn'): Tensor {
+export function parallelAttention(g: Graph, q: Tensor, k: Tensor, v: Tensor, sp: SequenceParallel, name = 'sp_attn', overlap?: () => void): Tensor {
   const { comm } = sp;
   const [B, H, L] = q.shape;
   g.check(B === 1, name, () => `sequence-parallel attention needs batch 1 (got q ${q.describe()})`);
   g.check(sp.rows.length === comm.size && sp.rows.every((r) => Number.isInteger(r) && r >= 1), name, () => `rows [${sp.rows}] must give a positive length for each of ${comm.size} ranks`);
   g.check(sp.rows[comm.rank] === L, name, () => `rank ${comm.rank} holds ${L} rows but the sharding says ${sp.rows[comm.rank]}`);
-  if (comm.size === 1) return attention(g, q, k, v, { name }).out;
+  if (comm.size === 1) {
+    overlap?.();
+    return attention(g, q, k, v, { name }).out;
+  }
   checkStrategy(sp, comm.size, H);
   const groups = spGroups(sp, comm.size, comm.rank);
   let [qq, kk, vv] = [q, k, v];
-  if (groups.ulysses.length > 1) [qq, kk, vv] = ulyssesScatter(g, comm, [q, k, v], groups.ulysses, sp.rows, `${name}.a2a`, sp.chunkBytes);
+  // `overlap` (independent work) goes inside the first transfer: the Ulysses all-to-all, else the first ring step.
+  let pending = overlap;
+  if (groups.ulysses.length > 1) {
+    [qq, kk, vv] = ulyssesScatter(g, comm, [q, k, v], groups.ulysses, sp.rows, `${name}.a2a`, sp.chunkBytes, pending);
+    pending = undefined;
+  }
   // A ring member's block is its whole Ulysses group's tokens.
   const ringRows = groups.ring.map((r) => spGroups(sp, comm.size, r).ulysses.reduce((s, p) => s + sp.rows[p], 0));
-  let out = groups.ring.length > 1 ? ringAttention(g, comm, qq, kk, vv, groups.ring, ringRows, `${name}.ring`, sp.chunkBytes) : attention(g, qq, kk, vv, { name }).out;
+  let out = groups.ring.length > 1 ? ringAttention(g, comm, qq, kk, vv, groups.ring, ringRows, `${name}.ring`, sp.chunkBytes, pending) : attention(g, qq, kk, vv, { name }).out;
   if (groups.ulysses.length > 1) out = ulyssesGather(g, comm, out, groups.ulysses, sp.rows, H, `${name}.a2a_back`, sp.chunkBytes);
   return out;
 }
@@ -104,7 +112,7 @@ export function parallelAttention(g: Graph, q: Tensor, k: Tensor, v: Tensor, sp:
  * q/k/v [1, H, rows[me], D] -> [1, H/u, sum(rows[peers]), D]: this rank's share of heads over the group's
  * tokens (tokens in peer order). Peer j receives heads [j*H/u, (j+1)*H/u) of each tensor: contiguous bytes.
  */
-export function ulyssesScatter(g: Graph, comm: Collective, qkv: Tensor[], peers: number[], rows: readonly number[], name = 'ulysses_a2a', chunkBytes?: number): Tensor[] {
+export function ulyssesScatter(g: Graph, comm: Collective, qkv: Tensor[], peers: number[], rows: readonly number[], name = 'ulysses_a2a', chunkBytes?: number, overlap?: () => void): Tensor[] {
   const [, H, L, D] = qkv[0].shape;
   const u = peers.length;
   const me = peers.indexOf(comm.rank);
@@ -135,7 +143,11 @@ export function ulyssesScatter(g: Graph, comm: Collective, qkv: Tensor[], peers:
   // Every rank must cut its messages into the same number of chunks (NCCL rounds span all ranks): size them by
   // the longest shard of the whole sequence, not of this group.
   const chunks = chunksFor(Hp * Math.max(...rows) * D * E, chunkBytes);
-  return exchangeOp(g, comm, { sends, recvs, selfCopies, outputs }, { name, chunks }).outputs;
+  if (!overlap) return exchangeOp(g, comm, { sends, recvs, selfCopies, outputs }, { name, chunks }).outputs;
+  // Split: the independent work is recorded between the start and the end of the transfer.
+  const { finish } = exchangeOp(g, comm, { sends, recvs, selfCopies, outputs }, { name, chunks, split: true });
+  overlap();
+  return finish();
 }
 
 /**
@@ -183,7 +195,7 @@ export function ulyssesGather(g: Graph, comm: Collective, o: Tensor, peers: numb
  * (the transfer of block s+1 overlaps the attention on block s), partial outputs merge by log-sum-exp.
  * Returns [1, lens[me], Hq*D] f16.
  */
-export function ringAttention(g: Graph, comm: Collective, q: Tensor, k: Tensor, v: Tensor, ring: number[], lens: number[], name = 'ring_attn', chunkBytes?: number): Tensor {
+export function ringAttention(g: Graph, comm: Collective, q: Tensor, k: Tensor, v: Tensor, ring: number[], lens: number[], name = 'ring_attn', chunkBytes?: number, overlap?: () => void): Tensor {
   const n = ring.length;
   const me = ring.indexOf(comm.rank);
   g.check(me >= 0, name, () => `rank ${comm.rank} is not in its ring [${ring}]`);
@@ -207,6 +219,7 @@ export function ringAttention(g: Graph, comm: Collective, q: Tensor, k: Tensor, 
         outputs: [{ shape: [1, Hq, len, D], dtype: k.dtype, name: `${name}.k${s + 1}` }, { shape: [1, Hq, len, D], dtype: v.dtype, name: `${name}.v${s + 1}` }],
       }, { name: `${name}.step${s + 1}`, split: true, chunks }).finish;
     }
+    if (s === 0) overlap?.(); // independent work also runs while the first block travels
     const r = attention(g, q, cur.k, cur.v, { withLse: true, name: `${name}.block${s}` });
     parts.push({ out: r.out, lse: r.lse! });
     if (finish) {

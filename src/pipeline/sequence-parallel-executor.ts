@@ -83,9 +83,9 @@ export class SequenceParallelExecutor implements DenoiseExecutor {
     const shape = { batch: 1, txtTokens: tokens, gridH, gridW };
     const models = await Promise.all(this.members.map(async (m, r) => {
       // Joint attention sees text + image rows; SD3.5's second attention sees image rows only.
-      const attend: AttendFn = (g, q, k, v, name) => {
+      const attend: AttendFn = (g, q, k, v, name, overlap) => {
         const rows = q.shape[2] === joint[r] ? joint : image;
-        return parallelAttention(g, q, k, v, { comm: m.comm, strategy: this.opts.strategy, ulysses: this.opts.ulysses, rows, chunkBytes: this.opts.chunkBytes }, name);
+        return parallelAttention(g, q, k, v, { comm: m.comm, strategy: this.opts.strategy, ulysses: this.opts.ulysses, rows, chunkBytes: this.opts.chunkBytes }, name, overlap);
       };
       const graphOpts = { tokens: shards[r], attend: this.degree > 1 ? attend : undefined };
       return this.config.family === 'flux'
