@@ -8,6 +8,7 @@
 import type { GpuContext } from '../gpu/context.js';
 import type { WeightStore } from '../graph/weights.js';
 import type { AttendFn } from '../models/common/dit-blocks.js';
+import { releaseStaging } from '../graph/ops/collective.js';
 import { FluxTransformer } from '../models/flux/graph.js';
 import type { FluxConfig } from '../models/flux/config.js';
 import { patchify, unpatchify } from '../models/latents.js';
@@ -142,5 +143,7 @@ export class SequenceParallelExecutor implements DenoiseExecutor {
   destroy(): void {
     for (const s of this.plans.values()) for (const m of s.models) m.destroy();
     this.plans.clear();
+    // The exchanges' staging buffers belong to (transport endpoint, device), shared by all plans of this group.
+    for (const m of this.members) releaseStaging(m.comm, m.ctx);
   }
 }
