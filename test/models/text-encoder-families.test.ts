@@ -95,6 +95,14 @@ describe('CLIP family', () => {
     expect(clipFamily.weightSources(cfg).find((s) => s.name === 'text_projection')!.parts[0].tensor).toBe('conditioner.clip_g.text_projection.weight');
   });
 
+  it('refuses a bundle holding two CLIPs (SD3 all-in-one) with the roots named', () => {
+    const both = [
+      ...clipFamily.expectedTensors(clipLConfig()).map((t) => ({ ...t, name: `text_encoders.clip_l.transformer.${t.name}` })),
+      ...clipFamily.expectedTensors(clipGConfig()).map((t) => ({ ...t, name: `text_encoders.clip_g.transformer.${t.name}` })),
+    ];
+    expect(() => clipFamily.detect(listing(both))).toThrow(/holds 2 CLIP text encoders \('text_encoders\.clip_l\.transformer\.text_model\.', 'text_encoders\.clip_g/);
+  });
+
   it('rejects OpenCLIP-format files, a vision tower alone and an unknown width without config.json', () => {
     const openclip = listing([{ name: 'transformer.resblocks.0.attn.in_proj_weight', shape: [3840, 1280] }, { name: 'token_embedding.weight', shape: [49408, 1280] }]);
     expect(() => clipFamily.detect(openclip)).toThrow(/OpenCLIP-format text encoder/);

@@ -32,12 +32,18 @@ export const CLIPW = {
 };
 
 function prefixOf(ck: Listing): string | null {
+  const roots = new Set<string>();
   for (const n of ck.listTensors()) {
     if (!n.endsWith(Q0)) continue;
     const root = n.slice(0, n.length - Q0.length);
-    if (!root.endsWith('vision_model.')) return root;
+    if (!root.endsWith('vision_model.')) roots.add(root);
   }
-  return null;
+  if (roots.size > 1) {
+    // e.g. SD3's all-in-one file: text_encoders.clip_l.transformer.text_model.*, text_encoders.clip_g.transformer.text_model.*
+    throw new CheckpointError(`${ck.description}: holds ${roots.size} CLIP text encoders (${[...roots].map((r) => `'${r}'`).join(', ')}); ` +
+      'use the separate files (clip_l.safetensors, clip_g.safetensors) or the text_encoder/ and text_encoder_2/ folders', ck.description);
+  }
+  return roots.size ? [...roots][0] : null;
 }
 
 function layoutOf(root: string): string {
