@@ -150,6 +150,26 @@ describe('tiled decode', () => {
   });
 });
 
+describe('auto tiling', () => {
+  it('tiles only when the untiled decode would exceed maxTensorBytes, with the largest tile that fits', async () => {
+    const ctx = await testContext();
+    // tiny-vae-flux: 4x, 32 channels at full resolution: an h x w latent needs (4h)(4w) * 32 * 4 bytes untiled.
+    const vae = await VaeRuntime.load(ctx, join(FIX, 'tiny-vae-flux'), { part: 'decoder', maxTensorBytes: 150_000 });
+    try {
+      expect(vae.decodePeakTensorBytes(10, 13)).toBe(40 * 52 * 32 * 4);
+      const lat = Float32Array.from(randn(rng(freshSeed()), 16 * 10 * 13, 1, 'f32'));
+      const small = await vae.decode(lat.subarray(0, 16 * 6 * 7), 6, 7); // 24*28*128 = 86 KB: fits
+      expect(small.tiles).toBe(1);
+      const big = await vae.decode(lat, 10, 13); // 266 KB: over; tile 8 (131 KB) fits, 16 (524 KB) does not
+      expect(big.tiles).toBe(4);
+      expect(big.image.every(Number.isFinite)).toBe(true);
+      await expect(vae.decode(lat, 10, 13, { tiling: false })).rejects.toThrow(/needs a 0\.25 MiB activation, over the 0\.14 MiB limit; allow tiling/);
+    } finally {
+      vae.destroy();
+    }
+  });
+});
+
 // ---- layouts and bad checkpoints ----------------------------------------------------------------------------
 
 type RawTensor = { name: string; dtype: 'F16' | 'BF16' | 'F32'; shape: number[]; data: Uint8Array };
