@@ -66,7 +66,11 @@ export async function runSimulate(opts: SimulateOpts): Promise<void> {
     console.log(`${name}: done in ${((Date.now() - s) / 1000).toFixed(1)} s`);
   };
   const mixes: Mix[] = ['uniform', 'skewed'];
-  if (experiments.includes('slo-scale')) for (const m of mixes) step(`slo-scale ${m}`, () => sloScaleExperiment(cfg, m, scales));
+  if (experiments.includes('slo-scale')) {
+    // A trace fixes the resolutions itself: one sweep, named after it.
+    if (cfg.trace) step('slo-scale trace', () => sloScaleExperiment(cfg, 'uniform', scales, undefined, 'trace'));
+    else for (const m of mixes) step(`slo-scale ${m}`, () => sloScaleExperiment(cfg, m, scales));
+  }
   if (cfg.trace) {
     if (experiments.some((e) => e !== 'slo-scale')) console.log('with --trace only the SLO-scale sweep runs (the others vary the generated workload)');
   } else {
@@ -99,9 +103,9 @@ const PAPER_GAINS = { uniformAvg: 0.1, skewedAvg: 0.15, uniformPeak: 0.28, skewe
 
 /** Our numbers beside the paper's, when the SLO-scale experiment ran for both mixes. */
 function headlineSection(outputs: readonly ExperimentOutput[]): string {
-  const u = outputs.find((o) => o.name === 'slo-scale-uniform');
-  const k = outputs.find((o) => o.name === 'slo-scale-skewed');
-  if (!u || !k) return '';
+  const sweeps = outputs.filter((o) => o.name.startsWith('slo-scale-'));
+  if (sweeps.length === 0) return '';
+  const cols = sweeps.map((o) => o.name.slice('slo-scale-'.length));
   const rel = (s: Record<string, number>, key: string): string => {
     const v = s[key];
     const ci = s[`${key}Ci`];
@@ -114,13 +118,14 @@ function headlineSection(outputs: readonly ExperimentOutput[]): string {
     if (v === undefined || !Number.isFinite(v)) return '—';
     return `${v >= 0 ? '+' : '−'}${Math.abs(100 * v).toFixed(1)}${Number.isFinite(ci) ? ` ± ${(100 * ci).toFixed(1)}` : ''}`;
   };
-  const variants = [...new Set(Object.keys(u.summary).filter((key) => key.endsWith('|avgRel')).map((key) => key.split('|')[0]))];
+  const variants = [...new Set(Object.keys(sweeps[0].summary).filter((key) => key.endsWith('|avgRel')).map((key) => key.split('|')[0]))];
   const f = (v: number): string => `+${(100 * v).toFixed(0)}%`;
-  const rows = [['reported in the paper (arXiv 2510.01565)', 'xDiT SP=k, RSSP', f(PAPER_GAINS.uniformAvg), f(PAPER_GAINS.uniformPeak), '', f(PAPER_GAINS.skewedAvg), f(PAPER_GAINS.skewedPeak), '']];
+  const paper: Record<string, [number, number]> = { uniform: [PAPER_GAINS.uniformAvg, PAPER_GAINS.uniformPeak], skewed: [PAPER_GAINS.skewedAvg, PAPER_GAINS.skewedPeak] };
+  const rows = [['reported in the paper (arXiv 2510.01565)', 'xDiT SP=k, RSSP', ...cols.flatMap((c) => (paper[c] ? [f(paper[c][0]), f(paper[c][1]), ''] : ['', '', '']))]];
   for (const v of variants) {
     for (const env of ['paper', 'strong'] as const) {
       const key = `${v}|${env}`;
-      rows.push([v, env === 'paper' ? 'as in the paper' : 'strong', rel(u.summary, `${key}|avgRel`), rel(u.summary, `${key}|peakRel`), pts(u.summary, `${key}|minPts`), rel(k.summary, `${key}|avgRel`), rel(k.summary, `${key}|peakRel`), pts(k.summary, `${key}|minPts`)]);
+      rows.push([v, env === 'paper' ? 'as in the paper' : 'strong', ...sweeps.flatMap((o) => [rel(o.summary, `${key}|avgRel`), rel(o.summary, `${key}|peakRel`), pts(o.summary, `${key}|minPts`)])]);
     }
   }
   return [
@@ -130,9 +135,9 @@ function headlineSection(outputs: readonly ExperimentOutput[]): string {
       `with 95% CIs over seeds (paired). "Lowest" is the smallest gain at any scale, in points. Envelopes: ` +
       `as in the paper = ${ENVELOPE_LABEL.paper}; strong = ${ENVELOPE_LABEL.strong}.`,
     '',
-    mdTable(['scheduler', 'envelope', 'uniform avg', 'uniform peak', 'uniform lowest (pts)', 'skewed avg', 'skewed peak', 'skewed lowest (pts)'], rows),
+    mdTable(['scheduler', 'envelope', ...cols.flatMap((c) => [`${c} avg`, `${c} peak`, `${c} lowest (pts)`])], rows),
     '',
-    `![${u.lineCharts[0].spec.title}](${u.lineCharts[0].file})`,
+    `![${sweeps[0].lineCharts[0].spec.title}](${sweeps[0].lineCharts[0].file})`,
     '',
     '',
   ].join('\n');
@@ -150,7 +155,7 @@ function quickRun(cfg: ExperimentConfig, policy: string, mix: Mix, admission: bo
   let name = policy;
   for (const seed of seeds) {
     const model = new CostModel(cfg.profile, cfg.gpus);
-    const sched = createScheduler(policy, model);
+    const sched = createScheduler(policy, model, cfg.roundSteps ? { roundSteps: cfg.roundSteps } : {});
     name = sched.name;
     const r = simulate(sched, model, workload(cfg, { mix, sloScale: cfg.sloScale, rate: cfg.rate, seed }), { gpus: cfg.gpus, admission });
     const st = statsOf(cfg, r);

@@ -38,6 +38,7 @@ export interface SimulateOpts {
   writeTrace?: string;
   admission?: boolean;
   baseSlo?: string;
+  roundSteps?: string;
   debug?: boolean;
 }
 
@@ -61,6 +62,7 @@ export function registerSimulate(program: Command): void {
     .option('--overhead', 'benchmark the per-round decision time (8/32/128 GPUs x 100/1000 queued) instead')
     .option('--policy <name>', 'quick run of one policy per seed, with the average: tetriserve, tetriserve+, xdit:K, edf:K, rssp (+triage, +backfill)')
     .option('--base-slo <list>', 'base SLO per resolution in seconds, e.g. 256:1.5,512:2,1024:3,2048:5 (the default); sets the resolutions too')
+    .option('--round-steps <n>', 'TetriServe round length in steps of the reference (largest profiled resolution at its fastest degree); default 5, as in the paper')
     .option('--admission', 'with --policy: admission control at arrival (refused requests count as misses)')
     .option('--mix <mix>', 'workload mix for --policy and --write-trace: uniform or skewed', 'uniform')
     .option('--debug', 'print every seed of a --policy run')
@@ -171,6 +173,7 @@ export function parseSimulateOptions(opts: SimulateOpts, readTrace: (path: strin
     arrivals: opts.arrivals as ArrivalProcess,
     trace: opts.trace ? readTrace(opts.trace) : undefined,
   };
+  if (opts.roundSteps !== undefined) cfg.roundSteps = int('round-steps', opts.roundSteps);
   if (opts.baseSlo !== undefined) {
     cfg.baseSlo = parseBaseSlo(opts.baseSlo);
     cfg.resolutions = Object.keys(cfg.baseSlo).map(Number).sort((a, b) => a - b);

@@ -38,6 +38,8 @@ export interface ExperimentConfig {
   trace?: readonly TraceRow[];
   /** Resolutions reported per resolution (default 256, 512, 1024, 2048). */
   resolutions?: readonly number[];
+  /** Round length in reference steps for every TetriServe variant that does not set its own (default 5). */
+  roundSteps?: number;
   /** Base SLO per resolution in seconds (default BASE_SLO: 1.5 / 2 / 3 / 5 s). */
   baseSlo?: Readonly<Record<number, number>>;
 }
@@ -145,7 +147,7 @@ export function workload(cfg: ExperimentConfig, pt: RunPoint): Request[] {
 
 export function runOne(cfg: ExperimentConfig, spec: PolicySpec, pt: RunPoint, gpus = cfg.gpus): SimResult {
   const model = new CostModel(cfg.profile, gpus);
-  const sched = createScheduler(spec.policy, model, { ...spec.tetri, name: spec.label });
+  const sched = createScheduler(spec.policy, model, { ...(cfg.roundSteps ? { roundSteps: cfg.roundSteps } : {}), ...spec.tetri, name: spec.label });
   return simulate(sched, model, workload(cfg, pt), { gpus, admission: spec.admission });
 }
 
@@ -258,8 +260,9 @@ function seedNote(cfg: ExperimentConfig): string {
   if (cfg.trace) return `${cfg.trace.length}-request trace replayed once, ${cfg.gpus} GPUs, ${cfg.steps} steps by default, ${prof}`;
   const s = cfg.seeds;
   const seeds = s.length > 4 && s.every((x, i) => i === 0 || x === s[i - 1] + 1) ? `${s[0]}–${s[s.length - 1]}` : s.join(', ');
+  const round = cfg.roundSteps ? `, TetriServe rounds of ${cfg.roundSteps} reference steps` : '';
   const slo = cfg.baseSlo ? `, base SLOs ${Object.entries(cfg.baseSlo).map(([r, v]) => `${r}²: ${v} s`).join(' / ')}` : '';
-  return `${cfg.requests} requests per run, ${cfg.gpus} GPUs, ${cfg.steps} steps, ${cfg.arrivals ?? 'poisson'} arrivals${slo}, ${prof}; mean ± 95% CI over ${s.length} seeds (${seeds})`;
+  return `${cfg.requests} requests per run, ${cfg.gpus} GPUs, ${cfg.steps} steps, ${cfg.arrivals ?? 'poisson'} arrivals${slo}${round}, ${prof}; mean ± 95% CI over ${s.length} seeds (${seeds})`;
 }
 
 function resNote(cfg: ExperimentConfig, maxCi: number): string {
@@ -393,26 +396,26 @@ function chartSeries(policies: readonly PolicySpec[], xs: readonly number[], gri
 // ---------- experiments ----------
 
 /** SAR vs SLO scale for one mix, every policy; the headline experiment. */
-export function sloScaleExperiment(cfg: ExperimentConfig, mix: Mix, scales: readonly number[], allPolicies = MAIN_POLICIES): ExperimentOutput {
+export function sloScaleExperiment(cfg: ExperimentConfig, mix: Mix, scales: readonly number[], allPolicies = MAIN_POLICIES, label: string = mix): ExperimentOutput {
   const policies = usable(cfg, allPolicies);
   const grid = policies.map((p) => scales.map((s) => samples(cfg, p, mix, s)));
   const xLabels = scales.map((s) => `SLO ×${s.toFixed(1)}`);
   const t = sweepTables(cfg, policies, xLabels, grid);
   const markdown = [
-    `### SLO attainment vs SLO scale — ${mix} mix`,
+    `### SLO attainment vs SLO scale — ${label === mix ? `${mix} mix` : label}`,
     '',
     `${seedNote(cfg)}; ${cfg.rate} req/min. SLO attainment in percent. *Italic rows* are our improvements (same workloads and seeds).`,
     '',
     t.md,
   ].join('\n');
   return {
-    name: `slo-scale-${mix}`,
+    name: `slo-scale-${label}`,
     markdown,
     lineCharts: [
       {
-        file: `slo-scale-${mix}.png`,
+        file: `slo-scale-${label}.png`,
         spec: {
-          title: `SLO attainment vs SLO scale (${mix} mix)`,
+          title: `SLO attainment vs SLO scale (${label === mix ? `${mix} mix` : label})`,
           subtitle: `${cfg.profile.model.split(' (')[0]}, ${cfg.gpus} GPUs, ${cfg.steps} steps, ${cfg.rate} req/min, ${cfg.requests} requests x ${cfg.seeds.length} seeds`,
           xLabel: 'SLO scale (deadline = base SLO x scale)',
           yLabel: 'SLO attainment',

@@ -38,6 +38,7 @@ describe('dit simulate flags', () => {
     ['unknown experiment', { experiments: 'slo-scale,latency' }, /--experiments: unknown experiment "latency"/],
     ['missing profile', { profile: 'nope.json' }, /latency profile not found: nope.json \(pass --profile/],
     ['bad base SLO', { baseSlo: '256:1.5,500:2' }, /--base-slo must look like 256:1.5,512:2/],
+    ['zero round steps', { roundSteps: '0' }, /--round-steps must be an integer >= 1/],
     ['empty base SLO item', { baseSlo: '256:1.5,' }, /--base-slo must look like/],
   ];
   it.each(bad)('rejects %s with a message naming the flag', (_, patch, msg) => {
