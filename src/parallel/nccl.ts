@@ -176,3 +176,68 @@ export class NcclGroup {
     this.bridge.commDestroy(this.handle);
   }
 }
+
+/**
+ * One process per GPU (and the multi-node layout): this process's rank of an `nranks` communicator. Rank 0 makes
+ * the id with `NcclRank.uniqueId()` and hands it to the other processes (the server's control channel); every
+ * process then constructs its NcclRank with the same id. Exchanges run in call order, one NCCL group each.
+ */
+export class NcclRank {
+  readonly stats: NcclStats = { rounds: 0, h2dMs: 0, ncclMs: 0, d2hMs: 0, wallMs: 0, bytes: 0, unpinnedRounds: 0 };
+  private readonly bridge: NcclBridge;
+  private readonly handle: number;
+  private chain: Promise<unknown> = Promise.resolve();
+  private destroyed = false;
+
+  static uniqueId(): Uint8Array {
+    const b = loadBridgeModule();
+    const p = b.load();
+    if (!p.ok) throw new NcclUnavailableError(p.error ?? 'unknown');
+    return b.uniqueId();
+  }
+
+  constructor(id: Uint8Array, readonly nranks: number, readonly rank: number, readonly device: number) {
+    if (!(id instanceof Uint8Array) || id.byteLength !== 128) throw new Error('NcclRank: the unique id must be the 128 bytes NcclRank.uniqueId() made on rank 0');
+    if (!Number.isInteger(rank) || rank < 0 || rank >= nranks) throw new Error(`NcclRank: rank ${rank} outside 0..${nranks - 1}`);
+    this.bridge = loadBridgeModule();
+    const p = this.bridge.load();
+    if (!p.ok) throw new NcclUnavailableError(p.error ?? 'unknown');
+    this.handle = this.bridge.commInitRank(id, nranks, rank, device);
+  }
+
+  transport(): Transport {
+    const exchange = (sends: PeerBytes[], recvs: PeerBytes[]): Promise<void> => {
+      if (this.destroyed) return Promise.reject(new Error('NcclRank: used after destroy()'));
+      const run = this.chain.then(() => this.bridge.exchange(this.handle, [{ local: 0, sends, recvs }]));
+      this.chain = run.catch(() => {});
+      return run.then((t) => {
+        this.stats.rounds++;
+        this.stats.h2dMs += t.h2dMs;
+        this.stats.ncclMs += t.ncclMs;
+        this.stats.d2hMs += t.d2hMs;
+        this.stats.wallMs += t.wallMs;
+        this.stats.bytes += t.bytesOut;
+        if (!t.pinned) this.stats.unpinnedRounds++;
+      });
+    };
+    const c: Collective = {
+      rank: this.rank,
+      size: this.nranks,
+      exchange,
+      allGather: async (bytes) => {
+        const out = new Uint8Array(bytes.byteLength * this.nranks);
+        out.set(bytes, this.rank * bytes.byteLength);
+        const others = [...Array(this.nranks).keys()].filter((i) => i !== this.rank);
+        await exchange(others.map((peer) => ({ peer, data: bytes })), others.map((peer) => ({ peer, data: out.subarray(peer * bytes.byteLength, (peer + 1) * bytes.byteLength) })));
+        return out;
+      },
+    };
+    return withDerivedCollectives(c, 'nccl');
+  }
+
+  destroy(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    this.bridge.commDestroy(this.handle);
+  }
+}

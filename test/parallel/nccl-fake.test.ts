@@ -11,13 +11,13 @@ import { compile, type Plan } from '../../src/graph/executor.js';
 import { Graph } from '../../src/graph/graph.js';
 import { WeightStore } from '../../src/graph/weights.js';
 import { parallelAttention, shardRange, type SpStrategy } from '../../src/parallel/attention.js';
-import { loadBridgeModule, NcclGroup, probeNccl, unmatched } from '../../src/parallel/nccl.js';
+import { loadBridgeModule, NcclGroup, NcclRank, probeNccl, unmatched } from '../../src/parallel/nccl.js';
 import { inProcessGroup, type Transport } from '../../src/parallel/transport.js';
 import { freshSeed, randn, rng, testContext } from '../helpers/gpu.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'fake-nccl-'));
 const lib = join(dir, 'libfake_cuda_nccl.so');
-execFileSync('gcc', ['-O1', '-fPIC', '-shared', 'test/parallel/fake-nccl/fake_cuda_nccl.c', '-o', lib]);
+execFileSync('gcc', ['-O1', '-fPIC', '-shared', 'test/parallel/fake-nccl/fake_cuda_nccl.c', '-o', lib, '-lpthread']);
 execFileSync(process.execPath, ['native/nccl-bridge/build.mjs']);
 process.env.TETRISERVE_CUDART_PATH = lib;
 process.env.TETRISERVE_NCCL_PATH = lib;
@@ -68,6 +68,23 @@ describe('NCCL bridge against a stand-in CUDA/NCCL library', () => {
       expect(group.stats.unpinnedRounds).toBe(0);
     } finally {
       group.destroy();
+    }
+  });
+
+  it('one communicator per rank (the one-process-per-GPU and multi-node layout) gives the same result', async () => {
+    const rand = rng(freshSeed());
+    const [H, L, D] = [4, 19, 16];
+    const inputs = [0, 1, 2].map(() => Float64Array.from(randn(rand, H * L * D)));
+    const id = NcclRank.uniqueId();
+    expect(() => new NcclRank(new Uint8Array(5), 2, 0, 0)).toThrow(/128 bytes/);
+    const ranks = [0, 1].map((r) => new NcclRank(id, 2, r, r));
+    try {
+      const viaRanks = await attentionOutputs(ranks.map((r) => r.transport()), 'ulysses', undefined, H, L, D, inputs, 300);
+      const viaLocal = await attentionOutputs(inProcessGroup(2), 'ulysses', undefined, H, L, D, inputs, 300);
+      viaRanks.forEach((o, r) => expect(Buffer.compare(Buffer.from(o.buffer), Buffer.from(viaLocal[r].buffer)), `rank ${r}`).toBe(0));
+      expect(ranks[0].stats.rounds).toBeGreaterThan(2);
+    } finally {
+      for (const r of ranks) r.destroy();
     }
   });
 

@@ -1,10 +1,13 @@
 // A stand-in for libcudart + libnccl.so.2, for testing native/nccl-bridge without a GPU: device memory is host
 // memory, copies happen at once, and NCCL send/recv between the ranks of this process are matched in order per
-// (sender, receiver) pair at ncclGroupEnd, as NCCL matches them. FAKE_CUDA_NOREGISTER=1 makes cudaHostRegister
+// (sender, receiver) pair at ncclGroupEnd, as NCCL matches them. Communicators made by ncclCommInitRank (one per
+// "process") run their groups on different threads: a receive waits (up to 5 s) for its send from another group. FAKE_CUDA_NOREGISTER=1 makes cudaHostRegister
 // refuse (the bridge's bounce path); FAKE_NCCL_FAIL=1 makes every ncclGroupEnd fail (the error path).
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 typedef struct { char internal[128]; } ncclUniqueId;
 typedef struct Comm { int rank, n; } Comm;
@@ -31,8 +34,9 @@ int cudaGetLastError(void) { return 0; }
 
 // ---- NCCL ------------------------------------------------------------------------------------------------
 typedef struct Op { int send; const Comm* comm; int peer; void* buf; size_t n; } Op;
-static Op group[4096];
-static int nGroup = 0;
+static __thread Op group[4096];
+static __thread int nGroup = 0;
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 typedef struct Msg { int from, to; size_t n; unsigned char* data; struct Msg* next; } Msg;
 static Msg* queue = NULL;  // sends not yet received, in posting order
 
@@ -52,6 +56,7 @@ int ncclGroupEnd(void) {
   int ops = nGroup;
   nGroup = 0;
   if (getenv("FAKE_NCCL_FAIL")) return 3;  // ncclInternalError
+  pthread_mutex_lock(&mu);
   for (int i = 0; i < ops; i++) {
     if (!group[i].send) continue;
     Msg* m = malloc(sizeof(Msg));
@@ -61,19 +66,30 @@ int ncclGroupEnd(void) {
     while (*at) at = &(*at)->next;
     *at = m;
   }
-  for (int i = 0; i < ops; i++) {
+  int rc = 0;
+  for (int i = 0; i < ops && !rc; i++) {
     if (group[i].send) continue;
-    Msg** at = &queue;
-    while (*at && !((*at)->from == group[i].peer && (*at)->to == group[i].comm->rank)) at = &(*at)->next;
-    if (!*at) return 5;  // ncclInvalidUsage: a receive with no matching send (real NCCL would hang)
-    Msg* m = *at;
-    if (m->n != group[i].n) return 4;  // ncclInvalidArgument: sizes differ
-    memcpy(group[i].buf, m->data, m->n);
-    *at = m->next;
-    free(m->data);
-    free(m);
+    for (int waited = 0;; waited++) {
+      Msg** at = &queue;
+      while (*at && !((*at)->from == group[i].peer && (*at)->to == group[i].comm->rank)) at = &(*at)->next;
+      if (*at) {
+        Msg* m = *at;
+        if (m->n != group[i].n) { rc = 4; break; }  // ncclInvalidArgument: sizes differ
+        memcpy(group[i].buf, m->data, m->n);
+        *at = m->next;
+        free(m->data);
+        free(m);
+        break;
+      }
+      if (waited >= 5000) { rc = 5; break; }  // no matching send within 5 s (real NCCL would hang)
+      pthread_mutex_unlock(&mu);
+      struct timespec ts = {0, 1000000};
+      nanosleep(&ts, NULL);
+      pthread_mutex_lock(&mu);
+    }
   }
-  return 0;
+  pthread_mutex_unlock(&mu);
+  return rc;
 }
 const char* ncclGetErrorString(int e) {
   switch (e) { case 3: return "fake: internal error"; case 4: return "fake: send and receive sizes differ"; case 5: return "fake: receive without a matching send"; default: return "fake nccl error"; }
