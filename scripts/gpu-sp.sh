@@ -5,13 +5,15 @@
 # Phases: build (tsc + native bridge/layer with the machine's g++/gcc), probe (NCCL, CUDA devices, one Dawn device
 # per GPU through the Vulkan layer, nvidia-smi topology), tests (test/parallel on the GPU), bench (dit bench sp:
 # raw exchanges, FLUX.1-dev at 256-2048² on 1 and 2 GPUs, Ulysses/ring over NCCL and shared memory, switch costs,
-# measured latency profile). Pick phases as arguments (default: all).
+# measured latency profile; the target resolutions first, so a time limit cuts the small ones). Pick phases as
+# arguments (default: all).
 source .gpu/env.sh 2>/dev/null || true
 set -uo pipefail
 OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT"
 export XDG_RUNTIME_DIR=/tmp
 export NCCL_NVLS_ENABLE=0
+export UV_THREADPOOL_SIZE=16  # bridge exchanges and threaded host copies run on libuv's pool
 export CUDA_DEVICE_ORDER=PCI_BUS_ID  # CUDA device i = Vulkan device i (both in PCI order)
 phases=${*:-build probe tests bounce bench}
 t_start=$(date +%s)
@@ -36,14 +38,14 @@ for phase in $phases; do
       " 2>&1 | grep -v Warning | tee "$OUT/probe.json"
       nvidia-smi --query-compute-apps=pid,gpu_bus_id,used_memory --format=csv >> "$OUT/topo.txt" 2>&1 ;;
     tests)
-      timeout 150 node node_modules/vitest/vitest.mjs run test/parallel 2>&1 | tee "$OUT/sp-tests.log" | grep -E "Test Files|Tests |FAIL|✓ test|❯ test|×" ;;
+      timeout 150 node node_modules/vitest/vitest.mjs run test/parallel/sp-attention.test.ts test/parallel/sp-models.test.ts test/parallel/native-bridge.test.ts 2>&1 | tee "$OUT/sp-tests.log" | grep -E "Test Files|Tests |FAIL|✓ test|❯ test|×" ;;
     bounce)
       # The same raw exchanges with Dawn staging NOT registered with CUDA (the bridge's pinned bounce buffer):
       # says what cudaHostRegister of Dawn's mapped memory buys, or whether it is refused.
       TETRISERVE_NCCL_REGISTER=0 timeout 90 node bin/dit.js bench sp --resolutions "" --degrees 1,2 --transports nccl \
         --transfer-mib 64,256 --out "$OUT/bounce" 2>&1 | grep -v -E "Warning|deprecated" | tee "$OUT/sp-bounce.log" ;;
     bench)
-      timeout $(( $(left) > 60 ? $(left) : 60 )) node bin/dit.js bench sp --resolutions 256,512,1024,2048 --degrees 1,2 --reps 3 \
+      timeout $(( $(left) > 60 ? $(left) : 60 )) node bin/dit.js bench sp --resolutions 1024,2048,512,256 --degrees 1,2 --reps 3 \
         --transports nccl,shm --transfer-mib 8,64,256 --out "$OUT" --profile "$OUT/flux1-dev-h200x2-sp.json" 2>&1 \
         | grep -v -E "Warning|deprecated" | tee "$OUT/sp-bench.log" ;;
     *) echo "unknown phase $phase" ;;
