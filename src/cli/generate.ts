@@ -87,7 +87,7 @@ function timesLine(r: GenerateResult, steps: number): string {
   const perStep = steps ? (t.denoiseMs - t.compileMs) / steps : 0;
   const parts = [
     `text ${s(t.textMs)}`,
-    ...(t.encodeImageMs > 0 ? [`image encode ${s(t.encodeImageMs)}`] : []),
+    ...(t.encodeImageMs >= 1 ? [`image encode ${s(t.encodeImageMs)}`] : []),
     `denoise ${s(t.denoiseMs)} (${steps} steps, ${perStep > 0 ? (1000 / perStep).toFixed(2) : '-'} steps/s${t.compileMs > 0 ? `, compile ${s(t.compileMs)}` : ''})`,
     `vae decode ${s(t.decodeMs)}`,
     `total ${s(t.totalMs)}`,

@@ -220,10 +220,12 @@ export class TextToImagePipeline {
     }
     if (distilled && (guidance === null || guidance === undefined)) throw new Error('this FLUX checkpoint needs a guidance value (--guidance, e.g. 3.5)');
     if (guidance !== null && !(Number.isFinite(guidance) && guidance >= 0)) throw new Error(`--guidance must be a number >= 0, got ${guidance}`);
+    const ignoredGuidance = !isSd3 && !distilled && req.guidance !== undefined && req.guidance !== null;
     if (req.image && req.strength === undefined) throw new Error('image to image needs --strength (e.g. 0.6)');
     const seed = req.seed ?? randomSeed();
     const maxSequenceLength = req.maxSequenceLength ?? d.maxSequenceLength;
     const warnings: string[] = [];
+    if (ignoredGuidance) warnings.push('this FLUX checkpoint has no guidance embedding (schnell-style): --guidance is ignored');
 
     // Text.
     let t0 = performance.now();
