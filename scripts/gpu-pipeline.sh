@@ -2,8 +2,9 @@
 # End-to-end FLUX.1-dev text to image at 1024x1024, 28 steps, on random full-size weights (issue 10, "Speed and
 # memory"): ours (`dit generate`) beside diffusers' FluxPipeline, eager and torch.compile, in the same run.
 #   source .gpu/env.sh && bash scripts/gpu-pipeline.sh                 # all phases, one H200: about 10-15 minutes
-#   source .gpu/env.sh && bash scripts/gpu-pipeline.sh make ours       # or any of: make ours torch report clean
+#   source .gpu/env.sh && bash scripts/gpu-pipeline.sh make ours       # or any of: tests make ours torch report clean
 # Phases (everything under $OUT):
+#   tests   test/pipeline on the GPU (tensor-core paths): sampler, pipeline vs diffusers goldens  -> pipeline-tests.log
 #   make    bench/reference/pipeline_e2e.py make: random FluxPipeline folder in $E2E (~34 GB, bf16)
 #   ours    dit generate --json on two prompts (the first compiles; the second is the steady state), GPU memory
 #           sampled by nvidia-smi every 200 ms                                    -> ours-pipeline.jsonl, ours-gpu-mem.csv
@@ -28,6 +29,9 @@ rc=0
 for phase in "${phases[@]}"; do
   echo "=== $phase $(date -u +%FT%TZ)"
   case "$phase" in
+    tests)
+      node node_modules/vitest/vitest.mjs run test/pipeline > "$OUT/pipeline-tests.log" 2>&1 || rc=1
+      grep -E "Test Files|Tests |FAIL|×|relL2" "$OUT/pipeline-tests.log" | head -30 ;;
     make)
       "$PY" bench/reference/pipeline_e2e.py make --folder "$E2E" $TINY 2>&1 | grep -v -i -E "warn|shards|float32: \[\]" | tee "$OUT/pipeline-make.log" ;;
     ours)
@@ -83,7 +87,7 @@ print(md)
 PYEOF
       ;;
     clean) rm -rf "$E2E" ;;
-    *) echo "unknown phase $phase (make ours torch report clean)"; rc=1 ;;
+    *) echo "unknown phase $phase (tests make ours torch report clean)"; rc=1 ;;
   esac
 done
 exit $rc
