@@ -26,6 +26,9 @@ import { randomWeightStore } from '../models/random-weights.js';
 
 export type TransportKind = 'nccl' | 'shm';
 
+/** Sharded output vs degree 1 (relative L2 of the velocity): the model parity tests' bound for f16 storage. */
+export const SP_PARITY_BOUND = 2e-3;
+
 export interface SpBenchOptions {
   resolutions: number[];
   degrees: number[];
@@ -244,7 +247,11 @@ export async function benchSp(opts: SpBenchOptions): Promise<SpBenchReport> {
           const first = await ex.velocity(q); // compiles
           row.compileMs = ex.compileMs;
           if (c.degree === 1) reference = first[0];
-          else if (reference) row.relL2VsDegree1 = relativeError(first[0], reference).relL2;
+          else if (reference) {
+            const e = relativeError(first[0], reference);
+            row.relL2VsDegree1 = e.nonFinite ? Infinity : e.relL2;
+            if (!(row.relL2VsDegree1 <= SP_PARITY_BOUND)) row.error = `output differs from 1 GPU: relL2 ${row.relL2VsDegree1.toExponential(2)} > ${SP_PARITY_BOUND}`;
+          }
           const x0 = comms.map((m) => ({ ...exchangeStats(m) }));
           tr?.stats();
           for (let i = 0; i < opts.reps; i++) {
