@@ -62,7 +62,7 @@ export async function openWorkers(cfg: ServeConfig, opts: StartOptions = {}): Pr
       const s = await w.prepare(r);
       measured.set(r, [...(measured.get(r) ?? []), s]);
     }
-    opts.log?.(`GPU ${g}: ${w.description}; one step: ${cfg.resolutions.map((r) => `${r}² ${(measured.get(r)!.at(-1)! * 1000).toFixed(1)} ms`).join(', ')}`);
+    opts.log?.(`${w.description}; one step: ${cfg.resolutions.map((r) => `${r}² ${(measured.get(r)!.at(-1)! * 1000).toFixed(1)} ms`).join(', ')}`);
     workers.push(w);
   }
   return { workers, measured };
