@@ -24,6 +24,8 @@ export class TransformerExecutor implements DenoiseExecutor {
   private readonly maxPlans: number;
   /** Wall time spent compiling plans (first step at a new shape), ms. */
   compileMs = 0;
+  /** Calls run one at a time: they share the compiled plans' input and output buffers. */
+  private queue: Promise<unknown> = Promise.resolve();
 
   constructor(readonly ctx: GpuContext, readonly weights: WeightStore, readonly config: DitConfig, opts: TransformerExecutorOptions = {}) {
     this.maxPlans = Math.max(1, opts.maxPlans ?? 2);
@@ -71,7 +73,14 @@ export class TransformerExecutor implements DenoiseExecutor {
     return entry;
   }
 
-  async velocity(q: VelocityQuery): Promise<Float32Array[]> {
+  /** Concurrent calls are queued (a plan's inputs and outputs are single buffers). */
+  velocity(q: VelocityQuery): Promise<Float32Array[]> {
+    const run = this.queue.then(() => this.velocityNow(q));
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async velocityNow(q: VelocityQuery): Promise<Float32Array[]> {
     if (q.family !== this.config.family) throw new Error(`a ${q.family} request cannot run on a ${this.config.family} transformer`);
     const { channels: C, height: H, width: W } = q.latentShape;
     const out: Float32Array[] = [];

@@ -7,7 +7,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GpuContext } from '../../src/gpu/context.js';
 import { readGolden } from '../../src/models/golden.js';
 import { relativeError } from '../../src/models/parity.js';
+import { denoise } from '../../src/pipeline/denoise-step.js';
 import { readImage } from '../../src/pipeline/image-io.js';
+import { createRequestState } from '../../src/pipeline/request-state.js';
 import { TextToImagePipeline } from '../../src/pipeline/pipeline.js';
 import { testContext } from '../helpers/gpu.js';
 
@@ -100,6 +102,27 @@ describe('flux: image to image vs FluxImg2ImgPipeline', () => {
       const img = relativeError(r.image.data, t('img2img.output.image').data);
       console.log(`flux img2img: image relL2 ${img.relL2.toExponential(2)}`);
       expect(img.relL2).toBeLessThan(1e-2);
+    } finally {
+      pipe.destroy();
+    }
+  });
+});
+
+describe('runStep on one executor from concurrent requests', () => {
+  it('gives each request the result it gets alone', async () => {
+    const { t } = await golden('flux');
+    const pipe = await TextToImagePipeline.load(ctx, `${FIX}flux`, { textEncoders: false });
+    try {
+      const cond = { context: t('cond.txt').data, tokens: t('cond.txt').shape[0], pooled: t('cond.pooled').data };
+      const make = (seed: number, steps: number) => createRequestState({
+        id: `r${seed}`, family: 'flux', latentShape: pipe.latentShape(48, 32), cond, distilledGuidance: 3.5, seed, steps, scheduler: pipe.scheduler,
+      });
+      const alone = [make(1, 3), make(2, 4)];
+      for (const s of alone) await denoise(s, pipe.executor);
+      const together = [make(1, 3), make(2, 4)];
+      await Promise.all(together.map((s) => denoise(s, pipe.executor)));
+      for (let i = 0; i < 2; i++) expect(together[i].latents).toEqual(alone[i].latents);
+      expect(alone[0].latents).not.toEqual(alone[1].latents);
     } finally {
       pipe.destroy();
     }
