@@ -65,6 +65,8 @@ export interface SpRow {
   speedup: number;
   /** Output of this configuration against degree 1 (relative L2 over the velocity). */
   relL2VsDegree1: number;
+  /** relL2VsDegree1 within SP_PARITY_BOUND (the timing still counts; the run's exit code says it failed). */
+  parityOk?: boolean;
   compileMs: number;
   error?: string;
 }
@@ -250,7 +252,7 @@ export async function benchSp(opts: SpBenchOptions): Promise<SpBenchReport> {
           else if (reference) {
             const e = relativeError(first[0], reference);
             row.relL2VsDegree1 = e.nonFinite ? Infinity : e.relL2;
-            if (!(row.relL2VsDegree1 <= SP_PARITY_BOUND)) row.error = `output differs from 1 GPU: relL2 ${row.relL2VsDegree1.toExponential(2)} > ${SP_PARITY_BOUND}`;
+            row.parityOk = row.relL2VsDegree1 <= SP_PARITY_BOUND;
           }
           const x0 = comms.map((m) => ({ ...exchangeStats(m) }));
           tr?.stats();
@@ -356,7 +358,7 @@ export function spMarkdown(report: SpBenchReport): string {
     '|---:|---:|---|---|---:|---:|---:|---:|---:|---|'];
   for (const r of report.rows) {
     if (r.error) { out.push(`| ${r.resolution}² | ${r.degree} | ${r.strategy} | ${r.transport} | failed: ${r.error.slice(0, 80)} | | | | | |`); continue; }
-    out.push(`| ${r.resolution}² | ${r.degree} | ${r.strategy}${r.ulysses ? ` (u=${r.ulysses})` : ''} | ${r.transport} | ${r.stepMs.toFixed(1)} | ${r.degree > 1 ? `${r.speedup.toFixed(2)}x` : ''} | ${r.degree > 1 ? r.exchangeMsPerStep.toFixed(1) : ''} | ${r.degree > 1 ? (r.bytesPerStepPerRank / 1e6).toFixed(1) : ''} | ${r.degree > 1 ? r.relL2VsDegree1.toExponential(2) : ''} | ${r.bridge ? `${r.bridge.h2dMs.toFixed(2)}/${r.bridge.ncclMs.toFixed(2)}/${r.bridge.d2hMs.toFixed(2)}${r.bridge.pinned ? '' : ' (bounce)'}` : ''} |`);
+    out.push(`| ${r.resolution}² | ${r.degree} | ${r.strategy}${r.ulysses ? ` (u=${r.ulysses})` : ''} | ${r.transport} | ${r.stepMs.toFixed(1)} | ${r.degree > 1 ? `${r.speedup.toFixed(2)}x` : ''} | ${r.degree > 1 ? r.exchangeMsPerStep.toFixed(1) : ''} | ${r.degree > 1 ? (r.bytesPerStepPerRank / 1e6).toFixed(1) : ''} | ${r.degree > 1 ? `${r.relL2VsDegree1.toExponential(2)}${r.parityOk === false ? ' (over the bound)' : ''}` : ''} | ${r.bridge ? `${r.bridge.h2dMs.toFixed(2)}/${r.bridge.ncclMs.toFixed(2)}/${r.bridge.d2hMs.toFixed(2)}${r.bridge.pinned ? '' : ' (bounce)'}` : ''} |`);
   }
   out.push('', '| resolution | from | to | switch ms |', '|---:|---:|---:|---:|');
   for (const s of report.switches) out.push(`| ${s.resolution}² | ${s.from} | ${s.to} | ${s.ms.toFixed(2)} |`);
@@ -419,6 +421,6 @@ export function registerSpBench(bench: Command): void {
         writeFileSync(o.profile, profileToJson(spProfile(report)));
         console.log(`wrote the measured latency profile ${o.profile}`);
       }
-      if (report.rows.some((r) => r.error)) process.exitCode = 1;
+      if (report.rows.some((r) => r.error || r.parityOk === false)) process.exitCode = 1;
     });
 }

@@ -18,6 +18,7 @@ describe('dit bench sp (tiny FLUX, one device)', () => {
     expect(ok.map((r) => `${r.resolution}:${r.degree}:${r.strategy}:${r.transport}`)).toEqual(['64:1:single:none', '64:2:ulysses:shm', '64:2:ring:shm', '96:1:single:none', '96:2:ulysses:shm', '96:2:ring:shm']);
     for (const r of ok.filter((x) => x.degree > 1)) {
       expect(r.relL2VsDegree1).toBeLessThan(2e-3);
+      expect(r.parityOk).toBe(true);
       expect(r.bytesPerStepPerRank).toBeGreaterThan(0);
       expect(r.exchangeMsPerStep).toBeGreaterThan(0);
     }
