@@ -98,6 +98,29 @@ function num(v: unknown, what: string): number | undefined {
   return v;
 }
 
+/** See TextToImagePipeline.defaults. */
+export function generationDefaults(
+  c: DitConfig, f: Pick<ModelFolder, 'root' | 'vaeSampleSize' | 't5MaxLength' | 'defaults'>, sizeMultiple: number,
+): GenerationDefaults {
+  const side = f.vaeSampleSize && f.vaeSampleSize % sizeMultiple === 0 ? f.vaeSampleSize : 1024;
+  const base: GenerationDefaults = c.family === 'sd3'
+    ? { steps: 28, guidance: 7.0, width: side, height: side, maxSequenceLength: 256 }
+    : (c as FluxConfig).guidanceEmbed
+      ? { steps: 28, guidance: 3.5, width: side, height: side, maxSequenceLength: 512 }
+      : { steps: 4, guidance: null, width: side, height: side, maxSequenceLength: 256 };
+  if (f.t5MaxLength) base.maxSequenceLength = Math.min(base.maxSequenceLength, f.t5MaxLength);
+  const d = f.defaults;
+  if (!d) return base;
+  const src = `${f.root}/tetriserve.json`;
+  return {
+    steps: num(d.steps, `${src}: steps`) ?? base.steps,
+    guidance: d.guidance === null ? null : (num(d.guidance, `${src}: guidance`) ?? base.guidance),
+    width: num(d.width, `${src}: width`) ?? base.width,
+    height: num(d.height, `${src}: height`) ?? base.height,
+    maxSequenceLength: num(d.max_sequence_length, `${src}: max_sequence_length`) ?? base.maxSequenceLength,
+  };
+}
+
 export class TextToImagePipeline {
   private constructor(
     readonly ctx: GpuContext,
@@ -171,25 +194,7 @@ export class TextToImagePipeline {
    * tokenizer's model_max_length; all overridden by the folder's tetriserve.json when present.
    */
   defaults(): GenerationDefaults {
-    const c = this.config;
-    const f = this.folder;
-    const side = f.vaeSampleSize && f.vaeSampleSize % this.sizeMultiple === 0 ? f.vaeSampleSize : 1024;
-    const base: GenerationDefaults = c.family === 'sd3'
-      ? { steps: 28, guidance: 7.0, width: side, height: side, maxSequenceLength: 256 }
-      : (c as FluxConfig).guidanceEmbed
-        ? { steps: 28, guidance: 3.5, width: side, height: side, maxSequenceLength: 512 }
-        : { steps: 4, guidance: null, width: side, height: side, maxSequenceLength: 256 };
-    if (f.t5MaxLength) base.maxSequenceLength = Math.min(base.maxSequenceLength, f.t5MaxLength);
-    const d = f.defaults;
-    if (!d) return base;
-    const src = `${f.root}/tetriserve.json`;
-    return {
-      steps: num(d.steps, `${src}: steps`) ?? base.steps,
-      guidance: d.guidance === null ? null : (num(d.guidance, `${src}: guidance`) ?? base.guidance),
-      width: num(d.width, `${src}: width`) ?? base.width,
-      height: num(d.height, `${src}: height`) ?? base.height,
-      maxSequenceLength: num(d.max_sequence_length, `${src}: max_sequence_length`) ?? base.maxSequenceLength,
-    };
+    return generationDefaults(this.config, this.folder, this.sizeMultiple);
   }
 
   /** Checks a size and returns the latent shape, or throws naming the nearest valid sizes. */

@@ -7,6 +7,9 @@ import { Command } from 'commander';
 import { describe, expect, it } from 'vitest';
 import { outputPath, parseSize, registerGenerate } from '../../src/cli/generate.js';
 import { resolveModelFolder } from '../../src/pipeline/model-folder.js';
+import { generationDefaults } from '../../src/pipeline/pipeline.js';
+import { flux1DevConfig } from '../../src/models/flux/index.js';
+import { sd3MediumConfig } from '../../src/models/sd3/index.js';
 import { readPngText } from '../../src/pipeline/png-text.js';
 
 const FIX = new URL('../fixtures/tiny-pipelines/', import.meta.url).pathname;
@@ -116,5 +119,22 @@ describe('dit generate end to end (tiny FLUX folder)', () => {
     // FLUX refuses a negative prompt; sizes the model cannot take are named.
     await expect(run('x', '--model', `${FIX}flux`, '--negative', 'blurry', '--size', '48x32', '--steps', '1')).rejects.toThrow(/--negative is for SD3/);
     await expect(run('x', '--model', `${FIX}flux`, '--size', '46x32', '--steps', '1')).rejects.toThrow(/width 46 is not divisible by 4/);
+  });
+});
+
+describe('generation defaults', () => {
+  const folder = { root: 'm', vaeSampleSize: 1024, t5MaxLength: 512, defaults: null };
+  it('are the diffusers pipelines\' per family', () => {
+    expect(generationDefaults(flux1DevConfig('bfl', true), folder, 16)).toEqual({ steps: 28, guidance: 3.5, width: 1024, height: 1024, maxSequenceLength: 512 });
+    expect(generationDefaults(flux1DevConfig('bfl', false), folder, 16)).toEqual({ steps: 4, guidance: null, width: 1024, height: 1024, maxSequenceLength: 256 });
+    expect(generationDefaults(sd3MediumConfig('3'), folder, 16)).toEqual({ steps: 28, guidance: 7, width: 1024, height: 1024, maxSequenceLength: 256 });
+  });
+  it('follow the folder: VAE sample size, T5 tokenizer length, tetriserve.json', () => {
+    const small = { root: 'm', vaeSampleSize: 128, t5MaxLength: 32, defaults: null };
+    expect(generationDefaults(flux1DevConfig('bfl', true), small, 16)).toMatchObject({ width: 128, height: 128, maxSequenceLength: 32 });
+    expect(generationDefaults(flux1DevConfig('bfl', true), { ...small, vaeSampleSize: 100 }, 16).width).toBe(1024);
+    const own = { ...small, defaults: { steps: 20, guidance: null, width: 256 } };
+    expect(generationDefaults(flux1DevConfig('bfl', true), own, 16)).toEqual({ steps: 20, guidance: null, width: 256, height: 128, maxSequenceLength: 32 });
+    expect(() => generationDefaults(flux1DevConfig('bfl', true), { ...small, defaults: { steps: 'many' } }, 16)).toThrow(/tetriserve.json: steps must be a number/);
   });
 });
