@@ -49,6 +49,7 @@ export class SequenceParallelExecutor implements DenoiseExecutor {
   private readonly plans = new Map<string, PlanSet>();
   /** Host-to-GPU uploads by kind (what a degree switch moves, and what staying on a group does not). */
   readonly uploads = { image: 0, text: 0 };
+  private broken: Error | null = null;
   compileMs = 0;
 
   constructor(readonly members: SpMember[], readonly config: FluxConfig | Sd3Config, readonly opts: SpExecutorOptions) {
@@ -100,6 +101,18 @@ export class SequenceParallelExecutor implements DenoiseExecutor {
   }
 
   async velocity(q: VelocityQuery): Promise<Float32Array[]> {
+    if (this.broken) throw new Error(`this ${this.degree}-GPU group failed earlier and cannot run steps (${this.broken.message}); run the request on another group`);
+    try {
+      return await this.run(q);
+    } catch (e) {
+      // A rank that failed mid-step leaves its peers waiting inside an exchange: the group's transports are out of
+      // step for good. Refuse further steps with the cause instead of hanging; requests keep their host state.
+      this.broken = e as Error;
+      throw e;
+    }
+  }
+
+  private async run(q: VelocityQuery): Promise<Float32Array[]> {
     if (q.family !== this.config.family) throw new Error(`a ${q.family} request cannot run on a ${this.config.family} transformer`);
     const { channels: C, height: H, width: W } = q.latentShape;
     const tokensIn = patchify(q.latents, C, H, W, 2, 'c-p-q'); // [Li, 4C]
