@@ -70,6 +70,11 @@ export class ServeCore {
     return this.byId.get(id);
   }
 
+  /** Every job still remembered (admitted ones; finished ones until the retention limit forgets them). */
+  jobs(): Job[] {
+    return [...this.byId.values()];
+  }
+
   /** Seconds of step work still ahead of the unfinished jobs (degree 1 profile time), spread over the alive GPUs. */
   backlogSeconds(): number {
     const alive = Math.max(1, this.driver.aliveGpus.length);
