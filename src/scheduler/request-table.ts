@@ -59,9 +59,13 @@ export class RequestTable {
     }
   }
 
-  /** Unfinished requests (queued or running) with their progress, for admission control. */
-  *admitted(): Iterable<AdmittedWork> {
+  /** Unfinished requests (queued or running) with their progress, for admission control and demand triage. */
+  *unfinishedStates(): Iterable<RequestState> {
     for (const st of this.active) if (st.phase !== 'done') yield st;
+  }
+
+  admitted(): Iterable<AdmittedWork> {
+    return this.unfinishedStates();
   }
 
   unfinished(): number {

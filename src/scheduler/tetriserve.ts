@@ -104,8 +104,7 @@ export class TetriServeScheduler extends TableScheduler {
   private triageByDemand(onTime: Candidate[], late: RequestState[], now: number, alive: number): void {
     const model = this.model;
     const items: DemandItem[] = onTime.map((c) => ({ deadline: c.st.req.deadline, gpuSeconds: c.planGpuSeconds, droppable: true }));
-    for (const st of this.table.admitted()) {
-      const rs = st as RequestState;
+    for (const rs of this.table.unfinishedStates()) {
       if (rs.phase !== 'running') continue;
       const left = rs.req.steps - rs.done;
       if (now + left * model.fastestStep(rs.resIndex) > rs.req.deadline + 1e-9) continue;
