@@ -17,7 +17,14 @@ export UV_THREADPOOL_SIZE=16  # bridge exchanges and threaded host copies run on
 export CUDA_DEVICE_ORDER=PCI_BUS_ID  # CUDA device i = Vulkan device i (both in PCI order)
 phases=${*:-build probe tests bounce bench}
 t_start=$(date +%s)
-left() { echo $(( 470 - ($(date +%s) - t_start) )); }
+# `dit bench sp`, or the same command registered on its own if the rest of the CLI does not load (other work in
+# progress must not cost this run). Decided after the build phase.
+SP_ENTRY="import { Command } from 'commander'; import { registerSpBench } from './dist/bench/sp-bench.js';
+const p = new Command('dit'); registerSpBench(p.command('bench'));
+await p.parseAsync(['node', 'dit', 'bench', 'sp', ...process.argv.slice(1)]);"
+sp_cmd() {
+  if node bin/dit.js bench sp --help > /dev/null 2>&1; then SP=(node bin/dit.js bench sp); else SP=(node --input-type=module -e "$SP_ENTRY" --); echo "(dit CLI does not load; running bench sp on its own)"; fi
+}
 for phase in $phases; do
   echo "=== $phase $(date -u +%FT%TZ) ($(left) s left)"
   case "$phase" in
@@ -42,10 +49,12 @@ for phase in $phases; do
     bounce)
       # The same raw exchanges with Dawn staging NOT registered with CUDA (the bridge's pinned bounce buffer):
       # says what cudaHostRegister of Dawn's mapped memory buys, or whether it is refused.
-      TETRISERVE_NCCL_REGISTER=0 timeout 90 node bin/dit.js bench sp --resolutions "" --degrees 1,2 --transports nccl \
+      sp_cmd
+      TETRISERVE_NCCL_REGISTER=0 timeout 90 "${SP[@]}" --resolutions "" --degrees 1,2 --transports nccl \
         --transfer-mib 64,256 --out "$OUT/bounce" 2>&1 | grep -v -E "Warning|deprecated" | tee "$OUT/sp-bounce.log" ;;
     bench)
-      timeout $(( $(left) > 60 ? $(left) : 60 )) node bin/dit.js bench sp --resolutions 1024,2048,512,256 --degrees 1,2 --reps 3 \
+      sp_cmd
+      timeout $(( $(left) > 60 ? $(left) : 60 )) "${SP[@]}" --resolutions 1024,2048,512,256 --degrees 1,2 --reps 3 \
         --transports nccl,shm --transfer-mib 8,64,256 --out "$OUT" --profile "$OUT/flux1-dev-h200x2-sp.json" 2>&1 \
         | grep -v -E "Warning|deprecated" | tee "$OUT/sp-bench.log" ;;
     *) echo "unknown phase $phase" ;;
