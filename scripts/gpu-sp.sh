@@ -17,6 +17,7 @@ export UV_THREADPOOL_SIZE=16  # bridge exchanges and threaded host copies run on
 export CUDA_DEVICE_ORDER=PCI_BUS_ID  # CUDA device i = Vulkan device i (both in PCI order)
 phases=${*:-build probe tests bounce bench}
 t_start=$(date +%s)
+left() { echo $(( 470 - ($(date +%s) - t_start) )); }
 # `dit bench sp`, or the same command registered on its own if the rest of the CLI does not load (other work in
 # progress must not cost this run). Decided after the build phase.
 SP_ENTRY="import { Command } from 'commander'; import { registerSpBench } from './dist/bench/sp-bench.js';
