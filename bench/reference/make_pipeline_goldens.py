@@ -15,6 +15,10 @@ Writes
           output.latents [1, 16, h, w] (before the VAE), cond.txt / cond.pooled (encode_prompt), sigmas.
   sd3/    a tiny random StableDiffusion3Pipeline (CLIP-L, CLIP-G, T5), same idea, with CFG (negative prompt, 5.0)
   sd3/golden.safetensors    the same tensors plus cond.neg_txt / cond.neg_pooled.
+With --small-flux FILE: only the shipped model's golden (weights/small-flux, 2 steps at 128x128 from fixed latents,
+with a sha256 of its weight files), for test/pipeline/small-flux.test.ts:
+    PYTHONPATH=/work/diffusers-src/src /work/pyref/bin/python bench/reference/make_pipeline_goldens.py \
+        --small-flux test/fixtures/small-flux-golden.safetensors
 Tokenizers are trained by bench/reference/make_encoder_goldens.py's functions (the `tokenizers` library and
 sentencepiece), so they are the same kind the text-encoder tests cover. Weights are rounded to fp16 before the
 goldens run, so the stored fp16 files hold exactly the weights diffusers ran. Deterministic (fixed seeds).
@@ -335,10 +339,48 @@ def sd3_pipeline(out: str, t5_tok, clip_tok, clip_g_tok) -> None:
               metadata={"settings": json.dumps(settings)})
 
 
+SMALL_FLUX = "weights/small-flux"
+SMALL_PROMPT = "a yellow square on a purple background, bottom right"
+
+
+def weights_digest(folder: str) -> str:
+    """sha256 over the pipeline's weight files (names and bytes), so the test can tell when the model changed."""
+    import hashlib
+    h = hashlib.sha256()
+    for root, _, files in sorted(os.walk(folder)):
+        for f in sorted(files):
+            if f.endswith(".safetensors"):
+                p = os.path.join(root, f)
+                h.update(os.path.relpath(p, folder).encode())
+                with open(p, "rb") as fh:
+                    h.update(fh.read())
+    return h.hexdigest()
+
+
+def small_flux_golden(out: str) -> None:
+    """The shipped small model (weights/small-flux) run by diffusers' FluxPipeline in float32 from fixed latents,
+    2 steps at 128x128: the test checks `dit generate --latents` reproduces it."""
+    from diffusers import FluxPipeline
+    pipe = FluxPipeline.from_pretrained(SMALL_FLUX, torch_dtype=torch.float32)
+    g = torch.Generator().manual_seed(77)
+    noise = torch.randn(1, 16, 16, 16, generator=g)
+    with torch.no_grad():
+        img = pipe(prompt=SMALL_PROMPT, height=128, width=128, num_inference_steps=2, guidance_scale=3.5, max_sequence_length=32,
+                   latents=FluxPipeline._pack_latents(noise, 1, 16, 16, 16), output_type="pt").images
+    save_file({"input.noise": noise.contiguous(), "output.image": img.contiguous()}, out,
+              metadata={"weights_sha256": weights_digest(SMALL_FLUX), "prompt": SMALL_PROMPT, "steps": "2", "size": "128x128",
+                        "guidance": "3.5", "max_sequence_length": "32"})
+    print(f"wrote {out}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default="test/fixtures/tiny-pipelines")
+    ap.add_argument("--small-flux", metavar="FILE", help="only write the shipped small model's golden to FILE")
     args = ap.parse_args()
+    if args.small_flux:
+        small_flux_golden(args.small_flux)
+        return
     out = args.out
     if os.path.isdir(out):
         shutil.rmtree(out)
