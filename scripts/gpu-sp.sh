@@ -15,6 +15,15 @@ export XDG_RUNTIME_DIR=/tmp
 export NCCL_NVLS_ENABLE=0
 export UV_THREADPOOL_SIZE=16  # bridge exchanges and threaded host copies run on libuv's pool
 export CUDA_DEVICE_ORDER=PCI_BUS_ID  # CUDA device i = Vulkan device i (both in PCI order)
+# The bridge dlopens libcudart and libnccl.so.2; CUDA's runtime often lives outside the loader's path.
+if ! ldconfig -p 2>/dev/null | grep -q 'libcudart.so'; then
+  for f in /usr/local/cuda/lib64/libcudart.so* /usr/local/cuda-*/lib64/libcudart.so* /usr/local/cuda/targets/x86_64-linux/lib/libcudart.so*; do
+    [ -f "$f" ] && { export TETRISERVE_CUDART_PATH=$f; break; }
+  done
+  python3 -c 'import nvidia.cuda_runtime, os; d = os.path.join(nvidia.cuda_runtime.__path__[0], "lib"); print(os.path.join(d, sorted(f for f in os.listdir(d) if f.startswith("libcudart.so"))[-1]))' > /tmp/cudart.path 2>/dev/null \
+    && [ -z "${TETRISERVE_CUDART_PATH:-}" ] && export TETRISERVE_CUDART_PATH=$(cat /tmp/cudart.path)
+fi
+echo "cudart: ${TETRISERVE_CUDART_PATH:-from the loader path}"
 phases=${*:-build probe tests bounce bench}
 t_start=$(date +%s)
 left() { echo $(( 470 - ($(date +%s) - t_start) )); }
