@@ -1,7 +1,8 @@
 // The layering of src/, checked in `npm test` (docs/architecture.md explains each layer):
 //   util <- gpu <- kernels-wgsl <- graph <- {loading, parallel} <- models <- pipeline <- {serve, cli}
-//   scheduler imports nothing outside itself; sim and serve may import scheduler; bench may import anything but
-//   cli; tokenizers is host-only text code beside util (pipeline and models may use it).
+//   scheduler imports nothing outside itself; sim and serve may import scheduler (serve also sim, to replay its
+//   workloads); bench may import anything but cli; tokenizers is host-only text code beside util (pipeline and
+//   models may use it).
 // A layer may import any layer below it, never one above or beside it.
 const layer = (name, allowed) => ({
   name: `${name}-imports-only-below`,
@@ -28,7 +29,8 @@ module.exports = {
     layer('pipeline', BELOW_PIPELINE),
     layer('scheduler', []),
     layer('sim', ['scheduler', 'util']),
-    layer('serve', ['pipeline', 'scheduler', ...BELOW_PIPELINE]),
+    // sim is a library over scheduler (workloads, the simulator): the server's replay and experiments reuse it.
+    layer('serve', ['pipeline', 'scheduler', 'sim', ...BELOW_PIPELINE]),
     layer('bench', ['pipeline', 'scheduler', 'sim', ...BELOW_PIPELINE]),
     layer('cli', ['serve', 'bench', 'sim', 'pipeline', 'scheduler', ...BELOW_PIPELINE]),
     {
