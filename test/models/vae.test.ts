@@ -81,25 +81,32 @@ describe('AutoencoderKL vs diffusers float64 goldens', () => {
 
 describe('tiled decode', () => {
   // The latent-resolution head (conv_in, mid block with its all-pixel attention) runs untiled; the upsampling tail
-  // runs per tile, and each tile's GroupNorm layers normalise with that tile's own statistics (as diffusers'
-  // tiled_decode, which also tiles the mid block). So tile interiors differ from the untiled decode by an amount
-  // that depends on the model: on this tiny random VAE (32 groups of ONE channel, 10x10 latent tiles) ~10-15%
-  // relL2; FLUX's 16 channels per group over 64x64 tiles average far more. What the tiling itself must guarantee,
-  // and is tested here: one tile covering everything is the untiled decode; the blend bands add no error of their
-  // own; no seam. (Exactness of the blending with a local decoder: vae-tiling.test.ts.)
-  it('one covering tile = untiled; blend bands no worse than tile interiors; no visible seam (a hard cut shows one)', async () => {
+  // runs per tile. With statsPasses 1 each tile's GroupNorm layers use the tile's own statistics (as diffusers'
+  // tiled_decode, which also tiles the mid block); with 2 (the default) they use the whole image's, measured in a
+  // first pass. What remains is the tiles' zero padding reaching inward from their edges (the tail's receptive
+  // field, several latent pixels), which the blend weights hide where the overlap is wide enough. Amounts depend
+  // on the model; tested here: one tile is the untiled decode; whole-image statistics cut the error; the blend bands
+  // add little; no seam where a hard cut shows one. (Exactness of the blending with a local decoder:
+  // vae-tiling.test.ts.)
+  it('one covering tile = untiled; whole-image GroupNorm statistics; blend bands close to interiors; no visible seam (a hard cut shows one)', async () => {
     const ctx = await testContext();
-    const vae = await VaeRuntime.load(ctx, join(FIX, 'tiny-vae-flux'), { part: 'decoder' });
+    const vae = await VaeRuntime.load(ctx, join(FIX, process.env.VAE_TILE_FIXTURE ?? 'tiny-vae-sd3'), { part: 'decoder', cachedPlans: 5 });
     try {
-      const h = 14, w = 21, C = vae.config.latentChannels, T = 10, O = 4;
+      const h = 14, w = 21, C = vae.config.latentChannels, T = 12, O = 6;
       const seed = freshSeed();
       const lat = Float32Array.from(randn(rng(seed), C * h * w, 1, 'f32'));
       const full = await vae.decode(lat, h, w, { tiling: false });
-      const single = await vae.decode(lat, h, w, { tiling: { tile: 64 } }); // head + one tail tile
+      const single = await vae.decode(lat, h, w, { tiling: { tile: 64, statsPasses: 1 } }); // head + one tail tile
       expect(single.tiles).toBe(1);
       expect(errorStats(single.image, full.image).maxAbs).toBeLessThan(1e-6);
-      const tiled = await vae.decode(lat, h, w, { tiling: { tile: T, overlap: O } });
-      const hard = await vae.decode(lat, h, w, { tiling: { tile: T, overlap: O, blend: false } });
+      // One tile normalised with measured statistics (sums and sums of squares) instead of the GroupNorm kernel's.
+      const single2 = await vae.decode(lat, h, w, { tiling: { tile: 64, statsPasses: 2 } });
+      const e1 = errorStats(single2.image, full.image);
+      expect(e1.nonFinite).toBe(0);
+      expect(e1.relL2).toBeLessThan(2e-3);
+      const own = await vae.decode(lat, h, w, { tiling: { tile: T, overlap: O, statsPasses: 1 } }); // per-tile statistics
+      const tiled = await vae.decode(lat, h, w, { tiling: { tile: T, overlap: O, statsPasses: 2 } }); // whole-image statistics
+      const hard = await vae.decode(lat, h, w, { tiling: { tile: T, overlap: O, statsPasses: 1, blend: false } });
       const f = vae.scale;
       const rows = tileStarts(h, T, O), cols = tileStarts(w, T, O);
       expect([rows.length, cols.length]).toEqual([2, 3]);
@@ -135,15 +142,24 @@ describe('tiled decode', () => {
         }
         return at / nAt / (all / nAll);
       };
-      const e = split(tiled.image);
-      const r = { tiled: stepRatio(tiled.image), hard: stepRatio(hard.image) };
-      console.log(`tiled decode (seed ${seed}): relL2 vs untiled: tile interiors ${e.interior.toExponential(2)}, blend bands ${e.seam.toExponential(2)}; ` +
-        `error step ratio at cuts: blended ${r.tiled.toFixed(2)}, hard cut ${r.hard.toFixed(2)}`);
-      expect(errorStats(tiled.image, full.image).nonFinite).toBe(0);
-      expect(e.interior).toBeLessThan(0.3); // model-dependent (see above): a regression guard, not a precision claim
-      expect(e.seam).toBeLessThan(1.25 * e.interior);
-      expect(r.tiled).toBeLessThan(1.6);
-      expect(r.hard).toBeGreaterThan(1.6); // the metric does see a seam when there is one
+      const e1p = split(own.image), e2p = split(tiled.image);
+      const r = { own: stepRatio(own.image), tiled: stepRatio(tiled.image), hard: stepRatio(hard.image) };
+      console.log(`tiled decode (seed ${seed}): relL2 vs untiled in tile interiors / blend bands: per-tile statistics ` +
+        `${e1p.interior.toExponential(2)} / ${e1p.seam.toExponential(2)}, whole-image statistics (2 passes) ` +
+        `${e2p.interior.toExponential(2)} / ${e2p.seam.toExponential(2)}; error step ratio at cuts: ` +
+        `${r.own.toFixed(2)} / ${r.tiled.toFixed(2)}, hard cut ${r.hard.toFixed(2)}`);
+      for (const img of [own, tiled, hard]) expect(errorStats(img.image, full.image).nonFinite).toBe(0);
+      // Model-dependent amounts (see above): regression guards, not precision claims. Measured (lavapipe,
+      // 2026-11-30, sd3 fixture, 12x12 tiles, overlap 6): interiors 0.07-0.09 with per-tile statistics, 0.03-0.04
+      // with whole-image ones; blend bands within 10% of interiors; step ratio ~1.0 blended, ~1.6 hard cut.
+      expect(e1p.interior).toBeLessThan(0.3);
+      expect(e2p.interior).toBeLessThan(0.1);
+      expect(e2p.interior).toBeLessThan(0.6 * e1p.interior); // whole-image statistics bring tiles closer to untiled
+      expect(e1p.seam).toBeLessThan(1.25 * e1p.interior); // blending adds no error of its own
+      expect(e2p.seam).toBeLessThan(1.5 * e2p.interior);
+      expect(r.own).toBeLessThan(1.3); // blended: nothing special at the cuts
+      expect(r.hard).toBeGreaterThan(1.25 * r.own); // the metric does see a seam when there is one
+      expect(r.tiled).toBeLessThan(2);
     } finally {
       vae.destroy();
     }

@@ -8,7 +8,8 @@
 // Weight names are the canonical ones of family.ts (diffusers names, q/k/v fused into to_qkv).
 import { Graph } from '../../graph/graph.js';
 import { attention, qkvPrep } from '../../graph/ops/attention.js';
-import { linear } from '../../graph/ops/matmul.js';
+import { binary, silu } from '../../graph/ops/elementwise.js';
+import { linear, matmul } from '../../graph/ops/matmul.js';
 import { convert } from '../../graph/ops/misc.js';
 import { conv2d, groupNorm } from '../../graph/ops/vae.js';
 import type { Tensor } from '../../graph/tensor.js';
@@ -22,8 +23,46 @@ export interface VaeGraphOptions {
   gemmWeights?: boolean;
 }
 
+/**
+ * How the tail's GroupNorm layers get their statistics (tiled decode, see runtime.ts):
+ *  - collect: also output, per GroupNorm, the per-channel sum and sum of squares of its input over the pixels the
+ *    input 'mask.<H>x<W>' [H, 1, W] f32 marks (the tile's own share of the image), as 'stats.<norm>.sum' / '.sumsq' [1, C];
+ *  - fixed: normalise with per-channel scale/shift given as inputs 'gn.<norm>.scale' / '.shift' [C] f32 (the whole
+ *    image's statistics folded with the affine) instead of the tile's own statistics.
+ */
+export interface GroupNormStats {
+  collect: boolean;
+  fixed: boolean;
+}
+
 class VaeBuilder {
-  constructor(readonly g: Graph, readonly cfg: VaeConfig, readonly opts: VaeGraphOptions = {}) {}
+  constructor(readonly g: Graph, readonly cfg: VaeConfig, readonly opts: VaeGraphOptions & { stats?: GroupNormStats } = {}) {}
+
+  private readonly masks = new Map<string, Tensor>();
+
+  private mask(H: number, W: number): Tensor {
+    const key = `${H}x${W}`;
+    let m = this.masks.get(key);
+    if (!m) {
+      m = this.g.input(`mask.${key}`, [H, 1, W], 'f32');
+      this.masks.set(key, m);
+    }
+    return m;
+  }
+
+  /** Per-channel masked sum and sum of squares of x [1, H, W, C] f32 -> outputs [1, C] (two batched GEMVs each). */
+  private collect(x: Tensor, prefix: string): void {
+    const g = this.g;
+    const [, H, W, C] = x.shape;
+    const m = this.mask(H, W);
+    const ones = g.constant(`ones.${prefix}`, new Float32Array(H).fill(1), [1, H], 'f32');
+    const reduce = (t: Tensor, name: string) => {
+      const rows = matmul(g, m, g.reshape(t, [H, W, C]), { dtype: 'f32', name: `${name}_rows` }); // [H, 1, C]
+      return matmul(g, ones, g.reshape(rows, [H, C]), { dtype: 'f32', name }); // [1, C]
+    };
+    g.output(`stats.${prefix}.sum`, reduce(x, 'sum'));
+    g.output(`stats.${prefix}.sumsq`, reduce(binary(g, x, x, 'mul', { dtype: 'f32', name: 'square' }), 'sumsq'));
+  }
 
   conv(x: Tensor, prefix: string, cout: number, k: 1 | 3, opts: { residual?: Tensor; dtype?: 'f16' | 'f32'; stride?: 1 | 2; padding?: [number, number, number, number]; upsampleInput?: boolean } = {}): Tensor {
     const cin = x.last;
@@ -33,10 +72,18 @@ class VaeBuilder {
     return conv2d(this.g, x, w, { bias, name: prefix, wGemm, ...opts });
   }
 
-  norm(x: Tensor, prefix: string, silu: boolean): Tensor {
+  norm(x: Tensor, prefix: string, act: boolean): Tensor {
     const C = x.last;
+    const st = this.opts.stats;
+    if (st?.collect) this.collect(x.dtype === 'f32' ? x : convert(this.g, x, 'f32'), prefix);
+    if (st?.fixed) {
+      // y = x * scale + shift per channel (the whole image's GroupNorm folded with gamma/beta), then SiLU.
+      let y = binary(this.g, x, this.g.input(`gn.${prefix}.scale`, [C], 'f32'), 'mul', { dtype: 'f32', name: `${prefix}.scale` });
+      y = binary(this.g, y, this.g.input(`gn.${prefix}.shift`, [C], 'f32'), 'add', { dtype: act ? 'f32' : 'f16', name: `${prefix}.shift` });
+      return act ? silu(this.g, y, { dtype: 'f16', name: `${prefix}.silu` }) : y;
+    }
     return groupNorm(this.g, x, this.g.weight(`${prefix}.weight`, [C], 'f16'), this.g.weight(`${prefix}.bias`, [C], 'f16'), {
-      groups: this.cfg.normGroups, eps: GROUP_NORM_EPS, silu, dtype: 'f16', name: prefix,
+      groups: this.cfg.normGroups, eps: GROUP_NORM_EPS, silu: act, dtype: 'f16', name: prefix,
     });
   }
 
@@ -93,10 +140,11 @@ export type DecoderStage = 'all' | 'head' | 'tail';
  * z = latents / scaling + shift), output 'image' [1, H, W, 3] f32. 'head': input 'z', output 'mid'
  * [1, h, w, C_top] f32 (after the mid block). 'tail': input 'mid', output 'image'.
  */
-export function buildVaeDecoder(cfg: VaeConfig, h: number, w: number, opts: VaeGraphOptions & { stage?: DecoderStage } = {}): Graph {
+export function buildVaeDecoder(cfg: VaeConfig, h: number, w: number, opts: VaeGraphOptions & { stage?: DecoderStage; stats?: GroupNormStats } = {}): Graph {
   const stage = opts.stage ?? 'all';
   if (!(Number.isInteger(h) && Number.isInteger(w) && h >= 1 && w >= 1)) throw new Error(`VAE decoder: latent size ${h}x${w} must be positive integers`);
-  const g = new Graph(stage === 'all' ? `vae-decoder-${h}x${w}` : `vae-decoder-${stage}-${h}x${w}`);
+  if (opts.stats && stage !== 'tail') throw new Error('VAE decoder: GroupNorm statistics inputs/outputs are for the tail stage only');
+  const g = new Graph(stage === 'all' ? `vae-decoder-${h}x${w}` : `vae-decoder-${stage}${opts.stats?.fixed ? '-fixed' : ''}${opts.stats?.collect ? '-collect' : ''}-${h}x${w}`);
   const b = new VaeBuilder(g, cfg, opts);
   const ch = cfg.blockOutChannels;
   const n = ch.length;
@@ -125,6 +173,24 @@ export function buildVaeDecoder(cfg: VaeConfig, h: number, w: number, opts: VaeG
   if (img.shape[1] !== h * f || img.shape[2] !== w * f) throw new Error(`VAE decoder: output ${img.describe()} is not ${f}x the latent ${h}x${w} (bug)`);
   g.output('image', img);
   return g;
+}
+
+/** The tail's GroupNorm layers in execution order: name, channels, and resolution relative to the latent (1, 2, 4, ...). */
+export function tailNorms(cfg: VaeConfig): { prefix: string; channels: number; scale: number }[] {
+  const ch = cfg.blockOutChannels;
+  const n = ch.length;
+  const out: { prefix: string; channels: number; scale: number }[] = [];
+  let c = ch[n - 1];
+  for (let i = 0; i < n; i++) {
+    const cout = ch[n - 1 - i];
+    for (let j = 0; j <= cfg.layersPerBlock; j++) {
+      const p = `decoder.up_blocks.${i}.resnets.${j}`;
+      out.push({ prefix: `${p}.norm1`, channels: c, scale: 2 ** i }, { prefix: `${p}.norm2`, channels: cout, scale: 2 ** i });
+      c = cout;
+    }
+  }
+  out.push({ prefix: 'decoder.conv_norm_out', channels: ch[0], scale: 2 ** (n - 1) });
+  return out;
 }
 
 /** Latent size the encoder gives for an H x W image (each Downsample2D: pad (0,1,0,1), 3x3 stride 2). */

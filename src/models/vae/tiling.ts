@@ -2,10 +2,10 @@
 // latent is cut into overlapping tiles that are decoded independently and blended where they overlap; unlike it,
 // every tile has the SAME size (starts spread evenly, the last tile ends exactly at the edge), so one compiled
 // decoder plan serves all tiles and GPU memory is that of one tile whatever the image size. Blending is a
-// partition of unity: along each axis a tile's weight ramps linearly from 0 to 1 across its overlap with the
-// neighbour (the neighbour's ramps down across the same pixels), so the weights of the tiles covering a pixel sum
-// to 1 and a tile's border pixels, where its zero padding and its own GroupNorm statistics differ most from the
-// whole image's, count least.
+// partition of unity: along each axis, across the overlap with a neighbour, a tile's weight is 0 on the quarter
+// next to its own edge (where its zero padding distorts it; the neighbour has full weight there), ramps linearly
+// from 0 to 1 over the middle half while the neighbour's ramps down, and is 1 beyond, so the weights of the tiles
+// covering a pixel sum to 1.
 
 export interface TileGrid {
   /** Tile size in latent pixels (rows, cols); equal to the latent's size on an axis that needs no tiling. */
@@ -48,14 +48,20 @@ export function axisWeights(start: number, size: number, f: number, prevEnd: num
     for (let i = 0; i < n; i++) w[i] = i >= from && i < to ? 1 : 0;
     return w;
   }
+  // Across an overlap of r pixels: the outer quarter next to a tile's own edge gets weight 0 there (that tile's
+  // zero padding reaches inward; the neighbour covers it fully), the middle half ramps linearly, the rest is 1.
+  const ramp = (j: number, r: number) => {
+    const m = Math.floor(r / 4);
+    return j < m ? 0 : j >= r - m ? 1 : (j - m + 0.5) / (r - 2 * m);
+  };
   if (prevEnd !== null && prevEnd > start) {
     const r = (prevEnd - start) * f; // overlap with the previous tile, in pixels
-    for (let i = 0; i < Math.min(r, n); i++) w[i] *= (i + 0.5) / r;
+    for (let i = 0; i < Math.min(r, n); i++) w[i] *= ramp(i, r);
   }
   if (nextStart !== null && nextStart < start + size) {
     const r = (start + size - nextStart) * f;
     const from = nextStart * f - p0;
-    for (let i = Math.max(0, from); i < n; i++) w[i] *= (n - i - 0.5) / r;
+    for (let i = Math.max(0, from); i < n; i++) w[i] *= ramp(n - 1 - i, r);
   }
   return w;
 }
