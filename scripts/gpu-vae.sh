@@ -22,7 +22,7 @@ export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp}
 # Other work in progress may carry type errors; tsc still emits dist/ (no noEmitOnError), which is what runs.
 node node_modules/typescript/bin/tsc -p tsconfig.json > "$OUT/vae/tsc.log" 2>&1 || echo "tsc reported errors (see $OUT/vae/tsc.log); dist/ emitted anyway"
 echo "=== tests $(date -u +%FT%TZ)"
-node node_modules/vitest/vitest.mjs run test/models/vae.test.ts test/models/vae-tiling.test.ts 2>&1 | tee "$OUT/vae/gpu-vae-tests.log" | grep -E "Test Files|Tests |FAIL|✓|×|relL2" 
+node node_modules/vitest/vitest.mjs run test/models/vae.test.ts test/models/vae-tiling.test.ts test/models/vae-bench.test.ts 2>&1 | tee "$OUT/vae/gpu-vae-tests.log" | grep -E "Test Files|Tests |FAIL|✓|×|relL2" 
 echo "=== PyTorch reference $(date -u +%FT%TZ)"
 $PYTHON bench/reference/vae_fullsize.py --ckpt /tmp/vae-flux-random --golden /tmp/vae-golden-1024.safetensors \
   $REF_ARGS --out "$OUT/vae/vae-torch.json" 2>&1 | grep -v -i -E "warn|accelerate|^\`\`\`|^pip|^\.$|kept in float32" | tee "$OUT/vae/vae-torch.log"
