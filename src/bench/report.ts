@@ -26,15 +26,18 @@ export function kernelMarkdown(report: KernelBenchReport, torch?: TorchReference
   // an H100): the higher of the two measured copies is the honest memory ceiling.
   const copyCeiling = Math.max(report.copyGBs, torch?.copyGBs ?? 0);
   lines.push(`- Medians of ≥10 timed samples after warm-up. "of ceiling": compute-bound rows against torch.matmul's measured peak, memory-bound rows against the higher measured copy bandwidth (${copyCeiling.toFixed(0)} GB/s).`);
+  const toy = report.results.some((r) => r.model === 'quick');
+  if (toy) lines.push('- `quick` rows are toy shapes that check the harness: their throughput is not shown (it means nothing at that size).');
   lines.push('');
   lines.push('| case | model | ms (WGSL) | TFLOP/s | GB/s | of ceiling | ms (PyTorch) | PyTorch / WGSL speed |');
   lines.push('|---|---|---:|---:|---:|---:|---:|---:|');
   for (const r of report.results) {
     const t = torch?.results[r.id];
+    const isToy = r.model === 'quick';
     const computeBound = r.tflops !== null;
-    const ceiling = computeBound ? (torch ? r.tflops! / torch.matmulPeakTflops : null) : r.gbs / copyCeiling;
+    const ceiling = isToy ? null : computeBound ? (torch ? r.tflops! / torch.matmulPeakTflops : null) : r.gbs / copyCeiling;
     const ratio = t && Number.isFinite(r.medianMs) ? t.medianMs / r.medianMs : null;
-    lines.push(`| ${r.id}${r.error ? ` (failed: ${r.error})` : ''} | ${r.model} | ${fmt(r.medianMs, 3)} | ${fmt(r.tflops)} | ${fmt(r.gbs, 0)} | ${ceiling === null ? '–' : `${(ceiling * 100).toFixed(0)}%`} | ${fmt(t?.medianMs, 3)} | ${ratio === null ? '–' : ratio.toFixed(2)} |`);
+    lines.push(`| ${r.id}${r.error ? ` (failed: ${r.error})` : ''} | ${r.model} | ${fmt(r.medianMs, 3)} | ${isToy ? '–' : fmt(r.tflops)} | ${isToy ? '–' : fmt(r.gbs, 0)} | ${ceiling === null ? '–' : `${(ceiling * 100).toFixed(0)}%`} | ${fmt(t?.medianMs, 3)} | ${ratio === null ? '–' : ratio.toFixed(2)} |`);
   }
   lines.push('');
   return lines.join('\n');
