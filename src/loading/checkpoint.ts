@@ -4,11 +4,16 @@
 // 0000N.safetensors` + `diffusion_pytorch_model.safetensors.index.json`), or a transformers folder
 // (`text_encoder_2/`: `model.safetensors`, or `model-0000K-of-0000N.safetensors` + `model.safetensors.index.json`),
 // each with its `config.json`. listTensors()/info()/read()/chunks() hide which shard holds a tensor; every error
-// names the shard file and the tensor. Nothing here knows a model: callers say which component folder of a
+// names the shard file and the tensor. A .gguf file (gguf.ts) opens the same way, as a single file. Nothing here knows a model: callers say which component folder of a
 // pipeline root they want and which sibling files are not it.
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { GgufFile } from './gguf.js';
+import { isQuantCompanion } from './quant-formats.js';
 import { CheckpointError, DEFAULT_CHUNK_BYTES, SafetensorsFile, similarNames, type TensorInfo } from './safetensors.js';
+
+/** A checkpoint file of either container format (same reading interface). */
+export type TensorFile = SafetensorsFile | GgufFile;
 
 /** Weight file and shard index names of the two Hugging Face libraries, in the order they are tried. */
 export const WEIGHT_FILES = ['diffusion_pytorch_model.safetensors', 'model.safetensors'] as const;
@@ -34,7 +39,7 @@ export interface OpenOptions {
 }
 
 interface Located {
-  file: SafetensorsFile;
+  file: TensorFile;
   /** The name inside the file (with any stripped prefix). */
   raw: string;
 }
@@ -78,11 +83,12 @@ export async function resolveCheckpoint(path: string, options: OpenOptions = {})
   if (k === null) throw new CheckpointError(`${path}: no such file or folder (give the path of a .safetensors file or a model folder)`, path);
   if (k === 'file') {
     if (path.endsWith('.index.json')) return { files: [], index: path, config: await siblingConfig(dirname(path)) };
+    if (path.endsWith('.gguf')) return { files: [path], index: null, config: null };
     if (path.endsWith('.safetensors')) {
       const config = isLibraryFile(basename(path)) ? await siblingConfig(dirname(path)) : null;
       return { files: [path], index: null, config };
     }
-    throw new CheckpointError(`${path}: not a checkpoint (expected a .safetensors file, a *.safetensors.index.json, or a folder)`, path);
+    throw new CheckpointError(`${path}: not a checkpoint (expected a .safetensors or .gguf file, a *.safetensors.index.json, or a folder)`, path);
   }
   if (options.component && (await kind(join(path, options.component))) === 'dir') {
     try {
@@ -99,7 +105,7 @@ export async function resolveCheckpoint(path: string, options: OpenOptions = {})
   const entries = (await readdir(path)).sort();
   const indexes = entries.filter((e) => e.endsWith('.safetensors.index.json'));
   if (indexes.length === 1) return { files: [], index: join(path, indexes[0]), config: await siblingConfig(path) };
-  const weights = entries.filter((e) => e.endsWith('.safetensors') && !ignored(e));
+  const weights = entries.filter((e) => (e.endsWith('.safetensors') || e.endsWith('.gguf')) && !ignored(e));
   if (weights.length === 1 && indexes.length === 0) return { files: [join(path, weights[0])], index: null, config: null };
   const shards = entries.filter((e) => SHARD.test(e));
   if (shards.length && !indexes.length) {
@@ -136,7 +142,7 @@ export class Checkpoint {
   private constructor(
     /** What the user pointed at. */
     readonly path: string,
-    readonly files: readonly SafetensorsFile[],
+    readonly files: readonly TensorFile[],
     readonly indexPath: string | null,
     readonly configPath: string | null,
     /** config.json contents (null for single files). */
@@ -148,7 +154,7 @@ export class Checkpoint {
   /** Opens a file, component folder or (with options.component) a pipeline root; reads headers only. */
   static async open(path: string, options: OpenOptions = {}): Promise<Checkpoint> {
     const r = await resolveCheckpoint(path, options);
-    const opened: SafetensorsFile[] = [];
+    const opened: TensorFile[] = [];
     try {
       let weightMap: Record<string, string> | null = null;
       let files = r.files;
@@ -169,7 +175,7 @@ export class Checkpoint {
           files.push(p);
         }
       }
-      for (const f of files) opened.push(await SafetensorsFile.open(f));
+      for (const f of files) opened.push(f.endsWith('.gguf') ? await GgufFile.open(f) : await SafetensorsFile.open(f));
       const config = r.config ? await readJson(r.config, 'config.json') : null;
       const prefix = opened.length === 1 ? commonKnownPrefix(opened[0].names(), options.stripPrefixes ?? DEFAULT_STRIP_PREFIXES) : '';
       const ck = new Checkpoint(path, opened, r.index, r.config, config, prefix);
@@ -215,8 +221,9 @@ export class Checkpoint {
     return this.files.length === 1 ? this.files[0].path : `${dirname(this.files[0]?.path ?? this.path)} (${this.files.length} shards)`;
   }
 
+  /** Tensor names, without quantization companions (fp8 `*.scale_weight`, the `scaled_fp8` marker): the loader reads those itself. */
   listTensors(): string[] {
-    return [...this.located.keys()];
+    return [...this.located.keys()].filter((n) => !isQuantCompanion(n));
   }
 
   has(name: string): boolean {

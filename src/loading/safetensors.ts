@@ -8,7 +8,7 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { UserInputError } from '../util/errors.js';
-import { ITEM_BYTES, isSafetensorsDType, type SafetensorsDType } from './dtypes.js';
+import { ITEM_BYTES, isSafetensorsDType, type SafetensorsDType, type TensorDType } from './dtypes.js';
 
 /** Headers beyond this are refused as corrupt (real ones are ~100 KB; the reference implementation caps at 100 MB). */
 export const MAX_HEADER_BYTES = 100 * 1024 * 1024;
@@ -19,7 +19,8 @@ export const MAX_WHOLE_READ_BYTES = 512 * 1024 * 1024;
 
 export interface TensorInfo {
   name: string;
-  dtype: SafetensorsDType;
+  /** Element type: a safetensors dtype, or a GGUF block type (gguf.ts). */
+  dtype: TensorDType;
   shape: number[];
   numel: number;
   byteLength: number;
@@ -27,6 +28,11 @@ export interface TensorInfo {
   filePosition: number;
   /** The file holding the tensor (path as given to open()). */
   file: string;
+}
+
+/** A tensor of a safetensors file (its dtype is always a safetensors one). */
+export interface SafetensorsTensorInfo extends TensorInfo {
+  dtype: SafetensorsDType;
 }
 
 /** Any problem with a checkpoint file: the message names the file and, where there is one, the tensor. */
@@ -44,7 +50,7 @@ export class CheckpointError extends UserInputError {
 export interface ParsedHeader {
   metadata: Record<string, string>;
   /** Tensors in data-offset order. */
-  tensors: TensorInfo[];
+  tensors: SafetensorsTensorInfo[];
   /** Absolute position of the data section (8 + header length). */
   dataStart: number;
 }
@@ -95,7 +101,7 @@ export function parseHeaderJson(json: Uint8Array, fileSize: number, file: string
     fail(file, 'corrupt header: the header JSON is not an object of tensors');
   }
   const metadata: Record<string, string> = {};
-  const tensors: TensorInfo[] = [];
+  const tensors: SafetensorsTensorInfo[] = [];
   for (const [name, entry] of Object.entries(parsed as Record<string, unknown>)) {
     if (name === '__metadata__') {
       if (entry === null || typeof entry !== 'object' || Array.isArray(entry)) fail(file, 'corrupt header: __metadata__ is not an object of strings');
@@ -129,7 +135,7 @@ export function parseHeaderJson(json: Uint8Array, fileSize: number, file: string
   }
   tensors.sort((a, b) => a.filePosition - b.filePosition || a.byteLength - b.byteLength);
   // Overlap check on the sorted list: each non-empty tensor must start at or after the previous one's end.
-  let prev: TensorInfo | null = null;
+  let prev: SafetensorsTensorInfo | null = null;
   for (const t of tensors) {
     if (t.byteLength === 0) continue;
     if (prev && t.filePosition < prev.filePosition + prev.byteLength) {
@@ -153,7 +159,7 @@ export async function readFully(fh: FileHandle, dst: Uint8Array, position: numbe
 }
 
 export class SafetensorsFile {
-  private readonly byName: Map<string, TensorInfo>;
+  private readonly byName: Map<string, SafetensorsTensorInfo>;
   private chunk: Uint8Array | null = null;
   private chunkInUse = false;
 
@@ -164,7 +170,7 @@ export class SafetensorsFile {
     readonly dataStart: number,
     readonly metadata: Record<string, string>,
     /** Tensors in file order. */
-    readonly tensors: readonly TensorInfo[],
+    readonly tensors: readonly SafetensorsTensorInfo[],
   ) {
     this.byName = new Map(tensors.map((t) => [t.name, t]));
   }
@@ -204,7 +210,7 @@ export class SafetensorsFile {
     return this.byName.has(name);
   }
 
-  info(name: string): TensorInfo {
+  info(name: string): SafetensorsTensorInfo {
     const t = this.byName.get(name);
     if (!t) fail(this.path, `missing tensor '${name}' (the file has ${this.tensors.length} tensors${similarNames(name, this.byName.keys())})`, name);
     return t;

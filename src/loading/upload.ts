@@ -7,13 +7,16 @@
 //                       count is reported so a checkpoint with out-of-range weights is noticed);
 //   f32 storage      -> (for weights a graph keeps in f32) f32 files written straight, bf16/f16 via `convert`.
 // Chunks are multiples of 128 elements so every f16 destination offset is 256-byte aligned (WebGPU's storage
-// binding offset alignment). Host memory: one chunk buffer (64 MiB default) + Dawn's write staging, which is
+// binding offset alignment). fp8 and GGUF block-type weights go through quant-upload.ts instead (dequantized
+// to f16/f32 on the GPU, part by part, each with its own fp8 scale). Host memory: one chunk buffer (64 MiB default) + Dawn's write staging, which is
 // bounded by waiting for the queue every `maxInFlightBytes`.
 import type { GpuContext } from '../gpu/context.js';
 import { allocTensor, DTYPE_BYTES, encodeCalls, numel, type DType, type KernelCall, type TensorView } from '../gpu/kernel.js';
 import { convert as gpuConvert } from '../kernels-wgsl/convert.js';
 import type { Checkpoint } from '../loading/checkpoint.js';
-import { ITEM_BYTES, uploadFormat, type SafetensorsDType, type UploadFormat } from '../loading/dtypes.js';
+import { blockOf, uploadFormat, type TensorDType, type UploadFormat } from '../loading/dtypes.js';
+import { isQuantized } from './quant-formats.js';
+import { QuantUploader } from './quant-upload.js';
 import type { WeightSource } from './sources.js';
 import { CheckpointError, DEFAULT_CHUNK_BYTES } from '../loading/safetensors.js';
 
@@ -58,8 +61,9 @@ interface Segment {
 
 export interface Plan {
   source: WeightSource;
-  dtype: SafetensorsDType;
-  format: UploadFormat;
+  dtype: TensorDType;
+  /** 'quant': fp8 / GGUF blocks, dequantized on the GPU by quant-upload.ts. */
+  format: UploadFormat | 'quant';
   segments: Segment[];
   numel: number;
   file: string;
@@ -68,7 +72,7 @@ export interface Plan {
 /** Resolves a weight's parts to byte ranges, checking dtypes agree and the rows add up to the canonical shape. */
 export function planWeight(ck: Pick<Checkpoint, 'info'>, source: WeightSource): Plan {
   const segments: Segment[] = [];
-  let dtype: SafetensorsDType | null = null;
+  let dtype: TensorDType | null = null;
   let file = '';
   let elems = 0;
   const inner = source.shape.slice(1);
@@ -89,18 +93,22 @@ export function planWeight(ck: Pick<Checkpoint, 'info'>, source: WeightSource): 
     }
     const rows = t.shape.length ? t.shape[0] : 1;
     const rowBytes = rows ? t.byteLength / rows : 0;
+    const blk = blockOf(t.dtype);
+    if (!Number.isInteger(rowBytes) || (blk.elems > 1 && (part.rowStart !== undefined || part.rowEnd !== undefined) && rowBytes % blk.bytes !== 0)) {
+      fail(`tensor '${part.tensor}' (${t.dtype}) has rows that do not end on block boundaries, so rows [${part.rowStart ?? 0}, ${part.rowEnd ?? rows}) cannot be taken from it`);
+    }
     const r0 = part.rowStart ?? 0;
     const r1 = part.rowEnd ?? rows;
     if (r0 < 0 || r1 > rows || r0 > r1) fail(`rows [${r0}, ${r1}) are outside tensor '${part.tensor}' with ${rows} rows`);
     segments.push({ tensor: part.tensor, byteStart: r0 * rowBytes, byteEnd: r1 * rowBytes });
-    elems += ((r1 - r0) * rowBytes) / ITEM_BYTES[t.dtype];
+    elems += (((r1 - r0) * rowBytes) / blk.bytes) * blk.elems;
   }
   if (!dtype) throw new Error(`upload: weight '${source.name}' has no parts`);
   const n = numel(source.shape);
   if (elems !== n) {
     throw new CheckpointError(`${file}: '${source.name}' needs ${n} elements [${source.shape}] but its parts (${source.parts.map((p) => p.tensor).join(', ')}) hold ${elems}`, file, source.parts[0].tensor);
   }
-  return { source, dtype, format: uploadFormat(dtype, source.parts[0].tensor, file), segments, numel: n, file };
+  return { source, dtype, format: isQuantized(dtype) ? 'quant' : uploadFormat(dtype, source.parts[0].tensor, file), segments, numel: n, file };
 }
 
 /** Fills `dst` with the plan's bytes starting at byte `offset` of the concatenated stream. */
@@ -133,7 +141,9 @@ export async function streamPlan(
   sink: (e0: number, k: number, bytes: Uint8Array) => Promise<void> | void,
 ): Promise<void> {
   const bufs = hosts instanceof Uint8Array ? [hosts] : hosts;
-  const item = ITEM_BYTES[p.dtype];
+  const blk = blockOf(p.dtype);
+  if (blk.elems !== 1) throw new Error(`streamPlan: '${p.source.name}' is ${p.dtype} (blocks of ${blk.elems}); block-quantized weights stream through quant-upload.ts`);
+  const item = blk.bytes;
   for (const h of bufs) {
     if (h.byteLength < Math.min(chunkElems, p.numel) * item) throw new Error(`streamPlan: host buffer of ${h.byteLength} bytes is smaller than one chunk`);
   }
@@ -167,17 +177,20 @@ export async function uploadWeights(ctx: GpuContext, ck: Pick<Checkpoint, 'info'
   const bytesTotal = plans.reduce((a, p) => a + p.segments.reduce((b, s) => b + s.byteEnd - s.byteStart, 0), 0);
   // Elements per chunk: a multiple of 128 (256-byte aligned f16 destinations), sized by the widest item.
   const chunkElems = Math.max(128, Math.floor(chunkBytes / 4 / 128) * 128);
-  const largest = Math.max(0, ...plans.map((p) => Math.min(p.numel, chunkElems) * ITEM_BYTES[p.dtype]));
+  const plain = plans.filter((p) => p.format !== 'quant');
+  const quantPlans = plans.filter((p) => p.format === 'quant');
+  const largest = Math.max(0, ...plain.map((p) => Math.min(p.numel, chunkElems) * blockOf(p.dtype).bytes));
   // Two host chunks: one being read from disk while the other is written to the GPU.
   const host = [new Uint8Array(largest), new Uint8Array(largest)];
   const storage = (p: Plan): DType => options.dtypeOf?.(p.source.name) ?? p.source.dtype ?? 'f16';
   // Same-format chunks are written straight into the weight; the others go through staging + convert.
   const direct = (p: Plan) => p.format === storage(p);
-  const converting = plans.filter((p) => !direct(p));
+  const converting = plain.filter((p) => !direct(p));
   const convert = options.convert ?? gpuConvert;
   const staging = converting.length ? ctx.createBuffer(Math.min(chunkElems, Math.max(...converting.map((p) => p.numel))) * 4, 'weights-upload-staging') : null;
   const saturatedCount = converting.some((p) => storage(p) === 'f16') ? ctx.createBuffer(4, 'weights-upload-saturated') : null;
   if (saturatedCount) ctx.fill(saturatedCount, 0, 4);
+  const quant = quantPlans.length ? new QuantUploader(ctx, quantPlans, chunkBytes) : null;
   const views = new Map<string, TensorView>();
   const buffers: GPUBuffer[] = [];
   let bytesDone = 0;
@@ -192,6 +205,19 @@ export async function uploadWeights(ctx: GpuContext, ck: Pick<Checkpoint, 'info'
       buffers.push(dst.buffer);
       gpuBytes += p.numel * DTYPE_BYTES[dtype];
       const itemOut = DTYPE_BYTES[dtype];
+      if (p.format === 'quant') {
+        await quant!.upload(ck, p, dst, async (n) => {
+          bytesDone += n;
+          sinceSync += n;
+          if (sinceSync >= maxInFlight) {
+            await ctx.sync();
+            sinceSync = 0;
+          }
+          options.onProgress?.({ weight: p.source.name, bytesDone, bytesTotal });
+        });
+        views.set(p.source.name, dst);
+        continue;
+      }
       await streamPlan(ck, p, chunkElems, host, async (e0, k, bytes) => {
         if (direct(p)) {
           ctx.write(dst.buffer, bytes, dst.offset + e0 * itemOut);
@@ -200,7 +226,7 @@ export async function uploadWeights(ctx: GpuContext, ck: Pick<Checkpoint, 'info'
           // bf16 travels as a 2-byte view tagged 'f16' with srcFormat 'bf16' (convert's contract).
           const src: TensorView = { buffer: staging!, offset: 0, shape: [k], dtype: p.format === 'f32' ? 'f32' : 'f16' };
           const out: TensorView = { buffer: dst.buffer, offset: dst.offset + e0 * itemOut, shape: [k], dtype };
-          const call = await convert(ctx, { src, dst: out, srcFormat: p.format, saturatedCount: saturatedCount ?? undefined });
+          const call = await convert(ctx, { src, dst: out, srcFormat: p.format as UploadFormat, saturatedCount: saturatedCount ?? undefined });
           const enc = ctx.device.createCommandEncoder({ label: `convert ${p.source.name}` });
           encodeCalls(enc, [call]);
           ctx.device.queue.submit([enc.finish()]);
@@ -216,13 +242,15 @@ export async function uploadWeights(ctx: GpuContext, ck: Pick<Checkpoint, 'info'
       views.set(p.source.name, dst);
     }
     await ctx.sync();
-    if (saturatedCount) saturated = new Uint32Array(await ctx.readback(saturatedCount, 4))[0];
+    if (quant) saturated += await quant.finish();
+    if (saturatedCount) saturated += new Uint32Array(await ctx.readback(saturatedCount, 4))[0];
   } catch (e) {
     for (const b of buffers) b.destroy();
     throw e;
   } finally {
     staging?.destroy();
     saturatedCount?.destroy();
+    quant?.destroy();
   }
   return {
     views,
