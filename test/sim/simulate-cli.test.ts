@@ -4,7 +4,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { defaultProfilePath, parseSeeds, parseSimulateOptions, PUBLISHED_PROFILE, type SimulateOpts } from '../../src/cli/simulate.js';
+import { autoBaseSlo, defaultProfilePath, parseSeeds, parseSimulateOptions, PUBLISHED_PROFILE, type SimulateOpts } from '../../src/cli/simulate.js';
+import { shippedProfile } from '../scheduler/helpers.js';
 import { runSimulate } from '../../src/cli/simulate-run.js';
 import { PROFILE_FORMAT } from '../../src/scheduler/profile.js';
 
@@ -64,6 +65,31 @@ describe('dit simulate flags', () => {
     expect(defaultProfilePath(dir)).toBe(join(dir, 'flux1-dev-h100.json'));
     write('c-measured-sp.json', [1, 2], 'measured: dit bench model');
     expect(defaultProfilePath(dir)).toBe(join(dir, 'c-measured-sp.json'));
+  });
+});
+
+describe('base SLOs for other profiles', () => {
+  it('auto reproduces the paper SLOs on the published profile at 50 steps and scales with steps', () => {
+    const a = autoBaseSlo(shippedProfile(), 50, 8);
+    expect(a[256]).toBeCloseTo(1.5, 2);
+    expect(a[512]).toBeCloseTo(2, 2);
+    expect(a[1024]).toBeCloseTo(3, 2);
+    expect(a[2048]).toBeCloseTo(5, 2);
+    expect(autoBaseSlo(shippedProfile(), 25, 8)[1024]).toBeCloseTo(1.5, 2);
+    expect(parseSimulateOptions({ ...base, baseSlo: 'auto', steps: '28' }).cfg.baseSlo![1024]).toBeCloseTo(3 * 28 / 50, 2);
+  });
+  it('a measured profile gets them by default (its absolute speed would make the paper SLOs meaningless)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'measured-'));
+    const f = join(dir, 'm.json');
+    const prov = { '1': 'measured: x', '2': 'measured: x' };
+    writeFileSync(f, JSON.stringify({ format: PROFILE_FORMAT, model: 'm', device: 'd', degrees: [1, 2], entries: [
+      { resolution: 512, stepSeconds: { '1': 0.2, '2': 0.12 }, groupChangeSeconds: 0.01, provenance: prov },
+      { resolution: 1024, stepSeconds: { '1': 0.6, '2': 0.33 }, groupChangeSeconds: 0.01, provenance: prov },
+    ] }));
+    const cfg = parseSimulateOptions({ ...base, profile: f }).cfg;
+    expect(cfg.baseSlo![1024]).toBeCloseTo((3 / (50 * 0.03962)) * 50 * 0.33, 2);
+    expect(parseSimulateOptions({ ...base, profile: f, baseSlo: '1024:9' }).cfg.baseSlo).toEqual({ 1024: 9 });
+    expect(parseSimulateOptions(base).cfg.baseSlo).toBeUndefined();
   });
 });
 
