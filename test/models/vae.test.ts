@@ -79,6 +79,36 @@ describe('AutoencoderKL vs diffusers float64 goldens', () => {
   }
 });
 
+describe('encode sampling', () => {
+  it('latents = ((mean + exp(logvar / 2) * noise) - shift) * scaling; seeded noise repeats; the mode is the mean', async () => {
+    const ctx = await testContext();
+    const root = join(FIX, 'tiny-vae-flux');
+    const gold = await readF32(join(root, 'golden.safetensors'));
+    const vae = await VaeRuntime.load(ctx, root, { part: 'encoder' });
+    try {
+      const img = need(gold, 'input.image');
+      const [, , H, W] = img.shape;
+      const mode = await vae.encode(img.data, H, W);
+      const n = mode.mean.length;
+      const noise = Float32Array.from(randn(rng(freshSeed()), n, 1, 'f32'));
+      const s = await vae.encode(img.data, H, W, { noise });
+      const { scalingFactor: sf, shiftFactor: sh } = vae.config;
+      const want = mode.mean.map((m, i) => (m + Math.exp(0.5 * mode.logvar[i]) * noise[i] - sh) * sf);
+      expect(errorStats(s.latents, want).maxAbs).toBeLessThan(1e-5);
+      const a = await vae.encode(img.data, H, W, { seed: 7 });
+      const b = await vae.encode(img.data, H, W, { seed: 7 });
+      const c = await vae.encode(img.data, H, W, { seed: 8 });
+      expect(errorStats(a.latents, b.latents).maxAbs).toBe(0);
+      expect(errorStats(a.latents, c.latents).maxAbs).toBeGreaterThan(0.01);
+      expect(errorStats(a.latents, mode.latents).maxAbs).toBeGreaterThan(0.01);
+      await expect(vae.encode(img.data, H, W, { noise: new Float32Array(3) })).rejects.toThrow(/noise has 3 values, expected \[16, 6, 9\]/);
+      await expect(vae.decode(new Float32Array(16), 1, 1)).rejects.toThrow(/loaded with part 'encoder'/);
+    } finally {
+      vae.destroy();
+    }
+  });
+});
+
 describe('tiled decode', () => {
   // The latent-resolution head (conv_in, mid block with its all-pixel attention) runs untiled; the upsampling tail
   // runs per tile. With statsPasses 1 each tile's GroupNorm layers use the tile's own statistics (as diffusers'
