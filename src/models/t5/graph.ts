@@ -9,8 +9,9 @@
 // Precision (docs/text-encoders.md): the residual stream h and every block output that is added to it (the
 // attention projection o and the FF output wo) are f32. Real T5-XXL activations exceed f16's range there;
 // transformers keeps `wo` in float32 (_keep_in_fp32_modules = ["wo"]) for exactly this, and clamps the f16
-// stream as a fallback. With an f32 stream no clamp is needed. The FF hidden product gelu(wi_0 x) * wi_1 x is f16,
-// as in transformers' f16 path (it is cast to wo's dtype only after the product).
+// stream as a fallback. With an f32 stream no clamp is needed. The two FF projections are written in f32 and
+// their product gelu(wi_0 x) * wi_1 x is rounded to f16 once (wo's matmul input): one rounding fewer than
+// transformers' f16 path; measured 1.23e-3 -> 0.99e-3 relL2 on a 24-block random T5 at 128 tokens.
 import { Graph } from '../../graph/graph.js';
 import { mul } from '../../graph/ops/elementwise.js';
 import { transpose2d } from '../../graph/ops/layout.js';
@@ -46,9 +47,9 @@ export function buildT5Graph(c: T5Config, L: number): Graph {
       const { out: att } = attention(g, q, k, v, { scale: 1, bias, name: 'attn' }); // [1, L, inner]
       h = linear(g, g.reshape(att, [L, inner]), W(w.o, [D, inner]), { residual: h, name: 'o' });
       const y = rmsNorm(g, h, { weight: W(w.ln1, [D]), eps: c.eps, dtype: 'f16', name: 'ln1' });
-      const gate = linear(g, y, W(w.wi0, [c.dFf, D]), { activation: 'gelu_tanh', name: 'wi_0' });
-      const lin = linear(g, y, W(w.wi1, [c.dFf, D]), { name: 'wi_1' });
-      const prod = mul(g, gate, lin, { name: 'gated' });
+      const gate = linear(g, y, W(w.wi0, [c.dFf, D]), { activation: 'gelu_tanh', name: 'wi_0', dtype: 'f32' });
+      const lin = linear(g, y, W(w.wi1, [c.dFf, D]), { name: 'wi_1', dtype: 'f32' });
+      const prod = mul(g, gate, lin, { name: 'gated', dtype: 'f16' });
       h = linear(g, prod, W(w.wo, [D, c.dFf]), { residual: h, name: 'wo' });
     });
   }
