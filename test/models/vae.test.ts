@@ -103,6 +103,8 @@ describe('encode sampling', () => {
       expect(errorStats(a.latents, mode.latents).maxAbs).toBeGreaterThan(0.01);
       await expect(vae.encode(img.data, H, W, { noise: new Float32Array(3) })).rejects.toThrow(/noise has 3 values, expected \[16, 6, 9\]/);
       await expect(vae.decode(new Float32Array(16), 1, 1)).rejects.toThrow(/loaded with part 'encoder'/);
+      const big = 4096; // 4096^2 x 32 ch x 4 B = 2 GiB: over every adapter's binding limit
+      await expect(vae.encode({ length: 3 * big * big } as unknown as Float32Array, big, big)).rejects.toThrow(/over this adapter's .* storage-binding limit \(tiled encode is not implemented\); resize/);
     } finally {
       vae.destroy();
     }

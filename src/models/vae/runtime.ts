@@ -326,6 +326,14 @@ export class VaeRuntime {
     if (!(Number.isInteger(H) && Number.isInteger(W) && H >= 1 && W >= 1)) throw new Error(`VAE encode: image size ${H}x${W} must be positive integers`);
     if (image.length !== c.inChannels * H * W) throw new Error(`VAE encode: ${image.length} values, expected [${c.inChannels}, ${H}, ${W}]`);
     if (this.loaded.part === 'decoder') throw new Error("VAE encode: this VAE was loaded with part 'decoder'; load it with part 'both' or 'encoder' for image to image");
+    // The encoder runs untiled: its largest tensor (the f32 stream at full resolution) must fit one storage binding.
+    const peak = H * W * c.blockOutChannels[0] * 4;
+    const limit = this.ctx.caps.limits.maxStorageBufferBindingSize;
+    if (peak > limit) {
+      const side = Math.floor(Math.sqrt(limit / (c.blockOutChannels[0] * 4)));
+      throw new Error(`VAE encode: a ${W}x${H} image needs a ${mib(peak)} activation, over this adapter's ${mib(limit)} storage-binding limit ` +
+        `(tiled encode is not implemented); resize the input image to at most about ${side}x${side} pixels`);
+    }
     const plan = await this.plan('encoder', H, W);
     plan.setInput('image', planarToNhwc(image, c.inChannels, H, W));
     await plan.run();
