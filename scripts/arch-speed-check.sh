@@ -13,7 +13,7 @@ OUT=${OUT:-/tmp/out}
 BASE=${BASE_COMMIT:-d684222}
 ROUNDS=${ROUNDS:-2}
 REPS=${REPS:-10}
-RES=${RES:-1024}
+export RES=${RES:-1024}
 OLD=${OLD_TREE:-/tmp/arch-speed-old}
 mkdir -p "$OUT"
 export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp}
