@@ -57,22 +57,31 @@ def make(folder: str, tiny: bool) -> None:
                             max_position_embeddings=77, hidden_act="quick_gelu", eos_token_id=2)
         vae_ch = [128, 256, 512, 512]
     t0 = time.perf_counter()
-    with torch.device(dev):
-        parts = {
-            "transformer": FluxTransformer2DModel(patch_size=1, in_channels=64, guidance_embeds=True, **tcfg),
-            "text_encoder_2": T5EncoderModel(t5),
-            "text_encoder": CLIPTextModel(cl),
-            "vae": AutoencoderKL(
-                in_channels=3, out_channels=3, down_block_types=["DownEncoderBlock2D"] * len(vae_ch),
-                up_block_types=["UpDecoderBlock2D"] * len(vae_ch), block_out_channels=vae_ch, layers_per_block=2,
-                latent_channels=16, norm_num_groups=32, sample_size=1024, scaling_factor=0.3611, shift_factor=0.1159,
-                use_quant_conv=False, use_post_quant_conv=False,
-            ),
-        }
-    for name, m in parts.items():
+    builders = {
+        "transformer": lambda: FluxTransformer2DModel(patch_size=1, in_channels=64, guidance_embeds=True, **tcfg),
+        "text_encoder_2": lambda: T5EncoderModel(t5),
+        "text_encoder": lambda: CLIPTextModel(cl),
+        "vae": lambda: AutoencoderKL(
+            in_channels=3, out_channels=3, down_block_types=["DownEncoderBlock2D"] * len(vae_ch),
+            up_block_types=["UpDecoderBlock2D"] * len(vae_ch), block_out_channels=vae_ch, layers_per_block=2,
+            latent_channels=16, norm_num_groups=32, sample_size=1024, scaling_factor=0.3611, shift_factor=0.1159,
+            use_quant_conv=False, use_post_quant_conv=False,
+        ),
+    }
+    # One model at a time, initialised directly in bf16 on the GPU (the fp32 FLUX transformer alone would be 48 GB).
+    for name, build in builders.items():
+        prev = torch.get_default_dtype()
+        torch.set_default_dtype(dtype)
+        try:
+            with torch.device(dev):
+                m = build()
+        finally:
+            torch.set_default_dtype(prev)
         m.to(dtype).save_pretrained(os.path.join(folder, name), max_shard_size="5GB", safe_serialization=True)
         del m
-    parts.clear()
+        if dev == "cuda":
+            torch.cuda.empty_cache()
+        print(f"  {name} saved ({time.perf_counter() - t0:.0f} s)", flush=True)
     FlowMatchEulerDiscreteScheduler(shift=3.0, use_dynamic_shifting=True, base_shift=0.5, max_shift=1.15, base_image_seq_len=256,
                                     max_image_seq_len=4096).save_pretrained(os.path.join(folder, "scheduler"))
     for t in ("tokenizer", "tokenizer_2"):
