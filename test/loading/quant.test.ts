@@ -12,6 +12,7 @@ import { SafetensorsFile } from '../../src/loading/safetensors.js';
 import type { WeightSource } from '../../src/loading/sources.js';
 import { uploadWeights } from '../../src/loading/upload.js';
 import { goldenParity } from '../../src/models/parity.js';
+import { formatQuantization, inspectQuantization } from '../../src/models/quant-inspect.js';
 import { testContext } from '../helpers/gpu.js';
 import { writeFluxGguf, writeScaledFp8 } from './quant-helpers.js';
 
@@ -208,4 +209,22 @@ describe('tiny FLUX from fp8 and GGUF files vs the float64 reference', () => {
     }
     console.log(`tiny FLUX vs float64 reference (${golden}):\n${lines.join('\n')}`);
   }, 120_000);
+
+  it('dit inspect: each file\'s quantization and the GPU memory of each mode', async () => {
+    const fp8 = await inspectQuantization(join(tmp, 'flux1-tiny-fp8-scaled.safetensors'));
+    const q4 = await inspectQuantization(join(tmp, 'flux1-tiny-Q4_0.gguf'));
+    const bf16 = await inspectQuantization(src);
+    console.log([...formatQuantization(bf16), ...formatQuantization(fp8), ...formatQuantization(q4)].join('\n'));
+    expect(bf16.label).toBe('none (BF16)');
+    expect(fp8.label).toBe('F8_E4M3 scaled (+ BF16, F32)');
+    expect(fp8.files[0].scaledFp8).toBe(fp8.files[0].dtypes.F8_E4M3.tensors - 1); // the scaled_fp8 marker is an fp8 tensor too
+    expect(q4.label).toBe('GGUF Q4_0 (+ F32)');
+    expect(q4.files[0].container).toBe('gguf');
+    // Same model, same storage when expanded; kept quantized, Q4_0 (18 bytes per 32 values) < fp8 (1 byte per value) < f16.
+    expect(fp8.memory.expand).toBe(bf16.memory.expand);
+    expect(q4.memory.expand).toBe(bf16.memory.expand);
+    expect(bf16.memory.resident).toBe(bf16.memory.expand);
+    expect(q4.memory.resident).toBeLessThan(fp8.memory.resident);
+    expect(fp8.memory.resident).toBeLessThan(fp8.memory.expand);
+  });
 });
