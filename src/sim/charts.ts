@@ -9,6 +9,8 @@ export interface Series {
   dashed?: boolean;
   /** Thick black line: the series the chart is about (the paper's TetriServe). */
   emphasis?: boolean;
+  /** Half-width of the 95% confidence interval at each point (drawn as an error bar); NaN or absent: none. */
+  ci?: readonly number[];
 }
 
 export interface LineChartSpec {
@@ -31,7 +33,7 @@ export interface BarChartSpec {
   /** Category labels along x. */
   categories: readonly string[];
   /** One bar per series in each category. */
-  series: readonly { name: string; values: readonly number[]; emphasis?: boolean }[];
+  series: readonly { name: string; values: readonly number[]; emphasis?: boolean; ci?: readonly number[] }[];
   yMin?: number;
   yMax?: number;
   yFormat?: (v: number) => string;
@@ -131,10 +133,20 @@ export function lineChartSvg(spec: LineChartSpec): string {
       pen = true;
     }
     parts.push(`<path d="${d}" fill="none" stroke="${color}" stroke-width="${s.emphasis ? 4.5 : 2.5}"${s.dashed ? ' stroke-dasharray="7 4"' : ''}/>`);
+    s.points.forEach(([px, py], j) => {
+      const h = s.ci?.[j];
+      if (Number.isFinite(py) && h !== undefined && Number.isFinite(h) && h > 0) parts.push(errorBar(x(px), ax.y(py + h), ax.y(py - h), color, 4));
+    });
     if (s.points.length <= 40) for (const [px, py] of s.points) if (Number.isFinite(py)) parts.push(`<circle cx="${x(px).toFixed(1)}" cy="${ax.y(py).toFixed(1)}" r="3.5" fill="${color}"/>`);
   });
   parts.push(...legend(spec.series.map((s, i) => ({ name: s.name, color: colors[i], dashed: s.dashed }))));
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}">${parts.join('')}</svg>`;
+}
+
+/** A vertical 95% CI bar from y top to y bottom (pixels) with caps of half-width w. */
+function errorBar(cx: number, yTop: number, yBottom: number, color: string, w: number): string {
+  const c = cx.toFixed(1);
+  return `<path d="M${c},${yTop.toFixed(1)} L${c},${yBottom.toFixed(1)} M${(cx - w).toFixed(1)},${yTop.toFixed(1)} L${(cx + w).toFixed(1)},${yTop.toFixed(1)} M${(cx - w).toFixed(1)},${yBottom.toFixed(1)} L${(cx + w).toFixed(1)},${yBottom.toFixed(1)}" stroke="${color}" stroke-width="1.5" fill="none"/>`;
 }
 
 export function barChartSvg(spec: BarChartSpec): string {
@@ -158,6 +170,8 @@ export function barChartSvg(spec: BarChartSpec): string {
       const y0 = ax.y(Math.max(ylo, 0));
       const y1 = ax.y(v);
       parts.push(`<rect x="${(x0 + si * bw).toFixed(1)}" y="${Math.min(y0, y1).toFixed(1)}" width="${(bw * 0.92).toFixed(1)}" height="${Math.abs(y0 - y1).toFixed(1)}" fill="${colors[si]}"/>`);
+      const h = s.ci?.[ci];
+      if (h !== undefined && Number.isFinite(h) && h > 0) parts.push(errorBar(x0 + si * bw + bw * 0.46, ax.y(v + h), ax.y(v - h), '#222', Math.min(4, bw * 0.3)));
     });
   });
   parts.push(...legend(spec.series.map((s, i) => ({ name: s.name, color: colors[i], bar: true }))));

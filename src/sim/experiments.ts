@@ -331,7 +331,7 @@ function gains(mine: readonly (readonly RunStats[])[], member: readonly (readonl
  * The common table block of a sweep: SAR ± CI for every policy, the two envelope rows (with the member), gains of
  * the TetriServe variants over both envelopes, and the per-resolution table. Returns Markdown and summary numbers.
  */
-function sweepTables(cfg: ExperimentConfig, policies: readonly PolicySpec[], xLabels: readonly string[], grid: RunStats[][][]): { md: string; summary: Record<string, number>; envelopes: Record<EnvelopeKind, number[]> } {
+function sweepTables(cfg: ExperimentConfig, policies: readonly PolicySpec[], xLabels: readonly string[], grid: RunStats[][][]): { md: string; summary: Record<string, number>; envelopes: Record<EnvelopeKind, number[]>; strongCi: number[] } {
   const rows = policies.map((p, i) => [label(p), ...grid[i].map((xs) => fmtEst(estimate(xs.map((s) => s.sar))))]);
   const members: Record<EnvelopeKind, number[]> = { paper: [], strong: [] };
   for (const kind of ['paper', 'strong'] as const) {
@@ -381,15 +381,22 @@ function sweepTables(cfg: ExperimentConfig, policies: readonly PolicySpec[], xLa
     paper: members.paper.map((m, j) => (m < 0 ? NaN : mean(grid[m][j].map((s) => s.sar)))),
     strong: members.strong.map((m, j) => (m < 0 ? NaN : mean(grid[m][j].map((s) => s.sar)))),
   };
-  return { md, summary, envelopes };
+  const strongCi = members.strong.map((m, j) => (m < 0 ? NaN : estimate(grid[m][j].map((s) => s.sar)).ci));
+  return { md, summary, envelopes, strongCi };
 }
 
-function chartSeries(policies: readonly PolicySpec[], xs: readonly number[], grid: RunStats[][][], envelopes: Record<EnvelopeKind, number[]>) {
-  const sarMean = (cells: readonly RunStats[]): number => mean(cells.map((s) => s.sar));
+function chartSeries(policies: readonly PolicySpec[], xs: readonly number[], grid: RunStats[][][], envelopes: Record<EnvelopeKind, number[]>, envelopeCi: number[]) {
+  const est = (cells: readonly RunStats[]): Estimate => estimate(cells.map((s) => s.sar));
   const shown = policies.map((p, i) => ({ p, i })).filter(({ p }) => p.paperFixed || p.policy === 'tetriserve');
   return [
-    ...shown.map(({ p, i }) => ({ name: p.label, dashed: p.ours, emphasis: p === TETRISERVE, points: xs.map((x, j) => [x, sarMean(grid[i][j])] as const) })),
-    { name: 'best strong baseline (envelope)', dashed: true, points: xs.map((x, j) => [x, envelopes.strong[j]] as const) },
+    ...shown.map(({ p, i }) => ({
+      name: p.label,
+      dashed: p.ours,
+      emphasis: p === TETRISERVE,
+      points: xs.map((x, j) => [x, est(grid[i][j]).mean] as const),
+      ci: xs.map((_, j) => est(grid[i][j]).ci),
+    })),
+    { name: 'best strong baseline (envelope)', dashed: true, points: xs.map((x, j) => [x, envelopes.strong[j]] as const), ci: envelopeCi },
   ];
 }
 
@@ -416,14 +423,14 @@ export function sloScaleExperiment(cfg: ExperimentConfig, mix: Mix, scales: read
         file: `slo-scale-${label}.png`,
         spec: {
           title: `SLO attainment vs SLO scale (${label === mix ? `${mix} mix` : label})`,
-          subtitle: `${cfg.profile.model.split(' (')[0]}, ${cfg.gpus} GPUs, ${cfg.steps} steps, ${cfg.rate} req/min, ${cfg.requests} requests x ${cfg.seeds.length} seeds`,
+          subtitle: `${cfg.profile.model.split(' (')[0]}, ${cfg.gpus} GPUs, ${cfg.steps} steps, ${cfg.rate} req/min, ${cfg.requests} requests x ${cfg.seeds.length} seeds, bars: 95% CI`,
           xLabel: 'SLO scale (deadline = base SLO x scale)',
           yLabel: 'SLO attainment',
           yMin: 0,
           yMax: 1,
           yFormat: pctAxis,
           xTicks: scales,
-          series: chartSeries(policies, scales, grid, t.envelopes),
+          series: chartSeries(policies, scales, grid, t.envelopes, t.strongCi),
         },
       },
     ],
@@ -451,14 +458,14 @@ export function rateExperiment(cfg: ExperimentConfig, mix: Mix, rates: readonly 
         file: `rate-${mix}.png`,
         spec: {
           title: `SLO attainment vs arrival rate (${mix} mix, SLO x${cfg.sloScale})`,
-          subtitle: `${cfg.gpus} GPUs, ${cfg.steps} steps, ${cfg.requests} requests x ${cfg.seeds.length} seeds`,
+          subtitle: `${cfg.gpus} GPUs, ${cfg.steps} steps, ${cfg.requests} requests x ${cfg.seeds.length} seeds, bars: 95% CI`,
           xLabel: 'arrival rate (requests per minute, Poisson)',
           yLabel: 'SLO attainment',
           yMin: 0,
           yMax: 1,
           yFormat: pctAxis,
           xTicks: rates,
-          series: chartSeries(policies, rates, grid, t.envelopes),
+          series: chartSeries(policies, rates, grid, t.envelopes, t.strongCi),
         },
       },
     ],
@@ -511,13 +518,18 @@ export function perResolutionExperiment(cfg: ExperimentConfig, mix: Mix, allPoli
         file: `per-resolution-${mix}.png`,
         spec: {
           title: `SLO attainment per resolution (${mix} mix, SLO x${cfg.sloScale})`,
-          subtitle: `${cfg.gpus} GPUs, ${cfg.rate} req/min, ${cfg.requests} requests x ${cfg.seeds.length} seeds`,
+          subtitle: `${cfg.gpus} GPUs, ${cfg.rate} req/min, ${cfg.requests} requests x ${cfg.seeds.length} seeds, bars: 95% CI`,
           yLabel: 'SLO attainment',
           yMin: 0,
           yMax: 1,
           yFormat: pctAxis,
           categories: resolutions.map((r) => `${r}x${r}`),
-          series: shown.map(({ p, i }) => ({ name: p.label, emphasis: p === TETRISERVE, values: resolutions.map((_, j) => mean(cells[i].map((s) => s.byRes[j]))) })),
+          series: shown.map(({ p, i }) => ({
+            name: p.label,
+            emphasis: p === TETRISERVE,
+            values: resolutions.map((_, j) => mean(cells[i].map((s) => s.byRes[j]))),
+            ci: resolutions.map((_, j) => estimate(cells[i].map((s) => s.byRes[j])).ci),
+          })),
         },
       },
     ],
@@ -615,13 +627,18 @@ export function ablationExperiment(cfg: ExperimentConfig, scales: readonly numbe
         file: 'ablation.png',
         spec: {
           title: 'Ablation: contribution of each TetriServe component',
-          subtitle: `mean SLO attainment over SLO scales ${scales.join(', ')}; ${cfg.gpus} GPUs, ${cfg.rate} req/min`,
+          subtitle: `mean SLO attainment over SLO scales ${scales.join(', ')}; ${cfg.gpus} GPUs, ${cfg.rate} req/min; bars: 95% CI`,
           yLabel: 'SLO attainment',
           yMin: 0,
           yMax: 1,
           yFormat: pctAxis,
           categories: mixes.map((m) => `${m} mix`),
-          series: ABLATION.map((p, i) => ({ name: p.label, emphasis: i === 2, values: mixes.map((_, mi) => mean(avg[i][mi].map((s) => s.sar))) })),
+          series: ABLATION.map((p, i) => ({
+            name: p.label,
+            emphasis: i === 2,
+            values: mixes.map((_, mi) => mean(avg[i][mi].map((s) => s.sar))),
+            ci: mixes.map((_, mi) => estimate(avg[i][mi].map((s) => s.sar)).ci),
+          })),
         },
       },
     ],
@@ -636,7 +653,7 @@ export function roundLengthExperiment(cfg: ExperimentConfig, lengths: readonly n
     { label: 'TetriServe (paper algorithm)', tetri: {} as TetriServeOptions, ours: false },
     { label: 'ours: TetriServe+', tetri: TETRISERVE_PLUS, ours: true },
   ];
-  const series: { name: string; dashed: boolean; points: (readonly [number, number])[] }[] = [];
+  const series: { name: string; dashed: boolean; points: (readonly [number, number])[]; ci: number[] }[] = [];
   const rows: string[][] = [];
   const resRows: string[][] = [];
   const all: RunStats[][] = [];
@@ -644,7 +661,7 @@ export function roundLengthExperiment(cfg: ExperimentConfig, lengths: readonly n
     for (const m of mixes) {
       const cells = lengths.map((L) => samples(cfg, { label: v.label, policy: 'tetriserve', tetri: { ...v.tetri, roundSteps: L } }, m, cfg.sloScale));
       all.push(...cells);
-      series.push({ name: `${v.label}, ${m}`, dashed: v.ours, points: lengths.map((L, j) => [L, mean(cells[j].map((s) => s.sar))] as const) });
+      series.push({ name: `${v.label}, ${m}`, dashed: v.ours, points: lengths.map((L, j) => [L, mean(cells[j].map((s) => s.sar))] as const), ci: cells.map((xs) => estimate(xs.map((s) => s.sar)).ci) });
       rows.push([v.ours ? `*${v.label}*` : v.label, m, ...cells.map((xs) => fmtEst(estimate(xs.map((s) => s.sar))))]);
       resRows.push([v.ours ? `*${v.label}*` : v.label, m, ...cells.map((xs) => fmtRes(xs, nres))]);
     }
@@ -669,7 +686,7 @@ export function roundLengthExperiment(cfg: ExperimentConfig, lengths: readonly n
         file: 'round-length.png',
         spec: {
           title: `SLO attainment vs round length (SLO x${cfg.sloScale})`,
-          subtitle: `${cfg.gpus} GPUs, ${cfg.rate} req/min, ${cfg.requests} requests x ${cfg.seeds.length} seeds`,
+          subtitle: `${cfg.gpus} GPUs, ${cfg.rate} req/min, ${cfg.requests} requests x ${cfg.seeds.length} seeds, bars: 95% CI`,
           xLabel: 'round length (steps)',
           yLabel: 'SLO attainment',
           yMin: 0,
