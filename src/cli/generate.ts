@@ -1,6 +1,7 @@
 // `dit generate "prompt"`: text (or image) to image with a whole model folder, on one GPU (or CPU Vulkan).
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { basename, dirname, extname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
 import { GpuContext } from '../gpu/context.js';
@@ -10,6 +11,13 @@ import { TextToImagePipeline, type GenerateResult } from '../pipeline/pipeline.j
 
 /** The bundled small model (bench/train-small), in the diffusers FluxPipeline layout. */
 export const DEFAULT_MODEL = 'weights/small-flux';
+
+/** The default --model: ./weights/small-flux when run from the project root, else the project's own copy. */
+async function defaultModel(given: string): Promise<string> {
+  if (given !== DEFAULT_MODEL) return given;
+  const here = await stat(given).then(() => true, () => false);
+  return here ? given : fileURLToPath(new URL('../../weights/small-flux', import.meta.url));
+}
 
 interface GenerateFlags {
   model: string;
@@ -133,6 +141,7 @@ export function registerGenerate(program: Command): void {
       if (strength !== undefined && !f.image) throw new Error('--strength is for image to image: give --image too');
       if (f.image && strength === undefined) throw new Error('--image needs --strength (e.g. 0.6: how much of the image to redraw)');
       if (f.image) await readImage(f.image); // a missing or non-image file fails before any loading
+      f.model = await defaultModel(f.model);
       await resolveModelFolder(f.model); // so does an incomplete model folder
 
       const ctx = await GpuContext.open({ robustness: !!f.robustness });
