@@ -3,12 +3,13 @@
 // block type). The quantizers here need not match the reference tools bit for bit (dequantization is what the
 // goldens pin down); they only have to produce valid files of the real layouts.
 import { writeFile } from 'node:fs/promises';
+import { Checkpoint } from '../../src/loading/checkpoint.js';
 import { SafetensorsFile } from '../../src/loading/safetensors.js';
 import { writeSafetensors, type TensorSpec } from '../../src/loading/safetensors-writer.js';
 import { bf16BitsToF32, f16BitsToF32, f32ToF16Bits } from '../../src/util/f16.js';
 
-/** A tensor of a safetensors file as f32 values. */
-export async function readF32(f: SafetensorsFile, name: string): Promise<Float32Array> {
+/** A tensor of a safetensors file or checkpoint as f32 values. */
+export async function readF32(f: SafetensorsFile | Checkpoint, name: string): Promise<Float32Array> {
   const t = f.info(name);
   const raw = await f.read(name);
   const out = new Float32Array(t.numel);
@@ -41,14 +42,18 @@ export function e4m3Encode(x: number): number {
   return (x < 0 ? 0x80 : 0) | code;
 }
 
-/** Writes `src` as scaled e4m3fn: every 2-D weight becomes F8_E4M3 with a `<layer>.scale_weight` f32 scalar. */
-export async function writeScaledFp8(src: string, dst: string): Promise<void> {
-  const f = await SafetensorsFile.open(src);
+/**
+ * Writes `src` (a file or a sharded folder) as ONE scaled e4m3fn file, as ComfyUI's *_fp8_scaled exports are:
+ * every 2-D weight (except names matching `keep`) becomes F8_E4M3 with a `<layer>.scale_weight` f32 scalar.
+ */
+export async function writeScaledFp8(src: string, dst: string, keep?: RegExp): Promise<void> {
+  const f = await Checkpoint.open(src, { stripPrefixes: [] });
   try {
     const tensors: (TensorSpec & { data: Uint8Array })[] = [{ name: 'scaled_fp8', dtype: 'F8_E4M3', shape: [2], data: new Uint8Array(2) }];
-    for (const t of f.tensors) {
-      if (t.shape.length !== 2) {
-        tensors.push({ name: t.name, dtype: t.dtype, shape: t.shape, data: await f.read(t.name) });
+    for (const name of f.listTensors()) {
+      const t = f.info(name);
+      if (t.shape.length !== 2 || keep?.test(name)) {
+        tensors.push({ name: t.name, dtype: t.dtype as TensorSpec['dtype'], shape: t.shape, data: await f.read(t.name) });
         continue;
       }
       const x = await readF32(f, t.name);

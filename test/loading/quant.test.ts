@@ -1,8 +1,9 @@
 // Quantized checkpoints through the real loader: the GGUF reader against files written by the `gguf` package's
 // GGUFWriter (metadata, reversed dims, alignment, ComfyUI orig_shape, version 2), fp8 and GGUF weights uploaded by
 // uploadWeights (bit-exact against the reference tools' dequantization, incl. scaled fp8 and row ranges at odd
-// offsets), errors that name the file, the tensor and the type, and a tiny FLUX run from fp8 / GGUF files.
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+// offsets), errors that name the file, the tensor and the type, a tiny FLUX run from fp8 / GGUF files and a tiny
+// T5 encoder from a scaled fp8 file, each against the float64 reference with the error printed.
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -13,7 +14,11 @@ import type { WeightSource } from '../../src/loading/sources.js';
 import { uploadWeights } from '../../src/loading/upload.js';
 import { goldenParity } from '../../src/models/parity.js';
 import { formatQuantization, inspectQuantization } from '../../src/models/quant-inspect.js';
-import { testContext } from '../helpers/gpu.js';
+import { t5Family } from '../../src/models/t5/family.js';
+import { T5Encoder } from '../../src/models/t5/runtime.js';
+import { loadEncoderWeights } from '../../src/models/text-encoder-load.js';
+import { ENC, get, readEncoderGolden } from '../models/encoder-goldens.js';
+import { errorStats, testContext } from '../helpers/gpu.js';
 import { writeFluxGguf, writeScaledFp8 } from './quant-helpers.js';
 
 const DIR = 'test/fixtures/quant';
@@ -227,4 +232,31 @@ describe('tiny FLUX from fp8 and GGUF files vs the float64 reference', () => {
     expect(q4.memory.resident).toBeLessThan(fp8.memory.resident);
     expect(fp8.memory.resident).toBeLessThan(fp8.memory.expand);
   });
+});
+
+describe('T5 encoder from a scaled fp8 file (t5xxl_fp8_e4m3fn_scaled layout)', () => {
+  it('tiny T5: sharded bf16/f32 folder -> one scaled fp8 file; hidden states vs float64 transformers', async () => {
+    const ctx = await testContext();
+    const dir = join(tmp, 't5-fp8');
+    await mkdir(dir, { recursive: true });
+    await writeScaledFp8(`${ENC}/t5`, join(dir, 't5xxl_fp8_e4m3fn_scaled.safetensors'));
+    await copyFile(`${ENC}/t5/config.json`, join(dir, 'config.json'));
+    const { tensors: gold } = await readEncoderGolden('encoders-golden.safetensors');
+    const lines: string[] = [];
+    for (const [name, path, bound] of [['original', `${ENC}/t5`, 2e-3], ['fp8 scaled', join(dir, 't5xxl_fp8_e4m3fn_scaled.safetensors'), 0.1]] as const) {
+      const w = await loadEncoderWeights(ctx, t5Family, path);
+      try {
+        const enc = new T5Encoder(ctx, w.store, w.config);
+        const out = await enc.encode(get(gold, 't5.prompt.ids').data);
+        const e = errorStats(out, get(gold, 't5.prompt.hidden').data);
+        enc.destroyPlans();
+        lines.push(`T5 ${name.padEnd(11)} relL2 ${e.relL2.toExponential(3)} (bound ${bound})`);
+        expect(e.nonFinite).toBe(0);
+        expect(e.relL2, name).toBeLessThan(bound);
+      } finally {
+        w.destroy();
+      }
+    }
+    console.log(lines.join('\n'));
+  }, 60_000);
 });
