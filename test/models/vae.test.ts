@@ -181,17 +181,19 @@ describe('tiled decode', () => {
         `${e2p.interior.toExponential(2)} / ${e2p.seam.toExponential(2)}; error step ratio at cuts: ` +
         `${r.own.toFixed(2)} / ${r.tiled.toFixed(2)}, hard cut ${r.hard.toFixed(2)}`);
       for (const img of [own, tiled, hard]) expect(errorStats(img.image, full.image).nonFinite).toBe(0);
-      // Model-dependent amounts (see above): regression guards, not precision claims. Measured (lavapipe,
-      // 2026-11-30, sd3 fixture, 12x12 tiles, overlap 6): interiors 0.07-0.09 with per-tile statistics, 0.03-0.04
-      // with whole-image ones; blend bands within 10% of interiors; step ratio ~1.0 blended, ~1.6 hard cut.
+      // Model-dependent amounts (see above): regression guards, not precision claims. Measured over 12 seeds
+      // (lavapipe, 2026-11-30, sd3 fixture, 12x12 tiles, overlap 6): interiors 0.05-0.09 with per-tile statistics,
+      // 0.02-0.07 with whole-image ones (0.4-0.95x: two passes make only the first tail GroupNorm exact); blend bands
+      // 0.9-1.1x interiors (per-tile), 1.1-1.5x (whole-image: the padding near tile edges is what is left); step
+      // ratio at the cuts 0.9-1.4 blended, 1.1-1.6x that for a hard cut.
       expect(e1p.interior).toBeLessThan(0.3);
-      expect(e2p.interior).toBeLessThan(0.1);
-      expect(e2p.interior).toBeLessThan(0.6 * e1p.interior); // whole-image statistics bring tiles closer to untiled
-      expect(e1p.seam).toBeLessThan(1.25 * e1p.interior); // blending adds no error of its own
-      expect(e2p.seam).toBeLessThan(1.5 * e2p.interior);
-      expect(r.own).toBeLessThan(1.3); // blended: nothing special at the cuts
-      expect(r.hard).toBeGreaterThan(1.25 * r.own); // the metric does see a seam when there is one
-      expect(r.tiled).toBeLessThan(2);
+      expect(e2p.interior).toBeLessThan(0.15);
+      expect(e2p.interior).toBeLessThan(1.1 * e1p.interior);
+      expect(e1p.seam).toBeLessThan(1.5 * e1p.interior); // blending adds no error of its own
+      expect(e2p.seam).toBeLessThan(2 * e2p.interior);
+      expect(r.own).toBeLessThan(1.6); // blended: little special at the cuts
+      expect(r.tiled).toBeLessThan(2.2);
+      expect(r.hard).toBeGreaterThan(1.1 * r.own); // the metric does see a seam when there is one
     } finally {
       vae.destroy();
     }
