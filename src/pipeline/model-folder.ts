@@ -121,7 +121,7 @@ async function resolveDiffusers(root: string, index: Record<string, unknown>, de
 }
 
 async function resolveBfl(root: string, defaults: Record<string, unknown> | null): Promise<ModelFolder> {
-  const files = (await readdir(root)).filter((f) => f.endsWith('.safetensors')).sort();
+  const files = (await readdir(root)).filter((f) => f.endsWith('.safetensors') || f.endsWith('.gguf')).sort(); // .gguf: city96 FLUX conversions
   const pick = (re: RegExp) => files.filter((f) => re.test(f));
   const missing: string[] = [];
   const one = (re: RegExp, what: string, example: string): string => {
@@ -133,7 +133,7 @@ async function resolveBfl(root: string, defaults: Record<string, unknown> | null
   if (files.length === 0 && (await kind(join(root, 'transformer'))) === 'dir') {
     throw new Error(`${root}: has transformer/ but no model_index.json; download the whole diffusers pipeline folder (model_index.json, vae/, text_encoder*/, tokenizer*/, scheduler/)`);
   }
-  const transformer = one(/^flux1?[-_].*\.safetensors$/i, 'FLUX transformer', 'flux1-dev.safetensors');
+  const transformer = one(/^flux1?[-_].*\.(safetensors|gguf)$/i, 'FLUX transformer', 'flux1-dev.safetensors');
   const vae = one(/^(ae|vae)\.safetensors$/i, 'autoencoder', 'ae.safetensors');
   // Text encoders: ComfyUI-style single files, or transformers folders (text_encoder/, text_encoder_2/ copied from
   // the diffusers release) when those are what the user has.
