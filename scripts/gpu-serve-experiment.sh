@@ -27,8 +27,8 @@ if [ ! -f native/nccl-bridge/build/libvk_device_select.so ]; then
   node native/nccl-bridge/build.mjs >"$OUT/native-build.txt" 2>&1 || true
 fi
 nvidia-smi --query-gpu=index,name,memory.used,memory.total --format=csv >"$OUT/nvidia-smi.csv" 2>/dev/null || true
-export MODEL="${MODEL:-random:flux1-dev}" GPUS="${GPUS:-2}" STEPS="${STEPS:-8}" RESOLUTIONS="${RESOLUTIONS:-256,512,1024}"
-export SECONDS_PER_RUN="${SECONDS_PER_RUN:-40}" RATE_PER_MIN="${RATE_PER_MIN:-30}" SLO_FACTOR="${SLO_FACTOR:-1.5}" SLO_SCALE="${SLO_SCALE:-1.2}"
-export MIXES="${MIXES:-uniform,skewed}" POLICIES="${POLICIES:-tetriserve,xdit:1,rssp}" SEED="${SEED:-1}" TXT_TOKENS="${TXT_TOKENS:-512}" ROBUSTNESS=0
+export MODEL="${MODEL:-random:flux1-dev}" GPUS="${GPUS:-2}" MAX_DEGREE="${MAX_DEGREE:-2}" STEPS="${STEPS:-8}" RESOLUTIONS="${RESOLUTIONS:-256,512,1024}"
+export SECONDS_PER_RUN="${SECONDS_PER_RUN:-28}" RATE_PER_MIN="${RATE_PER_MIN:-36}" SLO_FACTOR="${SLO_FACTOR:-1.5}" SLO_SCALE="${SLO_SCALE:-1.2}"
+export MIXES="${MIXES:-uniform,skewed}" POLICIES="${POLICIES:-tetriserve,xdit:1,xdit:2,rssp}" SEED="${SEED:-1}" TXT_TOKENS="${TXT_TOKENS:-512}" ROBUSTNESS=0
 timeout 470 node scripts/serve-experiment.mjs 2>&1 | grep --line-buffered -v 'deprecated builtin' | tee "$OUT/log.txt"
 echo "exit: ${PIPESTATUS[0]}" | tee -a "$OUT/log.txt"

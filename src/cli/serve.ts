@@ -5,6 +5,7 @@ import { defaultConfig, type ServeConfig } from '../serve/config.js';
 interface ServeFlags {
   model: string;
   gpus: string;
+  maxDegree: string;
   sharedAdapter?: boolean;
   host: string;
   port: string;
@@ -57,6 +58,7 @@ export function configFromFlags(f: ServeFlags): ServeConfig {
     model: f.model,
     gpus: int(f.gpus, '--gpus', 1),
     sharedAdapter: !!f.sharedAdapter,
+    maxDegree: int(f.maxDegree, '--max-degree', 1),
     host: f.host,
     port: int(f.port, '--port'),
     resolutions,
@@ -89,11 +91,12 @@ export function registerServe(program: Command): void {
     .description('serve image generation over HTTP with the TetriServe round scheduler (docs/serving.md)')
     .option('--model <path>', 'model folder (diffusers pipeline or BFL file set), a FLUX transformer file, or random:flux1-dev', 'weights/small-flux')
     .option('--gpus <n>', 'GPU workers (one Dawn device per GPU)', '1')
+    .option('--max-degree <k>', 'largest sequence-parallel degree (groups of the first k GPUs measured at start; 1 = one GPU per request)', '1')
     .option('--shared-adapter', 'open every worker on the first adapter (CPU Vulkan testing)')
     .option('--host <addr>', 'listen address', d.host)
     .option('--port <n>', 'listen port', String(d.port))
     .option('--resolutions <list>', 'square sizes served, comma-separated', '128')
-    .option('--policy <name>', 'tetriserve, tetriserve+, xdit:1, rssp, edf:1 (degree 1 until sequence parallelism is wired in)', d.policy)
+    .option('--policy <name>', 'tetriserve, tetriserve+, xdit:K, rssp, edf:K (K up to --max-degree)', d.policy)
     .option('--profile <file>', 'latency profile JSON (default: measure each resolution on the workers at start)')
     .option('--steps <n>', 'default denoising steps', '20')
     .option('--max-steps <n>', 'largest steps a request may ask for', String(d.maxSteps))

@@ -17,6 +17,11 @@ export interface ServeConfig {
    * workers on it still exercise the multi-worker paths).
    */
   sharedAdapter: boolean;
+  /**
+   * Largest sequence-parallel degree the scheduler may use (powers of two up to the GPU count; groups measured at
+   * start). 1 = one GPU per request.
+   */
+  maxDegree: number;
   /** Text tokens per request (T5 length). */
   txtTokens: number;
   /** Scheduling policy (createScheduler name): tetriserve, xdit:1, rssp, edf:1 ... */
@@ -60,6 +65,7 @@ export function defaultConfig(over: Partial<ServeConfig> = {}): ServeConfig {
     resolutions: [64, 128],
     gpus: 1,
     sharedAdapter: false,
+    maxDegree: 1,
     txtTokens: 16,
     policy: 'tetriserve',
     profilePath: null,

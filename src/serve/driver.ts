@@ -6,6 +6,7 @@ import { EventEmitter } from 'node:events';
 import type { Assignment, GpuId, Scheduler } from '../scheduler/types.js';
 import type { RgbImage } from './engine.js';
 import type { Job } from './jobs.js';
+import type { GroupExecutors } from './groups.js';
 import type { AssignmentOutcome, Worker } from './worker.js';
 
 /** One assignment as it ran (for the dashboard, metrics and the live-vs-simulated comparison). */
@@ -35,6 +36,8 @@ export interface DriverOptions {
   storeImage: (job: Job, image: RgbImage) => Promise<void>;
   /** Seconds on the server clock; default: process time since the driver started. */
   clock?: () => number;
+  /** Sequence-parallel executors for assignments of degree > 1 (absent: degree 1 only). */
+  groups?: GroupExecutors;
 }
 
 export class Driver extends EventEmitter<DriverEvents> {
@@ -58,12 +61,14 @@ export class Driver extends EventEmitter<DriverEvents> {
   readonly roundStarts: number[] = [];
   private readonly storeImage: DriverOptions['storeImage'];
   private idleWaiters: (() => void)[] = [];
+  private readonly groups: GroupExecutors | null;
 
   constructor(opts: DriverOptions) {
     super();
     this.scheduler = opts.scheduler;
     this.workers = opts.workers;
     this.storeImage = opts.storeImage;
+    this.groups = opts.groups ?? null;
     const t0 = performance.now();
     this.clock = opts.clock ?? (() => (performance.now() - t0) / 1000);
     for (const w of this.workers) w.onLost((reason) => this.onWorkerLost(w, reason));
@@ -181,12 +186,14 @@ export class Driver extends EventEmitter<DriverEvents> {
       queueMicrotask(() => this.complete(job, a, { completed: a.steps }, null));
       return;
     }
-    if (a.gpus.length !== 1) {
-      // Workers run degree 1 until sequence parallelism lands; the cost model is capped so this cannot happen.
-      throw new Error(`degree ${a.gpus.length} assignment for request ${a.requestId}: this server runs degree 1 only`);
+    if (a.gpus.length > 1 && !this.groups) {
+      // The cost model is capped at the degrees the server can run, so this is a configuration bug.
+      throw new Error(`degree ${a.gpus.length} assignment for request ${a.requestId}, but this server has no sequence-parallel groups (--max-degree 1)`);
     }
+    // The group's first GPU leads: it runs encode/decode and drives the group's steps.
     const gpu = a.gpus[0];
     const worker = this.workers.find((w) => w.gpu === gpu)!;
+    const group = a.gpus.length > 1 ? this.groups!.get(a.gpus) : undefined;
     for (const g of a.gpus) this.busy.set(g, a.requestId);
     const run: AssignmentRun = { requestId: a.requestId, resolution: job.params.resolution, gpus: a.gpus, steps: a.steps, start: now, end: null, completed: 0 };
     this.history.push(run);
@@ -213,7 +220,7 @@ export class Driver extends EventEmitter<DriverEvents> {
             this.emit('stage', { job, gpu, stage: ev.kind, seconds: ev.seconds });
           }
         },
-      })
+      }, group)
       .then((out) => this.complete(job, a, out, run), (e: unknown) => this.complete(job, a, { completed: 0, error: e as Error }, run));
     this.running.set(a.requestId, p);
     this.emit('assignment', run);
@@ -228,7 +235,11 @@ export class Driver extends EventEmitter<DriverEvents> {
     const now = this.clock();
     this.running.delete(a.requestId);
     for (const g of a.gpus) if (this.busy.get(g) === a.requestId) this.busy.delete(g);
-    if (run) run.end = now;
+    if (run) {
+      run.end = now;
+      // Non-leading members of a group were busy for the whole assignment too.
+      for (const g of a.gpus.slice(1)) this.workers.find((w) => w.gpu === g)?.chargeBusy(now - run.start);
+    }
     this.scheduler.onStepsDone({ requestId: a.requestId, completed: out.completed, at: now });
     const told = (this.reported.get(a.requestId) ?? 0) + out.completed;
     if (told >= job.totalSteps) {
@@ -237,13 +248,12 @@ export class Driver extends EventEmitter<DriverEvents> {
     } else {
       this.reported.set(a.requestId, told);
     }
-    const lostGpu = a.gpus.find((g) => !this.workers.find((w) => w.gpu === g)!.alive);
-    if (out.error && lostGpu === undefined && !job.finished) {
-      // The device is fine: the request itself failed (engine error). It is not retried.
+    const lost = a.gpus.filter((g) => !this.workers.find((w) => w.gpu === g)!.alive);
+    if (out.error && lost.length === 0 && !job.finished) {
+      // The devices are fine: the request itself failed (engine error). It is not retried.
       this.finish(job, 'failed', `engine error on GPU ${a.gpus.join(',')}: ${out.error.message}`);
-    } else if (lostGpu !== undefined) {
-      this.markDead(lostGpu, now);
     }
+    for (const g of lost) this.markDead(g, now);
     if (!job.finished) {
       if (out.image) {
         const image = out.image;

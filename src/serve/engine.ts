@@ -5,7 +5,18 @@
 // Denoising steps are the pipeline's (src/pipeline: RequestState, runStep, TransformerExecutor). Until the
 // pipeline's text encoders and VAE land, the engine stands in for them with small deterministic host functions
 // (docs/serving.md, "Interim engine").
+import type { GpuContext } from '../gpu/context.js';
+import type { WeightStore } from '../graph/weights.js';
+import type { FluxConfig } from '../models/flux/index.js';
+import type { Sd3Config } from '../models/sd3/index.js';
+import type { DenoiseExecutor } from '../pipeline/denoise-step.js';
 import type { Conditioning, RequestState } from '../pipeline/request-state.js';
+
+export interface SpMemberSource {
+  ctx: GpuContext;
+  weights: WeightStore;
+  config: FluxConfig | Sd3Config;
+}
 
 /** One image request as the engine sees it (validated by the HTTP layer). */
 export interface GenerationParams {
@@ -52,8 +63,10 @@ export interface Engine {
   encodeText(p: GenerationParams): Promise<TextConds>;
   /** The pipeline state at the request's first step (noise, or the VAE-encoded input image noised, for image-to-image). */
   newState(id: string, p: GenerationParams, text: TextConds): Promise<RequestState>;
-  /** Runs the state's next denoising step on this worker's GPU (pipeline runStep). */
-  step(state: RequestState): Promise<void>;
+  /** Runs the state's next denoising step (pipeline runStep) on this worker's GPU, or on a group's executor. */
+  step(state: RequestState, group?: DenoiseExecutor): Promise<void>;
+  /** What a sequence-parallel group needs from this worker: its device and resident transformer weights. */
+  spMember(): SpMemberSource | null;
   decode(p: GenerationParams, latents: Float32Array): Promise<RgbImage>;
   /** A cheap low-resolution look at intermediate latents (progress previews). */
   preview(p: GenerationParams, latents: Float32Array): RgbImage;

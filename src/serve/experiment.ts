@@ -26,6 +26,7 @@ export interface ExperimentOptions {
   seed: number;
   txtTokens: number;
   robustness: boolean;
+  maxDegree: number;
   out: string;
   log: (s: string) => void;
 }
@@ -43,6 +44,7 @@ export interface MixReport {
     wallSeconds: number;
     decisionMsMedian: number;
     liveStepSeconds: Record<number, number>;
+    stepsByDegree: Record<number, number>;
     stageSeconds: Record<number, number>;
     gpuBusySeconds: number[];
     perResolution: Record<number, { n: number; met: number }>;
@@ -54,19 +56,22 @@ function serviceProfile(base: LatencyProfile, r: ReplayResult, steps: number): L
   return makeProfile({
     model: base.model,
     device: base.device,
-    degrees: [1],
+    degrees: base.degrees,
     entries: base.entries.map((e) => {
-      const step = r.stepSeconds[e.resolution] ?? e.stepSeconds['1'];
+      const start1 = e.stepSeconds['1'];
+      const live1 = r.stepSeconds[e.resolution] ?? start1;
       const stage = r.stageSeconds[e.resolution] ?? 0;
-      return { resolution: e.resolution, stepSeconds: { '1': step + stage / steps }, groupChangeSeconds: 0, provenance: { '1': 'measured live: median step + (encode + decode)/steps' } };
+      // Every degree's step scaled by the live/start-up ratio seen at degree 1, plus encode + decode spread over the steps.
+      const stepSeconds = Object.fromEntries(base.degrees.map((k) => [String(k), (e.stepSeconds[String(k)] * live1) / start1 + stage / steps]));
+      return { resolution: e.resolution, stepSeconds, groupChangeSeconds: 0, provenance: { '1': 'measured live: median step (scaled to other degrees) + (encode + decode)/steps' } };
     }),
   });
 }
 
 export async function runServeExperiment(o: ExperimentOptions): Promise<{ profile: LatencyProfile; mixes: MixReport[] }> {
-  const cfg = defaultConfig({ model: o.model, gpus: o.gpus, sharedAdapter: o.sharedAdapter, resolutions: o.resolutions, txtTokens: o.txtTokens, robustness: o.robustness });
+  const cfg = defaultConfig({ model: o.model, gpus: o.gpus, sharedAdapter: o.sharedAdapter, resolutions: o.resolutions, txtTokens: o.txtTokens, robustness: o.robustness, maxDegree: o.maxDegree });
   const t0 = performance.now();
-  const { workers, measured } = await openWorkers(cfg, { log: o.log });
+  const { workers, measured, groups } = await openWorkers(cfg, { log: o.log });
   o.log(`workers ready in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   const profile = measuredProfile(cfg, measured, workers[0].description);
   const mixes: MixReport[] = [];
@@ -78,9 +83,10 @@ export async function runServeExperiment(o: ExperimentOptions): Promise<{ profil
       const trace = generateWorkload({ count, ratePerMin: o.ratePerMin, mix, sloScale: o.sloScale, seed: o.seed, resolutions: o.resolutions, steps: o.steps, baseSlo });
       const report: MixReport = { mix, requests: trace.length, baseSlo, runs: [] };
       for (const policy of o.policies) {
-        const live = await replayLive(workers, profile, policy, trace);
-        const simA = replaySimulated(profile, o.gpus, policy, trace);
-        const simB = replaySimulated(serviceProfile(profile, live, o.steps), o.gpus, policy, trace);
+        const maxDegree = Math.min(o.maxDegree, Math.max(...profile.degrees));
+        const live = await replayLive(workers, profile, policy, trace, { maxDegree, groups: groups ?? undefined });
+        const simA = replaySimulated(profile, o.gpus, policy, trace, maxDegree);
+        const simB = replaySimulated(serviceProfile(profile, live, o.steps), o.gpus, policy, trace, maxDegree);
         const perResolution: Record<number, { n: number; met: number }> = {};
         for (const x of live.outcomes) {
           const p = (perResolution[x.resolution] ??= { n: 0, met: 0 });
@@ -90,7 +96,7 @@ export async function runServeExperiment(o: ExperimentOptions): Promise<{ profil
         report.runs.push({
           policy: live.policy, live: live.attainment, simulatedStartupProfile: simA, simulatedServiceProfile: simB,
           gapPoints: 100 * (simB - live.attainment), wallSeconds: live.wallSeconds, decisionMsMedian: live.decisionMsMedian,
-          liveStepSeconds: live.stepSeconds, stageSeconds: live.stageSeconds, gpuBusySeconds: live.gpuBusySeconds, perResolution,
+          liveStepSeconds: live.stepSeconds, stepsByDegree: live.stepsByDegree, stageSeconds: live.stageSeconds, gpuBusySeconds: live.gpuBusySeconds, perResolution,
         });
         o.log(`${mix} ${live.policy}: live SLO attainment ${(100 * live.attainment).toFixed(1)}%, simulated ${(100 * simA).toFixed(1)}% (start-up profile) / ${(100 * simB).toFixed(1)}% (service profile), ${live.wallSeconds.toFixed(0)} s`);
         await mkdir(o.out, { recursive: true });
@@ -99,6 +105,7 @@ export async function runServeExperiment(o: ExperimentOptions): Promise<{ profil
       mixes.push(report);
     }
   } finally {
+    groups?.destroy();
     await Promise.all(workers.map((w) => w.close()));
   }
   return { profile, mixes };

@@ -4,14 +4,14 @@
 import type { GpuContext } from '../gpu/context.js';
 import { WeightStore } from '../graph/weights.js';
 import { randomWeightStore } from '../models/random-weights.js';
-import { runStep } from '../pipeline/denoise-step.js';
+import { runStep, type DenoiseExecutor } from '../pipeline/denoise-step.js';
 import { FLUX_DEV_SCHEDULER, FLUX_SCHNELL_SCHEDULER } from '../pipeline/flow-match.js';
 import { createRequestState, type Conditioning, type RequestState } from '../pipeline/request-state.js';
 import { TransformerExecutor } from '../pipeline/transformer-executor.js';
 import { mulberry32 } from '../util/random.js';
 import { loadModel } from '../models/registry.js';
 import { flux1DevConfig, type FluxConfig } from '../models/flux/index.js';
-import type { Engine, GenerationParams, RgbImage, TextConds } from './engine.js';
+import type { Engine, GenerationParams, RgbImage, SpMemberSource, TextConds } from './engine.js';
 
 /** Latent channels of FLUX's VAE and its spatial downsampling. */
 const LATENT_C = 16;
@@ -32,7 +32,7 @@ export class FluxEngine implements Engine {
   private readonly codec = new LatentCodec();
 
   private constructor(
-    ctx: GpuContext,
+    private readonly ctx: GpuContext,
     private readonly store: WeightStore,
     readonly cfg: FluxConfig,
     private readonly src: FluxEngineSource,
@@ -90,8 +90,12 @@ export class FluxEngine implements Engine {
     });
   }
 
-  async step(state: RequestState): Promise<void> {
-    await runStep(state, this.executor);
+  async step(state: RequestState, group?: DenoiseExecutor): Promise<void> {
+    await runStep(state, group ?? this.executor);
+  }
+
+  spMember(): SpMemberSource {
+    return { ctx: this.ctx, weights: this.store, config: this.cfg };
   }
 
   async decode(p: GenerationParams, latents: Float32Array): Promise<RgbImage> {

@@ -2,12 +2,12 @@
 // encoders, runStep on a TransformerExecutor and VAE (src/pipeline/pipeline.ts), split into the stages the
 // driver schedules. Same numbers as `dit generate` for the same seed and settings.
 import type { GpuContext } from '../gpu/context.js';
-import { runStep } from '../pipeline/denoise-step.js';
+import { runStep, type DenoiseExecutor } from '../pipeline/denoise-step.js';
 import { denormalize } from '../pipeline/image-io.js';
 import { TextToImagePipeline } from '../pipeline/pipeline.js';
 import { createRequestState, type RequestState } from '../pipeline/request-state.js';
 import { TransformerExecutor } from '../pipeline/transformer-executor.js';
-import type { Engine, GenerationParams, RgbImage, TextConds } from './engine.js';
+import type { Engine, GenerationParams, RgbImage, SpMemberSource, TextConds } from './engine.js';
 
 export class PipelineEngine implements Engine {
   readonly description: string;
@@ -83,8 +83,13 @@ export class PipelineEngine implements Engine {
     });
   }
 
-  async step(state: RequestState): Promise<void> {
-    await runStep(state, this.executor);
+  async step(state: RequestState, group?: DenoiseExecutor): Promise<void> {
+    await runStep(state, group ?? this.executor);
+  }
+
+  spMember(): SpMemberSource {
+    const e = this.executor;
+    return { ctx: e.ctx, weights: e.weights, config: e.config };
   }
 
   async decode(p: GenerationParams, latents: Float32Array): Promise<RgbImage> {

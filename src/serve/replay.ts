@@ -8,6 +8,7 @@ import type { LatencyProfile } from '../scheduler/profile.js';
 import type { Request } from '../scheduler/types.js';
 import { simulate } from '../sim/simulator.js';
 import { Driver } from './driver.js';
+import type { GroupExecutors } from './groups.js';
 import { Job } from './jobs.js';
 import type { Worker } from './worker.js';
 
@@ -30,6 +31,8 @@ export interface ReplayResult {
   wallSeconds: number;
   /** Median planRound wall time (ms). */
   decisionMsMedian: number;
+  /** Steps run at each degree. */
+  stepsByDegree: Record<number, number>;
   /** Median text encoding + decoding seconds per request, by resolution (run inside assignments). */
   stageSeconds: Record<number, number>;
 }
@@ -37,14 +40,17 @@ export interface ReplayResult {
 const median = (xs: number[]): number => (xs.length ? [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] : NaN);
 
 /** Replays `trace` (arrival/deadline in seconds from the start) under `policy` on `workers`. */
-export async function replayLive(workers: Worker[], profile: LatencyProfile, policy: string, trace: readonly Request[], opts: { maxDegree?: number; guidance?: number } = {}): Promise<ReplayResult> {
+export async function replayLive(workers: Worker[], profile: LatencyProfile, policy: string, trace: readonly Request[], opts: { maxDegree?: number; guidance?: number; groups?: GroupExecutors } = {}): Promise<ReplayResult> {
   const model = new CostModel(profile, workers.length, opts.maxDegree ?? 1);
   const scheduler = createScheduler(policy, model);
   const busy0 = workers.map((w) => w.busySeconds);
-  const driver = new Driver({ scheduler, workers, storeImage: async () => undefined });
+  const driver = new Driver({ scheduler, workers, groups: opts.groups, storeImage: async () => undefined });
+  const degreeSteps = new Map<number, number>();
+  driver.on('step', (s) => degreeSteps.set(s.gpus.length, (degreeSteps.get(s.gpus.length) ?? 0) + 1));
   const steps = new Map<number, number[]>();
   const decisions: number[] = [];
-  driver.on('step', (s) => steps.set(s.job.params.resolution, [...(steps.get(s.job.params.resolution) ?? []), s.seconds]));
+  // Step times by resolution at degree 1 (the service profile's basis).
+  driver.on('step', (s) => { if (s.gpus.length === 1) steps.set(s.job.params.resolution, [...(steps.get(s.job.params.resolution) ?? []), s.seconds]); });
   driver.on('decision', (d) => decisions.push(d.seconds * 1000));
   const stages = new Map<number, number>();
   driver.on('stage', (s) => stages.set(s.job.num, (stages.get(s.job.num) ?? 0) + s.seconds));
@@ -75,6 +81,7 @@ export async function replayLive(workers: Worker[], profile: LatencyProfile, pol
   const stageSeconds: Record<number, number> = {};
   for (const [r, xs] of stageBy) stageSeconds[r] = median(xs);
   return {
+    stepsByDegree: Object.fromEntries(degreeSteps),
     stageSeconds,
     policy: scheduler.name,
     attainment: outcomes.length ? outcomes.filter((o) => o.met).length / outcomes.length : 1,

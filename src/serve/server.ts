@@ -17,6 +17,7 @@ import type { Engine } from './engine.js';
 import { PipelineEngine } from './pipeline-engine.js';
 import { ServeMetrics } from './metrics.js';
 import { ResultStore } from './results.js';
+import { GroupExecutors } from './groups.js';
 import { DeviceWorker, type Worker } from './worker.js';
 
 export interface StartOptions {
@@ -49,53 +50,81 @@ export async function openEngine(ctx: GpuContext, cfg: ServeConfig): Promise<Eng
   return PipelineEngine.open(ctx, cfg.model, cfg.resolutions);
 }
 
-export async function openWorkers(cfg: ServeConfig, opts: StartOptions = {}): Promise<{ workers: Worker[]; measured: Map<number, number[]> }> {
+/** Start-up measurements: seconds per step by degree, then resolution (one value per worker or group). */
+export type Measured = Map<number, Map<number, number[]>>;
+
+export async function openWorkers(cfg: ServeConfig, opts: StartOptions = {}): Promise<{ workers: Worker[]; measured: Measured; groups: GroupExecutors | null }> {
   // One Dawn device per GPU through the device-select layer (src/parallel/devices.ts) when there are several.
   const open = opts.openDevice ?? ((g: number) => (cfg.gpus > 1 && !cfg.sharedAdapter ? openGpu(g, { robustness: cfg.robustness }) : GpuContext.open({ robustness: cfg.robustness })));
   const workers: Worker[] = [];
-  const measured = new Map<number, number[]>();
+  const measured: Measured = new Map([[1, new Map()]]);
+  const add = (degree: number, r: number, s: number): void => {
+    if (!measured.has(degree)) measured.set(degree, new Map());
+    const m = measured.get(degree)!;
+    m.set(r, [...(m.get(r) ?? []), s]);
+  };
   for (let g = 0; g < cfg.gpus; g++) {
     const ctx = await open(g);
     const engine = await openEngine(ctx, cfg);
     const w = new DeviceWorker(g, ctx, engine);
+    const line: string[] = [];
     for (const r of cfg.resolutions) {
       const s = await w.prepare(r);
-      measured.set(r, [...(measured.get(r) ?? []), s]);
+      add(1, r, s);
+      line.push(`${r}² ${(s * 1000).toFixed(1)} ms`);
     }
-    opts.log?.(`${w.description}; one step: ${cfg.resolutions.map((r) => `${r}² ${(measured.get(r)!.at(-1)! * 1000).toFixed(1)} ms`).join(', ')}`);
+    opts.log?.(`${w.description}; one step: ${line.join(', ')}`);
     workers.push(w);
   }
-  return { workers, measured };
+  // Sequence-parallel degrees: the first k GPUs as the measured group of each degree.
+  let groups: GroupExecutors | null = null;
+  const degrees = [2, 4, 8].filter((k) => k <= Math.min(cfg.maxDegree, cfg.gpus));
+  if (degrees.length) {
+    groups = new GroupExecutors(workers, cfg.sharedAdapter, cfg.resolutions.length);
+    for (const k of degrees) {
+      const ids = workers.slice(0, k).map((w) => w.gpu);
+      const ex = groups.get(ids);
+      const line: string[] = [];
+      for (const r of cfg.resolutions) {
+        const s = await workers[0].prepareGroup(r, ex);
+        add(k, r, s);
+        line.push(`${r}² ${(s * 1000).toFixed(1)} ms`);
+      }
+      opts.log?.(`degree ${k} (${groups.transport}, GPUs ${ids.join(',')}); one step: ${line.join(', ')}`);
+    }
+  }
+  return { workers, measured, groups };
 }
 
-/** A degree-1 profile from the start-up measurements (median over workers). */
-export function measuredProfile(cfg: ServeConfig, measured: Map<number, number[]>, device: string): LatencyProfile {
+/** A profile from the start-up measurements (median over workers per degree). */
+export function measuredProfile(cfg: ServeConfig, measured: Measured, device: string): LatencyProfile {
   const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  const degrees = [...measured.keys()].sort((a, b) => a - b);
   return makeProfile({
     model: cfg.model,
     device,
-    degrees: [1],
+    degrees,
     entries: cfg.resolutions.map((r) => ({
       resolution: r,
-      stepSeconds: { '1': median(measured.get(r)!) },
+      stepSeconds: Object.fromEntries(degrees.map((k) => [String(k), median(measured.get(k)!.get(r)!)])),
       groupChangeSeconds: 0,
-      provenance: { '1': 'measured: one warm step on each worker at server start (median)', groupChange: 'latents live on the host between steps: moving costs no extra transfer' },
+      provenance: { '1': 'measured: warm steps on each worker at server start (median)', groupChange: 'latents live on the host between steps: moving costs no extra transfer' },
     })),
   });
 }
 
 export async function startServer(cfg: ServeConfig, opts: StartOptions = {}): Promise<RunningServer> {
-  const { workers, measured } = await openWorkers(cfg, opts);
+  const { workers, measured, groups } = await openWorkers(cfg, opts);
   const profile = cfg.profilePath ? parseProfile(JSON.parse(await readFile(cfg.profilePath, 'utf8')), cfg.profilePath) : measuredProfile(cfg, measured, workers[0].description);
-  // Degree 1 until sequence parallelism lands: the cost model offers no larger group.
-  const model = new CostModel(profile, cfg.gpus, 1);
+  // The cost model offers only the degrees the server measured groups for.
+  const model = new CostModel(profile, cfg.gpus, Math.min(cfg.maxDegree, Math.max(...profile.degrees)));
   const scheduler = createScheduler(cfg.policy, model);
   const baseSlo: Record<number, number> = {};
   for (const r of cfg.resolutions) baseSlo[r] = cfg.baseSlo[r] ?? cfg.sloFactor * cfg.defaultSteps * model.fastestStep(model.slot(r));
   const results = new ResultStore(cfg.resultDir, cfg.retention);
   await results.init();
   let core!: ServeCore;
-  const driver = new Driver({ scheduler, workers, storeImage: (job, img) => core.storeImage(job, img) });
+  const driver = new Driver({ scheduler, workers, groups: groups ?? undefined, storeImage: (job, img) => core.storeImage(job, img) });
   const metrics = new ServeMetrics(driver, true);
   core = new ServeCore(cfg, driver, model, metrics, results, baseSlo, (p, latents) => workers[0].preview(p, latents));
   const app = await buildApp(core);
@@ -107,6 +136,7 @@ export async function startServer(cfg: ServeConfig, opts: StartOptions = {}): Pr
     closing ??= (async () => {
       const r = await core.shutdown();
       await app.close();
+      groups?.destroy();
       await Promise.all(workers.map((w) => w.close()));
       return r;
     })();

@@ -7,7 +7,8 @@
 // be a Dawn device in this process (DeviceWorker, below) or a child process per GPU speaking the same calls.
 import type { GpuContext } from '../gpu/context.js';
 import type { GpuId } from '../scheduler/types.js';
-import type { Engine, GenerationParams, RequestProgress, RgbImage } from './engine.js';
+import type { DenoiseExecutor } from '../pipeline/denoise-step.js';
+import type { Engine, GenerationParams, RequestProgress, RgbImage, SpMemberSource } from './engine.js';
 
 export type StageEvent =
   | { kind: 'encode'; seconds: number }
@@ -46,7 +47,14 @@ export interface Worker {
   readonly busySeconds: number;
   /** Compiles the model for a resolution (done for every served resolution at start); returns one warm step's seconds. */
   prepare(resolution: number): Promise<number>;
-  run(work: AssignmentWork): Promise<AssignmentOutcome>;
+  /** Runs an assignment; with `group`, its steps run on that sequence-parallel executor (this worker leads). */
+  run(work: AssignmentWork, group?: DenoiseExecutor): Promise<AssignmentOutcome>;
+  /** Device and weights for sequence-parallel groups (null: cannot join one). */
+  spMember(): SpMemberSource | null;
+  /** Compiles and times a group's step at one resolution with this worker leading; returns seconds per step. */
+  prepareGroup(resolution: number, group: DenoiseExecutor): Promise<number>;
+  /** Busy time spent as a non-leading member of a group. */
+  chargeBusy(seconds: number): void;
   /** Low-resolution look at intermediate latents; host code only (works after the device is gone). */
   preview(p: GenerationParams, latents: Float32Array): RgbImage;
   /** Called once when the worker dies (not on close()). */
@@ -113,7 +121,28 @@ export class DeviceWorker implements Worker {
     return this.guard(this.engine.prepare(resolution));
   }
 
-  async run(w: AssignmentWork): Promise<AssignmentOutcome> {
+  spMember(): SpMemberSource | null {
+    return this.alive ? this.engine.spMember() : null;
+  }
+
+  async prepareGroup(resolution: number, group: DenoiseExecutor): Promise<number> {
+    const p: GenerationParams = { prompt: 'warm up', negativePrompt: '', resolution, steps: 8, guidance: 3.5, seed: 1, strength: 1 };
+    const st = await this.guard(this.engine.newState('warmup-group', p, await this.engine.encodeText(p)));
+    await this.guard(this.engine.step(st, group)); // compiles the group's plans
+    const times: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const t0 = now();
+      await this.guard(this.engine.step(st, group));
+      times.push(now() - t0);
+    }
+    return times.sort((a, b) => a - b)[1];
+  }
+
+  chargeBusy(seconds: number): void {
+    this.busy += seconds;
+  }
+
+  async run(w: AssignmentWork, group?: DenoiseExecutor): Promise<AssignmentOutcome> {
     if (!this.alive) return { completed: 0, error: new Error(`GPU ${this.gpu} is not alive (${this.lost ?? 'closed'})`) };
     if (this.running) throw new Error(`GPU ${this.gpu} was given an assignment while running another (driver bug)`);
     this.running = true;
@@ -132,7 +161,7 @@ export class DeviceWorker implements Worker {
         if (w.shouldStop()) break;
         const start = now();
         // runStep updates the host latents only after the GPU answered: a lost device leaves them as they were.
-        await this.guard(this.engine.step(st));
+        await this.guard(this.engine.step(st, group));
         pr.stepsDone++;
         completed++;
         w.onStage({ kind: 'step', step: pr.stepsDone - 1, start, end: now(), latents: st.latents });

@@ -65,7 +65,7 @@ describe('GPU failure', () => {
 
 describe('graceful shutdown', () => {
   it('drains: refuses new work, finishes admitted work, then stops', async () => {
-    const s = await tinyServer({ gpus: 1, resolutions: [32] });
+    const s = await tinyServer({ gpus: 1, resolutions: [32], drainSeconds: 300 });
     servers.push(s);
     const ids = [];
     for (let i = 0; i < 3; i++) ids.push((await post(s, { prompt: `drain ${i}`, size: '32x32', steps: 4 })).body.id);
