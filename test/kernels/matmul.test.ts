@@ -328,7 +328,9 @@ fn smMma(a: u32, b: u32, acc: u32) -> u32 {
 const EMULATE = !!process.env.MATMUL_EMULATE;
 if (!EMULATE) console.log('[matmul.test] only the CI smoke case of the emulated subgroup-matrix kernel runs: set MATMUL_EMULATE=1 for all of them (minutes on lavapipe).');
 
-describe('linear: subgroup-matrix kernel emulated (CI smoke)', { timeout: 900_000 }, () => {
+// On tensor-core adapters the real kernel runs in the tests above; there the emulated shader (8-lane fragments) is
+// refused by NVIDIA's Vulkan driver (VK_ERROR_UNKNOWN, H200 2026-11-30), so the emulation runs only where it stands in.
+describe.skipIf(caps.tensorCores)('linear: subgroup-matrix kernel emulated (CI smoke)', { timeout: 900_000 }, () => {
   it('staged tiles, vector loads, ragged M/N/K, bias + GELU + in-place residual epilogue', async () => {
     const staged: SgTiling = { sgM: 1, sgN: 2, fragM: 1, fragN: 1, bk: 16, staging: 'staged', groupM: 2, subgroupSize: 8 };
     await runLinearCase('subgroup-matrix', { M: 37, K: 48, N: 70, outType: 'f16', bias: 'f16', act: 'gelu_tanh', residual: 'inplace', tuning: { tiling: staged, transform: { name: 'emulated', fn: emulateSubgroupMatrix } } }, SEED);
