@@ -37,7 +37,10 @@ export class GroupExecutors {
     } else {
       comms = inProcessGroup(gpus.length);
     }
-    const ex = new SequenceParallelExecutor(members.map((m, r) => ({ ctx: m.ctx, weights: m.weights, comm: comms[r] })), members[0].config, { strategy: 'ulysses', maxPlans: this.maxPlans });
+    // Ulysses when the degree divides the heads (FLUX.1: 24), ring otherwise (tiny test models have one head).
+    const cfg = members[0].config;
+    const strategy = cfg.numHeads % gpus.length === 0 ? 'ulysses' : 'ring';
+    const ex = new SequenceParallelExecutor(members.map((m, r) => ({ ctx: m.ctx, weights: m.weights, comm: comms[r] })), cfg, { strategy, maxPlans: this.maxPlans });
     this.cache.set(key, { ex, destroy });
     return ex;
   }
