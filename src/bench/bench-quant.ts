@@ -1,0 +1,212 @@
+// Quantized-weight benchmark (issue 16), one GPU: (1) dequant kernel throughput per format on a FLUX-size weight;
+// (2) full-size FLUX.1-dev checkpoints of random quantized data (scaled fp8 safetensors, GGUF Q8_0, GGUF Q4_K,
+// city96's layout: 1-D tensors and embedders in F32) written to disk, loaded through the real loader (timed, GPU
+// weight memory reported), and one 1024² step run on the loaded weights beside the same step on f16 random weights.
+// Weights are expanded to f16 at load (the mode implemented), so the step itself runs the f16 kernels: the step
+// time must equal the f16 step's; what differs is file size, load time and the upload's dequant cost.
+// Run: scripts/gpu-quant.sh (node dist/bench/bench-quant.js --out DIR). --dry: tiny FLUX and small shapes (lavapipe).
+import { randomFillSync } from 'node:crypto';
+import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { GpuContext } from '../gpu/context.js';
+import { allocTensor, encodeCalls } from '../gpu/kernel.js';
+import { WeightStore } from '../graph/weights.js';
+import { DEQUANT_BLOCKS, dequant, type DequantFormat } from '../kernels-wgsl/dequant.js';
+import { GgufWriter, ggufTensorBytes, type GgufTensorSpec } from '../loading/gguf-writer.js';
+import { SafetensorsWriter } from '../loading/safetensors-writer.js';
+import { flux, flux1DevConfig, tinyFluxConfig, type FluxConfig } from '../models/flux/index.js';
+import { randomWeightStore } from '../models/random-weights.js';
+import { loadModel } from '../models/registry.js';
+
+const MiB = 2 ** 20;
+
+/** A buffer of `bytes` random valid blocks of `format` (finite, weight-sized values). */
+export function randomBlocks(format: DequantFormat, bytes: number): Uint8Array {
+  const blk = DEQUANT_BLOCKS[format];
+  const b = new Uint8Array(Math.floor(bytes / blk.bytes) * blk.bytes);
+  for (let o = 0; o < b.byteLength; o += 1 << 16) randomFillSync(b, o, Math.min(1 << 16, b.byteLength - o));
+  const dv = new DataView(b.buffer);
+  const setHalf = (o: number, v: number) => dv.setUint16(o, v, true);
+  if (format === 'F8_E4M3') for (let i = 0; i < b.length; i++) b[i] = (b[i] & 0x87) | ((4 + (b[i] % 6)) << 3); // |x| in [2^-3, 2^3)
+  else if (format === 'F8_E5M2') for (let i = 0; i < b.length; i++) b[i] = (b[i] & 0x83) | ((10 + (b[i] % 8)) << 2);
+  else {
+    for (let o = 0; o < b.byteLength; o += blk.bytes) {
+      if (format === 'Q6_K') setHalf(o + 208, 0x1a00); // d ~ 0.0039
+      else {
+        setHalf(o, format === 'Q8_0' ? 0x0d00 : 0x1a00); // d ~ 2.4e-4 (Q8_0) / 0.0039
+        if (format === 'Q4_1' || format === 'Q5_1' || format === 'Q4_K' || format === 'Q5_K') setHalf(o + 2, 0x1800);
+      }
+    }
+  }
+  return b;
+}
+
+interface KernelRow { format: DequantFormat; values: number; ms: number; inGBps: number; outGBps: number }
+
+async function kernelThroughput(ctx: GpuContext, rows: number, cols: number, log: (s: string) => void): Promise<KernelRow[]> {
+  const out: KernelRow[] = [];
+  const n = rows * cols;
+  const dst = allocTensor(ctx, [n], 'f16');
+  const counts = ctx.createBuffer(8);
+  ctx.fill(counts, 0, 8);
+  try {
+    for (const format of Object.keys(DEQUANT_BLOCKS) as DequantFormat[]) {
+      const blk = DEQUANT_BLOCKS[format];
+      const bytes = (n / blk.elems) * blk.bytes;
+      const raw = randomBlocks(format, bytes);
+      const src = allocTensor(ctx, [Math.ceil(bytes / 4)], 'u32');
+      const padded = new Uint8Array(Math.ceil(bytes / 4) * 4);
+      padded.set(raw);
+      ctx.write(src.buffer, padded);
+      const call = await dequant(ctx, { format, src, n, dst, dstBase: 0, counts, slot: 0, scale: format.startsWith('F8') ? 0.01 : undefined });
+      const samples: number[] = [];
+      for (let r = 0; r < 12; r++) {
+        await ctx.sync();
+        const t0 = performance.now();
+        const enc = ctx.device.createCommandEncoder();
+        encodeCalls(enc, [call]);
+        ctx.device.queue.submit([enc.finish()]);
+        await ctx.sync();
+        if (r >= 2) samples.push(performance.now() - t0);
+      }
+      src.buffer.destroy();
+      const ms = samples.sort((a, b) => a - b)[samples.length >> 1];
+      const row = { format, values: n, ms, inGBps: bytes / ms / 1e6, outGBps: (n * 2) / ms / 1e6 };
+      log(`dequant ${format} [${rows}, ${cols}]: ${ms.toFixed(3)} ms, reads ${row.inGBps.toFixed(0)} GB/s, writes ${row.outGBps.toFixed(0)} GB/s (f16)`);
+      out.push(row);
+    }
+  } finally {
+    dst.buffer.destroy();
+    counts.destroy();
+  }
+  return out;
+}
+
+type FileKind = 'fp8-scaled' | 'gguf-Q8_0' | 'gguf-Q4_K';
+const KEEP_F32 = ['time_in.', 'txt_in.', 'vector_in.', 'img_in.', 'guidance_in.', 'final_layer.'];
+
+/** Writes a random-data FLUX checkpoint of `kind` with BFL names (the city96 / ComfyUI layouts). */
+async function writeQuantFlux(path: string, cfg: FluxConfig, kind: FileKind): Promise<number> {
+  const tensors = flux.expectedTensors(cfg);
+  const quantOf = (name: string, shape: number[]): DequantFormat | null => {
+    if (shape.length !== 2 || KEEP_F32.some((k) => name.startsWith(k))) return null;
+    const f: DequantFormat = kind === 'fp8-scaled' ? 'F8_E4M3' : kind === 'gguf-Q8_0' ? 'Q8_0' : 'Q4_K';
+    return shape[1] % DEQUANT_BLOCKS[f].elems === 0 ? f : null;
+  };
+  const pattern = new Map<string, Uint8Array>();
+  const patternOf = (f: DequantFormat | 'F32') => {
+    if (!pattern.has(f)) {
+      if (f === 'F32') {
+        const x = new Float32Array(16 * MiB / 4);
+        for (let i = 0; i < x.length; i++) x[i] = (Math.random() - 0.5) * 0.04;
+        pattern.set(f, new Uint8Array(x.buffer));
+      } else pattern.set(f, randomBlocks(f, 16 * MiB));
+    }
+    return pattern.get(f)!;
+  };
+  const stream = async (write: (b: Uint8Array) => Promise<void>, bytes: number, p: Uint8Array) => {
+    for (let o = 0; o < bytes; o += p.byteLength) await write(p.subarray(0, Math.min(p.byteLength, bytes - o)));
+  };
+  if (kind === 'fp8-scaled') {
+    const specs = tensors.flatMap((t) => {
+      const q = quantOf(t.name, t.shape);
+      return q ? [{ name: t.name, dtype: 'F8_E4M3' as const, shape: t.shape }, { name: t.name.replace(/\.weight$/, '.scale_weight'), dtype: 'F32' as const, shape: [] as number[] }] : [{ name: t.name, dtype: 'F32' as const, shape: t.shape }];
+    });
+    const w = await SafetensorsWriter.create(path, [{ name: 'scaled_fp8', dtype: 'F8_E4M3', shape: [2] }, ...specs]);
+    await w.write(new Uint8Array(2));
+    for (const s of specs) {
+      const n = s.shape.reduce((a, b) => a * b, 1);
+      if (s.dtype === 'F8_E4M3') await stream((b) => w.write(b), n, patternOf('F8_E4M3'));
+      else if (s.shape.length === 0) await w.write(new Uint8Array(new Float32Array([0.005]).buffer));
+      else await stream((b) => w.write(b), n * 4, patternOf('F32'));
+    }
+    await w.close();
+  } else {
+    const specs: GgufTensorSpec[] = tensors.map((t) => ({ name: t.name, dtype: quantOf(t.name, t.shape) ?? 'F32', shape: t.shape }));
+    const w = await GgufWriter.create(path, specs, { 'general.architecture': 'flux' });
+    for (const s of specs) await stream((b) => w.write(b), ggufTensorBytes(s), patternOf(s.dtype as DequantFormat | 'F32'));
+    await w.close();
+  }
+  return (await stat(path)).size;
+}
+
+interface ModelRow { kind: FileKind | 'f16-random'; fileBytes: number; writeSeconds: number; loadSeconds: number; gpuWeightBytes: number; stepMs: number[]; medianStepMs: number; finite: boolean; saturated: number }
+
+async function timeStep(ctx: GpuContext, store: WeightStore, cfg: FluxConfig, res: number, tokens: number, reps: number): Promise<{ samples: number[]; finite: boolean }> {
+  const step = await flux.bench!.step(ctx, store, cfg, res, tokens);
+  try {
+    const samples: number[] = [];
+    for (let r = 0; r < reps + 2; r++) {
+      await ctx.sync();
+      const t0 = performance.now();
+      await step.plan.run();
+      await ctx.sync();
+      if (r >= 2) samples.push(performance.now() - t0);
+    }
+    const v = await step.plan.readOutput('velocity');
+    return { samples, finite: v.every(Number.isFinite) };
+  } finally {
+    step.destroy();
+  }
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const arg = (k: string, d: string) => { const i = argv.indexOf(k); return i >= 0 ? argv[i + 1] : d; };
+  const dry = argv.includes('--dry');
+  const out = arg('--out', '/tmp/out/quant');
+  const tmp = arg('--tmp', '/tmp/quant-bench');
+  const kinds = arg('--kinds', 'fp8-scaled,gguf-Q8_0,gguf-Q4_K').split(',').filter(Boolean) as FileKind[];
+  const res = dry ? 64 : Number(arg('--res', '1024'));
+  const reps = dry ? 1 : 5;
+  await mkdir(out, { recursive: true });
+  await mkdir(tmp, { recursive: true });
+  const lines: string[] = [];
+  const log = (s: string) => { lines.push(s); console.log(s); };
+  const ctx = await GpuContext.open({ robustness: false });
+  const cfg = dry ? tinyFluxConfig('bfl', true) : flux1DevConfig('bfl', true);
+  const tokens = dry ? 7 : flux.bench!.textTokens;
+  const report: Record<string, unknown> = { device: `${ctx.caps.adapterName} (${ctx.caps.vendor}, ${ctx.caps.backend})`, dry, resolution: res, textTokens: tokens, date: new Date().toISOString() };
+  try {
+    report.kernels = await kernelThroughput(ctx, dry ? 256 : 12288, dry ? 512 : 3072, log);
+    const models: ModelRow[] = [];
+    {
+      const { store, bytes } = await randomWeightStore(ctx, cfg, flux.bench!.seed);
+      const { samples, finite } = await timeStep(ctx, store, cfg, res, tokens, reps);
+      store.destroy();
+      const med = [...samples].sort((a, b) => a - b)[samples.length >> 1];
+      models.push({ kind: 'f16-random', fileBytes: 0, writeSeconds: 0, loadSeconds: 0, gpuWeightBytes: bytes, stepMs: samples, medianStepMs: med, finite, saturated: 0 });
+      log(`f16 random weights: ${(bytes / 2 ** 30).toFixed(2)} GiB, step ${med.toFixed(1)} ms at ${res}², finite=${finite}`);
+    }
+    for (const kind of kinds) {
+      const path = join(tmp, `flux-${kind}.${kind.startsWith('gguf') ? 'gguf' : 'safetensors'}`);
+      const t0 = performance.now();
+      const fileBytes = await writeQuantFlux(path, cfg, kind);
+      const writeSeconds = (performance.now() - t0) / 1000;
+      const store = new WeightStore();
+      const loaded = await loadModel<FluxConfig>(ctx, path, { store });
+      try {
+        const { samples, finite } = await timeStep(ctx, store, loaded.config, res, tokens, reps);
+        const med = [...samples].sort((a, b) => a - b)[samples.length >> 1];
+        models.push({ kind, fileBytes, writeSeconds, loadSeconds: loaded.seconds, gpuWeightBytes: loaded.weights.gpuBytes, stepMs: samples, medianStepMs: med, finite, saturated: loaded.weights.saturated });
+        log(`${kind}: file ${(fileBytes / 1e9).toFixed(2)} GB (written in ${writeSeconds.toFixed(1)} s), loaded in ${loaded.seconds.toFixed(1)} s ` +
+          `(${(fileBytes / 1e9 / loaded.seconds).toFixed(2)} GB/s), GPU weights ${(loaded.weights.gpuBytes / 2 ** 30).toFixed(2)} GiB, step ${med.toFixed(1)} ms, finite=${finite}`);
+      } finally {
+        loaded.weights.destroy();
+        store.destroy();
+        await rm(path, { force: true });
+      }
+    }
+    report.models = models;
+  } finally {
+    await writeFile(join(out, 'quant.json'), JSON.stringify(report, null, 1));
+    await writeFile(join(out, 'quant.log'), lines.join('\n') + '\n');
+    ctx.destroy();
+  }
+}
+
+if (process.argv[1] && /bench-quant\.(js|ts)$/.test(process.argv[1])) {
+  main(process.argv.slice(2)).catch((e) => {
+    console.error(e);
+    process.exit(1);
+  });
+}
