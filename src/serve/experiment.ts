@@ -43,7 +43,7 @@ export interface MixReport {
     gapPoints: number;
     wallSeconds: number;
     decisionMsMedian: number;
-    liveStepSeconds: Record<number, number>;
+    liveStepSeconds: Record<string, number>;
     stepsByDegree: Record<number, number>;
     stageSeconds: Record<number, number>;
     gpuBusySeconds: number[];
@@ -58,12 +58,10 @@ function serviceProfile(base: LatencyProfile, r: ReplayResult, steps: number): L
     device: base.device,
     degrees: base.degrees,
     entries: base.entries.map((e) => {
-      const start1 = e.stepSeconds['1'];
-      const live1 = r.stepSeconds[e.resolution] ?? start1;
       const stage = r.stageSeconds[e.resolution] ?? 0;
-      // Every degree's step scaled by the live/start-up ratio seen at degree 1, plus encode + decode spread over the steps.
-      const stepSeconds = Object.fromEntries(base.degrees.map((k) => [String(k), (e.stepSeconds[String(k)] * live1) / start1 + stage / steps]));
-      return { resolution: e.resolution, stepSeconds, groupChangeSeconds: 0, provenance: { '1': 'measured live: median step (scaled to other degrees) + (encode + decode)/steps' } };
+      // Live median step at each degree where the run used it, else the start-up number; plus encode + decode spread over the steps.
+      const stepSeconds = Object.fromEntries(base.degrees.map((k) => [String(k), (r.stepSecondsByDegree[`${k}:${e.resolution}`] ?? e.stepSeconds[String(k)]) + stage / steps]));
+      return { resolution: e.resolution, stepSeconds, groupChangeSeconds: 0, provenance: { '1': 'measured live: median step per degree (start-up number where unused) + (encode + decode)/steps' } };
     }),
   });
 }
@@ -96,7 +94,7 @@ export async function runServeExperiment(o: ExperimentOptions): Promise<{ profil
         report.runs.push({
           policy: live.policy, live: live.attainment, simulatedStartupProfile: simA, simulatedServiceProfile: simB,
           gapPoints: 100 * (simB - live.attainment), wallSeconds: live.wallSeconds, decisionMsMedian: live.decisionMsMedian,
-          liveStepSeconds: live.stepSeconds, stepsByDegree: live.stepsByDegree, stageSeconds: live.stageSeconds, gpuBusySeconds: live.gpuBusySeconds, perResolution,
+          liveStepSeconds: live.stepSecondsByDegree, stepsByDegree: live.stepsByDegree, stageSeconds: live.stageSeconds, gpuBusySeconds: live.gpuBusySeconds, perResolution,
         });
         o.log(`${mix} ${live.policy}: live SLO attainment ${(100 * live.attainment).toFixed(1)}%, simulated ${(100 * simA).toFixed(1)}% (start-up profile) / ${(100 * simB).toFixed(1)}% (service profile), ${live.wallSeconds.toFixed(0)} s`);
         await mkdir(o.out, { recursive: true });

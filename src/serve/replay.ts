@@ -25,8 +25,10 @@ export interface ReplayResult {
   policy: string;
   attainment: number;
   outcomes: ReplayOutcome[];
-  /** Measured seconds per step by resolution (median over the run). */
+  /** Measured seconds per step at degree 1 by resolution (median over the run). */
   stepSeconds: Record<number, number>;
+  /** Measured seconds per step by "degree:resolution" (median over the run). */
+  stepSecondsByDegree: Record<string, number>;
   gpuBusySeconds: number[];
   wallSeconds: number;
   /** Median planRound wall time (ms). */
@@ -49,8 +51,12 @@ export async function replayLive(workers: Worker[], profile: LatencyProfile, pol
   driver.on('step', (s) => degreeSteps.set(s.gpus.length, (degreeSteps.get(s.gpus.length) ?? 0) + 1));
   const steps = new Map<number, number[]>();
   const decisions: number[] = [];
-  // Step times by resolution at degree 1 (the service profile's basis).
-  driver.on('step', (s) => { if (s.gpus.length === 1) steps.set(s.job.params.resolution, [...(steps.get(s.job.params.resolution) ?? []), s.seconds]); });
+  const stepsByDeg = new Map<string, number[]>();
+  driver.on('step', (s) => {
+    const key = `${s.gpus.length}:${s.job.params.resolution}`;
+    stepsByDeg.set(key, [...(stepsByDeg.get(key) ?? []), s.seconds]);
+    if (s.gpus.length === 1) steps.set(s.job.params.resolution, [...(steps.get(s.job.params.resolution) ?? []), s.seconds]);
+  });
   driver.on('decision', (d) => decisions.push(d.seconds * 1000));
   const stages = new Map<number, number>();
   driver.on('stage', (s) => stages.set(s.job.num, (stages.get(s.job.num) ?? 0) + s.seconds));
@@ -81,6 +87,7 @@ export async function replayLive(workers: Worker[], profile: LatencyProfile, pol
   const stageSeconds: Record<number, number> = {};
   for (const [r, xs] of stageBy) stageSeconds[r] = median(xs);
   return {
+    stepSecondsByDegree: Object.fromEntries([...stepsByDeg].map(([k, xs]) => [k, median(xs)])),
     stepsByDegree: Object.fromEntries(degreeSteps),
     stageSeconds,
     policy: scheduler.name,
