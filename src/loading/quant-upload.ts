@@ -57,7 +57,10 @@ export class QuantUploader {
     this.done.push({ plan: p, slot });
     const item = DTYPE_BYTES[dst.dtype];
     const align = this.ctx.caps.limits.minStorageBufferOffsetAlignment;
-    const blocksPerChunk = Math.floor((this.stagingBytes - 4) / blk.bytes);
+    // Chunks fit the staging buffer, and their destination window (up to 4 bytes per value plus the alignment
+    // slack) fits one storage binding (128 MiB on some adapters: a 64 MiB fp8 chunk would not).
+    const maxBinding = this.ctx.caps.limits.maxStorageBufferBindingSize;
+    const blocksPerChunk = Math.max(1, Math.min(Math.floor((this.stagingBytes - 4) / blk.bytes), Math.floor((maxBinding - align) / (blk.elems * item))));
     let elem = 0; // first element of the current part inside the weight
     for (const seg of p.segments) {
       const scale = await this.scaleOf(ck, seg.tensor, format);

@@ -13,6 +13,7 @@ import { SafetensorsFile } from '../../src/loading/safetensors.js';
 import type { WeightSource } from '../../src/loading/sources.js';
 import { uploadWeights } from '../../src/loading/upload.js';
 import { goldenParity } from '../../src/models/parity.js';
+import { identify } from '../../src/models/registry.js';
 import { formatQuantization, inspectQuantization } from '../../src/models/quant-inspect.js';
 import { t5Family } from '../../src/models/t5/family.js';
 import { T5Encoder } from '../../src/models/t5/runtime.js';
@@ -214,6 +215,25 @@ describe('tiny FLUX from fp8 and GGUF files vs the float64 reference', () => {
     }
     console.log(`tiny FLUX vs float64 reference (${golden}):\n${lines.join('\n')}`);
   }, 120_000);
+
+  it('small chunks (many dispatches per weight, parts split mid-tensor) give the same weights as one chunk', async () => {
+    const ctx = await testContext();
+    const path = join(tmp, 'flux1-tiny-Q8_0.gguf');
+    const bits = async (chunkBytes: number | undefined) => {
+      const ck = await Checkpoint.open(path);
+      const { family, config } = identify(ck);
+      const w = await uploadWeights(ctx, ck, family.weightSources(config), { chunkBytes });
+      await ck.close();
+      const out = new Map<string, Uint8Array>();
+      for (const [name, v] of w.views) out.set(name, new Uint8Array(await ctx.readback(v.buffer, Math.ceil((v.shape.reduce((a, b) => a * b, 1) * 2) / 4) * 4, v.offset)));
+      w.destroy();
+      return out;
+    };
+    const big = await bits(undefined);
+    const small = await bits(4096); // 4 KiB chunks: ~120 Q8_0 blocks, a linear1 weight takes 20+ dispatches
+    expect([...small.keys()]).toEqual([...big.keys()]);
+    for (const [name, b] of big) expect(Buffer.compare(Buffer.from(small.get(name)!), Buffer.from(b)), name).toBe(0);
+  });
 
   it('dit inspect: each file\'s quantization and the GPU memory of each mode', async () => {
     const fp8 = await inspectQuantization(join(tmp, 'flux1-tiny-fp8-scaled.safetensors'));
