@@ -75,7 +75,7 @@ export async function runSimulate(opts: SimulateOpts): Promise<void> {
     if (experiments.some((e) => e !== 'slo-scale')) console.log('with --trace only the SLO-scale sweep runs (the others vary the generated workload)');
   } else {
     if (experiments.includes('resolution')) for (const m of mixes) step(`resolution ${m}`, () => perResolutionExperiment(cfg, m));
-    if (experiments.includes('rate')) for (const m of mixes) step(`rate ${m}`, () => rateExperiment(cfg, m, [6, 9, 12, 15, 18]));
+    if (experiments.includes('rate')) for (const m of mixes) step(`rate ${m}`, () => rateExperiment(cfg, m, [0.5, 0.75, 1, 1.25, 1.5].map((f) => +(f * cfg.rate).toFixed(3))));
     if (experiments.includes('arrivals')) for (const m of mixes) step(`arrivals ${m}`, () => arrivalsExperiment(cfg, m, [1.0, 1.2, 1.5]));
     if (experiments.includes('degree')) for (const m of mixes) step(`degree ${m}`, () => degreeExperiment(cfg, m));
     if (experiments.includes('ablation')) step('ablation', () => ablationExperiment(cfg, scales));

@@ -27,7 +27,7 @@ export interface SimulateOpts {
   gpus: string;
   requests: string;
   seeds: string;
-  rate: string;
+  rate?: string;
   sloScale: string;
   steps: string;
   experiments: string;
@@ -53,7 +53,7 @@ export function registerSimulate(program: Command): void {
     .option('--gpus <n>', 'GPUs in the cluster', '8')
     .option('--requests <n>', 'requests per run', '300')
     .option('--seeds <list>', 'comma-separated workload seeds (results are mean ± 95% CI over them)', DEFAULT_SEEDS)
-    .option('--rate <perMin>', 'mean arrival rate in requests/min (experiments that do not sweep it)', '12')
+    .option('--rate <perMin>', 'mean arrival rate in requests/min (experiments that do not sweep it), or "auto": the paper setting\'s load (12/min on 8 GPUs with the published profile) for this profile, steps and cluster; default 12, auto for a measured profile')
     .option('--arrivals <kind>', 'arrival process: poisson or bursty (experiments that do not compare them)', 'poisson')
     .option('--slo-scale <x>', 'SLO scale for experiments that do not sweep it', '1.2')
     .option('--steps <n>', 'denoising steps per request', '50')
@@ -125,6 +125,30 @@ export function autoBaseSlo(profile: LatencyProfile, steps: number, gpus: number
   return out;
 }
 
+/** Mean GPU-seconds of a uniform-mix request at its cheapest degree: the work one request brings. */
+function meanRequestGpuSeconds(profile: LatencyProfile, steps: number, gpus: number): number {
+  const model = new CostModel(profile, gpus);
+  const res = Object.keys(PAPER_SLO_RATIO).map(Number);
+  let sum = 0;
+  for (const r of res) {
+    const slot = model.slot(r);
+    let best = Infinity;
+    for (let d = 0; d < model.degreeCount; d++) best = Math.min(best, model.degrees[d] * model.step(slot, d));
+    sum += steps * best;
+  }
+  return sum / res.length;
+}
+
+/**
+ * Arrival rate (requests/min) giving this profile, step count and cluster the offered load of the paper setting:
+ * 12 req/min on 8 GPUs with the published-point profile at 50 steps (about 29% of the cluster's GPU-seconds at
+ * each request's cheapest degree).
+ */
+export function autoRate(profile: LatencyProfile, steps: number, gpus: number): number {
+  const PAPER_LOAD = (12 / 60) * 11.5 / 8; // requests/s x mean GPU-seconds (published profile, 50 steps) / GPUs
+  return +((PAPER_LOAD * gpus * 60) / meanRequestGpuSeconds(profile, steps, gpus)).toFixed(3);
+}
+
 function allMeasured(p: LatencyProfile): boolean {
   const c = provenanceCounts(p);
   return c.measured > 0 && c.measured === p.entries.length * p.degrees.length;
@@ -189,13 +213,15 @@ export function parseSimulateOptions(opts: SimulateOpts, readTrace: (path: strin
     gpus: int('gpus', opts.gpus),
     requests: int('requests', opts.requests),
     seeds: parseSeeds(opts.seeds),
-    rate: num('rate', opts.rate),
+    rate: 12,
     steps: int('steps', opts.steps),
     sloScale: num('slo-scale', opts.sloScale),
     arrivals: opts.arrivals as ArrivalProcess,
     trace: opts.trace ? readTrace(opts.trace) : undefined,
   };
   if (opts.roundSteps !== undefined) cfg.roundSteps = int('round-steps', opts.roundSteps);
+  const rate = opts.rate ?? (allMeasured(profile) ? 'auto' : '12');
+  cfg.rate = rate.trim() === 'auto' ? autoRate(profile, cfg.steps, cfg.gpus) : num('rate', rate);
   // A measured profile of our engine is far slower than the published fit: the paper's absolute SLOs would make
   // every request late, so it gets the paper's relative tightness unless --base-slo says otherwise.
   const baseSlo = opts.baseSlo ?? (allMeasured(profile) ? 'auto' : undefined);

@@ -86,8 +86,13 @@ describe('base SLOs for other profiles', () => {
       { resolution: 512, stepSeconds: { '1': 0.2, '2': 0.12 }, groupChangeSeconds: 0.01, provenance: prov },
       { resolution: 1024, stepSeconds: { '1': 0.6, '2': 0.33 }, groupChangeSeconds: 0.01, provenance: prov },
     ] }));
-    const cfg = parseSimulateOptions({ ...base, profile: f }).cfg;
+    const { rate: _r, ...noRate } = base;
+    const cfg = parseSimulateOptions({ ...noRate, profile: f }).cfg;
     expect(cfg.baseSlo![1024]).toBeCloseTo((3 / (50 * 0.03962)) * 50 * 0.33, 2);
+    // and the paper setting's load: the rate falls with the profile's GPU-seconds per request
+    expect(cfg.rate).toBeLessThan(6);
+    expect(parseSimulateOptions({ ...base, rate: 'auto' }).cfg.rate).toBeCloseTo(12, 0);
+    expect(parseSimulateOptions({ ...noRate }).cfg.rate).toBe(12);
     expect(parseSimulateOptions({ ...base, profile: f, baseSlo: '1024:9' }).cfg.baseSlo).toEqual({ 1024: 9 });
     expect(parseSimulateOptions(base).cfg.baseSlo).toBeUndefined();
   });
