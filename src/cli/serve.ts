@@ -15,7 +15,7 @@ interface ServeFlags {
   steps: string;
   maxSteps: string;
   guidance: string;
-  txtTokens: string;
+  txtTokens?: string;
   slo?: string;
   sloFactor: string;
   maxQueue: string;
@@ -67,7 +67,7 @@ export function configFromFlags(f: ServeFlags): ServeConfig {
     defaultSteps: int(f.steps, '--steps', 1),
     maxSteps: int(f.maxSteps, '--max-steps', 1),
     defaultGuidance: positive(f.guidance, '--guidance'),
-    txtTokens: int(f.txtTokens, '--txt-tokens', 1),
+    txtTokens: f.txtTokens === undefined ? null : int(f.txtTokens, '--txt-tokens', 1),
     baseSlo,
     sloFactor: positive(f.sloFactor, '--slo-factor'),
     maxQueue: int(f.maxQueue, '--max-queue', 1),
@@ -101,7 +101,7 @@ export function registerServe(program: Command): void {
     .option('--steps <n>', 'default denoising steps', '20')
     .option('--max-steps <n>', 'largest steps a request may ask for', String(d.maxSteps))
     .option('--guidance <x>', 'default guidance', String(d.defaultGuidance))
-    .option('--txt-tokens <n>', 'text tokens per request for transformer-only models', String(d.txtTokens))
+    .option('--txt-tokens <n>', "text tokens per request (default: the model's own; fewer is faster, longer prompts are refused)")
     .option('--slo <list>', 'base SLO seconds per resolution, e.g. 256=1.5,512=2 (default: --slo-factor x default steps x measured step)')
     .option('--slo-factor <x>', 'base SLO = this x default steps x step time, for resolutions without --slo', String(d.sloFactor))
     .option('--max-queue <n>', 'admitted unfinished requests before 429', String(d.maxQueue))

@@ -22,8 +22,11 @@ export interface ServeConfig {
    * start). 1 = one GPU per request.
    */
   maxDegree: number;
-  /** Text tokens per request (T5 length). */
-  txtTokens: number;
+  /**
+   * Text tokens per request (T5 length). null: the model's own (a pipeline folder's max_sequence_length, 512 for
+   * transformer-only FLUX.1-dev). Fewer makes small models faster; longer prompts are refused.
+   */
+  txtTokens: number | null;
   /** Scheduling policy (createScheduler name): tetriserve, xdit:1, rssp, edf:1 ... */
   policy: string;
   /** A latency profile file; null: measure each resolution on the workers at start. */
@@ -66,7 +69,7 @@ export function defaultConfig(over: Partial<ServeConfig> = {}): ServeConfig {
     gpus: 1,
     sharedAdapter: false,
     maxDegree: 1,
-    txtTokens: 16,
+    txtTokens: null,
     policy: 'tetriserve',
     profilePath: null,
     defaultSteps: 8,

@@ -13,16 +13,16 @@ export class PipelineEngine implements Engine {
   readonly description: string;
   private readonly executor: TransformerExecutor;
 
-  private constructor(private readonly pipe: TextToImagePipeline, resolutions: readonly number[]) {
+  private constructor(private readonly pipe: TextToImagePipeline, resolutions: readonly number[], private readonly maxTokens: number | null) {
     this.description = `${pipe.family} pipeline ${pipe.folder.root}`;
     const e = pipe.executor;
     // One resident plan per served resolution (the pipeline's own executor keeps two).
     this.executor = new TransformerExecutor(e.ctx, e.weights, e.config, { maxPlans: Math.max(1, resolutions.length) });
   }
 
-  static async open(ctx: GpuContext, modelPath: string, resolutions: readonly number[]): Promise<PipelineEngine> {
+  static async open(ctx: GpuContext, modelPath: string, resolutions: readonly number[], maxTokens: number | null = null): Promise<PipelineEngine> {
     const pipe = await TextToImagePipeline.load(ctx, modelPath, { vaeEncoder: true });
-    return new PipelineEngine(pipe, resolutions);
+    return new PipelineEngine(pipe, resolutions, maxTokens);
   }
 
   /** The model's default step count and guidance (tetriserve.json or the family's). */
@@ -55,7 +55,8 @@ export class PipelineEngine implements Engine {
   async encodeText(p: GenerationParams): Promise<TextConds> {
     const text = this.pipe.text;
     if (!text) throw new Error('the pipeline has no text encoders');
-    const o = { maxSequenceLength: this.pipe.defaults().maxSequenceLength, allowTruncation: false };
+    const d = this.pipe.defaults().maxSequenceLength;
+    const o = { maxSequenceLength: this.maxTokens === null ? d : Math.min(d, this.maxTokens), allowTruncation: false };
     const cond = await text.encode(p.prompt, o);
     const uncond = this.useCfg(p) ? await text.encode(p.negativePrompt, o) : null;
     return { cond, uncond };

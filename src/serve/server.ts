@@ -46,8 +46,8 @@ export interface RunningServer {
  */
 export async function openEngine(ctx: GpuContext, cfg: ServeConfig): Promise<Engine> {
   const single = cfg.model.startsWith('random:') || (await stat(cfg.model)).isFile();
-  if (single) return FluxEngine.open(ctx, { model: cfg.model, txtTokens: cfg.txtTokens, resolutions: cfg.resolutions });
-  return PipelineEngine.open(ctx, cfg.model, cfg.resolutions);
+  if (single) return FluxEngine.open(ctx, { model: cfg.model, txtTokens: cfg.txtTokens ?? 512, resolutions: cfg.resolutions });
+  return PipelineEngine.open(ctx, cfg.model, cfg.resolutions, cfg.txtTokens);
 }
 
 /** Start-up measurements: seconds per step by degree, then resolution (one value per worker or group). */

@@ -13,6 +13,7 @@ export async function tinyServer(over: Partial<ServeConfig> = {}): Promise<Runni
     defaultSteps: 4,
     resolutions: [32, 64],
     sharedAdapter: true,
+    txtTokens: 32,
     drainSeconds: 20,
     ...over,
   });
