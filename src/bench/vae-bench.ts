@@ -123,6 +123,8 @@ async function readF32(path: string, name: string): Promise<{ shape: number[]; d
 
 export interface VaeBenchOptions {
   checkpoint?: string;
+  /** Architecture for random weights (default FLUX.1's; tests pass toy widths). Ignored with a checkpoint. */
+  config?: VaeConfig;
   golden?: string;
   reps?: number;
   /** Latent tile for the tiled parity check (default 64). */
@@ -132,9 +134,9 @@ export interface VaeBenchOptions {
 
 export async function benchVae(ctx: GpuContext, resolutions: number[], opts: VaeBenchOptions = {}): Promise<{ model: string; rows: VaeBenchRow[]; parity?: VaeParity }> {
   const log = opts.log ?? (() => {});
-  const loaded = opts.checkpoint ? await loadVae(ctx, opts.checkpoint, { part: 'decoder' }) : await randomVaeDecoder(ctx, FLUX_VAE_CONFIG);
+  const loaded = opts.checkpoint ? await loadVae(ctx, opts.checkpoint, { part: 'decoder' }) : await randomVaeDecoder(ctx, opts.config ?? FLUX_VAE_CONFIG);
   const cfg = loaded.config;
-  const model = opts.checkpoint ? `AutoencoderKL ${loaded.description}` : 'FLUX.1 VAE (random weights)';
+  const model = opts.checkpoint ? `AutoencoderKL ${loaded.description}` : opts.config ? 'AutoencoderKL (custom config, random weights)' : 'FLUX.1 VAE (random weights)';
   log(`${model}: decoder weights ${(loaded.gpuBytes / 2 ** 20).toFixed(0)} MiB on GPU`);
   const vae = VaeRuntime.fromLoaded(ctx, loaded, { cachedPlans: 3 });
   const rows: VaeBenchRow[] = [];

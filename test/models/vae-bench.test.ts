@@ -1,7 +1,7 @@
 // `dit bench vae` end to end on a tiny checkpoint (lavapipe): times, memory, parity against its golden (untiled and
 // tiled) and the Markdown report, so the GPU run (scripts/gpu-vae.sh) does not discover a crash.
 import { describe, expect, it } from 'vitest';
-import { benchVae, vaeMarkdown } from '../../src/bench/vae-bench.js';
+import { benchVae, FLUX_VAE_CONFIG, vaeMarkdown } from '../../src/bench/vae-bench.js';
 import { testContext } from '../helpers/gpu.js';
 
 describe('dit bench vae', () => {
@@ -23,5 +23,14 @@ describe('dit bench vae', () => {
     });
     expect(md).toMatch(/\| 12² \| .* ms \|/);
     expect(md).toMatch(/Parity at 12² against PyTorch float32/);
+  });
+
+  it('random weights (toy widths): finite output', async () => {
+    const ctx = await testContext();
+    const config = { ...FLUX_VAE_CONFIG, blockOutChannels: [32, 32], layersPerBlock: 1 };
+    const r = await benchVae(ctx, [16], { config, reps: 1 });
+    expect(r.model).toMatch(/random weights/);
+    expect([r.rows[0].latent, r.rows[0].finite]).toEqual([8, true]);
+    expect(r.parity).toBeUndefined();
   });
 });
