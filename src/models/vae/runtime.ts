@@ -176,13 +176,18 @@ export class VaeRuntime {
     return this.options.maxTensorBytes ?? Math.min(this.ctx.caps.limits.maxStorageBufferBindingSize, 2 ** 30);
   }
 
-  /** Bytes of the largest activation (f32 residual stream) an untiled decode of h x w latents holds. */
+  /**
+   * Bytes of the largest activation (f32 residual stream) an untiled decode of h x w latents holds. At level l
+   * (image size / 2^l) the stream has ch[l] channels, and the upsampler arriving from the coarser level l+1 brings
+   * ch[l+1] (FLUX at 1024²: 256 channels at 1024², 1 GiB).
+   */
   decodePeakTensorBytes(h: number, w: number): number {
     const ch = this.config.blockOutChannels;
     let peak = 0;
     for (let level = 0; level < ch.length; level++) {
       const s = 2 ** level;
-      peak = Math.max(peak, ((h * this.scale) / s) * ((w * this.scale) / s) * ch[level] * 4);
+      const c = Math.max(ch[level], ch[level + 1] ?? 0);
+      peak = Math.max(peak, ((h * this.scale) / s) * ((w * this.scale) / s) * c * 4);
     }
     return peak;
   }
