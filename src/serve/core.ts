@@ -2,7 +2,7 @@
 // and shutdown. Routes (app.ts) translate between this and JSON; tests can drive it directly.
 import { randomBytes } from 'node:crypto';
 import type { CostModel } from '../scheduler/cost-model.js';
-import type { Request, Scheduler } from '../scheduler/types.js';
+import type { Request } from '../scheduler/types.js';
 import { img2imgStartStep } from '../pipeline/flow-match.js';
 import type { ServeConfig } from './config.js';
 import type { Driver } from './driver.js';
@@ -26,7 +26,6 @@ export interface SubmitOptions {
   sloScale?: number;
 }
 
-/** The scheduler's own feasibility test when it has one (helper H8's admission API), else the cost-model bound. */
 type Admit = (req: Request, now: number, alive: number) => { accepted: boolean; reason: string; earliestFinish: number };
 
 export class ServeCore {
@@ -48,14 +47,9 @@ export class ServeCore {
     /** Low-resolution look at intermediate latents (SSE previews); host-only, any worker's engine can make it. */
     readonly previewer: (p: GenerationParams, latents: Float32Array) => RgbImage,
   ) {
-    const s = driver.scheduler as Scheduler & { admit?: Admit };
-    this.admitFn = typeof s.admit === 'function'
-      ? (req, now, alive) => s.admit!(req, now, alive)
-      : (req, now, alive) => {
-          const finish = now + req.steps * model.fastestStep(model.slot(req.resolution));
-          const ok = alive > 0 && finish <= req.deadline + 1e-9;
-          return { accepted: ok, reason: ok ? '' : alive === 0 ? 'no GPU is alive' : `needs at least ${(finish - now).toFixed(2)} s, ${(req.deadline - now).toFixed(2)} s are left`, earliestFinish: finish };
-        };
+    // The scheduler's own feasibility test (src/scheduler/admission.ts): a processor-demand bound over the cost
+    // model that counts the work already admitted.
+    this.admitFn = (req, now, alive) => driver.scheduler.admit(req, now, alive);
   }
 
   get ready(): boolean {
