@@ -103,6 +103,7 @@ function statusView(core: ServeCore, job: Job, base: string) {
     finished_at: job.finishedAt === null ? null : core.iso(job.finishedAt),
     latency_seconds: job.finishedAt === null ? null : job.finishedAt - job.arrival,
     error: job.error,
+    error_param: job.errorParam,
     status_url: `${base}/v1/generations/${job.id}`,
     events_url: `${base}/v1/generations/${job.id}/events`,
     image_url: job.state === 'done' ? `${base}/v1/generations/${job.id}/image` : null,
@@ -214,6 +215,7 @@ export async function buildApp(core: ServeCore): Promise<FastifyInstance> {
     for (let i = 0; i < n; i++) jobs.push(core.submit({ params: { ...p, seed: (p.seed + i) >>> 0 }, format: 'png' }));
     await Promise.all(jobs.map(waitFinished));
     const failed = jobs.find((j) => j.state !== 'done');
+    if (failed?.errorParam) return errorReply(reply, 400, `${failed.errorParam}: ${failed.error}`, failed.errorParam, 'invalid_field');
     if (failed) return errorReply(reply, failed.state === 'cancelled' ? 409 : 500, `generation ${failed.id} ${failed.state}: ${failed.error ?? ''}`.trim(), null, failed.state);
     const data = await Promise.all(jobs.map(async (j) => (b.response_format === 'url' ? { url: `${baseOf(req)}/v1/generations/${j.id}/image` } : { b64_json: (await readFile(j.resultPath!)).toString('base64') })));
     return { created: Math.floor(Date.now() / 1000), data };

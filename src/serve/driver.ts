@@ -250,8 +250,14 @@ export class Driver extends EventEmitter<DriverEvents> {
     }
     const lost = a.gpus.filter((g) => !this.workers.find((w) => w.gpu === g)!.alive);
     if (out.error && lost.length === 0 && !job.finished) {
-      // The devices are fine: the request itself failed (engine error). It is not retried.
-      this.finish(job, 'failed', `engine error on GPU ${a.gpus.join(',')}: ${out.error.message}`);
+      // The devices are fine: the request itself failed (engine error). It is not retried. A prompt over the text
+      // encoders' token budget is the client's error and is reported as such.
+      if (out.error.name === 'TruncationError' || /tokens? too long/i.test(out.error.message)) {
+        job.errorParam = 'prompt';
+        this.finish(job, 'failed', out.error.message);
+      } else {
+        this.finish(job, 'failed', `engine error on GPU ${a.gpus.join(',')}: ${out.error.message}`);
+      }
     }
     for (const g of lost) this.markDead(g, now);
     if (!job.finished) {

@@ -29,6 +29,8 @@ export class Job extends EventEmitter<JobEvents> {
   cancelRequested = false;
   finishedAt: number | null = null;
   error: string | null = null;
+  /** The request field a failure is the client's fault for (e.g. "prompt" when it exceeds the token budget). */
+  errorParam: string | null = null;
   /** Where the image was stored (set when done). */
   resultPath: string | null = null;
   /** Seconds spent in text encoding and decoding (accounted on the worker that ran them). */

@@ -91,6 +91,19 @@ describe('serve end to end (tiny FLUX, real GPU steps)', () => {
     await s.core.driver.idle();
   });
 
+  it('a prompt over the token budget: the request fails naming prompt (400 on the OpenAI endpoint)', async () => {
+    const long = Array.from({ length: 120 }, (_, i) => `word${i}`).join(' ');
+    const r = await post('/v1/images/generations', { prompt: long, size: '32x32' });
+    expect(r.status).toBe(400);
+    const e: any = await r.json();
+    expect(e.error.param).toBe('prompt');
+    expect(e.error.message).toMatch(/tokens too long/);
+    const n: any = await (await post('/v1/generations', { prompt: long, size: '32x32', wait: true })).json();
+    expect(n.state).toBe('failed');
+    expect(n.error_param).toBe('prompt');
+    await s.core.driver.idle();
+  });
+
   it('ops endpoints: healthz, readyz, metrics, OpenAPI', async () => {
     expect((await fetch(`${url}/healthz`)).status).toBe(200);
     const ready: any = await (await fetch(`${url}/readyz`)).json();
