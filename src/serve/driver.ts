@@ -220,7 +220,7 @@ export class Driver extends EventEmitter<DriverEvents> {
             this.emit('stage', { job, gpu, stage: ev.kind, seconds: ev.seconds });
           }
         },
-      }, group)
+      }, group, a.gpus.slice(1).map((g) => this.workers.find((w) => w.gpu === g)!))
       .then((out) => this.complete(job, a, out, run), (e: unknown) => this.complete(job, a, { completed: 0, error: e as Error }, run));
     this.running.set(a.requestId, p);
     this.emit('assignment', run);

@@ -47,8 +47,14 @@ export interface Worker {
   readonly busySeconds: number;
   /** Compiles the model for a resolution (done for every served resolution at start); returns one warm step's seconds. */
   prepare(resolution: number): Promise<number>;
-  /** Runs an assignment; with `group`, its steps run on that sequence-parallel executor (this worker leads). */
-  run(work: AssignmentWork, group?: DenoiseExecutor): Promise<AssignmentOutcome>;
+  /**
+   * Runs an assignment; with `group`, its steps run on that sequence-parallel executor (this worker leads) and
+   * `members` are the other workers of the group: the assignment fails as soon as any of them is lost (a peer
+   * that died mid-exchange would otherwise leave the group's step waiting forever).
+   */
+  run(work: AssignmentWork, group?: DenoiseExecutor, members?: readonly Worker[]): Promise<AssignmentOutcome>;
+  /** Rejects when this worker is lost (never resolves). */
+  readonly lostSignal: Promise<never>;
   /** Device and weights for sequence-parallel groups (null: cannot join one). */
   spMember(): SpMemberSource | null;
   /** Compiles and times a group's step at one resolution with this worker leading; returns seconds per step. */
@@ -66,6 +72,9 @@ export interface Worker {
 
 const now = (): number => performance.now() / 1000;
 
+/** A group member died during a sequence-parallel step led by this worker. */
+class PeerLostError extends Error {}
+
 /** A Dawn device in this process running an Engine. */
 export class DeviceWorker implements Worker {
   private lost: string | null = null;
@@ -75,14 +84,14 @@ export class DeviceWorker implements Worker {
   private readonly lostPromise: Promise<never>;
   private running = false;
 
+  private rejectLost!: (e: Error) => void;
+
   constructor(readonly gpu: GpuId, private readonly ctx: GpuContext, private readonly engine: Engine) {
-    let reject!: (e: Error) => void;
-    this.lostPromise = new Promise<never>((_, r) => (reject = r));
+    this.lostPromise = new Promise<never>((_, r) => (this.rejectLost = r));
     this.lostPromise.catch(() => undefined);
     ctx.device.lost.then((info) => {
       if (this.closed) return;
       this.markLost(`device lost (${info.reason || 'unknown'}): ${info.message}`);
-      reject(new Error(`GPU ${gpu}: ${this.lost}`));
     });
   }
 
@@ -109,12 +118,19 @@ export class DeviceWorker implements Worker {
   private markLost(reason: string): void {
     if (this.lost !== null) return;
     this.lost = reason;
+    // Everything waiting on this device (or on a group it belongs to) fails now, not when Dawn gets round to
+    // resolving device.lost.
+    this.rejectLost(new Error(`GPU ${this.gpu}: ${reason}`));
     for (const cb of this.lostCbs) cb(reason);
   }
 
-  /** Awaits `p` unless the device dies first. */
-  private guard<T>(p: Promise<T>): Promise<T> {
-    return Promise.race([p, this.lostPromise]);
+  get lostSignal(): Promise<never> {
+    return this.lostPromise;
+  }
+
+  /** Awaits `p` unless the device (or a group member's) dies first. */
+  private guard<T>(p: Promise<T>, members: readonly Worker[] = []): Promise<T> {
+    return Promise.race([p, this.lostPromise, ...members.map((m) => m.lostSignal.catch((e: Error) => Promise.reject(new PeerLostError(e.message))))]);
   }
 
   prepare(resolution: number): Promise<number> {
@@ -142,7 +158,7 @@ export class DeviceWorker implements Worker {
     this.busy += seconds;
   }
 
-  async run(w: AssignmentWork, group?: DenoiseExecutor): Promise<AssignmentOutcome> {
+  async run(w: AssignmentWork, group?: DenoiseExecutor, members: readonly Worker[] = []): Promise<AssignmentOutcome> {
     if (!this.alive) return { completed: 0, error: new Error(`GPU ${this.gpu} is not alive (${this.lost ?? 'closed'})`) };
     if (this.running) throw new Error(`GPU ${this.gpu} was given an assignment while running another (driver bug)`);
     this.running = true;
@@ -161,7 +177,7 @@ export class DeviceWorker implements Worker {
         if (w.shouldStop()) break;
         const start = now();
         // runStep updates the host latents only after the GPU answered: a lost device leaves them as they were.
-        await this.guard(this.engine.step(st, group));
+        await this.guard(this.engine.step(st, group), members);
         pr.stepsDone++;
         completed++;
         w.onStage({ kind: 'step', step: pr.stepsDone - 1, start, end: now(), latents: st.latents });
@@ -175,8 +191,9 @@ export class DeviceWorker implements Worker {
       return { completed, image };
     } catch (e) {
       const err = e as Error;
-      // An engine error on a device that still works is the request's problem, a lost device the worker's.
-      if (this.ctx.device && this.lost === null && /lost|destroyed/i.test(err.message)) this.markLost(err.message);
+      // An engine error on a device that still works is the request's problem, a lost device the worker's; a lost
+      // group peer is the peer's (this worker stays).
+      if (!(err instanceof PeerLostError) && this.lost === null && /lost|destroyed/i.test(err.message)) this.markLost(err.message);
       return { completed, error: err };
     } finally {
       this.busy += now() - t0;

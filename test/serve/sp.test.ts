@@ -39,4 +39,25 @@ describe('sequence-parallel groups in the server', () => {
       await one.close();
     }
   });
+
+  it('a group member lost mid-request: the request finishes on the survivor at degree 1', async () => {
+    const r = (await sp.app.inject({ method: 'POST', url: '/v1/generations', payload: { prompt: 'lose a member', size: '32x32', steps: 12, slo_scale: 100 } })).json();
+    const job = sp.core.job(r.id)!;
+    await new Promise<void>((resolve) => job.on('step', (st) => { if (st.step === 2) resolve(); }));
+    sp.workers[1].kill('test: group member lost');
+    const log: string[] = [];
+    job.on('step', (st) => log.push(`step ${st.step} ${st.gpus}`));
+    job.on('state', (st) => log.push(`state ${st}`));
+    const done = await Promise.race([
+      new Promise<boolean>((resolve) => { if (job.finished) resolve(true); else job.on('state', () => { if (job.finished) resolve(true); }); }),
+      new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 30_000)),
+    ]);
+    expect(done, `${log.join('; ')} | sched unfinished ${sp.core.driver.scheduler.unfinished()} alive ${sp.core.driver.aliveGpus}`).toBe(true);
+    expect(job.state, job.error ?? '').toBe('done');
+    expect(job.stepLog.map((x) => x.step)).toEqual(Array.from({ length: 12 }, (_, i) => i));
+    expect(job.stepLog[0].gpus).toEqual([0, 1]);
+    expect(job.stepLog.at(-1)!.gpus).toEqual([0]);
+    const ready = (await sp.app.inject({ method: 'GET', url: '/readyz' })).json();
+    expect(ready.alive_gpus).toBe(1);
+  });
 });
