@@ -27,8 +27,8 @@ const o = {
   log: (s) => console.log(`[${new Date().toISOString().slice(11, 19)}] ${s}`),
 };
 const r = await runServeExperiment(o);
-const lines = ['| mix | policy | live SLO attainment | simulated (start-up profile) | simulated (service profile) | gap (points) | steps by degree | wall s |', '|---|---|---:|---:|---:|---:|---|---:|'];
-for (const m of r.mixes) for (const x of m.runs) lines.push(`| ${m.mix} | ${x.policy} | ${(100 * x.live).toFixed(1)}% | ${(100 * x.simulatedStartupProfile).toFixed(1)}% | ${(100 * x.simulatedServiceProfile).toFixed(1)}% | ${x.gapPoints.toFixed(1)} | ${JSON.stringify(x.stepsByDegree)} | ${x.wallSeconds.toFixed(0)} |`);
+const lines = ['| mix | policy | live SLO attainment | simulated (start-up profile) | simulated (service profile) | gap (points) | steps by degree | event-loop delay p99 ms | wall s |', '|---|---|---:|---:|---:|---:|---|---:|---:|'];
+for (const m of r.mixes) for (const x of m.runs) lines.push(`| ${m.mix} | ${x.policy} | ${(100 * x.live).toFixed(1)}% | ${(100 * x.simulatedStartupProfile).toFixed(1)}% | ${(100 * x.simulatedServiceProfile).toFixed(1)}% | ${x.gapPoints.toFixed(1)} | ${JSON.stringify(x.stepsByDegree)} | ${x.eventLoopDelayMs.p99.toFixed(1)} | ${x.wallSeconds.toFixed(0)} |`);
 writeFileSync(join(out, 'serve-experiment.md'), `${lines.join('\n')}\n`);
 console.log(lines.join('\n'));
 process.exit(0);

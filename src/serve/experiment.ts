@@ -45,6 +45,7 @@ export interface MixReport {
     decisionMsMedian: number;
     liveStepSeconds: Record<string, number>;
     stepsByDegree: Record<number, number>;
+    eventLoopDelayMs: { p50: number; p99: number; max: number };
     stageSeconds: Record<number, number>;
     gpuBusySeconds: number[];
     perResolution: Record<number, { n: number; met: number }>;
@@ -101,7 +102,7 @@ export async function runServeExperiment(o: ExperimentOptions): Promise<{ profil
         report.runs.push({
           policy: live.policy, live: live.attainment, simulatedStartupProfile: simA, simulatedServiceProfile: simB,
           gapPoints: 100 * (simB - live.attainment), wallSeconds: live.wallSeconds, decisionMsMedian: live.decisionMsMedian,
-          liveStepSeconds: live.stepSecondsByDegree, stepsByDegree: live.stepsByDegree, stageSeconds: live.stageSeconds, gpuBusySeconds: live.gpuBusySeconds, perResolution,
+          liveStepSeconds: live.stepSecondsByDegree, stepsByDegree: live.stepsByDegree, eventLoopDelayMs: live.eventLoopDelayMs, stageSeconds: live.stageSeconds, gpuBusySeconds: live.gpuBusySeconds, perResolution,
         });
         o.log(`${mix} ${live.policy}: live SLO attainment ${(100 * live.attainment).toFixed(1)}%, simulated ${(100 * simA).toFixed(1)}% (start-up profile) / ${(100 * simB).toFixed(1)}% (service profile), ${live.wallSeconds.toFixed(0)} s`);
         await mkdir(o.out, { recursive: true });

@@ -2,6 +2,7 @@
 // serving experiment (scripts/gpu-serve-experiment.sh) and its CI smoke test. Requests are submitted at their
 // trace arrival times on the wall clock, straight to the driver (the HTTP layer is tested separately; here the
 // question is whether the scheduler keeps deadlines on real GPUs as the simulator predicts).
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { CostModel } from '../scheduler/cost-model.js';
 import { createScheduler } from '../scheduler/index.js';
 import type { LatencyProfile } from '../scheduler/profile.js';
@@ -33,6 +34,11 @@ export interface ReplayResult {
   wallSeconds: number;
   /** Median planRound wall time (ms). */
   decisionMsMedian: number;
+  /**
+   * Event-loop delay while the replay ran (ms, p50/p99/max): what any status request waited before its handler
+   * ran (the handler itself is well under a millisecond), i.e. the HTTP layer's responsiveness with GPUs busy.
+   */
+  eventLoopDelayMs: { p50: number; p99: number; max: number };
   /** Steps run at each degree. */
   stepsByDegree: Record<number, number>;
   /** Median text encoding + decoding seconds per request, by resolution (run inside assignments). */
@@ -61,6 +67,8 @@ export async function replayLive(workers: Worker[], profile: LatencyProfile, pol
   const stages = new Map<number, number>();
   driver.on('stage', (s) => stages.set(s.job.num, (stages.get(s.job.num) ?? 0) + s.seconds));
   const jobs: Job[] = [];
+  const loop = monitorEventLoopDelay({ resolution: 1 });
+  loop.enable();
   const t0 = driver.clock();
   await new Promise<void>((resolve) => {
     let submitted = 0;
@@ -77,6 +85,7 @@ export async function replayLive(workers: Worker[], profile: LatencyProfile, pol
     if (trace.length === 0) resolve();
   });
   await driver.idle();
+  loop.disable();
   const wall = driver.clock() - t0;
   await driver.stop();
   const outcomes = jobs.map((j) => ({ id: j.num, resolution: j.params.resolution, arrival: j.arrival - t0, deadline: j.deadline - t0, finish: (j.finishedAt ?? Infinity) - t0, met: j.met === true }));
@@ -87,6 +96,7 @@ export async function replayLive(workers: Worker[], profile: LatencyProfile, pol
   const stageSeconds: Record<number, number> = {};
   for (const [r, xs] of stageBy) stageSeconds[r] = median(xs);
   return {
+    eventLoopDelayMs: { p50: loop.percentile(50) / 1e6, p99: loop.percentile(99) / 1e6, max: loop.max / 1e6 },
     stepSecondsByDegree: Object.fromEntries([...stepsByDeg].map(([k, xs]) => [k, median(xs)])),
     stepsByDegree: Object.fromEntries(degreeSteps),
     stageSeconds,
