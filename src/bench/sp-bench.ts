@@ -23,6 +23,7 @@ import type { VelocityQuery } from '../pipeline/denoise-step.js';
 import { SequenceParallelExecutor } from '../pipeline/sequence-parallel-executor.js';
 import { makeProfile, profileToJson } from '../scheduler/profile.js';
 import { randomWeightStore } from '../models/random-weights.js';
+import { uniformArray } from '../util/random.js';
 
 export type TransportKind = 'nccl' | 'shm';
 
@@ -148,16 +149,6 @@ async function benchTransfers(ctxs: GpuContext[], kinds: TransportKind[], sizesM
   return rows;
 }
 
-function randomArray(n: number, seed: number, std = 1): Float32Array {
-  const a = new Float32Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    a[i] = ((s / 4294967296) * 2 - 1) * std * 1.7320508;
-  }
-  return a;
-}
-
 /** Strategy variants valid at a degree for `heads` (hybrid uses the largest Ulysses degree below `degree`). */
 export function variants(strategies: SpStrategy[], degree: number, heads: number): { strategy: SpStrategy; ulysses?: number }[] {
   if (degree === 1) return [];
@@ -223,10 +214,10 @@ export async function benchSp(opts: SpBenchOptions): Promise<SpBenchReport> {
       for (const [i, ctx] of ctxs.entries()) stores.push(i > 0 && ctx === ctxs[0] ? stores[0] : (await randomWeightStore(ctx, cfg, 1)).store);
     }
     const Lt = opts.txtTokens;
-    const cond = { context: randomArray(Lt * cfg.contextInDim, 2, 0.3), tokens: Lt, pooled: randomArray(cfg.pooledDim, 3, 0.3) };
+    const cond = { context: uniformArray(Lt * cfg.contextInDim, 2, 0.3), tokens: Lt, pooled: uniformArray(cfg.pooledDim, 3, 0.3) };
     for (const res of opts.resolutions) {
       const lat = { channels: cfg.inChannels / 4, height: res / 8, width: res / 8 };
-      const query = (c = cond): VelocityQuery => ({ family: 'flux', latentShape: lat, latents: randomArray(lat.channels * lat.height * lat.width, 1), sigma: 0.6, distilledGuidance: 3.5, conds: [c] });
+      const query = (c = cond): VelocityQuery => ({ family: 'flux', latentShape: lat, latents: uniformArray(lat.channels * lat.height * lat.width, 1), sigma: 0.6, distilledGuidance: 3.5, conds: [c] });
       let reference: Float32Array | null = null;
       let baseMs = 0;
       const executors = new Map<number, { ex: SequenceParallelExecutor; ms: number; release: () => void }>();
