@@ -71,6 +71,29 @@ export interface NcclStats {
   unpinnedRounds: number;
 }
 
+function emptyStats(): NcclStats {
+  return { rounds: 0, h2dMs: 0, ncclMs: 0, d2hMs: 0, wallMs: 0, bytes: 0, unpinnedRounds: 0 };
+}
+
+/** Adds one exchange round's bridge timings to a group's totals. */
+function addRound(stats: NcclStats, t: ExchangeTiming): void {
+  stats.rounds++;
+  stats.h2dMs += t.h2dMs;
+  stats.ncclMs += t.ncclMs;
+  stats.d2hMs += t.d2hMs;
+  stats.wallMs += t.wallMs;
+  stats.bytes += t.bytesOut;
+  if (!t.pinned) stats.unpinnedRounds++;
+}
+
+/** The bridge with NCCL and the CUDA runtime loaded, or the error naming what is missing. */
+function loadedBridge(): { bridge: NcclBridge; devices: number } {
+  const bridge = loadBridgeModule();
+  const p = bridge.load();
+  if (!p.ok) throw new NcclUnavailableError(p.error ?? 'unknown');
+  return { bridge, devices: p.devices ?? 0 };
+}
+
 /** The first send/recv of a round without a same-sized partner, described; null when all pair up. */
 export function unmatched(ops: { local: number; sends: PeerBytes[]; recvs: PeerBytes[] }[]): string | null {
   const key = (from: number, to: number) => `${from}>${to}`;
@@ -90,7 +113,7 @@ export function unmatched(ops: { local: number; sends: PeerBytes[]; recvs: PeerB
 
 /** One process, one rank per listed CUDA device (rank i <-> devices[i]). */
 export class NcclGroup {
-  readonly stats: NcclStats = { rounds: 0, h2dMs: 0, ncclMs: 0, d2hMs: 0, wallMs: 0, bytes: 0, unpinnedRounds: 0 };
+  readonly stats: NcclStats = emptyStats();
   private readonly bridge: NcclBridge;
   private readonly handle: number;
   private readonly rounds = new Map<number, { ops: { local: number; sends: PeerBytes[]; recvs: PeerBytes[] }[]; waiters: { resolve: () => void; reject: (e: Error) => void }[] }>();
@@ -100,11 +123,10 @@ export class NcclGroup {
   private chain: Promise<unknown> = Promise.resolve();
 
   constructor(readonly devices: number[]) {
-    this.bridge = loadBridgeModule();
-    const probe = this.bridge.load();
-    if (!probe.ok) throw new NcclUnavailableError(probe.error ?? 'unknown');
-    if ((probe.devices ?? 0) < devices.length || devices.some((d) => d >= (probe.devices ?? 0))) {
-      throw new NcclUnavailableError(`devices [${devices}] requested but CUDA sees ${probe.devices ?? 0}`);
+    const loaded = loadedBridge();
+    this.bridge = loaded.bridge;
+    if (loaded.devices < devices.length || devices.some((d) => d >= loaded.devices)) {
+      throw new NcclUnavailableError(`devices [${devices}] requested but CUDA sees ${loaded.devices}`);
     }
     this.handle = this.bridge.commInitAll(devices);
     this.nextRound = devices.map(() => 0);
@@ -153,13 +175,7 @@ export class NcclGroup {
       this.chain = run.catch(() => {});
       run.then(
         (t) => {
-          this.stats.rounds++;
-          this.stats.h2dMs += t.h2dMs;
-          this.stats.ncclMs += t.ncclMs;
-          this.stats.d2hMs += t.d2hMs;
-          this.stats.wallMs += t.wallMs;
-          this.stats.bytes += t.bytesOut;
-          if (!t.pinned) this.stats.unpinnedRounds++;
+          addRound(this.stats, t);
           for (const w of round.waiters) w.resolve();
         },
         (e: Error) => {
@@ -183,25 +199,20 @@ export class NcclGroup {
  * process then constructs its NcclRank with the same id. Exchanges run in call order, one NCCL group each.
  */
 export class NcclRank {
-  readonly stats: NcclStats = { rounds: 0, h2dMs: 0, ncclMs: 0, d2hMs: 0, wallMs: 0, bytes: 0, unpinnedRounds: 0 };
+  readonly stats: NcclStats = emptyStats();
   private readonly bridge: NcclBridge;
   private readonly handle: number;
   private chain: Promise<unknown> = Promise.resolve();
   private destroyed = false;
 
   static uniqueId(): Uint8Array {
-    const b = loadBridgeModule();
-    const p = b.load();
-    if (!p.ok) throw new NcclUnavailableError(p.error ?? 'unknown');
-    return b.uniqueId();
+    return loadedBridge().bridge.uniqueId();
   }
 
   constructor(id: Uint8Array, readonly nranks: number, readonly rank: number, readonly device: number) {
     if (!(id instanceof Uint8Array) || id.byteLength !== 128) throw new Error('NcclRank: the unique id must be the 128 bytes NcclRank.uniqueId() made on rank 0');
     if (!Number.isInteger(rank) || rank < 0 || rank >= nranks) throw new Error(`NcclRank: rank ${rank} outside 0..${nranks - 1}`);
-    this.bridge = loadBridgeModule();
-    const p = this.bridge.load();
-    if (!p.ok) throw new NcclUnavailableError(p.error ?? 'unknown');
+    this.bridge = loadedBridge().bridge;
     this.handle = this.bridge.commInitRank(id, nranks, rank, device);
   }
 
@@ -210,15 +221,7 @@ export class NcclRank {
       if (this.destroyed) return Promise.reject(new Error('NcclRank: used after destroy()'));
       const run = this.chain.then(() => this.bridge.exchange(this.handle, [{ local: 0, sends, recvs }]));
       this.chain = run.catch(() => {});
-      return run.then((t) => {
-        this.stats.rounds++;
-        this.stats.h2dMs += t.h2dMs;
-        this.stats.ncclMs += t.ncclMs;
-        this.stats.d2hMs += t.d2hMs;
-        this.stats.wallMs += t.wallMs;
-        this.stats.bytes += t.bytesOut;
-        if (!t.pinned) this.stats.unpinnedRounds++;
-      });
+      return run.then((t) => addRound(this.stats, t));
     };
     const c: Collective = {
       rank: this.rank,
