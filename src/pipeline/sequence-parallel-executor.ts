@@ -5,6 +5,7 @@
 // group of degree k to one of degree k' between two steps is just running its next step on the other executor:
 // the latents are sliced differently and the cached text conditioning is uploaded once to the new group's plans;
 // nothing is recomputed, and a request that stays on its group re-uploads only its latents (as on one GPU).
+import { PlanCache } from './plan-cache.js';
 import type { GpuContext } from '../gpu/context.js';
 import type { WeightStore } from '../graph/weights.js';
 import type { AttendFn } from '../models/common/dit-blocks.js';
@@ -46,7 +47,7 @@ interface PlanSet {
 }
 
 export class SequenceParallelExecutor implements DenoiseExecutor {
-  private readonly plans = new Map<string, PlanSet>();
+  private readonly plans: PlanCache<PlanSet>;
   /** Host-to-GPU uploads by kind (what a degree switch moves, and what staying on a group does not). */
   readonly uploads = { image: 0, text: 0 };
   private broken: Error | null = null;
@@ -58,6 +59,7 @@ export class SequenceParallelExecutor implements DenoiseExecutor {
       if (m.comm.rank !== r || m.comm.size !== members.length) throw new Error(`SequenceParallelExecutor: member ${r} has transport rank ${m.comm.rank} of ${m.comm.size}; members must be in rank order`);
     });
     checkStrategy(opts, members.length, config.numHeads);
+    this.plans = new PlanCache(opts.maxPlans ?? 2, (set) => set.models.forEach((m) => m.destroy()));
   }
 
   get degree(): number {
@@ -68,16 +70,8 @@ export class SequenceParallelExecutor implements DenoiseExecutor {
     const gridH = latentShape.height / 2, gridW = latentShape.width / 2;
     const key = `${tokens}:${gridH}x${gridW}`;
     const hit = this.plans.get(key);
-    if (hit) {
-      this.plans.delete(key);
-      this.plans.set(key, hit);
-      return hit;
-    }
-    while (this.plans.size >= Math.max(1, this.opts.maxPlans ?? 2)) {
-      const [k, old] = this.plans.entries().next().value!;
-      for (const m of old.models) m.destroy();
-      this.plans.delete(k);
-    }
+    if (hit) return hit;
+    this.plans.makeRoom();
     const t0 = performance.now();
     const shards = tokenShards(tokens, gridH * gridW, this.degree);
     const joint = jointRows(shards);
@@ -154,7 +148,6 @@ export class SequenceParallelExecutor implements DenoiseExecutor {
   }
 
   destroy(): void {
-    for (const s of this.plans.values()) for (const m of s.models) m.destroy();
     this.plans.clear();
     // The exchanges' staging buffers belong to (transport endpoint, device), shared by all plans of this group.
     for (const m of this.members) releaseStaging(m.comm, m.ctx);

@@ -1,6 +1,7 @@
 // The single-GPU DenoiseExecutor: one loaded transformer (FLUX or SD3) on one GpuContext. It compiles one plan
 // per (text tokens, latent grid) and keeps the most recent few, so a server mixing two or three resolutions
 // does not recompile; each plan's memory is planned once and every step replays its recorded dispatches.
+import { PlanCache } from './plan-cache.js';
 import type { GpuContext } from '../gpu/context.js';
 import type { WeightStore } from '../graph/weights.js';
 import { FluxTransformer, type FluxConfig } from '../models/flux/index.js';
@@ -20,15 +21,14 @@ export interface TransformerExecutorOptions {
 }
 
 export class TransformerExecutor implements DenoiseExecutor {
-  private readonly plans = new Map<string, { model: Compiled; lastCond: Conditioning | null }>();
-  private readonly maxPlans: number;
+  private readonly plans: PlanCache<{ model: Compiled; lastCond: Conditioning | null }>;
   /** Wall time spent compiling plans (first step at a new shape), ms. */
   compileMs = 0;
   /** Calls run one at a time: they share the compiled plans' input and output buffers. */
   private queue: Promise<unknown> = Promise.resolve();
 
   constructor(readonly ctx: GpuContext, readonly weights: WeightStore, readonly config: DitConfig, opts: TransformerExecutorOptions = {}) {
-    this.maxPlans = Math.max(1, opts.maxPlans ?? 2);
+    this.plans = new PlanCache(opts.maxPlans ?? 2, (e) => e.model.destroy());
   }
 
   /** Checks that a latent shape and conditioning fit this transformer (clear errors before any GPU work). */
@@ -51,17 +51,8 @@ export class TransformerExecutor implements DenoiseExecutor {
     const gridH = latentShape.height / 2, gridW = latentShape.width / 2;
     const key = `${tokens}:${gridH}x${gridW}`;
     const hit = this.plans.get(key);
-    if (hit) {
-      // Re-insert: Map order is the LRU order.
-      this.plans.delete(key);
-      this.plans.set(key, hit);
-      return hit;
-    }
-    while (this.plans.size >= this.maxPlans) {
-      const [oldKey, old] = this.plans.entries().next().value!;
-      old.model.destroy();
-      this.plans.delete(oldKey);
-    }
+    if (hit) return hit;
+    this.plans.makeRoom();
     const t0 = performance.now();
     const shape = { batch: 1, txtTokens: tokens, gridH, gridW };
     const model = this.config.family === 'flux'
@@ -118,7 +109,6 @@ export class TransformerExecutor implements DenoiseExecutor {
   }
 
   destroy(): void {
-    for (const e of this.plans.values()) e.model.destroy();
     this.plans.clear();
   }
 }
