@@ -9,10 +9,10 @@
 //   padding to `general.alignment` (default 32) | data section (each tensor's offset is relative to it, aligned)
 // dims are innermost first (ne[0] = row length): the torch shape is the reverse. ComfyUI-GGUF records the torch
 // shape of tensors it had to flatten as metadata `comfy.gguf.orig_shape.<name>` (INT32 array); it wins when present.
-import { open, type FileHandle } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { blockOf, type TensorDType } from './dtypes.js';
-import { CheckpointError, DEFAULT_CHUNK_BYTES, MAX_WHOLE_READ_BYTES, readFully, similarNames, type TensorInfo } from './safetensors.js';
+import { CheckpointError, DEFAULT_CHUNK_BYTES, MAX_WHOLE_READ_BYTES, openCheckpointFile, readFully, similarNames, type TensorInfo } from './safetensors.js';
 
 export const GGUF_MAGIC = 0x46554747; // "GGUF" read as a little-endian u32
 export const GGUF_DEFAULT_ALIGNMENT = 32;
@@ -198,19 +198,7 @@ export class GgufFile {
   }
 
   static async open(path: string): Promise<GgufFile> {
-    let fh: FileHandle;
-    try {
-      fh = await open(path, 'r');
-    } catch (e) {
-      throw new CheckpointError(`${path}: cannot open checkpoint file (${(e as Error).message})`, path);
-    }
-    try {
-      const { size } = await fh.stat();
-      return new GgufFile(path, fh, size, await parseGgufHeader(fh, size, path));
-    } catch (e) {
-      await fh.close();
-      throw e;
-    }
+    return openCheckpointFile(path, async (fh, size) => new GgufFile(path, fh, size, await parseGgufHeader(fh, size, path)));
   }
 
   get fileName(): string {

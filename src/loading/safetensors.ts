@@ -147,6 +147,27 @@ export function parseHeaderJson(json: Uint8Array, fileSize: number, file: string
 }
 
 /** Fills `dst` from `position`, looping over short reads; a read returning 0 bytes means the file is shorter. */
+/**
+ * Opens a checkpoint file for reading and hands it to `parse` (which reads its header); a file that cannot be
+ * opened is a CheckpointError naming it, and the handle is closed if parsing fails. Every container format
+ * (safetensors, GGUF) opens its files through here.
+ */
+export async function openCheckpointFile<T>(path: string, parse: (fh: FileHandle, size: number) => Promise<T>): Promise<T> {
+  let fh: FileHandle;
+  try {
+    fh = await open(path, 'r');
+  } catch (e) {
+    throw new CheckpointError(`${path}: cannot open checkpoint file (${(e as Error).message})`, path);
+  }
+  try {
+    const { size } = await fh.stat();
+    return await parse(fh, size);
+  } catch (e) {
+    await fh.close();
+    throw e;
+  }
+}
+
 export async function readFully(fh: FileHandle, dst: Uint8Array, position: number, file: string, tensor?: string): Promise<void> {
   let done = 0;
   while (done < dst.byteLength) {
@@ -177,14 +198,7 @@ export class SafetensorsFile {
 
   /** Opens a file and validates its header; reads nothing else. */
   static async open(path: string, options: { maxHeaderBytes?: number } = {}): Promise<SafetensorsFile> {
-    let fh: FileHandle;
-    try {
-      fh = await open(path, 'r');
-    } catch (e) {
-      throw new CheckpointError(`${path}: cannot open checkpoint file (${(e as Error).message})`, path);
-    }
-    try {
-      const { size } = await fh.stat();
+    return openCheckpointFile(path, async (fh, size) => {
       const prefix = new Uint8Array(8);
       if (size >= 8) await readFully(fh, prefix, 0, path);
       const len = parseHeaderLength(prefix, size, path, options.maxHeaderBytes);
@@ -192,10 +206,7 @@ export class SafetensorsFile {
       await readFully(fh, json, 8, path);
       const h = parseHeaderJson(json, size, path);
       return new SafetensorsFile(path, fh, size, h.dataStart, h.metadata, h.tensors);
-    } catch (e) {
-      await fh.close();
-      throw e;
-    }
+    });
   }
 
   get fileName(): string {
