@@ -7,6 +7,11 @@
 // because FLUX's activations exceed f16's range in deep blocks; the modulation vectors are f32; everything that
 // feeds a matmul or attention (normalised/modulated activations, q/k/v, MLP hidden) is f16 with f32 accumulation.
 //
+// Batch B > 1 (same resolution and text length, each element its own latents, text, timestep and guidance): rows
+// are element-major everywhere; attention runs per element over the q/k/v batch dimension, and every element
+// uses the same RoPE position table (its ids depend only on the grid). Batch > 1 is not combined with sequence
+// parallelism.
+//
 // One graph is built per (batch, text length, latent grid): shapes are static so memory is planned once and
 // every denoising step replays the same recorded dispatches.
 import type { GpuContext } from '../../gpu/context.js';
@@ -50,8 +55,11 @@ export const FLUX_TIME_FACTOR = 1000;
 /** Builds the graph of one FLUX forward step. Inputs: img, txt, pooled, t_emb, [g_emb]; output: velocity. */
 export function buildFluxGraph(cfg: FluxConfig, shape: FluxShape, opts: DitGraphOptions = {}): Graph {
   const { batch: B, txtTokens: LtAll, gridH, gridW } = shape;
-  if (B !== 1) throw new Error(`FLUX graph: batch ${B} is not supported yet (FLUX.1 is guidance-distilled; serve one image per graph, batch=1)`);
+  if (!(Number.isInteger(B) && B >= 1)) throw new Error(`FLUX graph: batch must be a positive integer, got ${B}`);
   if (!(LtAll >= 1 && gridH >= 1 && gridW >= 1)) throw new Error(`FLUX graph: bad shape ${JSON.stringify(shape)}`);
+  if (B > 1 && opts.tokens) {
+    throw new Error(`FLUX graph: batch ${B} with sequence parallelism (opts.tokens) is not supported; run batch 1 per sequence-parallel group, or batch > 1 on one GPU`);
+  }
   // Sequence parallelism: this graph holds text rows `tok.text` and image rows `tok.image` (default: all).
   const tok = opts.tokens ?? { text: { start: 0, count: LtAll }, image: { start: 0, count: gridH * gridW } };
   const Lt = tok.text.count;
@@ -92,8 +100,10 @@ export function buildFluxGraph(cfg: FluxConfig, shape: FluxShape, opts: DitGraph
   const vecAct = silu(g, vec, { dtype: 'f16', name: 'vec_silu' });
   const modulation = (prefix: string, chunks: number) => adaLnModulation(g, vecAct, lw(prefix, chunks * D, D)); // [B, chunks*D] f32
 
-  let img = linear(g, img0, W('img_in.weight', [D, cfg.inChannels]), { bias: W('img_in.bias', [D]), dtype: 'f32', name: 'img_in' }); // [Li, D] f32
-  let txt = linear(g, txt0, W('txt_in.weight', [D, cfg.contextInDim]), { bias: W('txt_in.bias', [D]), dtype: 'f32', name: 'txt_in' }); // [Lt, D] f32
+  // Batch B: every token-wise op runs over B*rows rows, element-major; modulation/gates are [B, chunks*D] and each
+  // row reads its element's vector (rowsPerBatch = rows / B inside linear() and layerNormModulate()).
+  let img = linear(g, img0, W('img_in.weight', [D, cfg.inChannels]), { bias: W('img_in.bias', [D]), dtype: 'f32', name: 'img_in' }); // [B*Li, D] f32
+  let txt = linear(g, txt0, W('txt_in.weight', [D, cfg.contextInDim]), { bias: W('txt_in.bias', [D]), dtype: 'f32', name: 'txt_in' }); // [B*Lt, D] f32
 
   for (let i = 0; i < cfg.doubleBlocks; i++) {
     const p = `double_blocks.${i}`;
@@ -104,15 +114,15 @@ export function buildFluxGraph(cfg: FluxConfig, shape: FluxShape, opts: DitGraph
       const txtX = layerNormModulate(g, txt, txtMod, { shiftChunk: 0, scaleChunk: 1, name: 'txt_norm1' });
       const imgQkv = lw(`${p}.img_attn.qkv`, 3 * D, D, cfg.qkvBias);
       const txtQkv = lw(`${p}.txt_attn.qkv`, 3 * D, D, cfg.qkvBias);
-      const imgQ = linear(g, imgX, imgQkv.w, { bias: imgQkv.b, name: 'img_qkv' }); // [Li, 3D] f16
-      const txtQ = linear(g, txtX, txtQkv.w, { bias: txtQkv.b, name: 'txt_qkv' }); // [Lt, 3D] f16
+      const imgQ = linear(g, imgX, imgQkv.w, { bias: imgQkv.b, name: 'img_qkv' }); // [B*Li, 3D] f16
+      const txtQ = linear(g, txtX, txtQkv.w, { bias: txtQkv.b, name: 'txt_qkv' }); // [B*Lt, 3D] f16
       // Joint sequence: text rows [0, Lt), image rows [Lt, L).
       const attnRows = jointAttention(g, [
         { qkv: txtQ, len: Lt, qNorm: W(`${p}.txt_attn.norm.query_norm.scale`, [hd]), kNorm: W(`${p}.txt_attn.norm.key_norm.scale`, [hd]), name: 'txt_qkv_prep' },
         { qkv: imgQ, len: Li, qNorm: W(`${p}.img_attn.norm.query_norm.scale`, [hd]), kNorm: W(`${p}.img_attn.norm.key_norm.scale`, [hd]), name: 'img_qkv_prep' },
-      ], { batch: B, heads: H, rope: ropeT, attend: opts.attend }); // [L, D] f16
-      const txtAttn = g.sliceRows(attnRows, 0, Lt, 'txt_attn');
-      const imgAttn = g.sliceRows(attnRows, Lt, Li, 'img_attn');
+      ], { batch: B, heads: H, rope: ropeT, attend: opts.attend }); // [B*L, D] f16 (per element: text, then image)
+      const txtAttn = gatherRows(g, attnRows, B, L, 0, Lt, 'txt_attn'); // [B*Lt, D] f16
+      const imgAttn = gatherRows(g, attnRows, B, L, Lt, Li, 'img_attn'); // [B*Li, D] f16
       img = linear(g, imgAttn, W(`${p}.img_attn.proj.weight`, [D, D]), { bias: W(`${p}.img_attn.proj.bias`, [D]), residual: img, gate: { mod: imgMod, chunk: 2 }, name: 'img_proj' });
       txt = linear(g, txtAttn, W(`${p}.txt_attn.proj.weight`, [D, D]), { bias: W(`${p}.txt_attn.proj.bias`, [D]), residual: txt, gate: { mod: txtMod, chunk: 2 }, name: 'txt_proj' });
       const mlp = (s: 'img' | 'txt', x: Tensor, mod: Tensor) =>
@@ -122,7 +132,12 @@ export function buildFluxGraph(cfg: FluxConfig, shape: FluxShape, opts: DitGraph
     });
   }
 
-  let x = g.concatRows([txt, img], 'joint'); // [L, D] f32
+  // Joint stream, element-major: element b holds rows [b*L, b*L + Lt) text, then [b*L + Lt, (b+1)*L) image.
+  const jointParts: Tensor[] = [];
+  for (let b = 0; b < B; b++) {
+    jointParts.push(B === 1 ? txt : g.sliceRows(txt, b * Lt, Lt), B === 1 ? img : g.sliceRows(img, b * Li, Li));
+  }
+  let x = g.concatRows(jointParts, 'joint'); // [B*L, D] f32
   for (let i = 0; i < cfg.singleBlocks; i++) {
     const p = `single_blocks.${i}`;
     g.scope(p, () => {
@@ -148,7 +163,7 @@ export function buildFluxGraph(cfg: FluxConfig, shape: FluxShape, opts: DitGraph
     });
   }
 
-  const imgOut = g.sliceRows(x, Lt, Li, 'img_tokens'); // [Li, D] f32
+  const imgOut = gatherRows(g, x, B, L, Lt, Li, 'img_tokens'); // [B*Li, D] f32
   const v = modulatedOutput(g, imgOut, vecAct, lw('final_layer.adaLN_modulation.1', 2 * D, D), lw('final_layer.linear', cfg.outChannels, D),
     { shift: 0, scale: 1 }, { mod: 'final_mod', norm: 'final_norm', out: 'final_linear' }); // [Li, outChannels] f32
   g.output('velocity', v);
@@ -194,4 +209,15 @@ export class FluxTransformer {
   destroy(): void {
     this.plan.destroy();
   }
+}
+
+/**
+ * Rows [start, start + count) of every batch element of an element-major x [B*L, C] -> [B*count, C]. Batch 1 is a
+ * row slice (a view when aligned); batch > 1 copies each element's rows next to each other.
+ */
+function gatherRows(g: Graph, x: Tensor, B: number, L: number, start: number, count: number, name: string): Tensor {
+  if (B === 1) return g.sliceRows(x, start, count, name);
+  const parts: Tensor[] = [];
+  for (let b = 0; b < B; b++) parts.push(g.sliceRows(x, b * L + start, count));
+  return g.concatRows(parts, name);
 }
