@@ -8,6 +8,7 @@ import { caseSpecs, kernelCases, type Suite } from '../bench/kernel-cases.js';
 import { runKernelBench } from '../bench/kernel-bench.js';
 import { kernelMarkdown, type TorchReference } from '../bench/report.js';
 import { benchModel, modelMarkdown, rowsToProfile, stepDoesNotFit, type ModelBenchRow } from '../bench/model-bench.js';
+import { compareModelRows, compareMarkdown, modelJsonRows, REGRESSION_EXIT_CODE } from '../bench/model-compare.js';
 import { familyById } from '../models/registry.js';
 import { profileToJson } from '../scheduler/profile.js';
 import { FlagError, UserInputError } from '../util/errors.js';
@@ -74,7 +75,35 @@ export function registerBench(program: Command): void {
     .option('--reps <n>', 'timed steps per resolution', '5')
     .option('--profile <file>', 'also write the FLUX steps as a scheduler latency profile (degree 1)')
     .option('--force', 'run full-size models even on a CPU adapter (one step takes many minutes there)')
-    .action(async (opts: { flux: string; sd3: string; reference?: string; out: string; robustness?: boolean; reps: string; profile?: string; force?: boolean }) => {
+    .option('--compare <old.json>', `flag rows more than --compare-threshold % slower than this earlier model.json (exit status ${REGRESSION_EXIT_CODE} unless --compare-warn)`)
+    .option('--compare-threshold <pct>', 'slowdown that counts as a regression, in percent', '5')
+    .option('--compare-warn', 'report regressions found by --compare without a failing exit status')
+    .option('--current <model.json>', 'with --compare: compare this model.json instead of running the benchmark (no GPU needed)')
+    .action(async (opts: { flux: string; sd3: string; reference?: string; out: string; robustness?: boolean; reps: string; profile?: string; force?: boolean; compare?: string; compareThreshold: string; compareWarn?: boolean; current?: string }) => {
+      // The regression guard's inputs are checked before any GPU work; with --current nothing else runs.
+      const threshold = Number(opts.compareThreshold);
+      if (!(threshold >= 0) || opts.compareThreshold.trim() === '') throw new FlagError('--compare-threshold', `must be a number of percent >= 0 such as 5, got '${opts.compareThreshold}'`);
+      if (opts.current && !opts.compare) throw new FlagError('--current', 'needs --compare <old.json> (the file to compare it against)');
+      const what = 'give a model.json written by `dit bench model`';
+      const oldRows = opts.compare ? modelJsonRows(await jsonFileFlag<unknown>('--compare', opts.compare, what), `--compare ${opts.compare}`) : undefined;
+      const guard = (newRows: ModelBenchRow[] | ReturnType<typeof modelJsonRows>, newName: string) => {
+        if (!oldRows || !opts.compare) return;
+        const res = compareModelRows(oldRows, newRows, threshold);
+        const md = compareMarkdown(res, opts.compare, newName);
+        console.log(`\n${md}`);
+        if (!opts.current) {
+          writeFileSync(join(opts.out, 'COMPARE.md'), md);
+          console.log(`wrote ${join(opts.out, 'COMPARE.md')}`);
+        }
+        if (res.regressions.length) {
+          console.error(`${opts.compareWarn ? 'warning' : 'error'}: ${res.regressions.length} row(s) more than ${threshold}% slower than ${opts.compare}`);
+          if (!opts.compareWarn) process.exitCode = REGRESSION_EXIT_CODE;
+        }
+      };
+      if (opts.current) {
+        guard(modelJsonRows(await jsonFileFlag<unknown>('--current', opts.current, what), `--current ${opts.current}`), opts.current);
+        return;
+      }
       const runs = [
         { flag: '--flux', family: familyById('flux'), resolutions: resolutionsFlag('--flux', opts.flux) },
         { flag: '--sd3', family: familyById('sd3'), resolutions: resolutionsFlag('--sd3', opts.sd3) },
@@ -124,6 +153,7 @@ export function registerBench(program: Command): void {
         writeFileSync(opts.profile, profileToJson(rowsToProfile(rows, 'FLUX.1-dev', ctxName)));
         console.log(`wrote latency profile ${opts.profile}`);
       }
+      guard(rows, join(opts.out, 'model.json'));
       if (rows.some((r) => !r.finite)) {
         console.error('error: a model produced non-finite outputs (see MODEL.md)');
         process.exitCode = 1;
