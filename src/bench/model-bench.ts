@@ -14,6 +14,8 @@ export interface ModelBenchRow {
   resolution: number;
   imageTokens: number;
   textTokens: number;
+  /** Images per step (`--batch`); medianMs is the whole batched step. Absent in files written before batching: 1. */
+  batch: number;
   medianMs: number;
   samplesMs: number[];
   /** Time for run() to encode and submit (CPU side). */
@@ -52,6 +54,8 @@ export interface ModelBenchOptions<C extends FamilyConfig> {
   txtTokens?: number;
   /** A config other than the family's full-size preset (tests: tiny configs); rows are named '<family> (custom config)'. */
   config?: C;
+  /** Batch sizes to time at each resolution (default [1]); the family's bench.maxBatch bounds them. */
+  batches?: number[];
   log?: (s: string) => void;
 }
 
@@ -59,8 +63,8 @@ export interface ModelBenchOptions<C extends FamilyConfig> {
  * Whether one step at `resolution` fits the adapter's buffer limits, from the graph's memory plan alone (nothing
  * is allocated): null when it fits, else why not.
  */
-export function stepDoesNotFit<C extends FamilyConfig>(ctx: GpuContext, family: ModelFamily<C>, cfg: C, resolution: number, textTokens: number): string | null {
-  const graph = family.bench?.graph?.(cfg, resolution, textTokens);
+export function stepDoesNotFit<C extends FamilyConfig>(ctx: GpuContext, family: ModelFamily<C>, cfg: C, resolution: number, textTokens: number, batch = 1): string | null {
+  const graph = family.bench?.graph?.(cfg, resolution, textTokens, batch);
   if (!graph) return null;
   const limits = ctx.caps.limits;
   const live = analyzeLiveness(graph);
@@ -84,24 +88,33 @@ export async function benchModel<C extends FamilyConfig>(ctx: GpuContext, family
   const cfg = opts.config ?? bench.config;
   const name = opts.config ? `${family.id.toUpperCase()} (custom config)` : bench.name;
   const textTokens = opts.txtTokens ?? bench.textTokens;
+  const batches = opts.batches ?? [1];
+  for (const b of batches) {
+    if (!Number.isInteger(b) || b < 1 || b > (bench.maxBatch ?? 1)) {
+      throw new Error(`${name}: batch ${b} is not supported (this family's graph takes batch 1..${bench.maxBatch ?? 1}); drop it from --batch or skip this family`);
+    }
+  }
   log(`${name}: generating random weights on the GPU…`);
   const { store, bytes } = await randomWeightStore(ctx, cfg, bench.seed);
   log(`${name} random weights on GPU: ${(bytes / 2 ** 30).toFixed(2)} GiB`);
   const rows: ModelBenchRow[] = [];
   try {
     for (const res of resolutions) {
-      log(`${name} ${res}²: building and compiling the step…`);
-      const step = await bench.step(ctx, store, cfg, res, textTokens);
-      try {
-        log(`${name} ${res}²: timing 2 warm-up + ${opts.reps ?? 5} steps…`);
-        const { samples, encodeMs } = await timeSteps(ctx, () => step.plan.run(), opts.reps ?? 5);
-        const v = await step.plan.readOutput('velocity');
-        const prof = await step.plan.profile();
-        const row = makeRow(name, res, step.imageTokens, textTokens, samples, encodeMs, step.plan.stats, bytes, v, prof);
-        rows.push(row);
-        log(`${name} ${res}²: ${row.medianMs.toFixed(1)} ms/step, ${row.tflops.toFixed(0)} TFLOP/s, encode ${row.encodeMs.toFixed(2)} ms, activations ${(row.activationBytes / 2 ** 30).toFixed(2)} GiB, finite=${row.finite}`);
-      } finally {
-        step.destroy();
+      for (const batch of batches) {
+        const tag = `${name} ${res}²${batch > 1 ? ` batch ${batch}` : ''}`;
+        log(`${tag}: building and compiling the step…`);
+        const step = await bench.step(ctx, store, cfg, res, textTokens, batch);
+        try {
+          log(`${tag}: timing 2 warm-up + ${opts.reps ?? 5} steps…`);
+          const { samples, encodeMs } = await timeSteps(ctx, () => step.plan.run(), opts.reps ?? 5);
+          const v = await step.plan.readOutput('velocity');
+          const prof = await step.plan.profile();
+          const row = makeRow(name, res, step.imageTokens, textTokens, batch, samples, encodeMs, step.plan.stats, bytes, v, prof);
+          rows.push(row);
+          log(`${tag}: ${row.medianMs.toFixed(1)} ms/step${batch > 1 ? ` (${(row.medianMs / batch).toFixed(1)} ms per image)` : ''}, ${row.tflops.toFixed(0)} TFLOP/s, encode ${row.encodeMs.toFixed(2)} ms, activations ${(row.activationBytes / 2 ** 30).toFixed(2)} GiB, finite=${row.finite}`);
+        } finally {
+          step.destroy();
+        }
       }
     }
   } finally {
@@ -111,13 +124,13 @@ export async function benchModel<C extends FamilyConfig>(ctx: GpuContext, family
 }
 
 function makeRow(
-  model: string, res: number, imageTokens: number, textTokens: number, samples: number[], encodeMs: number[],
+  model: string, res: number, imageTokens: number, textTokens: number, batch: number, samples: number[], encodeMs: number[],
   stats: { flops: number; activationBytes: number; dispatches: number }, weightBytes: number, v: Float32Array,
   prof: { gpuMs: number; byKind: ModelBenchRow['breakdown'] },
 ): ModelBenchRow {
   const ms = median(samples);
   return {
-    model, resolution: res, imageTokens, textTokens, medianMs: ms, samplesMs: samples, encodeMs: median(encodeMs),
+    model, resolution: res, imageTokens, textTokens, batch, medianMs: ms, samplesMs: samples, encodeMs: median(encodeMs),
     tflops: stats.flops / (ms / 1e3) / 1e12, stepTflop: stats.flops / 1e12, weightBytes, activationBytes: stats.activationBytes,
     dispatches: stats.dispatches, finite: v.every(Number.isFinite),
     breakdown: prof.byKind.map(({ kind, ms: kms, fraction, tflops, gbps, count }) => ({ kind, ms: kms, fraction, tflops, gbps, count })),
@@ -133,15 +146,15 @@ export interface TorchStepTimes {
 
 export function modelMarkdown(device: string, rows: ModelBenchRow[], torch?: { device: string; lookup: (model: string, res: number) => { ms: number; mem?: number } | undefined }): string {
   const out: string[] = [];
-  out.push(`# Model step benchmarks`, '', `- Device: ${device}; date ${new Date().toISOString().slice(0, 10)}; random weights, real shapes, batch 1, median of 5 steps after 2 warm-ups.`);
+  out.push(`# Model step benchmarks`, '', `- Device: ${device}; date ${new Date().toISOString().slice(0, 10)}; random weights, real shapes, median of 5 steps after 2 warm-ups; batch b > 1: one step of b images (ms/step is the whole batch).`);
   if (torch) out.push(`- PyTorch reference: bench/reference/step_time.py (bf16, SDPA, eager) on ${torch.device} in the same run.`);
-  out.push('', '| model | res | tokens (img+txt) | ms/step (WGSL) | TFLOP/s | ms/step (PyTorch) | WGSL / PyTorch time | weights GiB | activations GiB | CPU encode ms | dispatches | finite |', '|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|');
+  out.push('', '| model | res | batch | tokens (img+txt) | ms/step (WGSL) | TFLOP/s | ms/step (PyTorch) | WGSL / PyTorch time | weights GiB | activations GiB | CPU encode ms | dispatches | finite |', '|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|');
   for (const r of rows) {
-    const t = torch?.lookup(r.model, r.resolution);
-    out.push(`| ${r.model} | ${r.resolution}² | ${r.imageTokens}+${r.textTokens} | ${r.medianMs.toFixed(1)} | ${r.tflops.toFixed(0)} | ${t ? t.ms.toFixed(1) : '–'} | ${t ? (r.medianMs / t.ms).toFixed(2) + '×' : '–'} | ${(r.weightBytes / 2 ** 30).toFixed(2)} | ${(r.activationBytes / 2 ** 30).toFixed(2)} | ${r.encodeMs.toFixed(2)} | ${r.dispatches} | ${r.finite ? 'yes' : 'NO'} |`);
+    const t = (r.batch ?? 1) === 1 ? torch?.lookup(r.model, r.resolution) : undefined;
+    out.push(`| ${r.model} | ${r.resolution}² | ${r.batch ?? 1} | ${r.imageTokens}+${r.textTokens} | ${r.medianMs.toFixed(1)} | ${r.tflops.toFixed(0)} | ${t ? t.ms.toFixed(1) : '–'} | ${t ? (r.medianMs / t.ms).toFixed(2) + '×' : '–'} | ${(r.weightBytes / 2 ** 30).toFixed(2)} | ${(r.activationBytes / 2 ** 30).toFixed(2)} | ${r.encodeMs.toFixed(2)} | ${r.dispatches} | ${r.finite ? 'yes' : 'NO'} |`);
   }
   for (const r of rows) {
-    out.push('', `## Where the time goes: ${r.model} ${r.resolution}² (timestamped run, ${r.profiledGpuMs.toFixed(1)} ms of GPU time)`, '', '| op kind | ms | share | count | TFLOP/s | GB/s |', '|---|---:|---:|---:|---:|---:|');
+    out.push('', `## Where the time goes: ${r.model} ${r.resolution}²${(r.batch ?? 1) > 1 ? ` batch ${r.batch}` : ''} (timestamped run, ${r.profiledGpuMs.toFixed(1)} ms of GPU time)`, '', '| op kind | ms | share | count | TFLOP/s | GB/s |', '|---|---:|---:|---:|---:|---:|');
     for (const k of r.breakdown) out.push(`| ${k.kind} | ${k.ms.toFixed(2)} | ${(k.fraction * 100).toFixed(1)}% | ${k.count} | ${k.tflops.toFixed(1)} | ${k.gbps.toFixed(0)} |`);
   }
   return out.join('\n') + '\n';
@@ -150,10 +163,13 @@ export function modelMarkdown(device: string, rows: ModelBenchRow[], torch?: { d
 /**
  * The measured steps as a scheduler latency profile (src/scheduler/profile.ts format), degree 1 only: sequence
  * parallelism across GPUs is a later issue, so larger degrees are not claimed. groupChangeSeconds is 0 with one GPU.
+ * Batch > 1 rows become the entry's batchStepSeconds at degree 1 (each marked measured).
  */
 export function rowsToProfile(rows: ModelBenchRow[], model: string, device: string): LatencyProfile {
-  const mine = rows.filter((r) => r.model === model).sort((a, b) => a.resolution - b.resolution);
-  if (mine.length === 0) throw new Error(`no benchmark rows for ${model}`);
+  const all = rows.filter((r) => r.model === model);
+  const mine = all.filter((r) => (r.batch ?? 1) === 1).sort((a, b) => a.resolution - b.resolution);
+  if (mine.length === 0) throw new Error(`no batch-1 benchmark rows for ${model}`);
+  const batched = (res: number) => all.filter((r) => r.resolution === res && (r.batch ?? 1) > 1);
   return makeProfile({
     model: `${model} (tetriserve-ts WGSL engine, batch 1, ${mine[0].textTokens} text tokens)`,
     device,
@@ -162,7 +178,11 @@ export function rowsToProfile(rows: ModelBenchRow[], model: string, device: stri
       resolution: r.resolution,
       stepSeconds: { '1': r.medianMs / 1e3 },
       groupChangeSeconds: 0,
-      provenance: { '1': `measured: dit bench model, median of ${r.samplesMs.length} steps`, groupChange: 'one GPU: no group change' },
+      provenance: {
+        '1': `measured: dit bench model, median of ${r.samplesMs.length} steps`, groupChange: 'one GPU: no group change',
+        ...Object.fromEntries(batched(r.resolution).map((b) => [`batch${b.batch}`, `measured: dit bench model --batch, median of ${b.samplesMs.length} steps`])),
+      },
+      ...(batched(r.resolution).length ? { batchStepSeconds: Object.fromEntries(batched(r.resolution).map((b) => [String(b.batch), { '1': b.medianMs / 1e3 }])) } : {}),
     })),
     notes: `written by dit bench model on ${new Date().toISOString().slice(0, 10)}`,
   });

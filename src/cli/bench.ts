@@ -73,13 +73,14 @@ export function registerBench(program: Command): void {
     .option('--out <dir>', 'where to write model.json and MODEL.md', 'bench/results')
     .option('--robustness', 'keep Dawn robustness checks on (default off for benchmarks)')
     .option('--reps <n>', 'timed steps per resolution', '5')
-    .option('--profile <file>', 'also write the FLUX steps as a scheduler latency profile (degree 1)')
+    .option('--profile <file>', 'also write the FLUX steps as a scheduler latency profile (degree 1; batch > 1 rows as batchStepSeconds)')
     .option('--force', 'run full-size models even on a CPU adapter (one step takes many minutes there)')
+    .option('--batch <sizes>', 'batch sizes timed at each resolution, comma separated, e.g. 1,2,4 (batch > 1: FLUX only; give --sd3 \'\')', '1')
     .option('--compare <old.json>', `flag rows more than --compare-threshold % slower than this earlier model.json (exit status ${REGRESSION_EXIT_CODE} unless --compare-warn)`)
     .option('--compare-threshold <pct>', 'slowdown that counts as a regression, in percent', '5')
     .option('--compare-warn', 'report regressions found by --compare without a failing exit status')
     .option('--current <model.json>', 'with --compare: compare this model.json instead of running the benchmark (no GPU needed)')
-    .action(async (opts: { flux: string; sd3: string; reference?: string; out: string; robustness?: boolean; reps: string; profile?: string; force?: boolean; compare?: string; compareThreshold: string; compareWarn?: boolean; current?: string }) => {
+    .action(async (opts: { flux: string; sd3: string; reference?: string; out: string; robustness?: boolean; reps: string; profile?: string; force?: boolean; batch: string; compare?: string; compareThreshold: string; compareWarn?: boolean; current?: string }) => {
       // The regression guard's inputs are checked before any GPU work; with --current nothing else runs.
       const threshold = Number(opts.compareThreshold);
       if (!(threshold >= 0) || opts.compareThreshold.trim() === '') throw new FlagError('--compare-threshold', `must be a number of percent >= 0 such as 5, got '${opts.compareThreshold}'`);
@@ -110,6 +111,11 @@ export function registerBench(program: Command): void {
       ].filter((r) => r.resolutions.length);
       if (!runs.length) throw new FlagError('--flux/--sd3', "nothing to run: both are empty; give at least one resolution (e.g. --flux 1024 --sd3 '')");
       const reps = intFlag('--reps', opts.reps, 1, 1000);
+      const batches = [...new Set(opts.batch.split(',').map((b) => intFlag('--batch', b.trim(), 1, 64)))].sort((a, b) => a - b);
+      for (const r of runs) {
+        const max = r.family.bench?.maxBatch ?? 1;
+        if (batches.some((b) => b > max)) throw new FlagError('--batch', `${r.flag.slice(2).toUpperCase()} runs batch 1..${max} only (got ${opts.batch}); skip it with ${r.flag} '' or use --batch 1`);
+      }
       type Ref = { device: string; results: { model: string; resolution: number; ms_median: number; peak_mem_bytes?: number }[] };
       const ref = opts.reference ? await jsonFileFlag<Ref>('--reference', opts.reference, 'give the JSON written by bench/reference/step_time.py') : undefined;
       if (ref && !Array.isArray(ref.results)) throw new UserInputError(`--reference ${opts.reference}: has no "results" list; give the JSON written by bench/reference/step_time.py`, 'BAD_FILE');
@@ -126,11 +132,13 @@ export function registerBench(program: Command): void {
         for (const r of runs) {
           const bench = r.family.bench!;
           for (const res of r.resolutions) {
-            const why = stepDoesNotFit(ctx, r.family, bench.config, res, bench.textTokens);
-            if (why) throw new FlagError(r.flag, `${res} is too large for adapter '${ctxName}': ${why.split(' Fix:')[0]}; use a smaller resolution`);
+            for (const b of batches) {
+              const why = stepDoesNotFit(ctx, r.family, bench.config, res, bench.textTokens, b);
+              if (why) throw new FlagError(r.flag, `${res}${b > 1 ? ` at batch ${b}` : ''} is too large for adapter '${ctxName}': ${why.split(' Fix:')[0]}; use a smaller resolution or batch`);
+            }
           }
         }
-        for (const r of runs) rows.push(...(await benchModel(ctx, r.family, r.resolutions, { reps, log })));
+        for (const r of runs) rows.push(...(await benchModel(ctx, r.family, r.resolutions, { reps, log, batches })));
       } finally {
         ctx.destroy();
       }

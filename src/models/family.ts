@@ -72,8 +72,10 @@ export interface FamilyBench<C extends FamilyConfig> {
   textTokens: number;
   /** Seed of the random weights (each family its own, so two families never share values). */
   seed: number;
+  /** Largest batch the family's graph supports (default 1): `dit bench model --batch` refuses more. */
+  maxBatch?: number;
   /** The step's graph alone (no GPU): lets the benchmark check a resolution fits before allocating anything. */
-  graph?(cfg: C, resolution: number, textTokens: number): Graph;
-  /** A step at `resolution` (pixels per side) with seeded random inputs. */
-  step(ctx: GpuContext, weights: WeightStore, cfg: C, resolution: number, textTokens: number): Promise<BenchStep>;
+  graph?(cfg: C, resolution: number, textTokens: number, batch?: number): Graph;
+  /** A step at `resolution` (pixels per side) of `batch` images (default 1) with seeded random inputs. */
+  step(ctx: GpuContext, weights: WeightStore, cfg: C, resolution: number, textTokens: number, batch?: number): Promise<BenchStep>;
 }

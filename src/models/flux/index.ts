@@ -56,13 +56,16 @@ export const flux: ModelFamily<FluxConfig> = {
     config: flux1DevConfig('bfl', true),
     textTokens: 512,
     seed: 1,
-    graph: (cfg, resolution, textTokens) => buildFluxGraph(cfg, { batch: 1, txtTokens: textTokens, gridH: resolution / 16, gridW: resolution / 16 }),
-    async step(ctx, weights, cfg, resolution, textTokens) {
+    maxBatch: 64,
+    graph: (cfg, resolution, textTokens, batch = 1) => buildFluxGraph(cfg, { batch, txtTokens: textTokens, gridH: resolution / 16, gridW: resolution / 16 }),
+    async step(ctx, weights, cfg, resolution, textTokens, batch = 1) {
       const grid = resolution / 16; // VAE /8, then 2x2 packing
-      const model = await FluxTransformer.create(ctx, weights, cfg, { batch: 1, txtTokens: textTokens, gridH: grid, gridW: grid });
+      const model = await FluxTransformer.create(ctx, weights, cfg, { batch, txtTokens: textTokens, gridH: grid, gridW: grid });
+      // Batch b: b different images (seeded per element), different timesteps, as a batched server would run them.
       model.setInputs({
-        img: uniformArray(grid * grid * cfg.inChannels, 1), txt: uniformArray(textTokens * cfg.contextInDim, 2, 0.3),
-        pooled: uniformArray(cfg.pooledDim, 3, 0.3), timesteps: [0.6], guidance: [3.5],
+        img: uniformArray(batch * grid * grid * cfg.inChannels, 1), txt: uniformArray(batch * textTokens * cfg.contextInDim, 2, 0.3),
+        pooled: uniformArray(batch * cfg.pooledDim, 3, 0.3), timesteps: Array.from({ length: batch }, (_, i) => 0.6 - 0.05 * i),
+        guidance: Array.from({ length: batch }, () => 3.5),
       });
       return { plan: model.plan, imageTokens: grid * grid, destroy: () => model.destroy() };
     },
