@@ -3,11 +3,12 @@
 // host ops. Plan.run() then only encodes (setPipeline/setBindGroup/dispatch per call) and submits one command
 // buffer per segment: no shader generation, no bind-group creation, no allocation per step.
 import type { GpuContext } from '../gpu/context.js';
-import { byteSize, DTYPE_BYTES, type KernelCall, type TensorView } from '../gpu/kernel.js';
+import { byteSize, DTYPE_BYTES, encodeCalls, type KernelCall, type TensorView } from '../gpu/kernel.js';
 import { decodeHostData, encodeHostData } from '../gpu/host-data.js';
 import type { CopyRegion, Graph, HostRuntime, OpNode } from './graph.js';
 import { analyzeLiveness, GraphBuildError, type Liveness } from './liveness.js';
 import { type MemoryPlan, planMemory } from './memory-planner.js';
+import { packedDequantCalls, type PackedWeight } from './packed.js';
 import type { Tensor } from './tensor.js';
 import { WeightStore } from './weights.js';
 
@@ -84,9 +85,18 @@ export async function compile(ctx: GpuContext, graph: Graph, weights: WeightStor
   // Weights first: a missing or mis-shaped weight is the most common user error; report all of them at once.
   const problems: string[] = [];
   const weightViews = new Map<number, TensorView>();
+  // Weights kept quantized on the GPU (weights mode 'resident'): tensor id -> packed weight.
+  const packed = new Map<number, PackedWeight>();
   for (const [name, t] of graph.weights) {
     if (!weights.has(name)) {
       problems.push(`missing weight '${name}' ([${t.shape}] ${t.dtype})`);
+      continue;
+    }
+    const pw = weights.packed(name);
+    if (pw) {
+      const bad = WeightStore.mismatch(name, { buffer: pw.buffer, offset: 0, shape: pw.shape, dtype: pw.dtype }, t.shape, t.dtype);
+      if (bad) problems.push(`${bad} (it is kept quantized as ${pw.format} and expands to f16 only; load it with weights mode 'expand')`);
+      else packed.set(t.id, pw);
       continue;
     }
     const v = weights.get(name);
@@ -98,7 +108,21 @@ export async function compile(ctx: GpuContext, graph: Graph, weights: WeightStor
   if (problems.length) throw new GraphBuildError(`graph '${graph.name}' cannot bind its weights:\n  ${problems.join('\n  ')}`);
   if (graph.outputs.size === 0) throw new GraphBuildError(`graph '${graph.name}' has no outputs: mark results with graph.output(name, tensor)`);
 
-  const live = analyzeLiveness(graph, { shareBuffers: opts.shareBuffers });
+  // A packed weight's f16 form is a transient in the arena, written just before the first op that reads it
+  // (directly or through a view) and alive until the last one: one layer's worth of f16 weights at a time.
+  const rootOf = (t: Tensor): Tensor => {
+    let cur = t;
+    while (cur.alias) cur = cur.alias.base;
+    return cur;
+  };
+  const firstReader = new Map<number, number>(); // packed weight tensor id -> op id
+  for (const op of graph.ops) {
+    for (const t of op.inputs) {
+      const r = rootOf(t);
+      if (packed.has(r.id) && !firstReader.has(r.id)) firstReader.set(r.id, op.id);
+    }
+  }
+  const live = analyzeLiveness(graph, { shareBuffers: opts.shareBuffers, transientWeights: new Set(firstReader.keys()) });
   const mem = planMemory(live.requests, {
     alignment: align,
     maxBindingBytes: limits.maxStorageBufferBindingSize,
@@ -106,6 +130,10 @@ export async function compile(ctx: GpuContext, graph: Graph, weights: WeightStor
     conflicts: live.conflicts,
   });
   const arenas = mem.arenaBytes.map((bytes, i) => ctx.createBuffer(bytes, `${graph.name}/arena${i}`));
+  // Counters the dequant kernel bumps for NaN/inf data and saturation (checked at load; ignored per step).
+  const dequantCounts = packed.size ? ctx.createBuffer(8, `${graph.name}/dequant-counts`) : null;
+  if (dequantCounts) ctx.fill(dequantCounts, 0, 8);
+  if (dequantCounts) arenas.push(dequantCounts);
 
   const constantBuffers: GPUBuffer[] = [];
   const constantViews = new Map<number, TensorView>();
@@ -127,7 +155,7 @@ export async function compile(ctx: GpuContext, graph: Graph, weights: WeightStor
     if (t.graphId !== graph.id) throw new Error(`tensor ${t.describe()} belongs to another graph`);
     let buffer: GPUBuffer;
     let offset: number;
-    if (t.role === 'weight' || t.role === 'constant') {
+    if ((t.role === 'weight' || t.role === 'constant') && !live.storageOf.has(t.id)) {
       let off = 0;
       let cur = t;
       while (cur.alias) {
@@ -159,19 +187,47 @@ export async function compile(ctx: GpuContext, graph: Graph, weights: WeightStor
   // declaration order (a derived constant may read an earlier one).
   const derived = [...graph.constants.values()].filter((c) => c.copies);
   if (derived.length) {
-    const enc = ctx.device.createCommandEncoder({ label: `${graph.name}/derived-constants` });
+    // A constant derived from a packed weight (an unaligned row slice, a concatenation of weights) is copied
+    // from a temporary full f16 expansion of it, made once here: the constant itself is kept in f16.
+    const temps = new Map<number, TensorView>();
+    const pre: KernelCall[] = [];
     for (const c of derived) {
       for (const r of c.copies!) {
-        const x = resolveCopy({ label: `derived constant ${c.tensor.describe()}` } as OpNode, r, view);
+        const root = rootOf(r.src);
+        const pw = packed.get(root.id);
+        if (!pw || temps.has(root.id)) continue;
+        const tv: TensorView = { buffer: ctx.createBuffer(root.bytes, `${graph.name}/${root.name}.expanded`), offset: 0, shape: root.shape, dtype: root.dtype };
+        temps.set(root.id, tv);
+        pre.push(...(await packedDequantCalls(ctx, pw, tv, dequantCounts!)));
+      }
+    }
+    const srcView = (t: Tensor): TensorView => {
+      const root = rootOf(t);
+      const tv = temps.get(root.id);
+      if (!tv) return view(t);
+      let off = 0;
+      for (let cur = t; cur.alias; cur = cur.alias.base) off += cur.alias.byteOffset;
+      return { buffer: tv.buffer, offset: off, shape: t.shape, dtype: t.dtype };
+    };
+    const enc = ctx.device.createCommandEncoder({ label: `${graph.name}/derived-constants` });
+    if (pre.length) encodeCalls(enc, pre);
+    for (const c of derived) {
+      for (const r of c.copies!) {
+        const x = resolveCopy({ label: `derived constant ${c.tensor.describe()}` } as OpNode, r, view, srcView);
         enc.copyBufferToBuffer(x.src, x.srcOffset, x.dst, x.dstOffset, x.size);
       }
     }
     ctx.device.queue.submit([enc.finish()]);
+    if (temps.size) {
+      await ctx.sync();
+      for (const tv of temps.values()) tv.buffer.destroy();
+    }
   }
 
   // Launch every kernel once; all pipelines compile concurrently. On failure the arenas are freed before the
   // error (prefixed with the op label) propagates.
   let launched: (KernelCall[] | null)[];
+  const dequantBefore = new Map<number, Step[]>();
   try {
     launched = await Promise.all(
       graph.ops.map(async (op) => {
@@ -186,6 +242,13 @@ export async function compile(ctx: GpuContext, graph: Graph, weights: WeightStor
         }
       }),
     );
+    // The expansion of each packed weight read by the ops, encoded just before its first reader.
+    for (const [id, opId] of firstReader) {
+      const t = graph.tensors[id];
+      const calls = await packedDequantCalls(ctx, packed.get(id)!, view(t), dequantCounts!);
+      const node: OpNode = { id: opId, kind: 'dequant', label: `${t.name}/dequant`, inputs: [], outputs: [t], inPlace: [], exec: { type: 'view' }, sharedBufferOk: false };
+      dequantBefore.set(opId, [...(dequantBefore.get(opId) ?? []), { type: 'calls', op: node, calls }]);
+    }
   } catch (e) {
     for (const b of [...arenas, ...constantBuffers]) b.destroy();
     throw e;
@@ -199,6 +262,12 @@ export async function compile(ctx: GpuContext, graph: Graph, weights: WeightStor
   const pipelines = new Set<GPUComputePipeline>();
   for (const op of graph.ops) {
     const seg = segments[segments.length - 1];
+    for (const d of dequantBefore.get(op.id) ?? []) {
+      if (d.type !== 'calls') continue;
+      for (const c of d.calls) pipelines.add(c.pipeline);
+      dispatches += d.calls.length;
+      seg.push(d);
+    }
     switch (op.exec.type) {
       case 'kernel': {
         const calls = launched[op.id]!;
@@ -226,6 +295,7 @@ export async function compile(ctx: GpuContext, graph: Graph, weights: WeightStor
 
   let weightBytes = 0;
   for (const v of weightViews.values()) weightBytes += byteSize(v);
+  for (const w of new Set(packed.values())) weightBytes += w.bytes;
   const peakOp = graph.ops[Math.min(mem.liveSetPeakAt, graph.ops.length - 1)];
   const stats: PlanStats = {
     ops: graph.ops.length,
@@ -246,8 +316,8 @@ export async function compile(ctx: GpuContext, graph: Graph, weights: WeightStor
   return new Plan(ctx, graph, segments, view, stats, [...arenas, ...constantBuffers], mem, live);
 }
 
-function resolveCopy(op: OpNode, r: CopyRegion, view: (t: Tensor) => TensorView) {
-  const s = view(r.src);
+function resolveCopy(op: OpNode, r: CopyRegion, view: (t: Tensor) => TensorView, srcView = view) {
+  const s = srcView(r.src);
   const d = view(r.dst);
   const srcOffset = s.offset + r.srcByteOffset;
   const dstOffset = d.offset + r.dstByteOffset;

@@ -28,9 +28,6 @@ export class GraphBuildError extends Error {
   }
 }
 
-function isArena(t: Tensor): boolean {
-  return t.role === 'input' || t.role === 'activation';
-}
 
 export interface LivenessOptions {
   /**
@@ -39,6 +36,12 @@ export interface LivenessOptions {
    * bindings in matmul (the driver loses the read-only hint) and more pipeline variants. Default false.
    */
   shareBuffers?: boolean;
+  /**
+   * Weight tensors (root ids) that are kept quantized and expanded at use (graph/packed.ts): their f16 form gets
+   * arena storage alive from the first op that reads them to the last, like an activation written just before
+   * its first reader. Views of them (reshape, row slices) follow.
+   */
+  transientWeights?: ReadonlySet<number>;
 }
 
 export function analyzeLiveness(graph: Graph, opts: LivenessOptions = {}): Liveness {
@@ -54,6 +57,8 @@ export function analyzeLiveness(graph: Graph, opts: LivenessOptions = {}): Liven
     }
     return { root: cur.id, byteOffset: off };
   };
+  const transient = opts.transientWeights ?? new Set<number>();
+  const isArena = (t: Tensor): boolean => t.role === 'input' || t.role === 'activation' || (transient.size > 0 && t.role === 'weight' && transient.has(viewRoot(t).root));
 
   // In-place merges: output root -> (input's storage). Union-find over root ids for the lifetime groups.
   const parent = new Map<number, number>();

@@ -3,37 +3,58 @@
 import type { GpuContext } from '../gpu/context.js';
 import { allocTensor, byteSize, type DType, type TensorView } from '../gpu/kernel.js';
 import { encodeHostData } from '../gpu/host-data.js';
+import type { PackedWeight } from './packed.js';
 
 export class WeightStore {
   private readonly views = new Map<string, TensorView>();
   private readonly owned = new Set<GPUBuffer>();
+  /** Weights kept quantized on the GPU (resident mode): the executor expands each just before its readers. */
+  private readonly packedViews = new Map<string, PackedWeight>();
 
   set(name: string, view: TensorView): void {
+    this.packedViews.delete(name);
     this.views.set(name, view);
+  }
+
+  /** Registers a weight kept in its checkpoint encoding on the GPU (graph/packed.ts). */
+  setPacked(name: string, w: PackedWeight): void {
+    this.views.delete(name);
+    this.packedViews.set(name, w);
   }
 
   get(name: string): TensorView {
     const v = this.views.get(name);
-    if (!v) throw new Error(`weight '${name}' is not in the store${this.hint(name)}`);
+    if (!v) {
+      if (this.packedViews.has(name)) {
+        throw new Error(`weight '${name}' is kept quantized on the GPU (${this.packedViews.get(name)!.format}, weights mode 'resident'): only compiled graphs read it (expanded at use); load with weights mode 'expand' to get an f16 tensor`);
+      }
+      throw new Error(`weight '${name}' is not in the store${this.hint(name)}`);
+    }
     return v;
   }
 
+  /** The packed weight of that name, or undefined when it is a plain tensor (or absent). */
+  packed(name: string): PackedWeight | undefined {
+    return this.packedViews.get(name);
+  }
+
   has(name: string): boolean {
-    return this.views.has(name);
+    return this.views.has(name) || this.packedViews.has(name);
   }
 
   names(): string[] {
-    return [...this.views.keys()];
+    return [...this.views.keys(), ...this.packedViews.keys()];
   }
 
   get size(): number {
-    return this.views.size;
+    return this.views.size + this.packedViews.size;
   }
 
-  /** Bytes of all distinct weights (what they occupy on the GPU). */
+  /** Bytes of all distinct weights (what they occupy on the GPU; packed weights count their packed bytes). */
   get totalBytes(): number {
     let s = 0;
     for (const v of this.views.values()) s += byteSize(v);
+    for (const w of this.packedViews.values()) s += w.bytes;
     return s;
   }
 
@@ -61,6 +82,7 @@ export class WeightStore {
     for (const b of this.owned) b.destroy();
     this.owned.clear();
     this.views.clear();
+    this.packedViews.clear();
   }
 
   private hint(name: string): string {

@@ -9,6 +9,7 @@
 // upload finishes; values saturated to +-65504 are summed for the loader's warning.
 import type { GpuContext } from '../gpu/context.js';
 import { DTYPE_BYTES, encodeCalls, type TensorView } from '../gpu/kernel.js';
+import { packedDequantCalls, packedLayout, type PackedPart, type PackedWeight } from '../graph/packed.js';
 import { DEQUANT_BLOCKS, dequant, type DequantFormat } from '../kernels-wgsl/dequant.js';
 import type { Checkpoint } from './checkpoint.js';
 import { decodeScale, scaleNamesFor } from './quant-formats.js';
@@ -23,9 +24,13 @@ export class QuantUploader {
   private readonly counts: GPUBuffer;
   private readonly stagingBytes: number;
   private readonly done: { plan: Plan; slot: number }[] = [];
+  private scratch: GPUBuffer | null = null;
 
-  /** `plans`: the quantized weights of one upload (sizes the staging buffer and the counters). */
-  constructor(private readonly ctx: GpuContext, plans: readonly Plan[], chunkBytes: number) {
+  /**
+   * `plans`: the quantized weights of one upload (sizes the staging buffer and the counters); `checkElems`: the
+   * largest weight kept packed (resident mode), whose f16 expansion the load-time check writes to a scratch buffer.
+   */
+  constructor(private readonly ctx: GpuContext, plans: readonly Plan[], chunkBytes: number, private readonly checkElems = 0) {
     const largestPart = Math.max(4, ...plans.flatMap((p) => p.segments.map((s) => s.byteEnd - s.byteStart)));
     // A whole number of the largest block (210 bytes for Q6_K) always fits: at least one block per chunk.
     this.stagingBytes = Math.ceil(Math.min(largestPart, Math.max(chunkBytes, 4096)) / 4) * 4 + 256;
@@ -92,6 +97,57 @@ export class QuantUploader {
   }
 
   /**
+   * Resident mode: uploads the plan's raw bytes (each part at a 256-aligned offset of one buffer) and returns the
+   * packed weight the executor expands at use. The weight is expanded once here, into a scratch buffer, through
+   * the same dispatches the executor records, so NaN/inf data and saturation are found at load exactly as in
+   * expand mode (finish() turns them into the same errors and warnings).
+   */
+  async uploadPacked(ck: Ck, p: Plan, onBytes: (n: number) => Promise<void> | void): Promise<PackedWeight> {
+    const format = p.dtype as DequantFormat;
+    const blk = DEQUANT_BLOCKS[format];
+    const slot = this.done.length;
+    this.done.push({ plan: p, slot });
+    const lens = p.segments.map((s) => s.byteEnd - s.byteStart);
+    p.segments.forEach((seg, i) => {
+      if (lens[i] % blk.bytes !== 0) throw new CheckpointError(`${p.file}: rows of tensor '${seg.tensor}' (${format}) do not start and end on ${blk.bytes}-byte block boundaries`, p.file, seg.tensor);
+    });
+    const { offsets, bytes } = packedLayout(lens);
+    const buffer = this.ctx.createBuffer(bytes, `${p.source.name}.packed`);
+    try {
+      const parts: PackedPart[] = [];
+      const chunk = Math.floor((this.stagingBytes - 256) / 4) * 4;
+      let elem = 0;
+      for (let i = 0; i < p.segments.length; i++) {
+        const seg = p.segments[i];
+        const scale = await this.scaleOf(ck, seg.tensor, format);
+        for (let off = 0; off < lens[i]; off += chunk) {
+          const n = Math.min(chunk, lens[i] - off);
+          const padded = Math.ceil(n / 4) * 4;
+          await ck.readInto(seg.tensor, this.host.subarray(0, n), seg.byteStart + off);
+          this.host.fill(0, n, padded);
+          this.ctx.write(buffer, this.host.subarray(0, padded), offsets[i] + off);
+          await onBytes(n);
+        }
+        const numel = (lens[i] / blk.bytes) * blk.elems;
+        parts.push({ byteOffset: offsets[i], byteLength: lens[i], elemStart: elem, numel, scale });
+        elem += numel;
+      }
+      if (elem !== p.numel) throw new Error(`quant-upload: internal error, '${p.source.name}' got ${elem} of ${p.numel} values`);
+      const w: PackedWeight = { format, buffer, bytes, shape: p.source.shape, dtype: 'f16', parts, source: `${p.file}: ${p.segments.map((s) => s.tensor).join(', ')}` };
+      if (p.numel > this.checkElems) throw new Error(`quant-upload: internal error, '${p.source.name}' is larger than the check scratch`);
+      this.scratch ??= this.ctx.createBuffer(Math.ceil((this.checkElems * 2) / 4) * 4, 'weights-dequant-check');
+      const calls = await packedDequantCalls(this.ctx, w, { buffer: this.scratch, offset: 0, shape: p.source.shape, dtype: 'f16' }, this.counts, slot);
+      const enc = this.ctx.device.createCommandEncoder({ label: `dequant check ${p.source.name}` });
+      encodeCalls(enc, calls);
+      this.ctx.device.queue.submit([enc.finish()]);
+      return w;
+    } catch (e) {
+      buffer.destroy();
+      throw e;
+    }
+  }
+
+  /**
    * Waits for the GPU and checks the counters: throws for the first weight with values decoded from NaN/inf data
    * (naming file, tensor and type); returns how many values were saturated to +-65504.
    */
@@ -115,5 +171,6 @@ export class QuantUploader {
   destroy(): void {
     this.staging.destroy();
     this.counts.destroy();
+    this.scratch?.destroy();
   }
 }

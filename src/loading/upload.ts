@@ -18,6 +18,8 @@ import { blockOf, uploadFormat, type TensorDType, type UploadFormat } from '../l
 import { isQuantized } from './quant-formats.js';
 import { QuantUploader } from './quant-upload.js';
 import type { WeightSource } from './sources.js';
+import type { PackedWeight } from '../graph/packed.js';
+import type { WeightStore } from '../graph/weights.js';
 import { CheckpointError, DEFAULT_CHUNK_BYTES } from '../loading/safetensors.js';
 
 /** The GPU conversion kernel's launch contract (src/kernels-wgsl/convert.ts). */
@@ -37,13 +39,27 @@ export interface UploadOptions {
   includeOptional?: boolean;
   /** Wait for the GPU queue after this many bytes were written, bounding Dawn's staging memory (default 256 MiB). */
   maxInFlightBytes?: number;
+  /**
+   * 'expand' (default): fp8 / GGUF block weights are expanded to f16 at upload. 'resident': they stay in their
+   * checkpoint encoding on the GPU (LoadedWeights.packed; about half the memory for 8-bit, less for 4-bit) and
+   * compiled graphs expand each to a transient f16 tensor just before the ops that read it (graph/packed.ts).
+   * Weights a family keeps in f32, 1-D weights, and weights whose f16 form exceeds one storage binding stay
+   * expanded in either mode; unquantized weights are unaffected.
+   */
+  weightsMode?: WeightsMode;
   /** GPU converter (defaults to kernels-wgsl/convert.ts; injectable for tests). */
   convert?: ConvertFn;
   onProgress?: (p: { weight: string; bytesDone: number; bytesTotal: number }) => void;
 }
 
+export type WeightsMode = 'expand' | 'resident';
+export const WEIGHTS_MODES: readonly WeightsMode[] = ['expand', 'resident'];
+
 export interface LoadedWeights {
+  /** Weights as tensors (all of them in 'expand' mode). */
   views: Map<string, TensorView>;
+  /** Weights kept quantized on the GPU ('resident' mode): register them with WeightStore.setPacked. */
+  packed: Map<string, PackedWeight>;
   /** GPU bytes held by the weights. */
   gpuBytes: number;
   /** Checkpoint bytes read. */
@@ -183,6 +199,11 @@ export async function uploadWeights(ctx: GpuContext, ck: Pick<Checkpoint, 'info'
   // Two host chunks: one being read from disk while the other is written to the GPU.
   const host = [new Uint8Array(largest), new Uint8Array(largest)];
   const storage = (p: Plan): DType => options.dtypeOf?.(p.source.name) ?? p.source.dtype ?? 'f16';
+  const mode = options.weightsMode ?? 'expand';
+  if (!WEIGHTS_MODES.includes(mode)) throw new Error(`upload: weights mode '${String(mode)}' is not one of ${WEIGHTS_MODES.join(', ')}`);
+  const maxBinding = ctx.caps.limits.maxStorageBufferBindingSize;
+  const keepPacked = (p: Plan) => mode === 'resident' && p.format === 'quant' && storage(p) === 'f16' && p.source.shape.length >= 2 && p.numel * 2 <= maxBinding;
+  const checkElems = Math.max(0, ...quantPlans.filter(keepPacked).map((p) => p.numel));
   // Same-format chunks are written straight into the weight; the others go through staging + convert.
   const direct = (p: Plan) => p.format === storage(p);
   const converting = plain.filter((p) => !direct(p));
@@ -190,15 +211,32 @@ export async function uploadWeights(ctx: GpuContext, ck: Pick<Checkpoint, 'info'
   const staging = converting.length ? ctx.createBuffer(Math.min(chunkElems, Math.max(...converting.map((p) => p.numel))) * 4, 'weights-upload-staging') : null;
   const saturatedCount = converting.some((p) => storage(p) === 'f16') ? ctx.createBuffer(4, 'weights-upload-saturated') : null;
   if (saturatedCount) ctx.fill(saturatedCount, 0, 4);
-  const quant = quantPlans.length ? new QuantUploader(ctx, quantPlans, chunkBytes) : null;
+  const quant = quantPlans.length ? new QuantUploader(ctx, quantPlans, chunkBytes, checkElems) : null;
   const views = new Map<string, TensorView>();
+  const packed = new Map<string, PackedWeight>();
   const buffers: GPUBuffer[] = [];
   let bytesDone = 0;
   let sinceSync = 0;
   let gpuBytes = 0;
   let saturated = 0;
   try {
+    const progress = (p: Plan) => async (n: number) => {
+      bytesDone += n;
+      sinceSync += n;
+      if (sinceSync >= maxInFlight) {
+        await ctx.sync();
+        sinceSync = 0;
+      }
+      options.onProgress?.({ weight: p.source.name, bytesDone, bytesTotal });
+    };
     for (const p of plans) {
+      if (keepPacked(p)) {
+        const w = await quant!.uploadPacked(ck, p, progress(p));
+        buffers.push(w.buffer);
+        gpuBytes += w.bytes;
+        packed.set(p.source.name, w);
+        continue;
+      }
       const dtype = storage(p);
       if (dtype !== 'f16' && dtype !== 'f32') throw new Error(`upload: weight '${p.source.name}' asks for ${dtype} storage; weights upload as f16 or f32`);
       const dst = allocTensor(ctx, p.source.shape, dtype, p.source.name);
@@ -206,15 +244,7 @@ export async function uploadWeights(ctx: GpuContext, ck: Pick<Checkpoint, 'info'
       gpuBytes += p.numel * DTYPE_BYTES[dtype];
       const itemOut = DTYPE_BYTES[dtype];
       if (p.format === 'quant') {
-        await quant!.upload(ck, p, dst, async (n) => {
-          bytesDone += n;
-          sinceSync += n;
-          if (sinceSync >= maxInFlight) {
-            await ctx.sync();
-            sinceSync = 0;
-          }
-          options.onProgress?.({ weight: p.source.name, bytesDone, bytesTotal });
-        });
+        await quant!.upload(ck, p, dst, progress(p));
         views.set(p.source.name, dst);
         continue;
       }
@@ -254,13 +284,21 @@ export async function uploadWeights(ctx: GpuContext, ck: Pick<Checkpoint, 'info'
   }
   return {
     views,
+    packed,
     gpuBytes,
     bytesRead: bytesDone,
     saturated,
     destroy: () => {
       for (const b of buffers) b.destroy();
       views.clear();
+      packed.clear();
     },
   };
+}
+
+/** Registers every loaded weight (tensors and packed weights) in a graph weight store. */
+export function registerWeights(store: WeightStore, weights: Pick<LoadedWeights, 'views' | 'packed'>): void {
+  for (const [name, view] of weights.views) store.set(name, view);
+  for (const [name, w] of weights.packed) store.setPacked(name, w);
 }
 

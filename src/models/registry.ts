@@ -5,7 +5,7 @@ import type { WeightStore } from '../graph/weights.js';
 import { Checkpoint, type OpenOptions } from '../loading/checkpoint.js';
 import { type TensorListing, validateListing } from '../loading/listing.js';
 import { CheckpointError } from '../loading/safetensors.js';
-import { type LoadedWeights, type UploadOptions, uploadWeights } from '../loading/upload.js';
+import { type LoadedWeights, registerWeights, type UploadOptions, uploadWeights } from '../loading/upload.js';
 import type { FamilyConfig, FamilyKind, ModelFamily } from './family.js';
 import { flux } from './flux/index.js';
 import { sd3 } from './sd3/index.js';
@@ -104,7 +104,7 @@ export async function loadModel<C extends FamilyConfig = FamilyConfig>(ctx: GpuC
   try {
     const { family, config, unexpected } = identify(ck, kind);
     const weights = await uploadWeights(ctx, ck, family.weightSources(config), options);
-    if (options.store) for (const [name, view] of weights.views) options.store.set(name, view);
+    if (options.store) registerWeights(options.store, weights);
     const warnings: string[] = [];
     if (weights.saturated > 0) {
       warnings.push(`${ck.description}: ${weights.saturated} weight values exceed the f16 range and were clamped to +-65504; ` +

@@ -9,7 +9,7 @@ import { WeightStore } from '../graph/weights.js';
 import { Checkpoint } from '../loading/checkpoint.js';
 import { validateListing } from '../loading/listing.js';
 import { CheckpointError } from '../loading/safetensors.js';
-import { uploadWeights } from '../loading/upload.js';
+import { registerWeights, type UploadOptions, uploadWeights } from '../loading/upload.js';
 import type { FamilyConfig, ModelFamily } from './family.js';
 
 type Listing = Parameters<ModelFamily['detect']>[0];
@@ -68,16 +68,18 @@ function configFor<C extends FamilyConfig>(family: ModelFamily<C>, listing: List
 }
 
 /** Opens, checks and uploads one text encoder. `component` picks e.g. text_encoder_2 inside a pipeline root. */
-export async function loadEncoderWeights<C extends FamilyConfig>(ctx: GpuContext, family: ModelFamily<C>, path: string, component?: string): Promise<LoadedEncoderWeights<C>> {
+export async function loadEncoderWeights<C extends FamilyConfig>(
+  ctx: GpuContext, family: ModelFamily<C>, path: string, component?: string, options: Pick<UploadOptions, 'weightsMode'> = {},
+): Promise<LoadedEncoderWeights<C>> {
   const t0 = performance.now();
   const ck = await Checkpoint.open(path, { component, what: `${family.id} weights`, stripPrefixes: [] });
   try {
     const listing = listingWith(ck, ck.configJson ? null : await readConfigNextTo(component ? join(path, component) : path));
     const config = configFor(family, listing);
     const { unexpected } = validateListing(listing, family.expectedTensors(config), `the inferred ${family.id} configuration`);
-    const weights = await uploadWeights(ctx, ck, family.weightSources(config));
+    const weights = await uploadWeights(ctx, ck, family.weightSources(config), options);
     const store = new WeightStore();
-    for (const [name, view] of weights.views) store.set(name, view);
+    registerWeights(store, weights);
     const warnings: string[] = [];
     if (weights.saturated > 0) warnings.push(`${ck.description}: ${weights.saturated} weight values exceed the f16 range and were clamped to +-65504`);
     if (unexpected.length) warnings.push(`${ck.description}: ${unexpected.length} tensors not used by the ${family.id} encoder were ignored (e.g. ${unexpected.slice(0, 3).join(', ')})`);

@@ -1,0 +1,227 @@
+// Weights kept quantized on the GPU (weights mode 'resident', graph/packed.ts): the executor expands each packed
+// weight into a transient f16 arena tensor just before the ops that read it. Checked here:
+// - for every block type and scaled fp8 (row ranges at odd offsets), the transient f16 weight is bit-identical to
+//   the weight expand mode keeps, and a real linear reading it gives the same result (poisoned arena first);
+// - damaged data is refused at load in resident mode too, with the file, tensor and type named;
+// - tiny FLUX (fp8 scaled, GGUF Q8_0 / Q4_0 / Q4_K) and tiny T5 (scaled fp8, GGUF with llama.cpp's names):
+//   resident = expand bit for bit on fresh random inputs, both within bound of the float64 reference, with
+//   less weight memory and only a transient f16 copy per layer.
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { GpuContext } from '../../src/gpu/context.js';
+import { compile } from '../../src/graph/executor.js';
+import { Graph } from '../../src/graph/graph.js';
+import { linear } from '../../src/graph/ops/matmul.js';
+import { WeightStore } from '../../src/graph/weights.js';
+import { Checkpoint } from '../../src/loading/checkpoint.js';
+import { GgufFile } from '../../src/loading/gguf.js';
+import type { WeightSource } from '../../src/loading/sources.js';
+import { registerWeights, uploadWeights, type WeightsMode } from '../../src/loading/upload.js';
+import { FluxTransformer } from '../../src/models/flux/graph.js';
+import type { FluxConfig } from '../../src/models/flux/config.js';
+import { readGolden } from '../../src/models/golden.js';
+import { loadModel } from '../../src/models/registry.js';
+import { errorStats, freshSeed, POISON_F16, randn, rng, testContext } from '../helpers/gpu.js';
+import { writeFluxGguf, writeScaledFp8 } from './quant-helpers.js';
+
+const DIR = 'test/fixtures/quant';
+const tmp = await mkdtemp(join(tmpdir(), 'quant-resident-'));
+afterAll(() => rm(tmp, { recursive: true, force: true }));
+
+/** Expand-mode bits of each weight (f16 words). */
+async function expanded(ctx: GpuContext, path: string, sources: WeightSource[]): Promise<Map<string, Uint16Array>> {
+  const ck = await Checkpoint.open(path);
+  try {
+    const w = await uploadWeights(ctx, ck, sources);
+    const out = new Map<string, Uint16Array>();
+    for (const [name, v] of w.views) {
+      const n = v.shape.reduce((a, b) => a * b, 1);
+      out.set(name, new Uint16Array(await ctx.readback(v.buffer, Math.ceil((n * 2) / 4) * 4, v.offset), 0, n));
+    }
+    w.destroy();
+    return out;
+  } finally {
+    await ck.close();
+  }
+}
+
+/**
+ * Resident mode: each weight packed; a graph reads it through a reshape to [rows, K] and a linear with the
+ * identity (out = W^T exactly: every product is w * 1 or w * 0, accumulated in f32). Returns, per weight, the
+ * transient f16 bits and the linear's output; the arena is poisoned before the run.
+ */
+async function residentThroughGraph(ctx: GpuContext, path: string, sources: WeightSource[]) {
+  const ck = await Checkpoint.open(path);
+  const w = await uploadWeights(ctx, ck, sources, { weightsMode: 'resident' }).finally(() => ck.close());
+  const store = new WeightStore();
+  registerWeights(store, w);
+  const out = new Map<string, { bits: Uint16Array; wt: Float32Array; packedBytes: number }>();
+  try {
+    for (const s of sources) {
+      const pw = store.packed(s.name);
+      expect(pw, `${s.name} is kept packed`).toBeDefined();
+      const K = s.shape[s.shape.length - 1];
+      const N = s.shape.reduce((a, b) => a * b, 1) / K;
+      const g = new Graph(`resident-${s.name}`);
+      const x = g.input('x', [K, K], 'f16');
+      const wt = g.weight(s.name, s.shape, 'f16');
+      const y = linear(g, x, g.reshape(wt, [N, K]), { name: 'identity' }); // [K, N] = W^T
+      g.output('y', y);
+      const plan = await compile(ctx, g, store);
+      try {
+        expect(plan.stats.weightBytes).toBe(pw!.bytes);
+        const eye = new Float32Array(K * K);
+        for (let i = 0; i < K; i++) eye[i * K + i] = 1;
+        for (const t of [wt, y]) ctx.fill(plan.view(t).buffer, POISON_F16);
+        plan.setInput('x', eye);
+        await plan.run();
+        const v = plan.view(wt);
+        const n = N * K;
+        const bits = new Uint16Array(await ctx.readback(v.buffer, Math.ceil((n * 2) / 4) * 4, v.offset), 0, n);
+        out.set(s.name, { bits, wt: await plan.readOutput('y'), packedBytes: pw!.bytes });
+      } finally {
+        plan.destroy();
+      }
+    }
+  } finally {
+    w.destroy();
+    store.destroy();
+  }
+  return out;
+}
+
+const f16 = (h: number) => {
+  const e = (h >> 10) & 31, m = h & 1023, s = h & 0x8000 ? -1 : 1;
+  return e === 31 ? (m ? NaN : s * Infinity) : e === 0 ? s * m * 2 ** -24 : s * (1 + m / 1024) * 2 ** (e - 15);
+};
+
+describe('resident weights: the transient f16 weight equals expand mode\'s, bit for bit', () => {
+  it('GGUF: every block type (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K), ranks 2 and 3', async () => {
+    const ctx = await testContext();
+    const f = await GgufFile.open(`${DIR}/blocks.gguf`);
+    const sources: WeightSource[] = f.tensors.filter((t) => /^q/.test(t.name)).map((t) => ({ name: t.name, shape: t.shape, parts: [{ tensor: t.name }] }));
+    await f.close();
+    expect(sources.length).toBe(8);
+    const want = await expanded(ctx, `${DIR}/blocks.gguf`, sources);
+    const got = await residentThroughGraph(ctx, `${DIR}/blocks.gguf`, sources);
+    for (const s of sources) {
+      const g = got.get(s.name)!;
+      const w = want.get(s.name)!;
+      const diff = g.bits.reduce((a, b, i) => a + (b !== w[i] ? 1 : 0), 0);
+      expect(diff, `${s.name}: transient f16 words differing from expand mode`).toBe(0);
+      // The linear read the transient: y = W^T exactly (signed zeros aside).
+      const K = s.shape[s.shape.length - 1];
+      const N = w.length / K;
+      let bad = 0;
+      for (let n = 0; n < N; n++) for (let k = 0; k < K; k++) if (g.wt[k * N + n] !== f16(w[n * K + k])) bad++;
+      expect(bad, `${s.name}: identity linear over the resident weight`).toBe(0);
+      expect(g.packedBytes).toBeLessThan(w.length * 2 + 256);
+    }
+  }, 60_000);
+
+  it('scaled fp8 (e4m3 scale_weight, e5m2, weight_scale), a fused weight of row ranges at odd offsets', async () => {
+    const ctx = await testContext();
+    const p = `${DIR}/fp8.safetensors`;
+    const sources: WeightSource[] = [
+      // Two parts, each with its own scale, starting at element 0 and 3*33 (not a 256-byte boundary).
+      { name: 'a', shape: [7, 33], parts: [{ tensor: 'scaled_a.weight', rowStart: 4 }, { tensor: 'scaled_a.weight', rowEnd: 4 }] },
+      { name: 'ab', shape: [12, 19], parts: [{ tensor: 'scaled_b.weight' }, { tensor: 'scaled_b.weight', rowStart: 1, rowEnd: 5 }, { tensor: 'scaled_b.weight', rowEnd: 3 }] },
+      { name: 'c', shape: [3, 11], parts: [{ tensor: 'scaled_c.weight' }] },
+    ];
+    const want = await expanded(ctx, p, sources);
+    const got = await residentThroughGraph(ctx, p, sources);
+    for (const s of sources) {
+      expect(Array.from(got.get(s.name)!.bits), s.name).toEqual(Array.from(want.get(s.name)!));
+      expect(got.get(s.name)!.packedBytes, s.name).toBeLessThan(want.get(s.name)!.length * 2 + 256 * 3);
+    }
+  });
+
+  it('damaged data is refused at load in resident mode too, naming the file, tensor and type', async () => {
+    const ctx = await testContext();
+    const load = async (path: string, sources: WeightSource[]) => {
+      const ck = await Checkpoint.open(path);
+      try {
+        (await uploadWeights(ctx, ck, sources, { weightsMode: 'resident' })).destroy();
+      } finally {
+        await ck.close();
+      }
+    };
+    await expect(load(`${DIR}/fp8.safetensors`, [{ name: 'x', shape: [16, 16], parts: [{ tensor: 'codes_e4m3.weight' }] }]))
+      .rejects.toThrow(`${DIR}/fp8.safetensors: tensor 'codes_e4m3.weight' (F8_E4M3) holds 2 NaN/inf values`);
+    const f = await GgufFile.open(`${DIR}/blocks.gguf`);
+    const info = f.info('q8_0.weight');
+    await f.close();
+    const b = new Uint8Array(await readFile(`${DIR}/blocks.gguf`));
+    new DataView(b.buffer).setUint16(info.filePosition + 34, 0x7c00, true); // block 1: infinite scale
+    const p = join(tmp, 'inf-scale.gguf');
+    await writeFile(p, b);
+    await expect(load(p, [{ name: 'x', shape: [3, 96], parts: [{ tensor: 'q8_0.weight' }] }]))
+      .rejects.toThrow(`${p}: tensor 'q8_0.weight' (Q8_0) holds 32 values from corrupt blocks`);
+    await expect(uploadWeights(ctx, { info: () => { throw new Error('unused'); }, readInto: async () => {}, has: () => false }, [], { weightsMode: 'packed' as WeightsMode }))
+      .rejects.toThrow("weights mode 'packed' is not one of expand, resident");
+  });
+});
+
+describe('tiny FLUX in resident mode', () => {
+  const src = 'test/fixtures/tiny-models/flux-tiny/flux1-tiny.safetensors';
+  const golden = 'test/golden/flux-tiny.safetensors';
+
+  it('fp8 scaled, GGUF Q8_0 and Q4_0: resident = expand bit for bit (fresh random inputs), both near float64, less memory', async () => {
+    const ctx = await testContext();
+    await writeScaledFp8(src, join(tmp, 'flux-fp8.safetensors'));
+    await writeFluxGguf(src, join(tmp, 'flux-Q8_0.gguf'), 'Q8_0');
+    await writeFluxGguf(src, join(tmp, 'flux-Q4_0.gguf'), 'Q4_0');
+    const gold = await readGolden(golden);
+    const need = (k: string) => gold.get(k)!;
+    const [, , H, W] = need('input.latents').shape;
+    const Lt = need('input.txt').shape[1];
+    const seed = freshSeed();
+    const lines: string[] = [];
+    for (const [name, path, bound] of [['fp8 scaled', join(tmp, 'flux-fp8.safetensors'), 0.1], ['GGUF Q8_0', join(tmp, 'flux-Q8_0.gguf'), 0.02], ['GGUF Q4_0', join(tmp, 'flux-Q4_0.gguf'), 0.3]] as const) {
+      const runs = new Map<WeightsMode, { golden: Float32Array; random: Float32Array; weightBytes: number; dispatches: number; gpuBytes: number; packed: number }>();
+      for (const mode of ['expand', 'resident'] as const) {
+        const store = new WeightStore();
+        const loaded = await loadModel<FluxConfig>(ctx, path, { store, weightsMode: mode });
+        const cfg = loaded.config;
+        const model = await FluxTransformer.create(ctx, store, cfg, { batch: 1, txtTokens: Lt, gridH: H / 2, gridW: W / 2 });
+        try {
+          const poison = () => ctx.fill(model.plan.tensorView('velocity').buffer, POISON_F16);
+          poison();
+          const g = await model.forward({
+            img: need('input.img').data, txt: need('input.txt').data, pooled: need('input.y').data,
+            timesteps: Array.from(need('input.timesteps').data), guidance: gold.has('input.guidance') ? Array.from(need('input.guidance').data) : undefined,
+          });
+          const r = rng(seed);
+          poison();
+          const x = await model.forward({
+            img: randn(r, need('input.img').data.length), txt: randn(r, need('input.txt').data.length), pooled: randn(r, need('input.y').data.length),
+            timesteps: [r()], guidance: cfg.guidanceEmbed ? [1 + 4 * r()] : undefined,
+          });
+          runs.set(mode, { golden: g, random: x, weightBytes: model.plan.stats.weightBytes, dispatches: model.plan.stats.dispatches, gpuBytes: loaded.weights.gpuBytes, packed: loaded.weights.packed.size });
+        } finally {
+          model.destroy();
+          loaded.weights.destroy();
+          store.destroy();
+        }
+      }
+      const e = runs.get('expand')!, rs = runs.get('resident')!;
+      const eRef = errorStats(e.golden, need('output.velocity_packed').data);
+      const rRef = errorStats(rs.golden, need('output.velocity_packed').data);
+      lines.push(`${name.padEnd(11)} relL2 vs float64: expand ${eRef.relL2.toExponential(3)}, resident ${rRef.relL2.toExponential(3)} (bound ${bound}); ` +
+        `weights ${e.gpuBytes} -> ${rs.gpuBytes} bytes (${rs.packed} packed), dispatches ${e.dispatches} -> ${rs.dispatches}`);
+      expect(rRef.nonFinite, name).toBe(0);
+      expect(rRef.relL2, name).toBeLessThan(bound);
+      expect(rs.packed, name).toBeGreaterThan(10);
+      expect(rs.gpuBytes, name).toBeLessThan(e.gpuBytes);
+      expect(rs.weightBytes, name).toBe(rs.gpuBytes);
+      expect(rs.dispatches, name).toBeGreaterThanOrEqual(e.dispatches + rs.packed);
+      // Same weights, same kernels: the outputs must be identical, on the golden's inputs and on fresh random ones.
+      expect(Buffer.compare(Buffer.from(rs.golden.buffer), Buffer.from(e.golden.buffer)), `${name}: golden inputs`).toBe(0);
+      expect(rs.random.every(Number.isFinite), `${name} (seed ${seed})`).toBe(true);
+      expect(Buffer.compare(Buffer.from(rs.random.buffer), Buffer.from(e.random.buffer)), `${name}: random inputs (seed ${seed})`).toBe(0);
+    }
+    console.log(`tiny FLUX, resident vs expand (seed ${seed}):\n${lines.join('\n')}`);
+  }, 180_000);
+});
