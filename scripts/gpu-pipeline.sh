@@ -9,6 +9,8 @@
 #   ours    dit generate --json on two prompts (the first compiles; the second is the steady state), GPU memory
 #           sampled by nvidia-smi every 200 ms                                    -> ours-pipeline.jsonl, ours-gpu-mem.csv
 #   torch   pipeline_e2e.py time: FluxPipeline eager + torch.compile              -> torch-pipeline.json
+#   both    on a 2-GPU machine: `ours` on GPU 0 and `torch` on GPU 1 at the same time (one Dawn device per GPU through
+#           the device-select layer of native/nccl-bridge, CUDA_VISIBLE_DEVICES for PyTorch); same folder, same call
 #   report  PIPELINE.md: stage times, (text + VAE) / (28 x step) for both, peak memory
 #   clean   deletes $E2E
 # Needs PYTHONPATH to hold diffusers (/work/diffusers-src/src carried over). Local smoke test with tiny configs:
@@ -23,7 +25,7 @@ export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp}
 if [ -n "${E2E_TINY:-}" ]; then SIZE=64; STEPS=3; SEQ=32; TINY=--tiny; else SIZE=1024; STEPS=28; SEQ=512; TINY=; fi
 phases=("$@")
 [ ${#phases[@]} -eq 0 ] && phases=(make ours torch report clean)
-node node_modules/typescript/bin/tsc -p tsconfig.json > "$OUT/tsc.log" 2>&1 || echo "tsc reported errors (see tsc.log); continuing with the emitted dist/"
+[ -n "${NO_TSC:-}" ] || node node_modules/typescript/bin/tsc -p tsconfig.json > "$OUT/tsc.log" 2>&1 || echo "tsc reported errors (see tsc.log); continuing with the emitted dist/"
 [ -f dist/cli/main.js ] || { echo "dist/cli/main.js missing: the build failed"; exit 1; }
 rc=0
 for phase in "${phases[@]}"; do
@@ -38,7 +40,7 @@ for phase in "${phases[@]}"; do
       printf 'a photo of a red fox in the snow, highly detailed\na watercolour of a lighthouse at dusk\n' > /tmp/e2e-prompts.txt
       mem_pid=
       if command -v nvidia-smi > /dev/null; then
-        nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 200 > "$OUT/ours-gpu-mem.csv" 2>/dev/null &
+        nvidia-smi -i "${OURS_GPU:-0}" --query-gpu=memory.used --format=csv,noheader,nounits -lms 200 > "$OUT/ours-gpu-mem.csv" 2>/dev/null &
         mem_pid=$!
       fi
       node bin/dit.js generate --prompts /tmp/e2e-prompts.txt --model "$E2E" --size "${SIZE}x${SIZE}" --steps "$STEPS" \
@@ -51,6 +53,15 @@ for phase in "${phases[@]}"; do
       "$PY" bench/reference/pipeline_e2e.py time --folder "$E2E" --out "$OUT" --size "$SIZE" --steps "$STEPS" --seq "$SEQ" $nc 2>&1 \
         | grep -v -i -E "warn|Loading" | tee "$OUT/torch-pipeline.log"
       [ -f "$OUT/torch-pipeline.json" ] || rc=1 ;;
+    both)
+      layer="$PWD/native/nccl-bridge/build/"
+      ( export CUDA_VISIBLE_DEVICES=0 OURS_GPU=0 VK_LAYER_PATH=$layer VK_INSTANCE_LAYERS=VK_LAYER_TETRISERVE_device_select TETRISERVE_VK_DEVICE=0
+        NO_TSC=1 timeout "${OURS_S:-420}" bash "$0" ours > "$OUT/both-ours.log" 2>&1; echo "ours rc=$?" >> "$OUT/both-ours.log" ) &
+      ( export CUDA_VISIBLE_DEVICES=1
+        NO_TSC=1 timeout "${TORCH_S:-440}" bash "$0" torch > "$OUT/both-torch.log" 2>&1; echo "torch rc=$?" >> "$OUT/both-torch.log" ) &
+      wait
+      tail -n 4 "$OUT/both-ours.log" "$OUT/both-torch.log"
+      grep -q "rc=0" "$OUT/both-ours.log" && grep -q "rc=0" "$OUT/both-torch.log" || rc=1 ;;
     report)
       "$PY" - "$OUT" "$STEPS" <<'PYEOF'
 import json, os, sys
@@ -87,7 +98,7 @@ print(md)
 PYEOF
       ;;
     clean) rm -rf "$E2E" ;;
-    *) echo "unknown phase $phase (tests make ours torch report clean)"; rc=1 ;;
+    *) echo "unknown phase $phase (tests make ours torch both report clean)"; rc=1 ;;
   esac
 done
 exit $rc
