@@ -2,8 +2,10 @@
 // Builds the native pieces of sequence parallelism with the C/C++ compiler already on the machine, from this
 // repository's files only (nothing is downloaded):
 //  - build/nccl_bridge.node: the NCCL bridge (Node-API headers from the node-api-headers package, or Node's own);
-//  - build/libvk_device_select.so + manifest: the Vulkan layer that gives each Dawn device its own GPU.
-// Neither needs CUDA, NCCL or Vulkan headers (they load/declare what they use), so this runs on machines without
+//  - build/libvk_device_select.so + manifest: the Vulkan layer that gives each Dawn device its own GPU;
+//  - build/fd_capture.node: captures native stdout/stderr around Dawn calls that print warnings with no hook
+//    (src/gpu/native-output.ts); without it the CLI works but shows Dawn's benign warnings.
+// None needs CUDA, NCCL or Vulkan headers (they load/declare what they use), so this runs on machines without
 // GPUs too. A missing compiler is a warning, never a failed install: the engine then runs single-GPU.
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
@@ -41,9 +43,9 @@ function run(cmd, args) {
   execFileSync(cmd, args, { stdio: quiet ? ['ignore', 'ignore', 'pipe'] : 'inherit' });
 }
 
-function warn(what, e) {
+function warn(what, e, effect = 'sequence parallelism across GPUs stays off; single-GPU is unaffected') {
   const msg = (e?.stderr?.toString() || e?.message || String(e)).trim().split('\n').slice(0, 8).join('\n');
-  console.warn(`[native] ${what} was not built (sequence parallelism across GPUs stays off; single-GPU is unaffected):\n${msg}`);
+  console.warn(`[native] ${what} was not built (${effect}):\n${msg}`);
 }
 
 mkdirSync(out, { recursive: true });
@@ -60,6 +62,21 @@ if (!inc) {
     run(cxx, ['-O2', '-std=c++17', '-fPIC', '-shared', '-Wall', '-Wno-unused-function', `-I${inc}`, '-DNODE_GYP_MODULE_NAME=nccl_bridge', '-DNAPI_VERSION=8', bridgeSrc, '-o', bridge, '-ldl', '-lpthread']);
   } catch (e) {
     warn('the NCCL bridge', e);
+    failed = true;
+  }
+}
+
+const captureSrc = join(here, 'src', 'fd_capture.c');
+const capture = join(out, 'fd_capture.node');
+const captureEffect = "Dawn's benign adapter warnings will print on stderr; everything else is unaffected";
+if (!inc) {
+  warn('the output-capture addon', new Error('no Node-API headers (node-api-headers package or Node include dir)'), captureEffect);
+  failed = true;
+} else if (stale(capture, [captureSrc])) {
+  try {
+    run(cc, ['-O2', '-fPIC', '-shared', '-Wall', `-I${inc}`, '-DNODE_GYP_MODULE_NAME=fd_capture', '-DNAPI_VERSION=8', captureSrc, '-o', capture]);
+  } catch (e) {
+    warn('the output-capture addon', e, captureEffect);
     failed = true;
   }
 }

@@ -3,6 +3,7 @@
 import { create, globals } from 'webgpu';
 import { BufferPool } from './buffer-pool.js';
 import { DeviceLostError, GpuOutOfMemoryError, GpuUnavailableError, MissingGpuFeatureError, ShaderCompileError } from './errors.js';
+import { quietDawnStderr, quietDawnStdout } from './native-output.js';
 
 // dawn.node exposes GPUBufferUsage & co. as globals only once installed on globalThis.
 Object.assign(globalThis, globals);
@@ -71,7 +72,7 @@ export function createDawnInstance(extraToggles: string[] = [], adapterName?: st
   if (!process.env.XDG_RUNTIME_DIR) process.env.XDG_RUNTIME_DIR = '/tmp'; // silences a Vulkan loader error
   const flags = [`enable-dawn-features=${[...BASE_TOGGLES, ...extraToggles].join(',')}`];
   if (adapterName) flags.push(`adapter=${adapterName}`);
-  const instance = create(flags) as unknown as GPU;
+  const instance = quietDawnStderr(() => create(flags)) as unknown as GPU;
   INSTANCES.push(instance);
   return instance;
 }
@@ -83,7 +84,8 @@ export function createDawnInstance(extraToggles: string[] = [], adapterName?: st
 export async function listAdapters(): Promise<string[]> {
   const probe = createDawnInstance([], '__no_such_adapter__');
   try {
-    const a = await probe.requestAdapter();
+    // Dawn prints benign limit warnings to native stderr inside requestAdapter (native-output.ts).
+    const a = await quietDawnStderr(() => probe.requestAdapter());
     return a ? [`${a.info.vendor} ${a.info.architecture}`.trim()] : [];
   } catch (e) {
     return [...(e as Error).message.matchAll(/backend: '([^']+)', name: '([^']+)'/g)].map((m) => `${m[1]}: ${m[2]}`);
@@ -119,7 +121,7 @@ export class GpuContext {
     const instance = createDawnInstance(robustness ? [] : NO_ROBUSTNESS_TOGGLES, options.adapterName);
     let adapter: GPUAdapter | null;
     try {
-      adapter = await instance.requestAdapter({ powerPreference: 'high-performance' });
+      adapter = await quietDawnStderr(() => instance.requestAdapter({ powerPreference: 'high-performance' }));
     } catch (e) {
       throw new GpuUnavailableError((e as Error).message);
     }
@@ -153,7 +155,7 @@ export class GpuContext {
       maxStorageBuffersPerShaderStage: al.maxStorageBuffersPerShaderStage,
       maxComputeWorkgroupsPerDimension: al.maxComputeWorkgroupsPerDimension,
     };
-    const device = await adapter.requestDevice({ requiredFeatures, requiredLimits });
+    const device = await quietDawnStderr(() => adapter!.requestDevice({ requiredFeatures, requiredLimits }));
     device.onuncapturederror = (ev: GPUUncapturedErrorEvent) => {
       // Surfaced loudly: a silent validation error means a silent wrong image.
       console.error(`[gpu] uncaptured ${ev.error.constructor.name}: ${ev.error.message}`);
@@ -218,8 +220,15 @@ export class GpuContext {
     this.checkAlive();
     const device = this.device;
     device.pushErrorScope('validation');
-    const module = device.createShaderModule({ label, code: source });
+    // dawn.node prints Tint's warnings to stdout from inside createShaderModule; they are captured there and
+    // shown from getCompilationInfo instead, with --debug only (native-output.ts).
+    const module = quietDawnStdout(() => device.createShaderModule({ label, code: source }));
     const info = await module.getCompilationInfo();
+    if (process.env.DIT_DEBUG === '1') {
+      for (const m of info.messages) {
+        if (m.type !== 'error') console.error(`[gpu] shader '${label}' line ${m.lineNum}:${m.linePos}: ${m.type}: ${m.message}`);
+      }
+    }
     const errors = info.messages.filter((m) => m.type === 'error');
     const scopeError = await device.popErrorScope();
     if (errors.length || scopeError) {
