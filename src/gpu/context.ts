@@ -4,6 +4,7 @@ import { create, globals } from 'webgpu';
 import { BufferPool } from './buffer-pool.js';
 import { DeviceLostError, GpuOutOfMemoryError, GpuUnavailableError, MissingGpuFeatureError, ShaderCompileError } from './errors.js';
 import { quietDawnStderr, quietDawnStdout } from './native-output.js';
+import { DEFAULT_SUBGROUP_MATRIX_SYNTAX, probeSubgroupMatrixSyntax, type SubgroupMatrixSyntax } from './subgroup-matrix-syntax.js';
 
 // dawn.node exposes GPUBufferUsage & co. as globals only once installed on globalThis.
 Object.assign(globalThis, globals);
@@ -31,6 +32,11 @@ export interface GpuCaps {
   subgroupMatrixConfigs: SubgroupMatrixConfig[];
   /** True when an f16 x f16 -> f32 16x16x16 (or 16x8x16) subgroup-matrix config exists: the tensor-core paths. */
   tensorCores: boolean;
+  /**
+   * How this device's WGSL compiler wants subgroupMatrixLoad/Store spelled (asked at open when the device has
+   * subgroup matrices; subgroup-matrix-syntax.ts). Generators pass it to sgLoad/sgStore.
+   */
+  subgroupMatrixSyntax: SubgroupMatrixSyntax;
   robustness: boolean;
   limits: {
     maxStorageBufferBindingSize: number;
@@ -165,6 +171,9 @@ export class GpuContext {
     const tensorCores = smConfigs.some(
       (c) => c.componentType === 'f16' && c.resultComponentType === 'f32' && c.M === 16 && c.K === 16 && (c.N === 16 || c.N === 8),
     );
+    const subgroupMatrixSyntax = device.features.has(smFeature as GPUFeatureName) && device.features.has('shader-f16')
+      ? await probeSubgroupMatrixSyntax(device)
+      : DEFAULT_SUBGROUP_MATRIX_SYNTAX;
     const caps: GpuCaps = {
       adapterName: name,
       vendor: info.vendor,
@@ -178,6 +187,7 @@ export class GpuContext {
       timestampQuery: device.features.has('timestamp-query'),
       subgroupMatrixConfigs: smConfigs,
       tensorCores,
+      subgroupMatrixSyntax,
       robustness,
       limits: {
         maxStorageBufferBindingSize: device.limits.maxStorageBufferBindingSize,
