@@ -61,6 +61,10 @@ export interface GemmParams {
   flags: number; // epilogueFlags
   loopK: number; // tiled path: inner K loop length (a uniform, so lavapipe's LLVM does not unroll it)
   epiStride: number; // tiled path: epilogue loop stride (= threads; uniform for the same reason)
+  /** Tensor-core split-K: K elements per split (a multiple of the K step; = K without split). Default K. */
+  kSplit?: number;
+  /** Split-K reduce pass: number of f32 partial slices to sum. Default 1. */
+  splits?: number;
 }
 
 /** The params as paramsBuffer entries, in struct order. */
@@ -69,7 +73,8 @@ export function paramsList(p: GemmParams): ({ u32: number } | { f32: number })[]
     { u32: p.M }, { u32: p.N }, { u32: p.K }, { u32: p.batchA },
     { u32: p.batchB }, { u32: p.batchOut }, { u32: p.rowsPerBatch }, { u32: p.gateStride },
     { u32: p.gateOffset }, { u32: p.tilesM }, { u32: p.tilesN }, { f32: p.alpha },
-    { u32: p.flags }, { u32: p.loopK }, { u32: p.epiStride },
+    { u32: p.flags }, { u32: p.loopK }, { u32: p.epiStride }, { u32: p.kSplit ?? p.K },
+    { u32: p.splits ?? 1 },
   ];
 }
 
@@ -77,16 +82,18 @@ export const PARAMS_WGSL = `struct Params {
   M: u32, N: u32, K: u32, batchA: u32,
   batchB: u32, batchOut: u32, rowsPerBatch: u32, gateStride: u32,
   gateOffset: u32, tilesM: u32, tilesN: u32, alpha: f32,
-  flags: u32, loopK: u32, epiStride: u32,
+  flags: u32, loopK: u32, epiStride: u32, kSplit: u32,
+  splits: u32,
 }`;
 
 /** Bindings in order: params, a, b, out, bias, gate, residual. Returns the WGSL declarations. */
-export function gemmBindings(spec: GemmSpec): string {
+export function gemmBindings(spec: GemmSpec, bElem?: string): string {
   const lines: string[] = [`@group(0) @binding(0) var<uniform> P: Params;`];
   const elem = (t: DType, vec?: boolean) => (vec ? 'vec4<u32>' : t);
   let b = 1;
   lines.push(`@group(0) @binding(${b++}) var<storage, ${spec.aAccess}> A: array<${elem(spec.aType, spec.vecA)}>;`);
-  lines.push(`@group(0) @binding(${b++}) var<storage, ${spec.bAccess}> B: array<${elem(spec.bType, spec.vecB)}>;`);
+  // bElem: a replaced B loader (matmul-subgroup-matrix BLoader) reads B as its own element type.
+  lines.push(`@group(0) @binding(${b++}) var<storage, ${spec.bAccess}> B: array<${bElem ?? elem(spec.bType, spec.vecB)}>;`);
   lines.push(`@group(0) @binding(${b++}) var<storage, read_write> OUT: array<${spec.outType}>;`);
   lines.push(`@group(0) @binding(${b++}) var<storage, ${spec.biasAccess}> BIAS: array<${spec.biasType}>;`);
   lines.push(`@group(0) @binding(${b++}) var<storage, ${spec.gateAccess}> GATE: array<${spec.gateType}>;`);

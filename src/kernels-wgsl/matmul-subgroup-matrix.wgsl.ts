@@ -1,23 +1,38 @@
 // Tensor-core matmul through Dawn's subgroup matrices (chromium_experimental_subgroup_matrix, 16x16x16
 // f16 x f16 -> f32). A workgroup computes a BM x BN tile with sgM x sgN subgroups, each owning fragM x fragN
-// 16x16 accumulator fragments.
+// 16x16 accumulator fragments (register blocking: fragM + fragN fragment loads feed fragM * fragN MMAs).
 //
-// Two ways to feed the fragments:
+// Three ways to feed the fragments (`staging`):
 //  - 'staged': A and B tiles are copied into workgroup memory (16-byte global loads held in registers while the
-//    previous tile is multiplied = register double buffering). With stages = 2 there are two smem buffers and one
-//    barrier per K step; stages = 1 halves the workgroup memory (room for a bigger tile or K step within the
-//    48 KiB limit) at the price of a second barrier per K step. Tile
-//    rows are padded by 8 halves (16 bytes) so the 8 rows a fragment load touches fall in different banks.
+//    previous tile is multiplied = register double buffering; WGSL has no asynchronous copies). With stages = 2
+//    there are two smem buffers and one barrier per K step; stages = 1 halves the workgroup memory (room for a
+//    bigger tile or K step within the 48 KiB limit) at the price of a second barrier per K step. Tile rows are
+//    padded by `pad` halves (default 8 = 16 bytes) so the 8 rows a fragment load touches fall in different banks
+//    (an XOR swizzle is not expressible: subgroupMatrixLoad addresses rows by a plain stride).
 //    Out-of-range rows/columns/K are zero-filled during the copy, so any M, N, K is handled in bounds.
-//  - 'direct': fragments are loaded straight from storage (L1/L2 serve the reuse). Only for M % BM == 0,
-//    N % BN == 0 and K % bk == 0 (the launcher checks), because a fragment load cannot be partially guarded.
+//  - 'stageA': only A goes through workgroup memory; B fragments are loaded straight from storage (the weight
+//    rows are re-read by the sgM subgroup rows through L1). Half the workgroup memory of 'staged' (so 2 stages at
+//    K step 64 fit), no B staging instructions. B must be whole tiles: N % BN == 0 and K % bk == 0 (the launcher
+//    falls back to 'staged' otherwise).
+//  - 'direct': fragments of both operands are loaded straight from storage (L1/L2 serve the reuse). Only for
+//    M % BM == 0, N % BN == 0 and K % bk == 0 (the launcher checks), because a fragment load cannot be guarded.
+// Split-K (tiling.splitK > 1): workgroup z index s multiplies K range [s*kSplit, min(K, (s+1)*kSplit)) and writes
+// its f32 partial tile as output "batch" s (the launcher binds an f32 workspace [S, M, N] as OUT with no
+// epilogue); splitKReduceWgsl sums the slices and applies the epilogue. Batch must be 1 there.
 // The epilogue goes through a per-subgroup 16x16 f32 scratch in workgroup memory, so bias/activation/gate/residual
 // and the f16/f32 output conversion are applied per element with bounds checks (shared epilogue module).
+// (The scratch cannot alias the f16 staging arrays: WGSL has no unions, and subgroupMatrixStore of an f32 result
+// needs an f32 array.)
+//
+// B-operand seam (BLoader): the global->register half of the B staging can be replaced by a caller's WGSL
+// function, e.g. to dequantize 8-bit weights while they are staged (helper H1, issue 16).
 //
 // Uniformity: fragment offsets derive from local_invocation_index / subgroupSize (uniform within a subgroup but
 // not across the workgroup), which the default uniformity analysis rejects; the diagnostic is turned off
 // (GPU-NOTES: multi-subgroup tiling works and matches the reference with it off).
-import { epilogueWgsl, gemmBindings, PARAMS_WGSL, type GemmSpec } from './matmul-epilogue.wgsl.js';
+import { epilogueWgsl, gemmBindings, needsF16, PARAMS_WGSL, type GemmSpec } from './matmul-epilogue.wgsl.js';
+
+export type SgStaging = 'staged' | 'stageA' | 'direct';
 
 export interface SgTiling {
   sgM: number;
@@ -26,38 +41,83 @@ export interface SgTiling {
   fragN: number;
   /** K step per iteration (multiple of 16). */
   bk: number;
-  staging: 'staged' | 'direct';
-  /** Workgroup-memory buffers for the staged path: 2 (double buffered) or 1. Default 2. */
+  staging: SgStaging;
+  /** Workgroup-memory buffers for the staged paths: 2 (double buffered) or 1. Default 2. */
   stages?: 1 | 2;
   /** Tile-order swizzle: GROUP_M tile rows are walked together so B tiles are reused from L2. */
   groupM: number;
   subgroupSize: number;
+  /** Halves of padding per staged row, a multiple of 8 (keeps 16-byte chunk stores aligned). Default 8. */
+  pad?: number;
+  /** Split K over this many workgroups per tile (f32 partials + a reduce pass; linearCalls only). Default 1. */
+  splitK?: number;
+}
+
+/**
+ * A replacement for the B tile's global->register load (staged B, [N, K] layout only). `decls` is module-scope
+ * WGSL (extra bindings at @group(0) @binding(7) and up, helper functions); `fn` names a function
+ * `fn(bBase: u32, n: u32, k: u32, kEnd: u32) -> vec4<u32>` that returns the 8 halves B[n, k .. k+8) packed two
+ * per u32 (lower index in the low 16 bits), with halves at k + j >= kEnd set to 0. The caller guarantees
+ * n < N and k < kEnd (k is a multiple of 8). `bElem` re-types binding 2 (`B`), e.g. 'u32' for packed int8.
+ */
+export interface BLoader {
+  /** Part of the pipeline cache key: must change whenever decls/fn/bElem change. */
+  name: string;
+  decls: string;
+  fn: string;
+  bElem?: string;
+}
+
+export interface SgOptions {
+  bLoader?: BLoader;
 }
 
 export function sgTileShape(t: SgTiling): { BM: number; BN: number; threads: number } {
   return { BM: t.sgM * t.fragM * 16, BN: t.sgN * t.fragN * 16, threads: t.sgM * t.sgN * t.subgroupSize };
 }
 
-const PAD = 8; // halves of padding per staged row (16 bytes)
-
 /** Workgroup memory the kernel declares, in bytes (the launcher checks it against the adapter limit). */
 export function sgWorkgroupBytes(t: SgTiling, bLayout: GemmSpec['bLayout']): number {
   const { BM, BN } = sgTileShape(t);
+  const pad = t.pad ?? 8;
   const scratch = t.sgM * t.sgN * 256 * 4;
   if (t.staging === 'direct') return scratch;
-  const aStage = BM * (t.bk + PAD);
-  const bStage = bLayout === 'nk' ? BN * (t.bk + PAD) : t.bk * (BN + PAD);
+  const aStage = BM * (t.bk + pad);
+  const bStage = t.staging === 'stageA' ? 0 : bLayout === 'nk' ? BN * (t.bk + pad) : t.bk * (BN + pad);
   return (t.stages ?? 2) * (aStage + bStage) * 2 + scratch;
+}
+
+/** Why this tiling cannot be generated (null when it can): every tuner/table entry goes through it. */
+export function sgTilingProblem(t: SgTiling): string | null {
+  const ints = ['sgM', 'sgN', 'fragM', 'fragN', 'bk', 'groupM', 'subgroupSize'] as const;
+  for (const k of ints) if (!Number.isInteger(t[k]) || t[k] < 1) return `${k}=${t[k]} must be a positive integer`;
+  if (t.bk % 16 !== 0) return `bk=${t.bk} must be a multiple of 16`;
+  if (!['staged', 'stageA', 'direct'].includes(t.staging)) return `staging '${t.staging}' must be staged, stageA or direct`;
+  if (t.stages !== undefined && t.stages !== 1 && t.stages !== 2) return `stages=${t.stages} must be 1 or 2`;
+  const pad = t.pad ?? 8;
+  if (!Number.isInteger(pad) || pad < 0 || pad % 8 !== 0) return `pad=${pad} must be a non-negative multiple of 8 halves`;
+  const sk = t.splitK ?? 1;
+  if (!Number.isInteger(sk) || sk < 1) return `splitK=${sk} must be a positive integer`;
+  return null;
 }
 
 const LEFT = 'subgroup_matrix_left<f16, 16, 16>';
 const RIGHT = 'subgroup_matrix_right<f16, 16, 16>';
 const RESULT = 'subgroup_matrix_result<f32, 16, 16>';
 
-export function subgroupMatrixMatmulWgsl(spec: GemmSpec, t: SgTiling): string {
-  if (spec.aType !== 'f16' || spec.bType !== 'f16') throw new Error('subgroup-matrix matmul needs f16 a and b');
-  if (t.bk % 16 !== 0) throw new Error(`subgroup-matrix matmul: bk=${t.bk} must be a multiple of 16`);
+export function subgroupMatrixMatmulWgsl(spec: GemmSpec, t: SgTiling, opts: SgOptions = {}): string {
+  const bLoader = opts.bLoader;
+  if (spec.aType !== 'f16' || (spec.bType !== 'f16' && !bLoader)) throw new Error('subgroup-matrix matmul needs f16 a and b');
+  const problem = sgTilingProblem(t);
+  if (problem) throw new Error(`subgroup-matrix matmul: ${problem}`);
   if (t.staging === 'direct' && (spec.vecA || spec.vecB)) throw new Error('direct loads need f16 (not vec4) bindings');
+  if (t.staging === 'stageA' && spec.vecB) throw new Error("stageA loads B fragments from storage: B needs an f16 (not vec4) binding");
+  if (bLoader && (t.staging !== 'staged' || spec.bLayout !== 'nk')) {
+    throw new Error(`a B loader replaces the staged [N, K] B copy: needs staging 'staged' and bLayout 'nk' (got ${t.staging}, ${spec.bLayout})`);
+  }
+  const split = (t.splitK ?? 1) > 1;
+  const PAD = t.pad ?? 8;
+  const stageB = t.staging === 'staged';
   const { BM, BN, threads } = sgTileShape(t);
   const SG = t.subgroupSize;
   const FM = t.fragM;
@@ -103,23 +163,23 @@ workgroupBarrier();`);
     const loadB = spec.bLayout === 'nk'
       ? (j: number, kk: number) => `&B, bBase + (colBase + ${j * 16}u) * P.K + k0 + ${kk * 16}u, true, P.K`
       : (j: number, kk: number) => `&B, bBase + (k0 + ${kk * 16}u) * P.N + colBase + ${j * 16}u, false, P.N`;
-    mainLoop = `for (var k0 = 0u; k0 < P.K; k0 += ${t.bk}u) {
+    mainLoop = `for (var k0 = kBegin; k0 < kEnd; k0 += ${t.bk}u) {
 ${ind(mmaLines(loadA, loadB), 2)}
 }`;
   } else {
     const LDA = t.bk + PAD;
     const LDB = spec.bLayout === 'nk' ? t.bk + PAD : BN + PAD;
     const A_STAGE = BM * LDA;
-    const B_STAGE = spec.bLayout === 'nk' ? BN * LDB : t.bk * LDB;
+    const B_STAGE = !stageB ? 0 : spec.bLayout === 'nk' ? BN * LDB : t.bk * LDB;
     const stages = t.stages ?? 2;
-    smem = `var<workgroup> As: array<f16, ${stages * A_STAGE}>;
-var<workgroup> Bs: array<f16, ${stages * B_STAGE}>;`;
+    smem = `var<workgroup> As: array<f16, ${stages * A_STAGE}>;` +
+      (stageB ? `\nvar<workgroup> Bs: array<f16, ${stages * B_STAGE}>;` : '');
     // Copy plan: 8-half chunks. A: rows of the M tile, chunks along K. B: 'nk' rows of the N tile, chunks
     // along K; 'kn' rows of the K step, chunks along N.
     const cprA = t.bk / 8;
     const chunksA = BM * cprA;
     const cprB = spec.bLayout === 'nk' ? t.bk / 8 : BN / 8;
-    const chunksB = spec.bLayout === 'nk' ? BN * cprB : t.bk * cprB;
+    const chunksB = !stageB ? 0 : spec.bLayout === 'nk' ? BN * cprB : t.bk * cprB;
     const perA = Math.ceil(chunksA / threads);
     const perB = Math.ceil(chunksB / threads);
     const regDecl: string[] = [];
@@ -127,6 +187,7 @@ var<workgroup> Bs: array<f16, ${stages * B_STAGE}>;`;
     for (let l = 0; l < perB; l++) regDecl.push(`var rb${l}: vec4<u32>;`);
 
     // Global -> registers for the K step starting at k0. Guards make every read in bounds; misses are zero.
+    // K is guarded against kEnd (the end of this workgroup's split-K range; = K without split).
     const fetch: string[] = [];
     const gather8 = (reg: string, cond: (j: number) => string, index: (j: number) => string, arr: string) => {
       const hs: string[] = [];
@@ -135,8 +196,8 @@ var<workgroup> Bs: array<f16, ${stages * B_STAGE}>;`;
     };
     for (let l = 0; l < perA; l++) {
       const inner = spec.vecA
-        ? `if (gr < P.M && gk < P.K) { ra${l} = A[(aBase + gr * P.K + gk) / 8u]; }`
-        : `if (gr < P.M) ${gather8(`ra${l}`, (j) => `gk + ${j}u < P.K`, (j) => `aBase + gr * P.K + gk + ${j}u`, 'A')}`;
+        ? `if (gr < P.M && gk < kEnd) { ra${l} = A[(aBase + gr * P.K + gk) / 8u]; }`
+        : `if (gr < P.M) ${gather8(`ra${l}`, (j) => `gk + ${j}u < kEnd`, (j) => `aBase + gr * P.K + gk + ${j}u`, 'A')}`;
       fetch.push(`{
   let c = li + ${l * threads}u;
   let gr = m0 + c / ${cprA}u;
@@ -152,14 +213,16 @@ ${ind(inner, 4)}
       let inner: string;
       if (spec.bLayout === 'nk') {
         coords = `let gn = n0 + c / ${cprB}u;\n  let gk = k0 + (c % ${cprB}u) * 8u;`;
-        inner = spec.vecB
-          ? `if (gn < P.N && gk < P.K) { rb${l} = B[(bBase + gn * P.K + gk) / 8u]; }`
-          : `if (gn < P.N) ${gather8(`rb${l}`, (j) => `gk + ${j}u < P.K`, (j) => `bBase + gn * P.K + gk + ${j}u`, 'B')}`;
+        inner = bLoader
+          ? `if (gn < P.N && gk < kEnd) { rb${l} = ${bLoader.fn}(bBase, gn, gk, kEnd); }`
+          : spec.vecB
+            ? `if (gn < P.N && gk < kEnd) { rb${l} = B[(bBase + gn * P.K + gk) / 8u]; }`
+            : `if (gn < P.N) ${gather8(`rb${l}`, (j) => `gk + ${j}u < kEnd`, (j) => `bBase + gn * P.K + gk + ${j}u`, 'B')}`;
       } else {
         coords = `let gk = k0 + c / ${cprB}u;\n  let gn = n0 + (c % ${cprB}u) * 8u;`;
         inner = spec.vecB
-          ? `if (gk < P.K && gn < P.N) { rb${l} = B[(bBase + gk * P.N + gn) / 8u]; }`
-          : `if (gk < P.K) ${gather8(`rb${l}`, (j) => `gn + ${j}u < P.N`, (j) => `bBase + gk * P.N + gn + ${j}u`, 'B')}`;
+          ? `if (gk < kEnd && gn < P.N) { rb${l} = B[(bBase + gk * P.N + gn) / 8u]; }`
+          : `if (gk < kEnd) ${gather8(`rb${l}`, (j) => `gn + ${j}u < P.N`, (j) => `bBase + gk * P.N + gn + ${j}u`, 'B')}`;
       }
       fetch.push(`{
   let c = li + ${l * threads}u;
@@ -187,14 +250,22 @@ ${ind(inner, 4)}
     for (let l = 0; l < perB; l++) store.push(put('Bs', `rb${l}`, `li + ${l * threads}u`, cprB, chunksB, LDB, B_STAGE));
 
     const loadA = (i: number, kk: number) => `&As, aOff + ${i * 16 * LDA + kk * 16}u, false, ${LDA}u`;
-    const loadB = spec.bLayout === 'nk'
-      ? (j: number, kk: number) => `&Bs, bOff + ${j * 16 * LDB + kk * 16}u, true, ${LDB}u`
-      : (j: number, kk: number) => `&Bs, bOff + ${kk * 16 * LDB + j * 16}u, false, ${LDB}u`;
+    let loadB: (j: number, kk: number) => string;
+    if (stageB) {
+      loadB = spec.bLayout === 'nk'
+        ? (j, kk) => `&Bs, bOff + ${j * 16 * LDB + kk * 16}u, true, ${LDB}u`
+        : (j, kk) => `&Bs, bOff + ${kk * 16 * LDB + j * 16}u, false, ${LDB}u`;
+    } else {
+      // stageA: whole B tiles only (launcher), so these unguarded fragment loads stay in bounds.
+      loadB = spec.bLayout === 'nk'
+        ? (j, kk) => `&B, bBase + (colBase + ${j * 16}u) * P.K + kc + ${kk * 16}u, true, P.K`
+        : (j, kk) => `&B, bBase + (kc + ${kk * 16}u) * P.N + colBase + ${j * 16}u, false, P.N`;
+    }
     const bOffSg = spec.bLayout === 'nk' ? `sgn * ${FN * 16 * LDB}u` : `sgn * ${FN * 16}u`;
     mainLoop = `${regDecl.join('\n')}
-let nk = (P.K + ${t.bk - 1}u) / ${t.bk}u;
+let nk = (kEnd - kBegin + ${t.bk - 1}u) / ${t.bk}u;
 {
-  let k0 = 0u;
+  let k0 = kBegin;
 ${ind(fetch.join('\n'), 2)}
   let st = 0u;
 ${ind(store.join('\n'), 2)}
@@ -203,14 +274,14 @@ workgroupBarrier();
 for (var kt = 0u; kt < nk; kt++) {
   let cur = ${stages === 2 ? 'kt & 1u' : '0u'};
   let hasNext = kt + 1u < nk;
+  let kc = kBegin + kt * ${t.bk}u;
   if (hasNext) {
     // Issue the next tile's global loads now; they complete while this tile is multiplied.
-    let k0 = (kt + 1u) * ${t.bk}u;
+    let k0 = kc + ${t.bk}u;
 ${ind(fetch.join('\n'), 4)}
   }
   let aOff = cur * ${A_STAGE}u + sgm * ${FM * 16 * LDA}u;
-  let bOff = cur * ${B_STAGE}u + ${bOffSg};
-${ind(mmaLines(loadA, loadB), 2)}
+${stageB ? `  let bOff = cur * ${B_STAGE}u + ${bOffSg};\n` : ''}${ind(mmaLines(loadA, loadB), 2)}
 ${stages === 2 ? '' : '  workgroupBarrier(); // single stage: everyone has finished reading it before it is overwritten\n'}  if (hasNext) {
     // Two stages: the other one was last read in iteration kt-1, finished by every thread before the last barrier.
     let st = ${stages === 2 ? '1u - cur' : '0u'};
@@ -224,12 +295,12 @@ ${ind(store.join('\n'), 4)}
 enable chromium_experimental_subgroup_matrix;
 diagnostic(off, chromium.subgroup_matrix_uniformity);
 ${PARAMS_WGSL}
-${gemmBindings(spec)}
+${gemmBindings(spec, bLoader?.bElem)}
 ${smem}
 var<workgroup> Cs: array<f32, ${nsg * 256}>;
 
 ${epilogueWgsl(spec)}
-
+${bLoader ? `\n// B loader '${bLoader.name}' (caller-supplied)\n${bLoader.decls}\n` : ''}
 @compute @workgroup_size(${threads}, 1, 1)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(local_invocation_index) li: u32) {
@@ -241,11 +312,17 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   let rowsInGroup = min(P.tilesM - firstM, ${t.groupM}u);
   let tm = firstM + (pid % groupSize) % rowsInGroup;
   let tn = (pid % groupSize) / rowsInGroup;
-  let batch = wid.z;
   let m0 = tm * ${BM}u;
   let n0 = tn * ${BN}u;
+${split ? `  // Split-K: z is the K slice; its f32 partial tile is written as output batch z (batch 1 only).
+  let batch = wid.z;
+  let aBase = 0u;
+  let bBase = 0u;
+  let kBegin = wid.z * P.kSplit;` : `  let batch = wid.z;
   let aBase = batch * P.batchA;
   let bBase = batch * P.batchB;
+  let kBegin = 0u;`}
+  let kEnd = max(kBegin, min(P.K, kBegin + P.kSplit));
   let sg = li / ${SG}u;
   let lane = li % ${SG}u;
   let sgm = sg / ${t.sgN}u;
@@ -256,6 +333,32 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
 ${ind(accDecl.join('\n'), 2)}
 ${ind(mainLoop, 2)}
 ${ind(epi.join('\n'), 2)}
+}
+`;
+}
+
+/**
+ * Split-K second pass: out[row, col] = epilogue(sum over s < P.splits of WS[s, row, col]). Bindings as every GEMM
+ * (A = the f32 workspace [S, M, N], B unused), so store_out applies the same fused epilogue. One thread per
+ * output element; batch 1.
+ */
+export function splitKReduceWgsl(spec: GemmSpec): string {
+  return `${needsF16(spec) ? 'enable f16;' : ''}
+${PARAMS_WGSL}
+${gemmBindings(spec)}
+
+${epilogueWgsl(spec)}
+
+@compute @workgroup_size(256, 1, 1)
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let idx = gid.x + gid.y * nwg.x * 256u;
+  let mn = P.M * P.N;
+  if (idx >= mn) { return; }
+  var s = 0.0;
+  for (var z = 0u; z < P.splits; z++) { s += A[z * mn + idx]; }
+  // B is unused; this never-taken read keeps it in the 'auto' bind group layout (every GEMM binds 7 slots).
+  if (P.splits == 0u) { s = f32(B[0]); }
+  store_out(0u, idx / P.N, idx % P.N, s);
 }
 `;
 }

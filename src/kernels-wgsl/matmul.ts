@@ -1,15 +1,20 @@
 // Host launch code for matmul / linear with fused epilogues. Validates shapes (errors name the tensor and the
 // required shape), picks the path (subgroup-matrix tensor cores where the adapter has them, else the portable
 // tiled kernel), compiles the WGSL (cached by spec) and returns one KernelCall. Runs at graph-build time.
-import type { GpuContext } from '../gpu/context.js';
+import { readFileSync } from 'node:fs';
+import type { GpuCaps, GpuContext } from '../gpu/context.js';
 import { matmulPath, tensorCoreMatmulUnavailable } from '../gpu/variants.js';
 import { bindGroup, byteSize, grid1d, numel, paramsBuffer, type KernelCall, type TensorView } from '../gpu/kernel.js';
 import { epilogueFlags, paramsList, specKey, type Access, type Activation, type BLayout, type GemmParams, type GemmSpec } from './matmul-epilogue.wgsl.js';
 import { TILED, tiledMatmulWgsl } from './matmul-tiled.wgsl.js';
-import { sgTileShape, sgWorkgroupBytes, subgroupMatrixMatmulWgsl, type SgTiling } from './matmul-subgroup-matrix.wgsl.js';
+import {
+  sgTileShape, sgTilingProblem, sgWorkgroupBytes, splitKReduceWgsl, subgroupMatrixMatmulWgsl, type BLoader, type SgTiling,
+} from './matmul-subgroup-matrix.wgsl.js';
+import { TILE_TABLE, type TableTiling, type TileTable, type TileTableEntry } from './matmul-tile-table.js';
 
 export type { Activation } from './matmul-epilogue.wgsl.js';
-export type { SgTiling } from './matmul-subgroup-matrix.wgsl.js';
+export type { BLoader, SgTiling } from './matmul-subgroup-matrix.wgsl.js';
+export type { TileTable, TileTableEntry } from './matmul-tile-table.js';
 
 export type MatmulPathChoice = 'auto' | 'tiled' | 'subgroup-matrix';
 
@@ -70,8 +75,10 @@ interface GemmLaunch {
   gateStride: number;
   gateOffset: number;
   path: MatmulPathChoice;
-  /** Tensor-core tiling override (benchmarks, tests); null = defaultSgTiling. */
+  /** Tensor-core tiling override (benchmarks, tests); null = the tile table, else defaultSgTiling. */
   tuning: GemmTuning | null;
+  /** linearCalls: split-K tilings (two dispatches) allowed. */
+  allowSplit: boolean;
 }
 
 /**
@@ -89,6 +96,86 @@ export function defaultSgTiling(subgroupSize: number, maxWorkgroupBytes = 49152)
   ];
   return candidates.find((t) => sgWorkgroupBytes(t, 'kn') <= maxWorkgroupBytes && sgWorkgroupBytes(t, 'nk') <= maxWorkgroupBytes)
     ?? candidates[candidates.length - 1];
+}
+
+/** Environment variable naming a tile-table JSON that replaces the committed one ('off': no table). */
+export const TILE_TABLE_ENV = 'DIT_MATMUL_TILE_TABLE';
+
+let envTable: { path: string; table: TileTable | null } | undefined;
+
+/** The table in force: $DIT_MATMUL_TILE_TABLE's file when set (read once per path), else the committed one. */
+export function activeTileTable(): TileTable | null {
+  const path = process.env[TILE_TABLE_ENV];
+  if (!path) return TILE_TABLE;
+  if (path === 'off') return null;
+  if (envTable?.path !== path) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(readFileSync(path, 'utf8'));
+    } catch (e) {
+      throw new Error(`${TILE_TABLE_ENV}=${path}: cannot read a tile table there (${(e as Error).message}); ` +
+        `give the matmul-tile-table.json written by bench/matmul-tune.ts, or unset it`);
+    }
+    const t = parsed as Partial<TileTable>;
+    if (!t || t.version !== 1 || !Array.isArray(t.entries)) {
+      throw new Error(`${TILE_TABLE_ENV}=${path}: not a tile table (needs {"version": 1, "entries": [...]}); ` +
+        `give the matmul-tile-table.json written by bench/matmul-tune.ts`);
+    }
+    envTable = { path, table: t as TileTable };
+  }
+  return envTable.table;
+}
+
+/** The table entry for this adapter: vendor must match; architecture / description, when given, must too; most specific wins. */
+export function tileTableEntry(caps: Pick<GpuCaps, 'vendor' | 'architecture' | 'adapterName' | 'subgroupMaxSize'>, table: TileTable | null = activeTileTable()): TileTableEntry | null {
+  let best: TileTableEntry | null = null;
+  let bestScore = 0;
+  const lc = (x: string | undefined) => (x ?? '').toLowerCase();
+  for (const e of table?.entries ?? []) {
+    if (!e.device?.vendor || lc(e.device.vendor) !== lc(caps.vendor) || e.subgroupSize !== caps.subgroupMaxSize) continue;
+    let score = 1;
+    if (e.device.architecture) {
+      if (lc(e.device.architecture) !== lc(caps.architecture)) continue;
+      score += 1;
+    }
+    if (e.device.description) {
+      if (!lc(caps.adapterName).includes(lc(e.device.description))) continue;
+      score += 2;
+    }
+    if (score > bestScore) [best, bestScore] = [e, score];
+  }
+  return best;
+}
+
+/** Shapes within this log2 distance (|dlog2 M| + |dlog2 N| + |dlog2 K|) of a measured shape take its tiling. */
+export const TABLE_SHAPE_RADIUS = 2;
+
+/**
+ * The tiling the tile table gives for an [M, K] x [N, K]^T GEMM on this adapter, or null (no entry, or the entry's
+ * tiling does not fit this device's limits). Nearest measured shape within TABLE_SHAPE_RADIUS, else the entry's
+ * default. With allowSplit, a shape's split-K winner is returned (callers that can run two dispatches).
+ */
+export function tableTiling(caps: GpuCaps, M: number, N: number, K: number, allowSplit = false, table: TileTable | null = activeTileTable()): SgTiling | null {
+  const e = tileTableEntry(caps, table);
+  if (!e) return null;
+  let pick: TableTiling | undefined;
+  let bestD = Infinity;
+  for (const s of e.shapes ?? []) {
+    const d = Math.abs(Math.log2(M / s.M)) + Math.abs(Math.log2(N / s.N)) + Math.abs(Math.log2(K / s.K));
+    if (d < bestD && d <= TABLE_SHAPE_RADIUS) {
+      bestD = d;
+      pick = allowSplit && s.split ? s.split.tiling : s.tiling;
+    }
+  }
+  pick ??= e.default;
+  if (!pick) return null;
+  const t: SgTiling = { ...pick, subgroupSize: e.subgroupSize };
+  if (!allowSplit && (t.splitK ?? 1) > 1) return null;
+  const { threads } = sgTileShape(t);
+  if (sgTilingProblem(t) || threads > caps.limits.maxComputeInvocationsPerWorkgroup) return null;
+  const lim = caps.limits.maxComputeWorkgroupStorageSize;
+  if (sgWorkgroupBytes(t, 'nk') > lim) return null;
+  return t;
 }
 
 const fmt = (s: readonly number[]) => `[${s.join(', ')}]`;
@@ -115,7 +202,21 @@ function overlaps(a: TensorView, b: TensorView): boolean {
 }
 
 export async function linear(ctx: GpuContext, args: LinearArgs): Promise<KernelCall> {
-  return linearImpl(ctx, args, null);
+  return single(await linearImpl(ctx, args, null, false));
+}
+
+/**
+ * linear() that may return two dispatches: a split-K GEMM into an f32 workspace, then a reduce pass that applies
+ * the epilogue, when the tile table (or the tuning) says split-K wins at this shape. Graph ops can return the
+ * list as is (graph launch callbacks accept KernelCall[]).
+ */
+export async function linearCalls(ctx: GpuContext, args: LinearArgs, tuning?: GemmTuning): Promise<KernelCall[]> {
+  return linearImpl(ctx, tuning ? { ...args, path: 'subgroup-matrix' } : args, tuning ?? null, true);
+}
+
+function single(calls: KernelCall[]): KernelCall {
+  if (calls.length !== 1) throw new Error(`${calls[0]?.label ?? 'matmul'}: a split-K tiling needs two dispatches; use linearCalls()`);
+  return calls[0];
 }
 
 /** Tensor-core path options for benchmarks and tests (not for model code). */
@@ -127,19 +228,26 @@ export interface GemmTuning {
    * per-invocation emulation (so the capability check is skipped when it is set).
    */
   transform?: { name: string; fn: (wgsl: string) => string };
+  /**
+   * Replaces the B tile's global->register load (staged [N, K] B only), e.g. dequantizing 8-bit weights while
+   * staging. The weight's dtype check is skipped (its shape must still be [N, K]); `extra` tensors are bound at
+   * @binding(7), (8), ... in order, for the loader's own declarations (scales, ...).
+   */
+  bLoader?: BLoader;
+  extra?: TensorView[];
 }
 
 /** linear() on the subgroup-matrix path with an explicit tiling: bench/matmul-tune.ts times the alternatives. */
 export async function linearWithTiling(ctx: GpuContext, args: LinearArgs, tuning: GemmTuning): Promise<KernelCall> {
-  return linearImpl(ctx, { ...args, path: 'subgroup-matrix' }, tuning);
+  return single(await linearImpl(ctx, { ...args, path: 'subgroup-matrix' }, tuning, false));
 }
 
 /** matmul() on the subgroup-matrix path with an explicit tiling. */
 export async function matmulWithTiling(ctx: GpuContext, args: MatmulArgs, tuning: GemmTuning): Promise<KernelCall> {
-  return matmulImpl(ctx, { ...args, path: 'subgroup-matrix' }, tuning);
+  return single(await matmulImpl(ctx, { ...args, path: 'subgroup-matrix' }, tuning));
 }
 
-function linearImpl(ctx: GpuContext, args: LinearArgs, tuning: GemmTuning | null): Promise<KernelCall> {
+function linearImpl(ctx: GpuContext, args: LinearArgs, tuning: GemmTuning | null, allowSplit: boolean): Promise<KernelCall[]> {
   const op = `linear${args.label ? ` '${args.label}'` : ''}`;
   const { x, w, out } = args;
   if (x.shape.length < 1) fail(op, `'x' must have at least one dimension [..., K], got ${fmt(x.shape)}`);
@@ -154,7 +262,7 @@ function linearImpl(ctx: GpuContext, args: LinearArgs, tuning: GemmTuning | null
   const M = numel(lead);
   checkShape(op, 'out', out, [...lead, N], "x's leading dims followed by N = w.shape[0]");
   checkDtype(op, 'x', x, ['f16', 'f32']);
-  checkDtype(op, 'w', w, ['f16', 'f32']);
+  if (!tuning?.bLoader) checkDtype(op, 'w', w, ['f16', 'f32']); // a B loader reads its own format
   checkDtype(op, 'out', out, ['f16', 'f32']);
   if (args.bias) {
     checkShape(op, 'bias', args.bias, [N], 'one value per output feature');
@@ -193,15 +301,15 @@ function linearImpl(ctx: GpuContext, args: LinearArgs, tuning: GemmTuning | null
   return launchGemm(ctx, {
     op, label: args.label ?? 'linear', batch: 1, M, N, K, a: x, b: w, out, bLayout: 'nk', bBatched: false,
     bias: args.bias, gate: args.gate, residual: args.residual, activation: args.activation ?? 'none', alpha: 1,
-    rowsPerBatch, gateStride, gateOffset, path: args.path ?? 'auto', tuning,
+    rowsPerBatch, gateStride, gateOffset, path: args.path ?? 'auto', tuning, allowSplit,
   });
 }
 
 export async function matmul(ctx: GpuContext, args: MatmulArgs): Promise<KernelCall> {
-  return matmulImpl(ctx, args, null);
+  return single(await matmulImpl(ctx, args, null));
 }
 
-function matmulImpl(ctx: GpuContext, args: MatmulArgs, tuning: GemmTuning | null): Promise<KernelCall> {
+function matmulImpl(ctx: GpuContext, args: MatmulArgs, tuning: GemmTuning | null): Promise<KernelCall[]> {
   const op = `matmul${args.label ? ` '${args.label}'` : ''}`;
   const { a, b, out } = args;
   if (a.shape.length < 2) fail(op, `'a' must be [..., M, K] (at least 2-D), got ${fmt(a.shape)}`);
@@ -227,13 +335,13 @@ function matmulImpl(ctx: GpuContext, args: MatmulArgs, tuning: GemmTuning | null
   return launchGemm(ctx, {
     op, label: args.label ?? 'matmul', batch: numel(batchDims), M, N, K, a, b, out,
     bLayout: args.transposeB ? 'nk' : 'kn', bBatched, activation: 'none', alpha: args.alpha ?? 1,
-    rowsPerBatch: 1, gateStride: 0, gateOffset: 0, path: args.path ?? 'auto', tuning,
+    rowsPerBatch: 1, gateStride: 0, gateOffset: 0, path: args.path ?? 'auto', tuning, allowSplit: false,
   });
 }
 
 /** The adapter's path comes from gpu/variants.ts (what `dit doctor` reports); here only f32 inputs override it. */
 function choosePath(ctx: GpuContext, g: GemmLaunch): 'tiled' | 'subgroup-matrix' {
-  const f16In = g.a.dtype === 'f16' && g.b.dtype === 'f16';
+  const f16In = g.a.dtype === 'f16' && (g.b.dtype === 'f16' || !!g.tuning?.bLoader);
   if (g.path === 'tiled') return 'tiled';
   if (g.path === 'subgroup-matrix') {
     if (g.tuning?.transform) return 'subgroup-matrix'; // emulated: no hardware needed
@@ -250,12 +358,14 @@ function dummyBuffer(ctx: GpuContext): GPUBuffer {
   return ctx.sharedBuffer('matmul:unused-binding');
 }
 
-async function launchGemm(ctx: GpuContext, g: GemmLaunch): Promise<KernelCall> {
+async function launchGemm(ctx: GpuContext, g: GemmLaunch): Promise<KernelCall[]> {
   const { op, out } = g;
   if ([g.M, g.N, g.K, g.batch].some((d) => d === 0)) fail(op, `empty problem (M=${g.M}, N=${g.N}, K=${g.K}, batch=${g.batch})`);
   const align = ctx.caps.limits.minStorageBufferOffsetAlignment;
   const maxBind = ctx.caps.limits.maxStorageBufferBindingSize;
-  const named: [string, TensorView | undefined][] = [['a/x', g.a], ['b/w', g.b], ['out', out], ['bias', g.bias], ['gate', g.gate], ['residual', g.residual]];
+  const extra = g.tuning?.extra ?? [];
+  const named: [string, TensorView | undefined][] = [['a/x', g.a], ['b/w', g.b], ['out', out], ['bias', g.bias], ['gate', g.gate], ['residual', g.residual],
+    ...extra.map((t, i): [string, TensorView] => [`extra[${i}]`, t])];
   for (const [name, t] of named) {
     if (!t) continue;
     if (t.offset % align !== 0) fail(op, `'${name}' has byte offset ${t.offset}, not a multiple of ${align} (minStorageBufferOffsetAlignment)`);
@@ -265,17 +375,18 @@ async function launchGemm(ctx: GpuContext, g: GemmLaunch): Promise<KernelCall> {
   // inputs that share out's buffer are bound read_write. Overlapping ranges would race: refuse them, except the
   // residual being exactly out (each element is read then written by the same invocation).
   const inplace = !!g.residual && sameRange(g.residual, out);
-  for (const [name, t] of named.slice(0, 6)) {
+  for (const [name, t] of named) {
     if (!t || name === 'out' || (name === 'residual' && inplace)) continue;
     if (overlaps(t, out)) fail(op, `'${name}' overlaps 'out' in the same buffer; only residual may alias out, and only exactly (same offset and shape)`);
   }
+  if (extra.some((t) => t.buffer === out.buffer)) fail(op, "B-loader 'extra' tensors must not live in out's buffer (they are bound read-only)");
   const access = (t: TensorView): Access => (t.buffer === out.buffer ? 'read_write' : 'read');
 
   const path = choosePath(ctx, g);
   // Absent bias/gate/residual take out's dtype so that epilogue variants share one pipeline.
   const spec: GemmSpec = {
     aType: g.a.dtype,
-    bType: g.b.dtype,
+    bType: g.tuning?.bLoader ? 'f16' : g.b.dtype,
     outType: out.dtype,
     bLayout: g.bLayout,
     aAccess: access(g.a),
@@ -290,75 +401,140 @@ async function launchGemm(ctx: GpuContext, g: GemmLaunch): Promise<KernelCall> {
     bias: !!g.bias, activation: g.activation, gate: !!g.gate,
     residual: g.residual ? (inplace ? 'inplace' : 'separate') : 'none',
   });
+  const dummy = dummyBuffer(ctx);
+  const epilogueResources = [g.bias ?? dummy, g.gate ?? dummy, g.residual && !inplace ? g.residual : dummy];
+  const bytes = [g.a, g.b, out, g.bias, g.gate, inplace ? undefined : g.residual].reduce((s, t) => s + (t ? byteSize(t) : 0), 0)
+    + (inplace ? byteSize(out) : 0);
+  const maxDim = ctx.caps.limits.maxComputeWorkgroupsPerDimension;
+  const checkGrid = (wg: [number, number, number]) => {
+    if (wg.some((d) => d > maxDim)) fail(op, `grid ${fmt(wg)} exceeds maxComputeWorkgroupsPerDimension ${maxDim}`);
+    return wg;
+  };
 
-  let source: string;
-  let BM: number;
-  let BN: number;
-  let key: string;
   if (path === 'tiled') {
-    source = tiledMatmulWgsl(spec);
-    BM = TILED.BM;
-    BN = TILED.BN;
-    key = `matmul-tiled:${specKey(spec)}`;
-  } else {
-    let tiling = g.tuning?.tiling ?? defaultSgTiling(ctx.caps.subgroupMaxSize, ctx.caps.limits.maxComputeWorkgroupStorageSize);
-    const shape0 = sgTileShape(tiling);
-    if (tiling.staging === 'direct' && (g.M % shape0.BM !== 0 || g.N % shape0.BN !== 0 || g.K % tiling.bk !== 0)) {
-      // Direct fragment loads cannot be guarded: fall back to staging (zero-filled edges) for ragged shapes.
-      tiling = { ...tiling, staging: 'staged' };
-    }
-    const smem = sgWorkgroupBytes(tiling, g.bLayout);
-    if (smem > ctx.caps.limits.maxComputeWorkgroupStorageSize) {
-      fail(op, `tensor-core tiling needs ${smem} bytes of workgroup memory, over the adapter's ${ctx.caps.limits.maxComputeWorkgroupStorageSize}`);
-    }
-    if (tiling.staging === 'staged') {
-      // 16-byte loads need every 8-half chunk aligned: K (a, and b in [N,K]) or N (b in [K,N]) a multiple of 8.
-      spec.vecA = g.K % 8 === 0;
-      spec.vecB = g.bLayout === 'nk' ? g.K % 8 === 0 : g.N % 8 === 0;
-    }
-    source = subgroupMatrixMatmulWgsl(spec, tiling);
-    ({ BM, BN } = sgTileShape(tiling));
-    key = `matmul-sgm:${JSON.stringify(tiling)}:${specKey(spec)}`;
-    const transform = g.tuning?.transform;
-    if (transform) {
-      source = transform.fn(source);
-      key += `:${transform.name}`;
+    const pipeline = await ctx.pipeline(`matmul-tiled:${specKey(spec)}`, tiledMatmulWgsl(spec));
+    const tilesM = Math.ceil(g.M / TILED.BM);
+    const tilesN = Math.ceil(g.N / TILED.BN);
+    const pbuf = paramsBuffer(ctx, paramsList(gemmParams(g, tilesM, tilesN, flags, TILED.BK)), `${g.label}:params`);
+    return [{
+      label: `${g.label} [tiled]`,
+      pipeline,
+      bindGroup: bindGroup(ctx, pipeline, [pbuf, g.a, g.b, out, ...epilogueResources], g.label),
+      workgroups: checkGrid([tilesN, tilesM, g.batch]),
+      flops: 2 * g.batch * g.M * g.N * g.K,
+      bytes,
+    }];
+  }
+
+  // Tensor cores: explicit tuning, else the per-device tile table (plain [N, K] weights, batch 1), else the default.
+  const fromTable = !g.tuning?.tiling && g.bLayout === 'nk' && g.batch === 1
+    ? tableTiling(ctx.caps, g.M, g.N, g.K, g.allowSplit) : null;
+  let tiling = g.tuning?.tiling ?? fromTable ?? defaultSgTiling(ctx.caps.subgroupMaxSize, ctx.caps.limits.maxComputeWorkgroupStorageSize);
+  const problem = sgTilingProblem(tiling);
+  if (problem) fail(op, `tensor-core tiling ${JSON.stringify(tiling)}: ${problem}`);
+  const shape0 = sgTileShape(tiling);
+  if (shape0.threads > ctx.caps.limits.maxComputeInvocationsPerWorkgroup) {
+    fail(op, `tensor-core tiling needs ${shape0.threads} invocations per workgroup, over the adapter's ${ctx.caps.limits.maxComputeInvocationsPerWorkgroup}`);
+  }
+  // Unguarded fragment loads straight from storage need whole tiles: fall back to staging (zero-filled edges).
+  const wholeB = g.N % shape0.BN === 0 && g.K % tiling.bk === 0;
+  if (tiling.staging === 'direct' && !(wholeB && g.M % shape0.BM === 0)) tiling = { ...tiling, staging: 'staged' };
+  if (tiling.staging === 'stageA' && !wholeB) tiling = { ...tiling, staging: 'staged' };
+  if (g.tuning?.bLoader && tiling.staging !== 'staged') tiling = { ...tiling, staging: 'staged' }; // the loader is part of B staging
+  let splits = tiling.splitK ?? 1;
+  let kSplit = g.K;
+  if (splits > 1) {
+    if (!g.allowSplit) fail(op, `split-K tiling (splitK=${splits}) needs two dispatches; use linearCalls()`);
+    if (g.batch !== 1) fail(op, `split-K needs batch 1 (got ${g.batch})`);
+    kSplit = Math.ceil(Math.ceil(g.K / splits) / tiling.bk) * tiling.bk;
+    splits = Math.ceil(g.K / kSplit);
+    if (splits <= 1) {
+      // K too short to split: the plain kernel (same pipeline key as the tiling without splitK).
+      const { splitK: _unused, ...rest } = tiling;
+      tiling = rest;
+      kSplit = g.K;
     }
   }
-  const pipeline = await ctx.pipeline(key, source);
+  const smem = sgWorkgroupBytes(tiling, g.bLayout);
+  if (smem > ctx.caps.limits.maxComputeWorkgroupStorageSize) {
+    fail(op, `tensor-core tiling needs ${smem} bytes of workgroup memory, over the adapter's ${ctx.caps.limits.maxComputeWorkgroupStorageSize}`);
+  }
+  const { BM, BN } = sgTileShape(tiling);
   const tilesM = Math.ceil(g.M / BM);
   const tilesN = Math.ceil(g.N / BN);
-  const params: GemmParams = {
+  const [gx, gy] = grid1d(tilesM * tilesN, maxDim);
+  const flops = 2 * g.batch * g.M * g.N * g.K;
+
+  const gemmSpec: GemmSpec = splits > 1
+    // Split-K partials: f32 workspace as OUT, no epilogue (applied by the reduce pass); dummies bound read-only.
+    ? { ...spec, outType: 'f32', biasType: 'f32', gateType: 'f32', aAccess: 'read', bAccess: 'read', biasAccess: 'read', gateAccess: 'read', resAccess: 'read' }
+    : { ...spec };
+  // 16-byte loads need every 8-half chunk aligned: K (a, and b in [N,K]) or N (b in [K,N]) a multiple of 8.
+  // 'direct' loads fragments (f16 bindings); 'stageA' loads B fragments; a B loader reads B itself.
+  gemmSpec.vecA = tiling.staging !== 'direct' && g.K % 8 === 0;
+  gemmSpec.vecB = tiling.staging === 'staged' && !g.tuning?.bLoader && (g.bLayout === 'nk' ? g.K % 8 === 0 : g.N % 8 === 0);
+  const bLoader = g.tuning?.bLoader;
+  let source = subgroupMatrixMatmulWgsl(gemmSpec, tiling, { bLoader });
+  let key = `matmul-sgm:${JSON.stringify(tiling)}:${specKey(gemmSpec)}${bLoader ? `:bl=${bLoader.name}` : ''}`;
+  const transform = g.tuning?.transform;
+  if (transform) {
+    source = transform.fn(source);
+    key += `:${transform.name}`;
+  }
+  const pipeline = await ctx.pipeline(key, source);
+  // loopK = 16 = fragment edge (the CPU emulation in tests uses it).
+  const params = gemmParams(g, tilesM, tilesN, flags, 16);
+  if (splits === 1) {
+    const pbuf = paramsBuffer(ctx, paramsList(params), `${g.label}:params`);
+    return [{
+      label: `${g.label} [subgroup-matrix]`,
+      pipeline,
+      bindGroup: bindGroup(ctx, pipeline, [pbuf, g.a, g.b, out, ...epilogueResources, ...extra], g.label),
+      workgroups: checkGrid([gx, gy, g.batch]),
+      flops,
+      bytes,
+    }];
+  }
+  // Split-K: [splits, M, N] f32 partials in a workspace shared by all split-K GEMMs of this context (dispatches
+  // run in order, each GEMM's reduce finishes reading before the next GEMM writes), then the reduce + epilogue.
+  const wsBytes = splits * g.M * g.N * 4;
+  if (wsBytes > maxBind) fail(op, `split-K workspace of ${wsBytes} bytes is over maxStorageBufferBindingSize ${maxBind}: use fewer splits`);
+  const ws = ctx.sharedBuffer('matmul:split-k-workspace', wsBytes);
+  const wsView: TensorView = { buffer: ws, offset: 0, shape: [splits, g.M, g.N], dtype: 'f32' };
+  const p1 = paramsBuffer(ctx, paramsList({ ...params, alpha: 1, flags: 0, batchOut: g.M * g.N, kSplit }), `${g.label}:splitk-params`);
+  const redSpec: GemmSpec = { ...spec, aType: 'f32', bType: 'f32', aAccess: 'read', bAccess: 'read' };
+  const redPipeline = await ctx.pipeline(`matmul-splitk-reduce:${specKey(redSpec)}`, splitKReduceWgsl(redSpec));
+  const p2 = paramsBuffer(ctx, paramsList({ ...params, splits }), `${g.label}:reduce-params`);
+  const [rx, ry] = grid1d(Math.ceil((g.M * g.N) / 256), maxDim);
+  return [
+    {
+      label: `${g.label} [subgroup-matrix split-K ${splits}]`,
+      pipeline,
+      bindGroup: bindGroup(ctx, pipeline, [p1, g.a, g.b, wsView, dummy, dummy, dummy, ...extra], `${g.label}:splitk`),
+      workgroups: checkGrid([gx, gy, splits]),
+      flops,
+      bytes: bytes + wsBytes,
+    },
+    {
+      label: `${g.label} [split-K reduce]`,
+      pipeline: redPipeline,
+      bindGroup: bindGroup(ctx, redPipeline, [p2, wsView, dummy, out, ...epilogueResources], `${g.label}:reduce`),
+      workgroups: checkGrid([rx, ry, 1]),
+      flops: 0,
+      bytes: wsBytes + byteSize(out),
+    },
+  ];
+}
+
+function gemmParams(g: GemmLaunch, tilesM: number, tilesN: number, flags: number, loopK: number): GemmParams {
+  return {
     M: g.M, N: g.N, K: g.K,
     batchA: g.M * g.K,
     batchB: g.bBatched ? g.N * g.K : 0,
     batchOut: g.M * g.N,
     rowsPerBatch: g.rowsPerBatch, gateStride: g.gateStride, gateOffset: g.gateOffset,
     tilesM, tilesN, alpha: g.alpha, flags,
-    // The tensor-core kernel ignores these; loopK = 16 = fragment edge there (the CPU emulation in tests uses it).
-    loopK: path === 'tiled' ? TILED.BK : 16, epiStride: TILED.threads,
-  };
-  const pbuf = paramsBuffer(ctx, paramsList(params), `${g.label}:params`);
-  const dummy = dummyBuffer(ctx);
-  const resources: (TensorView | GPUBuffer)[] = [
-    pbuf, g.a, g.b, out, g.bias ?? dummy, g.gate ?? dummy, g.residual && !inplace ? g.residual : dummy,
-  ];
-  let workgroups: [number, number, number];
-  if (path === 'tiled') {
-    workgroups = [tilesN, tilesM, g.batch];
-  } else {
-    const [x, y] = grid1d(tilesM * tilesN, ctx.caps.limits.maxComputeWorkgroupsPerDimension);
-    workgroups = [x, y, g.batch];
-  }
-  const maxDim = ctx.caps.limits.maxComputeWorkgroupsPerDimension;
-  if (workgroups.some((d) => d > maxDim)) fail(op, `grid ${fmt(workgroups)} exceeds maxComputeWorkgroupsPerDimension ${maxDim}`);
-  const bytes = [g.a, g.b, out, g.bias, g.gate, inplace ? undefined : g.residual].reduce((s, t) => s + (t ? byteSize(t) : 0), 0);
-  return {
-    label: `${g.label} [${path}]`,
-    pipeline,
-    bindGroup: bindGroup(ctx, pipeline, resources, g.label),
-    workgroups,
-    flops: 2 * g.batch * g.M * g.N * g.K,
-    bytes: bytes + (inplace ? byteSize(out) : 0),
+    // The tensor-core kernel ignores epiStride.
+    loopK, epiStride: TILED.threads,
   };
 }

@@ -3,8 +3,9 @@
 // without transposeB, NaN-poisoned outputs, buffers shared between inputs and out, and clear shape errors.
 // The portable tiled path runs everywhere; the subgroup-matrix (tensor-core) path where the adapter has it.
 import { describe, expect, it } from 'vitest';
-import { linear, linearWithTiling, matmul, matmulWithTiling, type Activation, type GemmTuning, type LinearArgs, type SgTiling } from '../../src/kernels-wgsl/matmul.js';
+import { linear, linearCalls, linearWithTiling, matmul, matmulWithTiling, type Activation, type BLoader, type GemmTuning, type LinearArgs, type SgTiling } from '../../src/kernels-wgsl/matmul.js';
 import { type DType, type TensorView, runCalls } from '../../src/gpu/kernel.js';
+import { emulateSubgroupMatrix } from '../../src/kernels-wgsl/matmul-emulate.js';
 import { encode, expectClose, freshSeed, poisonedTensor, randn, readTensor, rng, testContext, uploadTensor } from '../helpers/gpu.js';
 
 const ctx = await testContext();
@@ -80,6 +81,8 @@ interface LinearCase {
   bias?: DType; act?: Activation; gate?: { dtype: DType; G: number; chunk: number; rowsPerBatch: number };
   residual?: 'separate' | 'inplace'; std?: number; lead?: number[];
   tuning?: GemmTuning;
+  /** Run through linearCalls (split-K tilings: GEMM into a workspace + reduce); expected number of dispatches. */
+  calls?: number;
 }
 
 async function runLinearCase(path: Path, c: LinearCase, seed: number) {
@@ -121,9 +124,17 @@ async function runLinearCase(path: Path, c: LinearCase, seed: number) {
   } else {
     args.out = poisonedTensor(ctx, outShape, c.outType);
   }
-  const call = c.tuning ? await linearWithTiling(ctx, args, c.tuning) : await linear(ctx, args);
-  expect(call.label).toContain(`[${path}]`);
-  await runCalls(ctx, [call]);
+  let calls;
+  if (c.calls !== undefined) {
+    calls = await linearCalls(ctx, args, c.tuning);
+    expect(calls.length).toBe(c.calls);
+    expect(calls[0].label).toContain(`[${path}`);
+  } else {
+    const call = c.tuning ? await linearWithTiling(ctx, args, c.tuning) : await linear(ctx, args);
+    expect(call.label).toContain(`[${path}]`);
+    calls = [call];
+  }
+  await runCalls(ctx, calls);
   const got = await readTensor(ctx, args.out);
   const want = reference(ref);
   const what = `linear ${path} ${JSON.stringify({ ...c, tuning: c.tuning && { ...c.tuning.tiling, transform: c.tuning.transform?.name } })} seed=${seed}`;
@@ -251,6 +262,10 @@ describe.skipIf(!caps.tensorCores)('linear/matmul: subgroup-matrix path', () => 
       { sgM: 1, sgN: 1, fragM: 4, fragN: 4, bk: 16, staging: 'direct', groupM: 8, subgroupSize: sg },
       { sgM: 4, sgN: 2, fragM: 4, fragN: 4, bk: 32, staging: 'staged', stages: 1, groupM: 8, subgroupSize: sg },
       { sgM: 2, sgN: 4, fragM: 4, fragN: 2, bk: 64, staging: 'staged', stages: 1, groupM: 8, subgroupSize: sg },
+      // The tuner's newer axes: B fragments from storage (stageA) double-buffered at bk64, 16 subgroups, padding.
+      { sgM: 2, sgN: 4, fragM: 4, fragN: 2, bk: 64, staging: 'stageA', stages: 2, groupM: 8, subgroupSize: sg },
+      { sgM: 2, sgN: 8, fragM: 4, fragN: 2, bk: 32, staging: 'staged', stages: 1, groupM: 8, subgroupSize: sg, pad: 16 },
+      { sgM: 4, sgN: 4, fragM: 2, fragN: 2, bk: 32, staging: 'staged', stages: 2, groupM: 4, subgroupSize: sg, pad: 0 },
     ];
     for (const tiling of tilings) {
       // 256x64x256 is a whole number of tiles (direct loads run); 100x40x75 forces the staged fallback.
@@ -258,68 +273,16 @@ describe.skipIf(!caps.tensorCores)('linear/matmul: subgroup-matrix path', () => 
       await runLinearCase('subgroup-matrix', { M: 100, K: 40, N: 75, outType: 'f32', residual: 'inplace', tuning: { tiling } }, SEED);
     }
   });
-});
 
-/**
- * Runs the subgroup-matrix kernel's WGSL on any adapter: each invocation holds whole 16x16 fragments in private
- * arrays and performs every load/multiply/store itself (the lanes of a "subgroup" compute the same values
- * redundantly). Slow, but it checks everything the generator computes - staging offsets, padding, strides,
- * col-major B loads, zero-filled edges, the epilogue's lane loop - on CPU CI, where no subgroup matrix exists.
- * It cannot check the real builtins' semantics; the GPU run of the suite above does.
- */
-function emulateSubgroupMatrix(wgsl: string): string {
-  const arrays = new Set<string>();
-  let src = wgsl
-    .replace('enable chromium_experimental_subgroup_matrix;', '')
-    .replace('diagnostic(off, chromium.subgroup_matrix_uniformity);', '')
-    .replace(/subgroupMatrixLoad<subgroup_matrix_(?:left|right)<f16, 16, 16>>\(&(\w+), /g, (_m, arr: string) => {
-      arrays.add(arr);
-      return `smLoad_${arr}(`;
-    })
-    .replace(/subgroupMatrixStore\(&Cs, /g, 'smStore_Cs(')
-    .replace(/subgroupMatrixMultiplyAccumulate\(/g, 'smMma(')
-    .replace(/subgroup_matrix_result<f32, 16, 16>\(\)/g, 'smAcc()');
-  expect(src).not.toMatch(/subgroup_?[mM]atrix/);
-  // A fragment value is a slot index into a per-invocation pool (by-value 256-element arrays make lavapipe's
-  // compile take minutes). Accumulators get slots 0..15, loaded fragments cycle through slots 16..31.
-  // Loop bounds are the uniform P.loopK (= 16) so LLVM does not unroll 16x16x16 loops.
-  // Element (r, c) of a fragment lives at off + r*stride + c (row-major) or off + c*stride + r (col-major).
-  const loads = [...arrays].map((a) => `fn smLoad_${a}(off: u32, colMajor: bool, stride: u32) -> u32 {
-  let s = 16u + smNextTmp; smNextTmp = (smNextTmp + 1u) % 16u;
-  let n = P.loopK;
-  for (var r = 0u; r < n; r++) { for (var c = 0u; c < n; c++) {
-    smPool[s * 256u + r * 16u + c] = f32(${a}[select(off + r * stride + c, off + c * stride + r, colMajor)]);
-  } }
-  return s;
-}`);
-  src += `
-var<private> smPool: array<f32, ${32 * 256}>;
-var<private> smNextTmp: u32 = 0u;
-var<private> smNextAcc: u32 = 0u;
-fn smAcc() -> u32 {
-  let s = smNextAcc; smNextAcc += 1u;
-  for (var e = 0u; e < 256u; e++) { smPool[s * 256u + e] = 0.0; }
-  return s;
-}
-${loads.join('\n')}
-fn smStore_Cs(off: u32, m: u32, colMajor: bool, stride: u32) {
-  let n = P.loopK;
-  for (var r = 0u; r < n; r++) { for (var c = 0u; c < n; c++) {
-    Cs[select(off + r * stride + c, off + c * stride + r, colMajor)] = smPool[m * 256u + r * 16u + c];
-  } }
-}
-fn smMma(a: u32, b: u32, acc: u32) -> u32 {
-  let n = P.loopK;
-  for (var r = 0u; r < n; r++) { for (var c = 0u; c < n; c++) {
-    var s = smPool[acc * 256u + r * 16u + c];
-    for (var k = 0u; k < n; k++) { s = fma(smPool[a * 256u + r * 16u + k], smPool[b * 256u + k * 16u + c], s); }
-    smPool[acc * 256u + r * 16u + c] = s;
-  } }
-  return acc;
-}
-`;
-  return src;
-}
+  it('split-K (GEMM into an f32 workspace + reduce with the epilogue) matches the reference', async () => {
+    const sg = caps.subgroupMaxSize;
+    const t: SgTiling = { sgM: 2, sgN: 4, fragM: 4, fragN: 2, bk: 32, staging: 'staged', stages: 2, groupM: 8, subgroupSize: sg, splitK: 3 };
+    await runLinearCase('subgroup-matrix', { M: 130, K: 200, N: 75, outType: 'f16', bias: 'f16', act: 'gelu_tanh', residual: 'inplace', tuning: { tiling: t }, calls: 2 }, SEED);
+    await runLinearCase('subgroup-matrix', { M: 256, K: 256, N: 256, outType: 'f32', tuning: { tiling: { ...t, staging: 'stageA', splitK: 2 } }, calls: 2 }, SEED);
+    // A K too short to split stays one dispatch.
+    await runLinearCase('subgroup-matrix', { M: 20, K: 32, N: 32, outType: 'f32', tuning: { tiling: t }, calls: 1 }, SEED);
+  });
+});
 
 // The tensor-core kernel's WGSL (staging, fragments, ragged edges, epilogue) with the matrix builtins emulated, so
 // CI on lavapipe exercises the code behind every published number. One staged case always runs (about a minute of
@@ -352,6 +315,59 @@ describe.skipIf(!EMULATE)('linear/matmul: subgroup-matrix kernel logic, emulated
     await runLinearCase('subgroup-matrix', { M: 75, K: 72, N: 45, outType: 'f32', bias: 'f32', act: 'silu', tuning: { tiling: multi, transform: emulate } }, SEED);
     // Single smem stage (two barriers per K step).
     await runLinearCase('subgroup-matrix', { M: 40, K: 72, N: 45, outType: 'f16', tuning: { tiling: { ...multi, stages: 1 }, transform: emulate } }, SEED);
+  });
+
+  it('stageA (B fragments from storage) with 2 stages and 16-half padding; its ragged-shape fallback', async () => {
+    const stageA: SgTiling = { sgM: 1, sgN: 2, fragM: 1, fragN: 1, bk: 32, staging: 'stageA', stages: 2, groupM: 2, subgroupSize: 8, pad: 16 };
+    // N = 64 and K = 96 are whole B tiles (stageA runs), M = 37 is ragged (A is staged and zero-filled).
+    await runLinearCase('subgroup-matrix', { M: 37, K: 96, N: 64, outType: 'f32', bias: 'f32', act: 'gelu_tanh', tuning: { tiling: stageA, transform: emulate } }, SEED);
+  });
+
+  it('split-K: ragged K over the slices, f16 out with bias + gate + in-place residual applied by the reduce', async () => {
+    // K = 45 at bk 16, splitK 2: kSplit 32, slices [0, 32) and [32, 45) (the second zero-fills past K).
+    const split: SgTiling = { ...staged, splitK: 2 };
+    await runLinearCase('subgroup-matrix', {
+      M: 37, K: 45, N: 70, outType: 'f16', bias: 'f16', gate: { dtype: 'f16', G: 2, chunk: 1, rowsPerBatch: 37 }, residual: 'inplace',
+      tuning: { tiling: split, transform: emulate }, calls: 2,
+    }, SEED);
+  });
+
+  it('a replaced B loader (the dequantization seam): B read as packed u32, scaled per row by an extra binding', async () => {
+    const rand = rng(SEED + 7);
+    const [M, K, N] = [33, 40, 50];
+    const x = randn(rand, M * K, 1);
+    const w = randn(rand, N * K, 1 / Math.sqrt(K));
+    const scale = randn(rand, N, 1, 'f32');
+    // The loader sees B as u32 (two halves each) and multiplies row n by SCALE[n], zero past kEnd: the effective
+    // weight is w[n, k] * scale[n].
+    const loader: BLoader = {
+      name: 'test-scaled-u32',
+      bElem: 'u32',
+      decls: `@group(0) @binding(7) var<storage, read> SCALE: array<f32>;
+fn load_b_scaled(bBase: u32, n: u32, k: u32, kEnd: u32) -> vec4<u32> {
+  var h: array<f16, 8>;
+  for (var j = 0u; j < 8u; j++) {
+    let e = bBase + n * P.K + k + j;
+    var v = 0.0h;
+    if (k + j < kEnd) { v = bitcast<vec2<f16>>(B[e / 2u])[e % 2u]; }
+    h[j] = f16(f32(v) * SCALE[n]);
+  }
+  return vec4<u32>(bitcast<u32>(vec2<f16>(h[0], h[1])), bitcast<u32>(vec2<f16>(h[2], h[3])),
+                   bitcast<u32>(vec2<f16>(h[4], h[5])), bitcast<u32>(vec2<f16>(h[6], h[7])));
+}`,
+      fn: 'load_b_scaled',
+    };
+    const out = poisonedTensor(ctx, [M, N], 'f32');
+    const call = await linearWithTiling(ctx, {
+      x: uploadTensor(ctx, x, [M, K], 'f16'), w: uploadTensor(ctx, w, [N, K], 'f16'), out,
+    }, { tiling: staged, transform: emulate, bLoader: loader, extra: [uploadTensor(ctx, scale, [N], 'f32')] });
+    await runCalls(ctx, [call]);
+    const wEff = new Float64Array(N * K);
+    for (let n = 0; n < N; n++) for (let k = 0; k < K; k++) wEff[n * K + k] = Math.fround(w[n * K + k] * scale[n]);
+    const want = reference({ batch: 1, M, N, K, a: x, b: wEff, bLayout: 'nk', bBatched: false });
+    const got = await readTensor(ctx, out);
+    // The loader rounds w*scale to f16: f16-level tolerance.
+    expectClose(got, want, { relL2: 2e-3 }, `B loader seed=${SEED}`);
   });
 
   it('direct fragment loads and [K, N] B staging (batched matmul)', async () => {

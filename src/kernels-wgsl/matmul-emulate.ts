@@ -1,0 +1,65 @@
+// CPU-adapter stand-in for the subgroup-matrix builtins, so the tensor-core matmul generator's WGSL can be run
+// (and checked against a float64 reference) on lavapipe, which has no subgroup matrices. Used by
+// test/kernels/matmul.test.ts (MATMUL_EMULATE) and by bench/matmul-tune.ts --quick (dry run of the sweep).
+// Not for GPUs with real subgroup matrices: NVIDIA's driver refuses the emulated shader (VK_ERROR_UNKNOWN, H200).
+/**
+ * Runs the subgroup-matrix kernel's WGSL on any adapter: each invocation holds whole 16x16 fragments in private
+ * arrays and performs every load/multiply/store itself (the lanes of a "subgroup" compute the same values
+ * redundantly). Slow, but it checks everything the generator computes - staging offsets, padding, strides,
+ * col-major B loads, zero-filled edges, the epilogue's lane loop - on CPU CI, where no subgroup matrix exists.
+ * It cannot check the real builtins' semantics; the GPU run of the suite above does.
+ */
+export function emulateSubgroupMatrix(wgsl: string): string {
+  const arrays = new Set<string>();
+  let src = wgsl
+    .replace('enable chromium_experimental_subgroup_matrix;', '')
+    .replace('diagnostic(off, chromium.subgroup_matrix_uniformity);', '')
+    .replace(/subgroupMatrixLoad<subgroup_matrix_(?:left|right)<f16, 16, 16>>\(&(\w+), /g, (_m, arr: string) => {
+      arrays.add(arr);
+      return `smLoad_${arr}(`;
+    })
+    .replace(/subgroupMatrixStore\(&Cs, /g, 'smStore_Cs(')
+    .replace(/subgroupMatrixMultiplyAccumulate\(/g, 'smMma(')
+    .replace(/subgroup_matrix_result<f32, 16, 16>\(\)/g, 'smAcc()');
+  if (/subgroup_?[mM]atrix/.test(src)) throw new Error('emulateSubgroupMatrix: a subgroup-matrix construct was left unreplaced (the generator emits a form the emulation does not know)');
+  // A fragment value is a slot index into a per-invocation pool (by-value 256-element arrays make lavapipe's
+  // compile take minutes). Accumulators get slots 0..15, loaded fragments cycle through slots 16..31.
+  // Loop bounds are the uniform P.loopK (= 16) so LLVM does not unroll 16x16x16 loops.
+  // Element (r, c) of a fragment lives at off + r*stride + c (row-major) or off + c*stride + r (col-major).
+  const loads = [...arrays].map((a) => `fn smLoad_${a}(off: u32, colMajor: bool, stride: u32) -> u32 {
+  let s = 16u + smNextTmp; smNextTmp = (smNextTmp + 1u) % 16u;
+  let n = P.loopK;
+  for (var r = 0u; r < n; r++) { for (var c = 0u; c < n; c++) {
+    smPool[s * 256u + r * 16u + c] = f32(${a}[select(off + r * stride + c, off + c * stride + r, colMajor)]);
+  } }
+  return s;
+}`);
+  src += `
+var<private> smPool: array<f32, ${32 * 256}>;
+var<private> smNextTmp: u32 = 0u;
+var<private> smNextAcc: u32 = 0u;
+fn smAcc() -> u32 {
+  let s = smNextAcc; smNextAcc += 1u;
+  for (var e = 0u; e < 256u; e++) { smPool[s * 256u + e] = 0.0; }
+  return s;
+}
+${loads.join('\n')}
+fn smStore_Cs(off: u32, m: u32, colMajor: bool, stride: u32) {
+  let n = P.loopK;
+  for (var r = 0u; r < n; r++) { for (var c = 0u; c < n; c++) {
+    Cs[select(off + r * stride + c, off + c * stride + r, colMajor)] = smPool[m * 256u + r * 16u + c];
+  } }
+}
+fn smMma(a: u32, b: u32, acc: u32) -> u32 {
+  let n = P.loopK;
+  for (var r = 0u; r < n; r++) { for (var c = 0u; c < n; c++) {
+    var s = smPool[acc * 256u + r * 16u + c];
+    for (var k = 0u; k < n; k++) { s = fma(smPool[a * 256u + r * 16u + k], smPool[b * 256u + k * 16u + c], s); }
+    smPool[acc * 256u + r * 16u + c] = s;
+  } }
+  return acc;
+}
+`;
+  return src;
+}
+
