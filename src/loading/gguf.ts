@@ -12,6 +12,7 @@
 import type { FileHandle } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { blockOf, type TensorDType } from './dtypes.js';
+import { ggufNameMap } from './gguf-names.js';
 import { CheckpointError, DEFAULT_CHUNK_BYTES, MAX_WHOLE_READ_BYTES, openCheckpointFile, readFully, similarNames, type TensorInfo } from './safetensors.js';
 
 export const GGUF_MAGIC = 0x46554747; // "GGUF" read as a little-endian u32
@@ -197,8 +198,32 @@ export class GgufFile {
     this.byName = new Map(header.tensors.map((t) => [t.name, t]));
   }
 
+  /**
+   * Opens a file; tensors of llama.cpp-named architectures (T5 encoders: `enc.blk.N.attn_q.weight`, ...) are listed
+   * under the names our families read (gguf-names.ts); `storedName` gives the name in the file.
+   */
   static async open(path: string): Promise<GgufFile> {
-    return openCheckpointFile(path, async (fh, size) => new GgufFile(path, fh, size, await parseGgufHeader(fh, size, path)));
+    return openCheckpointFile(path, async (fh, size) => {
+      const header = await parseGgufHeader(fh, size, path);
+      const arch = header.metadata.get('general.architecture');
+      const map = ggufNameMap(typeof arch === 'string' ? arch : undefined);
+      if (map) {
+        const seen = new Map<string, string>();
+        header.tensors = header.tensors.map((t) => {
+          const name = map(t.name);
+          const prev = seen.get(name);
+          if (prev !== undefined) fail(path, `corrupt GGUF header: tensors '${prev}' and '${t.name}' both map to '${name}'`, t.name);
+          seen.set(name, t.name);
+          return name === t.name ? t : { ...t, name, storedName: t.name };
+        });
+      }
+      return new GgufFile(path, fh, size, header);
+    });
+  }
+
+  /** The tensor's name as stored in the file (differs from `name` for llama.cpp-named architectures). */
+  storedName(name: string): string {
+    return (this.info(name) as TensorInfo & { storedName?: string }).storedName ?? name;
   }
 
   get fileName(): string {

@@ -23,7 +23,7 @@ export class QuantUploader {
   private readonly staging: GPUBuffer;
   private readonly counts: GPUBuffer;
   private readonly stagingBytes: number;
-  private readonly done: { plan: Plan; slot: number }[] = [];
+  private readonly done: { plan: Plan; slot: number; tensors: string }[] = [];
   private scratch: GPUBuffer | null = null;
 
   /**
@@ -59,7 +59,7 @@ export class QuantUploader {
     const format = p.dtype as DequantFormat;
     const blk = DEQUANT_BLOCKS[format];
     const slot = this.done.length;
-    this.done.push({ plan: p, slot });
+    this.done.push({ plan: p, slot, tensors: tensorsOf(ck, p) });
     const item = DTYPE_BYTES[dst.dtype];
     const align = this.ctx.caps.limits.minStorageBufferOffsetAlignment;
     // Chunks fit the staging buffer, and their destination window (up to 4 bytes per value plus the alignment
@@ -106,7 +106,7 @@ export class QuantUploader {
     const format = p.dtype as DequantFormat;
     const blk = DEQUANT_BLOCKS[format];
     const slot = this.done.length;
-    this.done.push({ plan: p, slot });
+    this.done.push({ plan: p, slot, tensors: tensorsOf(ck, p) });
     const lens = p.segments.map((s) => s.byteEnd - s.byteStart);
     p.segments.forEach((seg, i) => {
       if (lens[i] % blk.bytes !== 0) throw new CheckpointError(`${p.file}: rows of tensor '${seg.tensor}' (${format}) do not start and end on ${blk.bytes}-byte block boundaries`, p.file, seg.tensor);
@@ -156,13 +156,12 @@ export class QuantUploader {
     if (!this.done.length) return 0;
     const c = new Uint32Array(await this.ctx.readback(this.counts, this.done.length * 8));
     let saturated = 0;
-    for (const { plan, slot } of this.done) {
+    for (const { plan, slot, tensors } of this.done) {
       const bad = c[2 * slot];
       saturated += c[2 * slot + 1];
       if (bad > 0) {
-        const tensors = plan.segments.map((s) => s.tensor).join(', ');
         const what = plan.dtype.startsWith('F8_') ? `${bad} NaN/inf values (fp8 codes that are not numbers)` : `${bad} values from corrupt blocks (a block scale is NaN/inf)`;
-        throw new CheckpointError(`${plan.file}: tensor '${tensors}' (${plan.dtype}) holds ${what}; the file is damaged or was written wrongly, and loading it would give a wrong image. Re-download or re-convert it.`, plan.file, plan.segments[0].tensor);
+        throw new CheckpointError(`${plan.file}: tensor ${tensors} (${plan.dtype}) holds ${what}; the file is damaged or was written wrongly, and loading it would give a wrong image. Re-download or re-convert it.`, plan.file, plan.segments[0].tensor);
       }
     }
     return saturated;
@@ -173,4 +172,13 @@ export class QuantUploader {
     this.counts.destroy();
     this.scratch?.destroy();
   }
+}
+
+/** The plan's tensor names, quoted, for messages; with the name in the file where the reader renamed it. */
+function tensorsOf(ck: Ck, p: Plan): string {
+  const names = [...new Set(p.segments.map((s) => s.tensor))];
+  return names.map((n) => {
+    const stored = ck.has(n) ? ck.info(n).storedName : undefined;
+    return stored && stored !== n ? `'${n}' (${stored} in the file)` : `'${n}'`;
+  }).join(', ');
 }

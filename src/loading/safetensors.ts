@@ -28,6 +28,8 @@ export interface TensorInfo {
   filePosition: number;
   /** The file holding the tensor (path as given to open()). */
   file: string;
+  /** The name in the file when the reader lists it under another (llama.cpp-named GGUF: gguf-names.ts). */
+  storedName?: string;
 }
 
 /** A tensor of a safetensors file (its dtype is always a safetensors one). */

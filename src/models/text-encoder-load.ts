@@ -9,6 +9,7 @@ import { WeightStore } from '../graph/weights.js';
 import { Checkpoint } from '../loading/checkpoint.js';
 import { validateListing } from '../loading/listing.js';
 import { CheckpointError } from '../loading/safetensors.js';
+import { ggufT5ConfigJson } from '../loading/gguf-names.js';
 import { registerWeights, type UploadOptions, uploadWeights } from '../loading/upload.js';
 import type { FamilyConfig, ModelFamily } from './family.js';
 
@@ -51,7 +52,7 @@ function listingWith(ck: Checkpoint, configJson: Record<string, unknown> | null)
 export async function inspectEncoder<C extends FamilyConfig>(family: ModelFamily<C>, path: string, component?: string): Promise<{ config: C; unexpected: string[] }> {
   const ck = await Checkpoint.open(path, { component, what: `${family.id} weights`, stripPrefixes: [] });
   try {
-    const listing = listingWith(ck, ck.configJson ? null : await readConfigNextTo(path));
+    const listing = listingWith(ck, ck.configJson ? null : (ggufT5ConfigJson(ck.metadata) ?? await readConfigNextTo(path)));
     return { config: configFor(family, listing), unexpected: validateListing(listing, family.expectedTensors(configFor(family, listing)), `the inferred ${family.id} configuration`).unexpected };
   } finally {
     await ck.close();
@@ -74,7 +75,7 @@ export async function loadEncoderWeights<C extends FamilyConfig>(
   const t0 = performance.now();
   const ck = await Checkpoint.open(path, { component, what: `${family.id} weights`, stripPrefixes: [] });
   try {
-    const listing = listingWith(ck, ck.configJson ? null : await readConfigNextTo(component ? join(path, component) : path));
+    const listing = listingWith(ck, ck.configJson ? null : (ggufT5ConfigJson(ck.metadata) ?? await readConfigNextTo(component ? join(path, component) : path)));
     const config = configFor(family, listing);
     const { unexpected } = validateListing(listing, family.expectedTensors(config), `the inferred ${family.id} configuration`);
     const weights = await uploadWeights(ctx, ck, family.weightSources(config), options);

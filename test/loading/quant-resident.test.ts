@@ -23,6 +23,11 @@ import { FluxTransformer } from '../../src/models/flux/graph.js';
 import type { FluxConfig } from '../../src/models/flux/config.js';
 import { readGolden } from '../../src/models/golden.js';
 import { loadModel } from '../../src/models/registry.js';
+import { t5Family } from '../../src/models/t5/family.js';
+import { T5Encoder } from '../../src/models/t5/runtime.js';
+import { loadEncoderWeights } from '../../src/models/text-encoder-load.js';
+import { SafetensorsFile } from '../../src/loading/safetensors.js';
+import { get, readEncoderGolden } from '../models/encoder-goldens.js';
 import { errorStats, freshSeed, POISON_F16, randn, rng, testContext } from '../helpers/gpu.js';
 import { writeFluxGguf, writeScaledFp8 } from './quant-helpers.js';
 
@@ -224,4 +229,76 @@ describe('tiny FLUX in resident mode', () => {
     }
     console.log(`tiny FLUX, resident vs expand (seed ${seed}):\n${lines.join('\n')}`);
   }, 180_000);
+});
+
+describe('tiny T5 encoder from a llama.cpp GGUF (t5encoder names), both weights modes', () => {
+  const gguf = `${DIR}/t5-tiny-Q8_0.gguf`;
+
+  it('llama.cpp names map onto the T5 family; Q8_0 weights equal gguf.dequantize; resident = expand; near float64', async () => {
+    const ctx = await testContext();
+    const { tensors: gold } = await readEncoderGolden('encoders-golden.safetensors');
+    const ids = get(gold, 't5.prompt.ids').data;
+    const seed = freshSeed();
+    const r = rng(seed);
+    const L = 5 + Math.floor(r() * 20);
+    const cfg0 = (await loadEncoderWeights(ctx, t5Family, gguf).then((w) => { w.destroy(); return w.config; }));
+    const randomIds = Array.from({ length: L }, () => Math.floor(r() * cfg0.vocabSize));
+    const out = new Map<WeightsMode, { prompt: Float32Array; random: Float32Array; gpuBytes: number; packed: string[] }>();
+    for (const mode of ['expand', 'resident'] as const) {
+      const w = await loadEncoderWeights(ctx, t5Family, gguf, undefined, { weightsMode: mode });
+      try {
+        expect(w.config).toMatchObject({ dModel: 80, numLayers: 2, numHeads: 4, dKv: 16, dFf: 96, vocabSize: 344, numBuckets: 32, maxDistance: 128, eps: 1e-6 });
+        if (mode === 'expand') {
+          // The Q8_0 weights (attn_o, ffn_down) are gguf.quants.dequantize's values rounded to f16, bit for bit.
+          const ref = await SafetensorsFile.open(`${DIR}/t5-tiny-Q8_0-ref.safetensors`);
+          try {
+            for (const [canon, hf] of [['block.0.o', 'encoder.block.0.layer.0.SelfAttention.o.weight'], ['block.1.wo', 'encoder.block.1.layer.1.DenseReluDense.wo.weight']]) {
+              const v = w.store.get(canon);
+              const n = v.shape.reduce((a, b) => a * b, 1);
+              const got = new Uint16Array(await ctx.readback(v.buffer, Math.ceil((n * 2) / 4) * 4, v.offset), 0, n);
+              expect(Array.from(got), canon).toEqual(Array.from(new Uint16Array((await ref.read(`${hf}.f16`)).slice().buffer)));
+            }
+          } finally {
+            await ref.close();
+          }
+        }
+        const enc = new T5Encoder(ctx, w.store, w.config);
+        const packed = w.store.names().filter((n) => w.store.packed(n));
+        const prompt = await enc.encode(ids);
+        const random = await enc.encode(randomIds);
+        enc.destroyPlans();
+        out.set(mode, { prompt, random, gpuBytes: w.gpuBytes, packed });
+      } finally {
+        w.destroy();
+      }
+    }
+    const e = out.get('expand')!, rs = out.get('resident')!;
+    expect(e.packed).toEqual([]);
+    expect(rs.packed.sort()).toEqual(['block.0.o', 'block.0.wo', 'block.1.o', 'block.1.wo']);
+    expect(rs.gpuBytes).toBeLessThan(e.gpuBytes);
+    const err = errorStats(rs.prompt, get(gold, 't5.prompt.hidden').data);
+    console.log(`T5 GGUF (Q8_0 attn_o/ffn_down, F16 rest) relL2 vs float64 ${err.relL2.toExponential(3)}; weights ${e.gpuBytes} -> ${rs.gpuBytes} bytes resident (seed ${seed}, L=${L})`);
+    expect(err.nonFinite).toBe(0);
+    expect(err.relL2).toBeLessThan(0.02);
+    expect(Buffer.compare(Buffer.from(rs.prompt.buffer), Buffer.from(e.prompt.buffer)), 'prompt').toBe(0);
+    expect(rs.random.every(Number.isFinite)).toBe(true);
+    expect(Buffer.compare(Buffer.from(rs.random.buffer), Buffer.from(e.random.buffer)), `random ids (seed ${seed})`).toBe(0);
+  }, 60_000);
+
+  it('a corrupt block in a llama.cpp-named tensor is refused in both modes, naming the file, the tensor and the type', async () => {
+    const ctx = await testContext();
+    const f = await GgufFile.open(gguf);
+    const name = 'encoder.block.1.layer.0.SelfAttention.o.weight';
+    expect(f.storedName(name)).toBe('enc.blk.1.attn_o.weight');
+    const info = f.info(name);
+    await f.close();
+    const b = new Uint8Array(await readFile(gguf));
+    new DataView(b.buffer).setUint16(info.filePosition + 34 * 3, 0x7e00, true); // block 3: NaN scale
+    const p = join(tmp, 't5-nan-block.gguf');
+    await writeFile(p, b);
+    for (const weightsMode of ['expand', 'resident'] as const) {
+      await expect(loadEncoderWeights(ctx, t5Family, p, undefined, { weightsMode }))
+        .rejects.toThrow(`${p}: tensor '${name}' (enc.blk.1.attn_o.weight in the file) (Q8_0) holds 32 values from corrupt blocks`);
+    }
+  });
 });
