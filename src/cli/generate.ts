@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
 import { GpuContext } from '../gpu/context.js';
+import { WEIGHTS_MODES, type WeightsMode } from '../loading/upload.js';
 import { formatOf, readImage, writeImage } from '../pipeline/image-io.js';
 import { resolveModelFolder } from '../pipeline/model-folder.js';
 import { TextToImagePipeline, type GenerateResult } from '../pipeline/pipeline.js';
@@ -35,6 +36,7 @@ interface GenerateFlags {
   latents?: string;
   maxSequenceLength?: string;
   truncate?: boolean;
+  weightsMode?: string;
   robustness?: boolean;
   progress?: boolean;
   json?: boolean;
@@ -123,6 +125,7 @@ export function registerGenerate(program: Command): void {
     .option('--latents <file.safetensors>', 'initial noise made elsewhere ([1,C,h,w] or FLUX-packed), to reproduce a diffusers image')
     .option('--max-sequence-length <n>', 'T5 tokens (default 512 FLUX.1-dev, 256 schnell/SD3)')
     .option('--truncate', 'cut prompts longer than the T5 token budget (as diffusers does) instead of refusing them')
+    .option('--weights-mode <mode>', 'fp8/GGUF weights: expand (to f16 at load) or resident (kept quantized on the GPU, expanded per layer: about half the weight memory)', 'expand')
     .option('--robustness', 'keep Dawn robustness checks on')
     .option('--no-progress', 'no progress bar')
     .option('--json', 'print one JSON line per image (settings, seed, stage times)')
@@ -138,6 +141,8 @@ export function registerGenerate(program: Command): void {
       const seed0 = intFlag(f.seed, 'seed', 0);
       const strength = numFlag(f.strength, 'strength');
       const maxSequenceLength = intFlag(f.maxSequenceLength, 'max-sequence-length', 1, 4096);
+      const weightsMode = f.weightsMode ?? 'expand';
+      if (!(WEIGHTS_MODES as readonly string[]).includes(weightsMode)) throw new Error(`--weights-mode must be ${WEIGHTS_MODES.join(' or ')}, got '${weightsMode}'`);
       if (strength !== undefined && !f.image) throw new Error('--strength is for image to image: give --image too');
       if (f.image && strength === undefined) throw new Error('--image needs --strength (e.g. 0.6: how much of the image to redraw)');
       if (f.image) await readImage(f.image); // a missing or non-image file fails before any loading
@@ -148,7 +153,7 @@ export function registerGenerate(program: Command): void {
       let pipe: TextToImagePipeline | undefined;
       try {
         const t0 = performance.now();
-        pipe = await TextToImagePipeline.load(ctx, f.model, { vaeEncoder: !!f.image });
+        pipe = await TextToImagePipeline.load(ctx, f.model, { vaeEncoder: !!f.image, weightsMode: weightsMode as WeightsMode });
         const loadMs = performance.now() - t0;
         const d = pipe.defaults();
         const width = size.width ?? d.width, height = size.height ?? d.height;

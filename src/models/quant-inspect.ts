@@ -4,10 +4,14 @@
 //
 // Modes:
 //   expand:   every weight dequantized to its storage type at upload (f16, or f32 where the family asks) - the
-//             mode the loader implements;
-//   resident: quantized weights kept in their file encoding on the GPU, dequantized inside the matmul (NOT
-//             implemented yet: shown as the projection the issue asks for, so a user sees what it would save).
-import { blockOf, type TensorDType } from '../loading/dtypes.js';
+//             default (--weights-mode expand);
+//   resident: quantized matrices kept in their file encoding on the GPU, each expanded to a transient f16 tensor
+//             just before the ops that read it (--weights-mode resident; loading/upload.ts, graph/packed.ts). The
+//             transient lives in the activation arena: `residentScratch` is the largest one (one layer's worth).
+//             Weights a family keeps in f32 and 1-D weights stay expanded, as the loader does; a weight whose f16
+//             form exceeds the adapter's storage-binding limit also would (not counted here: device-dependent).
+import { packedLayout } from '../graph/packed.js';
+import type { TensorDType } from '../loading/dtypes.js';
 import { isQuantized, scaleNamesFor } from '../loading/quant-formats.js';
 import { identify, openCheckpoint } from './registry.js';
 
@@ -23,7 +27,7 @@ export interface QuantFileSummary {
 export interface QuantSummary {
   files: QuantFileSummary[];
   /** Model weight bytes on the GPU in each mode. */
-  memory: { expand: number; resident: number };
+  memory: { expand: number; resident: number; residentScratch: number };
   /** Quantization in one phrase ('none (BF16)', 'F8_E4M3 scaled', 'GGUF Q4_K + F32', ...). */
   label: string;
 }
@@ -43,15 +47,23 @@ export async function inspectQuantization(path: string): Promise<QuantSummary> {
       }
       return { path: f.path, container: f.path.endsWith('.gguf') ? 'gguf' : 'safetensors', dtypes, scaledFp8 };
     });
-    let expand = 0, resident = 0;
+    let expand = 0, resident = 0, residentScratch = 0;
     for (const s of family.weightSources(config)) {
       if (s.optional) continue;
       const numel = s.shape.reduce((a, b) => a * b, 1);
       const out = (s.dtype ?? 'f16') === 'f32' ? 4 : 2;
       expand += numel * out;
       const dtype: TensorDType = ck.info(s.parts[0].tensor).dtype;
-      const blk = blockOf(dtype);
-      resident += isQuantized(dtype) ? (numel / blk.elems) * blk.bytes : numel * out;
+      if (isQuantized(dtype) && out === 2 && s.shape.length >= 2) {
+        // The loader's packed layout: each part (row range of a tensor) at a 256-byte boundary.
+        const lens = s.parts.map((p) => {
+          const t = ck.info(p.tensor);
+          const rows = t.shape[0] ?? 1;
+          return ((p.rowEnd ?? rows) - (p.rowStart ?? 0)) * (t.byteLength / rows);
+        });
+        resident += packedLayout(lens).bytes;
+        residentScratch = Math.max(residentScratch, numel * 2);
+      } else resident += numel * out;
     }
     const all = new Map<string, number>();
     for (const f of files) for (const [d, v] of Object.entries(f.dtypes)) all.set(d, (all.get(d) ?? 0) + v.bytes);
@@ -60,7 +72,7 @@ export async function inspectQuantization(path: string): Promise<QuantSummary> {
     const gguf = files.some((f) => f.container === 'gguf') ? 'GGUF ' : '';
     const scaled = files.some((f) => f.scaledFp8 > 0) ? ' scaled' : '';
     const label = quant.length ? `${gguf}${quant.join(' + ')}${scaled}${byBytes.length > quant.length ? ` (+ ${byBytes.filter((d) => !quant.includes(d)).join(', ')})` : ''}` : `none (${byBytes.join(', ')})`;
-    return { files, memory: { expand, resident }, label };
+    return { files, memory: { expand, resident, residentScratch }, label };
   } finally {
     await ck.close();
   }
@@ -75,7 +87,9 @@ export function formatQuantization(q: QuantSummary): string[] {
     const parts = Object.entries(f.dtypes).map(([d, v]) => `${d} ${v.tensors} (${gb(v.bytes)})`);
     lines.push(`  ${f.container.padEnd(11)} ${f.path}: ${parts.join(', ')}${f.scaledFp8 ? `; ${f.scaledFp8} fp8 weights with per-tensor scales` : ''}`);
   }
-  lines.push(`GPU weights  ${gib(q.memory.expand)} expanded to f16 at load (the mode used)`);
-  if (q.memory.resident < q.memory.expand) lines.push(`             ${gib(q.memory.resident)} if kept quantized on the GPU (dequantized in the matmul: not implemented yet)`);
+  lines.push(`GPU weights  ${gib(q.memory.expand)} expanded to f16 at load (--weights-mode expand, the default)`);
+  if (q.memory.resident < q.memory.expand) {
+    lines.push(`             ${gib(q.memory.resident)} kept quantized on the GPU (--weights-mode resident; + up to ${gib(q.memory.residentScratch)} of f16 per layer in the activations)`);
+  }
   return lines;
 }

@@ -3,6 +3,7 @@
 // Every stage is timed; generation settings come back with the image so they can be stored in its metadata.
 import type { GpuContext } from '../gpu/context.js';
 import { WeightStore } from '../graph/weights.js';
+import type { WeightsMode } from '../loading/upload.js';
 import { VaeRuntime } from '../models/vae/index.js';
 import { loadModel } from '../models/registry.js';
 import type { FluxConfig } from '../models/flux/index.js';
@@ -79,6 +80,11 @@ export interface LoadOptions {
   textEncoders?: boolean;
   /** Load the VAE encoder too (image to image). */
   vaeEncoder?: boolean;
+  /**
+   * fp8 / GGUF weights of the transformer and the text encoders: 'expand' (default) to f16 at load, or 'resident':
+   * kept quantized on the GPU and expanded per layer at use (about half the weight memory; loading/upload.ts).
+   */
+  weightsMode?: WeightsMode;
 }
 
 export interface LoadTimes {
@@ -140,7 +146,7 @@ export class TextToImagePipeline {
     const warnings: string[] = [];
     let t0 = performance.now();
     const store = new WeightStore();
-    const loaded = await loadModel<DitConfig>(ctx, folder.transformer, { store });
+    const loaded = await loadModel<DitConfig>(ctx, folder.transformer, { store, weightsMode: opts.weightsMode });
     warnings.push(...loaded.warnings);
     const transformerMs = performance.now() - t0;
     if (loaded.config.family !== folder.family) {
@@ -162,7 +168,7 @@ export class TextToImagePipeline {
         throw new Error(`${folder.root}: the VAE has ${vae.config.latentChannels} latent channels but the transformer takes ${latentCh}`);
       }
       if (opts.textEncoders !== false) {
-        text = await loadTextStage(ctx, folder, loaded.config.family === 'sd3' ? { jointAttentionDim: loaded.config.jointAttentionDim } : {});
+        text = await loadTextStage(ctx, folder, { ...(loaded.config.family === 'sd3' ? { jointAttentionDim: loaded.config.jointAttentionDim } : {}), weightsMode: opts.weightsMode });
         warnings.push(...text.warnings);
       }
       const scheduler = folder.schedulerConfig

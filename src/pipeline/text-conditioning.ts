@@ -23,6 +23,7 @@ import { T5Encoder } from '../models/t5/runtime.js';
 import { t5Family } from '../models/t5/family.js';
 import type { T5Config } from '../models/t5/config.js';
 import { loadEncoderWeights, type LoadedEncoderWeights } from '../models/text-encoder-load.js';
+import type { WeightsMode } from '../loading/upload.js';
 import { loadTokenizer } from '../tokenizers/load.js';
 import type { TextTokenizer } from '../tokenizers/text-tokenizer.js';
 import { conditioningKey, EmbeddingCache, type CachedConditioning } from './embedding-cache.js';
@@ -49,6 +50,8 @@ export interface TextConditionerOptions {
   cache?: EmbeddingCache | null;
   /** SD3 context width when there is no T5 (transformer joint_attention_dim; default 4096). */
   jointAttentionDim?: number;
+  /** fp8 / GGUF encoder weights: expanded to f16 at load (default) or kept quantized on the GPU (loading/upload.ts). */
+  weightsMode?: WeightsMode;
 }
 
 export interface PromptSet {
@@ -100,6 +103,7 @@ export class TextConditioner {
       t5Memory: opts.t5Memory ?? 'resident',
       cache: opts.cache === undefined ? new EmbeddingCache() : opts.cache,
       jointAttentionDim: opts.jointAttentionDim ?? 4096,
+      weightsMode: opts.weightsMode ?? 'expand',
     };
     if (options.t5Memory !== 'resident' && options.t5Memory !== 'unload') throw new Error(`t5Memory '${String(options.t5Memory)}' must be 'resident' or 'unload'`);
     if (paths.family === 'sd3' && !paths.encoders.clipG) throw new Error('SD3 needs CLIP-G (text_encoder_2) as well as CLIP-L');
@@ -107,7 +111,7 @@ export class TextConditioner {
     const loaded: { destroy(): void }[] = [];
     try {
       const clip = async (w: string, t: string): Promise<ClipPart> => {
-        const weights = await loadEncoderWeights(ctx, clipFamily, w);
+        const weights = await loadEncoderWeights(ctx, clipFamily, w, undefined, { weightsMode: options.weightsMode });
         loaded.push(weights);
         return { weights, enc: new ClipTextEncoder(ctx, weights.store, weights.config), tok: await loadTokenizer(t) };
       };
@@ -132,7 +136,7 @@ export class TextConditioner {
 
   private async loadT5(): Promise<{ enc: T5Encoder; weights: LoadedEncoderWeights<T5Config> }> {
     if (!this.t5) {
-      const weights = await loadEncoderWeights(this.ctx, t5Family, this.paths.encoders.t5!);
+      const weights = await loadEncoderWeights(this.ctx, t5Family, this.paths.encoders.t5!, undefined, { weightsMode: this.options.weightsMode });
       this.t5 = { weights, enc: new T5Encoder(this.ctx, weights.store, weights.config) };
     }
     return this.t5;

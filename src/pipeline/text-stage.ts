@@ -2,6 +2,7 @@
 // TextConditioner (text-conditioning.ts: tokenizers, T5, CLIP, how FLUX and SD3 combine them) of a resolved
 // model folder. Over-long prompts are an error unless the caller allows truncation (--truncate).
 import type { GpuContext } from '../gpu/context.js';
+import type { WeightsMode } from '../loading/upload.js';
 import type { ModelFolder } from './model-folder.js';
 import type { Conditioning } from './request-state.js';
 import { TextConditioner } from './text-conditioning.js';
@@ -14,13 +15,13 @@ export interface TextStage {
   destroy(): void;
 }
 
-export async function loadTextStage(ctx: GpuContext, folder: ModelFolder, opts: { jointAttentionDim?: number } = {}): Promise<TextStage> {
+export async function loadTextStage(ctx: GpuContext, folder: ModelFolder, opts: { jointAttentionDim?: number; weightsMode?: WeightsMode } = {}): Promise<TextStage> {
   const tc = await TextConditioner.load(ctx, {
     family: folder.family,
     encoders: { ...folder.textEncoders },
     tokenizers: { ...folder.tokenizers },
     modelId: folder.root,
-  }, opts.jointAttentionDim ? { jointAttentionDim: opts.jointAttentionDim } : {});
+  }, { ...(opts.jointAttentionDim ? { jointAttentionDim: opts.jointAttentionDim } : {}), ...(opts.weightsMode ? { weightsMode: opts.weightsMode } : {}) });
   return {
     loadMs: tc.loadMs,
     warnings: tc.warnings,

@@ -23,6 +23,7 @@ import { FluxTransformer } from '../../src/models/flux/graph.js';
 import type { FluxConfig } from '../../src/models/flux/config.js';
 import { readGolden } from '../../src/models/golden.js';
 import { loadModel } from '../../src/models/registry.js';
+import { inspectQuantization } from '../../src/models/quant-inspect.js';
 import { t5Family } from '../../src/models/t5/family.js';
 import { T5Encoder } from '../../src/models/t5/runtime.js';
 import { loadEncoderWeights } from '../../src/models/text-encoder-load.js';
@@ -221,6 +222,10 @@ describe('tiny FLUX in resident mode', () => {
       expect(rs.packed, name).toBeGreaterThan(10);
       expect(rs.gpuBytes, name).toBeLessThan(e.gpuBytes);
       expect(rs.weightBytes, name).toBe(rs.gpuBytes);
+      // `dit inspect` predicts both modes' weight memory from the headers alone.
+      const q = await inspectQuantization(path);
+      expect(q.memory.expand, `${name}: inspect, expand`).toBe(e.gpuBytes);
+      expect(q.memory.resident, `${name}: inspect, resident`).toBe(rs.gpuBytes);
       expect(rs.dispatches, name).toBeGreaterThanOrEqual(e.dispatches + rs.packed);
       // Same weights, same kernels: the outputs must be identical, on the golden's inputs and on fresh random ones.
       expect(Buffer.compare(Buffer.from(rs.golden.buffer), Buffer.from(e.golden.buffer)), `${name}: golden inputs`).toBe(0);
