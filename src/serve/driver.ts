@@ -177,6 +177,10 @@ export class Driver extends EventEmitter<DriverEvents> {
   private launch(a: Assignment, now: number): void {
     const job = this.jobs.get(a.requestId);
     if (!job) throw new Error(`scheduler ${this.scheduler.name} assigned unknown request ${a.requestId}`);
+    // Batched assignments (a batching scheduler's `batch` members) have no executor here: the live server runs
+    // batch 1 only, so a batching scheduler is a configuration error, not something to run silently unbatched.
+    const batch = (a as { batch?: readonly number[] }).batch;
+    if (batch && batch.length) throw new Error(`scheduler ${this.scheduler.name} assigned a batch (${[a.requestId, ...batch].join(', ')}); the live server runs batch 1 only: use a policy without batching`);
     for (const g of a.gpus) {
       if (this.busy.has(g) || this.dead.has(g)) throw new Error(`scheduler ${this.scheduler.name} gave busy or dead GPU ${g} to request ${a.requestId}`);
     }
@@ -276,8 +280,13 @@ export class Driver extends EventEmitter<DriverEvents> {
     }
     // A fast-forwarded (abandoned) assignment took no GPU time: re-plan now so the GPUs it was given do not idle
     // until the next boundary (a mid-round planRound fills the current round, as planOnIdle does).
-    if (run === null && !this.stopped) this.decide();
-    else this.afterEvent();
+    if (run === null && !this.stopped) {
+      this.decide();
+      // The scheduler may just have been told the last steps of an abandoned request: idle() waiters wake here.
+      this.checkIdle();
+    } else {
+      this.afterEvent();
+    }
   }
 
   private finish(job: Job, state: 'done' | 'failed' | 'cancelled', error?: string): void {
