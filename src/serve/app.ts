@@ -1,5 +1,6 @@
 // The HTTP layer: Fastify routes over ServeCore. Every route has a JSON schema; errors use one shape,
 // {error: {message, type, param, code}}, and `param` names the offending field.
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
@@ -21,7 +22,9 @@ export class FieldError extends Error {
   }
 }
 
-const DASHBOARD_DIR = fileURLToPath(new URL('./dashboard/', import.meta.url));
+// The dashboard's static files live in src/serve/dashboard/; tsc does not copy them to dist/, so the compiled
+// server (dist/serve/app.js, what `dit serve` runs) serves them from the source tree.
+const DASHBOARD_DIR = [new URL('./dashboard/', import.meta.url), new URL('../../src/serve/dashboard/', import.meta.url)].map((u) => fileURLToPath(u)).find((d) => existsSync(d)) ?? fileURLToPath(new URL('./dashboard/', import.meta.url));
 
 function parseSize(size: string | undefined, served: readonly number[], dflt: number): number {
   if (size === undefined) return dflt;
@@ -142,8 +145,8 @@ export async function buildApp(core: ServeCore): Promise<FastifyInstance> {
   app.setErrorHandler((err: FastifyError, req, reply) => {
     if (err instanceof FieldError) return errorReply(reply, err.status, err.message, err.param, 'invalid_field');
     if (err instanceof AdmissionError) {
-      reply.header('Retry-After', String(err.retryAfterSeconds));
-      return errorReply(reply, err.status, err.message, null, err.code);
+      if (err.status !== 400) reply.header('Retry-After', String(err.retryAfterSeconds));
+      return errorReply(reply, err.status, err.message, err.param, err.code);
     }
     if (err.validation) {
       const { message, param } = validationMessage(err);
@@ -194,13 +197,21 @@ export async function buildApp(core: ServeCore): Promise<FastifyInstance> {
     const strength = (b.strength as number | undefined) ?? 0.8;
     if (b.strength !== undefined && b.image === undefined) throw new FieldError('strength', 'strength applies to image-to-image only: send image too, or drop strength');
     if (b.image !== undefined && Math.trunc(steps * strength) < 1) throw new FieldError('strength', `strength ${strength} with ${steps} steps leaves no step to run; raise strength or steps`);
-    if (b.deadline_ms !== undefined && b.slo_scale !== undefined) throw new FieldError('deadline_ms', 'give deadline_ms or slo_scale, not both');
+    const deadlines = ['deadline_ms', 'deadline_at', 'slo_scale'].filter((k) => b[k] !== undefined);
+    if (deadlines.length > 1) throw new FieldError(deadlines[0], `give one of deadline_ms, deadline_at and slo_scale, not ${deadlines.join(' and ')}`);
+    if (b.deadline_at !== undefined && !Number.isFinite(Date.parse(b.deadline_at as string))) throw new FieldError('deadline_at', `deadline_at "${String(b.deadline_at)}" is not an ISO 8601 time (e.g. 2026-11-30T12:00:00.000Z)`);
+    const prompt = b.prompt as string;
+    const negativePrompt = (b.negative_prompt as string | undefined) ?? '';
+    const guidance = (b.guidance as number | undefined) ?? cfg.defaultGuidance;
+    // Over the text encoders' token budget: refused here with the tokenizers, not later on a worker.
+    const problem = core.checkPrompt({ prompt, negativePrompt, guidance });
+    if (problem) throw new FieldError(problem.param, problem.message);
     return {
-      prompt: b.prompt as string,
-      negativePrompt: (b.negative_prompt as string | undefined) ?? '',
+      prompt,
+      negativePrompt,
       resolution,
       steps,
-      guidance: (b.guidance as number | undefined) ?? cfg.defaultGuidance,
+      guidance,
       seed: (b.seed as number | undefined) ?? Math.floor(Math.random() * 2 ** 32),
       initImage: b.image !== undefined ? await decodeInputImage(b.image as string, resolution) : undefined,
       strength,
@@ -228,6 +239,7 @@ export async function buildApp(core: ServeCore): Promise<FastifyInstance> {
       params: p,
       format: (b.output_format as OutputFormat | undefined) ?? 'png',
       deadlineSeconds: b.deadline_ms !== undefined ? (b.deadline_ms as number) / 1000 : undefined,
+      deadlineAtMs: b.deadline_at !== undefined ? Date.parse(b.deadline_at as string) : undefined,
       sloScale: b.slo_scale as number | undefined,
     });
     if (b.wait === true) {

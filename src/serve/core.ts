@@ -6,14 +6,14 @@ import type { Request } from '../scheduler/types.js';
 import { img2imgStartStep } from '../pipeline/flow-match.js';
 import type { ServeConfig } from './config.js';
 import type { Driver } from './driver.js';
-import type { GenerationParams, RgbImage } from './engine.js';
+import type { GenerationParams, PromptProblem, RgbImage } from './engine.js';
 import { Job, type OutputFormat } from './jobs.js';
 import type { ServeMetrics } from './metrics.js';
 import type { ResultStore } from './results.js';
 
-/** An admission refusal the HTTP layer turns into 429/503 with Retry-After. */
+/** An admission refusal the HTTP layer turns into 429/503 with Retry-After (400 naming `param`: a deadline already past). */
 export class AdmissionError extends Error {
-  constructor(readonly status: 429 | 503, readonly code: string, message: string, readonly retryAfterSeconds: number) {
+  constructor(readonly status: 400 | 429 | 503, readonly code: string, message: string, readonly retryAfterSeconds: number, readonly param: string | null = null) {
     super(message);
   }
 }
@@ -21,8 +21,10 @@ export class AdmissionError extends Error {
 export interface SubmitOptions {
   params: GenerationParams;
   format: OutputFormat;
-  /** Absolute deadline in seconds from now; default: base SLO x sloScale. */
+  /** Deadline in seconds from now; default: base SLO x sloScale. */
   deadlineSeconds?: number;
+  /** Absolute deadline in wall-clock epoch ms (the native API's deadline_at); must be in the future. */
+  deadlineAtMs?: number;
   sloScale?: number;
 }
 
@@ -46,6 +48,8 @@ export class ServeCore {
     readonly baseSlo: Record<number, number>,
     /** Low-resolution look at intermediate latents (SSE previews); host-only, any worker's engine can make it. */
     readonly previewer: (p: GenerationParams, latents: Float32Array) => RgbImage,
+    /** The engine's token-budget check of the prompts (host only), run before admission. */
+    private readonly promptCheck: (p: Pick<GenerationParams, 'prompt' | 'negativePrompt' | 'guidance'>) => PromptProblem | null = () => null,
   ) {
     // The scheduler's own feasibility test (src/scheduler/admission.ts): a processor-demand bound over the cost
     // model that counts the work already admitted.
@@ -81,6 +85,11 @@ export class ServeCore {
     return this.model.fastestStep(this.model.slot(resolution));
   }
 
+  /** A prompt the text encoders would refuse (over the token budget), or null: checked before admission. */
+  checkPrompt(p: Pick<GenerationParams, 'prompt' | 'negativePrompt' | 'guidance'>): PromptProblem | null {
+    return this.promptCheck(p);
+  }
+
   /** Validates admission and queues the job; throws AdmissionError when refused. */
   submit(o: SubmitOptions): Job {
     if (this.shuttingDown) throw new AdmissionError(503, 'shutting_down', 'the server is shutting down and accepts no new work', 30);
@@ -94,7 +103,9 @@ export class ServeCore {
     const p = o.params;
     const firstStep = p.initImage ? img2imgStartStep(p.steps, p.strength) : 0;
     const now = this.driver.clock();
-    const slo = o.deadlineSeconds ?? this.baseSlo[p.resolution] * (o.sloScale ?? 1);
+    // An absolute deadline maps onto the driver clock through the same epoch as the responses' timestamps (iso).
+    const slo = o.deadlineAtMs !== undefined ? (o.deadlineAtMs - this.epochMs) / 1000 - now : (o.deadlineSeconds ?? this.baseSlo[p.resolution] * (o.sloScale ?? 1));
+    if (!(slo > 0)) throw new AdmissionError(400, 'deadline_passed', `deadline_at ${new Date(o.deadlineAtMs ?? 0).toISOString()} is not in the future (server time ${this.iso(now)})`, 0, 'deadline_at');
     const num = this.nextNum++;
     const req: Request = { id: num, resolution: p.resolution, steps: p.steps - firstStep, arrival: now, deadline: now + slo };
     const verdict = this.admitFn(req, now, alive);

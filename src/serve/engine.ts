@@ -33,6 +33,12 @@ export interface GenerationParams {
   strength: number;
 }
 
+/** Why a request's prompt cannot be served, naming the request field (`prompt` or `negative_prompt`). */
+export interface PromptProblem {
+  param: 'prompt' | 'negative_prompt';
+  message: string;
+}
+
 /** A request's progress between work items; owned by the driver, updated by workers. */
 /** A prompt's conditioning, and the negative prompt's for classifier-free guidance (SD3; null otherwise). */
 export interface TextConds {
@@ -70,5 +76,10 @@ export interface Engine {
   decode(p: GenerationParams, latents: Float32Array): Promise<RgbImage>;
   /** A cheap low-resolution look at intermediate latents (progress previews). */
   preview(p: GenerationParams, latents: Float32Array): RgbImage;
+  /**
+   * Host-only admission check: a prompt the text encoders would refuse (over the token budget), found with the
+   * tokenizers before the request is queued. Absent or null: nothing to refuse.
+   */
+  checkPrompt?(p: Pick<GenerationParams, 'prompt' | 'negativePrompt' | 'guidance'>): PromptProblem | null;
   destroy(): void;
 }

@@ -7,13 +7,21 @@ import { denormalize } from '../pipeline/image-io.js';
 import { TextToImagePipeline } from '../pipeline/pipeline.js';
 import { createRequestState, type RequestState } from '../pipeline/request-state.js';
 import { TransformerExecutor } from '../pipeline/transformer-executor.js';
-import type { Engine, GenerationParams, RgbImage, SpMemberSource, TextConds } from './engine.js';
+import { loadTokenizer } from '../tokenizers/load.js';
+import type { TextTokenizer } from '../tokenizers/text-tokenizer.js';
+import type { Engine, GenerationParams, PromptProblem, RgbImage, SpMemberSource, TextConds } from './engine.js';
+
+/** The text encoders' tokenizers and token budgets, for the admission check (the same calls the encoders make). */
+interface PromptBudget {
+  clip: { name: string; tok: TextTokenizer; length: number }[];
+  t5: { tok: TextTokenizer; length: number } | null;
+}
 
 export class PipelineEngine implements Engine {
   readonly description: string;
   private readonly executor: TransformerExecutor;
 
-  private constructor(private readonly pipe: TextToImagePipeline, resolutions: readonly number[], private readonly maxTokens: number | null) {
+  private constructor(private readonly pipe: TextToImagePipeline, resolutions: readonly number[], private readonly maxTokens: number | null, private readonly budget: PromptBudget | null) {
     this.description = `${pipe.family} pipeline ${pipe.folder.root}`;
     const e = pipe.executor;
     // One resident plan per served resolution (the pipeline's own executor keeps two).
@@ -22,7 +30,36 @@ export class PipelineEngine implements Engine {
 
   static async open(ctx: GpuContext, modelPath: string, resolutions: readonly number[], maxTokens: number | null = null): Promise<PipelineEngine> {
     const pipe = await TextToImagePipeline.load(ctx, modelPath, { vaeEncoder: true });
-    return new PipelineEngine(pipe, resolutions, maxTokens);
+    let budget: PromptBudget | null = null;
+    if (pipe.text) {
+      const t = pipe.folder.tokenizers;
+      const d = pipe.defaults().maxSequenceLength;
+      // CLIP's budget is its tokenizer's model_max_length (77); a tokenizer without one is left to the encoder.
+      const clipOf = async (name: string, path: string) => {
+        const tok = await loadTokenizer(path);
+        return tok.modelMaxLength === null ? [] : [{ name, tok, length: tok.modelMaxLength }];
+      };
+      budget = {
+        clip: [...(await clipOf(pipe.family === 'sd3' ? 'CLIP-L' : 'CLIP', t.clipL)), ...(t.clipG ? await clipOf('CLIP-G', t.clipG) : [])],
+        t5: t.t5 ? { tok: await loadTokenizer(t.t5), length: maxTokens === null ? d : Math.min(d, maxTokens) } : null,
+      };
+    }
+    return new PipelineEngine(pipe, resolutions, maxTokens, budget);
+  }
+
+  /** The encoders' own refusal (text-conditioning.ts tokenize: no truncation), found before the request queues. */
+  checkPrompt(p: Pick<GenerationParams, 'prompt' | 'negativePrompt' | 'guidance'>): PromptProblem | null {
+    if (!this.budget) return null;
+    const fields: [PromptProblem['param'], string][] = [['prompt', p.prompt]];
+    if (this.pipe.family === 'sd3' && p.guidance > 1) fields.push(['negative_prompt', p.negativePrompt]);
+    for (const [param, text] of fields) {
+      const parts = [...this.budget.clip, ...(this.budget.t5 ? [{ name: 'T5', ...this.budget.t5 }] : [])];
+      for (const { name, tok, length } of parts) {
+        const over = tok.encode(text, { maxLength: length, pad: false }).truncatedTokens;
+        if (over > 0) return { param, message: `${param} is ${over} tokens too long for ${name} (${length} tokens with special tokens); shorten it` };
+      }
+    }
+    return null;
   }
 
   /** The model's default step count and guidance (tetriserve.json or the family's). */

@@ -55,6 +55,7 @@ export function schemas(opt: { resolutions: readonly number[]; maxSteps: number;
         image: { type: 'string', minLength: 4, description: 'input image for image-to-image, base64 (PNG/JPEG/WebP), optionally as a data: URL' },
         strength: { type: 'number', exclusiveMinimum: 0, maximum: 1 },
         deadline_ms: { type: 'integer', minimum: 1, maximum: 86400000, description: 'deadline relative to arrival' },
+        deadline_at: { type: 'string', minLength: 10, maxLength: 40, description: 'absolute deadline, ISO 8601 (e.g. 2026-11-30T12:00:00.000Z); the status reports it as deadline_at' },
         slo_scale: { type: 'number', exclusiveMinimum: 0, maximum: 1000, description: 'deadline = base SLO of the resolution x this' },
         wait: { type: 'boolean', description: 'answer when the image is done instead of at once' },
       },

@@ -113,11 +113,23 @@ export function measuredProfile(cfg: ServeConfig, measured: Measured, device: st
   });
 }
 
-export async function startServer(cfg: ServeConfig, opts: StartOptions = {}): Promise<RunningServer> {
-  const { workers, measured, groups } = await openWorkers(cfg, opts);
-  const profile = cfg.profilePath ? parseProfile(JSON.parse(await readFile(cfg.profilePath, 'utf8')), cfg.profilePath) : measuredProfile(cfg, measured, workers[0].description);
+export interface AssembledServer {
+  app: FastifyInstance;
+  core: ServeCore;
+  driver: Driver;
+  /** The URL it listens on (when listening). */
+  url: string | null;
+  /** Graceful shutdown (drain), then the HTTP server; the workers stay open (their owner closes them). */
+  close(): Promise<{ drained: boolean; failed: number }>;
+}
+
+/**
+ * The scheduler, driver, core and Fastify app over workers that are already open (startServer; the serving
+ * experiment builds one per policy over the same workers).
+ */
+export async function assembleServer(cfg: ServeConfig, workers: Worker[], groups: GroupExecutors | null, profile: LatencyProfile, opts: { listen?: boolean } = {}): Promise<AssembledServer> {
   // The cost model offers only the degrees the server measured groups for.
-  const model = new CostModel(profile, cfg.gpus, Math.min(cfg.maxDegree, Math.max(...profile.degrees)));
+  const model = new CostModel(profile, workers.length, Math.min(cfg.maxDegree, Math.max(...profile.degrees)));
   const scheduler = createScheduler(cfg.policy, model);
   const baseSlo: Record<number, number> = {};
   for (const r of cfg.resolutions) baseSlo[r] = cfg.baseSlo[r] ?? cfg.sloFactor * cfg.defaultSteps * model.fastestStep(model.slot(r));
@@ -126,7 +138,7 @@ export async function startServer(cfg: ServeConfig, opts: StartOptions = {}): Pr
   let core!: ServeCore;
   const driver = new Driver({ scheduler, workers, groups: groups ?? undefined, storeImage: (job, img) => core.storeImage(job, img) });
   const metrics = new ServeMetrics(driver, true);
-  core = new ServeCore(cfg, driver, model, metrics, results, baseSlo, (p, latents) => workers[0].preview(p, latents));
+  core = new ServeCore(cfg, driver, model, metrics, results, baseSlo, (p, latents) => workers[0].preview(p, latents), (p) => workers.find((w) => w.alive)?.checkPrompt(p) ?? null);
   const app = await buildApp(core);
   driver.on('gpuLost', (e) => app.log.warn({ gpu: e.gpu, reason: e.reason }, 'GPU worker lost; its requests are requeued'));
   let url: string | null = null;
@@ -136,11 +148,26 @@ export async function startServer(cfg: ServeConfig, opts: StartOptions = {}): Pr
     closing ??= (async () => {
       const r = await core.shutdown();
       await app.close();
+      return r;
+    })();
+    return closing;
+  };
+  return { app, core, driver, url, close };
+}
+
+export async function startServer(cfg: ServeConfig, opts: StartOptions = {}): Promise<RunningServer> {
+  const { workers, measured, groups } = await openWorkers(cfg, opts);
+  const profile = cfg.profilePath ? parseProfile(JSON.parse(await readFile(cfg.profilePath, 'utf8')), cfg.profilePath) : measuredProfile(cfg, measured, workers[0].description);
+  const s = await assembleServer(cfg, workers, groups, profile, { listen: opts.listen });
+  let closing: Promise<{ drained: boolean; failed: number }> | null = null;
+  const close = (): Promise<{ drained: boolean; failed: number }> => {
+    closing ??= (async () => {
+      const r = await s.close();
       groups?.destroy();
       await Promise.all(workers.map((w) => w.close()));
       return r;
     })();
     return closing;
   };
-  return { app, core, workers, profile, url, close };
+  return { app: s.app, core: s.core, workers, profile, url: s.url, close };
 }

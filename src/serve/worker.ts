@@ -8,7 +8,7 @@
 import type { GpuContext } from '../gpu/context.js';
 import type { GpuId } from '../scheduler/types.js';
 import type { DenoiseExecutor } from '../pipeline/denoise-step.js';
-import type { Engine, GenerationParams, RequestProgress, RgbImage, SpMemberSource } from './engine.js';
+import type { Engine, GenerationParams, PromptProblem, RequestProgress, RgbImage, SpMemberSource } from './engine.js';
 
 export type StageEvent =
   | { kind: 'encode'; seconds: number }
@@ -63,6 +63,8 @@ export interface Worker {
   chargeBusy(seconds: number): void;
   /** Low-resolution look at intermediate latents; host code only (works after the device is gone). */
   preview(p: GenerationParams, latents: Float32Array): RgbImage;
+  /** Admission check of the prompts against the text encoders' token budget (host only): the problem, or null. */
+  checkPrompt(p: Pick<GenerationParams, 'prompt' | 'negativePrompt' | 'guidance'>): PromptProblem | null;
   /** Called once when the worker dies (not on close()). */
   onLost(cb: (reason: string) => void): void;
   /** Fault injection and operator action: the device is destroyed now, in-flight work fails. */
@@ -203,6 +205,10 @@ export class DeviceWorker implements Worker {
 
   preview(p: GenerationParams, latents: Float32Array): RgbImage {
     return this.engine.preview(p, latents);
+  }
+
+  checkPrompt(p: Pick<GenerationParams, 'prompt' | 'negativePrompt' | 'guidance'>): PromptProblem | null {
+    return this.engine.checkPrompt?.(p) ?? null;
   }
 
   kill(reason: string): void {

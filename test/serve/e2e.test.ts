@@ -91,16 +91,21 @@ describe('serve end to end (tiny FLUX, real GPU steps)', () => {
     await s.core.driver.idle();
   });
 
-  it('a prompt over the token budget: the request fails naming prompt (400 on the OpenAI endpoint)', async () => {
+  it('a prompt over the token budget is refused at admission: 400 naming prompt on both endpoints, nothing queued', async () => {
     const long = Array.from({ length: 120 }, (_, i) => `word${i}`).join(' ');
+    const before = s.core.jobs().length;
     const r = await post('/v1/images/generations', { prompt: long, size: '32x32' });
     expect(r.status).toBe(400);
     const e: any = await r.json();
     expect(e.error.param).toBe('prompt');
-    expect(e.error.message).toMatch(/tokens too long/);
-    const n: any = await (await post('/v1/generations', { prompt: long, size: '32x32', wait: true })).json();
-    expect(n.state).toBe('failed');
-    expect(n.error_param).toBe('prompt');
+    expect(e.error.message).toMatch(/prompt is \d+ tokens too long for (CLIP|T5) \(\d+ tokens with special tokens\)/);
+    const n = await post('/v1/generations', { prompt: long, size: '32x32', wait: true });
+    expect(n.status).toBe(400);
+    expect(((await n.json()) as any).error.param).toBe('prompt');
+    expect(s.core.jobs().length).toBe(before);
+    // Just inside the T5 budget (txtTokens 32) is admitted and runs.
+    const ok: any = await (await post('/v1/generations', { prompt: 'a small red house by the sea', size: '32x32', steps: 2, wait: true })).json();
+    expect(ok.state).toBe('done');
     await s.core.driver.idle();
   });
 
