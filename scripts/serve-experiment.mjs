@@ -1,6 +1,6 @@
 // Entry for scripts/gpu-serve-experiment.sh (and a quick CPU run): parameters from the environment, results as
-// JSON + Markdown under $OUT. Needs dist/ (npm run build).
-import { writeFileSync, mkdirSync } from 'node:fs';
+// JSON + Markdown under $OUT (both rewritten after every run). Needs dist/ (npm run build).
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 const { runServeExperiment } = await import('../dist/serve/experiment.js');
 const env = (k, d) => process.env[k] ?? d;
@@ -23,12 +23,14 @@ const o = {
   txtTokens: Number(env('TXT_TOKENS', '512')),
   robustness: env('ROBUSTNESS', '0') === '1',
   maxDegree: Number(env('MAX_DEGREE', '2')),
+  // Seconds of this process's life the experiment may use (runs that would not fit are skipped and reported).
+  budgetSeconds: process.env.BUDGET_SECONDS ? Number(process.env.BUDGET_SECONDS) : undefined,
+  tailLimitSeconds: Number(env('TAIL_LIMIT_SECONDS', '20')),
+  pollMs: Number(env('POLL_MS', '100')),
   out,
   log: (s) => console.log(`[${new Date().toISOString().slice(11, 19)}] ${s}`),
 };
-const r = await runServeExperiment(o);
-const lines = ['| mix | policy | live SLO attainment | simulated (start-up profile) | simulated (service profile) | gap (points) | steps by degree | event-loop delay p99 ms | wall s |', '|---|---|---:|---:|---:|---:|---|---:|---:|'];
-for (const m of r.mixes) for (const x of m.runs) lines.push(`| ${m.mix} | ${x.policy} | ${(100 * x.live).toFixed(1)}% | ${(100 * x.simulatedStartupProfile).toFixed(1)}% | ${(100 * x.simulatedServiceProfile).toFixed(1)}% | ${x.gapPoints.toFixed(1)} | ${JSON.stringify(x.stepsByDegree)} | ${x.eventLoopDelayMs.p99.toFixed(1)} | ${x.wallSeconds.toFixed(0)} |`);
-writeFileSync(join(out, 'serve-experiment.md'), `${lines.join('\n')}\n`);
-console.log(lines.join('\n'));
+for (const [k, v] of Object.entries(o)) if (typeof v === 'number' && !Number.isFinite(v)) throw new Error(`${k}: not a number (check the environment variable)`);
+await runServeExperiment(o);
+console.log(readFileSync(join(out, 'serve-experiment.md'), 'utf8'));
 process.exit(0);

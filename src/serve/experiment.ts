@@ -1,12 +1,14 @@
 // The serving experiment of issue 11 on a GPU machine: the paper's workload (Poisson arrivals, Uniform and
-// Skewed resolution mixes, per-resolution SLOs) scaled to this cluster, replayed live once per policy with the
-// same arrivals, and the simulator run on the same trace with the measured profile. Writes one JSON report.
+// Skewed resolution mixes, per-resolution SLOs) scaled to this cluster, replayed live through the HTTP server
+// (replay.ts) once per policy with the same arrivals, and the simulator run on the same trace with the measured
+// profile. Writes serve-experiment.json and serve-experiment.md after every run, so a run cut by the caller's
+// time limit keeps what finished; a time budget skips (and reports) runs that would not fit.
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { makeProfile, type LatencyProfile } from '../scheduler/profile.js';
 import { generateWorkload, type Mix } from '../sim/workloads.js';
 import { defaultConfig } from './config.js';
-import { replayLive, replaySimulated, type ReplayResult } from './replay.js';
+import { replayLive, replaySimulated, type LatencyStats, type ReplayResult } from './replay.js';
 import { measuredProfile, openWorkers } from './server.js';
 
 export interface ExperimentOptions {
@@ -27,29 +29,65 @@ export interface ExperimentOptions {
   txtTokens: number;
   robustness: boolean;
   maxDegree: number;
+  /**
+   * Seconds of process time (process.uptime) the whole experiment may use: a run that would not fit is skipped
+   * and reported, and each run's tail is cut to fit (default: no budget).
+   */
+  budgetSeconds?: number;
+  /** Seconds after a run's last arrival before unfinished requests are cancelled and counted missed (default 20). */
+  tailLimitSeconds?: number;
+  /** Per-request status polling period, ms (default 100); the extra poller runs at 20 Hz. */
+  pollMs?: number;
   out: string;
   log: (s: string) => void;
+}
+
+export interface RunReport {
+  policy: string;
+  live: number;
+  /** The simulator's prediction: the same trace with the start-up profile. */
+  simulatedStartupProfile: number;
+  /** The simulator with the service profile measured during this run (live steps + encode/decode). */
+  simulatedServiceProfile: number;
+  /** Simulated (start-up profile) - live, in points: the prediction error the issue bounds at 5. */
+  gapPoints: number;
+  /** Simulated (service profile) - live, in points: what is left once the profile's error is taken out. */
+  gapServicePoints: number;
+  wallSeconds: number;
+  decisionMsMedian: number;
+  liveStepSeconds: Record<string, number>;
+  stepsByDegree: Record<number, number>;
+  statusMs: LatencyStats;
+  statusMsAll: LatencyStats;
+  submitMs: LatencyStats;
+  eventLoopDelayMs: { p50: number; p99: number; max: number };
+  deadlineSkewMsMax: number;
+  serverMet: number;
+  cut: number;
+  httpErrors: string[];
+  stageSeconds: Record<number, number>;
+  gpuBusySeconds: number[];
+  perResolution: Record<number, { n: number; met: number }>;
+  /** Missed requests that finished within 10% of their SLO after the deadline. */
+  nearMisses: number;
+  /** Where |gapPoints| > 5: measured reasons (profile error, encode/decode share, cut tail, near misses). */
+  notes: string[];
 }
 
 export interface MixReport {
   mix: Mix;
   requests: number;
   baseSlo: Record<number, number>;
-  runs: {
-    policy: string;
-    live: number;
-    simulatedStartupProfile: number;
-    simulatedServiceProfile: number;
-    gapPoints: number;
-    wallSeconds: number;
-    decisionMsMedian: number;
-    liveStepSeconds: Record<string, number>;
-    stepsByDegree: Record<number, number>;
-    eventLoopDelayMs: { p50: number; p99: number; max: number };
-    stageSeconds: Record<number, number>;
-    gpuBusySeconds: number[];
-    perResolution: Record<number, { n: number; met: number }>;
-  }[];
+  runs: RunReport[];
+  /** Policies not run because the time budget would not fit them. */
+  skipped: string[];
+}
+
+export interface ExperimentReport {
+  options: Omit<ExperimentOptions, 'log'>;
+  startupSeconds: number;
+  profile: LatencyProfile;
+  mixes: MixReport[];
 }
 
 /** A profile whose step time includes each request's encode + decode spread over its steps (what a GPU really spends). */
@@ -67,52 +105,143 @@ function serviceProfile(base: LatencyProfile, r: ReplayResult, steps: number): L
   });
 }
 
-export async function runServeExperiment(o: ExperimentOptions): Promise<{ profile: LatencyProfile; mixes: MixReport[] }> {
+/** Measured reasons for a prediction gap over 5 points. */
+function gapNotes(profile: LatencyProfile, live: ReplayResult, run: Pick<RunReport, 'gapPoints' | 'gapServicePoints' | 'nearMisses' | 'cut'>, steps: number): string[] {
+  if (Math.abs(run.gapPoints) <= 5) return [];
+  const notes: string[] = [];
+  const off: string[] = [];
+  for (const [key, s] of Object.entries(live.stepSecondsByDegree)) {
+    const [k, r] = key.split(':');
+    const e = profile.entries.find((x) => x.resolution === Number(r));
+    const p = e?.stepSeconds[k];
+    if (p && Math.abs(s / p - 1) > 0.1) off.push(`${r}px degree ${k} ${(s * 1000).toFixed(0)} ms live vs ${(p * 1000).toFixed(0)} ms profiled`);
+  }
+  if (off.length) notes.push(`live steps differ from the start-up profile by >10%: ${off.join('; ')}`);
+  const stage: string[] = [];
+  for (const e of profile.entries) {
+    const st = live.stageSeconds[e.resolution];
+    const step = e.stepSeconds['1'];
+    if (st && step && st / (steps * step) > 0.05) stage.push(`${e.resolution}px ${(100 * st / (steps * step)).toFixed(0)}%`);
+  }
+  if (stage.length) notes.push(`encode + decode (not in the profile) add to a request's ${steps} steps: ${stage.join(', ')}`);
+  if (Math.abs(run.gapServicePoints) + 2 < Math.abs(run.gapPoints)) notes.push(`with the service profile the gap is ${run.gapServicePoints.toFixed(1)} points: most of it is profile error`);
+  else notes.push(`the service profile does not close it (${run.gapServicePoints.toFixed(1)} points): the difference is in the dynamics (timer/decision latency, rounds ending late), not the step times`);
+  if (run.nearMisses) notes.push(`${run.nearMisses} missed request(s) finished within 10% of their SLO after the deadline (one request of ~15 is ~7 points)`);
+  if (run.cut) notes.push(`${run.cut} request(s) cut at the tail limit (counted missed)`);
+  if (live.httpErrors.length) notes.push(`${live.httpErrors.length} HTTP error(s): ${live.httpErrors.slice(0, 2).join('; ')}`);
+  return notes;
+}
+
+const pct = (x: number): string => `${(100 * x).toFixed(1)}%`;
+const ms = (x: number): string => (Number.isFinite(x) ? x.toFixed(1) : '-');
+
+/** The Markdown report: attainment per mix x policy, the simulator on the same trace, gaps, status latency, degrees. */
+export function renderReport(r: ExperimentReport): string {
+  const o = r.options;
+  const L: string[] = [];
+  L.push('# Serving experiment (issue 11): live through the HTTP server vs the simulator on the same trace', '');
+  L.push(`Model ${o.model} on ${o.gpus} GPU(s), max degree ${o.maxDegree}; ${o.steps} steps per request; ${o.ratePerMin} requests/min for ${o.seconds} s per run; base SLO = ${o.sloFactor} x ${o.steps} x degree-1 step, SLO scale ${o.sloScale}; seed ${o.seed}. Start-up ${r.startupSeconds.toFixed(0)} s.`, '');
+  L.push('Start-up profile (seconds per step): ' + r.profile.entries.map((e) => `${e.resolution}px ${Object.entries(e.stepSeconds).map(([k, s]) => `d${k} ${(s * 1000).toFixed(1)} ms`).join(' / ')}`).join('; '), '');
+  L.push('Every request went through `POST /v1/generations` (loopback, wait=false) at its trace time with deadline_at = the trace\'s arrival + SLO; met = image done by arrival + SLO on the simulator\'s clock. Status = `GET /v1/generations/:id` round trips sent while an assignment ran (per-request pollers every ' + `${o.pollMs ?? 100} ms + one at 20 Hz; client in the same process). Gap = simulated - live, in points (issue: within 5).`, '');
+  L.push('| mix | policy | n | live | simulated (start-up profile) | gap | simulated (service profile) | gap | status ms p50 / p99 / max (n) | event-loop p99 ms | steps by degree | cut | wall s |');
+  L.push('|---|---|---:|---:|---:|---:|---:|---:|---|---:|---|---:|---:|');
+  for (const m of r.mixes) {
+    for (const x of m.runs) {
+      const deg = Object.entries(x.stepsByDegree).map(([k, n]) => `d${k}: ${n}`).join(', ');
+      L.push(`| ${m.mix} | ${x.policy} | ${m.requests} | ${pct(x.live)} | ${pct(x.simulatedStartupProfile)} | ${x.gapPoints.toFixed(1)}${Math.abs(x.gapPoints) > 5 ? ' (!)' : ''} | ${pct(x.simulatedServiceProfile)} | ${x.gapServicePoints.toFixed(1)} | ${ms(x.statusMs.p50)} / ${ms(x.statusMs.p99)} / ${ms(x.statusMs.max)} (${x.statusMs.n}) | ${ms(x.eventLoopDelayMs.p99)} | ${deg} | ${x.cut} | ${x.wallSeconds.toFixed(0)} |`);
+    }
+    for (const p of m.skipped) L.push(`| ${m.mix} | ${p} | ${m.requests} | skipped: over the time budget | | | | | | | | | |`);
+  }
+  const all = r.mixes.flatMap((m) => m.runs);
+  if (all.length) {
+    const worst = Math.max(...all.map((x) => x.statusMs.p99).filter(Number.isFinite));
+    L.push('', `Status p99 while GPUs were busy, worst run: ${ms(worst)} ms (bound: 20 ms) — ${worst < 20 ? 'met' : 'NOT met'}. Largest |server deadline - trace deadline|: ${ms(Math.max(...all.map((x) => x.deadlineSkewMsMax)))} ms. HTTP errors: ${all.reduce((a, x) => a + x.httpErrors.length, 0)}.`);
+  }
+  const gaps = r.mixes.flatMap((m) => m.runs.filter((x) => x.notes.length).map((x) => ({ m, x })));
+  if (gaps.length) {
+    L.push('', '## Gaps over 5 points', '');
+    for (const { m, x } of gaps) L.push(`- ${m.mix} ${x.policy} (gap ${x.gapPoints.toFixed(1)}): ${x.notes.join('; ')}.`);
+  }
+  L.push('', '## Per resolution (met / n, live) and base SLOs', '');
+  for (const m of r.mixes) {
+    L.push(`- ${m.mix}: base SLO ${Object.entries(m.baseSlo).map(([res, s]) => `${res}px ${s.toFixed(2)} s`).join(', ')}`);
+    for (const x of m.runs) L.push(`  - ${x.policy}: ${Object.entries(x.perResolution).map(([res, v]) => `${res}px ${v.met}/${v.n}`).join(', ')}; live step ms ${Object.entries(x.liveStepSeconds).map(([k, s]) => `${k} ${(s * 1000).toFixed(0)}`).join(', ')}; encode+decode s ${Object.entries(x.stageSeconds).map(([res, s]) => `${res}px ${s.toFixed(3)}`).join(', ')}; decision ${ms(x.decisionMsMedian)} ms; POST p99 ${ms(x.submitMs.p99)} ms`);
+  }
+  return `${L.join('\n')}\n`;
+}
+
+export async function runServeExperiment(o: ExperimentOptions): Promise<ExperimentReport> {
   const cfg = defaultConfig({ model: o.model, gpus: o.gpus, sharedAdapter: o.sharedAdapter, resolutions: o.resolutions, txtTokens: o.txtTokens, robustness: o.robustness, maxDegree: o.maxDegree });
   const t0 = performance.now();
   const { workers, measured, groups } = await openWorkers(cfg, { log: o.log });
-  o.log(`workers ready in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  const startupSeconds = (performance.now() - t0) / 1000;
+  o.log(`workers ready in ${startupSeconds.toFixed(1)} s`);
   const profile = measuredProfile(cfg, measured, workers[0].description);
-  const mixes: MixReport[] = [];
+  const { log: _log, ...options } = o;
+  const report: ExperimentReport = { options, startupSeconds, profile, mixes: [] };
+  const save = async (): Promise<void> => {
+    await mkdir(o.out, { recursive: true });
+    await writeFile(join(o.out, 'serve-experiment.json'), `${JSON.stringify(report, (_k, v: unknown) => (v === Infinity ? 'Infinity' : v), 2)}\n`);
+    await writeFile(join(o.out, 'serve-experiment.md'), renderReport(report));
+  };
+  const left = (): number => (o.budgetSeconds ?? Infinity) - process.uptime();
+  const tailLimit = o.tailLimitSeconds ?? 20;
   try {
-    // Warm-up, not recorded: one request per resolution at each degree, so the first measured policy does not pay
-    // for first-use costs (allocator growth, lazily created pipelines, transport buffers).
+    // Warm-up, not recorded: one request per resolution at each degree, through the HTTP path, so the first
+    // measured policy does not pay for first-use costs (allocator growth, lazily created pipelines, transport
+    // buffers, Fastify's first requests).
     const maxDegree = Math.min(o.maxDegree, Math.max(...profile.degrees));
     for (const k of profile.degrees.filter((d) => d <= maxDegree)) {
       const warm = o.resolutions.map((r, i) => ({ id: 1_000_000 + 100 * k + i, resolution: r, steps: 2, arrival: 0, deadline: 1e6 }));
-      await replayLive(workers, profile, `xdit:${k}`, warm, { maxDegree, groups: groups ?? undefined });
+      await replayLive(workers, profile, `xdit:${k}`, warm, { maxDegree, groups: groups ?? undefined, extraPollHz: 0 });
     }
-    o.log('warm-up done');
+    o.log(`warm-up done (${left() === Infinity ? 'no time budget' : `${left().toFixed(0)} s of the budget left`})`);
     for (const mix of o.mixes) {
       const baseSlo: Record<number, number> = {};
       for (const e of profile.entries) baseSlo[e.resolution] = o.sloFactor * o.steps * e.stepSeconds['1'];
       const count = Math.max(1, Math.round((o.ratePerMin * o.seconds) / 60));
       const trace = generateWorkload({ count, ratePerMin: o.ratePerMin, mix, sloScale: o.sloScale, seed: o.seed, resolutions: o.resolutions, steps: o.steps, baseSlo });
-      const report: MixReport = { mix, requests: trace.length, baseSlo, runs: [] };
+      const mr: MixReport = { mix, requests: trace.length, baseSlo, runs: [], skipped: [] };
+      report.mixes.push(mr);
+      const lastArrival = trace.reduce((m, r) => Math.max(m, r.arrival), 0);
       for (const policy of o.policies) {
-        const live = await replayLive(workers, profile, policy, trace, { maxDegree, groups: groups ?? undefined });
+        // A run needs its arrivals plus a few seconds of tail; its tail is cut so it ends inside the budget.
+        const room = left() - lastArrival - 4;
+        if (room < Math.min(5, tailLimit)) {
+          mr.skipped.push(policy);
+          o.log(`${mix} ${policy}: skipped (${left().toFixed(0)} s of the budget left, the arrivals alone take ${lastArrival.toFixed(0)} s)`);
+          await save();
+          continue;
+        }
+        const live = await replayLive(workers, profile, policy, trace, { maxDegree, groups: groups ?? undefined, pollMs: o.pollMs, tailLimitSeconds: Math.min(tailLimit, room) });
         const simA = replaySimulated(profile, o.gpus, policy, trace, maxDegree);
         const simB = replaySimulated(serviceProfile(profile, live, o.steps), o.gpus, policy, trace, maxDegree);
         const perResolution: Record<number, { n: number; met: number }> = {};
+        let nearMisses = 0;
         for (const x of live.outcomes) {
           const p = (perResolution[x.resolution] ??= { n: 0, met: 0 });
           p.n++;
           if (x.met) p.met++;
+          else if (Number.isFinite(x.finish) && x.finish - x.deadline <= 0.1 * (x.deadline - x.arrival)) nearMisses++;
         }
-        report.runs.push({
+        const run: RunReport = {
           policy: live.policy, live: live.attainment, simulatedStartupProfile: simA, simulatedServiceProfile: simB,
-          gapPoints: 100 * (simB - live.attainment), wallSeconds: live.wallSeconds, decisionMsMedian: live.decisionMsMedian,
-          liveStepSeconds: live.stepSecondsByDegree, stepsByDegree: live.stepsByDegree, eventLoopDelayMs: live.eventLoopDelayMs, stageSeconds: live.stageSeconds, gpuBusySeconds: live.gpuBusySeconds, perResolution,
-        });
-        o.log(`${mix} ${live.policy}: live SLO attainment ${(100 * live.attainment).toFixed(1)}%, simulated ${(100 * simA).toFixed(1)}% (start-up profile) / ${(100 * simB).toFixed(1)}% (service profile), ${live.wallSeconds.toFixed(0)} s`);
-        await mkdir(o.out, { recursive: true });
-        await writeFile(join(o.out, 'serve-experiment.json'), `${JSON.stringify({ options: { ...o, log: undefined }, profile, mixes: [...mixes, report] }, null, 2)}\n`);
+          gapPoints: 100 * (simA - live.attainment), gapServicePoints: 100 * (simB - live.attainment),
+          wallSeconds: live.wallSeconds, decisionMsMedian: live.decisionMsMedian, liveStepSeconds: live.stepSecondsByDegree,
+          stepsByDegree: live.stepsByDegree, statusMs: live.statusMs, statusMsAll: live.statusMsAll, submitMs: live.submitMs,
+          eventLoopDelayMs: live.eventLoopDelayMs, deadlineSkewMsMax: live.deadlineSkewMsMax, serverMet: live.serverMet, cut: live.cut,
+          httpErrors: live.httpErrors.slice(0, 20), stageSeconds: live.stageSeconds, gpuBusySeconds: live.gpuBusySeconds, perResolution, nearMisses, notes: [],
+        };
+        run.notes = gapNotes(profile, live, run, o.steps);
+        mr.runs.push(run);
+        o.log(`${mix} ${live.policy}: live ${pct(live.attainment)}, simulated ${pct(simA)} (start-up profile, gap ${run.gapPoints.toFixed(1)}) / ${pct(simB)} (service profile); status p99 ${ms(live.statusMs.p99)} ms (n ${live.statusMs.n}); steps by degree ${JSON.stringify(live.stepsByDegree)}; cut ${live.cut}; ${live.wallSeconds.toFixed(0)} s`);
+        await save();
       }
-      mixes.push(report);
     }
   } finally {
     groups?.destroy();
     await Promise.all(workers.map((w) => w.close()));
   }
-  return { profile, mixes };
+  await save();
+  return report;
 }

@@ -1,25 +1,50 @@
-// Live replay of a request trace through the driver on real workers, and the same trace in the simulator: the
-// serving experiment (scripts/gpu-serve-experiment.sh) and its CI smoke test. Requests are submitted at their
-// trace arrival times on the wall clock, straight to the driver (the HTTP layer is tested separately; here the
-// question is whether the scheduler keeps deadlines on real GPUs as the simulator predicts).
+// Live replay of a request trace through the real HTTP server, and the same trace in the simulator: the serving
+// experiment (scripts/gpu-serve-experiment.sh) and its CI smoke test.
+//
+// One Fastify app (assembleServer: the scheduler of the policy, the driver, the core) is built over workers that
+// are already open and listens on loopback. Each request is POSTed to /v1/generations at its trace arrival time
+// (wait=false) with its size, steps and deadline_at = the trace's arrival + SLO on the driver clock (the
+// simulator's clock: time 0 = the replay's start). While it runs, its
+// status (GET /v1/generations/:id) is polled every `pollMs`, and one more poller reads statuses at `extraPollHz`:
+// the latency of every status request sent while an assignment ran is the "status endpoints under 20 ms at p99
+// while GPUs are busy" measurement. The client runs in the server's process (loopback fetch), so its numbers
+// include the client's own share of the event loop: an upper bound on what an external client would see.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { CostModel } from '../scheduler/cost-model.js';
 import { createScheduler } from '../scheduler/index.js';
 import type { LatencyProfile } from '../scheduler/profile.js';
 import type { Request } from '../scheduler/types.js';
 import { simulate } from '../sim/simulator.js';
-import { Driver } from './driver.js';
+import { defaultConfig, type ServeConfig } from './config.js';
 import type { GroupExecutors } from './groups.js';
-import { Job } from './jobs.js';
+import type { Job } from './jobs.js';
+import { assembleServer } from './server.js';
 import type { Worker } from './worker.js';
 
 export interface ReplayOutcome {
   id: number;
   resolution: number;
+  /** Trace times, seconds from the replay's start on the driver clock. */
   arrival: number;
   deadline: number;
+  /** When the image existed (Infinity: refused, failed, or cut at the tail limit). */
   finish: number;
+  /** finish <= the trace deadline (the simulator's definition). */
   met: boolean;
+  /** HTTP status of the POST (202 when admitted). */
+  httpStatus: number;
+  /** Final server state (done, failed, cancelled) or "refused". */
+  state: string;
+}
+
+export interface LatencyStats {
+  n: number;
+  p50: number;
+  p99: number;
+  max: number;
 }
 
 export interface ReplayResult {
@@ -34,79 +59,224 @@ export interface ReplayResult {
   wallSeconds: number;
   /** Median planRound wall time (ms). */
   decisionMsMedian: number;
-  /**
-   * Event-loop delay while the replay ran (ms, p50/p99/max): what any status request waited before its handler
-   * ran (the handler itself is well under a millisecond), i.e. the HTTP layer's responsiveness with GPUs busy.
-   */
+  /** Event-loop delay while the replay ran (ms): what any request waited before its handler could run. */
   eventLoopDelayMs: { p50: number; p99: number; max: number };
+  /** Status requests (GET /v1/generations/:id) sent while at least one assignment ran: round-trip ms. */
+  statusMs: LatencyStats;
+  /** All status requests of the replay, busy or not. */
+  statusMsAll: LatencyStats;
+  /** POST /v1/generations round trips (ms). */
+  submitMs: LatencyStats;
+  /** Largest |server deadline - trace deadline| (ms): deadline_at has millisecond resolution, so below 1. */
+  deadlineSkewMsMax: number;
+  /** Requests the server itself marked deadline_met (its own deadlines; should equal the trace count). */
+  serverMet: number;
+  /** Requests cancelled because the run passed its tail limit (counted as missed). */
+  cut: number;
+  /** Non-2xx answers (POSTs and status reads), with the message. */
+  httpErrors: string[];
   /** Steps run at each degree. */
   stepsByDegree: Record<number, number>;
   /** Median text encoding + decoding seconds per request, by resolution (run inside assignments). */
   stageSeconds: Record<number, number>;
 }
 
+export interface ReplayOptions {
+  maxDegree?: number;
+  guidance?: number;
+  groups?: GroupExecutors;
+  /** Per-request status polling period (ms; default 100). */
+  pollMs?: number;
+  /** The extra status poller's rate (Hz; default 20; 0: none). */
+  extraPollHz?: number;
+  /**
+   * Seconds after the last arrival to wait for the tail; what is unfinished then is cancelled (DELETE) and
+   * counted as missed (default: no limit). Keeps a run inside the experiment's time budget.
+   */
+  tailLimitSeconds?: number;
+  /** Server configuration on top of the replay's (logging, limits). */
+  config?: Partial<ServeConfig>;
+}
+
 const median = (xs: number[]): number => (xs.length ? [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] : NaN);
 
-/** Replays `trace` (arrival/deadline in seconds from the start) under `policy` on `workers`. */
-export async function replayLive(workers: Worker[], profile: LatencyProfile, policy: string, trace: readonly Request[], opts: { maxDegree?: number; guidance?: number; groups?: GroupExecutors } = {}): Promise<ReplayResult> {
-  const model = new CostModel(profile, workers.length, opts.maxDegree ?? 1);
-  const scheduler = createScheduler(policy, model);
+function stats(xs: number[]): LatencyStats {
+  if (!xs.length) return { n: 0, p50: NaN, p99: NaN, max: NaN };
+  const s = [...xs].sort((a, b) => a - b);
+  const q = (p: number): number => s[Math.min(s.length - 1, Math.ceil(p * s.length) - 1)];
+  return { n: s.length, p50: q(0.5), p99: q(0.99), max: s[s.length - 1] };
+}
+
+const FINISHED = new Set(['done', 'failed', 'cancelled']);
+
+/** Replays `trace` (arrival/deadline in seconds from the start) under `policy` through a server on `workers`. */
+export async function replayLive(workers: Worker[], profile: LatencyProfile, policy: string, trace: readonly Request[], opts: ReplayOptions = {}): Promise<ReplayResult> {
+  const resultDir = await mkdtemp(join(tmpdir(), 'serve-replay-'));
+  const maxSteps = Math.max(100, ...trace.map((r) => r.steps));
+  const cfg = defaultConfig({
+    model: profile.model, resolutions: profile.entries.map((e) => e.resolution), gpus: workers.length, maxDegree: opts.maxDegree ?? 1, policy,
+    host: '127.0.0.1', port: 0, logLevel: 'warn', resultDir, maxSteps, maxQueue: Math.max(64, trace.length + 1),
+    rateLimitPerMinute: 1_000_000, admission: 'best-effort', drainSeconds: 1,
+    ...opts.config,
+  });
+  const server = await assembleServer(cfg, workers, opts.groups ?? null, profile);
+  const { driver, core } = server;
+  const url = server.url!;
   const busy0 = workers.map((w) => w.busySeconds);
-  const driver = new Driver({ scheduler, workers, groups: opts.groups, storeImage: async () => undefined });
+
   const degreeSteps = new Map<number, number>();
-  driver.on('step', (s) => degreeSteps.set(s.gpus.length, (degreeSteps.get(s.gpus.length) ?? 0) + 1));
   const steps = new Map<number, number[]>();
-  const decisions: number[] = [];
   const stepsByDeg = new Map<string, number[]>();
   driver.on('step', (s) => {
+    degreeSteps.set(s.gpus.length, (degreeSteps.get(s.gpus.length) ?? 0) + 1);
     const key = `${s.gpus.length}:${s.job.params.resolution}`;
     stepsByDeg.set(key, [...(stepsByDeg.get(key) ?? []), s.seconds]);
     if (s.gpus.length === 1) steps.set(s.job.params.resolution, [...(steps.get(s.job.params.resolution) ?? []), s.seconds]);
   });
+  const decisions: number[] = [];
   driver.on('decision', (d) => decisions.push(d.seconds * 1000));
   const stages = new Map<number, number>();
   driver.on('stage', (s) => stages.set(s.job.num, (stages.get(s.job.num) ?? 0) + s.seconds));
-  const jobs: Job[] = [];
+
+  const gpuBusy = (): boolean => driver.unfinishedJobs.some((j) => j.state === 'running');
+  const statusBusy: number[] = [];
+  const statusAll: number[] = [];
+  const submitMs: number[] = [];
+  const httpErrors: string[] = [];
+  let stopPolling = false;
+  /** One timed status read; returns the state, or null on an HTTP error. */
+  const readStatus = async (id: string): Promise<string | null> => {
+    const busy = gpuBusy();
+    const a = performance.now();
+    const res = await fetch(`${url}/v1/generations/${id}`);
+    const body = (await res.json()) as { state?: string; error?: { message: string } };
+    const ms = performance.now() - a;
+    statusAll.push(ms);
+    if (busy) statusBusy.push(ms);
+    if (res.status !== 200) {
+      httpErrors.push(`GET ${id}: ${res.status} ${body.error?.message ?? ''}`);
+      return null;
+    }
+    return body.state ?? null;
+  };
+  const pollers: Promise<void>[] = [];
+  const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+  const pollMs = opts.pollMs ?? 100;
+  const poll = async (id: string): Promise<void> => {
+    while (!stopPolling) {
+      const t = performance.now();
+      const state = await readStatus(id);
+      if (state === null || FINISHED.has(state)) return;
+      await sleep(Math.max(0, pollMs - (performance.now() - t)));
+    }
+  };
+
+  interface Sent { r: Request; status: number; job: Job | null }
+  const sent: Sent[] = [];
+  const ids: string[] = [];
   const loop = monitorEventLoopDelay({ resolution: 1 });
   loop.enable();
   const t0 = driver.clock();
+  // The extra poller: reads the newest request's status at a fixed rate for the whole replay.
+  const extraHz = opts.extraPollHz ?? 20;
+  const extra = (async () => {
+    while (extraHz > 0 && !stopPolling) {
+      const t = performance.now();
+      if (ids.length) await readStatus(ids[ids.length - 1]);
+      await sleep(Math.max(0, 1000 / extraHz - (performance.now() - t)));
+    }
+  })();
+  const submit = async (r: Request): Promise<void> => {
+    // The trace's deadline (t0 + arrival + SLO on the driver clock, the simulator's clock) sent as deadline_at:
+    // the server maps it back through the same epoch, so its deadline is the trace's to the millisecond whatever
+    // the request's transit time or a late timer.
+    const body = { prompt: `trace request ${r.id}`, size: `${r.resolution}x${r.resolution}`, steps: r.steps, guidance: opts.guidance ?? 3.5, seed: r.id >>> 0, deadline_at: core.iso(t0 + r.deadline), output_format: 'jpeg', wait: false };
+    const a = performance.now();
+    const res = await fetch(`${url}/v1/generations`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const out = (await res.json()) as { id?: string; error?: { message: string } };
+    submitMs.push(performance.now() - a);
+    if (res.status !== 202 || !out.id) {
+      httpErrors.push(`POST request ${r.id}: ${res.status} ${out.error?.message ?? ''}`);
+      sent.push({ r, status: res.status, job: null });
+      return;
+    }
+    sent.push({ r, status: res.status, job: core.job(out.id) ?? null });
+    ids.push(out.id);
+    pollers.push(poll(out.id));
+  };
+  const posts: Promise<void>[] = [];
   await new Promise<void>((resolve) => {
-    let submitted = 0;
+    let n = 0;
     for (const r of trace) {
       setTimeout(() => {
-        const now = driver.clock();
-        // Deadlines keep the trace's SLO from the actual submission time (timer lateness is not charged).
-        const job = new Job(`r${r.id}`, r.id, { prompt: `trace request ${r.id}`, negativePrompt: '', resolution: r.resolution, steps: r.steps, guidance: opts.guidance ?? 3.5, seed: r.id, strength: 1 }, 0, now, now + (r.deadline - r.arrival), false, 'png');
-        jobs.push(job);
-        driver.submit(job);
-        if (++submitted === trace.length) resolve();
+        posts.push(submit(r).catch((e: unknown) => void httpErrors.push(`POST request ${r.id}: ${(e as Error).message}`)));
+        if (++n === trace.length) resolve();
       }, Math.max(0, (r.arrival - (driver.clock() - t0)) * 1000));
     }
     if (trace.length === 0) resolve();
   });
-  await driver.idle();
-  loop.disable();
+  await Promise.all(posts);
+  // The tail: wait for every admitted request, up to the limit; then cancel what is left through the API.
+  let cut = 0;
+  const lastArrival = trace.reduce((m, r) => Math.max(m, r.arrival), 0);
+  const limitMs = opts.tailLimitSeconds === undefined ? null : Math.max(0, (t0 + lastArrival + opts.tailLimitSeconds - driver.clock()) * 1000);
+  const idle = driver.idle();
+  if (limitMs !== null && (await Promise.race([idle.then(() => 'idle'), sleep(limitMs).then(() => 'limit')])) === 'limit') {
+    for (const s of sent) {
+      if (s.job && !s.job.finished) {
+        cut++;
+        const res = await fetch(`${url}/v1/generations/${s.job.id}`, { method: 'DELETE' });
+        if (res.status !== 200 && res.status !== 409) httpErrors.push(`DELETE ${s.job.id}: ${res.status}`);
+      }
+    }
+  }
+  await idle;
   const wall = driver.clock() - t0;
-  await driver.stop();
-  const outcomes = jobs.map((j) => ({ id: j.num, resolution: j.params.resolution, arrival: j.arrival - t0, deadline: j.deadline - t0, finish: (j.finishedAt ?? Infinity) - t0, met: j.met === true }));
+  loop.disable();
+  stopPolling = true;
+  await Promise.all([extra, ...pollers].map((p) => p.catch((e: unknown) => void httpErrors.push(`status poll: ${(e as Error).message}`))));
+  await server.close();
+  await rm(resultDir, { recursive: true, force: true });
+
+  const byId = new Map(sent.map((s) => [s.r.id, s]));
+  const outcomes: ReplayOutcome[] = trace.map((r) => {
+    const s = byId.get(r.id);
+    const j = s?.job ?? null;
+    const finish = j && j.state === 'done' && j.finishedAt !== null ? j.finishedAt - t0 : Infinity;
+    return { id: r.id, resolution: r.resolution, arrival: r.arrival, deadline: r.deadline, finish, met: finish <= r.deadline + 1e-9, httpStatus: s?.status ?? 0, state: j ? j.state : 'refused' };
+  });
+  let skew = 0;
+  let serverMet = 0;
+  for (const s of sent) {
+    if (!s.job) continue;
+    skew = Math.max(skew, Math.abs(s.job.deadline - (t0 + s.r.deadline)) * 1000);
+    if (s.job.met) serverMet++;
+  }
   const stepSeconds: Record<number, number> = {};
   for (const [r, xs] of steps) stepSeconds[r] = median(xs);
   const stageBy = new Map<number, number[]>();
-  for (const j of jobs) stageBy.set(j.params.resolution, [...(stageBy.get(j.params.resolution) ?? []), stages.get(j.num) ?? 0]);
+  for (const s of sent) if (s.job) stageBy.set(s.r.resolution, [...(stageBy.get(s.r.resolution) ?? []), stages.get(s.job.num) ?? 0]);
   const stageSeconds: Record<number, number> = {};
   for (const [r, xs] of stageBy) stageSeconds[r] = median(xs);
   return {
-    eventLoopDelayMs: { p50: loop.percentile(50) / 1e6, p99: loop.percentile(99) / 1e6, max: loop.max / 1e6 },
-    stepSecondsByDegree: Object.fromEntries([...stepsByDeg].map(([k, xs]) => [k, median(xs)])),
-    stepsByDegree: Object.fromEntries(degreeSteps),
-    stageSeconds,
-    policy: scheduler.name,
+    policy: driver.scheduler.name,
     attainment: outcomes.length ? outcomes.filter((o) => o.met).length / outcomes.length : 1,
     outcomes,
     stepSeconds,
+    stepSecondsByDegree: Object.fromEntries([...stepsByDeg].map(([k, xs]) => [k, median(xs)])),
     gpuBusySeconds: workers.map((w, i) => w.busySeconds - busy0[i]),
     wallSeconds: wall,
     decisionMsMedian: median(decisions),
+    eventLoopDelayMs: { p50: loop.percentile(50) / 1e6, p99: loop.percentile(99) / 1e6, max: loop.max / 1e6 },
+    statusMs: stats(statusBusy),
+    statusMsAll: stats(statusAll),
+    submitMs: stats(submitMs),
+    deadlineSkewMsMax: skew,
+    serverMet,
+    cut,
+    httpErrors,
+    stepsByDegree: Object.fromEntries(degreeSteps),
+    stageSeconds,
   };
 }
 

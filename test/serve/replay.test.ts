@@ -1,29 +1,88 @@
-// The serving experiment's machinery on lavapipe: a short Poisson trace replayed live through the driver on two
-// workers (transformer-only tiny FLUX), and the simulator on the same trace; the GPU script runs the same code.
-import { describe, expect, it } from 'vitest';
+// The serving experiment's machinery on lavapipe: a short Poisson trace replayed live through the HTTP server
+// (POST /v1/generations at trace times, status polled while it runs) on two workers (transformer-only tiny
+// FLUX), the simulator on the same trace, the tail limit, and the report; the GPU script runs the same code.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultConfig } from '../../src/serve/config.js';
+import { renderReport, type ExperimentReport, type RunReport } from '../../src/serve/experiment.js';
 import { replayLive, replaySimulated } from '../../src/serve/replay.js';
 import { measuredProfile, openWorkers } from '../../src/serve/server.js';
+import type { LatencyProfile } from '../../src/scheduler/profile.js';
+import type { Worker } from '../../src/serve/worker.js';
 import { generateWorkload } from '../../src/sim/workloads.js';
 
-describe('live replay vs simulator', () => {
-  it('replays a trace on real workers and predicts it in the simulator', async () => {
+describe('live replay through HTTP vs simulator', () => {
+  let workers: Worker[];
+  let profile: LatencyProfile;
+  beforeAll(async () => {
     const cfg = defaultConfig({ model: 'test/fixtures/tiny-models/flux-tiny/flux1-tiny.safetensors', gpus: 2, sharedAdapter: true, resolutions: [32, 64], txtTokens: 16 });
-    const { workers, measured } = await openWorkers(cfg);
-    try {
-      const profile = measuredProfile(cfg, measured, 'lavapipe');
-      const baseSlo = Object.fromEntries(profile.entries.map((e) => [e.resolution, 20 * 3 * e.stepSeconds['1']]));
-      const trace = generateWorkload({ count: 5, ratePerMin: 60, mix: 'skewed', seed: 3, resolutions: [32, 64], steps: 3, baseSlo });
-      const live = await replayLive(workers, profile, 'tetriserve', trace);
-      expect(live.outcomes).toHaveLength(5);
-      for (const o of live.outcomes) expect(o.finish).toBeGreaterThan(o.arrival);
-      expect(Object.values(live.stepsByDegree).reduce((a, b) => a + b, 0)).toBe(15);
-      const sim = replaySimulated(profile, 2, 'tetriserve', trace);
-      console.log(`live ${live.attainment}, simulated ${sim} (generous SLOs: both should be 1)`);
-      expect(sim).toBe(1);
-      expect(live.attainment).toBeGreaterThanOrEqual(0.6);
-    } finally {
-      await Promise.all(workers.map((w) => w.close()));
+    const o = await openWorkers(cfg);
+    workers = o.workers;
+    profile = measuredProfile(cfg, o.measured, 'lavapipe');
+  }, 120_000);
+  afterAll(async () => {
+    await Promise.all((workers ?? []).map((w) => w.close()));
+  });
+
+  it('replays a trace through the server on real workers and predicts it in the simulator', async () => {
+    const baseSlo = Object.fromEntries(profile.entries.map((e) => [e.resolution, 20 * 3 * e.stepSeconds['1']]));
+    const trace = generateWorkload({ count: 5, ratePerMin: 60, mix: 'skewed', seed: 3, resolutions: [32, 64], steps: 3, baseSlo });
+    const live = await replayLive(workers, profile, 'tetriserve', trace);
+    expect(live.httpErrors).toEqual([]);
+    expect(live.outcomes).toHaveLength(5);
+    for (const o of live.outcomes) {
+      expect(o.httpStatus).toBe(202);
+      expect(o.state).toBe('done');
+      expect(o.finish).toBeGreaterThan(o.arrival);
+      expect(o.met).toBe(o.finish <= o.deadline);
     }
+    expect(Object.values(live.stepsByDegree).reduce((a, b) => a + b, 0)).toBe(15);
+    // Status was read over HTTP while assignments ran (per-request pollers + the 20 Hz one).
+    expect(live.statusMs.n).toBeGreaterThan(5);
+    expect(live.statusMs.p99).toBeGreaterThan(0);
+    expect(live.submitMs.n).toBe(5);
+    // The server's deadlines are the trace's (deadline_at, millisecond resolution), so both agree on every request.
+    expect(live.deadlineSkewMsMax).toBeLessThan(1);
+    expect(live.serverMet).toBe(live.outcomes.filter((o) => o.met).length);
+    const sim = replaySimulated(profile, 2, 'tetriserve', trace);
+    console.log(`live ${live.attainment}, simulated ${sim} (generous SLOs: both should be 1); status p50/p99 ${live.statusMs.p50.toFixed(1)}/${live.statusMs.p99.toFixed(1)} ms, deadline skew ${live.deadlineSkewMsMax.toFixed(1)} ms`);
+    expect(sim).toBe(1);
+    expect(live.attainment).toBeGreaterThanOrEqual(0.6);
+  }, 120_000);
+
+  it('past the tail limit, unfinished requests are cancelled through the API and counted missed', async () => {
+    const trace = [0, 1].map((id) => ({ id, resolution: 64, steps: 40, arrival: 0, deadline: 1e4 }));
+    const live = await replayLive(workers, profile, 'xdit:1', trace, { tailLimitSeconds: 0.3, extraPollHz: 0 });
+    expect(live.cut).toBe(2);
+    expect(live.httpErrors).toEqual([]);
+    for (const o of live.outcomes) {
+      expect(o.state).toBe('cancelled');
+      expect(o.met).toBe(false);
+      expect(o.finish).toBe(Infinity);
+    }
+    expect(live.attainment).toBe(0);
+  }, 60_000);
+
+  it('the report has attainment, the simulated prediction, the gap, status p99 and steps by degree', () => {
+    const run = (policy: string, live: number, sim: number): RunReport => ({
+      policy, live, simulatedStartupProfile: sim, simulatedServiceProfile: live, gapPoints: 100 * (sim - live), gapServicePoints: 0,
+      wallSeconds: 30, decisionMsMedian: 0.1, liveStepSeconds: { '1:256': 0.05 }, stepsByDegree: { 1: 80, 2: 40 },
+      statusMs: { n: 300, p50: 1.2, p99: 7.5, max: 12 }, statusMsAll: { n: 320, p50: 1.1, p99: 7, max: 12 }, submitMs: { n: 15, p50: 2, p99: 4, max: 4 },
+      eventLoopDelayMs: { p50: 1, p99: 3, max: 9 }, deadlineSkewMsMax: 1.5, serverMet: 14, cut: 0, httpErrors: [], stageSeconds: { 256: 0.01 },
+      gpuBusySeconds: [20, 21], perResolution: { 256: { n: 15, met: 14 } }, nearMisses: 1, notes: sim - live > 0.05 ? ['a measured reason'] : [],
+    });
+    const report: ExperimentReport = {
+      options: { model: 'random:flux1-dev', gpus: 2, sharedAdapter: false, resolutions: [256], steps: 8, seconds: 25, ratePerMin: 36, sloFactor: 1.5, sloScale: 1.2, mixes: ['uniform'], policies: ['tetriserve', 'rssp', 'xdit:1'], seed: 1, txtTokens: 512, robustness: false, maxDegree: 2, out: '/tmp' },
+      startupSeconds: 90,
+      profile: { ...profile, entries: profile.entries.slice(0, 1) },
+      mixes: [{ mix: 'uniform', requests: 15, baseSlo: { 256: 0.6 }, runs: [run('TetriServe', 14 / 15, 1), run('RSSP', 0.8, 0.8)], skipped: ['xdit:1'] }],
+    };
+    const md = renderReport(report);
+    expect(md).toContain('| uniform | TetriServe | 15 | 93.3% | 100.0% | 6.7 (!) |');
+    expect(md).toContain('| uniform | RSSP | 15 | 80.0% | 80.0% | 0.0 |');
+    expect(md).toContain('1.2 / 7.5 / 12.0 (300)');
+    expect(md).toContain('d1: 80, d2: 40');
+    expect(md).toContain('xdit:1 | 15 | skipped');
+    expect(md).toMatch(/worst run: 7\.5 ms \(bound: 20 ms\) — met/);
+    expect(md).toContain('uniform TetriServe (gap 6.7): a measured reason');
   });
 });
