@@ -127,6 +127,47 @@ describe('resident weights: the transient f16 weight equals expand mode\'s, bit 
     }
   }, 60_000);
 
+  it('constants derived from packed weights (a concatenation, an unaligned row slice) are built from their expansion', async () => {
+    const ctx = await testContext();
+    const sources: WeightSource[] = [
+      { name: 'a', shape: [3, 96], parts: [{ tensor: 'q8_0.weight' }] },
+      { name: 'b', shape: [3, 96], parts: [{ tensor: 'q5_1.weight' }] },
+    ];
+    const want = await expanded(ctx, `${DIR}/blocks.gguf`, sources);
+    const ck = await Checkpoint.open(`${DIR}/blocks.gguf`);
+    const w = await uploadWeights(ctx, ck, sources, { weightsMode: 'resident' }).finally(() => ck.close());
+    const store = new WeightStore();
+    registerWeights(store, w);
+    const g = new Graph('derived');
+    const x = g.input('x', [96, 96], 'f16');
+    const a = g.weight('a', [3, 96], 'f16');
+    const b = g.weight('b', [3, 96], 'f16');
+    // [b; a] (a weight concatenation: a derived constant) and rows 1..2 of a (byte offset 192: not bindable, copied).
+    g.output('cat', linear(g, x, g.concatRows([b, a]), { name: 'cat' }));
+    g.output('slice', linear(g, x, g.sliceRows(a, 1, 2), { name: 'slice' }));
+    const plan = await compile(ctx, g, store);
+    try {
+      const eye = new Float32Array(96 * 96);
+      for (let i = 0; i < 96; i++) eye[i * 96 + i] = 1;
+      plan.setInput('x', eye);
+      for (const o of ['cat', 'slice']) ctx.fill(plan.tensorView(o).buffer, POISON_F16);
+      await plan.run();
+      const cat = await plan.readOutput('cat'); // [96, 6] = [b; a]^T
+      const slice = await plan.readOutput('slice'); // [96, 2] = a[1..2]^T
+      const rows = [...[0, 1, 2].map((r) => want.get('b')!.subarray(r * 96, r * 96 + 96)), ...[0, 1, 2].map((r) => want.get('a')!.subarray(r * 96, r * 96 + 96))];
+      let bad = 0;
+      for (let k = 0; k < 96; k++) {
+        for (let n = 0; n < 6; n++) if (cat[k * 6 + n] !== f16(rows[n][k])) bad++;
+        for (let n = 0; n < 2; n++) if (slice[k * 2 + n] !== f16(rows[3 + 1 + n][k])) bad++;
+      }
+      expect(bad).toBe(0);
+    } finally {
+      plan.destroy();
+      w.destroy();
+      store.destroy();
+    }
+  });
+
   it('scaled fp8 (e4m3 scale_weight, e5m2, weight_scale), a fused weight of row ranges at odd offsets', async () => {
     const ctx = await testContext();
     const p = `${DIR}/fp8.safetensors`;
