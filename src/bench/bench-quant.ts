@@ -11,6 +11,7 @@
 // after every measurement, so a run cut by the script's timeout keeps what it measured.
 // Run: scripts/gpu-quant.sh (node dist/bench/bench-quant.js --out DIR). --dry: tiny FLUX and small shapes (lavapipe).
 import { randomFillSync } from 'node:crypto';
+import type { Command } from 'commander';
 import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { GpuContext } from '../gpu/context.js';
@@ -263,6 +264,29 @@ export async function main(argv: string[]): Promise<void> {
     await save();
     ctx.destroy();
   }
+}
+
+/** `dit bench quant`: the same run as scripts/gpu-quant.sh's bench phase (flags checked before the GPU opens). */
+export function registerQuantBench(bench: Command): void {
+  bench
+    .command('quant')
+    .description('quantized FLUX.1-dev weights (GGUF Q8_0/Q4_K, scaled fp8; random data written to --tmp): load time, weight memory and 1024² step in each --weights-mode vs the f16 step; dequant kernel GB/s')
+    .option('--kinds <list>', 'files to write and load: gguf-Q8_0, gguf-Q4_K, fp8-scaled', 'gguf-Q8_0,gguf-Q4_K,fp8-scaled')
+    .option('--modes <list>', 'weights modes: expand, resident', 'expand,resident')
+    .option('--res <px>', 'square resolution of the timed step', '1024')
+    .option('--reps <n>', 'timed steps per configuration', '5')
+    .option('--tmp <dir>', 'where the files are written (one at a time, ~13 GB free needed; deleted after use)', '/tmp/quant-bench')
+    .option('--out <dir>', 'where to write quant.json and quant.log', 'bench/results/quant')
+    .option('--dry', 'tiny FLUX at 64² (any adapter: a smoke test)')
+    .action(async (o: { kinds: string; modes: string; res: string; reps: string; tmp: string; out: string; dry?: boolean }) => {
+      const kinds = o.kinds.split(',').filter(Boolean);
+      for (const k of kinds) if (!['gguf-Q8_0', 'gguf-Q4_K', 'fp8-scaled'].includes(k)) throw new Error(`--kinds: '${k}' is not one of gguf-Q8_0, gguf-Q4_K, fp8-scaled`);
+      for (const m of o.modes.split(',').filter(Boolean)) if (!(WEIGHTS_MODES as readonly string[]).includes(m)) throw new Error(`--modes: '${m}' is not one of ${WEIGHTS_MODES.join(', ')}`);
+      const res = Number(o.res), reps = Number(o.reps);
+      if (!Number.isInteger(res) || res < 16 || res % 16) throw new Error(`--res ${o.res} must be a multiple of 16`);
+      if (!Number.isInteger(reps) || reps < 1) throw new Error(`--reps ${o.reps} must be a positive integer`);
+      await main(['--kinds', o.kinds, '--modes', o.modes, '--res', o.res, '--reps', o.reps, '--tmp', o.tmp, '--out', o.out, ...(o.dry ? ['--dry'] : [])]);
+    });
 }
 
 if (process.argv[1] && /bench-quant\.(js|ts)$/.test(process.argv[1])) {

@@ -16,6 +16,7 @@ import { intFlag, jsonFileFlag, resolutionsFlag } from './flags.js';
 import { registerSpBench } from '../bench/sp-bench.js';
 import { registerVaeBench } from '../bench/vae-bench.js';
 import { registerEncoderBench } from '../bench/encoder-bench.js';
+import { registerQuantBench } from '../bench/bench-quant.js';
 
 const SUITES: Suite[] = ['full', 'quick', 'flux', 'sd3', 'vae'];
 
@@ -24,6 +25,7 @@ export function registerBench(program: Command): void {
   registerSpBench(bench);
   registerVaeBench(bench);
   registerEncoderBench(bench);
+  registerQuantBench(bench);
   bench
     .command('kernels')
     .description('time each WGSL kernel at FLUX.1 / SD3 / VAE shapes; writes JSON + Markdown')
