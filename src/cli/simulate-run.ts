@@ -155,7 +155,7 @@ function quickRun(cfg: ExperimentConfig, policy: string, mix: Mix, admission: bo
   let name = policy;
   for (const seed of seeds) {
     const model = new CostModel(cfg.profile, cfg.gpus);
-    const sched = createScheduler(policy, model, cfg.roundSteps ? { roundSteps: cfg.roundSteps } : {});
+    const sched = createScheduler(policy, model, cfg.roundSteps ? { roundSteps: cfg.roundSteps } : {}, { batching: true }); // the simulator runs batched steps
     name = sched.name;
     const r = simulate(sched, model, workload(cfg, { mix, sloScale: cfg.sloScale, rate: cfg.rate, seed }), { gpus: cfg.gpus, admission });
     const st = statsOf(cfg, r);

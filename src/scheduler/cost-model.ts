@@ -2,10 +2,17 @@
 // per-round decision (allocation, packing) does array reads instead of map lookups and interpolation.
 import { interpolateGroupChange, interpolateStep, type LatencyProfile } from './profile.js';
 
+/**
+ * Step time of a degree with no batched measurement, in a batch slot: large and finite (not Infinity, so the
+ * planners' arithmetic stays NaN-free); no deadline is ever met with it, so it is never chosen.
+ */
+export const UNMEASURED_STEP = 1e6;
+
 export class CostModel {
   /** Degrees usable on this cluster (profile degrees <= gpu count), ascending. */
   readonly degrees: Int32Array;
   private readonly slotOf = new Map<number, number>();
+  private readonly batchSlotOf = new Map<string, number>();
   private resolutions: number[] = [];
   /** stepTime[slot * D + d]: seconds per step at degrees[d]. */
   private stepTime = new Float64Array(0);
@@ -29,6 +36,41 @@ export class CostModel {
   slot(resolution: number): number {
     const s = this.slotOf.get(resolution);
     if (s !== undefined) return s;
+    const slot = this.addRow(resolution, (d) => interpolateStep(this.profile, resolution, d));
+    this.slotOf.set(resolution, slot);
+    return slot;
+  }
+
+  /**
+   * Slot of a virtual "request" that is a batch of `batch` requests of this exact profiled resolution: its step
+   * time at each degree is the profile's batched step time, or UNMEASURED_STEP where the profile has none (so every
+   * planner treats that degree as unusable without special cases). Group-change cost: the resolution's.
+   */
+  batchSlot(resolution: number, batch: number): number {
+    if (batch === 1) return this.slot(resolution);
+    const key = `${resolution}x${batch}`;
+    const s = this.batchSlotOf.get(key);
+    if (s !== undefined) return s;
+    const slot = this.addRow(resolution, (d) => {
+      const t = this.batchStep(resolution, d, batch);
+      return Number.isNaN(t) ? UNMEASURED_STEP : t;
+    });
+    this.batchSlotOf.set(key, slot);
+    return slot;
+  }
+
+  /** Batch sizes >= 2 with a batched step time at this exact resolution (any degree usable here), ascending. */
+  batchSizes(resolution: number): number[] {
+    const e = this.profile.entries.find((x) => x.resolution === resolution);
+    if (!e?.batchStepSeconds) return [];
+    const usable = new Set([...this.degrees].map(String));
+    return Object.entries(e.batchStepSeconds)
+      .filter(([, row]) => Object.keys(row).some((d) => usable.has(d)))
+      .map(([b]) => Number(b))
+      .sort((a, b) => a - b);
+  }
+
+  private addRow(resolution: number, stepAt: (degree: number) => number): number {
     const slot = this.resolutions.length;
     this.resolutions.push(resolution);
     const D = this.degrees.length;
@@ -43,7 +85,7 @@ export class CostModel {
     let best = Infinity;
     let bestD = 0;
     for (let d = 0; d < D; d++) {
-      const t = interpolateStep(this.profile, resolution, this.degrees[d]);
+      const t = stepAt(this.degrees[d]);
       st[slot * D + d] = t;
       if (t < best) {
         best = t;
@@ -57,7 +99,6 @@ export class CostModel {
     this.groupChange = gc;
     this.fastest = fa;
     this.fastestDeg = fd;
-    this.slotOf.set(resolution, slot);
     return slot;
   }
 

@@ -20,15 +20,29 @@ export { RsspScheduler, rsspDegree } from './policies/rssp.js';
 export { EdfScheduler } from './policies/edf.js';
 export type { FixedDegreeOptions } from './policies/fixed-base.js';
 
-export const POLICY_HELP = 'tetriserve, tetriserve+, xdit:K, edf:K or rssp (K a profiled degree); baselines take +triage and/or +backfill, e.g. rssp+triage+backfill';
+export const POLICY_HELP = 'tetriserve, tetriserve+, tetriserve+batch (simulator only), xdit:K, edf:K or rssp (K a profiled degree); baselines take +triage and/or +backfill, e.g. rssp+triage+backfill';
+
+/** What the caller's executor can run (the simulator's runs batched assignments; the live server's runs batch 1). */
+export interface ExecutorCapabilities {
+  /** The executor runs Assignment.batch (batched steps); without it a batching policy is refused. */
+  batching?: boolean;
+}
 
 /**
  * Builds a scheduler from a policy name: "tetriserve", "tetriserve+" (TETRISERVE_PLUS), "xdit:K", "rssp",
- * "edf:K" (K a profiled degree). Baselines accept modifiers "+triage" and "+backfill" (see fixed-base.ts).
+ * "edf:K" (K a profiled degree), "tetriserve+batch" (TetriServe+ with batching: only where `executor.batching`, i.e. the
+ * simulator). Baselines accept modifiers "+triage" and "+backfill" (see fixed-base.ts).
  * TetriServe options come from `tetri` (they override TetriServe+'s).
  */
-export function createScheduler(policy: string, model: CostModel, tetri: TetriServeOptions = {}): Scheduler {
+export function createScheduler(policy: string, model: CostModel, tetri: TetriServeOptions = {}, executor: ExecutorCapabilities = {}): Scheduler {
+  if (tetri.batching && !executor.batching) {
+    throw new Error(`policy "${policy}" with batching needs an executor that runs batched steps; this one runs batch 1 (the live server does): use a policy without batching`);
+  }
   if (policy === 'tetriserve+') return new TetriServeScheduler(model, { name: 'TetriServe+', ...TETRISERVE_PLUS, ...tetri });
+  if (policy === 'tetriserve+batch') {
+    if (!executor.batching) throw new Error(`policy "tetriserve+batch" needs an executor that runs batched steps; this one runs batch 1 (the live server does): use tetriserve+`);
+    return new TetriServeScheduler(model, { name: 'TetriServe+batch', ...TETRISERVE_PLUS, batching: true, ...tetri });
+  }
   const [head, ...mods] = policy.split('+');
   const [kind, arg] = head.split(':');
   const fixed: FixedDegreeOptions = {};

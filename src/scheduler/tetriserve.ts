@@ -5,11 +5,11 @@
 // Choices the paper leaves open are documented in docs/scheduler.md and marked "choice:" below.
 import { demandTriage, type DemandItem } from './admission.js';
 import { minGpuSecondsPlan, minPlanGpuSeconds, planNextSlot } from './allocation.js';
-import type { CostModel } from './cost-model.js';
+import { UNMEASURED_STEP, type CostModel } from './cost-model.js';
 import { Packer } from './packing.js';
 import { needsGroupChange, place, type PlacementWant } from './placement.js';
 import { TableScheduler } from './request-table.js';
-import type { Assignment, GpuState, RequestState } from './types.js';
+import type { Assignment, GpuId, GpuState, RequestState } from './types.js';
 
 export interface TetriServeOptions {
   /** Round length in steps (paper default 5); the round lasts roundSteps x the reference step time. */
@@ -44,6 +44,15 @@ export interface TetriServeOptions {
    * until both miss.
    */
   demandTriage?: boolean;
+  /**
+   * Ours: batching. Queued on-time requests of one resolution for which the profile has batched step times
+   * (batchStepSeconds) are packed, earliest deadlines together, into one batched candidate of the largest
+   * profiled batch size, when the batch can still meet every member's deadline (its remaining steps = the
+   * members' most, its deadline = their earliest) and its min-GPU-seconds plan costs less than the members'
+   * plans together. The DP counts a batch as its size. Members re-form each round (the graph takes a timestep
+   * per element, so members need not be in step). Needs an executor that runs Assignment.batch.
+   */
+  batching?: boolean;
   /** Display name override. */
   name?: string;
 }
@@ -68,6 +77,10 @@ interface Candidate {
   wait: number;
   /** Chosen degree slot, -1 for skipped. */
   slot: number;
+  /** Batching: the requests this candidate runs together (st is then a synthetic state for the batch). */
+  members?: RequestState[];
+  /** Batching: the members' own candidates (restored when demand triage gives the batch up). */
+  parts?: Candidate[];
 }
 
 export class TetriServeScheduler extends TableScheduler {
@@ -92,12 +105,157 @@ export class TetriServeScheduler extends TableScheduler {
       queueAware: options.queueAware ?? false,
       deferMarginRounds: options.deferMarginRounds ?? 0,
       demandTriage: options.demandTriage ?? false,
+      batching: options.batching ?? false,
     };
     if (!(this.opts.roundSteps > 0)) throw new Error(`roundSteps must be > 0 (got ${this.opts.roundSteps})`);
     this.name = options.name ?? 'TetriServe';
     this.roundSeconds = this.opts.roundSteps * referenceStepSeconds(model);
     this.planOnIdle = this.opts.dispatchOnIdle;
     this.optionWeights = Int32Array.from([0, ...model.degrees]);
+  }
+
+  /**
+   * Batching (in place): replaces runs of same-resolution on-time candidates, earliest deadlines together, by
+   * batch candidates of the largest profiled size for which running them together this round keeps every
+   * member's deadline and costs fewer GPU-seconds (this round's batched steps plus each member's min plan for its
+   * rest) than the members' own plans. A batch is a one-round decision: members continue alone or re-form.
+   */
+  private formBatches(onTime: Candidate[], now: number, windowEnd: number, window: number, freeCount: number, fitsWindow: (st: RequestState, d: number) => boolean): void {
+    const model = this.model;
+    const byRes = new Map<number, Candidate[]>();
+    for (const c of onTime) {
+      const r = c.st.req.resolution;
+      if (model.batchSizes(r).length === 0) continue;
+      const list = byRes.get(r);
+      if (list) list.push(c);
+      else byRes.set(r, [c]);
+    }
+    const replaced = new Set<Candidate>();
+    const batches: Candidate[] = [];
+    for (const [res, list] of byRes) {
+      if (list.length < 2) continue;
+      const sizes = model.batchSizes(res).reverse();
+      list.sort(byDeadline);
+      for (let i = 0; i < list.length; ) {
+        let made = 0;
+        for (const b of sizes) {
+          if (i + b > list.length) continue;
+          const group = list.slice(i, i + b);
+          const batch = this.batchCandidate(res, group, now, windowEnd, window, freeCount, fitsWindow);
+          if (!batch) continue;
+          batches.push(batch);
+          for (const c of group) replaced.add(c);
+          made = b;
+          break;
+        }
+        i += made || 1;
+      }
+    }
+    if (batches.length === 0) return;
+    const keep = onTime.filter((c) => !replaced.has(c));
+    onTime.length = 0;
+    onTime.push(...keep, ...batches);
+  }
+
+  /** A batch candidate of `group` (same resolution, deadline order), or null when batching them is not worth it. */
+  private batchCandidate(
+    res: number, group: Candidate[], now: number, windowEnd: number, window: number, freeCount: number, fitsWindow: (st: RequestState, d: number) => boolean,
+  ): Candidate | null {
+    const model = this.model;
+    const deg = model.degrees;
+    const slot = model.batchSlot(res, group.length);
+    const members = group.map((c) => c.st).sort(byRequestDeadline);
+    let minRemaining = Infinity;
+    let deadline = Infinity;
+    let alone = 0;
+    let slack = Infinity;
+    for (const c of group) {
+      minRemaining = Math.min(minRemaining, c.remaining);
+      deadline = Math.min(deadline, c.st.req.deadline);
+      alone += c.planGpuSeconds;
+      slack = Math.min(slack, c.slack);
+    }
+    const lead = members[0];
+    const st: RequestState = {
+      req: { id: lead.req.id, resolution: res, steps: minRemaining, arrival: lead.req.arrival, deadline },
+      done: 0, phase: 'queued', lastGroup: sameGroup(members) ?? lead.lastGroup, inFlight: 0, resIndex: slot,
+    };
+    let best = -1;
+    let bestCost = Infinity;
+    for (let d = 0; d < deg.length && deg[d] <= freeCount; d++) {
+      if (!fitsWindow(st, d)) continue;
+      const r = this.batchRound(members, slot, d, now, windowEnd, window);
+      if (r && r.kept === members.length && r.cost < bestCost) {
+        best = d;
+        bestCost = r.cost;
+      }
+    }
+    if (best < 0 || bestCost >= alone * (1 - 1e-9)) return null; // breaks a deadline, or saves no GPU time
+    return { st, remaining: minRemaining, planSlot: best, slack, planGpuSeconds: bestCost, wait: 0, slot: -1, members, parts: group };
+  }
+
+  /**
+   * One round of a batch at degree slot d: its steps (capped by the member with the fewest left), how many
+   * members can still meet their deadlines afterwards (each finishing alone at its fastest degree), and the
+   * GPU-seconds of this round plus every member's min plan for the rest. Null where the batch has no step time.
+   */
+  private batchRound(members: RequestState[], slot: number, d: number, now: number, windowEnd: number, window: number): { kept: number; cost: number; steps: number } | null {
+    const model = this.model;
+    const t = model.step(slot, d);
+    if (t >= UNMEASURED_STEP) return null;
+    const k = model.degrees[d];
+    const shared = sameGroup(members);
+    const mig = members.every((m) => m.lastGroup.length === 0) || (this.opts.placement && shared && shared.length === k && !shared.some((g) => this.failed.has(g)))
+      ? 0 : model.groupChangeSeconds(slot);
+    let minRemaining = Infinity;
+    for (const m of members) minRemaining = Math.min(minRemaining, m.req.steps - m.done);
+    const steps = stepsInWindow(window, mig, t, minRemaining);
+    const end = now + mig + steps * t;
+    const restStart = Math.max(end, windowEnd);
+    let kept = 0;
+    let cost = steps * t * k;
+    for (const m of members) {
+      const left = m.req.steps - m.done - steps;
+      const dl = m.req.deadline;
+      // Kept only if the batch itself, continued at this degree, would still finish the member on time (with the
+      // defer margin): batching must not spend the slack that the member's own plan relies on. (Relying on a
+      // faster degree later, as single requests do, let batches push members to the edge and then miss.)
+      const ok = left === 0 ? end <= dl + 1e-9 : end + left * t + this.opts.deferMarginRounds * this.roundSeconds <= dl + 1e-9;
+      if (ok) kept++;
+      if (left > 0) cost += minPlanGpuSeconds(model, m.resIndex, left, dl - restStart);
+    }
+    return { kept, cost, steps };
+  }
+
+  /**
+   * DP values of a batch candidate: each option is worth the number of members that can still meet their
+   * deadlines after it (a batch counts as its size), with the same kind of tie-breaks as a single request.
+   */
+  private batchValues(i: number, c: Candidate, now: number, windowEnd: number, window: number, freeCount: number, U: number, fitsWindow: (st: RequestState, d: number) => boolean): void {
+    const model = this.model;
+    const deg = model.degrees;
+    const members = c.members!;
+    let skipKept = 0;
+    let norm = 0;
+    let skipCost = 0;
+    for (const m of members) {
+      const rem = m.req.steps - m.done;
+      if (windowEnd + this.opts.deferMarginRounds * this.roundSeconds + rem * model.fastestStep(m.resIndex) <= m.req.deadline + 1e-9) skipKept++;
+      let maxStepCost = 0;
+      for (let d = 0; d < deg.length; d++) maxStepCost = Math.max(maxStepCost, deg[d] * model.step(m.resIndex, d));
+      norm += rem * maxStepCost;
+      skipCost += minPlanGpuSeconds(model, m.resIndex, rem, m.req.deadline - windowEnd);
+    }
+    // As for a single request: deferring is charged the members' min plans from the round end.
+    this.packer.setValue(i, 0, skipKept - 0.5 * U * Math.min(1, skipCost / norm));
+    const urgency = 1 / (1 + Math.max(0, c.slack) / this.roundSeconds);
+    for (let d = 0; d < deg.length && deg[d] <= freeCount; d++) {
+      if (!fitsWindow(c.st, d)) continue;
+      const r = this.batchRound(members, c.st.resIndex, d, now, windowEnd, window);
+      if (!r) continue;
+      // All or nothing: an option that would doom a member is never taken (alone, that member might have made it).
+      if (r.kept === members.length) this.packer.setValue(i, d + 1, r.kept + 0.5 * U * (urgency - Math.min(1, r.cost / norm)));
+    }
   }
 
   /** Moves the on-time candidates demandTriage gives up to the late list (in place). */
@@ -112,12 +270,19 @@ export class TetriServeScheduler extends TableScheduler {
     }
     const gone = demandTriage(items, now, alive);
     if (gone.size === 0) return;
-    const keep = onTime.filter((c, i) => {
-      if (gone.has(i)) late.push(c.st);
-      return !gone.has(i);
+    let dissolved = false;
+    const keep: Candidate[] = [];
+    onTime.forEach((c, i) => {
+      if (!gone.has(i)) keep.push(c);
+      else if (c.parts) {
+        // A batch given up is dissolved into its members, which are triaged again on their own.
+        keep.push(...c.parts);
+        dissolved = true;
+      } else late.push(c.st);
     });
     onTime.length = 0;
     onTime.push(...keep);
+    if (dissolved) this.triageByDemand(onTime, late, now, alive); // terminates: each pass dissolves a batch
   }
 
   get roundEndsAt(): number {
@@ -158,6 +323,9 @@ export class TetriServeScheduler extends TableScheduler {
       onTime.push({ st, remaining, planSlot: planNextSlot(plan), slack, slot: -1, planGpuSeconds: plan.gpuSeconds, wait: 0 });
     }
 
+    // Batches first, so demand triage counts a batch's (smaller) demand; a batch it gives up is dissolved.
+    if (this.opts.batching && onTime.length > 1) this.formBatches(onTime, now, windowEnd, window, free.length, fitsWindow);
+
     if (this.opts.demandTriage && onTime.length > 0) this.triageByDemand(onTime, late, now, gpus.alive);
 
     if (this.opts.queueAware && onTime.length > 1) {
@@ -183,6 +351,10 @@ export class TetriServeScheduler extends TableScheduler {
       const doomed: boolean[] = new Array(n).fill(false);
       for (let i = 0; i < n; i++) {
         const c = onTime[i];
+        if (c.members) {
+          this.batchValues(i, c, now, windowEnd, window, free.length, U, fitsWindow);
+          continue;
+        }
         const { st, remaining } = c;
         const slot = st.resIndex;
         const fastest = model.fastestStep(slot);
@@ -290,20 +462,24 @@ export class TetriServeScheduler extends TableScheduler {
     }
 
     // --- Placement ---
-    const runs = [...chosen.map((c) => ({ st: c.st, slot: c.slot })), ...lateRuns];
+    const runs: { st: RequestState; slot: number; members?: RequestState[] }[] = [...chosen.map((c) => ({ st: c.st, slot: c.slot, members: c.members })), ...lateRuns];
     const wants: PlacementWant[] = runs.map((r) => ({ requestId: r.st.req.id, degree: deg[r.slot], lastGroup: r.st.lastGroup }));
     const groups = place(wants, free, gpus.total, this.opts.placement);
     const out: Assignment[] = [];
     runs.forEach((r, i) => {
       const g = groups[i];
-      const mig = needsGroupChange(r.st.lastGroup, g) ? model.groupChangeSeconds(r.st.resIndex) : 0;
+      const members = r.members ?? [r.st];
+      // A batch moves when any member's state lives elsewhere (the executor charges the same rule).
+      const mig = members.some((m) => needsGroupChange(m.lastGroup, g)) ? model.groupChangeSeconds(r.st.resIndex) : 0;
       const t = model.step(r.st.resIndex, r.slot);
       // Mid-round nothing may run past the boundary: if the move placement forced makes even one step overrun,
       // the request waits for the next decision instead.
       if (!boundary && mig + t > window + 1e-9) return;
-      const steps = stepsInWindow(window, mig, t, r.st.req.steps - r.st.done);
-      this.table.start(r.st, g, steps);
-      out.push({ requestId: r.st.req.id, gpus: g, steps });
+      let left = Infinity;
+      for (const m of members) left = Math.min(left, m.req.steps - m.done);
+      const steps = stepsInWindow(window, mig, t, left);
+      for (const m of members) this.table.start(m, g, steps);
+      out.push(members.length > 1 ? { requestId: members[0].req.id, gpus: g, steps, batch: members.slice(1).map((m) => m.req.id) } : { requestId: r.st.req.id, gpus: g, steps });
     });
     return out;
   }
@@ -311,6 +487,18 @@ export class TetriServeScheduler extends TableScheduler {
 
 function byDeadline(a: Candidate, b: Candidate): number {
   return a.st.req.deadline - b.st.req.deadline || a.st.req.id - b.st.req.id;
+}
+
+/** The group every member last ran on, when they all share one (null otherwise). */
+function sameGroup(members: readonly RequestState[]): GpuId[] | null {
+  const g = members[0].lastGroup;
+  if (g.length === 0) return null;
+  for (const m of members) if (m.lastGroup.length !== g.length || m.lastGroup.some((x, j) => x !== g[j])) return null;
+  return g;
+}
+
+function byRequestDeadline(a: RequestState, b: RequestState): number {
+  return a.req.deadline - b.req.deadline || a.req.id - b.req.id;
 }
 
 /** Steps that fit in the window after the group-change delay; at least one (a step is never split). */

@@ -19,12 +19,24 @@ export interface Request {
   readonly deadline: number;
 }
 
-/** What a scheduler asks the executor to do: run `steps` consecutive steps of one request on `gpus`. */
+/**
+ * What a scheduler asks the executor to do: run `steps` consecutive steps of one request on `gpus`, or, with
+ * `batch`, of a batch: requestId and the requests in `batch` (same resolution) run each step together as one
+ * batched step (batch size 1 + batch.length). Only batching schedulers (TetriServe `batching`) set it; an
+ * executor that cannot batch must refuse such a scheduler (the live server runs batch 1 only).
+ */
 export interface Assignment {
   readonly requestId: number;
   /** The sequence-parallel group, sorted ascending; its size is the parallel degree. Need not be contiguous. */
   readonly gpus: readonly GpuId[];
   readonly steps: number;
+  /** Other members of a batched assignment (ascending ids, never requestId); absent or empty for batch 1. */
+  readonly batch?: readonly number[];
+}
+
+/** Every request an assignment runs: requestId first, then its batch members. */
+export function assignmentMembers(a: Assignment): readonly number[] {
+  return a.batch && a.batch.length ? [a.requestId, ...a.batch] : [a.requestId];
 }
 
 /** The GPUs a scheduler may use right now: alive and not running anything. */

@@ -147,7 +147,7 @@ export function workload(cfg: ExperimentConfig, pt: RunPoint): Request[] {
 
 export function runOne(cfg: ExperimentConfig, spec: PolicySpec, pt: RunPoint, gpus = cfg.gpus): SimResult {
   const model = new CostModel(cfg.profile, gpus);
-  const sched = createScheduler(spec.policy, model, { ...(cfg.roundSteps ? { roundSteps: cfg.roundSteps } : {}), ...spec.tetri, name: spec.label });
+  const sched = createScheduler(spec.policy, model, { ...(cfg.roundSteps ? { roundSteps: cfg.roundSteps } : {}), ...spec.tetri, name: spec.label }, { batching: true });
   return simulate(sched, model, workload(cfg, pt), { gpus, admission: spec.admission });
 }
 

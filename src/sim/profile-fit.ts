@@ -9,10 +9,10 @@
 // N = image tokens + text tokens; comm = Ulysses all-to-all of Q, K, V and O in every layer.
 //
 // Run `node dist/sim/profile-fit.js profiles` to rewrite the derived profiles.
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { imageTokens, makeProfile, profileToJson, type LatencyProfile, type ProfileEntry } from '../scheduler/profile.js';
+import { imageTokens, makeProfile, parseProfile, profileToJson, type LatencyProfile, type ProfileEntry } from '../scheduler/profile.js';
 
 export interface DitShape {
   name: string;
@@ -61,6 +61,55 @@ export function modelStep(m: DitShape, net: Interconnect, lm: LatencyModel, reso
     return f / (k * lm.peff * (perGpu / (perGpu + lm.n0))) + comm;
   }
   return lm.c0 + f / (k * lm.peff) + comm;
+}
+
+/**
+ * Step time of a batch of b same-resolution images under the same latency model: b times the FLOPs and the
+ * all-to-all bytes; attention stays per image (F(N) per element), the GEMMs see b*N/k rows per GPU (efficiency
+ * model: u(bN/k)), and the fixed per-step cost c0 is paid once (overhead model). Batch 1 equals modelStep.
+ */
+export function batchedModelStep(m: DitShape, net: Interconnect, lm: LatencyModel, resolution: number, k: number, b: number): number {
+  const n = imageTokens(resolution) + m.textTokens;
+  const f = b * stepFlops(m, n);
+  const comm = ulyssesSeconds(m, b * n, k, net); // b x the bytes, the per-collective latency once
+  if (lm.kind === 'efficiency') {
+    const perGpu = (b * n) / k;
+    return f / (k * lm.peff * (perGpu / (perGpu + lm.n0))) + comm;
+  }
+  return lm.c0 + f / (k * lm.peff) + comm;
+}
+
+/** The shipped FLUX.1-dev H100 profile's latency model (its notes: Peff 930 TFLOP/s, n0 675, fitted to xDiT's points). */
+export const FLUX_H100_EFFICIENCY: LatencyModel = { kind: 'efficiency', peff: 930e12, n0: 675 };
+
+/**
+ * `base` plus derived batched step times (batchStepSeconds) at `resolutions` for `batches` at every degree, from
+ * `lm` (the model the base was fitted with), each batch size marked "derived: ..." in the entry's provenance
+ * (key "batch<b>"). Base step times are kept as they are.
+ */
+export function withDerivedBatches(base: LatencyProfile, m: DitShape, net: Interconnect, lm: LatencyModel, resolutions: number[], batches: number[], modelName: string): LatencyProfile {
+  const desc = lm.kind === 'efficiency'
+    ? `derived: b x FLOPs with GEMM efficiency u(b N/k) (same fit as this profile's batch-1 numbers: Peff ${(lm.peff / 1e12).toFixed(0)} TFLOP/s, n0 ${lm.n0}), b x all-to-all bytes; not measured`
+    : `derived: fixed per-step cost c0 ${(lm.c0 * 1e3).toFixed(1)} ms paid once + b x FLOPs + b x all-to-all bytes; not measured`;
+  const entries = base.entries.map((e) => {
+    if (!resolutions.includes(e.resolution)) return e;
+    const bs: Record<string, Record<string, number>> = {};
+    const prov: Record<string, string> = { ...(e.provenance ?? {}) };
+    for (const b of batches) {
+      bs[String(b)] = Object.fromEntries(base.degrees.map((k) => [String(k), +batchedModelStep(m, net, lm, e.resolution, k, b).toFixed(6)]));
+      prov[`batch${b}`] = `${desc}; replace with 'dit bench model --batch' measurements (scripts: src/sim/batch-profile.ts)`;
+    }
+    return { ...e, batchStepSeconds: bs, provenance: prov };
+  });
+  const notes = typeof base.notes === 'object' && base.notes !== null ? base.notes as Record<string, unknown> : { base: base.notes };
+  return makeProfile({
+    model: `${base.model}; ${modelName}`,
+    device: base.device,
+    degrees: base.degrees,
+    entries,
+    sources: base.sources,
+    notes: { ...notes, batching: `batchStepSeconds at ${resolutions.map((r) => `${r}²`).join(', ')} for batch ${batches.join(', ')}: every one derived (${desc})` },
+  });
 }
 
 export interface PublishedPoint {
@@ -204,5 +253,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
   const dir = process.argv[2] ?? 'profiles';
   writeFileSync(join(dir, 'flux1-dev-h100-altfit.json'), profileToJson(fluxAltFitProfile()));
   writeFileSync(join(dir, 'sd3-medium-a40x4-derived.json'), profileToJson(sd3A40Profile()));
-  console.log(`wrote ${dir}/flux1-dev-h100-altfit.json and ${dir}/sd3-medium-a40x4-derived.json`);
+  const base = parseProfile(JSON.parse(readFileSync(join(dir, 'flux1-dev-h100.json'), 'utf8')), 'flux1-dev-h100.json');
+  writeFileSync(join(dir, 'flux1-dev-h100-batch-derived.json'), profileToJson(withDerivedBatches(base, FLUX1_DEV, NVLINK_H100, FLUX_H100_EFFICIENCY, [256, 512], [2, 4], 'batched steps at 256² and 512² derived')));
+  console.log(`wrote ${dir}/flux1-dev-h100-altfit.json, ${dir}/sd3-medium-a40x4-derived.json and ${dir}/flux1-dev-h100-batch-derived.json`);
 }

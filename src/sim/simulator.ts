@@ -3,7 +3,7 @@
 // Event order at equal times: completions, then failures, then arrivals, then the decision.
 import type { CostModel } from '../scheduler/cost-model.js';
 import { needsGroupChange } from '../scheduler/placement.js';
-import type { Assignment, Executor, GpuId, Request, Scheduler } from '../scheduler/types.js';
+import { assignmentMembers, type Assignment, type Executor, type GpuId, type Request, type Scheduler } from '../scheduler/types.js';
 
 export interface StepRecord {
   requestId: number;
@@ -12,10 +12,14 @@ export interface StepRecord {
   gpus: readonly GpuId[];
   start: number;
   end: number;
+  /** Batched steps: the batch's size and its first member's id (every member has its own record). */
+  batch?: { size: number; leader: number };
 }
 
 export interface AssignmentRecord {
   requestId: number;
+  /** Other members of a batched assignment. */
+  batch?: readonly number[];
   gpus: readonly GpuId[];
   steps: number;
   /** Decision time. */
@@ -77,23 +81,35 @@ export class ProfileExecutor implements Executor {
     this.resolution.set(req.id, req.resolution);
   }
 
-  /** Seconds of group-change delay for this assignment (0 when it stays put or never ran). */
-  migration(a: Assignment): number {
-    const last = this.lastGroup.get(a.requestId) ?? [];
-    const res = this.resolution.get(a.requestId);
-    if (res === undefined) throw new Error(`executor: unknown request ${a.requestId}`);
-    return needsGroupChange(last, a.gpus) ? this.model.groupChangeSeconds(this.model.slot(res)) : 0;
+  private res(id: number): number {
+    const res = this.resolution.get(id);
+    if (res === undefined) throw new Error(`executor: unknown request ${id}`);
+    return res;
   }
 
+  /** Seconds of group-change delay (0 when it stays put or never ran; a batch moves when any member does). */
+  migration(a: Assignment): number {
+    const res = this.res(a.requestId);
+    const moves = assignmentMembers(a).some((id) => needsGroupChange(this.lastGroup.get(id) ?? [], a.gpus));
+    return moves ? this.model.groupChangeSeconds(this.model.slot(res)) : 0;
+  }
+
+  /** Seconds per step: the profile's step time, or its batched step time for a batch (which must be profiled). */
   stepSeconds(a: Assignment): number {
-    const res = this.resolution.get(a.requestId);
-    if (res === undefined) throw new Error(`executor: unknown request ${a.requestId}`);
-    return this.model.stepAtDegree(this.model.slot(res), a.gpus.length);
+    const res = this.res(a.requestId);
+    const members = assignmentMembers(a);
+    if (members.length === 1) return this.model.stepAtDegree(this.model.slot(res), a.gpus.length);
+    for (const id of members) {
+      if (this.res(id) !== res) throw new Error(`executor: batch of request ${a.requestId} mixes resolutions ${res} and ${this.res(id)} (request ${id})`);
+    }
+    const t = this.model.batchStep(res, a.gpus.length, members.length);
+    if (Number.isNaN(t)) throw new Error(`executor: no batched step time for ${members.length} x ${res}² at degree ${a.gpus.length} in the profile (batchStepSeconds)`);
+    return t;
   }
 
   launch(a: Assignment, now: number): number {
     const end = now + this.migration(a) + a.steps * this.stepSeconds(a);
-    this.lastGroup.set(a.requestId, [...a.gpus]);
+    for (const id of assignmentMembers(a)) this.lastGroup.set(id, [...a.gpus]);
     return end;
   }
 }
@@ -115,7 +131,8 @@ export function simulate(scheduler: Scheduler, model: CostModel, requests: reado
   const exec = new ProfileExecutor(model);
   const busy = new Int32Array(G).fill(-1); // request id running on each GPU, -1 idle
   const dead = new Uint8Array(G);
-  const running = new Map<number, Running>();
+  const running = new Map<number, Running>(); // by the assignment's requestId (a batch's first member)
+  const inFlight = new Set<number>(); // every member of every running assignment
   const outcomes = new Map<number, RequestOutcome>();
   const byId = new Map<number, Request>();
   const assignments: AssignmentRecord[] = [];
@@ -135,20 +152,25 @@ export function simulate(scheduler: Scheduler, model: CostModel, requests: reado
     rec.end = at;
     running.delete(a.requestId);
     for (const g of a.gpus) if (busy[g] === a.requestId) busy[g] = -1;
-    const before = doneSteps.get(a.requestId) ?? 0;
-    if (opts.trace) {
-      for (let i = 0; i < completed; i++) {
-        const s = rec.firstStep + i * r.stepSeconds;
-        steps.push({ requestId: a.requestId, step: before + i, gpus: a.gpus, start: s, end: s + r.stepSeconds });
+    const members = assignmentMembers(a);
+    const batch = members.length > 1 ? { size: members.length, leader: a.requestId } : undefined;
+    for (const id of members) {
+      inFlight.delete(id);
+      const before = doneSteps.get(id) ?? 0;
+      if (opts.trace) {
+        for (let i = 0; i < completed; i++) {
+          const s = rec.firstStep + i * r.stepSeconds;
+          steps.push({ requestId: id, step: before + i, gpus: a.gpus, start: s, end: s + r.stepSeconds, ...(batch ? { batch } : {}) });
+        }
+      }
+      const total = before + completed;
+      doneSteps.set(id, total);
+      const req = byId.get(id)!;
+      if (total >= req.steps) {
+        outcomes.set(req.id, { id: req.id, resolution: req.resolution, arrival: req.arrival, deadline: req.deadline, finish: at, met: at <= req.deadline + EPS });
       }
     }
-    const total = before + completed;
-    doneSteps.set(a.requestId, total);
-    const req = byId.get(a.requestId)!;
-    if (total >= req.steps) {
-      outcomes.set(req.id, { id: req.id, resolution: req.resolution, arrival: req.arrival, deadline: req.deadline, finish: at, met: at <= req.deadline + EPS });
-    }
-    scheduler.onStepsDone({ requestId: a.requestId, completed, at });
+    for (const id of members) scheduler.onStepsDone({ requestId: id, completed, at });
   };
 
   const decide = (boundary: boolean, roundEnd: number | null): number => {
@@ -177,11 +199,15 @@ export function simulate(scheduler: Scheduler, model: CostModel, requests: reado
         if (busy[g] !== -1) throw new Error(`${scheduler.name}: GPU ${g} given to request ${a.requestId} while running request ${busy[g]}`);
         busy[g] = a.requestId;
       }
-      if (running.has(a.requestId)) throw new Error(`${scheduler.name}: request ${a.requestId} assigned twice at once`);
+      for (const id of assignmentMembers(a)) {
+        if (inFlight.has(id)) throw new Error(`${scheduler.name}: request ${id} assigned twice at once`);
+        if (!byId.has(id)) throw new Error(`${scheduler.name}: assigned unknown request ${id}`);
+        inFlight.add(id);
+      }
       const mig = exec.migration(a);
       const stepSeconds = exec.stepSeconds(a);
       const end = exec.launch(a, t);
-      const rec: AssignmentRecord = { requestId: a.requestId, gpus: a.gpus, steps: a.steps, start: t, firstStep: t + mig, end, completed: 0, roundEnd, boundary };
+      const rec: AssignmentRecord = { requestId: a.requestId, ...(a.batch?.length ? { batch: a.batch } : {}), gpus: a.gpus, steps: a.steps, start: t, firstStep: t + mig, end, completed: 0, roundEnd, boundary };
       assignments.push(rec);
       running.set(a.requestId, { a, rec, stepSeconds });
     }

@@ -43,6 +43,7 @@ function randomTrial(rng: Rng): Trial {
     queueAware: rng.next() < 0.3,
     deferMarginRounds: rng.next() < 0.3 ? rng.int(0, 2) : 0,
     demandTriage: rng.next() < 0.4,
+    batching: rng.next() < 0.35,
   };
   const pool = [256, 384, 512, 768, 1024, 2048];
   const resolutions = pool.filter(() => rng.next() < 0.6);
@@ -54,7 +55,7 @@ function randomTrial(rng: Rng): Trial {
     for (const gpu of ids) failures.push({ gpu, at: rng.next() * 60 });
   }
   return {
-    profile,
+    profile: tetri.batching ? withRandomBatches(profile, rng) : profile,
     gpus,
     policy,
     tetri,
@@ -70,11 +71,27 @@ function randomTrial(rng: Rng): Trial {
   };
 }
 
+/** Batched step times (batch 2, 3 or 4; 1.05-2.2 x the step) at some resolutions and degrees, like a partial measurement. */
+function withRandomBatches(p: LatencyProfile, rng: Rng): LatencyProfile {
+  const entries = p.entries.map((e) => {
+    if (rng.next() < 0.4) return e;
+    const bs: Record<string, Record<string, number>> = {};
+    for (const b of [2, 3, 4]) {
+      if (rng.next() < 0.3) continue;
+      const row: Record<string, number> = {};
+      for (const d of p.degrees) if (rng.next() < 0.7) row[String(d)] = e.stepSeconds[String(d)] * (1 + (b - 1) * (0.05 + 0.35 * rng.next()));
+      if (Object.keys(row).length) bs[String(b)] = row;
+    }
+    return Object.keys(bs).length ? { ...e, batchStepSeconds: bs } : e;
+  });
+  return { ...p, entries };
+}
+
 function run(t: Trial): SimResult {
   const model = new CostModel(t.profile, t.gpus);
   const baseSlo = Object.fromEntries(t.resolutions.map((r) => [r, 0.3 + (r / 512) ** 2 * 0.5]));
   const reqs = generateWorkload({ seed: t.workloadSeed, count: t.count, ratePerMin: t.rate, mix: t.mix, sloScale: t.sloScale, steps: t.steps, resolutions: t.resolutions, baseSlo });
-  const sched = createScheduler(t.policy, model, t.tetri);
+  const sched = createScheduler(t.policy, model, t.tetri, { batching: true });
   return simulate(sched, model, reqs, { gpus: t.gpus, trace: true, failures: t.failures, admission: t.admission });
 }
 
@@ -105,6 +122,16 @@ function checkInvariants(t: Trial, r: SimResult, ctx: string): void {
     if (a.roundEnd === null || a.completed < a.steps) continue;
     const within = a.end <= a.roundEnd + EPS;
     expect(within || (a.boundary && a.steps === 1), `${ctx}: request ${a.requestId} assigned at ${a.start} (${a.boundary ? 'boundary' : 'mid-round'}) for ${a.steps} steps ends at ${a.end}, after the round boundary ${a.roundEnd}`).toBe(true);
+  }
+  // 1c. A batch runs requests of one resolution, each at most once, at the profile's batched step time.
+  const resOf = new Map(r.outcomes.map((o) => [o.id, o.resolution]));
+  for (const a of r.assignments) {
+    if (!a.batch) continue;
+    const ids = [a.requestId, ...a.batch];
+    expect(new Set(ids).size, `${ctx}: a request twice in one batch`).toBe(ids.length);
+    for (const id of ids) expect(resOf.get(id), `${ctx}: batch of ${a.requestId} mixes resolutions`).toBe(resOf.get(a.requestId));
+    const t1 = model.batchStep(resOf.get(a.requestId)!, a.gpus.length, ids.length);
+    if (a.completed === a.steps) expect(a.end - a.firstStep, `${ctx}: batch of ${a.requestId} step time`).toBeCloseTo(a.steps * t1, 9);
   }
   // 2. Nothing runs on a GPU after it failed.
   for (const f of t.failures) {
