@@ -441,6 +441,11 @@ async function launchGemm(ctx: GpuContext, g: GemmLaunch): Promise<KernelCall[]>
   if (tiling.staging === 'direct' && !(wholeB && g.M % shape0.BM === 0)) tiling = { ...tiling, staging: 'staged' };
   if (tiling.staging === 'stageA' && !wholeB) tiling = { ...tiling, staging: 'staged' };
   if (g.tuning?.bLoader && tiling.staging !== 'staged') tiling = { ...tiling, staging: 'staged' }; // the loader is part of B staging
+  if (fromTable && tiling.staging !== fromTable.staging && sgWorkgroupBytes(tiling, g.bLayout) > ctx.caps.limits.maxComputeWorkgroupStorageSize) {
+    // A table tiling tuned for whole tiles (e.g. stageA at K step 128) can outgrow workgroup memory once it falls
+    // back to staging both operands at a ragged shape: the built-in default serves those shapes instead.
+    tiling = defaultSgTiling(ctx.caps.subgroupMaxSize, ctx.caps.limits.maxComputeWorkgroupStorageSize);
+  }
   let splits = tiling.splitK ?? 1;
   let kSplit = g.K;
   if (splits > 1) {
@@ -475,7 +480,9 @@ async function launchGemm(ctx: GpuContext, g: GemmLaunch): Promise<KernelCall[]>
   gemmSpec.vecB = tiling.staging === 'staged' && !g.tuning?.bLoader && (g.bLayout === 'nk' ? g.K % 8 === 0 : g.N % 8 === 0);
   const bLoader = g.tuning?.bLoader;
   let source = subgroupMatrixMatmulWgsl(gemmSpec, tiling, { bLoader });
-  let key = `matmul-sgm:${JSON.stringify(tiling)}:${specKey(gemmSpec)}${bLoader ? `:bl=${bLoader.name}` : ''}`;
+  // The split-K kernel's WGSL does not depend on the number of splits (a uniform): one pipeline for all of them.
+  const keyTiling = splits > 1 ? { ...tiling, splitK: 'n' } : tiling;
+  let key = `matmul-sgm:${JSON.stringify(keyTiling)}:${specKey(gemmSpec)}${bLoader ? `:bl=${bLoader.name}` : ''}`;
   const transform = g.tuning?.transform;
   if (transform) {
     source = transform.fn(source);
