@@ -81,6 +81,8 @@ export interface MixReport {
   runs: RunReport[];
   /** Policies not run because the time budget would not fit them. */
   skipped: string[];
+  /** Runs that threw (the experiment goes on with the next policy). */
+  failed: { policy: string; error: string }[];
 }
 
 export interface ExperimentReport {
@@ -126,7 +128,8 @@ function gapNotes(profile: LatencyProfile, live: ReplayResult, run: Pick<RunRepo
   if (stage.length) notes.push(`encode + decode (not in the profile) add to a request's ${steps} steps: ${stage.join(', ')}`);
   if (Math.abs(run.gapServicePoints) + 2 < Math.abs(run.gapPoints)) notes.push(`with the service profile the gap is ${run.gapServicePoints.toFixed(1)} points: most of it is profile error`);
   else notes.push(`the service profile does not close it (${run.gapServicePoints.toFixed(1)} points): the difference is in the dynamics (timer/decision latency, rounds ending late), not the step times`);
-  if (run.nearMisses) notes.push(`${run.nearMisses} missed request(s) finished within 10% of their SLO after the deadline (one request of ~15 is ~7 points)`);
+  const n = live.outcomes.length;
+  if (run.nearMisses) notes.push(`${run.nearMisses} missed request(s) finished within 10% of their SLO after the deadline (one request of ${n} is ${(100 / Math.max(1, n)).toFixed(1)} points)`);
   if (run.cut) notes.push(`${run.cut} request(s) cut at the tail limit (counted missed)`);
   if (live.httpErrors.length) notes.push(`${live.httpErrors.length} HTTP error(s): ${live.httpErrors.slice(0, 2).join('; ')}`);
   return notes;
@@ -151,6 +154,7 @@ export function renderReport(r: ExperimentReport): string {
       L.push(`| ${m.mix} | ${x.policy} | ${m.requests} | ${pct(x.live)} | ${pct(x.simulatedStartupProfile)} | ${x.gapPoints.toFixed(1)}${Math.abs(x.gapPoints) > 5 ? ' (!)' : ''} | ${pct(x.simulatedServiceProfile)} | ${x.gapServicePoints.toFixed(1)} | ${ms(x.statusMs.p50)} / ${ms(x.statusMs.p99)} / ${ms(x.statusMs.max)} (${x.statusMs.n}) | ${ms(x.eventLoopDelayMs.p99)} | ${deg} | ${x.cut} | ${x.wallSeconds.toFixed(0)} |`);
     }
     for (const p of m.skipped) L.push(`| ${m.mix} | ${p} | ${m.requests} | skipped: over the time budget | | | | | | | | | |`);
+    for (const f of m.failed) L.push(`| ${m.mix} | ${f.policy} | ${m.requests} | failed: ${f.error.split('\n')[0].replace(/\|/g, '/')} | | | | | | | | | |`);
   }
   const all = r.mixes.flatMap((m) => m.runs);
   if (all.length) {
@@ -201,7 +205,7 @@ export async function runServeExperiment(o: ExperimentOptions): Promise<Experime
       for (const e of profile.entries) baseSlo[e.resolution] = o.sloFactor * o.steps * e.stepSeconds['1'];
       const count = Math.max(1, Math.round((o.ratePerMin * o.seconds) / 60));
       const trace = generateWorkload({ count, ratePerMin: o.ratePerMin, mix, sloScale: o.sloScale, seed: o.seed, resolutions: o.resolutions, steps: o.steps, baseSlo });
-      const mr: MixReport = { mix, requests: trace.length, baseSlo, runs: [], skipped: [] };
+      const mr: MixReport = { mix, requests: trace.length, baseSlo, runs: [], skipped: [], failed: [] };
       report.mixes.push(mr);
       const lastArrival = trace.reduce((m, r) => Math.max(m, r.arrival), 0);
       for (const policy of o.policies) {
@@ -213,7 +217,16 @@ export async function runServeExperiment(o: ExperimentOptions): Promise<Experime
           await save();
           continue;
         }
-        const live = await replayLive(workers, profile, policy, trace, { maxDegree, groups: groups ?? undefined, pollMs: o.pollMs, tailLimitSeconds: Math.min(tailLimit, room) });
+        let live: ReplayResult;
+        try {
+          live = await replayLive(workers, profile, policy, trace, { maxDegree, groups: groups ?? undefined, pollMs: o.pollMs, tailLimitSeconds: Math.min(tailLimit, room) });
+        } catch (e) {
+          const error = (e as Error).stack ?? String(e);
+          mr.failed.push({ policy, error });
+          o.log(`${mix} ${policy}: FAILED: ${error}`);
+          await save();
+          continue;
+        }
         const simA = replaySimulated(profile, o.gpus, policy, trace, maxDegree);
         const simB = replaySimulated(serviceProfile(profile, live, o.steps), o.gpus, policy, trace, maxDegree);
         const perResolution: Record<number, { n: number; met: number }> = {};

@@ -67,7 +67,7 @@ export interface ReplayResult {
   statusMsAll: LatencyStats;
   /** POST /v1/generations round trips (ms). */
   submitMs: LatencyStats;
-  /** Largest |server deadline - trace deadline| (ms): deadline_at has millisecond resolution, so below 1. */
+  /** Largest |server deadline - trace deadline| (ms): deadline_at has millisecond resolution, so at most 1. */
   deadlineSkewMsMax: number;
   /** Requests the server itself marked deadline_met (its own deadlines; should equal the trace count). */
   serverMet: number;
@@ -123,161 +123,167 @@ export async function replayLive(workers: Worker[], profile: LatencyProfile, pol
   const { driver, core } = server;
   const url = server.url!;
   const busy0 = workers.map((w) => w.busySeconds);
-
-  const degreeSteps = new Map<number, number>();
-  const steps = new Map<number, number[]>();
-  const stepsByDeg = new Map<string, number[]>();
-  driver.on('step', (s) => {
-    degreeSteps.set(s.gpus.length, (degreeSteps.get(s.gpus.length) ?? 0) + 1);
-    const key = `${s.gpus.length}:${s.job.params.resolution}`;
-    stepsByDeg.set(key, [...(stepsByDeg.get(key) ?? []), s.seconds]);
-    if (s.gpus.length === 1) steps.set(s.job.params.resolution, [...(steps.get(s.job.params.resolution) ?? []), s.seconds]);
-  });
-  const decisions: number[] = [];
-  driver.on('decision', (d) => decisions.push(d.seconds * 1000));
-  const stages = new Map<number, number>();
-  driver.on('stage', (s) => stages.set(s.job.num, (stages.get(s.job.num) ?? 0) + s.seconds));
-
-  const gpuBusy = (): boolean => driver.unfinishedJobs.some((j) => j.state === 'running');
-  const statusBusy: number[] = [];
-  const statusAll: number[] = [];
-  const submitMs: number[] = [];
-  const httpErrors: string[] = [];
   let stopPolling = false;
-  /** One timed status read; returns the state, or null on an HTTP error. */
-  const readStatus = async (id: string): Promise<string | null> => {
-    const busy = gpuBusy();
-    const a = performance.now();
-    const res = await fetch(`${url}/v1/generations/${id}`);
-    const body = (await res.json()) as { state?: string; error?: { message: string } };
-    const ms = performance.now() - a;
-    statusAll.push(ms);
-    if (busy) statusBusy.push(ms);
-    if (res.status !== 200) {
-      httpErrors.push(`GET ${id}: ${res.status} ${body.error?.message ?? ''}`);
-      return null;
-    }
-    return body.state ?? null;
-  };
-  const pollers: Promise<void>[] = [];
-  const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-  const pollMs = opts.pollMs ?? 100;
-  const poll = async (id: string): Promise<void> => {
-    while (!stopPolling) {
-      const t = performance.now();
-      const state = await readStatus(id);
-      if (state === null || FINISHED.has(state)) return;
-      await sleep(Math.max(0, pollMs - (performance.now() - t)));
-    }
-  };
+  // Whatever happens, the server is shut down (drain 1 s, then its driver stops after the current steps) before the
+  // workers serve the next replay.
+  try {
+    const degreeSteps = new Map<number, number>();
+    const steps = new Map<number, number[]>();
+    const stepsByDeg = new Map<string, number[]>();
+    driver.on('step', (s) => {
+      degreeSteps.set(s.gpus.length, (degreeSteps.get(s.gpus.length) ?? 0) + 1);
+      const key = `${s.gpus.length}:${s.job.params.resolution}`;
+      stepsByDeg.set(key, [...(stepsByDeg.get(key) ?? []), s.seconds]);
+      if (s.gpus.length === 1) steps.set(s.job.params.resolution, [...(steps.get(s.job.params.resolution) ?? []), s.seconds]);
+    });
+    const decisions: number[] = [];
+    driver.on('decision', (d) => decisions.push(d.seconds * 1000));
+    const stages = new Map<number, number>();
+    driver.on('stage', (s) => stages.set(s.job.num, (stages.get(s.job.num) ?? 0) + s.seconds));
 
-  interface Sent { r: Request; status: number; job: Job | null }
-  const sent: Sent[] = [];
-  const ids: string[] = [];
-  const loop = monitorEventLoopDelay({ resolution: 1 });
-  loop.enable();
-  const t0 = driver.clock();
-  // The extra poller: reads the newest request's status at a fixed rate for the whole replay.
-  const extraHz = opts.extraPollHz ?? 20;
-  const extra = (async () => {
-    while (extraHz > 0 && !stopPolling) {
-      const t = performance.now();
-      if (ids.length) await readStatus(ids[ids.length - 1]);
-      await sleep(Math.max(0, 1000 / extraHz - (performance.now() - t)));
-    }
-  })();
-  const submit = async (r: Request): Promise<void> => {
-    // The trace's deadline (t0 + arrival + SLO on the driver clock, the simulator's clock) sent as deadline_at:
-    // the server maps it back through the same epoch, so its deadline is the trace's to the millisecond whatever
-    // the request's transit time or a late timer.
-    const body = { prompt: `trace request ${r.id}`, size: `${r.resolution}x${r.resolution}`, steps: r.steps, guidance: opts.guidance ?? 3.5, seed: r.id >>> 0, deadline_at: core.iso(t0 + r.deadline), output_format: 'jpeg', wait: false };
-    const a = performance.now();
-    const res = await fetch(`${url}/v1/generations`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-    const out = (await res.json()) as { id?: string; error?: { message: string } };
-    submitMs.push(performance.now() - a);
-    if (res.status !== 202 || !out.id) {
-      httpErrors.push(`POST request ${r.id}: ${res.status} ${out.error?.message ?? ''}`);
-      sent.push({ r, status: res.status, job: null });
-      return;
-    }
-    sent.push({ r, status: res.status, job: core.job(out.id) ?? null });
-    ids.push(out.id);
-    pollers.push(poll(out.id));
-  };
-  const posts: Promise<void>[] = [];
-  await new Promise<void>((resolve) => {
-    let n = 0;
-    for (const r of trace) {
-      setTimeout(() => {
-        posts.push(submit(r).catch((e: unknown) => void httpErrors.push(`POST request ${r.id}: ${(e as Error).message}`)));
-        if (++n === trace.length) resolve();
-      }, Math.max(0, (r.arrival - (driver.clock() - t0)) * 1000));
-    }
-    if (trace.length === 0) resolve();
-  });
-  await Promise.all(posts);
-  // The tail: wait for every admitted request, up to the limit; then cancel what is left through the API.
-  let cut = 0;
-  const lastArrival = trace.reduce((m, r) => Math.max(m, r.arrival), 0);
-  const limitMs = opts.tailLimitSeconds === undefined ? null : Math.max(0, (t0 + lastArrival + opts.tailLimitSeconds - driver.clock()) * 1000);
-  const idle = driver.idle();
-  if (limitMs !== null && (await Promise.race([idle.then(() => 'idle'), sleep(limitMs).then(() => 'limit')])) === 'limit') {
-    for (const s of sent) {
-      if (s.job && !s.job.finished) {
-        cut++;
-        const res = await fetch(`${url}/v1/generations/${s.job.id}`, { method: 'DELETE' });
-        if (res.status !== 200 && res.status !== 409) httpErrors.push(`DELETE ${s.job.id}: ${res.status}`);
+    const gpuBusy = (): boolean => driver.unfinishedJobs.some((j) => j.state === 'running');
+    const statusBusy: number[] = [];
+    const statusAll: number[] = [];
+    const submitMs: number[] = [];
+    const httpErrors: string[] = [];
+    /** One timed status read; returns the state, or null on an HTTP error. */
+    const readStatus = async (id: string): Promise<string | null> => {
+      const busy = gpuBusy();
+      const a = performance.now();
+      const res = await fetch(`${url}/v1/generations/${id}`);
+      const body = (await res.json()) as { state?: string; error?: { message: string } };
+      const ms = performance.now() - a;
+      statusAll.push(ms);
+      if (busy) statusBusy.push(ms);
+      if (res.status !== 200) {
+        httpErrors.push(`GET ${id}: ${res.status} ${body.error?.message ?? ''}`);
+        return null;
+      }
+      return body.state ?? null;
+    };
+    const pollers: Promise<void>[] = [];
+    const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+    const pollMs = opts.pollMs ?? 100;
+    const poll = async (id: string): Promise<void> => {
+      while (!stopPolling) {
+        const t = performance.now();
+        const state = await readStatus(id);
+        if (state === null || FINISHED.has(state)) return;
+        await sleep(Math.max(0, pollMs - (performance.now() - t)));
+      }
+    };
+
+    interface Sent { r: Request; status: number; job: Job | null }
+    const sent: Sent[] = [];
+    const ids: string[] = [];
+    const loop = monitorEventLoopDelay({ resolution: 1 });
+    loop.enable();
+    const t0 = driver.clock();
+    // The extra poller: reads the newest request's status at a fixed rate for the whole replay.
+    const extraHz = opts.extraPollHz ?? 20;
+    const extra = (async () => {
+      while (extraHz > 0 && !stopPolling) {
+        const t = performance.now();
+        if (ids.length) await readStatus(ids[ids.length - 1]);
+        await sleep(Math.max(0, 1000 / extraHz - (performance.now() - t)));
+      }
+    })().catch((e: unknown) => void httpErrors.push(`extra status poller: ${(e as Error).message}`));
+    const submit = async (r: Request): Promise<void> => {
+      // The trace's deadline (t0 + arrival + SLO on the driver clock, the simulator's clock) sent as deadline_at:
+      // the server maps it back through the same epoch, so its deadline is the trace's to the millisecond whatever
+      // the request's transit time or a late timer.
+      const body = { prompt: `trace request ${r.id}`, size: `${r.resolution}x${r.resolution}`, steps: r.steps, guidance: opts.guidance ?? 3.5, seed: r.id >>> 0, deadline_at: core.iso(t0 + r.deadline), output_format: 'jpeg', wait: false };
+      const a = performance.now();
+      const res = await fetch(`${url}/v1/generations`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      const out = (await res.json()) as { id?: string; error?: { message: string } };
+      submitMs.push(performance.now() - a);
+      if (res.status !== 202 || !out.id) {
+        httpErrors.push(`POST request ${r.id}: ${res.status} ${out.error?.message ?? ''}`);
+        sent.push({ r, status: res.status, job: null });
+        return;
+      }
+      sent.push({ r, status: res.status, job: core.job(out.id) ?? null });
+      ids.push(out.id);
+      // The handler is attached now: a poll that fails later must be recorded, not crash the process.
+      pollers.push(poll(out.id).catch((e: unknown) => void httpErrors.push(`status poll ${out.id}: ${(e as Error).message}`)));
+    };
+    const posts: Promise<void>[] = [];
+    await new Promise<void>((resolve) => {
+      let n = 0;
+      for (const r of trace) {
+        setTimeout(() => {
+          posts.push(submit(r).catch((e: unknown) => void httpErrors.push(`POST request ${r.id}: ${(e as Error).message}`)));
+          if (++n === trace.length) resolve();
+        }, Math.max(0, (r.arrival - (driver.clock() - t0)) * 1000));
+      }
+      if (trace.length === 0) resolve();
+    });
+    await Promise.all(posts);
+    // The tail: wait for every admitted request, up to the limit; then cancel what is left through the API.
+    let cut = 0;
+    const lastArrival = trace.reduce((m, r) => Math.max(m, r.arrival), 0);
+    const limitMs = opts.tailLimitSeconds === undefined ? null : Math.max(0, (t0 + lastArrival + opts.tailLimitSeconds - driver.clock()) * 1000);
+    const idle = driver.idle();
+    if (limitMs !== null && (await Promise.race([idle.then(() => 'idle'), sleep(limitMs).then(() => 'limit')])) === 'limit') {
+      for (const s of sent) {
+        if (s.job && !s.job.finished) {
+          cut++;
+          const res = await fetch(`${url}/v1/generations/${s.job.id}`, { method: 'DELETE' });
+          if (res.status !== 200 && res.status !== 409) httpErrors.push(`DELETE ${s.job.id}: ${res.status}`);
+        }
       }
     }
-  }
-  await idle;
-  const wall = driver.clock() - t0;
-  loop.disable();
-  stopPolling = true;
-  await Promise.all([extra, ...pollers].map((p) => p.catch((e: unknown) => void httpErrors.push(`status poll: ${(e as Error).message}`))));
-  await server.close();
-  await rm(resultDir, { recursive: true, force: true });
+    await idle;
+    const wall = driver.clock() - t0;
+    loop.disable();
+    stopPolling = true;
+    await Promise.all([extra, ...pollers]);
 
-  const byId = new Map(sent.map((s) => [s.r.id, s]));
-  const outcomes: ReplayOutcome[] = trace.map((r) => {
-    const s = byId.get(r.id);
-    const j = s?.job ?? null;
-    const finish = j && j.state === 'done' && j.finishedAt !== null ? j.finishedAt - t0 : Infinity;
-    return { id: r.id, resolution: r.resolution, arrival: r.arrival, deadline: r.deadline, finish, met: finish <= r.deadline + 1e-9, httpStatus: s?.status ?? 0, state: j ? j.state : 'refused' };
-  });
-  let skew = 0;
-  let serverMet = 0;
-  for (const s of sent) {
-    if (!s.job) continue;
-    skew = Math.max(skew, Math.abs(s.job.deadline - (t0 + s.r.deadline)) * 1000);
-    if (s.job.met) serverMet++;
+    const byId = new Map(sent.map((s) => [s.r.id, s]));
+    const outcomes: ReplayOutcome[] = trace.map((r) => {
+      const s = byId.get(r.id);
+      const j = s?.job ?? null;
+      const finish = j && j.state === 'done' && j.finishedAt !== null ? j.finishedAt - t0 : Infinity;
+      return { id: r.id, resolution: r.resolution, arrival: r.arrival, deadline: r.deadline, finish, met: finish <= r.deadline + 1e-9, httpStatus: s?.status ?? 0, state: j ? j.state : 'refused' };
+    });
+    let skew = 0;
+    let serverMet = 0;
+    for (const s of sent) {
+      if (!s.job) continue;
+      skew = Math.max(skew, Math.abs(s.job.deadline - (t0 + s.r.deadline)) * 1000);
+      if (s.job.met) serverMet++;
+    }
+    const stepSeconds: Record<number, number> = {};
+    for (const [r, xs] of steps) stepSeconds[r] = median(xs);
+    const stageBy = new Map<number, number[]>();
+    for (const s of sent) if (s.job) stageBy.set(s.r.resolution, [...(stageBy.get(s.r.resolution) ?? []), stages.get(s.job.num) ?? 0]);
+    const stageSeconds: Record<number, number> = {};
+    for (const [r, xs] of stageBy) stageSeconds[r] = median(xs);
+    return {
+      policy: driver.scheduler.name,
+      attainment: outcomes.length ? outcomes.filter((o) => o.met).length / outcomes.length : 1,
+      outcomes,
+      stepSeconds,
+      stepSecondsByDegree: Object.fromEntries([...stepsByDeg].map(([k, xs]) => [k, median(xs)])),
+      gpuBusySeconds: workers.map((w, i) => w.busySeconds - busy0[i]),
+      wallSeconds: wall,
+      decisionMsMedian: median(decisions),
+      eventLoopDelayMs: { p50: loop.percentile(50) / 1e6, p99: loop.percentile(99) / 1e6, max: loop.max / 1e6 },
+      statusMs: stats(statusBusy),
+      statusMsAll: stats(statusAll),
+      submitMs: stats(submitMs),
+      deadlineSkewMsMax: skew,
+      serverMet,
+      cut,
+      httpErrors,
+      stepsByDegree: Object.fromEntries(degreeSteps),
+      stageSeconds,
+    };
+  } finally {
+    stopPolling = true;
+    await server.close();
+    await rm(resultDir, { recursive: true, force: true });
   }
-  const stepSeconds: Record<number, number> = {};
-  for (const [r, xs] of steps) stepSeconds[r] = median(xs);
-  const stageBy = new Map<number, number[]>();
-  for (const s of sent) if (s.job) stageBy.set(s.r.resolution, [...(stageBy.get(s.r.resolution) ?? []), stages.get(s.job.num) ?? 0]);
-  const stageSeconds: Record<number, number> = {};
-  for (const [r, xs] of stageBy) stageSeconds[r] = median(xs);
-  return {
-    policy: driver.scheduler.name,
-    attainment: outcomes.length ? outcomes.filter((o) => o.met).length / outcomes.length : 1,
-    outcomes,
-    stepSeconds,
-    stepSecondsByDegree: Object.fromEntries([...stepsByDeg].map(([k, xs]) => [k, median(xs)])),
-    gpuBusySeconds: workers.map((w, i) => w.busySeconds - busy0[i]),
-    wallSeconds: wall,
-    decisionMsMedian: median(decisions),
-    eventLoopDelayMs: { p50: loop.percentile(50) / 1e6, p99: loop.percentile(99) / 1e6, max: loop.max / 1e6 },
-    statusMs: stats(statusBusy),
-    statusMsAll: stats(statusAll),
-    submitMs: stats(submitMs),
-    deadlineSkewMsMax: skew,
-    serverMet,
-    cut,
-    httpErrors,
-    stepsByDegree: Object.fromEntries(degreeSteps),
-    stageSeconds,
-  };
 }
 
 /** The simulator's attainment on the same trace with `profile`. */
