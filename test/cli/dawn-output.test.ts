@@ -18,6 +18,7 @@ interface FdCapture {
 let cap: FdCapture;
 /** Whether this machine's adapter makes Dawn print the warning at all (lavapipe does; a GPU driver may not). */
 let dawnPrintsIt = false;
+let probeInstance: ReturnType<typeof create>; // held for the file's life: a collected Dawn instance makes dawn.node abort (GPU-NOTES)
 
 beforeAll(async () => {
   // Builds only what is stale; the addon is plain C and Node-API (no GPU or CUDA headers).
@@ -26,7 +27,8 @@ beforeAll(async () => {
   // Dawn itself, with nothing of the engine in between: does requestAdapter print the warning here?
   const [s, c] = cap.begin(2);
   try {
-    await create(['enable-dawn-features=allow_unsafe_apis']).requestAdapter();
+    probeInstance = create(['enable-dawn-features=allow_unsafe_apis']);
+    await probeInstance.requestAdapter();
   } finally {
     dawnPrintsIt = /artificially reduced/.test(cap.end(2, s, c));
   }

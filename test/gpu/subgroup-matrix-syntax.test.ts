@@ -6,6 +6,7 @@
 import { create } from 'webgpu';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GpuContext } from '../../src/gpu/context.js';
+import { quietDawnStdout } from '../../src/gpu/native-output.js';
 import {
   DEFAULT_SUBGROUP_MATRIX_SYNTAX, probeSubgroupMatrixSyntax, sgLoad, sgStore, type SubgroupMatrixSyntax, syntaxProbeWgsl,
 } from '../../src/gpu/subgroup-matrix-syntax.js';
@@ -26,15 +27,21 @@ describe('spelling', () => {
 
 describe("Tint's verdict (Dawn Null backend, no hardware needed)", () => {
   let device: GPUDevice;
+  let instance: GPU; // held: a collected Dawn instance makes dawn.node abort (GPU-NOTES)
   beforeAll(async () => {
-    const adapter = await create(['enable-dawn-features=allow_unsafe_apis', 'backend=null']).requestAdapter();
+    instance = create(['enable-dawn-features=allow_unsafe_apis', 'backend=null']) as unknown as GPU;
+    const adapter = await instance.requestAdapter();
     if (!adapter) throw new Error("Dawn's Null backend gave no adapter");
     device = await adapter.requestDevice({ requiredFeatures: ['shader-f16', 'chromium-experimental-subgroup-matrix' as GPUFeatureName] });
   });
-  afterAll(() => device?.destroy());
+  afterAll(() => {
+    device?.destroy();
+    void instance;
+  });
 
+  // quietDawnStdout: dawn.node also prints the messages on stdout; kept out of the test log.
   const messages = async (code: string) =>
-    [...(await device.createShaderModule({ code }).getCompilationInfo()).messages].map((m) => `${m.lineNum}: ${m.type}: ${m.message}`);
+    [...(await quietDawnStdout(() => device.createShaderModule({ code })).getCompilationInfo()).messages].map((m) => `${m.lineNum}: ${m.type}: ${m.message}`);
 
   it('the current spelling compiles with no message at all', async () => {
     expect(await messages(syntaxProbeWgsl('majorness-template'))).toEqual([]);
