@@ -1,8 +1,9 @@
 import { defineConfig } from 'vitest/config';
 
 // Dawn prints two adapter-limit warnings whenever a process opens a lavapipe adapter ("maxDynamic...Buffers...
-// artificially reduced"). They come from native code with no logging hook, so they cannot be silenced at the
-// source; test workers' stderr passes through this process, where they are dropped. DIT_DEBUG=1 keeps them.
+// artificially reduced"), from native code with no logging hook. GpuContext captures them (src/gpu/native-output.ts);
+// tests that open Dawn directly (probe scripts, Null-backend checks) still print them, and test workers' stderr
+// passes through this process, where they are dropped. DIT_DEBUG=1 keeps them.
 if (!process.env.DIT_DEBUG) {
   const noise = /^Warning: maxDynamic(Uniform|Storage)BuffersPerPipelineLayout artificially reduced[^\n]*(\n|$)/gm;
   const write = process.stderr.write.bind(process.stderr) as (chunk: unknown, ...rest: unknown[]) => boolean;
