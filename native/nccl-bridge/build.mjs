@@ -74,7 +74,7 @@ if (!inc) {
   failed = true;
 } else if (stale(capture, [captureSrc])) {
   try {
-    run(cc, ['-O2', '-fPIC', '-shared', '-Wall', `-I${inc}`, '-DNODE_GYP_MODULE_NAME=fd_capture', '-DNAPI_VERSION=8', captureSrc, '-o', capture]);
+    run(cc, ['-O2', '-fPIC', '-shared', '-Wall', `-I${inc}`, '-DNODE_GYP_MODULE_NAME=fd_capture', '-DNAPI_VERSION=8', captureSrc, '-o', capture, '-pthread']);
   } catch (e) {
     warn('the output-capture addon', e, captureEffect);
     failed = true;

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <node_api.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,19 @@
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #endif
+
+// Held from begin() to end(): a capture is process-wide (it moves a descriptor), so one in another thread (worker
+// threads) waits instead of interleaving, which could leave fd pointing at a closed capture. Recursive, because
+// captures nest in one thread (a test capturing around a command whose engine captures too).
+static pthread_mutex_t capture_lock;
+static pthread_once_t capture_lock_once = PTHREAD_ONCE_INIT;
+static void init_capture_lock(void) {
+  pthread_mutexattr_t a;
+  pthread_mutexattr_init(&a);
+  pthread_mutexattr_settype(&a, PTHREAD_MUTEX_RECURSIVE);
+  pthread_mutex_init(&capture_lock, &a);
+  pthread_mutexattr_destroy(&a);
+}
 
 static napi_value throw_errno(napi_env env, const char* what) {
   char msg[256];
@@ -55,17 +69,24 @@ static napi_value Begin(napi_env env, napi_callback_info info) {
     napi_throw_range_error(env, NULL, "fd_capture.begin(fd): fd must be 1 or 2");
     return NULL;
   }
+  pthread_once(&capture_lock_once, init_capture_lock);
+  pthread_mutex_lock(&capture_lock);
   fflush(NULL);
   int cap = anon_file();
-  if (cap < 0) return throw_errno(env, "creating the capture file");
+  if (cap < 0) {
+    pthread_mutex_unlock(&capture_lock);
+    return throw_errno(env, "creating the capture file");
+  }
   int saved = fcntl(fd, F_DUPFD_CLOEXEC, 3);
   if (saved < 0) {
     close(cap);
+    pthread_mutex_unlock(&capture_lock);
     return throw_errno(env, "dup");
   }
   if (dup2(cap, fd) < 0) {
     close(cap);
     close(saved);
+    pthread_mutex_unlock(&capture_lock);
     return throw_errno(env, "dup2");
   }
   napi_value arr, a, b;
@@ -86,8 +107,13 @@ static napi_value End(napi_env env, napi_callback_info info) {
   }
   int fd = v[0], saved = v[1], cap = v[2];
   fflush(NULL);
-  if (dup2(saved, fd) < 0) return throw_errno(env, "restoring the descriptor (dup2)");
+  int restored = dup2(saved, fd);
   close(saved);
+  pthread_mutex_unlock(&capture_lock);  // begin() took it in this thread
+  if (restored < 0) {
+    close(cap);
+    return throw_errno(env, "restoring the descriptor (dup2)");
+  }
   off_t size = lseek(cap, 0, SEEK_END);
   char* buf = NULL;
   size_t got = 0;
