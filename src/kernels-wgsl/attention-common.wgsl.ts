@@ -56,6 +56,7 @@ struct Params {
   loopD4: u32,   // tiled kernel: D / 4 and BKV as run-time loop bounds (see attention-tiled.wgsl.ts)
   loopBKV: u32,
   flags: u32,    // tiled kernel: 1 bias, 2 causal, 4 kvLength, 8 lse (it decides at run time, see below)
+  kvChunk: u32,  // subgroup-matrix kernel, split-KV: keys per chunk (a multiple of BKV)
 }
 `;
 
@@ -70,12 +71,12 @@ const MASKED: f32 = -3.0e38;
  * Binding declarations. q/k/v/out element types differ per kernel (vector loads for the tiled kernel, u32
  * pairs / scalar f16 for the subgroup-matrix kernel's staging), so the caller names them.
  */
-export function bindingsWgsl(v: AttentionVariant, types: { q: string; kv: string; out: string }): string {
+export function bindingsWgsl(v: AttentionVariant, types: { q: string; kv: string; v?: string; out: string }): string {
   const lines = [
     `@group(0) @binding(0) var<uniform> P: Params;`,
     `@group(0) @binding(1) var<storage, read> Q: array<${types.q}>;`,
     `@group(0) @binding(2) var<storage, read> K: array<${types.kv}>;`,
-    `@group(0) @binding(3) var<storage, read> V: array<${types.kv}>;`,
+    `@group(0) @binding(3) var<storage, read> V: array<${types.v ?? types.kv}>;`,
     `@group(0) @binding(4) var<storage, read_write> OUT: array<${types.out}>;`,
   ];
   let next = 5;

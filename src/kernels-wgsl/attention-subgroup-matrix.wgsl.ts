@@ -3,19 +3,29 @@
 // A workgroup of NSG subgroups owns BQ = 16 * NSG query rows of one (batch, head); subgroup g owns rows
 // 16g..16g+15 and keeps them as D/16 Q fragments (left) and D/16 f32 output fragments (result) in registers
 // for the whole key loop. Per block of BKV keys:
-//   1. all invocations stage K and V rows into workgroup memory (zero-filled past the visible keys, so every
-//      fragment load is in bounds by construction, with or without Dawn's robustness transform);
+//   1. K and V reach the matrix units either staged through workgroup memory by all invocations
+//      (kvLoad 'staged': zero-filled past the visible keys) or loaded by each subgroup straight from the storage
+//      buffers (kvLoad 'direct': no staging, no staging barriers; the last block is shifted back so that it ends at
+//      the last key and its already-seen keys are masked, so every load stays inside the tensor);
 //   2. each subgroup computes its 16 x BKV scores S = Q K^T with BKV/16 * D/16 MMAs and stores them (f32);
-//   3. each row's scores are read by SG/16 invocations of the owning subgroup (max/sum combined with
-//      workgroup memory), turned into f16 probabilities P, and stored;
+//   3. each row's scores are read by SG/16 invocations of the owning subgroup (max/sum combined through
+//      workgroup memory, or with subgroup shuffles: reduce 'shuffle'), turned into f16 probabilities P, stored;
 //   4. each subgroup accumulates O += P V with BKV/16 * D/16 MMAs.
+// Scores are in the log2 domain (scale * log2(e) is folded into P.scaleLog2 on the host), so exp() is exp2().
 //
-// Fragments are opaque, so rows of O cannot be rescaled in registers. The kernel therefore rescales lazily:
-// a row keeps its stale maximum m until a new score exceeds it by more than TAU (log2 units), so
-// probabilities stay <= 2^TAU (exact in f16's range) and l and O always share the same reference m. Only when
-// some row of the workgroup must move its maximum are the O fragments passed through workgroup memory and
-// scaled (rare after the first blocks; the decision is made workgroup-uniform with workgroupUniformLoad
-// because the pass contains barriers). A row's first visible block needs no rescale (O and l are 0).
+// Fragments are opaque, so rows of O cannot be rescaled in registers. The kernel therefore rescales lazily (as
+// FlashAttention-3 does): a row keeps its stale maximum m until a new score exceeds it by more than TAU (log2
+// units), so probabilities stay <= 2^TAU (exact in f16's range) and l and O always share the same reference m.
+// Only when some row of the workgroup must move its maximum are the O fragments passed through workgroup memory
+// and scaled (rare after the first blocks; the decision is made workgroup-uniform with workgroupUniformLoad
+// because the pass contains barriers). A row's first visible block needs no rescale (O and l are 0). The
+// uniform load doubles as the barrier that publishes P: the flag alternates between two slots by block parity,
+// so no extra barrier is needed to reset it.
+//
+// Split-KV (splits > 1, flash-decoding style): the key range is cut into `splits` chunks (multiples of BKV),
+// grid z = B * splits; each workgroup writes its chunk's normalized output (f16) and log2-sum-exp into partial
+// buffers, and `splitCombineWgsl` merges them (and writes the natural-log lse when asked). For short sequences
+// this multiplies the number of workgroups (1536 tokens x 24 heads is only 576 workgroups of 64 rows).
 //
 // Workgroup memory: every workgroup variable's size is a multiple of 16 bytes. Cooperative-matrix loads and
 // stores need 16-byte-aligned addresses, and the driver chooses where each workgroup variable lives: on the
@@ -28,7 +38,6 @@ import {
   PARAMS_STRUCT,
   SOFTMAX_CONSTS,
   bindingsWgsl,
-  blockCountWgsl,
   scoreWgsl,
 } from './attention-common.wgsl.js';
 
@@ -40,9 +49,20 @@ export interface SubgroupMatrixTiles {
   /** Invocations per subgroup (the adapter's fixed subgroup size: 16, 32 or 64). */
   SG: number;
   /**
+   * How K and V reach the MMAs: 'staged' (default) through workgroup memory, 'direct' from the storage buffers
+   * (Q too), or 'direct-k' (Q and K from the buffers, V staged: V is a row-major right operand, whose fragment
+   * loads from global memory cannot be vectorized). 'direct*' needs Sq >= 16, Skv >= BKV and no kvLength:
+   * attention.ts falls back to 'staged' otherwise.
+   */
+  kvLoad?: 'staged' | 'direct' | 'direct-k';
+  /** How a row's partial max/sum are combined: 'smem' (default, workgroup memory + barrier) or 'shuffle' (subgroup shuffles). */
+  reduce?: 'smem' | 'shuffle';
+  /** Split-KV chunks (default 1): > 1 writes partial results that a second kernel combines. */
+  splits?: number;
+  /**
    * Tests only: replace every subgroup-matrix builtin by a plain-WGSL emulation (SG must be 32), so the kernel's staging, indexing, masking and lazy-rescale logic runs on adapters without
    * tensor cores (lavapipe). `SG` then names a logical subgroup of contiguous invocations; only
-   * its logical subgroups need no real subgroup operations.
+   * its logical subgroups need no real subgroup operations ('shuffle' uses real ones, within aligned lane pairs).
    */
   emulate?: boolean;
   /**
@@ -53,13 +73,16 @@ export interface SubgroupMatrixTiles {
   probe?: { legacyLayout?: boolean };
 }
 
+/** The tunable part of the tiles (what the per-device table stores). */
+export type SubgroupMatrixTuning = Pick<SubgroupMatrixTiles, 'NSG' | 'BKV' | 'kvLoad' | 'reduce' | 'splits'>;
+
 /**
  * Emulated fragments for tests: lane L of a 32-invocation logical subgroup holds row L/2, columns
  * (L%2)*8..+8 of each 16x16 fragment; an MMA exchanges operands through per-subgroup workgroup scratch.
  * Loops run to run-time bounds so lavapipe does not unroll them (its JIT time grows with unrolled code).
  */
-function emulationWgsl(NSG: number): string {
-  const loads = ['kv', 'pm', 'sc']
+function emulationWgsl(NSG: number, arrays: string[]): string {
+  const loads = arrays
     .map(
       (arr) => `fn sim_load_${arr}(off: u32, colMajor: bool, stride: u32) -> Frag {
   var f: Frag;
@@ -116,8 +139,11 @@ export function subgroupMatrixSmemBytes(D: number, t: SubgroupMatrixTiles): numb
   const BQ = 16 * t.NSG;
   const emulation = t.emulate ? t.NSG * 256 * 2 * 2 : 0;
   const flags = t.probe?.legacyLayout ? 8 + 4 : 16;
-  const rowStats = 2 * t.NSG * t.SG * 4 + BQ * 4 + flags; // redMax, redSum, invS, flags
-  return 2 * t.BKV * (D + HALF_PAD) * 2 + BQ * (t.BKV + F32_PAD) * 4 + BQ * (t.BKV + HALF_PAD) * 2 + rowStats + emulation;
+  const red = t.reduce === 'shuffle' ? 0 : 2 * t.NSG * t.SG * 4; // redMax, redSum
+  const rowStats = red + BQ * 4 + flags; // invS, flags
+  const rows = t.kvLoad === 'direct' ? 0 : t.kvLoad === 'direct-k' ? t.BKV : 2 * t.BKV;
+  const kv = rows * (D + HALF_PAD) * 2;
+  return kv + BQ * (t.BKV + F32_PAD) * 4 + BQ * (t.BKV + HALF_PAD) * 2 + rowStats + emulation;
 }
 
 /** Default tiles: the largest key block that fits next to 4 subgroups' score/probability scratch. */
@@ -126,12 +152,21 @@ export function subgroupMatrixTiles(D: number, SG: number, smemBytes: number, ov
     NSG: override?.NSG ?? 4,
     BKV: override?.BKV ?? (D <= 64 ? 64 : 32),
     SG,
+    kvLoad: override?.kvLoad ?? 'staged',
+    reduce: override?.reduce ?? 'smem',
+    splits: override?.splits ?? 1,
     emulate: override?.emulate,
     probe: override?.probe,
   };
-  if (t.BKV % 16 !== 0 || t.BKV < 16) throw new Error(`attention(subgroup-matrix): blockKv ${t.BKV} must be a positive multiple of 16`);
+  if (t.BKV % 16 !== 0 || t.BKV < 16 || t.BKV > 256) throw new Error(`attention(subgroup-matrix): blockKv ${t.BKV} must be a multiple of 16 from 16 to 256`);
   if (![1, 2, 4, 8, 16].includes(t.NSG)) throw new Error(`attention(subgroup-matrix): subgroups ${t.NSG} must be 1, 2, 4, 8 or 16`);
   if ((t.BKV * 16) % SG !== 0) throw new Error(`attention(subgroup-matrix): subgroup size ${SG} does not divide a 16 x ${t.BKV} score block`);
+  if (!['staged', 'direct', 'direct-k'].includes(t.kvLoad!)) throw new Error(`attention(subgroup-matrix): kvLoad '${t.kvLoad}' must be 'staged', 'direct' or 'direct-k'`);
+  if (t.reduce !== 'smem' && t.reduce !== 'shuffle') throw new Error(`attention(subgroup-matrix): reduce '${t.reduce}' must be 'smem' or 'shuffle'`);
+  if (!Number.isInteger(t.splits) || t.splits! < 1 || t.splits! > 64) throw new Error(`attention(subgroup-matrix): splits ${t.splits} must be an integer from 1 to 64`);
+  if (t.probe?.legacyLayout && (t.kvLoad !== 'staged' || t.reduce !== 'smem' || t.splits !== 1)) {
+    throw new Error('attention(subgroup-matrix): probe.legacyLayout reproduces the first kernel only (staged, smem, 1 split)');
+  }
   const need = subgroupMatrixSmemBytes(D, t);
   if (need > smemBytes) {
     throw new Error(`attention(subgroup-matrix): tiles ${JSON.stringify(t)} need ${need} bytes of workgroup memory, the adapter has ${smemBytes}`);
@@ -141,10 +176,25 @@ export function subgroupMatrixTiles(D: number, SG: number, smemBytes: number, ov
 
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
 
+/**
+ * The attention kernel. In split mode (t.splits > 1) OUT is the f16 partial buffer [splits, B, Sq, H*D] and LSE
+ * the f32 partial log2-sum-exp [splits, B, H, Sq] (MASKED for rows with no visible key in the chunk); the caller
+ * binds both (v.hasLse must be true) and P.kvChunk holds the chunk length.
+ */
 export function subgroupMatrixAttentionWgsl(v: AttentionVariant, t: SubgroupMatrixTiles): string {
   const { D } = v;
   const { NSG, BKV, SG } = t;
   if (D !== 64 && D !== 128) throw new Error(`attention(subgroup-matrix): head dim ${D} not supported (64 or 128)`);
+  // direct: Q windows and K (and V unless 'direct-k') straight from the storage buffers.
+  const direct = t.kvLoad === 'direct' || t.kvLoad === 'direct-k';
+  const vDirect = t.kvLoad === 'direct';
+  // Plain attention (no bias, not causal; kvLength only moves kvEnd): interior blocks skip the per-score masks.
+  const plain = !v.hasBias && !v.causal;
+  const shuffle = t.reduce === 'shuffle';
+  const SPLITS = t.splits ?? 1;
+  const split = SPLITS > 1;
+  if (split && !v.hasLse) throw new Error('attention(subgroup-matrix): split-KV writes partial lse: the variant needs hasLse');
+  if (direct && v.hasKvLength) throw new Error(`attention(subgroup-matrix): kvLoad '${t.kvLoad}' does not support kvLength (use 'staged')`);
   const BQ = 16 * NSG;
   const WG = NSG * SG;
   const DF = D / 16; // fragments along the head dim
@@ -154,13 +204,12 @@ export function subgroupMatrixAttentionWgsl(v: AttentionVariant, t: SubgroupMatr
   const PP = BKV + HALF_PAD; // row stride of the probability scratch (halves)
   const TPR = SG / 16; // invocations per score row
   const CPT = BKV / TPR; // score columns per invocation
-  const DH = D / 2; // u32 words per staged row
+  const V4 = D / 8; // vec4<u32> words (8 halves) per Q/K/V row
   // Q is staged through the K/V area, RPP rows at a time.
   const RPP = Math.min(BQ, Math.floor((2 * BKV) / 16) * 16);
   const phases = Math.ceil(BQ / RPP);
   const sim = !!t.emulate;
   const legacy = !!t.probe?.legacyLayout;
-  const RF = legacy ? 'rescaleFlags' : 'flags'; // [0]: some row must rescale; [1]: sink for the others' writes
   const KVEND = legacy ? 'kvEndShared' : 'flags[2]';
   const LEFT = 'subgroup_matrix_left<f16, 16, 16>';
   const RIGHT = 'subgroup_matrix_right<f16, 16, 16>';
@@ -174,7 +223,7 @@ export function subgroupMatrixAttentionWgsl(v: AttentionVariant, t: SubgroupMatr
   const zero = (ty: string) => (sim ? `Frag()` : `${ty}()`);
 
   const stageLoop = (rows: number, body: string) => {
-    const total = rows * DH;
+    const total = rows * V4;
     const trips = Math.ceil(total / WG);
     const guard = total % WG === 0 ? '' : `if (e < ${total}u) `;
     return `    for (var it = 0u; it < ${trips}u; it++) {
@@ -184,15 +233,16 @@ ${body}
       }
     }\n`;
   };
+  // 8 halves of a vec4<u32> word into a staged row (scalar f16 stores: matrix loads need an array<f16>).
+  const put8 = (dst: string, w: string) =>
+    range(4).map((j) => `        { let hw = bitcast<vec2<f16>>(${w}[${j}]); ${dst.replace('#', `${2 * j}u`)} = hw.x; ${dst.replace('#', `${2 * j + 1}u`)} = hw.y; }`).join('\n');
 
   const qPhases = range(phases).map((p) => {
-    const body = `        let r = e / DH;
-        let c = e % DH;
-        let qi = q0 + ${p * RPP}u + r;
-        let w = select(0u, Q[(bh * P.Sq + min(qi, P.Sq - 1u)) * DH + c], qi < P.Sq);
-        let hw = bitcast<vec2<f16>>(w);
-        kv[r * KP + 2u * c] = hw.x;
-        kv[r * KP + 2u * c + 1u] = hw.y;`;
+    const body = `        let r = e / V4;
+        let c = e % V4;
+        let qr = q0 + ${p * RPP}u + r;
+        let w = select(vec4<u32>(), Q[(bh * P.Sq + min(qr, P.Sq - 1u)) * V4 + c], qr < P.Sq);
+${put8('kv[r * KP + 8u * c + #]', 'w')}`;
     const loads = range(DF)
       .map((k) => `      qf${k} = ${load(LEFT, 'kv', `(sg * 16u - ${p * RPP}u) * KP + ${16 * k}u`, false, 'KP')};`)
       .join('\n');
@@ -205,24 +255,36 @@ ${loads}
     }
   }`;
   });
+  // Direct mode: each subgroup loads its 16 Q rows from Q; the last tile's windows are shifted back to end at
+  // row Sq-1 (host guarantees Sq >= 16), so two subgroups may own the same queries and write identical values.
+  const qDirect = range(DF)
+    .map((k) => `  qf${k} = ${load(LEFT, 'Q', `(bh * P.Sq + qs) * ${D}u + ${16 * k}u`, false, `${D}u`)};`)
+    .join('\n');
 
-  const kvStage = `        let r = e / DH;
-        let c = e % DH;
+  const kvStage = `        let r = e / V4;
+        let c = e % V4;
         let kj = k0 + r;
-        let gi = (bh * P.Skv + min(kj, kvEnd - 1u)) * DH + c;  // kvEnd >= 1 inside the key loop
-        let wk = select(0u, K[gi], kj < kvEnd);
-        let wv = select(0u, V[gi], kj < kvEnd);
-        let hk = bitcast<vec2<f16>>(wk);
-        let hv = bitcast<vec2<f16>>(wv);
-        kv[r * KP + 2u * c] = hk.x;
-        kv[r * KP + 2u * c + 1u] = hk.y;
-        kv[VB + r * KP + 2u * c] = hv.x;
-        kv[VB + r * KP + 2u * c + 1u] = hv.y;`;
+        let gi = (bh * P.Skv + min(kj, kvEnd - 1u)) * V4 + c;  // kvEnd >= 1 inside the key loop
+        let wk = select(vec4<u32>(), K[gi], kj < kvEnd);
+        let wv = select(vec4<u32>(), V[gi], kj < kvEnd);
+${put8('kv[r * KP + 8u * c + #]', 'wk')}
+${put8('kv[VB + r * KP + 8u * c + #]', 'wv')}`;
+
+  // 'direct-k': V rows [kBase, kBase + BKV) are inside [0, kvEnd) by construction (no zero-fill needed).
+  const vStage = `        let r = e / V4;
+        let c = e % V4;
+        let wv = V[(bh * P.Skv + kBase + r) * V4 + c];
+${put8('kv[r * KP + 8u * c + #]', 'wv')}`;
+
+  const kOperand = (n: number, k: number) =>
+    direct ? load(RIGHT, 'K', `kRow + ${16 * n * D + 16 * k}u`, true, `${D}u`) : load(RIGHT, 'kv', `${16 * n}u * KP + ${16 * k}u`, true, 'KP');
+  const vOperand = (kk: number, j: number) =>
+    vDirect ? load(RIGHT, 'V', `kRow + ${16 * kk * D + 16 * j}u`, false, `${D}u`) : load(RIGHT, 'kv', `VB + ${16 * kk}u * KP + ${16 * j}u`, false, 'KP');
 
   const scores = range(NF)
     .map((n) => {
       const mmas = range(DF)
-        .map((k) => `      acc = ${mma(`qf${k}`, load(RIGHT, 'kv', `${16 * n}u * KP + ${16 * k}u`, true, 'KP'), 'acc')};`)
+        .map((k) => `      acc = ${mma(`qf${k}`, kOperand(n, k), 'acc')};`)
         .join('\n');
       return `    {
       var acc = ${zero(RESULT)};
@@ -232,11 +294,13 @@ ${mmas}
     })
     .join('\n');
 
-  // Row max and sum combine the TPR partial values of a row through workgroup memory (not subgroup shuffles:
-  // fewer features mixed with the matrix builtins; the barriers are needed around the P stores anyway).
+  // Row max and sum combine the TPR partial values of a row: through workgroup memory ('smem') or with subgroup
+  // shuffles between the row's lanes (adjacent lanes: lane / TPR is the row).
   const rowBase = `(lid - part)`;
   const combine = (arr: string, op: (a: string, b: string) => string, init: string) =>
     range(TPR).reduce((acc, t) => op(acc, `${arr}[${rowBase} + ${t}u]`), init);
+  const butterfly = (x: string, op: (a: string, b: string) => string) =>
+    range(Math.log2(TPR)).map((i) => `    ${x} = ${op(x, `subgroupShuffleXor(${x}, ${1 << i}u)`)};`).join('\n');
 
   // Rescale O through the score scratch, NF fragments per pass.
   const rescalePasses = range(Math.ceil(DF / NF))
@@ -259,7 +323,7 @@ ${loads}
   const pv = range(NF)
     .map((kk) => {
       const mmas = range(DF)
-        .map((j) => `      o${j} = ${mma('pf', load(RIGHT, 'kv', `VB + ${16 * kk}u * KP + ${16 * j}u`, false, 'KP'), `o${j}`)};`)
+        .map((j) => `      o${j} = ${mma('pf', vOperand(kk, j), `o${j}`)};`)
         .join('\n');
       return `    {
       let pf = ${load(LEFT, 'pm', `sg * 16u * PP + ${16 * kk}u`, false, 'PP')};
@@ -268,8 +332,13 @@ ${mmas}
     })
     .join('\n');
 
-  // Rows past Sq (last query tile only) copy row Sq-1's values to row Sq-1's address: every store stays in
-  // bounds without a divergent branch, and the duplicate writers store identical values.
+  // Staged mode: rows past Sq (last query tile only) copy row Sq-1's values to row Sq-1's address: every store
+  // stays in bounds without a divergent branch, and the duplicate writers store identical values. Direct mode:
+  // every row is a real query (shifted windows).
+  const outRow = direct ? 'qi' : 'q0 + srcRow';
+  const obase = split
+    ? `(((split * P.B + b) * P.Sq + ${outRow}) * P.H + h) * ${D}u`
+    : `((b * P.Sq + ${outRow}) * P.H + h) * ${D}u`;
   const epiloguePasses = range(Math.ceil(DF / NF))
     .map((pass) => {
       const frags = range(NF).map((i) => pass * NF + i).filter((j) => j < DF);
@@ -284,100 +353,139 @@ ${mmas}
     })
     .join('\n');
 
-  const header = sim
-    ? `enable f16;\n`
-    : `enable f16;
-enable chromium_experimental_subgroup_matrix;
+  const lseOut = split
+    ? `  if (part == 0u && qi < P.Sq) {  // partial log2-sum-exp of this chunk (MASKED: no visible key in it)
+    LSE[(split * P.B * P.H + bh) * P.Sq + qi] = select(MASKED, m + log2(l), l > 0.0);
+  }`
+    : v.hasLse
+      ? `  if (part == 0u && qi < P.Sq) {  // after the last matrix operation: divergence is harmless here
+    LSE[bh * P.Sq + qi] = select(bitcast<f32>(P.negInfBits), (m + log2(l)) * LN2, l > 0.0);
+  }`
+      : '';
+
+  // Lazy-rescale flag protocol. Legacy (first kernel): one slot reset after the block's first barrier and an
+  // explicit barrier before the uniform load. Otherwise: slot kb % 2; the next block's slot is reset after this
+  // block's score barrier (its last reader was the previous block's uniform load), and the uniform load is the
+  // barrier that publishes P.
+  const slot = legacy ? '0u' : 'slot';
+  const sink = legacy ? '1u' : '3u';
+  const FL = legacy ? 'rescaleFlags' : 'flags';
+
+  const header = `enable f16;
+${shuffle ? 'enable subgroups;\n' : ''}${sim ? '' : `enable chromium_experimental_subgroup_matrix;
 diagnostic(off, chromium.subgroup_matrix_uniformity);
-`;
+`}`;
+  const types = { q: direct ? 'f16' : 'vec4<u32>', kv: direct ? 'f16' : 'vec4<u32>', v: vDirect ? 'f16' : 'vec4<u32>', out: 'f16' };
+  const simArrays = ['pm', 'sc', ...(direct ? ['Q', 'K'] : []), vDirect ? 'V' : 'kv'];
   return /* wgsl */ `${header}${PARAMS_STRUCT}
 ${SOFTMAX_CONSTS}
 const BQ: u32 = ${BQ}u;
 const BKV: u32 = ${BKV}u;
 const WG: u32 = ${WG}u;
 const SG: u32 = ${SG}u;
-const DH: u32 = ${DH}u;
+const V4: u32 = ${V4}u;
 const KP: u32 = ${KP}u;
 const SP: u32 = ${SP}u;
 const PP: u32 = ${PP}u;
-const VB: u32 = ${BKV * KP}u;  // V rows start here in kv
+const VB: u32 = ${direct ? 0 : BKV * KP}u;  // V rows start here in kv
 const TPR: u32 = ${TPR}u;
 const CPT: u32 = ${CPT}u;
 const TAU: f32 = ${LAZY_RESCALE_TAU}.0;
+const SPLITS: u32 = ${SPLITS}u;
 
-${bindingsWgsl(v, { q: 'u32', kv: 'u32', out: 'f16' })}
-var<workgroup> kv: array<f16, ${2 * BKV * KP}>;   // K block then V block; Q tile before the loop
-var<workgroup> sc: array<f32, ${BQ * SP}>;        // scores; O fragments when rescaling / writing out
+${bindingsWgsl(v, types)}
+${vDirect ? '' : direct ? `var<workgroup> kv: array<f16, ${BKV * KP}>;   // V block\n` : `var<workgroup> kv: array<f16, ${2 * BKV * KP}>;   // K block then V block; Q tile before the loop\n`}var<workgroup> sc: array<f32, ${BQ * SP}>;        // scores; O fragments when rescaling / writing out
 var<workgroup> pm: array<f16, ${BQ * PP}>;        // probabilities
 ${legacy ? `var<workgroup> rescaleFlags: array<u32, 2>;
 var<workgroup> redMax: array<f32, WG>;
 var<workgroup> redSum: array<f32, WG>;
 var<workgroup> invS: array<f32, BQ>;
-var<workgroup> kvEndShared: u32;` : `var<workgroup> redMax: array<f32, WG>;
+var<workgroup> kvEndShared: u32;` : `${shuffle ? '' : `var<workgroup> redMax: array<f32, WG>;
 var<workgroup> redSum: array<f32, WG>;
-var<workgroup> invS: array<f32, BQ>;
-// [0]: some row must rescale; [1]: sink for the other rows' writes; [2]: kvEnd. Every workgroup variable's
-// size is a multiple of 16 bytes, so wherever the driver places them, the matrix tiles stay 16-byte aligned.
+`}var<workgroup> invS: array<f32, BQ>;
+// [0], [1]: "some row must rescale" for even / odd blocks; [2]: kvEnd; [3]: sink for the other rows' writes.
+// Every workgroup variable's size is a multiple of 16 bytes, so wherever the driver places them, the matrix
+// tiles stay 16-byte aligned.
 var<workgroup> flags: array<u32, 4>;`}
-${sim ? emulationWgsl(NSG) : ''}
+${sim ? emulationWgsl(NSG, simArrays) : ''}
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let h = wid.y;
-  let b = wid.z;
+  let b = wid.z / SPLITS;
+  let split = wid.z % SPLITS;
   let q0 = wid.x * BQ;
   let bh = b * P.H + h;
   let sg = lid / SG;
   let lane = lid % SG;
   let row = sg * 16u + lane / TPR;  // score row handled by this invocation (inside its own subgroup's rows)
   let part = lane % TPR;
-  let qi = q0 + row;
+${direct ? `  let qs = min(q0 + sg * 16u, P.Sq - 16u);  // this subgroup's first query (P.Sq >= 16 in direct mode)
+  let qi = qs + lane / TPR;` : `  let qi = q0 + row;`}
 ${v.hasKvLength ? `  ${KVEND} = min(P.Skv, KVLEN[b]);  // every invocation stores the same value (no divergent branch)
-  let kvEnd = workgroupUniformLoad(&${KVEND});` : `  let kvEnd = P.Skv;`}
+  let kvEndB = workgroupUniformLoad(&${KVEND});` : `  let kvEndB = P.Skv;`}
+${split ? `  let kStart = split * P.kvChunk;  // this workgroup's key chunk [kStart, kvEnd)
+  let kvEnd = min(kvEndB, kStart + P.kvChunk);` : `  let kStart = 0u;
+  let kvEnd = kvEndB;`}
+${legacy ? '' : '  flags[0] = 0u;  // block 0\'s slot; published by the first barrier below'}
 ${sim ? `  N8 = select(8u, 9u, P.B == 0xffffffffu);  // a run-time 8
   simLane = lane;
   simSg = sg;` : ''}
 ${range(DF).map((k) => `  var qf${k} = ${zero(LEFT)};`).join('\n')}
-${qPhases.join('\n')}
+${direct ? qDirect : qPhases.join('\n')}
 ${range(DF).map((j) => `  var o${j} = ${zero(RESULT)};`).join('\n')}
   var m = EMPTY;
   var l = 0.0;
-  let nBlocks = ${blockCountWgsl(v, 'BQ', 'BKV')};
+  let limit = ${v.causal ? 'min(kvEnd, q0 + BQ)' : 'kvEnd'};  // causal tiles stop at their diagonal
+  let nBlocks = select(0u, (limit - kStart + BKV - 1u) / BKV, limit > kStart);
   for (var kb = 0u; kb < nBlocks; kb++) {
-    let k0 = kb * BKV;
-    workgroupBarrier();  // the previous block's K/V/P/scores are no longer read
-    ${RF}[0] = 0u;  // all invocations, same value; set again only after the next barrier
-${stageLoop(BKV, kvStage)}    workgroupBarrier();
+    let k0 = kStart + kb * BKV;
+${legacy ? '' : '    let slot = kb & 1u;'}
+${direct ? `    // The block's first key row: shifted back at the end so that all BKV rows lie in [0, kvEnd) (kvEnd >= BKV
+    // in direct mode); its keys below k0 were seen by the previous block and are masked.
+    let kBase = min(k0, kvEnd - BKV);
+    let kRow = (bh * P.Skv + kBase) * ${D}u;${vDirect ? '' : `
+    workgroupBarrier();  // the previous block's V is no longer read
+${stageLoop(BKV, vStage)}    workgroupBarrier();`}` : `    let kBase = k0;
+    workgroupBarrier();  // the previous block's K/V are no longer read
+${legacy ? `    ${FL}[0] = 0u;  // all invocations, same value; set again only after the next barrier\n` : ''}${stageLoop(BKV, kvStage)}    workgroupBarrier();`}
 ${scores}
     workgroupBarrier();
+${legacy ? '' : `    flags[slot ^ 1u] = 0u;  // next block's slot: its last reader (previous block's uniform load) is behind us`}
     var sv: array<f32, ${CPT}>;
     var bm = MASKED;
-    for (var i = 0u; i < CPT; i++) {
-      let kj = k0 + part * CPT + i;
-${scoreWgsl(v, 's', `sc[row * SP + part * CPT + i]`, 'qi', 'kj', true)}
-      sv[i] = s;
+${plain ? `    if (kBase == k0 && k0 + BKV <= kvEnd) {  // interior block (no bias, not causal): nothing to mask
+      for (var i = 0u; i < CPT; i++) {
+        let s = sc[row * SP + part * CPT + i] * P.scaleLog2;
+        sv[i] = s;
+        bm = max(bm, s);
+      }
+    } else {
+` : ''}    for (var i = 0u; i < CPT; i++) {
+      let kj = kBase + part * CPT + i;
+${scoreWgsl(v, 's', `sc[row * SP + part * CPT + i]`, 'qi', 'kj', true)}${direct ? `      s = select(MASKED, s, kj >= k0);\n` : ''}      sv[i] = s;
       bm = max(bm, s);
     }
-    redMax[lid] = bm;
+${plain ? '    }\n' : ''}${shuffle ? butterfly('bm', (a, b) => `max(${a}, ${b})`) : `    redMax[lid] = bm;
     workgroupBarrier();
-    bm = ${combine('redMax', (a, b) => `max(${a}, ${b})`, 'MASKED')};
+    bm = ${combine('redMax', (a, b) => `max(${a}, ${b})`, 'MASKED')};`}
     let mc = max(m, bm);
     // Branch-free (selects): the matrix builtins below want converged subgroups.
     let firstKeys = m == EMPTY;  // O and l are still 0: move m without rescaling
     let bump = !firstKeys && mc > m + TAU;
     let alpha = select(1.0, exp2(m - mc), bump);
     m = select(m, mc, firstKeys || bump);
-    ${RF}[select(1u, 0u, bump)] = 1u;
+    ${FL}[select(${sink}, ${slot}, bump)] = 1u;
     var psum = 0.0;
     for (var i = 0u; i < CPT; i++) {
       let p = f16(exp2(sv[i] - m));
       pm[row * PP + part * CPT + i] = p;
       psum += f32(p);  // sum what the MMA will use
     }
-    redSum[lid] = psum;
-    workgroupBarrier();  // P, redSum and the flag are visible from here on
-    psum = ${combine('redSum', (a, b) => `${a} + ${b}`, '0.0')};
+${shuffle ? butterfly('psum', (a, b) => `${a} + ${b}`) : '    redSum[lid] = psum;'}
+${legacy ? '    workgroupBarrier();  // P, redSum and the flag are visible from here on\n' : ''}    let rescale = workgroupUniformLoad(&${FL}[${slot}]);  // ${legacy ? 'uniform decision' : 'also the barrier that publishes P (and redSum)'}
+${shuffle ? '' : `    psum = ${combine('redSum', (a, b) => `${a} + ${b}`, '0.0')};`}
     l = l * alpha + psum;
-    if (workgroupUniformLoad(&${RF}[0]) != 0u) {
+    if (rescale != 0u) {
       let a = alpha;  // the row's partner invocations computed the same value
 ${rescalePasses}
     }
@@ -385,12 +493,55 @@ ${pv}
   }
   invS[row] = select(0.0, 1.0 / l, l > 0.0);  // the row's TPR invocations store the same value
   workgroupBarrier();
-  let srcRow = min(row, P.Sq - 1u - q0);
-  let obase = ((b * P.Sq + q0 + srcRow) * P.H + h) * ${D}u;
+  let srcRow = ${direct ? 'row' : 'min(row, P.Sq - 1u - q0)'};
+  let obase = ${obase};
 ${epiloguePasses}
-${v.hasLse ? `  if (part == 0u && qi < P.Sq) {  // after the last matrix operation: divergence is harmless here
-    LSE[bh * P.Sq + qi] = select(bitcast<f32>(P.negInfBits), (m + log2(l)) * LN2, l > 0.0);
-  }` : ''}
+${lseOut}
+}
+`;
+}
+
+/**
+ * Split-KV combine: out[b, i, h*D..] = sum_s w_s part_s / sum_s w_s with w_s = 2^(lse2_s - max_s lse2_s); rows with
+ * no visible key in any chunk get zeros (and lse -inf). One invocation per (row, 4 head-dim elements).
+ * PART [splits, B, Sq, H, D] f16, PLSE [splits, B, H, Sq] f32 (log2 domain, MASKED when empty).
+ */
+export function splitCombineWgsl(D: number, splits: number, hasLse: boolean): string {
+  const D4 = D / 4;
+  return /* wgsl */ `enable f16;
+struct CP { B: u32, H: u32, Sq: u32, nx: u32, negInfBits: u32, pad0: u32, pad1: u32, pad2: u32 }
+const MASKED: f32 = -3.0e38;
+const LN2: f32 = 0.6931471805599453;
+const SPLITS: u32 = ${splits}u;
+@group(0) @binding(0) var<uniform> C: CP;
+@group(0) @binding(1) var<storage, read> PART: array<vec4<f16>>;
+@group(0) @binding(2) var<storage, read> PLSE: array<f32>;
+@group(0) @binding(3) var<storage, read_write> OUT: array<vec4<f16>>;
+${hasLse ? '@group(0) @binding(4) var<storage, read_write> LSE: array<f32>;' : ''}
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let e = (wid.y * C.nx + wid.x) * 256u + lid;
+  let rows = C.B * C.Sq * C.H;
+  if (e >= rows * ${D4}u) { return; }
+  let r = e / ${D4}u;  // (b * Sq + i) * H + h
+  let c = e % ${D4}u;
+  let h = r % C.H;
+  let i = (r / C.H) % C.Sq;
+  let b = r / (C.H * C.Sq);
+  let li = (b * C.H + h) * C.Sq + i;
+  var mx = MASKED;
+  for (var s = 0u; s < SPLITS; s++) { mx = max(mx, PLSE[s * rows + li]); }
+  var acc = vec4<f32>();
+  var wsum = 0.0;
+  if (mx > MASKED) {
+    for (var s = 0u; s < SPLITS; s++) {
+      let w = exp2(PLSE[s * rows + li] - mx);  // 0 for empty chunks
+      acc += w * vec4<f32>(PART[(s * rows + r) * ${D4}u + c]);
+      wsum += w;
+    }
+  }
+  OUT[e] = vec4<f16>(select(vec4<f32>(), acc / wsum, wsum > 0.0));
+${hasLse ? `  if (c == 0u) { LSE[li] = select(bitcast<f32>(C.negInfBits), (mx + log2(wsum)) * LN2, wsum > 0.0); }` : ''}
 }
 `;
 }

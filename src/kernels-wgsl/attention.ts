@@ -5,7 +5,10 @@ import { attentionComposed, composedAttentionUnsupported } from './attention-com
 import type { GpuContext } from '../gpu/context.js';
 import { type AttentionPath, attentionPath, TENSOR_CORE_ATTENTION_VERIFIED } from '../gpu/variants.js';
 import { type AttentionVariant, FLAG_BIAS, FLAG_CAUSAL, FLAG_KVLEN, FLAG_LSE } from './attention-common.wgsl.js';
-import { type SubgroupMatrixTiles, subgroupMatrixAttentionWgsl, subgroupMatrixSmemBytes, subgroupMatrixTiles } from './attention-subgroup-matrix.wgsl.js';
+import {
+  type SubgroupMatrixTiles, type SubgroupMatrixTuning, splitCombineWgsl, subgroupMatrixAttentionWgsl, subgroupMatrixSmemBytes, subgroupMatrixTiles,
+} from './attention-subgroup-matrix.wgsl.js';
+import { tableAttentionTiles } from './attention-table.js';
 import { tiledAttentionWgsl, tiledTiles } from './attention-tiled.wgsl.js';
 import { type KernelCall, type TensorView, bindGroup, byteSize, expectShape, paramsBuffer } from '../gpu/kernel.js';
 
@@ -30,10 +33,12 @@ export interface AttentionArgs {
   path?: 'auto' | 'tiled' | 'subgroup-matrix';
   label?: string;
   /**
-   * Tuning of the subgroup-matrix path (benchmarks); defaults are chosen per head dim and Sq. `emulate` (tests only)
-   * runs that kernel's algorithm with plain-WGSL stand-ins for the matrix builtins, on any adapter.
+   * Tuning of the subgroup-matrix path (benchmarks, tests). Without tuning fields the per-device table
+   * (attention-table.ts) decides, else the built-in defaults. `emulate` (tests only) runs that kernel's algorithm
+   * with plain-WGSL stand-ins for the matrix builtins, on any adapter. `splits` > 1 needs attentionFused() or
+   * attentionCalls() (two dispatches).
    */
-  tiles?: Partial<Pick<SubgroupMatrixTiles, 'NSG' | 'BKV' | 'emulate' | 'probe'>>;
+  tiles?: Partial<Pick<SubgroupMatrixTiles, 'NSG' | 'BKV' | 'kvLoad' | 'reduce' | 'splits' | 'emulate' | 'probe'>>;
 }
 
 export interface AttentionShape {
@@ -143,12 +148,115 @@ function dummyBuffers(ctx: GpuContext): { read: GPUBuffer; write: GPUBuffer } {
   return { read: ctx.sharedBuffer('attention.unused-input'), write: ctx.sharedBuffer('attention.unused-output') };
 }
 
-/** Builds the attention call. See AttentionArgs for layouts; `path: 'auto'` uses tensor cores where available. */
+const TUNING_KEYS = ['NSG', 'BKV', 'kvLoad', 'reduce', 'splits'] as const;
+
+/** Why kvLoad 'direct' / 'direct-k' cannot run this shape (it loads whole 16-row Q windows and BKV-row K/V blocks in place), or null. */
+function directUnsupported(s: AttentionShape, v: AttentionVariant, BKV: number): string | null {
+  if (v.hasKvLength) return 'kvLength is given';
+  if (s.Sq < 16) return `Sq = ${s.Sq} < 16`;
+  if (s.Skv < BKV) return `Skv = ${s.Skv} < the key block ${BKV}`;
+  return null;
+}
+
+interface SmPlan {
+  tiles: SubgroupMatrixTiles;
+  /** Keys per split-KV chunk (0: no split). */
+  kvChunk: number;
+  source: 'explicit' | 'table' | 'default';
+}
+
+/**
+ * The tensor-core kernel's tiles for this call: explicit tuning fields win (and must be valid for the shape), else
+ * the per-device table's row (adapted to the shape: 'direct' falls back to 'staged', 'shuffle' to 'smem' without
+ * subgroups, splits are capped by the key blocks; the defaults when it does not fit), else the built-in defaults.
+ */
+function planSubgroupMatrix(ctx: GpuContext, s: AttentionShape, v: AttentionVariant, asked: AttentionArgs['tiles'], allowSplit: boolean): SmPlan {
+  const SG = asked?.emulate ? 32 : ctx.caps.subgroupMaxSize;
+  const smem = ctx.caps.limits.maxComputeWorkgroupStorageSize;
+  const invocations = ctx.caps.limits.maxComputeInvocationsPerWorkgroup;
+  const explicit = TUNING_KEYS.some((k) => asked?.[k] !== undefined);
+  const splitPlan = (t: SubgroupMatrixTiles): number => {
+    const want = Math.min(t.splits ?? 1, Math.ceil(s.Skv / t.BKV));
+    if (want <= 1) return 0;
+    const chunk = Math.ceil(Math.ceil(s.Skv / want) / t.BKV) * t.BKV;
+    return Math.ceil(s.Skv / chunk) > 1 ? chunk : 0;
+  };
+  const finish = (t: SubgroupMatrixTiles, source: SmPlan['source']): SmPlan => {
+    if (t.NSG * t.SG > invocations) throw new Error(`${OP}: ${t.NSG} subgroups of ${t.SG} exceed the adapter's ${invocations} invocations per workgroup`);
+    if (t.reduce === 'shuffle' && !ctx.caps.subgroups) throw new Error(`${OP}: reduce 'shuffle' needs the adapter's subgroups feature (use 'smem')`);
+    if (t.kvLoad !== 'staged') {
+      const why = directUnsupported(s, v, t.BKV);
+      if (why) throw new Error(`${OP}: kvLoad '${t.kvLoad}' cannot run this call (${why}); use 'staged'`);
+    }
+    const kvChunk = splitPlan(t);
+    if (kvChunk) {
+      if (!allowSplit) throw new Error(`${OP}: split-KV (splits ${t.splits}) needs two dispatches: call attentionFused() or attentionCalls()`);
+      const splits = Math.ceil(s.Skv / kvChunk);
+      const bytes = splits * s.B * s.Sq * s.H * s.D * 2;
+      if (bytes > ctx.caps.limits.maxStorageBufferBindingSize) throw new Error(`${OP}: split-KV partial output (${bytes} bytes) exceeds the storage binding limit; use fewer splits`);
+      if (s.B * splits > ctx.caps.limits.maxComputeWorkgroupsPerDimension) throw new Error(`${OP}: B x splits = ${s.B * splits} workgroups exceed the grid limit; use fewer splits`);
+      t = { ...t, splits };
+    } else {
+      t = { ...t, splits: 1 };
+    }
+    return { tiles: t, kvChunk, source };
+  };
+  const defaults = (): Partial<SubgroupMatrixTiles> => ({
+    NSG: defaultSubgroups(s.D, s.Sq, SG, { smem, invocations }, asked),
+    emulate: asked?.emulate,
+    probe: asked?.probe,
+  });
+  if (explicit) return finish(subgroupMatrixTiles(s.D, SG, smem, { ...defaults(), ...asked }), 'explicit');
+  const row: SubgroupMatrixTuning | null = asked?.emulate || asked?.probe ? null : tableAttentionTiles(ctx.caps, s.D, s.Sq);
+  if (row) {
+    const adapted: Partial<SubgroupMatrixTiles> = { ...row };
+    if (adapted.kvLoad !== undefined && adapted.kvLoad !== 'staged' && directUnsupported(s, v, adapted.BKV ?? 32)) adapted.kvLoad = 'staged';
+    if (adapted.reduce === 'shuffle' && !ctx.caps.subgroups) adapted.reduce = 'smem';
+    if (!allowSplit) adapted.splits = 1;
+    try {
+      return finish(subgroupMatrixTiles(s.D, SG, smem, adapted), 'table');
+    } catch {
+      // The row does not fit this call (e.g. its 'direct' block needs more workgroup memory once staged): defaults.
+    }
+  }
+  return finish(subgroupMatrixTiles(s.D, SG, smem, { ...defaults(), ...asked }), 'default');
+}
+
+/**
+ * Which tiles `attention()` / `attentionFused()` would use for these arguments (benchmarks print it; 'auto' and
+ * 'tiled' paths give null when the tensor-core kernel is not used).
+ */
+export function attentionTilesFor(ctx: GpuContext, args: AttentionArgs, allowSplit = true): (SubgroupMatrixTiles & { source: SmPlan['source'] }) | null {
+  const shape = attentionShape(args);
+  if (resolvePath(ctx, args, shape.D) !== 'subgroup-matrix') return null;
+  const p = planSubgroupMatrix(ctx, shape, variantOf(shape.D, args), args.tiles, allowSplit);
+  return { ...p.tiles, source: p.source };
+}
+
+function variantOf(D: number, args: AttentionArgs): AttentionVariant {
+  return { D, hasBias: !!args.bias, causal: !!args.causal, hasKvLength: !!args.kvLength, hasLse: !!args.lse };
+}
+
+/** Builds the attention call (one dispatch: a table's split-KV row is not used here). See AttentionArgs for layouts. */
 export async function attention(ctx: GpuContext, args: AttentionArgs): Promise<KernelCall> {
-  const { B, H, Sq, Skv, D } = attentionShape(args);
+  const calls = await buildAttention(ctx, args, false);
+  return calls[0];
+}
+
+/**
+ * The fused attention kernel as one or two dispatches: two when split-KV is chosen (partial results, then the
+ * combine kernel). `path: 'auto'` uses tensor cores where available.
+ */
+export async function attentionFused(ctx: GpuContext, args: AttentionArgs): Promise<KernelCall[]> {
+  return buildAttention(ctx, args, true);
+}
+
+async function buildAttention(ctx: GpuContext, args: AttentionArgs, allowSplit: boolean): Promise<KernelCall[]> {
+  const shape = attentionShape(args);
+  const { B, H, Sq, Skv, D } = shape;
   checkBindingSizes(ctx, args);
   const path = resolvePath(ctx, args, D);
-  const variant: AttentionVariant = { D, hasBias: !!args.bias, causal: !!args.causal, hasKvLength: !!args.kvLength, hasLse: !!args.lse };
+  const variant = variantOf(D, args);
   const runtimeFlags =
     (variant.hasBias ? FLAG_BIAS : 0) | (variant.causal ? FLAG_CAUSAL : 0) | (variant.hasKvLength ? FLAG_KVLEN : 0) | (variant.hasLse ? FLAG_LSE : 0);
   const flags = `${variant.hasBias ? 'b' : ''}${variant.causal ? 'c' : ''}${variant.hasKvLength ? 'k' : ''}${variant.hasLse ? 'l' : ''}`;
@@ -157,15 +265,16 @@ export async function attention(ctx: GpuContext, args: AttentionArgs): Promise<K
   let key: string;
   let BQ: number;
   let loopBKV = 0;
+  let kvChunk = 0;
+  let splits = 1;
   if (path === 'subgroup-matrix') {
-    const SG = args.tiles?.emulate ? 32 : ctx.caps.subgroupMaxSize;
-    const t = subgroupMatrixTiles(D, SG, smem, {
-      NSG: defaultSubgroups(D, Sq, SG, { smem, invocations: ctx.caps.limits.maxComputeInvocationsPerWorkgroup }, args.tiles),
-      ...args.tiles,
-    });
-    source = subgroupMatrixAttentionWgsl(variant, t);
+    const plan = planSubgroupMatrix(ctx, shape, variant, args.tiles, allowSplit);
+    const t = plan.tiles;
+    kvChunk = plan.kvChunk;
+    splits = t.splits ?? 1;
+    source = subgroupMatrixAttentionWgsl(splits > 1 ? { ...variant, hasLse: true } : variant, t);
     const probe = t.probe?.legacyLayout ? ':legacy-layout' : '';
-    key = `attention-sm:D${D}:nsg${t.NSG}:bkv${t.BKV}:sg${t.SG}:${flags}${t.emulate ? ':emulated' : ''}${probe}`;
+    key = `attention-sm:D${D}:nsg${t.NSG}:bkv${t.BKV}:sg${t.SG}:${t.kvLoad}:${t.reduce}:s${splits}:${flags}${t.emulate ? ':emulated' : ''}${probe}`;
     BQ = 16 * t.NSG;
   } else {
     const t = tiledTiles(D, smem);
@@ -176,33 +285,53 @@ export async function attention(ctx: GpuContext, args: AttentionArgs): Promise<K
   }
   const qTiles = Math.ceil(Sq / BQ);
   const maxDim = ctx.caps.limits.maxComputeWorkgroupsPerDimension;
-  if (qTiles > maxDim || H > maxDim || B > maxDim) {
-    throw new Error(`${OP}: grid [${qTiles}, ${H}, ${B}] exceeds ${maxDim} workgroups per dimension; split the sequence or batch`);
+  if (qTiles > maxDim || H > maxDim || B * splits > maxDim) {
+    throw new Error(`${OP}: grid [${qTiles}, ${H}, ${B * splits}] exceeds ${maxDim} workgroups per dimension; split the sequence or batch`);
   }
   const pipeline = await ctx.pipeline(key, source);
   const scale = args.scale ?? 1 / Math.sqrt(D);
   const label = args.label ?? 'attention';
   const params = paramsBuffer(
     ctx,
-    [{ u32: B }, { u32: H }, { u32: Sq }, { u32: Skv }, { f32: scale * Math.LOG2E }, { u32: 0xff800000 }, { u32: D / 4 }, { u32: loopBKV }, { u32: runtimeFlags }],
+    [{ u32: B }, { u32: H }, { u32: Sq }, { u32: Skv }, { f32: scale * Math.LOG2E }, { u32: 0xff800000 }, { u32: D / 4 }, { u32: loopBKV }, { u32: runtimeFlags }, { u32: kvChunk }],
     `${label}.params`,
   );
-  const resources: (TensorView | GPUBuffer)[] = [params, args.q, args.k, args.v, args.out];
+  // Split-KV: partial outputs [splits, B, Sq, H*D] f16 and log2-sum-exp [splits, B, H, Sq], shared by every
+  // attention op on the device (dispatches on one queue run in order; each combine reads them before the next op).
+  const part = splits > 1 ? ctx.sharedBuffer('attention-split:part', splits * B * Sq * H * D * 2) : null;
+  const plse = splits > 1 ? ctx.sharedBuffer('attention-split:lse', splits * B * H * Sq * 4) : null;
+  const resources: (TensorView | GPUBuffer)[] = [params, args.q, args.k, args.v, part ?? args.out];
   // The tiled kernel declares every binding; absent options get small dummy buffers it never touches.
   const all = path === 'tiled';
   if (args.bias || all) resources.push(args.bias ?? dummyBuffers(ctx).read);
   if (args.kvLength || all) resources.push(args.kvLength ?? dummyBuffers(ctx).read);
-  if (args.lse || all) resources.push(args.lse ?? dummyBuffers(ctx).write);
+  if (plse) resources.push(plse);
+  else if (args.lse || all) resources.push(args.lse ?? dummyBuffers(ctx).write);
   const qBytes = 2 * B * H * Sq * D;
   const kvBytes = 2 * 2 * B * H * Skv * D;
-  return {
+  const main: KernelCall = {
     label: `${label}[${path}]`,
     pipeline,
     bindGroup: bindGroup(ctx, pipeline, resources, label),
-    workgroups: [qTiles, H, B],
+    workgroups: [qTiles, H, B * splits],
     flops: 4 * B * H * Sq * Skv * D,
     bytes: 2 * qBytes + kvBytes + (args.bias ? 4 * H * Sq * Skv : 0) + (args.lse ? 4 * B * H * Sq : 0),
   };
+  if (!part || !plse) return [main];
+  const combinePipeline = await ctx.pipeline(`attention-combine:D${D}:s${splits}:${args.lse ? 'l' : ''}`, splitCombineWgsl(D, splits, !!args.lse));
+  const groups = Math.ceil((B * Sq * H * D) / 4 / 256);
+  const nx = Math.min(groups, maxDim);
+  const cparams = paramsBuffer(ctx, [{ u32: B }, { u32: H }, { u32: Sq }, { u32: nx }, { u32: 0xff800000 }, { u32: 0 }, { u32: 0 }, { u32: 0 }], `${label}.combine.params`);
+  const cres: (TensorView | GPUBuffer)[] = [cparams, part, plse, args.out];
+  if (args.lse) cres.push(args.lse);
+  return [main, {
+    label: `${label}[split-combine]`,
+    pipeline: combinePipeline,
+    bindGroup: bindGroup(ctx, combinePipeline, cres, `${label}.combine`),
+    workgroups: [nx, Math.ceil(groups / nx), 1],
+    flops: 0,
+    bytes: splits * B * Sq * H * (D * 2 + 4) + 2 * B * Sq * H * D,
+  }];
 }
 
 export type AttentionPathChoice = 'auto' | 'tiled' | 'subgroup-matrix' | 'composed';
@@ -226,5 +355,5 @@ export async function attentionCalls(ctx: GpuContext, args: Omit<AttentionArgs, 
       composedAttentionUnsupported(ctx, args) === null) {
     return attentionComposed(ctx, { q: args.q, k: args.k, v: args.v, out: args.out, scale: args.scale, label: args.label });
   }
-  return [await attention(ctx, { ...args, path: asked as AttentionArgs['path'] })];
+  return attentionFused(ctx, { ...args, path: asked as AttentionArgs['path'] });
 }

@@ -2,7 +2,7 @@
 // and one case run end to end (fresh seeded inputs, NaN-poisoned outputs, relL2 bound, lse check).
 import { expect } from 'vitest';
 import type { GpuContext } from '../../src/gpu/context.js';
-import { type AttentionArgs, attention } from '../../src/kernels-wgsl/attention.js';
+import { type AttentionArgs, attentionFused } from '../../src/kernels-wgsl/attention.js';
 import { type TensorView, allocTensor, runCalls } from '../../src/gpu/kernel.js';
 import { expectClose, freshSeed, poisonedTensor, randn, readTensor, rng, uploadTensor } from '../helpers/gpu.js';
 
@@ -83,7 +83,7 @@ export async function runCase(ctx: GpuContext, c: Case, path: AttentionArgs['pat
   }
   const out = poisonedTensor(ctx, [B, Sq, H * D], 'f16');
   const lse = c.lse ? poisonedTensor(ctx, [B, H, Sq], 'f32') : undefined;
-  const call = await attention(ctx, {
+  const calls = await attentionFused(ctx, {
     q: uploadTensor(ctx, q, [B, H, Sq, D], 'f16'),
     k: uploadTensor(ctx, k, [B, H, Skv, D], 'f16'),
     v: uploadTensor(ctx, v, [B, H, Skv, D], 'f16'),
@@ -96,8 +96,9 @@ export async function runCase(ctx: GpuContext, c: Case, path: AttentionArgs['pat
     path,
     tiles,
   });
-  expect(call.label).toContain(path === 'auto' ? '' : path!);
-  await runCalls(ctx, [call]);
+  expect(calls[0].label).toContain(path === 'auto' ? '' : path!);
+  expect(calls.length).toBe((tiles?.splits ?? 1) > 1 ? 2 : 1); // split-KV: partial results + combine
+  await runCalls(ctx, calls);
   // f16 output rounding (2^-11) plus f16 probabilities on the tensor-core path: relL2 a few 1e-4 in practice.
   expectClose(await readTensor(ctx, out), ref.out, { relL2: 3e-3 }, `${what} out`);
   if (lse) {

@@ -1,0 +1,120 @@
+// Per-device tuning table of the tensor-core attention kernel: which tiles (subgroups, key block, K/V loading,
+// row reduction, split-KV) attention() uses per head dim and sequence-length class, chosen by autotuning
+// (bench/attention-tune.ts times a grid of variants on the device, checks each one's output against a float64
+// reference, and writes this table as JSON and as this TypeScript module). Same conventions as the matmul tile
+// table (matmul-tile-table.ts): data in a .ts module so that it compiles into dist/.
+//
+// To adopt a sweep's result: copy the sweep's `attention-table.ts` over this file (it keeps the entries of other
+// devices found here). To try a table without committing it: DIT_ATTENTION_TABLE=path.json (the sweep's JSON);
+// DIT_ATTENTION_TABLE=off ignores every table (built-in defaults). docs/attention.md explains the lookup.
+import { readFileSync } from 'node:fs';
+import type { GpuCaps } from '../gpu/context.js';
+import type { SubgroupMatrixTuning } from './attention-subgroup-matrix.wgsl.js';
+
+/** Sequence-length classes (query length): FLUX 512² = 1536 tokens is short, 1024² medium, 2048² long. */
+export type LengthClass = 'short' | 'medium' | 'long';
+export const LENGTH_CLASSES: LengthClass[] = ['short', 'medium', 'long'];
+
+export function lengthClass(Sq: number): LengthClass {
+  return Sq < 3072 ? 'short' : Sq < 10240 ? 'medium' : 'long';
+}
+
+export interface AttentionTableRow {
+  D: number;
+  lengthClass: LengthClass;
+  tiles: SubgroupMatrixTuning;
+  /** What the sweep measured for these tiles (sequence length, TFLOP/s) and for the built-in default. */
+  S?: number;
+  tflops?: number;
+  defaultTflops?: number;
+}
+
+export interface AttentionTableEntry {
+  /** Matched against the adapter: vendor (required, case-insensitive), architecture and description substring when set. */
+  device: { vendor: string; architecture?: string; description?: string };
+  subgroupSize: number;
+  /** When, how and from which run this entry was made. */
+  measured?: string;
+  rows: AttentionTableRow[];
+}
+
+export interface AttentionTable {
+  version: 1;
+  entries: AttentionTableEntry[];
+}
+
+/** The committed table. Empty: every device uses the built-in defaults until a sweep's table is committed here. */
+export const ATTENTION_TABLE: AttentionTable = {
+  version: 1,
+  entries: [],
+};
+
+/** Environment variable naming an attention-table JSON that replaces the committed one ('off': no table). */
+export const ATTENTION_TABLE_ENV = 'DIT_ATTENTION_TABLE';
+
+let envTable: { path: string; table: AttentionTable | null } | undefined;
+
+/** Validates a parsed table; `what` names its origin in the error. */
+export function checkAttentionTable(t: unknown, what: string): AttentionTable {
+  const tab = t as Partial<AttentionTable> | null;
+  if (!tab || tab.version !== 1 || !Array.isArray(tab.entries) || tab.entries.some((e) => !e?.device?.vendor || !Array.isArray(e.rows))) {
+    throw new Error(`${what}: not an attention table (needs {"version": 1, "entries": [{"device": {"vendor": ...}, "rows": [...]}]}); ` +
+      'give the attention-table.json written by bench/attention-tune.ts');
+  }
+  return tab as AttentionTable;
+}
+
+/** The table in force: $DIT_ATTENTION_TABLE's file when set (read once per path), else the committed one. */
+export function activeAttentionTable(): AttentionTable | null {
+  const path = process.env[ATTENTION_TABLE_ENV];
+  if (!path) return ATTENTION_TABLE;
+  if (path === 'off') return null;
+  if (envTable?.path !== path) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(readFileSync(path, 'utf8'));
+    } catch (e) {
+      throw new Error(`${ATTENTION_TABLE_ENV}=${path}: cannot read an attention table there (${(e as Error).message}); ` +
+        'give the attention-table.json written by bench/attention-tune.ts, or unset it');
+    }
+    envTable = { path, table: checkAttentionTable(parsed, `${ATTENTION_TABLE_ENV}=${path}`) };
+  }
+  return envTable.table;
+}
+
+type Caps = Pick<GpuCaps, 'vendor' | 'architecture' | 'adapterName' | 'subgroupMaxSize'>;
+
+/** The table entry for this adapter: vendor must match; architecture / description, when given, must too; most specific wins. */
+export function attentionTableEntry(caps: Caps, table: AttentionTable | null = activeAttentionTable()): AttentionTableEntry | null {
+  let best: AttentionTableEntry | null = null;
+  let bestScore = 0;
+  const lc = (x: string | undefined) => (x ?? '').toLowerCase();
+  for (const e of table?.entries ?? []) {
+    if (lc(e.device.vendor) !== lc(caps.vendor) || e.subgroupSize !== caps.subgroupMaxSize) continue;
+    let score = 1;
+    if (e.device.architecture) {
+      if (lc(e.device.architecture) !== lc(caps.architecture)) continue;
+      score += 1;
+    }
+    if (e.device.description) {
+      if (!lc(caps.adapterName).includes(lc(e.device.description))) continue;
+      score += 2;
+    }
+    if (score > bestScore) [best, bestScore] = [e, score];
+  }
+  return best;
+}
+
+/**
+ * The tuned tiles for head dim D and query length Sq on this adapter, or null (no entry / no row for D). The row of
+ * Sq's length class wins; else the nearest measured class of the same D.
+ */
+export function tableAttentionTiles(caps: Caps, D: number, Sq: number, table: AttentionTable | null = activeAttentionTable()): SubgroupMatrixTuning | null {
+  const e = attentionTableEntry(caps, table);
+  const rows = e?.rows.filter((r) => r.D === D) ?? [];
+  if (!rows.length) return null;
+  const want = LENGTH_CLASSES.indexOf(lengthClass(Sq));
+  const dist = (r: AttentionTableRow) => Math.abs(LENGTH_CLASSES.indexOf(r.lengthClass) - want);
+  const best = rows.reduce((a, r) => (dist(r) < dist(a) ? r : a));
+  return { ...best.tiles };
+}
