@@ -1,10 +1,11 @@
 // Dawn prints some messages from native code with no hook to route them:
 //  - dawn::WarningLog() writes with fprintf(stderr): on every requestAdapter() the Vulkan backend reports
 //    "maxDynamic{Uniform,Storage}BuffersPerPipelineLayout artificially reduced from N to 16 ..." (Dawn clamps a
-//    driver limit to its own; harmless). dawn.node has no flag, toggle or env var for it (Dawn's log.cc prints
-//    unless Dawn was compiled with DAWN_DISABLE_LOGGING).
-//  - dawn.node's device logging callback printf()s to STDOUT: every shader with Tint warnings prints its
-//    "Compilation log for [ShaderModule ...]" there, mixed into the program's own output.
+//    driver limit to its own, src/dawn/native/Limits.cpp; harmless). dawn.node has no flag, toggle, logging
+//    callback or env var for it: src/utils/log.cc prints unless Dawn was compiled with DAWN_DISABLE_LOGGING.
+//  - dawn.node's device logging callback (src/dawn/node/binding/GPUDevice.cpp) printf()s to STDOUT: every shader
+//    with Tint warnings prints its "Compilation log for [ShaderModule ...]" there (Device.cpp
+//    EmitCompilationLog), mixed into the program's own output.
 // Both happen synchronously inside the call (requestAdapter, createShaderModule), so the engine points the file
 // descriptor at an in-memory file for that call only (native/nccl-bridge/src/fd_capture.c), then replays what is
 // not known noise on stderr. No JavaScript runs while it is redirected, so the progress bar and other output
