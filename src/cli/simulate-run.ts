@@ -16,6 +16,8 @@ import {
   mdTable,
   perResolutionExperiment,
   rateExperiment,
+  variantPolicies,
+  BATCHING_POLICIES,
   roundLengthExperiment,
   sloScaleExperiment,
   statsOf,
@@ -80,6 +82,11 @@ export async function runSimulate(opts: SimulateOpts): Promise<void> {
     if (experiments.includes('degree')) for (const m of mixes) step(`degree ${m}`, () => degreeExperiment(cfg, m));
     if (experiments.includes('ablation')) step('ablation', () => ablationExperiment(cfg, scales));
     if (experiments.includes('round-length')) step('round-length', () => roundLengthExperiment(cfg, [1, 2, 5, 10, 15]));
+    if (experiments.includes('variants')) for (const m of mixes) step(`variants ${m}`, () => sloScaleExperiment(cfg, m, scales, variantPolicies(cfg.profile), `variants-${m}`));
+    if (experiments.includes('batching')) {
+      step('batching uniform', () => rateExperiment(cfg, 'uniform', [0.5, 0.75, 1, 1.25, 1.5].map((f) => +(f * cfg.rate).toFixed(3)), BATCHING_POLICIES, 'batching-uniform',
+        'Batching sweep: every baseline, TetriServe+ and TetriServe+batch on the same workloads.'));
+    }
   }
   const argv = process.argv.slice(3).join(' ');
   const header = [

@@ -14,6 +14,12 @@ import type { TraceRow } from '../sim/trace.js';
 import type { ArrivalProcess, Mix } from '../sim/workloads.js';
 
 export const EXPERIMENTS = ['slo-scale', 'rate', 'resolution', 'degree', 'ablation', 'round-length', 'arrivals'] as const;
+/**
+ * Run only when named (not part of "all"): "variants" (SLO sweep of every baseline, TetriServe+, TetriServe+reserve
+ * and, with a batched profile, TetriServe+batch) and "batching" (rate sweep 0.5-1.5x --rate, uniform mix, every
+ * baseline against TetriServe+ and TetriServe+batch).
+ */
+export const EXTRA_EXPERIMENTS = ['variants', 'batching'] as const;
 /** The profile fitted to published figures; the default until a measured multi-GPU profile exists. */
 export const PUBLISHED_PROFILE = 'profiles/flux1-dev-h100.json';
 export const RESULTS_DIR = 'results/sim';
@@ -57,7 +63,7 @@ export function registerSimulate(program: Command): void {
     .option('--arrivals <kind>', 'arrival process: poisson or bursty (experiments that do not compare them)', 'poisson')
     .option('--slo-scale <x>', 'SLO scale for experiments that do not sweep it', '1.2')
     .option('--steps <n>', 'denoising steps per request', '50')
-    .option('--experiments <list>', `comma-separated subset of ${EXPERIMENTS.join(',')} or "all"`, 'all')
+    .option('--experiments <list>', `comma-separated subset of ${EXPERIMENTS.join(',')} or "all" (all of those); also ${EXTRA_EXPERIMENTS.join(', ')} (only when named)`, 'all')
     .option('--trace <file.csv>', 'replay this request trace (arrival_s,resolution,slo_s[,steps]) instead of generated workloads')
     .option('--write-trace <file.csv>', 'write the generated workload (first seed, --mix, --arrivals, --slo-scale) as a trace and stop')
     .option('--overhead', 'benchmark the per-round decision time (8/32/128 GPUs x 100/1000 queued) instead')
@@ -206,7 +212,9 @@ export function parseSimulateOptions(opts: SimulateOpts, readTrace: (path: strin
   if (opts.mix !== 'uniform' && opts.mix !== 'skewed') throw new Error(`--mix must be uniform or skewed (got "${opts.mix}")`);
   if (opts.arrivals !== 'poisson' && opts.arrivals !== 'bursty') throw new Error(`--arrivals must be poisson or bursty (got "${opts.arrivals}")`);
   const experiments = opts.experiments.trim() === 'all' ? [...EXPERIMENTS] : opts.experiments.split(',').map((s) => s.trim());
-  for (const w of experiments) if (!(EXPERIMENTS as readonly string[]).includes(w)) throw new Error(`--experiments: unknown experiment "${w}": use ${EXPERIMENTS.join(', ')} or all`);
+  for (const w of experiments) {
+    if (![...EXPERIMENTS, ...EXTRA_EXPERIMENTS].includes(w as never)) throw new Error(`--experiments: unknown experiment "${w}": use ${[...EXPERIMENTS, ...EXTRA_EXPERIMENTS].join(', ')} or all`);
+  }
   const cfg: ExperimentConfig = {
     profile,
     profileName: profilePath.replace(/^.*profiles\//, 'profiles/'),

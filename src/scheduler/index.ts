@@ -4,7 +4,7 @@ import { EdfScheduler } from './policies/edf.js';
 import type { FixedDegreeOptions } from './policies/fixed-base.js';
 import { RsspScheduler } from './policies/rssp.js';
 import { XDiTScheduler } from './policies/xdit.js';
-import { TETRISERVE_PLUS, TetriServeScheduler, type TetriServeOptions } from './tetriserve.js';
+import { TETRISERVE_PLUS, TETRISERVE_PLUS_RESERVE, TetriServeScheduler, type TetriServeOptions } from './tetriserve.js';
 import type { Scheduler } from './types.js';
 
 export * from './types.js';
@@ -14,13 +14,13 @@ export { checkAdmission, type AdmissionDecision, type AdmittedWork } from './adm
 export { minGpuSecondsPlan, minPlanGpuSeconds, type StepPlan } from './allocation.js';
 export { Packer } from './packing.js';
 export { place, needsGroupChange } from './placement.js';
-export { TetriServeScheduler, TETRISERVE_PLUS, type TetriServeOptions, referenceStepSeconds, stepsInWindow } from './tetriserve.js';
+export { TetriServeScheduler, TETRISERVE_PLUS, TETRISERVE_PLUS_RESERVE, type TetriServeOptions, referenceStepSeconds, stepsInWindow } from './tetriserve.js';
 export { XDiTScheduler } from './policies/xdit.js';
 export { RsspScheduler, rsspDegree } from './policies/rssp.js';
 export { EdfScheduler } from './policies/edf.js';
 export type { FixedDegreeOptions } from './policies/fixed-base.js';
 
-export const POLICY_HELP = 'tetriserve, tetriserve+, tetriserve+batch (simulator only), xdit:K, edf:K or rssp (K a profiled degree); baselines take +triage and/or +backfill, e.g. rssp+triage+backfill';
+export const POLICY_HELP = 'tetriserve, tetriserve+, tetriserve+reserve, tetriserve+batch (simulator only), xdit:K, edf:K or rssp (K a profiled degree); baselines take +triage and/or +backfill, e.g. rssp+triage+backfill';
 
 /** What the caller's executor can run (the simulator's runs batched assignments; the live server's runs batch 1). */
 export interface ExecutorCapabilities {
@@ -30,7 +30,7 @@ export interface ExecutorCapabilities {
 
 /**
  * Builds a scheduler from a policy name: "tetriserve", "tetriserve+" (TETRISERVE_PLUS), "xdit:K", "rssp",
- * "edf:K" (K a profiled degree), "tetriserve+batch" (TetriServe+ with batching: only where `executor.batching`, i.e. the
+ * "edf:K" (K a profiled degree), "tetriserve+reserve" (TETRISERVE_PLUS_RESERVE), "tetriserve+batch" (TetriServe+ with batching: only where `executor.batching`, i.e. the
  * simulator). Baselines accept modifiers "+triage" and "+backfill" (see fixed-base.ts).
  * TetriServe options come from `tetri` (they override TetriServe+'s).
  */
@@ -39,6 +39,7 @@ export function createScheduler(policy: string, model: CostModel, tetri: TetriSe
     throw new Error(`policy "${policy}" with batching needs an executor that runs batched steps; this one runs batch 1 (the live server does): use a policy without batching`);
   }
   if (policy === 'tetriserve+') return new TetriServeScheduler(model, { name: 'TetriServe+', ...TETRISERVE_PLUS, ...tetri });
+  if (policy === 'tetriserve+reserve') return new TetriServeScheduler(model, { name: 'TetriServe+reserve', ...TETRISERVE_PLUS_RESERVE, ...tetri });
   if (policy === 'tetriserve+batch') {
     if (!executor.batching) throw new Error(`policy "tetriserve+batch" needs an executor that runs batched steps; this one runs batch 1 (the live server does): use tetriserve+`);
     return new TetriServeScheduler(model, { name: 'TetriServe+batch', ...TETRISERVE_PLUS, batching: true, ...tetri });

@@ -16,7 +16,8 @@ export interface ProfileEntry {
   /**
    * Optional batched latencies: seconds per step of a batch of b same-resolution requests run together, keyed
    * by batch size (>= 2) and then by degree, e.g. {"2": {"1": 0.041, "2": 0.031}, "4": {...}}. Degrees may be a
-   * subset of the profile's. Read by CostModel.batchStep; the schedulers do not batch yet (docs/scheduler.md).
+   * subset of the profile's. Read by CostModel.batchStep / batchSlot (TetriServe `batching`); provenance keys
+   * "batch<b>" mark them (measured:/derived:...).
    */
   readonly batchStepSeconds?: Readonly<Record<string, Readonly<Record<string, number>>>>;
 }
@@ -98,7 +99,17 @@ export function provenanceCounts(profile: LatencyProfile): Record<'measured' | '
 export function provenanceSummary(profile: LatencyProfile): string {
   const c = provenanceCounts(profile);
   const parts = Object.entries(c).filter(([, n]) => n > 0).map(([k, n]) => `${n} ${k}`);
-  return `${parts.join(', ')} step times`;
+  // Batched step times (provenance keys "batch<b>", one per batch size and resolution), when there are any.
+  const b = { measured: 0, published: 0, derived: 0, assumed: 0, unmarked: 0 };
+  for (const e of profile.entries) {
+    for (const size of Object.keys(e.batchStepSeconds ?? {})) {
+      const p = (e.provenance?.[`batch${size}`] ?? '').trim().toLowerCase();
+      const kind = (['measured', 'published', 'derived', 'assumed'] as const).find((k) => p.startsWith(k));
+      b[kind ?? 'unmarked'] += Object.keys(e.batchStepSeconds![size]).length;
+    }
+  }
+  const bparts = Object.entries(b).filter(([, n]) => n > 0).map(([k, n]) => `${n} ${k}`);
+  return `${parts.join(', ')} step times${bparts.length ? `; batched: ${bparts.join(', ')}` : ''}`;
 }
 
 /** Latent tokens of a square image for a DiT with 8x VAE downsampling and 2x2 patches: (side/16)^2. */

@@ -9,7 +9,7 @@ import { UNMEASURED_STEP, type CostModel } from './cost-model.js';
 import { Packer } from './packing.js';
 import { needsGroupChange, place, type PlacementWant } from './placement.js';
 import { TableScheduler } from './request-table.js';
-import type { Assignment, GpuId, GpuState, RequestState } from './types.js';
+import type { Assignment, GpuId, GpuState, RequestState, StepsDone } from './types.js';
 
 export interface TetriServeOptions {
   /** Round length in steps (paper default 5); the round lasts roundSteps x the reference step time. */
@@ -53,6 +53,18 @@ export interface TetriServeOptions {
    * per element, so members need not be in step). Needs an executor that runs Assignment.batch.
    */
   batching?: boolean;
+  /**
+   * Ours (the 2048² starvation): reservation for requests that must run at their fastest degree from about now
+   * (slack at that degree below one round). Such a request starts at that degree as soon as enough GPUs are free
+   * (before the DP packs anyone else); while too few are free, free GPUs are held for it if the running work
+   * frees enough of them within its slack. Works with `quantumSteps`, so running work ends soon.
+   */
+  reserveLarge?: boolean;
+  /**
+   * Ours: cap every assignment to this many reference steps of time (at least one step), so GPUs come back to
+   * the scheduler often (a reservation then waits at most this long). 0 = off (assignments fill the round).
+   */
+  quantumSteps?: number;
   /** Display name override. */
   name?: string;
 }
@@ -63,6 +75,13 @@ export interface TetriServeOptions {
  * "tetriserve+" in createScheduler and `dit simulate --policy`.
  */
 export const TETRISERVE_PLUS: Readonly<TetriServeOptions> = { dispatchOnIdle: true, smartLate: true, deferMarginRounds: 1, demandTriage: true };
+
+/**
+ * Ours: TetriServe+ with reservation for large requests (policy "tetriserve+reserve"): reserveLarge and one-step
+ * quanta. Serves 2048² about as often as the strong baselines, at the cost of some smaller requests (fewer in
+ * total at 50 steps); docs/scheduler.md, "The 2048² requests".
+ */
+export const TETRISERVE_PLUS_RESERVE: Readonly<TetriServeOptions> = { ...TETRISERVE_PLUS, reserveLarge: true, quantumSteps: 1 };
 
 interface Candidate {
   st: RequestState;
@@ -93,6 +112,8 @@ export class TetriServeScheduler extends TableScheduler {
   private readonly opts: Required<Omit<TetriServeOptions, 'name'>>;
   /** Reusable option weight list: [0, degrees...]. */
   private readonly optionWeights: Int32Array;
+  /** Expected end and size of each running assignment (reservations estimate when GPUs come back). */
+  private readonly runningEnds = new Map<number, { end: number; gpus: number }>();
 
   constructor(private readonly model: CostModel, options: TetriServeOptions = {}) {
     super(model);
@@ -106,6 +127,8 @@ export class TetriServeScheduler extends TableScheduler {
       deferMarginRounds: options.deferMarginRounds ?? 0,
       demandTriage: options.demandTriage ?? false,
       batching: options.batching ?? false,
+      reserveLarge: options.reserveLarge ?? false,
+      quantumSteps: options.quantumSteps ?? 0,
     };
     if (!(this.opts.roundSteps > 0)) throw new Error(`roundSteps must be > 0 (got ${this.opts.roundSteps})`);
     this.name = options.name ?? 'TetriServe';
@@ -261,7 +284,9 @@ export class TetriServeScheduler extends TableScheduler {
   /** Moves the on-time candidates demandTriage gives up to the late list (in place). */
   private triageByDemand(onTime: Candidate[], late: RequestState[], now: number, alive: number): void {
     const model = this.model;
-    const items: DemandItem[] = onTime.map((c) => ({ deadline: c.st.req.deadline, gpuSeconds: c.planGpuSeconds, droppable: true }));
+    // reserveLarge: a request already running at its fastest degree with less than a round of slack is not given
+    // up for smaller ones (it would be every time: one large request's demand always exceeds two small ones').
+    const items: DemandItem[] = onTime.map((c) => ({ deadline: c.st.req.deadline, gpuSeconds: c.planGpuSeconds, droppable: !(this.opts.reserveLarge && this.protectedLarge(c, now)) }));
     for (const rs of this.table.unfinishedStates()) {
       if (rs.phase !== 'running') continue;
       const left = rs.req.steps - rs.done;
@@ -283,6 +308,60 @@ export class TetriServeScheduler extends TableScheduler {
     onTime.length = 0;
     onTime.push(...keep);
     if (dissolved) this.triageByDemand(onTime, late, now, alive); // terminates: each pass dissolves a batch
+  }
+
+  /** reserveLarge: a request that started at its fastest degree (>= 2) and must stay there (slack < one round). */
+  private protectedLarge(c: Candidate, now: number): boolean {
+    if (c.members || c.st.done === 0) return false;
+    const model = this.model;
+    const k = model.degrees[model.fastestDegreeSlot(c.st.resIndex)];
+    if (k < 2 || c.st.lastGroup.length !== k) return false;
+    const slack = c.st.req.deadline - (now + c.remaining * model.fastestStep(c.st.resIndex));
+    return slack >= 0 && slack < this.roundSeconds;
+  }
+
+  /** Seconds of one reference step (roundSeconds / roundSteps). */
+  private get referenceStep(): number {
+    return this.roundSeconds / this.opts.roundSteps;
+  }
+
+  override onStepsDone(done: StepsDone): void {
+    super.onStepsDone(done);
+    this.runningEnds.delete(done.requestId);
+  }
+
+  /**
+   * The reservation this decision makes: the earliest-deadline on-time request whose fastest degree k >= 2 it
+   * must start at within one round (slack at k below a round) gets k GPUs now if they are free (returned with its
+   * slot set); if fewer are free but running work frees enough within its slack, 'hold'; otherwise null.
+   */
+  private reservation(
+    onTime: Candidate[], now: number, freeCount: number, fitsWindow: (st: RequestState, d: number) => boolean, moveGuess: (st: RequestState, d: number) => number,
+  ): Candidate | 'hold' | null {
+    const model = this.model;
+    const deg = model.degrees;
+    for (const c of [...onTime].sort(byDeadline)) {
+      if (c.members) continue;
+      const fd = model.fastestDegreeSlot(c.st.resIndex);
+      const k = deg[fd];
+      if (k < 2) continue;
+      const slack = c.st.req.deadline - (now + (k <= freeCount ? moveGuess(c.st, fd) : migrationGuess(model, c.st)) + c.remaining * model.fastestStep(c.st.resIndex));
+      if (slack < 0 || slack >= this.roundSeconds) continue;
+      if (k <= freeCount) {
+        if (!fitsWindow(c.st, fd)) return null;
+        c.slot = fd;
+        return c;
+      }
+      // When do k GPUs come back? Running assignments end at their expected times.
+      const ends = [...this.runningEnds.values()].sort((a, b) => a.end - b.end);
+      let have = freeCount;
+      for (const e of ends) {
+        have += e.gpus;
+        if (have >= k) return e.end - now <= slack + 1e-9 ? 'hold' : null;
+      }
+      return null;
+    }
+    return null;
   }
 
   get roundEndsAt(): number {
@@ -327,6 +406,20 @@ export class TetriServeScheduler extends TableScheduler {
     if (this.opts.batching && onTime.length > 1) this.formBatches(onTime, now, windowEnd, window, free.length, fitsWindow);
 
     if (this.opts.demandTriage && onTime.length > 0) this.triageByDemand(onTime, late, now, gpus.alive);
+
+    // Reservation (reserveLarge): pre-assign the most urgent must-run-at-full-degree request, or hold GPUs for it.
+    let reserved: Candidate | null = null;
+    let hold = false;
+    if (this.opts.reserveLarge && onTime.length > 0) {
+      const r = this.reservation(onTime, now, free.length, fitsWindow, moveGuess);
+      if (r === 'hold') hold = true;
+      else if (r) {
+        reserved = r;
+        onTime.splice(onTime.indexOf(r), 1);
+      }
+    }
+    if (hold) return [];
+    const capacity = free.length - (reserved ? deg[reserved.slot] : 0);
 
     if (this.opts.queueAware && onTime.length > 1) {
       const edf = [...onTime].sort(byDeadline);
@@ -395,9 +488,13 @@ export class TetriServeScheduler extends TableScheduler {
         }
       }
       if (this.choice.length < n) this.choice = new Uint8Array(2 * n);
-      this.packer.solve(free.length, this.choice);
+      this.packer.solve(capacity, this.choice);
       for (let i = 0; i < n; i++) onTime[i].slot = doomed[i] ? -2 : this.choice[i] - 1;
       chosen = onTime.filter((c) => c.slot >= 0);
+    }
+    if (reserved) {
+      chosen.unshift(reserved);
+      onTime.push(reserved);
     }
     let used = 0;
     for (const c of chosen) used += deg[c.slot];
@@ -477,8 +574,10 @@ export class TetriServeScheduler extends TableScheduler {
       if (!boundary && mig + t > window + 1e-9) return;
       let left = Infinity;
       for (const m of members) left = Math.min(left, m.req.steps - m.done);
-      const steps = stepsInWindow(window, mig, t, left);
+      const quantum = this.opts.quantumSteps > 0 ? Math.min(window, mig + this.opts.quantumSteps * this.referenceStep) : window;
+      const steps = stepsInWindow(quantum, mig, t, left);
       for (const m of members) this.table.start(m, g, steps);
+      this.runningEnds.set(members[0].req.id, { end: now + mig + steps * t, gpus: g.length });
       out.push(members.length > 1 ? { requestId: members[0].req.id, gpus: g, steps, batch: members.slice(1).map((m) => m.req.id) } : { requestId: r.st.req.id, gpus: g, steps });
     });
     return out;

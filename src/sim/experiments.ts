@@ -9,7 +9,7 @@
 import { CostModel } from '../scheduler/cost-model.js';
 import { createScheduler } from '../scheduler/index.js';
 import { provenanceSummary, type LatencyProfile } from '../scheduler/profile.js';
-import { TETRISERVE_PLUS, type TetriServeOptions } from '../scheduler/tetriserve.js';
+import { TETRISERVE_PLUS, TETRISERVE_PLUS_RESERVE, type TetriServeOptions } from '../scheduler/tetriserve.js';
 import type { Request } from '../scheduler/types.js';
 import type { BarChartSpec, LineChartSpec } from './charts.js';
 import { degreeOverTime, gpuSeconds, groupChanges, mean } from './metrics.js';
@@ -83,6 +83,18 @@ export const IMPROVEMENTS: PolicySpec[] = [
   TETRISERVE_PLUS_SPEC,
   { label: 'ours: TetriServe+ with admission control', policy: 'tetriserve', tetri: TETRISERVE_PLUS, ours: true, admission: true },
 ];
+/** TetriServe+ with reservation for large requests (the 2048² starvation). */
+export const TETRISERVE_PLUS_RESERVE_SPEC: PolicySpec = { label: 'ours: TetriServe+reserve', policy: 'tetriserve', tetri: TETRISERVE_PLUS_RESERVE, ours: true };
+/** TetriServe+ with batching of same-resolution small requests (needs batched step times in the profile). */
+export const TETRISERVE_PLUS_BATCH_SPEC: PolicySpec = { label: 'ours: TetriServe+batch', policy: 'tetriserve', tetri: { ...TETRISERVE_PLUS, batching: true }, ours: true };
+/**
+ * The "variants" experiment: every baseline (so the strong envelope is the headline's), TetriServe+ and its two
+ * variants; batching only where the profile has batched step times.
+ */
+export function variantPolicies(profile: LatencyProfile): PolicySpec[] {
+  const batched = profile.entries.some((e) => e.batchStepSeconds && Object.keys(e.batchStepSeconds).length > 0);
+  return [...BASELINES, TETRISERVE_PLUS_SPEC, TETRISERVE_PLUS_RESERVE_SPEC, ...(batched ? [TETRISERVE_PLUS_BATCH_SPEC] : [])];
+}
 /** The headline experiment's policies: every baseline, the paper algorithm and TetriServe+. */
 export const MAIN_POLICIES: PolicySpec[] = [...BASELINES, TETRISERVE, TETRISERVE_PLUS_SPEC];
 /**
@@ -96,6 +108,9 @@ export const SWEEP_POLICIES: PolicySpec[] = [
   TETRISERVE,
   TETRISERVE_PLUS_SPEC,
 ];
+
+/** The batching rate sweep: every baseline, TetriServe+ and TetriServe+batch. */
+export const BATCHING_POLICIES: PolicySpec[] = [...BASELINES, TETRISERVE_PLUS_SPEC, TETRISERVE_PLUS_BATCH_SPEC];
 
 /** Drops fixed-degree policies whose degree the cluster cannot form (e.g. SP=8 on 4 GPUs). */
 export function usable(cfg: ExperimentConfig, policies: readonly PolicySpec[]): PolicySpec[] {
@@ -439,23 +454,23 @@ export function sloScaleExperiment(cfg: ExperimentConfig, mix: Mix, scales: read
   };
 }
 
-export function rateExperiment(cfg: ExperimentConfig, mix: Mix, rates: readonly number[], allPolicies = SWEEP_POLICIES): ExperimentOutput {
+export function rateExperiment(cfg: ExperimentConfig, mix: Mix, rates: readonly number[], allPolicies = SWEEP_POLICIES, name = `rate-${mix}`, note = 'The strong envelope here is over the baselines listed (the ones that form it in the SLO-scale tables).'): ExperimentOutput {
   const policies = usable(cfg, allPolicies);
   const grid = policies.map((p) => rates.map((r) => samples(cfg, p, mix, cfg.sloScale, r)));
   const t = sweepTables(cfg, policies, rates.map((r) => `${r}/min`), grid);
   const markdown = [
-    `### SLO attainment vs arrival rate — ${mix} mix, SLO ×${cfg.sloScale}`,
+    `### SLO attainment vs arrival rate — ${mix} mix, SLO ×${cfg.sloScale}${name === `rate-${mix}` ? '' : ` (${name})`}`,
     '',
-    `${seedNote(cfg)}. The strong envelope here is over the baselines listed (the ones that form it in the SLO-scale tables).`,
+    `${seedNote(cfg)}. ${note}`,
     '',
     t.md,
   ].join('\n');
   return {
-    name: `rate-${mix}`,
+    name,
     markdown,
     lineCharts: [
       {
-        file: `rate-${mix}.png`,
+        file: `${name}.png`,
         spec: {
           title: `SLO attainment vs arrival rate (${mix} mix, SLO x${cfg.sloScale})`,
           subtitle: `${cfg.gpus} GPUs, ${cfg.steps} steps, ${cfg.requests} requests x ${cfg.seeds.length} seeds, bars: 95% CI`,

@@ -44,6 +44,8 @@ function randomTrial(rng: Rng): Trial {
     deferMarginRounds: rng.next() < 0.3 ? rng.int(0, 2) : 0,
     demandTriage: rng.next() < 0.4,
     batching: rng.next() < 0.35,
+    reserveLarge: rng.next() < 0.3,
+    quantumSteps: rng.next() < 0.3 ? [0.5, 1, 2][rng.int(0, 2)] : 0,
   };
   const pool = [256, 384, 512, 768, 1024, 2048];
   const resolutions = pool.filter(() => rng.next() < 0.6);
