@@ -22,7 +22,7 @@
 # DRY_RUN=1: the same path on this machine's CPU Vulkan (lavapipe), without .gpu/env.sh: weights/small-flux (the
 # whole pipeline: real text encoders and VAE) at 64/128 px on two workers sharing the adapter, 4 steps, 8 s runs,
 # TetriServe and xdit:1 on the uniform mix. Numbers are meaningless there (both "GPUs" share the CPU with the HTTP
-# loop); it shows the HTTP path end to end. ~2 minutes.
+# loop); it shows the HTTP path end to end. 3-7 minutes, depending on the CPU load (budget 420 s).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT="${OUT:-dit-out/gpu-serve-experiment}"
@@ -31,7 +31,7 @@ export OUT
 if [ "${DRY_RUN:-0}" = "1" ]; then
   export MODEL="${MODEL:-weights/small-flux}" GPUS="${GPUS:-2}" SHARED_ADAPTER=1 ROBUSTNESS=1 MAX_DEGREE="${MAX_DEGREE:-2}"
   export STEPS="${STEPS:-4}" RESOLUTIONS="${RESOLUTIONS:-64,128}" SECONDS_PER_RUN="${SECONDS_PER_RUN:-8}" RATE_PER_MIN="${RATE_PER_MIN:-30}"
-  export MIXES="${MIXES:-uniform}" POLICIES="${POLICIES:-tetriserve,xdit:1}" TXT_TOKENS="${TXT_TOKENS:-32}" BUDGET_SECONDS="${BUDGET_SECONDS:-200}"
+  export MIXES="${MIXES:-uniform}" POLICIES="${POLICIES:-tetriserve,xdit:1}" TXT_TOKENS="${TXT_TOKENS:-32}" BUDGET_SECONDS="${BUDGET_SECONDS:-420}"
 else
   source .gpu/env.sh
   nvidia-smi --query-gpu=index,name,memory.used,memory.total --format=csv >"$OUT/nvidia-smi.csv" 2>/dev/null || true

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { makeProfile, type LatencyProfile } from '../scheduler/profile.js';
 import { generateWorkload, type Mix } from '../sim/workloads.js';
 import { defaultConfig } from './config.js';
-import { replayLive, replaySimulated, type LatencyStats, type ReplayResult } from './replay.js';
+import { replayLive, replaySimulated, simulateTrace, type LatencyStats, type ReplayResult } from './replay.js';
 import { measuredProfile, openWorkers } from './server.js';
 
 export interface ExperimentOptions {
@@ -68,10 +68,14 @@ export interface RunReport {
   stageSeconds: Record<number, number>;
   gpuBusySeconds: number[];
   perResolution: Record<number, { n: number; met: number }>;
+  /** Assignments that ended < 50 ms after a round boundary (their GPUs then idle to the next one; replay.ts). */
+  boundaryMisses: number;
   /** Missed requests that finished within 10% of their SLO after the deadline. */
   nearMisses: number;
   /** Where |gapPoints| > 5: measured reasons (profile error, encode/decode share, cut tail, near misses). */
   notes: string[];
+  /** Every request: trace times, live and simulated (start-up profile) finish, met (seconds from the run's start). */
+  requests: { id: number; resolution: number; arrival: number; deadline: number; liveFinish: number | null; liveMet: boolean; simFinish: number | null; simMet: boolean; state: string }[];
 }
 
 export interface MixReport {
@@ -108,7 +112,7 @@ function serviceProfile(base: LatencyProfile, r: ReplayResult, steps: number): L
 }
 
 /** Measured reasons for a prediction gap over 5 points. */
-function gapNotes(profile: LatencyProfile, live: ReplayResult, run: Pick<RunReport, 'gapPoints' | 'gapServicePoints' | 'nearMisses' | 'cut'>, steps: number): string[] {
+function gapNotes(profile: LatencyProfile, live: ReplayResult, run: Pick<RunReport, 'gapPoints' | 'gapServicePoints' | 'nearMisses' | 'cut' | 'requests'>, steps: number): string[] {
   if (Math.abs(run.gapPoints) <= 5) return [];
   const notes: string[] = [];
   const off: string[] = [];
@@ -131,6 +135,12 @@ function gapNotes(profile: LatencyProfile, live: ReplayResult, run: Pick<RunRepo
   const n = live.outcomes.length;
   if (run.nearMisses) notes.push(`${run.nearMisses} missed request(s) finished within 10% of their SLO after the deadline (one request of ${n} is ${(100 / Math.max(1, n)).toFixed(1)} points)`);
   if (run.cut) notes.push(`${run.cut} request(s) cut at the tail limit (counted missed)`);
+  if (live.boundaryMisses) notes.push(`${live.boundaryMisses} assignment(s) ended < 50 ms after a round boundary: the simulator's end exactly on it, so its GPUs join that round; live they wait a whole round (policy without dispatch on idle; tetriserve+ has it)`);
+  const differ = run.requests.filter((x) => x.liveMet !== x.simMet);
+  if (differ.length) {
+    const show = (t: number | null): string => (t === null ? 'never' : `${t.toFixed(2)} s`);
+    notes.push(`live and simulated differ on ${differ.length} request(s): ${differ.slice(0, 6).map((x) => `#${x.id} ${x.resolution}px deadline ${x.deadline.toFixed(2)} s, live ${show(x.liveFinish)}${x.liveMet ? ' met' : ' missed'}, simulated ${show(x.simFinish)}${x.simMet ? ' met' : ' missed'}`).join('; ')}`);
+  }
   if (live.httpErrors.length) notes.push(`${live.httpErrors.length} HTTP error(s): ${live.httpErrors.slice(0, 2).join('; ')}`);
   return notes;
 }
@@ -169,7 +179,7 @@ export function renderReport(r: ExperimentReport): string {
   L.push('', '## Per resolution (met / n, live) and base SLOs', '');
   for (const m of r.mixes) {
     L.push(`- ${m.mix}: base SLO ${Object.entries(m.baseSlo).map(([res, s]) => `${res}px ${s.toFixed(2)} s`).join(', ')}`);
-    for (const x of m.runs) L.push(`  - ${x.policy}: ${Object.entries(x.perResolution).map(([res, v]) => `${res}px ${v.met}/${v.n}`).join(', ')}; live step ms ${Object.entries(x.liveStepSeconds).map(([k, s]) => `${k} ${(s * 1000).toFixed(0)}`).join(', ')}; encode+decode s ${Object.entries(x.stageSeconds).map(([res, s]) => `${res}px ${s.toFixed(3)}`).join(', ')}; decision ${ms(x.decisionMsMedian)} ms; POST p99 ${ms(x.submitMs.p99)} ms`);
+    for (const x of m.runs) L.push(`  - ${x.policy}: ${Object.entries(x.perResolution).map(([res, v]) => `${res}px ${v.met}/${v.n}`).join(', ')}; live step ms ${Object.entries(x.liveStepSeconds).map(([k, s]) => `${k} ${(s * 1000).toFixed(0)}`).join(', ')}; encode+decode s ${Object.entries(x.stageSeconds).map(([res, s]) => `${res}px ${s.toFixed(3)}`).join(', ')}; decision ${ms(x.decisionMsMedian)} ms; POST p99 ${ms(x.submitMs.p99)} ms; assignments ending < 50 ms after a round boundary ${x.boundaryMisses}`);
   }
   return `${L.join('\n')}\n`;
 }
@@ -227,7 +237,14 @@ export async function runServeExperiment(o: ExperimentOptions): Promise<Experime
           await save();
           continue;
         }
-        const simA = replaySimulated(profile, o.gpus, policy, trace, maxDegree);
+        const simOut = simulateTrace(profile, o.gpus, policy, trace, maxDegree);
+        const simA = simOut.length ? simOut.filter((x) => x.met).length / simOut.length : 1;
+        const simById = new Map(simOut.map((x) => [x.id, x]));
+        const fin = (t: number | undefined): number | null => (t !== undefined && Number.isFinite(t) ? Math.round(t * 1000) / 1000 : null);
+        const requests = live.outcomes.map((x) => {
+          const sx = simById.get(x.id);
+          return { id: x.id, resolution: x.resolution, arrival: x.arrival, deadline: x.deadline, liveFinish: fin(x.finish), liveMet: x.met, simFinish: fin(sx?.finish), simMet: sx?.met ?? false, state: x.state };
+        });
         const simB = replaySimulated(serviceProfile(profile, live, o.steps), o.gpus, policy, trace, maxDegree);
         const perResolution: Record<number, { n: number; met: number }> = {};
         let nearMisses = 0;
@@ -242,8 +259,8 @@ export async function runServeExperiment(o: ExperimentOptions): Promise<Experime
           gapPoints: 100 * (simA - live.attainment), gapServicePoints: 100 * (simB - live.attainment),
           wallSeconds: live.wallSeconds, decisionMsMedian: live.decisionMsMedian, liveStepSeconds: live.stepSecondsByDegree,
           stepsByDegree: live.stepsByDegree, statusMs: live.statusMs, statusMsAll: live.statusMsAll, submitMs: live.submitMs,
-          eventLoopDelayMs: live.eventLoopDelayMs, deadlineSkewMsMax: live.deadlineSkewMsMax, serverMet: live.serverMet, cut: live.cut,
-          httpErrors: live.httpErrors.slice(0, 20), stageSeconds: live.stageSeconds, gpuBusySeconds: live.gpuBusySeconds, perResolution, nearMisses, notes: [],
+          eventLoopDelayMs: live.eventLoopDelayMs, deadlineSkewMsMax: live.deadlineSkewMsMax, serverMet: live.serverMet, cut: live.cut, boundaryMisses: live.boundaryMisses,
+          httpErrors: live.httpErrors.slice(0, 20), stageSeconds: live.stageSeconds, gpuBusySeconds: live.gpuBusySeconds, perResolution, nearMisses, notes: [], requests,
         };
         run.notes = gapNotes(profile, live, run, o.steps);
         mr.runs.push(run);
