@@ -114,9 +114,12 @@ export function registerBench(program: Command): void {
       if (!runs.length) throw new FlagError('--flux/--sd3', "nothing to run: both are empty; give at least one resolution (e.g. --flux 1024 --sd3 '')");
       const reps = intFlag('--reps', opts.reps, 1, 1000);
       const batches = [...new Set(opts.batch.split(',').map((b) => intFlag('--batch', b.trim(), 1, 64)))].sort((a, b) => a - b);
+      // A family whose graph takes fewer images (SD3: batch 1) runs the sizes it can, with a note.
+      const batchesOf = (r: (typeof runs)[number]) => batches.filter((b) => b <= (r.family.bench?.maxBatch ?? 1));
       for (const r of runs) {
-        const max = r.family.bench?.maxBatch ?? 1;
-        if (batches.some((b) => b > max)) throw new FlagError('--batch', `${r.flag.slice(2).toUpperCase()} runs batch 1..${max} only (got ${opts.batch}); skip it with ${r.flag} '' or use --batch 1`);
+        const skipped = batches.filter((b) => !batchesOf(r).includes(b));
+        if (skipped.length === batches.length) throw new FlagError('--batch', `${r.flag.slice(2).toUpperCase()} runs batch 1..${r.family.bench?.maxBatch ?? 1} only (got ${opts.batch}); skip it with ${r.flag} '' or add 1 to --batch`);
+        if (skipped.length) console.log(`note: ${r.flag.slice(2).toUpperCase()} runs batch ${batchesOf(r).join(',')} only (its graph takes no larger batch); batch ${skipped.join(',')} skipped for it`);
       }
       type Ref = { device: string; results: { model: string; resolution: number; ms_median: number; peak_mem_bytes?: number }[] };
       const ref = opts.reference ? await jsonFileFlag<Ref>('--reference', opts.reference, 'give the JSON written by bench/reference/step_time.py') : undefined;
@@ -134,13 +137,13 @@ export function registerBench(program: Command): void {
         for (const r of runs) {
           const bench = r.family.bench!;
           for (const res of r.resolutions) {
-            for (const b of batches) {
+            for (const b of batchesOf(r)) {
               const why = stepDoesNotFit(ctx, r.family, bench.config, res, bench.textTokens, b);
               if (why) throw new FlagError(r.flag, `${res}${b > 1 ? ` at batch ${b}` : ''} is too large for adapter '${ctxName}': ${why.split(' Fix:')[0]}; use a smaller resolution or batch`);
             }
           }
         }
-        for (const r of runs) rows.push(...(await benchModel(ctx, r.family, r.resolutions, { reps, log, batches })));
+        for (const r of runs) rows.push(...(await benchModel(ctx, r.family, r.resolutions, { reps, log, batches: batchesOf(r) })));
       } finally {
         ctx.destroy();
       }
