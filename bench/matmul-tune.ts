@@ -187,7 +187,7 @@ async function main() {
   writeFileSync(`${outDir}/default-kernel.wgsl`, subgroupMatrixMatmulWgsl({
     aType: 'f16', bType: 'f16', outType: 'f16', bLayout: 'nk', vecA: true, vecB: true, aAccess: 'read', bAccess: 'read',
     biasType: 'f16', gateType: 'f16', biasAccess: 'read', gateAccess: 'read', resAccess: 'read',
-  }, defaultSgTiling(caps.subgroupMaxSize, caps.limits.maxComputeWorkgroupStorageSize)));
+  }, defaultSgTiling(caps.subgroupMaxSize, caps.limits.maxComputeWorkgroupStorageSize), { syntax: caps.subgroupMatrixSyntax }));
   // Same shapes for the PyTorch reference (F.linear, f16), written first so a cut run still has it.
   writeFileSync(`${outDir}/torch-spec.json`, JSON.stringify(SHAPES.map((s) => ({ id: s.name, op: 'linear', shape: { M: s.M, K: s.K, N: s.N } }))));
 

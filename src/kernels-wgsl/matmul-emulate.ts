@@ -14,11 +14,18 @@ export function emulateSubgroupMatrix(wgsl: string): string {
   let src = wgsl
     .replace('enable chromium_experimental_subgroup_matrix;', '')
     .replace('diagnostic(off, chromium.subgroup_matrix_uniformity);', '')
+    // Both spellings (src/gpu/subgroup-matrix-syntax.ts): the deprecated one passes col_major as a bool argument
+    // (kept by smLoad_X / smStore_Cs); the current one names it in the template, which picks a wrapper.
     .replace(/subgroupMatrixLoad<subgroup_matrix_(?:left|right)<f16, 16, 16>>\(&(\w+), /g, (_m, arr: string) => {
       arrays.add(arr);
       return `smLoad_${arr}(`;
     })
+    .replace(/subgroupMatrixLoad<subgroup_matrix_(?:left|right)<f16, 16, 16>, (row|col)_major>\(&(\w+), /g, (_m, major: string, arr: string) => {
+      arrays.add(arr);
+      return `smLoad${major === 'col' ? 'C' : 'R'}_${arr}(`;
+    })
     .replace(/subgroupMatrixStore\(&Cs, /g, 'smStore_Cs(')
+    .replace(/subgroupMatrixStore<(row|col)_major>\(&Cs, /g, (_m, major: string) => `smStore${major === 'col' ? 'C' : 'R'}_Cs(`)
     .replace(/subgroupMatrixMultiplyAccumulate\(/g, 'smMma(')
     .replace(/subgroup_matrix_result<f32, 16, 16>\(\)/g, 'smAcc()');
   if (/subgroup_?[mM]atrix/.test(src)) throw new Error('emulateSubgroupMatrix: a subgroup-matrix construct was left unreplaced (the generator emits a form the emulation does not know)');
@@ -33,7 +40,9 @@ export function emulateSubgroupMatrix(wgsl: string): string {
     smPool[s * 256u + r * 16u + c] = f32(${a}[select(off + r * stride + c, off + c * stride + r, colMajor)]);
   } }
   return s;
-}`);
+}
+fn smLoadR_${a}(off: u32, stride: u32) -> u32 { return smLoad_${a}(off, false, stride); }
+fn smLoadC_${a}(off: u32, stride: u32) -> u32 { return smLoad_${a}(off, true, stride); }`);
   src += `
 var<private> smPool: array<f32, ${32 * 256}>;
 var<private> smNextTmp: u32 = 0u;
@@ -50,6 +59,8 @@ fn smStore_Cs(off: u32, m: u32, colMajor: bool, stride: u32) {
     Cs[select(off + r * stride + c, off + c * stride + r, colMajor)] = smPool[m * 256u + r * 16u + c];
   } }
 }
+fn smStoreR_Cs(off: u32, m: u32, stride: u32) { smStore_Cs(off, m, false, stride); }
+fn smStoreC_Cs(off: u32, m: u32, stride: u32) { smStore_Cs(off, m, true, stride); }
 fn smMma(a: u32, b: u32, acc: u32) -> u32 {
   let n = P.loopK;
   for (var r = 0u; r < n; r++) { for (var c = 0u; c < n; c++) {

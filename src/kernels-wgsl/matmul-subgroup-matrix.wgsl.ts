@@ -30,6 +30,7 @@
 // Uniformity: fragment offsets derive from local_invocation_index / subgroupSize (uniform within a subgroup but
 // not across the workgroup), which the default uniformity analysis rejects; the diagnostic is turned off
 // (GPU-NOTES: multi-subgroup tiling works and matches the reference with it off).
+import { sgLoad, sgStore, type SubgroupMatrixSyntax } from '../gpu/subgroup-matrix-syntax.js';
 import { epilogueWgsl, gemmBindings, needsF16, PARAMS_WGSL, type GemmSpec } from './matmul-epilogue.wgsl.js';
 
 export type SgStaging = 'staged' | 'stageA' | 'direct';
@@ -70,7 +71,12 @@ export interface BLoader {
 
 export interface SgOptions {
   bLoader?: BLoader;
+  /** How the device spells subgroupMatrixLoad/Store (ctx.caps.subgroupMatrixSyntax); default: what this Dawn wants. */
+  syntax?: SubgroupMatrixSyntax;
 }
+
+/** One fragment load's operands: pointer, offset and stride (WGSL, in halves), and whether it is column-major. */
+type Frag = [ptr: string, offset: string, colMajor: boolean, stride: string];
 
 export function sgTileShape(t: SgTiling): { BM: number; BN: number; threads: number } {
   return { BM: t.sgM * t.fragM * 16, BN: t.sgN * t.fragN * 16, threads: t.sgM * t.sgN * t.subgroupSize };
@@ -126,12 +132,12 @@ export function subgroupMatrixMatmulWgsl(spec: GemmSpec, t: SgTiling, opts: SgOp
   const ind = (s: string, n: number) => s.split('\n').map((l) => ' '.repeat(n) + l).join('\n');
 
   const accDecl: string[] = [];
-  const mmaLines = (loadA: (i: number, kk: number) => string, loadB: (j: number, kk: number) => string) => {
+  const mmaLines = (loadA: (i: number, kk: number) => Frag, loadB: (j: number, kk: number) => Frag) => {
     const out: string[] = [];
     for (let kk = 0; kk < t.bk / 16; kk++) {
       out.push('{');
-      for (let i = 0; i < FM; i++) out.push(`  var fa${i} = subgroupMatrixLoad<${LEFT}>(${loadA(i, kk)});`);
-      for (let j = 0; j < FN; j++) out.push(`  var fb${j} = subgroupMatrixLoad<${RIGHT}>(${loadB(j, kk)});`);
+      for (let i = 0; i < FM; i++) out.push(`  var fa${i} = ${sgLoad(LEFT, ...loadA(i, kk), opts.syntax)};`);
+      for (let j = 0; j < FN; j++) out.push(`  var fb${j} = ${sgLoad(RIGHT, ...loadB(j, kk), opts.syntax)};`);
       for (let i = 0; i < FM; i++) {
         for (let j = 0; j < FN; j++) out.push(`  acc${i}_${j} = subgroupMatrixMultiplyAccumulate(fa${i}, fb${j}, acc${i}_${j});`);
       }
@@ -145,7 +151,7 @@ export function subgroupMatrixMatmulWgsl(spec: GemmSpec, t: SgTiling, opts: SgOp
   const epi: string[] = [];
   for (let i = 0; i < FM; i++) {
     for (let j = 0; j < FN; j++) {
-      epi.push(`subgroupMatrixStore(&Cs, cBase, acc${i}_${j}, false, 16u);
+      epi.push(`${sgStore('&Cs', 'cBase', `acc${i}_${j}`, false, '16u', opts.syntax)};
 workgroupBarrier();
 for (var e = lane; e < 256u; e += ${SG}u) {
   let row = rowBase + ${i * 16}u + e / 16u;
@@ -159,10 +165,10 @@ workgroupBarrier();`);
   let smem = '';
   let mainLoop = '';
   if (t.staging === 'direct') {
-    const loadA = (i: number, kk: number) => `&A, aBase + (rowBase + ${i * 16}u) * P.K + k0 + ${kk * 16}u, false, P.K`;
+    const loadA = (i: number, kk: number): Frag => ['&A', `aBase + (rowBase + ${i * 16}u) * P.K + k0 + ${kk * 16}u`, false, 'P.K'];
     const loadB = spec.bLayout === 'nk'
-      ? (j: number, kk: number) => `&B, bBase + (colBase + ${j * 16}u) * P.K + k0 + ${kk * 16}u, true, P.K`
-      : (j: number, kk: number) => `&B, bBase + (k0 + ${kk * 16}u) * P.N + colBase + ${j * 16}u, false, P.N`;
+      ? (j: number, kk: number): Frag => ['&B', `bBase + (colBase + ${j * 16}u) * P.K + k0 + ${kk * 16}u`, true, 'P.K']
+      : (j: number, kk: number): Frag => ['&B', `bBase + (k0 + ${kk * 16}u) * P.N + colBase + ${j * 16}u`, false, 'P.N'];
     mainLoop = `for (var k0 = kBegin; k0 < kEnd; k0 += ${t.bk}u) {
 ${ind(mmaLines(loadA, loadB), 2)}
 }`;
@@ -249,17 +255,17 @@ ${ind(inner, 4)}
     for (let l = 0; l < perA; l++) store.push(put('As', `ra${l}`, `li + ${l * threads}u`, cprA, chunksA, LDA, A_STAGE));
     for (let l = 0; l < perB; l++) store.push(put('Bs', `rb${l}`, `li + ${l * threads}u`, cprB, chunksB, LDB, B_STAGE));
 
-    const loadA = (i: number, kk: number) => `&As, aOff + ${i * 16 * LDA + kk * 16}u, false, ${LDA}u`;
-    let loadB: (j: number, kk: number) => string;
+    const loadA = (i: number, kk: number): Frag => ['&As', `aOff + ${i * 16 * LDA + kk * 16}u`, false, `${LDA}u`];
+    let loadB: (j: number, kk: number) => Frag;
     if (stageB) {
       loadB = spec.bLayout === 'nk'
-        ? (j, kk) => `&Bs, bOff + ${j * 16 * LDB + kk * 16}u, true, ${LDB}u`
-        : (j, kk) => `&Bs, bOff + ${kk * 16 * LDB + j * 16}u, false, ${LDB}u`;
+        ? (j, kk) => ['&Bs', `bOff + ${j * 16 * LDB + kk * 16}u`, true, `${LDB}u`]
+        : (j, kk) => ['&Bs', `bOff + ${kk * 16 * LDB + j * 16}u`, false, `${LDB}u`];
     } else {
       // stageA: whole B tiles only (launcher), so these unguarded fragment loads stay in bounds.
       loadB = spec.bLayout === 'nk'
-        ? (j, kk) => `&B, bBase + (colBase + ${j * 16}u) * P.K + kc + ${kk * 16}u, true, P.K`
-        : (j, kk) => `&B, bBase + (kc + ${kk * 16}u) * P.N + colBase + ${j * 16}u, false, P.N`;
+        ? (j, kk) => ['&B', `bBase + (colBase + ${j * 16}u) * P.K + kc + ${kk * 16}u`, true, 'P.K']
+        : (j, kk) => ['&B', `bBase + (kc + ${kk * 16}u) * P.N + colBase + ${j * 16}u`, false, 'P.N'];
     }
     const bOffSg = spec.bLayout === 'nk' ? `sgn * ${FN * 16 * LDB}u` : `sgn * ${FN * 16}u`;
     mainLoop = `${regDecl.join('\n')}

@@ -479,7 +479,7 @@ async function launchGemm(ctx: GpuContext, g: GemmLaunch): Promise<KernelCall[]>
   gemmSpec.vecA = tiling.staging !== 'direct' && g.K % 8 === 0;
   gemmSpec.vecB = tiling.staging === 'staged' && !g.tuning?.bLoader && (g.bLayout === 'nk' ? g.K % 8 === 0 : g.N % 8 === 0);
   const bLoader = g.tuning?.bLoader;
-  let source = subgroupMatrixMatmulWgsl(gemmSpec, tiling, { bLoader });
+  let source = subgroupMatrixMatmulWgsl(gemmSpec, tiling, { bLoader, syntax: ctx.caps.subgroupMatrixSyntax });
   // The split-K kernel's WGSL does not depend on the number of splits (a uniform): one pipeline for all of them.
   const keyTiling = splits > 1 ? { ...tiling, splitK: 'n' } : tiling;
   let key = `matmul-sgm:${JSON.stringify(keyTiling)}:${specKey(gemmSpec)}${bLoader ? `:bl=${bLoader.name}` : ''}`;

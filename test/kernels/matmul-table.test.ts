@@ -124,7 +124,7 @@ describe('subgroup-matrix generator: tiling checks and workgroup memory', () => 
     const a = subgroupMatrixMatmulWgsl({ ...spec, vecB: false }, { ...d, staging: 'stageA' });
     expect(a).toContain('var<workgroup> As');
     expect(a).not.toContain('var<workgroup> Bs');
-    expect(a).toContain('subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&B,');
+    expect(a).toContain('subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>, col_major>(&B,');
     const s = subgroupMatrixMatmulWgsl({ ...spec, outType: 'f32' }, { ...d, splitK: 2 });
     expect(s).toContain('let kBegin = wid.z * P.kSplit;');
     expect(subgroupMatrixMatmulWgsl(spec, d)).toContain('let kBegin = 0u;');
