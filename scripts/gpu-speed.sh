@@ -128,7 +128,7 @@ if tune:
     table = load("tune/matmul-tile-table.json") or {"entries": []}
     ent = table["entries"][-1] if table["entries"] else {"shapes": []}
     L += ["## Linear (TFLOP/s; table = linear() with the new tile table, default = built-in tiling, same run)", "",
-          "| shape | M K N | table | default | best tiling | torch F.linear | table / torch |", "|---|---|---:|---:|---|---:|---:|"]
+          "| shape | M K N | table | default | table / default | best tiling | torch F.linear | table / torch |", "|---|---|---:|---:|---:|---|---:|---:|"]
     shapes = []
     for r in rows:
         if r["shape"] not in [s[0] for s in shapes]: shapes.append((r["shape"], r["M"], r["K"], r["N"]))
@@ -140,8 +140,9 @@ if tune:
         f = lambda x: f"{x:.1f}" if x else "-"
         best = " ".join(f"{k}={v}" for k, v in (sh or {}).get("tiling", {}).items()) if sh else "-"
         vt = ver["tflops"] if ver else None
-        L.append(f"| {name} | {M} {K} {N} | {f(vt)} | {f((sh or {}).get('defaultTflops'))} | {best} | {f(ttf)} | "
-                 f"{(vt / ttf) if (vt and ttf) else 0:.2f} |")
+        dt = (sh or {}).get("defaultTflops")
+        ratio = lambda a, b: f"{a / b:.2f}" if (a and b) else "-"
+        L.append(f"| {name} | {M} {K} {N} | {f(vt)} | {f(dt)} | {ratio(vt, dt)} | {best} | {f(ttf)} | {ratio(vt, ttf)} |")
     if tl: L += ["", f"torch.matmul f16 8192^3 in the same run: {tl.get('matmulPeakTflops', 0):.0f} TFLOP/s"]
     L.append("")
 model, eager, comp = load("model/model.json"), load("diffusers-eager.json"), load("diffusers-compile.json")
