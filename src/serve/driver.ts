@@ -38,6 +38,13 @@ export interface DriverOptions {
   clock?: () => number;
   /** Sequence-parallel executors for assignments of degree > 1 (absent: degree 1 only). */
   groups?: GroupExecutors;
+  /**
+   * The profile's seconds for an assignment (steps x step time at its degree): with it, a round boundary waits
+   * up to `boundaryGraceFraction` of a round for assignments the profile says end by the boundary (see onTick).
+   */
+  expectedSeconds?: (a: Assignment, resolution: number) => number;
+  /** Longest wait at a boundary for those assignments, as a fraction of the round (default 0.1; 0: never wait). */
+  boundaryGraceFraction?: number;
 }
 
 export class Driver extends EventEmitter<DriverEvents> {
@@ -55,6 +62,14 @@ export class Driver extends EventEmitter<DriverEvents> {
   private readonly running = new Map<number, Promise<void>>();
   private nextTick: number | null = null;
   private tickTimer: NodeJS.Timeout | null = null;
+  /** While a boundary waits for late assignments: the requests it waits for, and its time limit. */
+  private hold: { waiting: Set<number>; timer: NodeJS.Timeout } | null = null;
+  /** Expected end (server clock) of each running assignment, by request id (when expectedSeconds is given). */
+  private readonly expectedEnd = new Map<number, number>();
+  private readonly expectedSeconds: DriverOptions['expectedSeconds'] | null;
+  private readonly graceFraction: number;
+  /** Boundaries that waited for late assignments, and how long in all (seconds). */
+  readonly boundaryHolds = { count: 0, seconds: 0 };
   private stopped = false;
   /** Assignments of the last few minutes (dashboard). */
   readonly history: AssignmentRun[] = [];
@@ -69,6 +84,8 @@ export class Driver extends EventEmitter<DriverEvents> {
     this.workers = opts.workers;
     this.storeImage = opts.storeImage;
     this.groups = opts.groups ?? null;
+    this.expectedSeconds = opts.expectedSeconds ?? null;
+    this.graceFraction = opts.boundaryGraceFraction ?? 0.1;
     const t0 = performance.now();
     this.clock = opts.clock ?? (() => (performance.now() - t0) / 1000);
     for (const w of this.workers) w.onLost((reason) => this.onWorkerLost(w, reason));
@@ -118,6 +135,8 @@ export class Driver extends EventEmitter<DriverEvents> {
     this.stopped = true;
     if (this.tickTimer) clearTimeout(this.tickTimer);
     this.tickTimer = null;
+    if (this.hold) clearTimeout(this.hold.timer);
+    this.hold = null;
     await Promise.allSettled([...this.running.values()]);
   }
 
@@ -145,12 +164,43 @@ export class Driver extends EventEmitter<DriverEvents> {
   private onTick(): void {
     this.tickTimer = null;
     if (this.stopped) return;
-    const round = this.scheduler.roundSeconds!;
     if (this.scheduler.unfinished() === 0 && this.running.size === 0) {
       this.nextTick = null;
       this.checkIdle();
       return;
     }
+    // In the simulator an assignment the profile says ends on the boundary ends exactly there, and its GPUs join
+    // the round that opens (completions come before planRound at one instant). Live it ends a few milliseconds
+    // late, and without this wait its GPUs would idle a whole round (policies without dispatch on idle). So the
+    // boundary waits, up to a fraction of a round, for the assignments expected to have ended by it.
+    const boundary = this.nextTick ?? this.clock();
+    const round = this.scheduler.roundSeconds!;
+    const grace = this.graceFraction * round;
+    if (this.expectedSeconds && grace > 0 && !this.scheduler.planOnIdle) {
+      const waiting = new Set([...this.running.keys()].filter((id) => (this.expectedEnd.get(id) ?? Infinity) <= boundary + 1e-3));
+      if (waiting.size > 0) {
+        const t0 = this.clock();
+        const release = (): void => {
+          if (!this.hold) return;
+          clearTimeout(this.hold.timer);
+          this.hold = null;
+          this.boundaryHolds.count++;
+          this.boundaryHolds.seconds += this.clock() - t0;
+          if (!this.stopped) this.openRound();
+        };
+        this.hold = { waiting, timer: setTimeout(release, grace * 1000) };
+        this.holdRelease = release;
+        return;
+      }
+    }
+    this.openRound();
+  }
+
+  private holdRelease: (() => void) | null = null;
+
+  /** A round boundary: planRound now, and the next boundary one round after this decision. */
+  private openRound(): void {
+    const round = this.scheduler.roundSeconds!;
     this.roundStarts.push(this.clock());
     if (this.roundStarts.length > 2000) this.roundStarts.splice(0, 1000);
     const at = this.decide();
@@ -227,6 +277,7 @@ export class Driver extends EventEmitter<DriverEvents> {
       }, group, a.gpus.slice(1).map((g) => this.workers.find((w) => w.gpu === g)!))
       .then((out) => this.complete(job, a, out, run), (e: unknown) => this.complete(job, a, { completed: 0, error: e as Error }, run));
     this.running.set(a.requestId, p);
+    if (this.expectedSeconds) this.expectedEnd.set(a.requestId, now + this.expectedSeconds(a, job.params.resolution));
     this.emit('assignment', run);
   }
 
@@ -238,6 +289,7 @@ export class Driver extends EventEmitter<DriverEvents> {
   private complete(job: Job, a: Assignment, out: AssignmentOutcome, run: AssignmentRun | null): void {
     const now = this.clock();
     this.running.delete(a.requestId);
+    this.expectedEnd.delete(a.requestId);
     for (const g of a.gpus) if (this.busy.get(g) === a.requestId) this.busy.delete(g);
     if (run) {
       run.end = now;
@@ -280,6 +332,11 @@ export class Driver extends EventEmitter<DriverEvents> {
     }
     // A fast-forwarded (abandoned) assignment took no GPU time: re-plan now so the GPUs it was given do not idle
     // until the next boundary (a mid-round planRound fills the current round, as planOnIdle does).
+    if (this.hold) {
+      this.hold.waiting.delete(a.requestId);
+      // The last assignment a boundary waited for: the round opens now, with its GPUs free.
+      if (this.hold.waiting.size === 0) this.holdRelease?.();
+    }
     if (run === null && !this.stopped) {
       this.decide();
       // The scheduler may just have been told the last steps of an abandoned request: idle() waiters wake here.

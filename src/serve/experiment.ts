@@ -70,6 +70,8 @@ export interface RunReport {
   perResolution: Record<number, { n: number; met: number }>;
   /** Assignments that ended < 50 ms after a round boundary (their GPUs then idle to the next one; replay.ts). */
   boundaryMisses: number;
+  /** Boundaries that waited for assignments due by them, and the seconds waited (driver.ts). */
+  boundaryHolds: { count: number; seconds: number };
   /** Missed requests that finished within 10% of their SLO after the deadline. */
   nearMisses: number;
   /** Where |gapPoints| > 5: measured reasons (profile error, encode/decode share, cut tail, near misses). */
@@ -135,7 +137,7 @@ function gapNotes(profile: LatencyProfile, live: ReplayResult, run: Pick<RunRepo
   const n = live.outcomes.length;
   if (run.nearMisses) notes.push(`${run.nearMisses} missed request(s) finished within 10% of their SLO after the deadline (one request of ${n} is ${(100 / Math.max(1, n)).toFixed(1)} points)`);
   if (run.cut) notes.push(`${run.cut} request(s) cut at the tail limit (counted missed)`);
-  if (live.boundaryMisses) notes.push(`${live.boundaryMisses} assignment(s) ended < 50 ms after a round boundary: the simulator's end exactly on it, so its GPUs join that round; live they wait a whole round (policy without dispatch on idle; tetriserve+ has it)`);
+  if (live.boundaryMisses) notes.push(`${live.boundaryMisses} assignment(s) ended < 50 ms after a round boundary: the simulator's end exactly on it, so its GPUs join that round; live they waited a whole round (the boundary waits up to 10% of a round for assignments due by it; these were later)`);
   const differ = run.requests.filter((x) => x.liveMet !== x.simMet);
   if (differ.length) {
     const show = (t: number | null): string => (t === null ? 'never' : `${t.toFixed(2)} s`);
@@ -179,7 +181,7 @@ export function renderReport(r: ExperimentReport): string {
   L.push('', '## Per resolution (met / n, live) and base SLOs', '');
   for (const m of r.mixes) {
     L.push(`- ${m.mix}: base SLO ${Object.entries(m.baseSlo).map(([res, s]) => `${res}px ${s.toFixed(2)} s`).join(', ')}`);
-    for (const x of m.runs) L.push(`  - ${x.policy}: ${Object.entries(x.perResolution).map(([res, v]) => `${res}px ${v.met}/${v.n}`).join(', ')}; live step ms ${Object.entries(x.liveStepSeconds).map(([k, s]) => `${k} ${(s * 1000).toFixed(0)}`).join(', ')}; encode+decode s ${Object.entries(x.stageSeconds).map(([res, s]) => `${res}px ${s.toFixed(3)}`).join(', ')}; decision ${ms(x.decisionMsMedian)} ms; POST p99 ${ms(x.submitMs.p99)} ms; assignments ending < 50 ms after a round boundary ${x.boundaryMisses}`);
+    for (const x of m.runs) L.push(`  - ${x.policy}: ${Object.entries(x.perResolution).map(([res, v]) => `${res}px ${v.met}/${v.n}`).join(', ')}; live step ms ${Object.entries(x.liveStepSeconds).map(([k, s]) => `${k} ${(s * 1000).toFixed(0)}`).join(', ')}; encode+decode s ${Object.entries(x.stageSeconds).map(([res, s]) => `${res}px ${s.toFixed(3)}`).join(', ')}; decision ${ms(x.decisionMsMedian)} ms; POST p99 ${ms(x.submitMs.p99)} ms; assignments ending < 50 ms after a round boundary ${x.boundaryMisses}; boundaries that waited for due assignments ${x.boundaryHolds.count} (${x.boundaryHolds.seconds.toFixed(2)} s)`);
   }
   return `${L.join('\n')}\n`;
 }
@@ -259,7 +261,7 @@ export async function runServeExperiment(o: ExperimentOptions): Promise<Experime
           gapPoints: 100 * (simA - live.attainment), gapServicePoints: 100 * (simB - live.attainment),
           wallSeconds: live.wallSeconds, decisionMsMedian: live.decisionMsMedian, liveStepSeconds: live.stepSecondsByDegree,
           stepsByDegree: live.stepsByDegree, statusMs: live.statusMs, statusMsAll: live.statusMsAll, submitMs: live.submitMs,
-          eventLoopDelayMs: live.eventLoopDelayMs, deadlineSkewMsMax: live.deadlineSkewMsMax, serverMet: live.serverMet, cut: live.cut, boundaryMisses: live.boundaryMisses,
+          eventLoopDelayMs: live.eventLoopDelayMs, deadlineSkewMsMax: live.deadlineSkewMsMax, serverMet: live.serverMet, cut: live.cut, boundaryMisses: live.boundaryMisses, boundaryHolds: live.boundaryHolds,
           httpErrors: live.httpErrors.slice(0, 20), stageSeconds: live.stageSeconds, gpuBusySeconds: live.gpuBusySeconds, perResolution, nearMisses, notes: [], requests,
         };
         run.notes = gapNotes(profile, live, run, o.steps);

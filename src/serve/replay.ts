@@ -81,6 +81,8 @@ export interface ReplayResult {
    * GPUs wait for the next boundary. A source of live-below-simulated gaps.
    */
   boundaryMisses: number;
+  /** Round boundaries that waited for assignments the profile said end by them (driver.ts), and the seconds waited. */
+  boundaryHolds: { count: number; seconds: number };
   /** Steps run at each degree. */
   stepsByDegree: Record<number, number>;
   /** Median text encoding + decoding seconds per request, by resolution (run inside assignments). */
@@ -288,6 +290,7 @@ export async function replayLive(workers: Worker[], profile: LatencyProfile, pol
       cut,
       httpErrors,
       boundaryMisses,
+      boundaryHolds: { ...driver.boundaryHolds },
       stepsByDegree: Object.fromEntries(degreeSteps),
       stageSeconds,
     };

@@ -136,7 +136,11 @@ export async function assembleServer(cfg: ServeConfig, workers: Worker[], groups
   const results = new ResultStore(cfg.resultDir, cfg.retention);
   await results.init();
   let core!: ServeCore;
-  const driver = new Driver({ scheduler, workers, groups: groups ?? undefined, storeImage: (job, img) => core.storeImage(job, img) });
+  const driver = new Driver({
+    scheduler, workers, groups: groups ?? undefined, storeImage: (job, img) => core.storeImage(job, img),
+    // The profile's time for an assignment: round boundaries wait briefly for the ones due by then (driver.ts).
+    expectedSeconds: (a, resolution) => a.steps * model.stepAtDegree(model.slot(resolution), a.gpus.length),
+  });
   const metrics = new ServeMetrics(driver, true);
   core = new ServeCore(cfg, driver, model, metrics, results, baseSlo, (p, latents) => workers[0].preview(p, latents), (p) => workers.find((w) => w.alive)?.checkPrompt(p) ?? null);
   const app = await buildApp(core);

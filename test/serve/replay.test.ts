@@ -67,7 +67,7 @@ describe('live replay through HTTP vs simulator', () => {
       policy, live, simulatedStartupProfile: sim, simulatedServiceProfile: live, gapPoints: 100 * (sim - live), gapServicePoints: 0,
       wallSeconds: 30, decisionMsMedian: 0.1, liveStepSeconds: { '1:256': 0.05 }, stepsByDegree: { 1: 80, 2: 40 },
       statusMs: { n: 300, p50: 1.2, p99: 7.5, max: 12 }, statusMsAll: { n: 320, p50: 1.1, p99: 7, max: 12 }, submitMs: { n: 15, p50: 2, p99: 4, max: 4 },
-      eventLoopDelayMs: { p50: 1, p99: 3, max: 9 }, deadlineSkewMsMax: 1.5, serverMet: 14, cut: 0, boundaryMisses: 0, httpErrors: [], stageSeconds: { 256: 0.01 },
+      eventLoopDelayMs: { p50: 1, p99: 3, max: 9 }, deadlineSkewMsMax: 1.5, serverMet: 14, cut: 0, boundaryMisses: 0, boundaryHolds: { count: 0, seconds: 0 }, httpErrors: [], stageSeconds: { 256: 0.01 },
       gpuBusySeconds: [20, 21], perResolution: { 256: { n: 15, met: 14 } }, nearMisses: 1, notes: sim - live > 0.05 ? ['a measured reason'] : [], requests: [],
     });
     const report: ExperimentReport = {

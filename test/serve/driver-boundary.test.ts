@@ -1,0 +1,78 @@
+// The driver at round boundaries (TetriServe, no dispatch on idle), with a fake GPU whose steps take 8% longer
+// than the profile: an assignment the profile says ends on the boundary ends a little after it. The simulator
+// would put its GPU into the round that opens there; the driver does the same by waiting (up to 10% of a round)
+// for assignments due by the boundary. Without the wait the GPU idles a whole round.
+import { describe, expect, it } from 'vitest';
+import { CostModel } from '../../src/scheduler/cost-model.js';
+import { createScheduler } from '../../src/scheduler/index.js';
+import { makeProfile } from '../../src/scheduler/profile.js';
+import { Driver } from '../../src/serve/driver.js';
+import { Job } from '../../src/serve/jobs.js';
+import type { AssignmentOutcome, AssignmentWork, Worker } from '../../src/serve/worker.js';
+
+const STEP = 0.1; // profile seconds per step; TetriServe's round = 5 steps = 0.5 s
+const SLOW = 1.08;
+
+function fakeWorker(gpu: number): Worker {
+  const sleep = (s: number): Promise<void> => new Promise((r) => setTimeout(r, s * 1000));
+  return {
+    gpu, description: `fake GPU ${gpu}`, alive: true, lostReason: null, busySeconds: 0,
+    prepare: async () => STEP,
+    async run(w: AssignmentWork): Promise<AssignmentOutcome> {
+      let completed = 0;
+      for (let i = 0; i < w.steps && !w.shouldStop(); i++) {
+        const start = performance.now() / 1000;
+        await sleep(STEP * SLOW);
+        w.progress.stepsDone++;
+        completed++;
+        w.onStage({ kind: 'step', step: w.progress.stepsDone - 1, start, end: performance.now() / 1000, latents: new Float32Array(1) });
+      }
+      return w.progress.stepsDone === w.totalSteps ? { completed, image: { width: 1, height: 1, data: new Uint8Array(3) } } : { completed };
+    },
+    lostSignal: new Promise<never>(() => undefined),
+    spMember: () => null,
+    prepareGroup: async () => STEP,
+    chargeBusy: () => undefined,
+    preview: () => ({ width: 1, height: 1, data: new Uint8Array(3) }),
+    checkPrompt: () => null,
+    onLost: () => undefined,
+    kill: () => undefined,
+    close: async () => undefined,
+  };
+}
+
+async function runOne(graceFraction: number): Promise<{ starts: number[]; ends: number[]; holds: number }> {
+  const profile = makeProfile({ model: 'fake', device: 'fake', degrees: [1], entries: [{ resolution: 64, stepSeconds: { '1': STEP }, groupChangeSeconds: 0 }] });
+  const model = new CostModel(profile, 1, 1);
+  const scheduler = createScheduler('tetriserve', model);
+  expect(scheduler.roundSeconds).toBeCloseTo(5 * STEP);
+  expect(scheduler.planOnIdle).toBe(false);
+  const driver = new Driver({
+    scheduler, workers: [fakeWorker(0)], storeImage: async () => undefined, boundaryGraceFraction: graceFraction,
+    expectedSeconds: (a, r) => a.steps * model.stepAtDegree(model.slot(r), a.gpus.length),
+  });
+  const now = driver.clock();
+  // 10 steps, deadline far away: two full-round assignments of 5 steps each.
+  const job = new Job('gen_a', 1, { prompt: 'x', negativePrompt: '', resolution: 64, steps: 10, guidance: 3.5, seed: 1, strength: 1 }, 0, now, now + 100, false, 'png');
+  driver.submit(job);
+  await driver.idle();
+  await driver.stop();
+  const runs = driver.history.filter((a) => a.requestId === 1);
+  return { starts: runs.map((a) => a.start), ends: runs.map((a) => a.end!), holds: driver.boundaryHolds.count };
+}
+
+describe('driver round boundaries', () => {
+  it('an assignment that overruns the boundary slightly joins the next round (the simulator\'s order); without the wait it idles a round', async () => {
+    const round = 5 * STEP;
+    const held = await runOne(0.1);
+    expect(held.starts.length).toBeGreaterThanOrEqual(2);
+    expect(held.holds).toBeGreaterThanOrEqual(1);
+    // The second assignment starts right after the first ends (not a whole round later).
+    expect(held.starts[1]).toBeGreaterThanOrEqual(held.ends[0]);
+    expect(held.starts[1] - held.ends[0]).toBeLessThan(0.5 * round);
+    const plain = await runOne(0);
+    expect(plain.holds).toBe(0);
+    expect(plain.starts[1] - plain.ends[0]).toBeGreaterThan(0.5 * round);
+    console.log(`gap between assignments: ${(1000 * (held.starts[1] - held.ends[0])).toFixed(0)} ms with the boundary wait, ${(1000 * (plain.starts[1] - plain.ends[0])).toFixed(0)} ms without`);
+  }, 20_000);
+});
