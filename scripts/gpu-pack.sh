@@ -6,12 +6,15 @@
 #   GPU_PACK_PROFILE=run bash scripts/gpu-pack.sh   # for runs without tests or tsc (carry a built dist/ instead):
 #                                                   # drops typescript and the test runner, keeps sharp's binaries
 #                                                   # so `dit generate` can write images
+#   GPU_PACK_PROFILE=full                           # both: test runner, tsc and sharp (a few MB more)
 set -euo pipefail
 profile=${GPU_PACK_PROFILE:-test}
 if [ "$profile" = run ]; then
   drop=(--exclude='node_modules/typescript' --exclude='node_modules/vitest' --exclude='node_modules/vite' \
         --exclude='node_modules/@rolldown' --exclude='node_modules/lightningcss*' --exclude='node_modules/@vitest' \
         --exclude='node_modules/@img/sharp-libvips-linuxmusl*' --exclude='node_modules/@img/sharp-linuxmusl*')
+elif [ "$profile" = full ]; then
+  drop=(--exclude='node_modules/@img/sharp-libvips-linuxmusl*' --exclude='node_modules/@img/sharp-linuxmusl*')
 else
   drop=(--exclude='node_modules/@img')
 fi
