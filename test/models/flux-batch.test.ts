@@ -81,7 +81,9 @@ describe('FLUX batched step equals the batch-1 steps of its elements', () => {
   it.each(cases)('$name', async ({ cfg, B, Lt, gh, gw }) => {
     const seed = freshSeed();
     const errs = await batchVsSingles(cfg, B, Lt, gh, gw, seed);
-    // Same kernels, same weights, f16 storage: only accumulation order may differ with the row count.
+    console.log(`batch ${B}, ${Lt} text tokens, ${gh}x${gw}: max |batched - single| / max |single| per element ${errs.map((e) => e.toExponential(2)).join(', ')}`);
+    // Same kernels, same weights, f16 storage: bit-identical on lavapipe; the bound leaves room for a GPU matmul
+    // that picks another path (tiling, split-K) for the larger row count.
     for (const [b, e] of errs.entries()) expect(e, `element ${b}, seed ${seed} (TEST_SEED=${seed} replays)`).toBeLessThan(1e-3);
   });
 
