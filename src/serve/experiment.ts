@@ -170,8 +170,9 @@ export function renderReport(r: ExperimentReport): string {
   }
   const all = r.mixes.flatMap((m) => m.runs);
   if (all.length) {
-    const worst = Math.max(...all.map((x) => x.statusMs.p99).filter(Number.isFinite));
-    L.push('', `Status p99 while GPUs were busy, worst run: ${ms(worst)} ms (bound: 20 ms) — ${worst < 20 ? 'met' : 'NOT met'}. Largest |server deadline - trace deadline|: ${ms(Math.max(...all.map((x) => x.deadlineSkewMsMax)))} ms. HTTP errors: ${all.reduce((a, x) => a + x.httpErrors.length, 0)}.`);
+    const p99s = all.map((x) => x.statusMs.p99).filter(Number.isFinite);
+    const worst = p99s.length ? Math.max(...p99s) : NaN;
+    L.push('', `Status p99 while GPUs were busy, worst run: ${ms(worst)} ms (bound: 20 ms) — ${!p99s.length ? 'no status read while busy' : worst < 20 ? 'met' : 'NOT met'}. Largest |server deadline - trace deadline|: ${ms(Math.max(...all.map((x) => x.deadlineSkewMsMax)))} ms. HTTP errors: ${all.reduce((a, x) => a + x.httpErrors.length, 0)}.`);
   }
   const gaps = r.mixes.flatMap((m) => m.runs.filter((x) => x.notes.length).map((x) => ({ m, x })));
   if (gaps.length) {
