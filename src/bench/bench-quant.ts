@@ -18,6 +18,8 @@ import { GpuContext } from '../gpu/context.js';
 import { allocTensor, encodeCalls } from '../gpu/kernel.js';
 import { WeightStore } from '../graph/weights.js';
 import { DEQUANT_BLOCKS, dequant, type DequantFormat } from '../kernels-wgsl/dequant.js';
+import { linearPacked } from '../kernels-wgsl/matmul-packed.js';
+import { defaultSgTiling, linearWithTiling } from '../kernels-wgsl/matmul.js';
 import { GgufWriter, ggufTensorBytes, type GgufTensorSpec } from '../loading/gguf-writer.js';
 import { SafetensorsWriter } from '../loading/safetensors-writer.js';
 import { flux, flux1DevConfig, tinyFluxConfig, type FluxConfig } from '../models/flux/index.js';
@@ -87,6 +89,66 @@ async function kernelThroughput(ctx: GpuContext, rows: number, cols: number, log
     counts.destroy();
   }
   return out;
+}
+
+interface FusedRow { format: DequantFormat; M: number; N: number; K: number; dequantMs: number; linearMs: number; fusedMs: number; fusedVsSeparate: number }
+
+/** Median ms of `reps` submissions of `calls` (after 2 warm-ups). */
+async function timeCalls(ctx: GpuContext, calls: Parameters<typeof encodeCalls>[1], reps: number): Promise<number> {
+  const samples: number[] = [];
+  for (let r = 0; r < reps + 2; r++) {
+    await ctx.sync();
+    const t0 = performance.now();
+    const enc = ctx.device.createCommandEncoder();
+    encodeCalls(enc, calls);
+    ctx.device.queue.submit([enc.finish()]);
+    await ctx.sync();
+    if (r >= 2) samples.push(performance.now() - t0);
+  }
+  return samples.sort((a, b) => a - b)[samples.length >> 1];
+}
+
+/**
+ * Dequantizing in the matmul's B-tile load (kernels-wgsl/matmul-packed.ts) vs resident mode's dequant + linear, at
+ * FLUX.1-dev's MLP-in shape, on tensor-core adapters only (the emulation elsewhere is far too slow to time).
+ */
+async function fusedVsSeparate(ctx: GpuContext, log: (s: string) => void): Promise<FusedRow[]> {
+  const rows: FusedRow[] = [];
+  const [M, N, K] = [4608, 12288, 3072];
+  const tuning = { tiling: defaultSgTiling(ctx.caps.subgroupMaxSize, ctx.caps.limits.maxComputeWorkgroupStorageSize) };
+  const x = allocTensor(ctx, [M, K], 'f16');
+  const out = allocTensor(ctx, [M, N], 'f16');
+  const w16 = allocTensor(ctx, [N, K], 'f16');
+  const counts = ctx.createBuffer(8);
+  ctx.fill(x.buffer, 0x2c002c00); // 0.0625: finite activations
+  ctx.fill(counts, 0, 8);
+  try {
+    for (const format of ['Q8_0', 'Q4_K', 'F8_E4M3'] as DequantFormat[]) {
+      const blk = DEQUANT_BLOCKS[format];
+      const bytes = ((N * K) / blk.elems) * blk.bytes;
+      // At byte 0 of a buffer of the f16 weight's size: matmul.ts binds B at that size (matmul-packed.ts).
+      const packed = allocTensor(ctx, [N, K], 'f16');
+      const raw = randomBlocks(format, bytes);
+      const padded = new Uint8Array(Math.ceil(bytes / 4) * 4);
+      padded.set(raw);
+      ctx.write(packed.buffer, padded);
+      const scale = format.startsWith('F8') ? 0.01 : undefined;
+      const deq = await dequant(ctx, { format, src: { buffer: packed.buffer, offset: 0, shape: [padded.byteLength / 4], dtype: 'u32' }, n: N * K, dst: w16, dstBase: 0, scale, counts, slot: 0 });
+      const lin = await linearWithTiling(ctx, { x, w: w16, out }, tuning);
+      const { call: fused, params } = await linearPacked(ctx, { x, out }, { format, w: packed, scale }, tuning);
+      const dequantMs = await timeCalls(ctx, [deq], 10);
+      const linearMs = await timeCalls(ctx, [lin], 10);
+      const fusedMs = await timeCalls(ctx, [fused], 10);
+      const row = { format, M, N, K, dequantMs, linearMs, fusedMs, fusedVsSeparate: fusedMs / (dequantMs + linearMs) };
+      rows.push(row);
+      log(`fused ${format} [${M}x${K}]x[${N}x${K}]^T: dequant ${dequantMs.toFixed(3)} + linear ${linearMs.toFixed(3)} ms vs fused ${fusedMs.toFixed(3)} ms (${row.fusedVsSeparate.toFixed(3)}x)`);
+      packed.buffer.destroy();
+      params.destroy();
+    }
+  } finally {
+    for (const b of [x.buffer, out.buffer, w16.buffer, counts]) b.destroy();
+  }
+  return rows;
 }
 
 type FileKind = 'fp8-scaled' | 'gguf-Q8_0' | 'gguf-Q4_K';
@@ -260,6 +322,14 @@ export async function main(argv: string[]): Promise<void> {
         await rm(path, { force: true });
       }
     }
+    if (ctx.caps.tensorCores) {
+      try {
+        report.fused = await fusedVsSeparate(ctx, log);
+      } catch (e) {
+        log(`fused B-tile dequant: failed: ${(e as Error).message}`);
+        report.fused = { error: (e as Error).message };
+      }
+    } else log('fused B-tile dequant: skipped (no tensor cores on this adapter; its emulation is too slow to time)');
   } finally {
     await save();
     ctx.destroy();

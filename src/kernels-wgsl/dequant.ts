@@ -196,6 +196,18 @@ fn f32_to_half_bits(x: f32) -> u32 {
 }`;
 
 
+/**
+ * The decoder of one format as module-scope WGSL for another kernel (the fused B-tile loader in matmul-packed.ts):
+ * `fn deq_<format>(e: u32) -> f32` (element e of a block stream starting at word 0 of `srcName`, an array<u32>),
+ * `fn f32_to_half_bits(x: f32) -> u32`, and the private flags `bad` / `saturated` they set. The same text as this
+ * file's kernel, so a value decoded there is bit-identical to the one the dequant kernel writes.
+ */
+export function dequantDecoderWgsl(format: DequantFormat, srcName: string): string {
+  if (!isDequantFormat(format)) throw new Error(`dequant: unknown format '${String(format)}'`);
+  const common = COMMON.replace(/\bsrc\[/g, `${srcName}[`);
+  return `${common}\n${format === 'Q4_K' || format === 'Q5_K' ? K_SCALE_MIN : ''}\n${DECODERS[format]}\n${TO_HALF}`;
+}
+
 // One pipeline per format (a model uses two or three); the destination type is a uniform. Each invocation decodes
 // ONE value (the decoder is inlined once: lavapipe's compile time grows fast with inlined copies); for an f16
 // destination, neighbouring invocations pair their halves through workgroup memory into one u32 word.
