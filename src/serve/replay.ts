@@ -13,6 +13,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { spawn } from 'node:child_process';
 import { CostModel } from '../scheduler/cost-model.js';
 import { createScheduler } from '../scheduler/index.js';
 import type { LatencyProfile } from '../scheduler/profile.js';
@@ -65,6 +66,8 @@ export interface ReplayResult {
   statusMs: LatencyStats;
   /** All status requests of the replay, busy or not. */
   statusMsAll: LatencyStats;
+  /** The extra 20 Hz poller, a separate process (a client outside the server's event loop), while busy. */
+  statusMsExternal: LatencyStats;
   /** POST /v1/generations round trips (ms). */
   submitMs: LatencyStats;
   /** Largest |server deadline - trace deadline| (ms): deadline_at has millisecond resolution, so at most 1. */
@@ -117,6 +120,66 @@ function stats(xs: number[]): LatencyStats {
 
 const FINISHED = new Set(['done', 'failed', 'cancelled']);
 
+interface ExternalPoller {
+  setId(id: string): void;
+  /** Ends the poller; its samples: [send time (epoch ms, high resolution), round trip ms, HTTP status (0: failed)]. */
+  stop(): Promise<[number, number, number][]>;
+  kill(): void;
+}
+
+// The poller process: reads GET /v1/generations/<newest id> at a fixed rate; ids arrive as lines on stdin, "stop"
+// ends it and it writes its samples as JSON on stdout.
+const POLLER = `
+import { createInterface } from 'node:readline';
+const url = process.argv[1];
+const period = 1000 / Number(process.argv[2]);
+let id = null;
+let stop = false;
+const samples = [];
+createInterface({ input: process.stdin }).on('line', (l) => { if (l === 'stop') stop = true; else id = l; });
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+while (!stop) {
+  const t = performance.now();
+  if (id) {
+    try {
+      const r = await fetch(url + '/v1/generations/' + id);
+      await r.arrayBuffer();
+      samples.push([performance.timeOrigin + t, performance.now() - t, r.status]);
+    } catch {
+      samples.push([performance.timeOrigin + t, -1, 0]);
+    }
+  }
+  await sleep(Math.max(0, period - (performance.now() - t)));
+}
+process.stdout.write(JSON.stringify(samples), () => process.exit(0));
+`;
+
+function externalPoller(url: string, hz: number): ExternalPoller {
+  const child = spawn(process.execPath, ['--input-type=module', '-e', POLLER, url, String(hz)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.setEncoding('utf8');
+  child.stdout.on('data', (d: string) => (out += d));
+  const done = new Promise<[number, number, number][]>((resolve) => {
+    child.on('error', () => resolve([]));
+    child.on('close', () => {
+      try {
+        resolve(JSON.parse(out || '[]') as [number, number, number][]);
+      } catch {
+        resolve([]);
+      }
+    });
+  });
+  child.stdin.on('error', () => undefined);
+  return {
+    setId: (id) => void child.stdin.write(`${id}\n`),
+    stop: () => {
+      child.stdin.write('stop\n');
+      return done;
+    },
+    kill: () => void (child.exitCode === null && child.kill()),
+  };
+}
+
 /** Replays `trace` (arrival/deadline in seconds from the start) under `policy` through a server on `workers`. */
 export async function replayLive(workers: Worker[], profile: LatencyProfile, policy: string, trace: readonly Request[], opts: ReplayOptions = {}): Promise<ReplayResult> {
   const resultDir = await mkdtemp(join(tmpdir(), 'serve-replay-'));
@@ -132,6 +195,7 @@ export async function replayLive(workers: Worker[], profile: LatencyProfile, pol
   const url = server.url!;
   const busy0 = workers.map((w) => w.busySeconds);
   let stopPolling = false;
+  let external: ExternalPoller | null = null;
   // Whatever happens, the server is shut down (drain 1 s, then its driver stops after the current steps) before the
   // workers serve the next replay.
   try {
@@ -187,15 +251,10 @@ export async function replayLive(workers: Worker[], profile: LatencyProfile, pol
     const loop = monitorEventLoopDelay({ resolution: 1 });
     loop.enable();
     const t0 = driver.clock();
-    // The extra poller: reads the newest request's status at a fixed rate for the whole replay.
+    // The extra poller: a separate process reading the newest request's status at a fixed rate for the whole
+    // replay, i.e. a client that does not share the server's event loop.
     const extraHz = opts.extraPollHz ?? 20;
-    const extra = (async () => {
-      while (extraHz > 0 && !stopPolling) {
-        const t = performance.now();
-        if (ids.length) await readStatus(ids[ids.length - 1]);
-        await sleep(Math.max(0, 1000 / extraHz - (performance.now() - t)));
-      }
-    })().catch((e: unknown) => void httpErrors.push(`extra status poller: ${(e as Error).message}`));
+    external = extraHz > 0 ? externalPoller(url, extraHz) : null;
     const submit = async (r: Request): Promise<void> => {
       // The trace's deadline (t0 + arrival + SLO on the driver clock, the simulator's clock) sent as deadline_at:
       // the server maps it back through the same epoch, so its deadline is the trace's to the millisecond whatever
@@ -212,6 +271,7 @@ export async function replayLive(workers: Worker[], profile: LatencyProfile, pol
       }
       sent.push({ r, status: res.status, job: core.job(out.id) ?? null });
       ids.push(out.id);
+    external?.setId(out.id);
       // The handler is attached now: a poll that fails later must be recorded, not crash the process.
       pollers.push(poll(out.id).catch((e: unknown) => void httpErrors.push(`status poll ${out.id}: ${(e as Error).message}`)));
     };
@@ -245,7 +305,21 @@ export async function replayLive(workers: Worker[], profile: LatencyProfile, pol
     const wall = driver.clock() - t0;
     loop.disable();
     stopPolling = true;
-    await Promise.all([extra, ...pollers]);
+    await Promise.all(pollers);
+    // The external poller's reads, on the driver clock; "busy" = an assignment was running at the send time.
+    const offsetMs = performance.timeOrigin + performance.now() - driver.clock() * 1000;
+    const samples = external ? await external.stop() : [];
+    external = null;
+    const runsNow = driver.history.filter((a) => (a.end ?? Infinity) >= t0);
+    const externalBusy: number[] = [];
+    for (const [atMs, ms, status] of samples) {
+      const t = (atMs - offsetMs) / 1000;
+      if (status !== 200) {
+        httpErrors.push(`external GET: ${status === 0 ? 'request failed' : status}`);
+        continue;
+      }
+      if (runsNow.some((a) => a.start <= t && t <= (a.end ?? Infinity))) externalBusy.push(ms);
+    }
 
     const byId = new Map(sent.map((s) => [s.r.id, s]));
     const outcomes: ReplayOutcome[] = trace.map((r) => {
@@ -284,6 +358,7 @@ export async function replayLive(workers: Worker[], profile: LatencyProfile, pol
       eventLoopDelayMs: { p50: loop.percentile(50) / 1e6, p99: loop.percentile(99) / 1e6, max: loop.max / 1e6 },
       statusMs: stats(statusBusy),
       statusMsAll: stats(statusAll),
+      statusMsExternal: stats(externalBusy),
       submitMs: stats(submitMs),
       deadlineSkewMsMax: skew,
       serverMet,
@@ -296,6 +371,7 @@ export async function replayLive(workers: Worker[], profile: LatencyProfile, pol
     };
   } finally {
     stopPolling = true;
+    external?.kill();
     await server.close();
     await rm(resultDir, { recursive: true, force: true });
   }

@@ -36,8 +36,9 @@ describe('live replay through HTTP vs simulator', () => {
       expect(o.met).toBe(o.finish <= o.deadline);
     }
     expect(Object.values(live.stepsByDegree).reduce((a, b) => a + b, 0)).toBe(15);
-    // Status was read over HTTP while assignments ran (per-request pollers + the 20 Hz one).
+    // Status was read over HTTP while assignments ran (per-request pollers, and the 20 Hz one in its own process).
     expect(live.statusMs.n).toBeGreaterThan(5);
+    expect(live.statusMsExternal.n).toBeGreaterThan(5);
     expect(live.statusMs.p99).toBeGreaterThan(0);
     expect(live.submitMs.n).toBe(5);
     // The server's deadlines are the trace's (deadline_at, millisecond resolution), so both agree on every request.
@@ -66,7 +67,7 @@ describe('live replay through HTTP vs simulator', () => {
     const run = (policy: string, live: number, sim: number): RunReport => ({
       policy, live, simulatedStartupProfile: sim, simulatedServiceProfile: live, gapPoints: 100 * (sim - live), gapServicePoints: 0,
       wallSeconds: 30, decisionMsMedian: 0.1, liveStepSeconds: { '1:256': 0.05 }, stepsByDegree: { 1: 80, 2: 40 },
-      statusMs: { n: 300, p50: 1.2, p99: 7.5, max: 12 }, statusMsAll: { n: 320, p50: 1.1, p99: 7, max: 12 }, submitMs: { n: 15, p50: 2, p99: 4, max: 4 },
+      statusMs: { n: 300, p50: 1.2, p99: 7.5, max: 12 }, statusMsAll: { n: 320, p50: 1.1, p99: 7, max: 12 }, statusMsExternal: { n: 200, p50: 0.8, p99: 3.5, max: 30 }, submitMs: { n: 15, p50: 2, p99: 4, max: 4 },
       eventLoopDelayMs: { p50: 1, p99: 3, max: 9 }, deadlineSkewMsMax: 1.5, serverMet: 14, cut: 0, boundaryMisses: 0, boundaryHolds: { count: 0, seconds: 0 }, httpErrors: [], stageSeconds: { 256: 0.01 },
       gpuBusySeconds: [20, 21], perResolution: { 256: { n: 15, met: 14 } }, nearMisses: 1, notes: sim - live > 0.05 ? ['a measured reason'] : [], requests: [],
     });
@@ -79,11 +80,11 @@ describe('live replay through HTTP vs simulator', () => {
     const md = renderReport(report);
     expect(md).toContain('| uniform | TetriServe | 15 | 93.3% | 100.0% | 6.7 (!) |');
     expect(md).toContain('| uniform | RSSP | 15 | 80.0% | 80.0% | 0.0 |');
-    expect(md).toContain('1.2 / 7.5 / 12.0 (300)');
+    expect(md).toContain('| 1.2 / 7.5 / 12.0 (300) | 0.8 / 3.5 / 30.0 (200) |');
     expect(md).toContain('d1: 80, d2: 40');
     expect(md).toContain('xdit:1 | 15 | skipped');
     expect(md).toContain('| uniform | xdit:2 | 15 | failed: Error: boom / x |');
-    expect(md).toMatch(/worst run: 7\.5 ms \(bound: 20 ms\) — met/);
+    expect(md).toMatch(/worst run: pollers in the server's process 7\.5 ms \(bound: 20 ms\) — met; the 20 Hz poller in its own process 3\.5 ms/);
     expect(md).toContain('uniform TetriServe (gap 6.7): a measured reason');
   });
 });
