@@ -3,7 +3,7 @@
 #   source .gpu/env.sh && bash test/gpu/gpu-warnings-check.sh        (on the GPU machine; writes under $OUT)
 #   bash test/gpu/gpu-warnings-check.sh                               (here, on lavapipe: same steps, no tensor cores)
 # Prints one summary; every log stays in $OUT. Checks:
-#  1. `dit doctor` and `dit bench kernels --suite quick` print no Dawn "Warning:" line and no Tint message by
+#  1. `dit doctor`, `dit bench kernels --suite quick` and `dit parity` (tiny FLUX) print no Dawn "Warning:" line and no Tint message by
 #     default (stderr and stdout), and the device reports its subgroup-matrix spelling (caps.subgroupMatrixSyntax);
 #  2. with --debug, the number of "deprecated builtin" compiler messages (0 once the generators spell loads and
 #     stores through src/gpu/subgroup-matrix-syntax.ts);
@@ -21,11 +21,13 @@ node bin/dit.js doctor > "$OUT/doctor.out" 2> "$OUT/doctor.err"; echo "doctor rc
 node bin/dit.js doctor --json 2>/dev/null | grep -E '"(adapterName|tensorCores|subgroupMatrixSyntax)"' | tr -s ' '
 node bin/dit.js bench kernels --suite quick --reps 3 --out "$OUT/quick" > "$OUT/quick.out" 2> "$OUT/quick.err"; echo "bench quick rc=$?"
 node bin/dit.js bench kernels --suite quick --reps 1 --out "$OUT/quick-debug" --debug > "$OUT/quick-debug.out" 2> "$OUT/quick-debug.err"; echo "bench quick --debug rc=$?"
+node bin/dit.js parity test/fixtures/tiny-models/flux-tiny test/golden/flux-tiny.safetensors > "$OUT/parity.out" 2> "$OUT/parity.err"; echo "parity (tiny FLUX) rc=$?"
 count() { cat "$@" 2>/dev/null | grep -c -E "$pat"; }
 pat='^Warning: |artificially reduced|deprecated builtin|Compilation log|warning:'
-echo "default output, Dawn/Tint lines (want 0): doctor $(count "$OUT"/doctor.*), bench quick $(count "$OUT"/quick.out "$OUT"/quick.err)"
+echo "default output, Dawn/Tint lines (want 0): doctor $(count "$OUT"/doctor.*), bench quick $(count "$OUT"/quick.out "$OUT"/quick.err), parity $(count "$OUT"/parity.*)"
 pat='deprecated builtin'
 echo "--debug, 'deprecated builtin' compiler messages (want 0): $(count "$OUT"/quick-debug.*)"
+grep -h 'deprecated builtin' "$OUT"/quick-debug.* 2>/dev/null | sed -n "s/^\[gpu\] shader '\([a-z-]*\).*/  by shader kind: \1/p" | sort | uniq -c
 pat='^\[gpu\] shader'
 echo "--debug, all compiler messages shown: $(count "$OUT"/quick-debug.err)"
 
