@@ -24,7 +24,7 @@ import { allocTensor, runCalls, type KernelCall, type TensorView } from '../src/
 import { type AttentionArgs, attentionFused, attentionTilesFor } from '../src/kernels-wgsl/attention.js';
 import type { SubgroupMatrixTuning } from '../src/kernels-wgsl/attention-subgroup-matrix.wgsl.js';
 import {
-  ATTENTION_TABLE, ATTENTION_TABLE_ENV, type AttentionTable, type AttentionTableEntry, type AttentionTableRow, type LengthClass, lengthClass,
+  ATTENTION_TABLE, ATTENTION_TABLE_ENV, type AttentionTable, type AttentionTableEntry, type AttentionTableRow, lengthClass,
 } from '../src/kernels-wgsl/attention-table.js';
 import { randomFill } from '../src/kernels-wgsl/random-fill.js';
 import { fromF16Array } from '../src/util/f16.js';
