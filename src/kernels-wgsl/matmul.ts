@@ -235,6 +235,11 @@ export interface GemmTuning {
    */
   bLoader?: BLoader;
   extra?: TensorView[];
+  /**
+   * With bLoader: bytes of w's buffer (from w's offset) to bind as B, e.g. a packed weight stream smaller than an f16
+   * [N, K] tensor; a positive multiple of 4. Default: w's own size (its shape and dtype).
+   */
+  bBytes?: number;
 }
 
 /** linear() on the subgroup-matrix path with an explicit tiling: bench/matmul-tune.ts times the alternatives. */
@@ -364,7 +369,16 @@ async function launchGemm(ctx: GpuContext, g: GemmLaunch): Promise<KernelCall[]>
   const align = ctx.caps.limits.minStorageBufferOffsetAlignment;
   const maxBind = ctx.caps.limits.maxStorageBufferBindingSize;
   const extra = g.tuning?.extra ?? [];
-  const named: [string, TensorView | undefined][] = [['a/x', g.a], ['b/w', g.b], ['out', out], ['bias', g.bias], ['gate', g.gate], ['residual', g.residual],
+  // B as bound: w itself, or (B loader with bBytes) that many bytes of w's buffer seen as u32 words.
+  const bBytes = g.tuning?.bLoader ? g.tuning.bBytes : undefined;
+  if (bBytes !== undefined) {
+    if (!(Number.isInteger(bBytes) && bBytes > 0 && bBytes % 4 === 0)) fail(op, `'bBytes' must be a positive multiple of 4 (bytes of B to bind), got ${bBytes}`);
+    if (g.b.offset + bBytes > g.b.buffer.size) {
+      fail(op, `'bBytes' ${bBytes} from w's offset ${g.b.offset} runs past w's buffer (${g.b.buffer.size} bytes)`);
+    }
+  }
+  const bView: TensorView = bBytes !== undefined ? { buffer: g.b.buffer, offset: g.b.offset, shape: [bBytes / 4], dtype: 'u32' } : g.b;
+  const named: [string, TensorView | undefined][] = [['a/x', g.a], ['b/w', bView], ['out', out], ['bias', g.bias], ['gate', g.gate], ['residual', g.residual],
     ...extra.map((t, i): [string, TensorView] => [`extra[${i}]`, t])];
   for (const [name, t] of named) {
     if (!t) continue;
@@ -403,7 +417,7 @@ async function launchGemm(ctx: GpuContext, g: GemmLaunch): Promise<KernelCall[]>
   });
   const dummy = dummyBuffer(ctx);
   const epilogueResources = [g.bias ?? dummy, g.gate ?? dummy, g.residual && !inplace ? g.residual : dummy];
-  const bytes = [g.a, g.b, out, g.bias, g.gate, inplace ? undefined : g.residual].reduce((s, t) => s + (t ? byteSize(t) : 0), 0)
+  const bytes = [g.a, bView, out, g.bias, g.gate, inplace ? undefined : g.residual].reduce((s, t) => s + (t ? byteSize(t) : 0), 0)
     + (inplace ? byteSize(out) : 0);
   const maxDim = ctx.caps.limits.maxComputeWorkgroupsPerDimension;
   const checkGrid = (wg: [number, number, number]) => {
@@ -496,7 +510,7 @@ async function launchGemm(ctx: GpuContext, g: GemmLaunch): Promise<KernelCall[]>
     return [{
       label: `${g.label} [subgroup-matrix]`,
       pipeline,
-      bindGroup: bindGroup(ctx, pipeline, [pbuf, g.a, g.b, out, ...epilogueResources, ...extra], g.label),
+      bindGroup: bindGroup(ctx, pipeline, [pbuf, g.a, bView, out, ...epilogueResources, ...extra], g.label),
       workgroups: checkGrid([gx, gy, g.batch]),
       flops,
       bytes,
@@ -517,7 +531,7 @@ async function launchGemm(ctx: GpuContext, g: GemmLaunch): Promise<KernelCall[]>
     {
       label: `${g.label} [subgroup-matrix split-K ${splits}]`,
       pipeline,
-      bindGroup: bindGroup(ctx, pipeline, [p1, g.a, g.b, wsView, dummy, dummy, dummy, ...extra], `${g.label}:splitk`),
+      bindGroup: bindGroup(ctx, pipeline, [p1, g.a, bView, wsView, dummy, dummy, dummy, ...extra], `${g.label}:splitk`),
       workgroups: checkGrid([gx, gy, splits]),
       flops,
       bytes: bytes + wsBytes,

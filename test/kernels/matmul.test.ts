@@ -358,9 +358,13 @@ fn load_b_scaled(bBase: u32, n: u32, k: u32, kEnd: u32) -> vec4<u32> {
       fn: 'load_b_scaled',
     };
     const out = poisonedTensor(ctx, [M, N], 'f32');
+    // w's view claims u32 [N, K] (2x the bytes its buffer holds, like a packed format whose logical shape is
+    // larger than its stream): bBytes binds exactly the N*K halves the loader reads.
+    const wBuf = ctx.createBuffer(N * K * 2);
+    ctx.write(wBuf, encode(w, 'f16'), 0);
     const call = await linearWithTiling(ctx, {
-      x: uploadTensor(ctx, x, [M, K], 'f16'), w: uploadTensor(ctx, w, [N, K], 'f16'), out,
-    }, { tiling: staged, transform: emulate, bLoader: loader, extra: [uploadTensor(ctx, scale, [N], 'f32')] });
+      x: uploadTensor(ctx, x, [M, K], 'f16'), w: { buffer: wBuf, offset: 0, shape: [N, K], dtype: 'u32' }, out,
+    }, { tiling: staged, transform: emulate, bLoader: loader, extra: [uploadTensor(ctx, scale, [N], 'f32')], bBytes: N * K * 2 });
     await runCalls(ctx, [call]);
     const wEff = new Float64Array(N * K);
     for (let n = 0; n < N; n++) for (let k = 0; k < K; k++) wEff[n * K + k] = Math.fround(w[n * K + k] * scale[n]);
@@ -404,6 +408,14 @@ describe('linear/matmul: input validation', () => {
     await expect(linear(ctx, { x: t([4, 19]), w: t([53, 19]), out: t([4, 53]), gate: t([2, 106]), rowsPerBatch: 2, gateChunk: 2 })).rejects.toThrow(/gateChunk' must be an integer in \[0, 2\)/);
     await expect(matmul(ctx, { a: t([2, 5, 7]), b: t([3, 7, 4]), out: t([2, 5, 4]) })).rejects.toThrow(/batch dims \[3\] but a has \[2\]/);
     await expect(matmul(ctx, { a: t([5, 7]), b: t([4, 7]), out: t([5, 4]) })).rejects.toThrow(/pass transposeB/);
+  });
+
+  it('B-loader bBytes: a positive multiple of 4 inside w\'s buffer', async () => {
+    const sg: SgTiling = { sgM: 1, sgN: 2, fragM: 1, fragN: 1, bk: 16, staging: 'staged', groupM: 2, subgroupSize: 8 };
+    const bLoader: BLoader = { name: 'unused', decls: '', fn: 'f' };
+    const args = { x: t([4, 16]), w: t([8, 16], 'u32'), out: t([4, 8]) };
+    await expect(linearWithTiling(ctx, args, { tiling: sg, bLoader, bBytes: 6 })).rejects.toThrow(/'bBytes' must be a positive multiple of 4/);
+    await expect(linearWithTiling(ctx, args, { tiling: sg, bLoader, bBytes: 128 })).rejects.toThrow(/'bBytes' 128 .* runs past w's buffer \(64 bytes\)/);
   });
 
   it('refuses outputs overlapping an input and paths the adapter lacks', async () => {
