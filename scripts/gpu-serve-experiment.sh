@@ -7,12 +7,13 @@
 # latency p50/p99/max while the GPUs are busy); then the simulator on the same trace with the measured profile.
 # Results: $OUT/serve-experiment.{json,md} (rewritten after every run), log in $OUT/log.txt.
 #
-# Time: ~6.5 minutes expected, at most ~7.9 (node is stopped by `timeout 470`; inside it a budget of
+# Time: ~7.2 minutes expected, at most ~7.9 (node is stopped by `timeout 470`; inside it a budget of
 # BUDGET_SECONDS=455 s skips a run that would not fit and cuts each run's tail at TAIL_LIMIT_SECONDS=20 s after its
-# last arrival, so the report is always written). Start-up ~1.5-2 min (random weights, 3 resolutions compiled and
-# timed per GPU at degree 1, and on both GPUs at degree 2), a short warm-up through HTTP, then 8 replays (2 mixes x
-# TetriServe, xdit:2, RSSP, xdit:1, in that order so a cut loses the least important) of 25 s of arrivals
-# (36 requests/min -> 15 requests each) plus their tails.
+# last arrival, so the report is always written). Start-up ~25 s on 2xH200 (11:49 run: random weights, 3
+# resolutions compiled and timed per GPU at degree 1, and on both GPUs at degree 2), a short warm-up through HTTP,
+# then 10 replays (2 mixes x TetriServe, TetriServe+ (dispatch on idle), RSSP, xdit:1, xdit:2, in that order so a
+# cut loses the least important: degree 2 is slower than degree 1 at every size here, xdit:2 meets nothing) of 25 s
+# of arrivals (36 requests/min -> 15 requests each) plus their tails (~35-50 s per run).
 # Scaling from the paper (50 steps, 8 GPUs, 256-2048 px): 8 steps per request, resolutions 256/512/1024 (2048 px
 # at degree 1 is ~3 s per step on this engine: one request would take a whole run), base SLO = 1.5 x 8 steps x
 # the measured degree-1 step of the resolution (the paper's SLO / solo-latency ratio), SLO scale 1.2, degrees 1-2.
@@ -46,7 +47,7 @@ if [ "${DRY_RUN:-0}" != "1" ] && [ ! -f native/nccl-bridge/build/libvk_device_se
 fi
 export MODEL="${MODEL:-random:flux1-dev}" GPUS="${GPUS:-2}" MAX_DEGREE="${MAX_DEGREE:-2}" STEPS="${STEPS:-8}" RESOLUTIONS="${RESOLUTIONS:-256,512,1024}"
 export SECONDS_PER_RUN="${SECONDS_PER_RUN:-25}" RATE_PER_MIN="${RATE_PER_MIN:-36}" SLO_FACTOR="${SLO_FACTOR:-1.5}" SLO_SCALE="${SLO_SCALE:-1.2}"
-export MIXES="${MIXES:-uniform,skewed}" POLICIES="${POLICIES:-tetriserve,xdit:2,rssp,xdit:1}" SEED="${SEED:-1}" TXT_TOKENS="${TXT_TOKENS:-512}"
+export MIXES="${MIXES:-uniform,skewed}" POLICIES="${POLICIES:-tetriserve,tetriserve+,rssp,xdit:1,xdit:2}" SEED="${SEED:-1}" TXT_TOKENS="${TXT_TOKENS:-512}"
 export ROBUSTNESS="${ROBUSTNESS:-0}" SHARED_ADAPTER="${SHARED_ADAPTER:-0}" BUDGET_SECONDS="${BUDGET_SECONDS:-455}" TAIL_LIMIT_SECONDS="${TAIL_LIMIT_SECONDS:-20}" POLL_MS="${POLL_MS:-100}"
 timeout 470 node scripts/serve-experiment.mjs 2>&1 | grep --line-buffered -v 'deprecated builtin' | tee "$OUT/log.txt"
 echo "exit: ${PIPESTATUS[0]}" | tee -a "$OUT/log.txt"

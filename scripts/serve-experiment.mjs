@@ -18,7 +18,7 @@ const o = {
   sloFactor: Number(env('SLO_FACTOR', '1.5')),
   sloScale: Number(env('SLO_SCALE', '1.2')),
   mixes: list(env('MIXES', 'uniform,skewed')),
-  policies: list(env('POLICIES', 'tetriserve,xdit:2,rssp,xdit:1')),
+  policies: list(env('POLICIES', 'tetriserve,tetriserve+,rssp,xdit:1,xdit:2')),
   seed: Number(env('SEED', '1')),
   txtTokens: Number(env('TXT_TOKENS', '512')),
   robustness: env('ROBUSTNESS', '0') === '1',

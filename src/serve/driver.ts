@@ -148,17 +148,44 @@ export class Driver extends EventEmitter<DriverEvents> {
     if (round === null) {
       this.decide();
     } else if (this.nextTick === null) {
-      if (this.scheduler.unfinished() > 0) this.armTick(this.decide() + round);
+      // The system was idle: the first arrival gets a decision at once. The scheduler decides whether that opens
+      // a round (its previous round is over) or fills the rest of the current one; the next boundary is its round
+      // end either way (the simulator follows the scheduler's grid the same way).
+      if (this.scheduler.unfinished() > 0) {
+        const at = this.decide();
+        this.armTick(this.scheduler.roundEndsAt ?? at + round);
+      }
     } else if (this.scheduler.planOnIdle) {
       this.decide();
+      this.followGrid();
     }
+    this.dropTickWhenIdle();
     this.checkIdle();
+  }
+
+  /** After a mid-round decision: a call that opened a round (at or after its end) moves the next boundary. */
+  private followGrid(): void {
+    const end = this.scheduler.roundEndsAt;
+    if (end !== undefined && this.nextTick !== null && Math.abs(end - this.nextTick) > 1e-9 && !this.hold) this.armTick(end);
+  }
+
+  /**
+   * Round-based policies with nothing left: no boundary is pending, so the next arrival is decided at once (as
+   * in the simulator, which forgets its next tick when the system empties).
+   */
+  private dropTickWhenIdle(): void {
+    if (this.nextTick === null || this.hold || this.scheduler.unfinished() > 0 || this.running.size > 0) return;
+    if (this.tickTimer) clearTimeout(this.tickTimer);
+    this.tickTimer = null;
+    this.nextTick = null;
   }
 
   private armTick(at: number): void {
     this.nextTick = at;
     if (this.tickTimer) clearTimeout(this.tickTimer);
-    this.tickTimer = setTimeout(() => this.onTick(), Math.max(0, (at - this.clock()) * 1000));
+    // +1 ms: libuv measures a timer from its cached loop time, so it can fire a little before `at` on this clock,
+    // which the scheduler would take for a mid-round call.
+    this.tickTimer = setTimeout(() => this.onTick(), Math.max(0, (at - this.clock()) * 1000) + 1);
   }
 
   private onTick(): void {
@@ -204,10 +231,9 @@ export class Driver extends EventEmitter<DriverEvents> {
     this.roundStarts.push(this.clock());
     if (this.roundStarts.length > 2000) this.roundStarts.splice(0, 1000);
     const at = this.decide();
-    // The next boundary is one round after this decision's time: the scheduler opened its round at `at`, and a
-    // timer firing early relative to that (a grid kept from the scheduled times drifts when timers fire late)
-    // would make its planRound look like a mid-round call that may not start anything.
-    this.armTick(at + round);
+    // The next boundary is the scheduler's round end: the round it opened at `at` (a grid kept from the scheduled
+    // times would drift when timers fire late, and make its planRound look like a mid-round call).
+    this.armTick(this.scheduler.roundEndsAt ?? at + round);
   }
 
   /** Calls planRound and launches its assignments; returns the time it decided at. */
@@ -339,6 +365,8 @@ export class Driver extends EventEmitter<DriverEvents> {
     }
     if (run === null && !this.stopped) {
       this.decide();
+      this.followGrid();
+      this.dropTickWhenIdle();
       // The scheduler may just have been told the last steps of an abandoned request: idle() waiters wake here.
       this.checkIdle();
     } else {

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { makeProfile, type LatencyProfile } from '../scheduler/profile.js';
 import { generateWorkload, type Mix } from '../sim/workloads.js';
 import { defaultConfig } from './config.js';
-import { replayLive, replaySimulated, simulateTrace, type LatencyStats, type ReplayResult } from './replay.js';
+import { replayLive, replaySimulated, simulateTrace, type BlockReport, type LatencyStats, type ReplayResult } from './replay.js';
 import { measuredProfile, openWorkers } from './server.js';
 
 export interface ExperimentOptions {
@@ -63,6 +63,8 @@ export interface RunReport {
   statusMsExternal: LatencyStats;
   submitMs: LatencyStats;
   eventLoopDelayMs: { p50: number; p99: number; max: number };
+  /** Event-loop blocks over 50 ms, GC pauses, and what ran in the longest blocks (replay.ts). */
+  blocks: BlockReport;
   deadlineSkewMsMax: number;
   serverMet: number;
   cut: number;
@@ -185,6 +187,14 @@ export function renderReport(r: ExperimentReport): string {
     L.push('', '## Gaps over 5 points', '');
     for (const { m, x } of gaps) L.push(`- ${m.mix} ${x.policy} (gap ${x.gapPoints.toFixed(1)}): ${x.notes.join('; ')}.`);
   }
+  const blocked = r.mixes.flatMap((m) => m.runs.filter((x) => x.blocks.count).map((x) => ({ m, x })));
+  if (blocked.length) {
+    L.push('', '## Event-loop blocks over 50 ms (a status request arriving in one waits for it)', '');
+    for (const { m, x } of blocked) {
+      const b = x.blocks;
+      L.push(`- ${m.mix} ${x.policy}: ${b.count} blocks, ${(b.totalMs / 1000).toFixed(2)} s in all, longest ${b.maxMs.toFixed(0)} ms; GC ${b.gc.count} pauses (${b.gc.major} major), ${b.gc.totalMs.toFixed(0)} ms in all, longest ${b.gc.maxMs.toFixed(0)} ms. Longest: ${b.longest.slice(0, 3).map((l) => `${l.ms.toFixed(0)} ms at ${l.at.toFixed(1)} s [${l.events.join(', ') || 'no driver event'}]`).join('; ')}`);
+    }
+  }
   L.push('', '## Per resolution (met / n, live) and base SLOs', '');
   for (const m of r.mixes) {
     L.push(`- ${m.mix}: base SLO ${Object.entries(m.baseSlo).map(([res, s]) => `${res}px ${s.toFixed(2)} s`).join(', ')}`);
@@ -268,7 +278,7 @@ export async function runServeExperiment(o: ExperimentOptions): Promise<Experime
           gapPoints: 100 * (simA - live.attainment), gapServicePoints: 100 * (simB - live.attainment),
           wallSeconds: live.wallSeconds, decisionMsMedian: live.decisionMsMedian, liveStepSeconds: live.stepSecondsByDegree,
           stepsByDegree: live.stepsByDegree, statusMs: live.statusMs, statusMsAll: live.statusMsAll, statusMsExternal: live.statusMsExternal, submitMs: live.submitMs,
-          eventLoopDelayMs: live.eventLoopDelayMs, deadlineSkewMsMax: live.deadlineSkewMsMax, serverMet: live.serverMet, cut: live.cut, boundaryMisses: live.boundaryMisses, boundaryHolds: live.boundaryHolds,
+          eventLoopDelayMs: live.eventLoopDelayMs, blocks: live.blocks, deadlineSkewMsMax: live.deadlineSkewMsMax, serverMet: live.serverMet, cut: live.cut, boundaryMisses: live.boundaryMisses, boundaryHolds: live.boundaryHolds,
           httpErrors: live.httpErrors.slice(0, 20), stageSeconds: live.stageSeconds, gpuBusySeconds: live.gpuBusySeconds, perResolution, nearMisses, notes: [], requests,
         };
         run.notes = gapNotes(profile, live, run, o.steps);

@@ -12,7 +12,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { PerformanceObserver, constants, monitorEventLoopDelay } from 'node:perf_hooks';
 import { spawn } from 'node:child_process';
 import { CostModel } from '../scheduler/cost-model.js';
 import { createScheduler } from '../scheduler/index.js';
@@ -20,6 +20,7 @@ import type { LatencyProfile } from '../scheduler/profile.js';
 import type { Request } from '../scheduler/types.js';
 import { simulate, type RequestOutcome } from '../sim/simulator.js';
 import { defaultConfig, type ServeConfig } from './config.js';
+import type { AssignmentRun, Driver } from './driver.js';
 import type { GroupExecutors } from './groups.js';
 import type { Job } from './jobs.js';
 import { assembleServer } from './server.js';
@@ -62,6 +63,11 @@ export interface ReplayResult {
   decisionMsMedian: number;
   /** Event-loop delay while the replay ran (ms): what any request waited before its handler could run. */
   eventLoopDelayMs: { p50: number; p99: number; max: number };
+  /**
+   * Stretches of more than 50 ms in which the event loop ran nothing else (a 10 ms interval timer came late), with
+   * garbage-collection pauses and, for the longest, the driver events emitted as each ended (what ran in it).
+   */
+  blocks: BlockReport;
   /** Status requests (GET /v1/generations/:id) sent while at least one assignment ran: round-trip ms. */
   statusMs: LatencyStats;
   /** All status requests of the replay, busy or not. */
@@ -180,6 +186,72 @@ function externalPoller(url: string, hz: number): ExternalPoller {
   };
 }
 
+export interface BlockReport {
+  count: number;
+  totalMs: number;
+  maxMs: number;
+  /** The longest (up to 8): when (seconds from the replay's start), how long, the driver events at its end. */
+  longest: { at: number; ms: number; events: string[] }[];
+  gc: { count: number; totalMs: number; maxMs: number; major: number };
+}
+
+interface BlockWatch {
+  stop(): BlockReport;
+}
+
+/** Watches the event loop for blocks over 50 ms and GC pauses while a replay runs (the status-latency diagnosis). */
+function blockWatch(driver: Driver): BlockWatch {
+  const start = performance.now();
+  const events: { t: number; what: string }[] = [];
+  const note = (what: string): void => void events.push({ t: performance.now(), what });
+  const onAssign = (a: AssignmentRun): void => note(`assignment start ${a.resolution}px d${a.gpus.length} x${a.steps}`);
+  const onStep = (e: { job: Job; gpus: readonly number[] }): void => note(`step end ${e.job.params.resolution}px d${e.gpus.length}`);
+  const onStage = (e: { job: Job; stage: string }): void => note(`${e.stage} end ${e.job.params.resolution}px`);
+  const onDecision = (): void => note('decision');
+  const onFinished = (j: Job): void => note(`finished ${j.params.resolution}px`);
+  driver.on('assignment', onAssign);
+  driver.on('step', onStep);
+  driver.on('stage', onStage);
+  driver.on('decision', onDecision);
+  driver.on('finished', onFinished);
+  const found: { end: number; ms: number }[] = [];
+  let last = performance.now();
+  const timer = setInterval(() => {
+    const now = performance.now();
+    if (now - last > 60) found.push({ end: now, ms: now - last - 10 });
+    last = now;
+  }, 10);
+  const gcs: { ms: number; major: boolean }[] = [];
+  const obs = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) gcs.push({ ms: e.duration, major: ((e as unknown as { detail?: { kind?: number } }).detail?.kind ?? 0) === constants.NODE_PERFORMANCE_GC_MAJOR });
+  });
+  obs.observe({ entryTypes: ['gc'] });
+  let report: BlockReport | null = null;
+  return {
+    stop(): BlockReport {
+      if (report) return report;
+      clearInterval(timer);
+      obs.disconnect();
+      driver.off('assignment', onAssign);
+      driver.off('step', onStep);
+      driver.off('stage', onStage);
+      driver.off('decision', onDecision);
+      driver.off('finished', onFinished);
+      const longest = [...found].sort((a, b) => b.ms - a.ms).slice(0, 8).map((b) => ({
+        at: (b.end - start) / 1000,
+        ms: b.ms,
+        // What ran just before the timer could: events emitted inside the block or within 2 ms after it.
+        events: events.filter((e) => e.t >= b.end - b.ms - 10 && e.t <= b.end + 2).map((e) => e.what).slice(0, 8),
+      }));
+      report = {
+        count: found.length, totalMs: found.reduce((a, b) => a + b.ms, 0), maxMs: found.reduce((a, b) => Math.max(a, b.ms), 0), longest,
+        gc: { count: gcs.length, totalMs: gcs.reduce((a, g) => a + g.ms, 0), maxMs: gcs.reduce((a, g) => Math.max(a, g.ms), 0), major: gcs.filter((g) => g.major).length },
+      };
+      return report;
+    },
+  };
+}
+
 /** Replays `trace` (arrival/deadline in seconds from the start) under `policy` through a server on `workers`. */
 export async function replayLive(workers: Worker[], profile: LatencyProfile, policy: string, trace: readonly Request[], opts: ReplayOptions = {}): Promise<ReplayResult> {
   const resultDir = await mkdtemp(join(tmpdir(), 'serve-replay-'));
@@ -196,6 +268,7 @@ export async function replayLive(workers: Worker[], profile: LatencyProfile, pol
   const busy0 = workers.map((w) => w.busySeconds);
   let stopPolling = false;
   let external: ExternalPoller | null = null;
+  let blocks: BlockWatch | null = null;
   // Whatever happens, the server is shut down (drain 1 s, then its driver stops after the current steps) before the
   // workers serve the next replay.
   try {
@@ -250,6 +323,7 @@ export async function replayLive(workers: Worker[], profile: LatencyProfile, pol
     const ids: string[] = [];
     const loop = monitorEventLoopDelay({ resolution: 1 });
     loop.enable();
+    blocks = blockWatch(driver);
     const t0 = driver.clock();
     // The extra poller: a separate process reading the newest request's status at a fixed rate for the whole
     // replay, i.e. a client that does not share the server's event loop.
@@ -304,6 +378,8 @@ export async function replayLive(workers: Worker[], profile: LatencyProfile, pol
     await idle;
     const wall = driver.clock() - t0;
     loop.disable();
+    const blockReport = blocks.stop();
+    blocks = null;
     stopPolling = true;
     await Promise.all(pollers);
     // The external poller's reads, on the driver clock; "busy" = an assignment was running at the send time.
@@ -356,6 +432,7 @@ export async function replayLive(workers: Worker[], profile: LatencyProfile, pol
       wallSeconds: wall,
       decisionMsMedian: median(decisions),
       eventLoopDelayMs: { p50: loop.percentile(50) / 1e6, p99: loop.percentile(99) / 1e6, max: loop.max / 1e6 },
+      blocks: blockReport,
       statusMs: stats(statusBusy),
       statusMsAll: stats(statusAll),
       statusMsExternal: stats(externalBusy),
@@ -372,6 +449,7 @@ export async function replayLive(workers: Worker[], profile: LatencyProfile, pol
   } finally {
     stopPolling = true;
     external?.kill();
+    blocks?.stop();
     await server.close();
     await rm(resultDir, { recursive: true, force: true });
   }

@@ -41,7 +41,7 @@ function fakeWorker(gpu: number): Worker {
   };
 }
 
-async function runOne(graceFraction: number): Promise<{ starts: number[]; ends: number[]; holds: number }> {
+async function runOne(graceFraction: number, second?: { at: number; steps: number }): Promise<{ starts: number[]; ends: number[]; holds: number; second: { starts: number[] } }> {
   const profile = makeProfile({ model: 'fake', device: 'fake', degrees: [1], entries: [{ resolution: 64, stepSeconds: { '1': STEP }, groupChangeSeconds: 0 }] });
   const model = new CostModel(profile, 1, 1);
   const scheduler = createScheduler('tetriserve', model);
@@ -53,12 +53,19 @@ async function runOne(graceFraction: number): Promise<{ starts: number[]; ends: 
   });
   const now = driver.clock();
   // 10 steps, deadline far away: two full-round assignments of 5 steps each.
-  const job = new Job('gen_a', 1, { prompt: 'x', negativePrompt: '', resolution: 64, steps: 10, guidance: 3.5, seed: 1, strength: 1 }, 0, now, now + 100, false, 'png');
+  const job = new Job('gen_a', 1, { prompt: 'x', negativePrompt: '', resolution: 64, steps: second ? 2 : 10, guidance: 3.5, seed: 1, strength: 1 }, 0, now, now + 100, false, 'png');
   driver.submit(job);
+  let job2: Job | null = null;
+  if (second) {
+    await new Promise((r) => setTimeout(r, second.at * 1000));
+    const t = driver.clock();
+    job2 = new Job('gen_b', 2, { prompt: 'y', negativePrompt: '', resolution: 64, steps: second.steps, guidance: 3.5, seed: 2, strength: 1 }, 0, t, t + 100, false, 'png');
+    driver.submit(job2);
+  }
   await driver.idle();
   await driver.stop();
   const runs = driver.history.filter((a) => a.requestId === 1);
-  return { starts: runs.map((a) => a.start), ends: runs.map((a) => a.end!), holds: driver.boundaryHolds.count };
+  return { starts: runs.map((a) => a.start - now), ends: runs.map((a) => a.end! - now), holds: driver.boundaryHolds.count, second: { starts: driver.history.filter((a) => a.requestId === 2).map((a) => a.start - now) } };
 }
 
 describe('driver round boundaries', () => {
@@ -74,5 +81,17 @@ describe('driver round boundaries', () => {
     expect(plain.holds).toBe(0);
     expect(plain.starts[1] - plain.ends[0]).toBeGreaterThan(0.5 * round);
     console.log(`gap between assignments: ${(1000 * (held.starts[1] - held.ends[0])).toFixed(0)} ms with the boundary wait, ${(1000 * (plain.starts[1] - plain.ends[0])).toFixed(0)} ms without`);
+  }, 20_000);
+
+  it('an arrival into an emptied system mid-round is decided at once and the next boundary is the scheduler\'s round end', async () => {
+    const round = 5 * STEP;
+    // A: 2 steps from t=0 (round 0..0.5 s), done at ~0.22 s; the system is empty; B (10 steps) arrives at 0.3 s.
+    const r = await runOne(0.1, { at: 0.3, steps: 10 });
+    const b = r.second.starts;
+    console.log(`B's assignments start at ${b.map((x) => (1000 * x).toFixed(0)).join(', ')} ms`);
+    // Decided at its arrival (a mid-round assignment that ends by 0.5 s), not at the boundary 0.5 s ...
+    expect(b[0]).toBeLessThan(0.3 + 0.1);
+    // ... and its next assignment at the scheduler's boundary (0.5 s), not one round after the arrival (0.8 s).
+    expect(b[1]).toBeLessThan(0.5 + 0.5 * round);
   }, 20_000);
 });
