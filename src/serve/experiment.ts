@@ -65,6 +65,8 @@ export interface RunReport {
   eventLoopDelayMs: { p50: number; p99: number; max: number };
   /** Event-loop blocks over 50 ms, GC pauses, and what ran in the longest blocks (replay.ts). */
   blocks: BlockReport;
+  /** Engine calls' synchronous ms on the event loop, by stage (count, mean, max). */
+  engineSyncMs: Record<string, { n: number; meanMs: number; maxMs: number }>;
   deadlineSkewMsMax: number;
   serverMet: number;
   cut: number;
@@ -192,7 +194,7 @@ export function renderReport(r: ExperimentReport): string {
     L.push('', '## Event-loop blocks over 50 ms (a status request arriving in one waits for it)', '');
     for (const { m, x } of blocked) {
       const b = x.blocks;
-      L.push(`- ${m.mix} ${x.policy}: ${b.count} blocks, ${(b.totalMs / 1000).toFixed(2)} s in all, longest ${b.maxMs.toFixed(0)} ms; GC ${b.gc.count} pauses (${b.gc.major} major), ${b.gc.totalMs.toFixed(0)} ms in all, longest ${b.gc.maxMs.toFixed(0)} ms. Longest: ${b.longest.slice(0, 3).map((l) => `${l.ms.toFixed(0)} ms at ${l.at.toFixed(1)} s [${l.events.join(', ') || 'no driver event'}]`).join('; ')}`);
+      L.push(`- ${m.mix} ${x.policy}: ${b.count} blocks, ${(b.totalMs / 1000).toFixed(2)} s in all, longest ${b.maxMs.toFixed(0)} ms; GC ${b.gc.count} pauses (${b.gc.major} major), ${b.gc.totalMs.toFixed(0)} ms in all, longest ${b.gc.maxMs.toFixed(0)} ms. Longest: ${b.longest.slice(0, 3).map((l) => `${l.ms.toFixed(0)} ms at ${l.at.toFixed(1)} s [${l.events.join(', ') || 'no driver event'}]`).join('; ')}. Engine calls' synchronous part (mean / max ms): ${Object.entries(x.engineSyncMs).map(([k, v]) => `${k} ${v.meanMs.toFixed(1)} / ${v.maxMs.toFixed(1)} (${v.n})`).join(', ') || '-'}`);
     }
   }
   L.push('', '## Per resolution (met / n, live) and base SLOs', '');
@@ -278,7 +280,7 @@ export async function runServeExperiment(o: ExperimentOptions): Promise<Experime
           gapPoints: 100 * (simA - live.attainment), gapServicePoints: 100 * (simB - live.attainment),
           wallSeconds: live.wallSeconds, decisionMsMedian: live.decisionMsMedian, liveStepSeconds: live.stepSecondsByDegree,
           stepsByDegree: live.stepsByDegree, statusMs: live.statusMs, statusMsAll: live.statusMsAll, statusMsExternal: live.statusMsExternal, submitMs: live.submitMs,
-          eventLoopDelayMs: live.eventLoopDelayMs, blocks: live.blocks, deadlineSkewMsMax: live.deadlineSkewMsMax, serverMet: live.serverMet, cut: live.cut, boundaryMisses: live.boundaryMisses, boundaryHolds: live.boundaryHolds,
+          eventLoopDelayMs: live.eventLoopDelayMs, blocks: live.blocks, engineSyncMs: live.engineSyncMs, deadlineSkewMsMax: live.deadlineSkewMsMax, serverMet: live.serverMet, cut: live.cut, boundaryMisses: live.boundaryMisses, boundaryHolds: live.boundaryHolds,
           httpErrors: live.httpErrors.slice(0, 20), stageSeconds: live.stageSeconds, gpuBusySeconds: live.gpuBusySeconds, perResolution, nearMisses, notes: [], requests,
         };
         run.notes = gapNotes(profile, live, run, o.steps);

@@ -68,6 +68,8 @@ export interface ReplayResult {
    * garbage-collection pauses and, for the longest, the driver events emitted as each ended (what ran in it).
    */
   blocks: BlockReport;
+  /** Engine calls' synchronous milliseconds on the event loop by stage, over all workers (DeviceWorker.syncMs). */
+  engineSyncMs: Record<string, { n: number; meanMs: number; maxMs: number }>;
   /** Status requests (GET /v1/generations/:id) sent while at least one assignment ran: round-trip ms. */
   statusMs: LatencyStats;
   /** All status requests of the replay, busy or not. */
@@ -266,6 +268,10 @@ export async function replayLive(workers: Worker[], profile: LatencyProfile, pol
   const { driver, core } = server;
   const url = server.url!;
   const busy0 = workers.map((w) => w.busySeconds);
+  type Sync = Record<string, { n: number; total: number; max: number }>;
+  const syncOf = (w: Worker): Sync => (w as { syncMs?: Sync }).syncMs ?? {};
+  const sync0 = workers.map((w) => structuredClone(syncOf(w)));
+  for (const w of workers) for (const v of Object.values(syncOf(w))) v.max = 0; // max over this replay
   let stopPolling = false;
   let external: ExternalPoller | null = null;
   let blocks: BlockWatch | null = null;
@@ -433,6 +439,20 @@ export async function replayLive(workers: Worker[], profile: LatencyProfile, pol
       decisionMsMedian: median(decisions),
       eventLoopDelayMs: { p50: loop.percentile(50) / 1e6, p99: loop.percentile(99) / 1e6, max: loop.max / 1e6 },
       blocks: blockReport,
+      engineSyncMs: (() => {
+        const out: Record<string, { n: number; meanMs: number; maxMs: number }> = {};
+        workers.forEach((w, i) => {
+          for (const [k, v] of Object.entries(syncOf(w))) {
+            const n = v.n - (sync0[i][k]?.n ?? 0);
+            if (n <= 0) continue;
+            const o = (out[k] ??= { n: 0, meanMs: 0, maxMs: 0 });
+            o.meanMs = (o.meanMs * o.n + (v.total - (sync0[i][k]?.total ?? 0))) / (o.n + n);
+            o.n += n;
+            o.maxMs = Math.max(o.maxMs, v.max);
+          }
+        });
+        return out;
+      })(),
       statusMs: stats(statusBusy),
       statusMsAll: stats(statusAll),
       statusMsExternal: stats(externalBusy),

@@ -170,16 +170,16 @@ export class DeviceWorker implements Worker {
     try {
       if (!pr.text) {
         const a = now();
-        pr.text = await this.guard(this.engine.encodeText(w.params));
+        pr.text = await this.guard(this.timed('encode', () => this.engine.encodeText(w.params)));
         w.onStage({ kind: 'encode', seconds: now() - a });
       }
-      pr.state ??= await this.guard(this.engine.newState(String(w.requestId), w.params, pr.text));
+      pr.state ??= await this.guard(this.timed('newState', () => this.engine.newState(String(w.requestId), w.params, pr.text!)));
       const st = pr.state;
       while (completed < w.steps && pr.stepsDone < w.totalSteps) {
         if (w.shouldStop()) break;
         const start = now();
         // runStep updates the host latents only after the GPU answered: a lost device leaves them as they were.
-        await this.guard(this.engine.step(st, group), members);
+        await this.guard(this.timed('step', () => this.engine.step(st, group)), members);
         pr.stepsDone++;
         completed++;
         w.onStage({ kind: 'step', step: pr.stepsDone - 1, start, end: now(), latents: st.latents });
@@ -187,7 +187,7 @@ export class DeviceWorker implements Worker {
       let image: RgbImage | undefined;
       if (pr.stepsDone >= w.totalSteps) {
         const a = now();
-        image = await this.guard(this.engine.decode(w.params, st.latents));
+        image = await this.guard(this.timed('decode', () => this.engine.decode(w.params, st.latents)));
         w.onStage({ kind: 'decode', seconds: now() - a });
       }
       return { completed, image };
@@ -201,6 +201,23 @@ export class DeviceWorker implements Worker {
       this.busy += now() - t0;
       this.running = false;
     }
+  }
+
+  /**
+   * Milliseconds each engine call ran synchronously before returning its promise, by stage: event-loop time
+   * (HTTP requests wait behind it). The continuation after the GPU answers is not in it.
+   */
+  readonly syncMs: Record<string, { n: number; total: number; max: number }> = {};
+
+  private timed<T>(stage: string, f: () => Promise<T>): Promise<T> {
+    const a = performance.now();
+    const p = f();
+    const ms = performance.now() - a;
+    const s = (this.syncMs[stage] ??= { n: 0, total: 0, max: 0 });
+    s.n++;
+    s.total += ms;
+    s.max = Math.max(s.max, ms);
+    return p;
   }
 
   preview(p: GenerationParams, latents: Float32Array): RgbImage {

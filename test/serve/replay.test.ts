@@ -42,6 +42,7 @@ describe('live replay through HTTP vs simulator', () => {
     expect(live.statusMs.p99).toBeGreaterThan(0);
     expect(live.submitMs.n).toBe(5);
     expect(live.blocks.gc.count).toBeGreaterThanOrEqual(0);
+    expect(live.engineSyncMs.step.n).toBe(15);
     expect(live.blocks.count).toBe(live.blocks.longest.length > 0 ? live.blocks.count : 0);
     // The server's deadlines are the trace's (deadline_at, millisecond resolution), so both agree on every request.
     expect(live.deadlineSkewMsMax).toBeLessThanOrEqual(1.001);
@@ -70,7 +71,7 @@ describe('live replay through HTTP vs simulator', () => {
       policy, live, simulatedStartupProfile: sim, simulatedServiceProfile: live, gapPoints: 100 * (sim - live), gapServicePoints: 0,
       wallSeconds: 30, decisionMsMedian: 0.1, liveStepSeconds: { '1:256': 0.05 }, stepsByDegree: { 1: 80, 2: 40 },
       statusMs: { n: 300, p50: 1.2, p99: 7.5, max: 12 }, statusMsAll: { n: 320, p50: 1.1, p99: 7, max: 12 }, statusMsExternal: { n: 200, p50: 0.8, p99: 3.5, max: 30 }, submitMs: { n: 15, p50: 2, p99: 4, max: 4 },
-      eventLoopDelayMs: { p50: 1, p99: 3, max: 9 }, blocks: { count: 2, totalMs: 180, maxMs: 120, longest: [{ at: 3.5, ms: 120, events: ['step end 1024px d1'] }], gc: { count: 10, totalMs: 30, maxMs: 8, major: 1 } }, deadlineSkewMsMax: 1.5, serverMet: 14, cut: 0, boundaryMisses: 0, boundaryHolds: { count: 0, seconds: 0 }, httpErrors: [], stageSeconds: { 256: 0.01 },
+      eventLoopDelayMs: { p50: 1, p99: 3, max: 9 }, blocks: { count: 2, totalMs: 180, maxMs: 120, longest: [{ at: 3.5, ms: 120, events: ['step end 1024px d1'] }], gc: { count: 10, totalMs: 30, maxMs: 8, major: 1 } }, engineSyncMs: { step: { n: 120, meanMs: 2.5, maxMs: 40 } }, deadlineSkewMsMax: 1.5, serverMet: 14, cut: 0, boundaryMisses: 0, boundaryHolds: { count: 0, seconds: 0 }, httpErrors: [], stageSeconds: { 256: 0.01 },
       gpuBusySeconds: [20, 21], perResolution: { 256: { n: 15, met: 14 } }, nearMisses: 1, notes: sim - live > 0.05 ? ['a measured reason'] : [], requests: [],
     });
     const report: ExperimentReport = {
@@ -90,5 +91,6 @@ describe('live replay through HTTP vs simulator', () => {
     expect(md).toContain('uniform TetriServe (gap 6.7): a measured reason');
     expect(md).toContain('longest 120 ms; GC 10 pauses (1 major)');
     expect(md).toContain('120 ms at 3.5 s [step end 1024px d1]');
+    expect(md).toContain('synchronous part (mean / max ms): step 2.5 / 40.0 (120)');
   });
 });
