@@ -33,6 +33,7 @@
 //
 // Subgroup ownership follows local_invocation_index / SG (contiguous subgroups, as on NVIDIA); matrix
 // offsets depend only on that, never on the lane (the uniformity diagnostic is off, see GPU-NOTES.md).
+import { sgLoad, sgStore, type SubgroupMatrixSyntax } from '../gpu/subgroup-matrix-syntax.js';
 import {
   type AttentionVariant,
   PARAMS_STRUCT,
@@ -181,7 +182,7 @@ const range = (n: number) => Array.from({ length: n }, (_, i) => i);
  * the f32 partial log2-sum-exp [splits, B, H, Sq] (MASKED for rows with no visible key in the chunk); the caller
  * binds both (v.hasLse must be true) and P.kvChunk holds the chunk length.
  */
-export function subgroupMatrixAttentionWgsl(v: AttentionVariant, t: SubgroupMatrixTiles): string {
+export function subgroupMatrixAttentionWgsl(v: AttentionVariant, t: SubgroupMatrixTiles, syntax?: SubgroupMatrixSyntax): string {
   const { D } = v;
   const { NSG, BKV, SG } = t;
   if (D !== 64 && D !== 128) throw new Error(`attention(subgroup-matrix): head dim ${D} not supported (64 or 128)`);
@@ -216,9 +217,9 @@ export function subgroupMatrixAttentionWgsl(v: AttentionVariant, t: SubgroupMatr
   const RESULT = 'subgroup_matrix_result<f32, 16, 16>';
   // Matrix operations, real or emulated (see `emulate`).
   const load = (ty: string, arr: string, off: string, colMajor: boolean, stride: string) =>
-    sim ? `sim_load_${arr}(${off}, ${colMajor}, ${stride})` : `subgroupMatrixLoad<${ty}>(&${arr}, ${off}, ${colMajor}, ${stride})`;
+    sim ? `sim_load_${arr}(${off}, ${colMajor}, ${stride})` : sgLoad(ty, `&${arr}`, off, colMajor, stride, syntax);
   const store = (arr: string, off: string, val: string, stride: string) =>
-    sim ? `sim_store_${arr}(${off}, ${val}, ${stride})` : `subgroupMatrixStore(&${arr}, ${off}, ${val}, false, ${stride})`;
+    sim ? `sim_store_${arr}(${off}, ${val}, ${stride})` : sgStore(`&${arr}`, off, val, false, stride, syntax);
   const mma = (a: string, b: string, c: string) => (sim ? `sim_mma(${a}, ${b}, ${c})` : `subgroupMatrixMultiplyAccumulate(${a}, ${b}, ${c})`);
   const zero = (ty: string) => (sim ? `Frag()` : `${ty}()`);
 

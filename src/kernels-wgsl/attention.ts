@@ -272,7 +272,7 @@ async function buildAttention(ctx: GpuContext, args: AttentionArgs, allowSplit: 
     const t = plan.tiles;
     kvChunk = plan.kvChunk;
     splits = t.splits ?? 1;
-    source = subgroupMatrixAttentionWgsl(splits > 1 ? { ...variant, hasLse: true } : variant, t);
+    source = subgroupMatrixAttentionWgsl(splits > 1 ? { ...variant, hasLse: true } : variant, t, ctx.caps.subgroupMatrixSyntax);
     const probe = t.probe?.legacyLayout ? ':legacy-layout' : '';
     key = `attention-sm:D${D}:nsg${t.NSG}:bkv${t.BKV}:sg${t.SG}:${t.kvLoad}:${t.reduce}:s${splits}:${flags}${t.emulate ? ':emulated' : ''}${probe}`;
     BQ = 16 * t.NSG;

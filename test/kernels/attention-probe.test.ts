@@ -40,16 +40,16 @@ function ladderWgsl(c: Ladder, SG: number): string {
   const qArr = c.qShared ? 'kv' : 'qs';
   const smallDecl = c.small === 'none' ? '' : 'var<workgroup> flags: array<u32, 2>;';
   const VB = 16 * QP;
-  const loadQ = `subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&${qArr}, sg * 16u * ${QP}u, false, ${QP}u)`;
+  const loadQ = `subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>, row_major>(&${qArr}, sg * 16u * ${QP}u, ${QP}u)`;
   const q = c.qForm === 'let'
     ? `  let qf = ${loadQ};`
     : `  var qf = subgroup_matrix_left<f16, 16, 16>();\n  {\n    qf = ${loadQ};\n  }`;
   const guard = c.uload === 'none' ? '' : `    if (workgroupUniformLoad(&flags[0]) != 0u) {
-      subgroupMatrixStore(&sc, sg * 16u * ${SP}u, o, false, ${SP}u);
+      subgroupMatrixStore<row_major>(&sc, sg * 16u * ${SP}u, o, ${SP}u);
       workgroupBarrier();
       for (var i = 0u; i < 8u; i++) { sc[row * ${SP}u + part * 8u + i] *= 1.0; }
       workgroupBarrier();
-      o = subgroupMatrixLoad<subgroup_matrix_result<f32, 16, 16>>(&sc, sg * 16u * ${SP}u, false, ${SP}u);
+      o = subgroupMatrixLoad<subgroup_matrix_result<f32, 16, 16>, row_major>(&sc, sg * 16u * ${SP}u, ${SP}u);
       workgroupBarrier();
     }
 `;
@@ -88,8 +88,8 @@ ${needFlags ? '    flags[0] = 0u;' : ''}
     workgroupBarrier();
     {
       var acc = subgroup_matrix_result<f32, 16, 16>();
-      acc = subgroupMatrixMultiplyAccumulate(qf, subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&kv, 0u, true, ${QP}u), acc);
-      subgroupMatrixStore(&sc, sg * 16u * ${SP}u, acc, false, ${SP}u);
+      acc = subgroupMatrixMultiplyAccumulate(qf, subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>, col_major>(&kv, 0u, ${QP}u), acc);
+      subgroupMatrixStore<row_major>(&sc, sg * 16u * ${SP}u, acc, ${SP}u);
     }
     workgroupBarrier();
     for (var i = 0u; i < ${16 / (SG / 16)}u; i++) {
@@ -101,12 +101,12 @@ ${needFlags ? '    flags[0] = 0u;' : ''}
 ${needFlags ? `    flags[1] = ${c.uload === 'roundtrip' ? 'kb + 1u' : '0u'};\n    flags[0] = ${c.uload === 'roundtrip' ? '1u' : '0u'};` : ''}
     workgroupBarrier();
 ${guard}    {
-      let pf = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&pm, sg * 16u * ${QP}u, false, ${QP}u);
-      o = subgroupMatrixMultiplyAccumulate(pf, subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&kv, ${VB}u, false, ${QP}u), o);
+      let pf = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>, row_major>(&pm, sg * 16u * ${QP}u, ${QP}u);
+      o = subgroupMatrixMultiplyAccumulate(pf, subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>, row_major>(&kv, ${VB}u, ${QP}u), o);
     }
   }
   workgroupBarrier();
-  subgroupMatrixStore(&sc, sg * 16u * ${SP}u, o, false, ${SP}u);
+  subgroupMatrixStore<row_major>(&sc, sg * 16u * ${SP}u, o, ${SP}u);
   workgroupBarrier();
   for (var i = 0u; i < ${16 / (SG / 16)}u; i++) {
     let col = part * ${16 / (SG / 16)}u + i;

@@ -73,12 +73,12 @@ fn main(@builtin(local_invocation_index) lid: u32) {
   }
   workgroupBarrier();
   let g = lid / ${ctx.caps.subgroupMaxSize}u;
-  let l = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&ta, g * 384u, false, 24u);
-  let rt = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&tb, g * 384u, true, 24u);
-  let rn = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&tb, g * 384u, false, 24u);
+  let l = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>, row_major>(&ta, g * 384u, 24u);
+  let rt = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>, col_major>(&tb, g * 384u, 24u);
+  let rn = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>, row_major>(&tb, g * 384u, 24u);
   let z = subgroup_matrix_result<f32, 16, 16>();
-  subgroupMatrixStore(&tc, (2u * g) * 320u, subgroupMatrixMultiplyAccumulate(l, rt, z), false, 20u);
-  subgroupMatrixStore(&tc, (2u * g + 1u) * 320u, subgroupMatrixMultiplyAccumulate(l, rn, z), false, 20u);
+  subgroupMatrixStore<row_major>(&tc, (2u * g) * 320u, subgroupMatrixMultiplyAccumulate(l, rt, z), 20u);
+  subgroupMatrixStore<row_major>(&tc, (2u * g + 1u) * 320u, subgroupMatrixMultiplyAccumulate(l, rn, z), 20u);
   workgroupBarrier();
   for (var e = lid; e < ${NSG * 2 * 256}u; e += ${NSG * ctx.caps.subgroupMaxSize}u) {
     let f = e / 256u;  // fragment: 2g = A·Bᵀ of subgroup g, 2g + 1 = A·B

@@ -1,0 +1,74 @@
+// Every tensor-core shader the generators emit compiles with no Tint message at all (issue 7: "the GPU
+// machine's doctor, parity and bench model print no compiler warnings"; before, each printed ~30 "use of
+// deprecated builtin"). Dawn's Null backend offers 'chromium-experimental-subgroup-matrix' without hardware and
+// runs the same WGSL front end as the GPU, so this runs on any machine, lavapipe CI included. Compile only (the
+// Null device runs nothing); the GPU suites check the results.
+import { create } from 'webgpu';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { splitCombineWgsl, subgroupMatrixAttentionWgsl, subgroupMatrixTiles } from '../../src/kernels-wgsl/attention-subgroup-matrix.wgsl.js';
+import { subgroupMatrixMatmulWgsl, type SgTiling } from '../../src/kernels-wgsl/matmul-subgroup-matrix.wgsl.js';
+import { defaultSgTiling } from '../../src/kernels-wgsl/matmul.js';
+import { quietDawnStdout } from '../../src/gpu/native-output.js';
+
+let device: GPUDevice;
+let instance: GPU; // held: a collected Dawn instance makes dawn.node abort (GPU-NOTES)
+beforeAll(async () => {
+  instance = create(['enable-dawn-features=allow_unsafe_apis', 'backend=null']) as unknown as GPU;
+  const adapter = await instance.requestAdapter();
+  if (!adapter) throw new Error("Dawn's Null backend gave no adapter");
+  device = await adapter.requestDevice({ requiredFeatures: ['shader-f16', 'subgroups', 'chromium-experimental-subgroup-matrix' as GPUFeatureName] });
+});
+afterAll(() => {
+  device?.destroy();
+  void instance;
+});
+
+/** Every message (error, warning, info) Tint gives for the shader, with its line. */
+async function messages(code: string): Promise<string[]> {
+  // dawn.node also prints the messages on stdout: kept out of the test log (native-output.ts).
+  const info = await quietDawnStdout(() => device.createShaderModule({ code })).getCompilationInfo();
+  return [...info.messages].map((m) => `${m.type} at line ${m.lineNum}: ${m.message} | ${code.split('\n')[m.lineNum - 1]?.trim()}`);
+}
+
+const GEMM = {
+  aType: 'f16', bType: 'f16', outType: 'f16', bLayout: 'nk', vecA: true, vecB: true, aAccess: 'read', bAccess: 'read',
+  biasType: 'f16', gateType: 'f16', biasAccess: 'read', gateAccess: 'read', resAccess: 'read',
+} as const;
+
+describe('matmul (subgroup-matrix generator)', () => {
+  const d = defaultSgTiling(32);
+  const cases: [string, Parameters<typeof subgroupMatrixMatmulWgsl>[0], SgTiling][] = [
+    ['default tiling, B [N, K]', GEMM, d],
+    ['B [K, N]', { ...GEMM, bLayout: 'kn' }, d],
+    ['K step 32, two stages', GEMM, { ...d, bk: 32, stages: 2 }],
+    ['stageA (B fragments from storage)', { ...GEMM, vecB: false }, { ...d, staging: 'stageA' }],
+    ['direct loads', { ...GEMM, vecA: false, vecB: false }, { ...d, staging: 'direct' }],
+    ['split-K, f32 partials', { ...GEMM, outType: 'f32' }, { ...d, splitK: 2 }],
+    ['subgroup size 64', GEMM, defaultSgTiling(64)],
+  ];
+  for (const [name, spec, t] of cases) {
+    it(`${name}: no compiler message`, async () => {
+      expect(await messages(subgroupMatrixMatmulWgsl(spec, t))).toEqual([]);
+    });
+  }
+});
+
+describe('attention (subgroup-matrix generator)', () => {
+  const v = { D: 128, hasBias: false, causal: false, hasKvLength: false, hasLse: false };
+  const cases: [string, typeof v, Parameters<typeof subgroupMatrixTiles>[3]][] = [
+    ['D 128, staged', v, {}],
+    ['D 64, staged', { ...v, D: 64 }, {}],
+    ['direct K/V loads', v, { kvLoad: 'direct' }],
+    ['shuffle reduce', v, { reduce: 'shuffle' }],
+    ['split-KV', { ...v, hasLse: true }, { splits: 4 }],
+  ];
+  for (const [name, variant, tiles] of cases) {
+    it(`${name}: no compiler message`, async () => {
+      const t = subgroupMatrixTiles(variant.D, 32, 65536, tiles);
+      expect(await messages(subgroupMatrixAttentionWgsl(variant, t))).toEqual([]);
+    });
+  }
+  it('split combine: no compiler message', async () => {
+    expect(await messages(splitCombineWgsl(128, 4, true))).toEqual([]);
+  });
+});
