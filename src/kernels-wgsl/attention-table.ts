@@ -45,8 +45,61 @@ export interface AttentionTable {
 
 /** The committed table. Empty: every device uses the built-in defaults until a sweep's table is committed here. */
 export const ATTENTION_TABLE: AttentionTable = {
-  version: 1,
-  entries: [],
+  "version": 1,
+  "entries": [
+    {
+      "device": {
+        "vendor": "nvidia",
+        "description": "NVIDIA: 580.159.04 580.159.4.0"
+      },
+      "subgroupSize": 32,
+      "measured": "2026-11-30T12:11:31.995Z bench/attention-tune.ts robustness off",
+      "rows": [
+        {
+          "D": 64,
+          "lengthClass": "medium",
+          "tiles": {
+            "NSG": 4,
+            "BKV": 64,
+            "kvLoad": "direct",
+            "reduce": "shuffle",
+            "splits": 1
+          },
+          "S": 4429,
+          "tflops": 26.3,
+          "defaultTflops": 15.2
+        },
+        {
+          "D": 128,
+          "lengthClass": "medium",
+          "tiles": {
+            "NSG": 8,
+            "BKV": 32,
+            "kvLoad": "staged",
+            "reduce": "smem",
+            "splits": 1
+          },
+          "S": 4608,
+          "tflops": 135.7,
+          "defaultTflops": 135.7
+        },
+        {
+          "D": 128,
+          "lengthClass": "short",
+          "tiles": {
+            "NSG": 8,
+            "BKV": 32,
+            "kvLoad": "staged",
+            "reduce": "smem",
+            "splits": 1
+          },
+          "S": 1536,
+          "tflops": 19.5,
+          "defaultTflops": 15.6
+        }
+      ]
+    }
+  ]
 };
 
 /** Environment variable naming an attention-table JSON that replaces the committed one ('off': no table). */

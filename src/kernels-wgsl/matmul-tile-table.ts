@@ -42,8 +42,213 @@ export interface TileTable {
   entries: TileTableEntry[];
 }
 
-/** The committed table. Empty: every device uses defaultSgTiling until a sweep's table is committed here. */
+/** The committed table, written by bench/matmul-tune.ts. */
 export const TILE_TABLE: TileTable = {
-  version: 1,
-  entries: [],
+  "version": 1,
+  "entries": [
+    {
+      "device": {
+        "vendor": "nvidia"
+      },
+      "subgroupSize": 32,
+      "measured": "2026-11-30T12:09:42.542Z",
+      "source": "bench/matmul-tune.ts on 'NVIDIA: 580.159.04 580.159.4.0', robustness off, budget 150 s",
+      "default": {
+        "sgM": 2,
+        "sgN": 4,
+        "fragM": 4,
+        "fragN": 2,
+        "groupM": 16,
+        "staging": "staged",
+        "bk": 64,
+        "stages": 1
+      },
+      "shapes": [
+        {
+          "M": 4608,
+          "N": 3072,
+          "K": 3072,
+          "tiling": {
+            "sgM": 2,
+            "sgN": 4,
+            "fragM": 4,
+            "fragN": 2,
+            "bk": 64,
+            "staging": "staged",
+            "stages": 1,
+            "groupM": 8
+          },
+          "tflops": 149.5,
+          "defaultTflops": 149.5
+        },
+        {
+          "M": 4608,
+          "N": 9216,
+          "K": 3072,
+          "tiling": {
+            "sgM": 4,
+            "sgN": 4,
+            "fragM": 4,
+            "fragN": 2,
+            "groupM": 8,
+            "staging": "staged",
+            "bk": 32,
+            "stages": 1
+          },
+          "tflops": 165.9,
+          "defaultTflops": 151
+        },
+        {
+          "M": 4608,
+          "N": 12288,
+          "K": 3072,
+          "tiling": {
+            "sgM": 4,
+            "sgN": 4,
+            "fragM": 4,
+            "fragN": 2,
+            "groupM": 8,
+            "staging": "staged",
+            "bk": 32,
+            "stages": 1
+          },
+          "tflops": 159.7,
+          "defaultTflops": 155
+        },
+        {
+          "M": 4608,
+          "N": 3072,
+          "K": 12288,
+          "tiling": {
+            "sgM": 2,
+            "sgN": 4,
+            "fragM": 4,
+            "fragN": 2,
+            "bk": 64,
+            "staging": "staged",
+            "stages": 1,
+            "groupM": 8
+          },
+          "tflops": 158.5,
+          "defaultTflops": 158.5
+        },
+        {
+          "M": 4608,
+          "N": 3072,
+          "K": 15360,
+          "tiling": {
+            "sgM": 2,
+            "sgN": 4,
+            "fragM": 4,
+            "fragN": 2,
+            "bk": 64,
+            "staging": "staged",
+            "stages": 1,
+            "groupM": 8
+          },
+          "tflops": 157.1,
+          "defaultTflops": 157.1
+        },
+        {
+          "M": 1536,
+          "N": 3072,
+          "K": 3072,
+          "tiling": {
+            "sgM": 4,
+            "sgN": 2,
+            "fragM": 2,
+            "fragN": 4,
+            "groupM": 8,
+            "staging": "staged",
+            "bk": 32,
+            "stages": 2
+          },
+          "tflops": 126.4,
+          "defaultTflops": 122
+        },
+        {
+          "M": 1536,
+          "N": 9216,
+          "K": 3072,
+          "tiling": {
+            "sgM": 2,
+            "sgN": 4,
+            "fragM": 4,
+            "fragN": 2,
+            "bk": 64,
+            "staging": "staged",
+            "stages": 1,
+            "groupM": 8
+          },
+          "tflops": 143.5,
+          "defaultTflops": 143.5
+        },
+        {
+          "M": 1536,
+          "N": 12288,
+          "K": 3072,
+          "tiling": {
+            "sgM": 4,
+            "sgN": 4,
+            "fragM": 4,
+            "fragN": 2,
+            "groupM": 8,
+            "staging": "staged",
+            "bk": 32,
+            "stages": 1
+          },
+          "tflops": 153.9,
+          "defaultTflops": 147.5
+        },
+        {
+          "M": 1536,
+          "N": 3072,
+          "K": 12288,
+          "tiling": {
+            "sgM": 2,
+            "sgN": 4,
+            "fragM": 4,
+            "fragN": 2,
+            "groupM": 16,
+            "staging": "staged",
+            "bk": 64,
+            "stages": 1
+          },
+          "tflops": 124.2,
+          "defaultTflops": 122
+        },
+        {
+          "M": 1536,
+          "N": 3072,
+          "K": 15360,
+          "tiling": {
+            "sgM": 2,
+            "sgN": 4,
+            "fragM": 4,
+            "fragN": 2,
+            "bk": 64,
+            "staging": "staged",
+            "stages": 1,
+            "groupM": 8
+          },
+          "tflops": 121.2,
+          "defaultTflops": 121.2,
+          "split": {
+            "tiling": {
+              "sgM": 2,
+              "sgN": 4,
+              "fragM": 4,
+              "fragN": 2,
+              "bk": 64,
+              "staging": "staged",
+              "stages": 1,
+              "groupM": 8,
+              "splitK": 3
+            },
+            "tflops": 126.4
+          }
+        }
+      ]
+    }
+  ]
 };
