@@ -13,7 +13,7 @@ OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
 T0=$(date +%s); el() { echo $(( $(date +%s) - T0 )); }
 nvidia-smi --query-gpu=index,name,driver_version,memory.total --format=csv > "$OUT/gpus.csv"
 python3 -c "import torch, transformers; print('torch', torch.__version__, 'transformers', transformers.__version__)" | tee "$OUT/versions.txt"
-node native/nccl-bridge/build.mjs --force > "$OUT/native-build.log" 2>&1 || echo "native build failed (see native-build.log)"
+[ -f native/nccl-bridge/build/libvk_device_select.so ] || node native/nccl-bridge/build.mjs --force > "$OUT/native-build.log" 2>&1 || echo "native build failed (see native-build.log)"
 echo "=== make ($(el) s)"; timeout "${MAKE_S:-170}" bash scripts/gpu-pipeline.sh make
 echo "=== both ($(el) s)"; bash scripts/gpu-pipeline.sh both
 echo "=== report ($(el) s)"; bash scripts/gpu-pipeline.sh report
