@@ -18,10 +18,23 @@ type Compiled = FluxTransformer | Sd3Transformer;
 export interface TransformerExecutorOptions {
   /** Compiled plans kept per executor (each holds its activation memory); default 2. */
   maxPlans?: number;
+  /**
+   * Serving: after submitting a forward, sleep (setTimeout) for this fraction of the plan's previous
+   * submit-to-result time before asking Dawn for the result; 0 (default) reads back at once. Why: while any Dawn
+   * promise (mapAsync, onSubmittedWorkDone) is pending, dawn.node re-arms a setImmediate that calls
+   * ProcessEvents on every event-loop turn; that spin allocates (~20 MB of JS heap per 0.9 s of waiting on
+   * lavapipe, measured) and drives a major GC every ~1-2 s in a server that waits on two GPUs all the time
+   * (docs/serving.md, "Event-loop blocks"). Sleeping leaves nothing pending while the GPU is known to be busy.
+   * The estimate is the latest submit-to-result time; when the result was already there on waking (the
+   * readback took < 5% of the estimate: the GPU may have finished long before) the next call reads back at once
+   * and measures afresh. A sleep never exceeds the fraction of the previous call's time.
+   */
+  idleWaitFraction?: number;
 }
 
 export class TransformerExecutor implements DenoiseExecutor {
-  private readonly plans: PlanCache<{ model: Compiled; lastCond: Conditioning | null }>;
+  private readonly plans: PlanCache<{ model: Compiled; lastCond: Conditioning | null; resultMs: number | null }>;
+  private readonly idleWaitFraction: number;
   /** Wall time spent compiling plans (first step at a new shape), ms. */
   compileMs = 0;
   /** Calls run one at a time: they share the compiled plans' input and output buffers. */
@@ -29,6 +42,9 @@ export class TransformerExecutor implements DenoiseExecutor {
 
   constructor(readonly ctx: GpuContext, readonly weights: WeightStore, readonly config: DitConfig, opts: TransformerExecutorOptions = {}) {
     this.plans = new PlanCache(opts.maxPlans ?? 2, (e) => e.model.destroy());
+    const f = opts.idleWaitFraction ?? 0;
+    if (!(f >= 0 && f < 1)) throw new Error(`idleWaitFraction ${f} must be in [0, 1) (0 = read back at once)`);
+    this.idleWaitFraction = f;
   }
 
   /** Checks that a latent shape and conditioning fit this transformer (clear errors before any GPU work). */
@@ -59,7 +75,7 @@ export class TransformerExecutor implements DenoiseExecutor {
       ? await FluxTransformer.create(this.ctx, this.weights, this.config as FluxConfig, shape)
       : await Sd3Transformer.create(this.ctx, this.weights, this.config as Sd3Config, shape);
     this.compileMs += performance.now() - t0;
-    const entry = { model, lastCond: null as Conditioning | null };
+    const entry = { model, lastCond: null as Conditioning | null, resultMs: null as number | null };
     this.plans.set(key, entry);
     return entry;
   }
@@ -101,8 +117,23 @@ export class TransformerExecutor implements DenoiseExecutor {
         m.setTimestep([q.sigma]);
       }
       entry.lastCond = cond;
+      const t0 = performance.now();
       await m.plan.run();
+      const estimate = entry.resultMs;
+      let slept = false;
+      if (this.idleWaitFraction > 0 && estimate !== null) {
+        const ms = this.idleWaitFraction * estimate - (performance.now() - t0);
+        if (ms >= 1) {
+          await new Promise((r) => setTimeout(r, ms));
+          slept = true;
+        }
+      }
+      const tRead = performance.now();
       const v = await m.plan.readOutput('velocity');
+      const tEnd = performance.now();
+      // A result already there on waking means the GPU may have finished well before: this time is no estimate
+      // (a slow first step would otherwise stretch the next sleeps); the next call reads back at once and measures.
+      entry.resultMs = slept && tEnd - tRead < 0.05 * estimate! ? null : tEnd - t0;
       out.push(unpatchify(v, C, H, W, 2, m instanceof FluxTransformer ? 'c-p-q' : 'p-q-c'));
     }
     return out;

@@ -83,3 +83,17 @@ export interface Engine {
   checkPrompt?(p: Pick<GenerationParams, 'prompt' | 'negativePrompt' | 'guidance'>): PromptProblem | null;
   destroy(): void;
 }
+
+/**
+ * Fraction of a denoising step's expected GPU time a serving worker sleeps before asking Dawn for the result
+ * (TransformerExecutorOptions.idleWaitFraction: no pending Dawn promise, so no ProcessEvents spin and its garbage,
+ * while the GPU is known to be busy; docs/serving.md, "Event-loop blocks"). DIT_SERVE_IDLE_WAIT overrides it
+ * (0 = read back at once, the old behaviour).
+ */
+export function serveIdleWaitFraction(env: Record<string, string | undefined> = process.env): number {
+  const v = env.DIT_SERVE_IDLE_WAIT;
+  if (v === undefined || v === '') return 0.85;
+  const f = Number(v);
+  if (!(f >= 0 && f < 1)) throw new Error(`DIT_SERVE_IDLE_WAIT=${v}: give a fraction in [0, 1) (0 = read back at once; default 0.85)`);
+  return f;
+}

@@ -11,7 +11,7 @@ import { TransformerExecutor } from '../pipeline/transformer-executor.js';
 import { mulberry32 } from '../util/random.js';
 import { loadModel } from '../models/registry.js';
 import { flux1DevConfig, type FluxConfig } from '../models/flux/index.js';
-import type { Engine, GenerationParams, RgbImage, SpMemberSource, TextConds } from './engine.js';
+import { serveIdleWaitFraction, type Engine, type GenerationParams, type RgbImage, type SpMemberSource, type TextConds } from './engine.js';
 
 /** Latent channels of FLUX's VAE and its spatial downsampling. */
 const LATENT_C = 16;
@@ -40,7 +40,7 @@ export class FluxEngine implements Engine {
     name: string,
   ) {
     this.description = `FLUX transformer (${name}, D=${cfg.hiddenSize}, ${cfg.doubleBlocks}+${cfg.singleBlocks} blocks) + interim text/VAE stand-ins`;
-    this.executor = new TransformerExecutor(ctx, store, cfg, { maxPlans: Math.max(1, src.resolutions.length) });
+    this.executor = new TransformerExecutor(ctx, store, cfg, { maxPlans: Math.max(1, src.resolutions.length), idleWaitFraction: serveIdleWaitFraction() });
   }
 
   static async open(ctx: GpuContext, src: FluxEngineSource): Promise<FluxEngine> {

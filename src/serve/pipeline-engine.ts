@@ -9,7 +9,7 @@ import { createRequestState, type RequestState } from '../pipeline/request-state
 import { TransformerExecutor } from '../pipeline/transformer-executor.js';
 import { loadTokenizer } from '../tokenizers/load.js';
 import type { TextTokenizer } from '../tokenizers/text-tokenizer.js';
-import type { Engine, GenerationParams, PromptProblem, RgbImage, SpMemberSource, TextConds } from './engine.js';
+import { serveIdleWaitFraction, type Engine, type GenerationParams, type PromptProblem, type RgbImage, type SpMemberSource, type TextConds } from './engine.js';
 
 /** The text encoders' tokenizers and token budgets, for the admission check (the same calls the encoders make). */
 interface PromptBudget {
@@ -25,7 +25,7 @@ export class PipelineEngine implements Engine {
     this.description = `${pipe.family} pipeline ${pipe.folder.root}`;
     const e = pipe.executor;
     // One resident plan per served resolution (the pipeline's own executor keeps two).
-    this.executor = new TransformerExecutor(e.ctx, e.weights, e.config, { maxPlans: Math.max(1, resolutions.length) });
+    this.executor = new TransformerExecutor(e.ctx, e.weights, e.config, { maxPlans: Math.max(1, resolutions.length), idleWaitFraction: serveIdleWaitFraction() });
   }
 
   static async open(ctx: GpuContext, modelPath: string, resolutions: readonly number[], maxTokens: number | null = null): Promise<PipelineEngine> {
