@@ -7,8 +7,7 @@
 // To adopt a sweep's result: copy the sweep's `attention-table.ts` over this file (it keeps the entries of other
 // devices found here). To try a table without committing it: DIT_ATTENTION_TABLE=path.json (the sweep's JSON);
 // DIT_ATTENTION_TABLE=off ignores every table (built-in defaults). docs/attention.md explains the lookup.
-import { readFileSync } from 'node:fs';
-import type { GpuCaps } from '../gpu/context.js';
+import { envTableLoader, matchDeviceEntry, type DeviceCaps } from './device-table.js';
 import type { SubgroupMatrixTuning } from './attention-subgroup-matrix.wgsl.js';
 
 /** Sequence-length classes (query length): FLUX 512² = 1536 tokens is short, 1024² medium, 2048² long. */
@@ -96,57 +95,32 @@ export const ATTENTION_TABLE: AttentionTable = {
 /** Environment variable naming an attention-table JSON that replaces the committed one ('off': no table). */
 export const ATTENTION_TABLE_ENV = 'DIT_ATTENTION_TABLE';
 
-let envTable: { path: string; table: AttentionTable | null } | undefined;
+const ATTENTION_TABLE_HINT = 'give the attention-table.json written by bench/attention-tune.ts';
 
 /** Validates a parsed table; `what` names its origin in the error. */
 export function checkAttentionTable(t: unknown, what: string): AttentionTable {
   const tab = t as Partial<AttentionTable> | null;
   if (!tab || tab.version !== 1 || !Array.isArray(tab.entries) || tab.entries.some((e) => !e?.device?.vendor || !Array.isArray(e.rows))) {
     throw new Error(`${what}: not an attention table (needs {"version": 1, "entries": [{"device": {"vendor": ...}, "rows": [...]}]}); ` +
-      'give the attention-table.json written by bench/attention-tune.ts');
+      ATTENTION_TABLE_HINT);
   }
   return tab as AttentionTable;
 }
 
 /** The table in force: $DIT_ATTENTION_TABLE's file when set (read once per path), else the committed one. */
-export function activeAttentionTable(): AttentionTable | null {
-  const path = process.env[ATTENTION_TABLE_ENV];
-  if (!path) return ATTENTION_TABLE;
-  if (path === 'off') return null;
-  if (envTable?.path !== path) {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(readFileSync(path, 'utf8'));
-    } catch (e) {
-      throw new Error(`${ATTENTION_TABLE_ENV}=${path}: cannot read an attention table there (${(e as Error).message}); ` +
-        'give the attention-table.json written by bench/attention-tune.ts, or unset it');
-    }
-    envTable = { path, table: checkAttentionTable(parsed, `${ATTENTION_TABLE_ENV}=${path}`) };
-  }
-  return envTable.table;
-}
+export const activeAttentionTable: () => AttentionTable | null = envTableLoader<AttentionTable>({
+  env: ATTENTION_TABLE_ENV,
+  committed: ATTENTION_TABLE,
+  noun: 'an attention table',
+  hint: ATTENTION_TABLE_HINT,
+  validate: checkAttentionTable,
+});
 
-type Caps = Pick<GpuCaps, 'vendor' | 'architecture' | 'adapterName' | 'subgroupMaxSize'>;
+type Caps = DeviceCaps;
 
 /** The table entry for this adapter: vendor must match; architecture / description, when given, must too; most specific wins. */
 export function attentionTableEntry(caps: Caps, table: AttentionTable | null = activeAttentionTable()): AttentionTableEntry | null {
-  let best: AttentionTableEntry | null = null;
-  let bestScore = 0;
-  const lc = (x: string | undefined) => (x ?? '').toLowerCase();
-  for (const e of table?.entries ?? []) {
-    if (lc(e.device.vendor) !== lc(caps.vendor) || e.subgroupSize !== caps.subgroupMaxSize) continue;
-    let score = 1;
-    if (e.device.architecture) {
-      if (lc(e.device.architecture) !== lc(caps.architecture)) continue;
-      score += 1;
-    }
-    if (e.device.description) {
-      if (!lc(caps.adapterName).includes(lc(e.device.description))) continue;
-      score += 2;
-    }
-    if (score > bestScore) [best, bestScore] = [e, score];
-  }
-  return best;
+  return matchDeviceEntry(table?.entries, caps);
 }
 
 /**

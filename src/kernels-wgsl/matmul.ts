@@ -1,7 +1,6 @@
 // Host launch code for matmul / linear with fused epilogues. Validates shapes (errors name the tensor and the
 // required shape), picks the path (subgroup-matrix tensor cores where the adapter has them, else the portable
 // tiled kernel), compiles the WGSL (cached by spec) and returns one KernelCall. Runs at graph-build time.
-import { readFileSync } from 'node:fs';
 import type { GpuCaps, GpuContext } from '../gpu/context.js';
 import { matmulPath, tensorCoreMatmulUnavailable } from '../gpu/variants.js';
 import { bindGroup, byteSize, grid1d, numel, paramsBuffer, type KernelCall, type TensorView } from '../gpu/kernel.js';
@@ -10,6 +9,7 @@ import { TILED, tiledMatmulWgsl } from './matmul-tiled.wgsl.js';
 import {
   sgTileShape, sgTilingProblem, sgWorkgroupBytes, splitKReduceWgsl, subgroupMatrixMatmulWgsl, type BLoader, type SgTiling,
 } from './matmul-subgroup-matrix.wgsl.js';
+import { envTableLoader, matchDeviceEntry, type DeviceCaps } from './device-table.js';
 import { TILE_TABLE, type TableTiling, type TileTable, type TileTableEntry } from './matmul-tile-table.js';
 
 export type { Activation } from './matmul-epilogue.wgsl.js';
@@ -101,50 +101,26 @@ export function defaultSgTiling(subgroupSize: number, maxWorkgroupBytes = 49152)
 /** Environment variable naming a tile-table JSON that replaces the committed one ('off': no table). */
 export const TILE_TABLE_ENV = 'DIT_MATMUL_TILE_TABLE';
 
-let envTable: { path: string; table: TileTable | null } | undefined;
+const TILE_TABLE_HINT = 'give the matmul-tile-table.json written by bench/matmul-tune.ts';
 
 /** The table in force: $DIT_MATMUL_TILE_TABLE's file when set (read once per path), else the committed one. */
-export function activeTileTable(): TileTable | null {
-  const path = process.env[TILE_TABLE_ENV];
-  if (!path) return TILE_TABLE;
-  if (path === 'off') return null;
-  if (envTable?.path !== path) {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(readFileSync(path, 'utf8'));
-    } catch (e) {
-      throw new Error(`${TILE_TABLE_ENV}=${path}: cannot read a tile table there (${(e as Error).message}); ` +
-        `give the matmul-tile-table.json written by bench/matmul-tune.ts, or unset it`);
-    }
+export const activeTileTable: () => TileTable | null = envTableLoader<TileTable>({
+  env: TILE_TABLE_ENV,
+  committed: TILE_TABLE,
+  noun: 'a tile table',
+  hint: TILE_TABLE_HINT,
+  validate: (parsed, what) => {
     const t = parsed as Partial<TileTable>;
     if (!t || t.version !== 1 || !Array.isArray(t.entries)) {
-      throw new Error(`${TILE_TABLE_ENV}=${path}: not a tile table (needs {"version": 1, "entries": [...]}); ` +
-        `give the matmul-tile-table.json written by bench/matmul-tune.ts`);
+      throw new Error(`${what}: not a tile table (needs {"version": 1, "entries": [...]}); ${TILE_TABLE_HINT}`);
     }
-    envTable = { path, table: t as TileTable };
-  }
-  return envTable.table;
-}
+    return t as TileTable;
+  },
+});
 
 /** The table entry for this adapter: vendor must match; architecture / description, when given, must too; most specific wins. */
-export function tileTableEntry(caps: Pick<GpuCaps, 'vendor' | 'architecture' | 'adapterName' | 'subgroupMaxSize'>, table: TileTable | null = activeTileTable()): TileTableEntry | null {
-  let best: TileTableEntry | null = null;
-  let bestScore = 0;
-  const lc = (x: string | undefined) => (x ?? '').toLowerCase();
-  for (const e of table?.entries ?? []) {
-    if (!e.device?.vendor || lc(e.device.vendor) !== lc(caps.vendor) || e.subgroupSize !== caps.subgroupMaxSize) continue;
-    let score = 1;
-    if (e.device.architecture) {
-      if (lc(e.device.architecture) !== lc(caps.architecture)) continue;
-      score += 1;
-    }
-    if (e.device.description) {
-      if (!lc(caps.adapterName).includes(lc(e.device.description))) continue;
-      score += 2;
-    }
-    if (score > bestScore) [best, bestScore] = [e, score];
-  }
-  return best;
+export function tileTableEntry(caps: DeviceCaps, table: TileTable | null = activeTileTable()): TileTableEntry | null {
+  return matchDeviceEntry(table?.entries, caps);
 }
 
 /** Shapes within this log2 distance (|dlog2 M| + |dlog2 N| + |dlog2 K|) of a measured shape take its tiling. */
