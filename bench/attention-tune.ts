@@ -27,7 +27,7 @@ import {
   ATTENTION_TABLE, ATTENTION_TABLE_ENV, type AttentionTable, type AttentionTableEntry, type AttentionTableRow, lengthClass,
 } from '../src/kernels-wgsl/attention-table.js';
 import { randomFill } from '../src/kernels-wgsl/random-fill.js';
-import { fromF16Array } from '../src/util/f16.js';
+import { fromF16Array, toF16Array } from '../src/util/f16.js';
 
 const argv = process.argv.slice(2);
 const outDir = argv.includes('--out') ? argv[argv.indexOf('--out') + 1] : 'results/tmp/attention-tune';
@@ -194,14 +194,8 @@ async function validateSmall(ctx: GpuContext, D: number, tiles: Tiles): Promise<
     const bias = c.bias ? Float32Array.from({ length: c.H * c.Sq * c.Skv }, (_, i) => r() * 2 + (c.ramp ?? 0) * (i % c.Skv)) : null;
     const up = (a: Float32Array, shape: number[]) => {
       const t = allocTensor(ctx, shape, 'f16');
-      const bits = new Uint16Array(a.length);
-      const f = new Float32Array(1);
-      const u = new Uint32Array(f.buffer);
-      for (let i = 0; i < a.length; i++) {
-        f[0] = a[i];
-        bits[i] = toHalf(u[0]);
-        a[i] = fromF16Array(bits.subarray(i, i + 1))[0]; // the reference uses the rounded values
-      }
+      const bits = toF16Array(a); // round to nearest even, as the GPU's f32 -> f16 conversion
+      a.set(fromF16Array(bits)); // the reference uses the rounded values
       ctx.write(t.buffer, bits);
       return t;
     };
@@ -276,33 +270,6 @@ async function validateSmall(ctx: GpuContext, D: number, tiles: Tiles): Promise<
 function tableLike(c: SmallCase, tiles: Tiles): Tiles {
   if (tiles.kvLoad !== undefined && tiles.kvLoad !== 'staged' && (c.kvLength || c.Sq < 16 || c.Skv < tiles.BKV)) return { ...tiles, kvLoad: 'staged' };
   return tiles;
-}
-
-/** f32 bits -> f16 bits, round to nearest even (normal and subnormal range; inputs here are small). */
-function toHalf(x: number): number {
-  const sign = (x >>> 16) & 0x8000;
-  const exp = (x >>> 23) & 0xff;
-  let mant = x & 0x7fffff;
-  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
-  let e = exp - 127 + 15;
-  if (e >= 31) return sign | 0x7c00;
-  if (e <= 0) {
-    if (e < -10) return sign;
-    mant |= 0x800000;
-    const shift = 14 - e;
-    let hm = mant >>> shift;
-    const rem = mant & ((1 << shift) - 1);
-    const half = 1 << (shift - 1);
-    if (rem > half || (rem === half && (hm & 1))) hm++;
-    return sign | hm;
-  }
-  let hm = mant >>> 13;
-  const rem = mant & 0x1fff;
-  if (rem > 0x1000 || (rem === 0x1000 && (hm & 1))) {
-    hm++;
-    if (hm === 0x400) { hm = 0; e++; if (e >= 31) return sign | 0x7c00; }
-  }
-  return sign | (e << 10) | hm;
 }
 
 // ---- output ----
