@@ -18,16 +18,27 @@ compile itself), reported apart from the step times. Inductor's cache directory 
 
 --reference-prefix P writes P-eager.json and P-compile.json in bench/reference/step_time.py's format
 ({"device", "results": [{"model", "resolution", "ms_median", ...}]}), which `dit bench model --reference` reads.
---deadline-s stops starting new measurements past that many seconds (rows marked "skipped").
+--deadline-s stops starting new measurements past that many seconds (rows marked "skipped"); a torch.compile
+measurement also needs --compile-min-left-s (default 150) of them left, since a compile cannot be cut short
+(FLUX.1-dev at 1024² compiled in 134 s on an H200). The JSON (--out) and the reference files are rewritten after
+every measurement ("complete": false until the last), so a run killed by an outer timeout keeps what it measured.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
+
+
+def write_atomic(path: str, text: str) -> None:
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
 
 
 def parse_args(argv=None):
@@ -40,6 +51,8 @@ def parse_args(argv=None):
     p.add_argument("--tiny", action="store_true", help="tiny config on CPU (smoke test of the script itself)")
     p.add_argument("--device", default=None, help="cuda or cpu (default: cuda if available, cpu with --tiny)")
     p.add_argument("--deadline-s", type=float, default=1e9, help="do not start a measurement after this many seconds")
+    p.add_argument("--compile-min-left-s", type=float, default=150,
+                   help="start a compile measurement only with this many seconds left before --deadline-s")
     p.add_argument("--out", default=None, help="write the JSON here as well as to stdout")
     p.add_argument("--reference-prefix", default=None, help="also write PREFIX-eager.json / PREFIX-compile.json (step_time.py format)")
     return p.parse_args(argv)
@@ -135,15 +148,43 @@ def main(argv=None) -> int:
         time_steps.last = y
         return out
 
+    device_name = torch.cuda.get_device_name() if cuda else "cpu"
     results = []
+
+    def write_outputs(complete: bool) -> str:
+        """Writes --out and the reference files (each via a temporary file + rename: a kill never leaves half a file)."""
+        doc = {
+            "device": device_name, "torch": torch.__version__, "diffusers": diffusers.__version__,
+            "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "dtype": "bfloat16", "batch": 1,
+            "config": cfg, "tiny": args.tiny, "text_len": text_len, "warmup": args.warmup, "iters": args.iters,
+            "weight_bytes": weight_bytes, "results": results, "elapsed_s": round(time.time() - t_start, 1),
+            "complete": complete,
+        }
+        text = json.dumps(doc, indent=1)
+        if args.out:
+            write_atomic(args.out, text + "\n")
+        if args.reference_prefix:
+            for mode in modes:
+                rows = [r for r in results if r["mode"] == mode and "ms_median" in r]
+                write_atomic(f"{args.reference_prefix}-{mode}.json",
+                             json.dumps({"device": device_name, "source": f"diffusers FluxTransformer2DModel, {mode}", "results": rows}, indent=1))
+        return text
+
     for mode in modes:
         for res in resolutions:
             row = {"model": f"flux1-dev diffusers ({mode})", "mode": mode, "resolution": res,
                    "image_tokens": (res // 16) ** 2, "text_tokens": text_len}
             results.append(row)
-            if time.time() - t_start > args.deadline_s:
+            left = args.deadline_s - (time.time() - t_start)
+            if left < 0:
                 row["skipped"] = "time budget"
                 log(f"{mode} {res}: skipped (time budget)")
+                write_outputs(False)
+                continue
+            if mode == "compile" and left < args.compile_min_left_s:
+                row["skipped"] = f"time budget: a compile needs {args.compile_min_left_s:.0f} s, {left:.0f} s left"
+                log(f"{mode} {res}: skipped ({row['skipped']})")
+                write_outputs(False)
                 continue
             try:
                 x = inputs(res)
@@ -177,24 +218,9 @@ def main(argv=None) -> int:
             finally:
                 if cuda:
                     torch.cuda.empty_cache()
+            write_outputs(False)  # after every measurement: an outer timeout must not lose the rows so far
 
-    device_name = torch.cuda.get_device_name() if cuda else "cpu"
-    doc = {
-        "device": device_name, "torch": torch.__version__, "diffusers": diffusers.__version__,
-        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "dtype": "bfloat16", "batch": 1,
-        "config": cfg, "tiny": args.tiny, "text_len": text_len, "warmup": args.warmup, "iters": args.iters,
-        "weight_bytes": weight_bytes, "results": results, "elapsed_s": round(time.time() - t_start, 1),
-    }
-    text = json.dumps(doc, indent=1)
-    print(text)
-    if args.out:
-        with open(args.out, "w") as f:
-            f.write(text + "\n")
-    if args.reference_prefix:
-        for mode in modes:
-            rows = [r for r in results if r["mode"] == mode and "ms_median" in r]
-            with open(f"{args.reference_prefix}-{mode}.json", "w") as f:
-                json.dump({"device": device_name, "source": f"diffusers FluxTransformer2DModel, {mode}", "results": rows}, f, indent=1)
+    print(write_outputs(True))
     return 1 if any("error" in r for r in results) else 0
 
 
