@@ -110,15 +110,10 @@ export async function compile(ctx: GpuContext, graph: Graph, weights: WeightStor
 
   // A packed weight's f16 form is a transient in the arena, written just before the first op that reads it
   // (directly or through a view) and alive until the last one: one layer's worth of f16 weights at a time.
-  const rootOf = (t: Tensor): Tensor => {
-    let cur = t;
-    while (cur.alias) cur = cur.alias.base;
-    return cur;
-  };
   const firstReader = new Map<number, number>(); // packed weight tensor id -> op id
   for (const op of graph.ops) {
     for (const t of op.inputs) {
-      const r = rootOf(t);
+      const r = t.storageRoot().root;
       if (packed.has(r.id) && !firstReader.has(r.id)) firstReader.set(r.id, op.id);
     }
   }
@@ -156,13 +151,8 @@ export async function compile(ctx: GpuContext, graph: Graph, weights: WeightStor
     let buffer: GPUBuffer;
     let offset: number;
     if ((t.role === 'weight' || t.role === 'constant') && !live.storageOf.has(t.id)) {
-      let off = 0;
-      let cur = t;
-      while (cur.alias) {
-        off += cur.alias.byteOffset;
-        cur = cur.alias.base;
-      }
-      const base = weightViews.get(cur.id) ?? constantViews.get(cur.id);
+      const { root, byteOffset: off } = t.storageRoot();
+      const base = weightViews.get(root.id) ?? constantViews.get(root.id);
       if (!base) throw new Error(`no storage for ${t.describe()}`);
       buffer = base.buffer;
       offset = base.offset + off;
@@ -193,7 +183,7 @@ export async function compile(ctx: GpuContext, graph: Graph, weights: WeightStor
     const pre: KernelCall[] = [];
     for (const c of derived) {
       for (const r of c.copies!) {
-        const root = rootOf(r.src);
+        const root = r.src.storageRoot().root;
         const pw = packed.get(root.id);
         if (!pw || temps.has(root.id)) continue;
         const tv: TensorView = { buffer: ctx.createBuffer(root.bytes, `${graph.name}/${root.name}.expanded`), offset: 0, shape: root.shape, dtype: root.dtype };
@@ -202,12 +192,10 @@ export async function compile(ctx: GpuContext, graph: Graph, weights: WeightStor
       }
     }
     const srcView = (t: Tensor): TensorView => {
-      const root = rootOf(t);
+      const { root, byteOffset } = t.storageRoot();
       const tv = temps.get(root.id);
       if (!tv) return view(t);
-      let off = 0;
-      for (let cur = t; cur.alias; cur = cur.alias.base) off += cur.alias.byteOffset;
-      return { buffer: tv.buffer, offset: off, shape: t.shape, dtype: t.dtype };
+      return { buffer: tv.buffer, offset: byteOffset, shape: t.shape, dtype: t.dtype };
     };
     const enc = ctx.device.createCommandEncoder({ label: `${graph.name}/derived-constants` });
     if (pre.length) encodeCalls(enc, pre);

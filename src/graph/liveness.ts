@@ -49,13 +49,8 @@ export function analyzeLiveness(graph: Graph, opts: LivenessOptions = {}): Liven
   const END = Math.max(n - 1, 0);
   // Follow views to the tensor that owns the bytes.
   const viewRoot = (t: Tensor): Storage => {
-    let off = 0;
-    let cur = t;
-    while (cur.alias) {
-      off += cur.alias.byteOffset;
-      cur = cur.alias.base;
-    }
-    return { root: cur.id, byteOffset: off };
+    const { root, byteOffset } = t.storageRoot();
+    return { root: root.id, byteOffset };
   };
   const transient = opts.transientWeights ?? new Set<number>();
   const isArena = (t: Tensor): boolean => t.role === 'input' || t.role === 'activation' || (transient.size > 0 && t.role === 'weight' && transient.has(viewRoot(t).root));

@@ -52,6 +52,17 @@ export class Tensor {
     return this.numel / this.last;
   }
 
+  /** The tensor that owns this one's bytes (views followed to the end) and this one's byte offset into it. */
+  storageRoot(): { root: Tensor; byteOffset: number } {
+    let byteOffset = 0;
+    let root: Tensor = this;
+    while (root.alias) {
+      byteOffset += root.alias.byteOffset;
+      root = root.alias.base;
+    }
+    return { root, byteOffset };
+  }
+
   describe(): string {
     return `'${this.name}' [${this.shape.join(', ')}] ${this.dtype}`;
   }
