@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { makeProfile, type LatencyProfile } from '../scheduler/profile.js';
 import { generateWorkload, type Mix } from '../sim/workloads.js';
 import { defaultConfig } from './config.js';
-import { replayLive, replaySimulated, simulateTrace, type BlockReport, type LatencyStats, type ReplayResult } from './replay.js';
+import { replayLive, replaySimulated, simulateTrace, type ReplayResult } from './replay.js';
 import { measuredProfile, openWorkers } from './server.js';
 
 export interface ExperimentOptions {
@@ -42,7 +42,21 @@ export interface ExperimentOptions {
   log: (s: string) => void;
 }
 
-export interface RunReport {
+/** What a run's report takes unchanged from the live replay (documented on ReplayResult). */
+const LIVE_FIELDS = [
+  'wallSeconds', 'decisionMsMedian', 'stepsByDegree', 'statusMs', 'statusMsAll', 'statusMsExternal', 'submitMs', 'eventLoopDelayMs', 'blocks',
+  'engineSyncMs', 'deadlineSkewMsMax', 'serverMet', 'cut', 'boundaryMisses', 'boundaryHolds', 'stageSeconds', 'gpuBusySeconds',
+] as const satisfies readonly (keyof ReplayResult)[];
+
+type LiveFields = Pick<ReplayResult, (typeof LIVE_FIELDS)[number]>;
+
+function liveFields(live: ReplayResult): LiveFields {
+  const out = {} as LiveFields;
+  for (const k of LIVE_FIELDS) (out as Record<string, unknown>)[k] = live[k];
+  return out;
+}
+
+export interface RunReport extends LiveFields {
   policy: string;
   live: number;
   /** The simulator's prediction: the same trace with the start-up profile. */
@@ -53,31 +67,11 @@ export interface RunReport {
   gapPoints: number;
   /** Simulated (service profile) - live, in points: what is left once the profile's error is taken out. */
   gapServicePoints: number;
-  wallSeconds: number;
-  decisionMsMedian: number;
+  /** Median live seconds per step by "degree:resolution" (ReplayResult.stepSecondsByDegree). */
   liveStepSeconds: Record<string, number>;
-  stepsByDegree: Record<number, number>;
-  statusMs: LatencyStats;
-  statusMsAll: LatencyStats;
-  /** The 20 Hz poller in a separate process (outside the server's event loop), while busy. */
-  statusMsExternal: LatencyStats;
-  submitMs: LatencyStats;
-  eventLoopDelayMs: { p50: number; p99: number; max: number };
-  /** Event-loop blocks over 50 ms, GC pauses, and what ran in the longest blocks (replay.ts). */
-  blocks: BlockReport;
-  /** Engine calls' synchronous ms on the event loop, by stage (count, mean, max). */
-  engineSyncMs: Record<string, { n: number; meanMs: number; maxMs: number }>;
-  deadlineSkewMsMax: number;
-  serverMet: number;
-  cut: number;
+  /** The first 20 non-2xx answers. */
   httpErrors: string[];
-  stageSeconds: Record<number, number>;
-  gpuBusySeconds: number[];
   perResolution: Record<number, { n: number; met: number }>;
-  /** Assignments that ended < 50 ms after a round boundary (their GPUs then idle to the next one; replay.ts). */
-  boundaryMisses: number;
-  /** Boundaries that waited for assignments due by them, and the seconds waited (driver.ts). */
-  boundaryHolds: { count: number; seconds: number };
   /** Missed requests that finished within 10% of their SLO after the deadline. */
   nearMisses: number;
   /** Where |gapPoints| > 5: measured reasons (profile error, encode/decode share, cut tail, near misses). */
@@ -278,10 +272,8 @@ export async function runServeExperiment(o: ExperimentOptions): Promise<Experime
         const run: RunReport = {
           policy: live.policy, live: live.attainment, simulatedStartupProfile: simA, simulatedServiceProfile: simB,
           gapPoints: 100 * (simA - live.attainment), gapServicePoints: 100 * (simB - live.attainment),
-          wallSeconds: live.wallSeconds, decisionMsMedian: live.decisionMsMedian, liveStepSeconds: live.stepSecondsByDegree,
-          stepsByDegree: live.stepsByDegree, statusMs: live.statusMs, statusMsAll: live.statusMsAll, statusMsExternal: live.statusMsExternal, submitMs: live.submitMs,
-          eventLoopDelayMs: live.eventLoopDelayMs, blocks: live.blocks, engineSyncMs: live.engineSyncMs, deadlineSkewMsMax: live.deadlineSkewMsMax, serverMet: live.serverMet, cut: live.cut, boundaryMisses: live.boundaryMisses, boundaryHolds: live.boundaryHolds,
-          httpErrors: live.httpErrors.slice(0, 20), stageSeconds: live.stageSeconds, gpuBusySeconds: live.gpuBusySeconds, perResolution, nearMisses, notes: [], requests,
+          ...liveFields(live),
+          liveStepSeconds: live.stepSecondsByDegree, httpErrors: live.httpErrors.slice(0, 20), perResolution, nearMisses, notes: [], requests,
         };
         run.notes = gapNotes(profile, live, run, o.steps);
         mr.runs.push(run);
