@@ -3,10 +3,9 @@
 // for the current one, "use of deprecated builtin" for the old) is checked on any machine, lavapipe CI included.
 // On a tensor-core GPU (H200): both spellings compute the same 16x16x16 product as a float64 reference, with
 // row- and column-major operands, so the majorness mapping (old `true` == col_major) is proven on hardware.
-import { create } from 'webgpu';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GpuContext } from '../../src/gpu/context.js';
-import { quietDawnStdout } from '../../src/gpu/native-output.js';
+import { compilerMessages, openNullSubgroupMatrixDevice, type NullDevice } from '../helpers/null-device.js';
 import {
   DEFAULT_SUBGROUP_MATRIX_SYNTAX, probeSubgroupMatrixSyntax, sgLoad, sgStore, type SubgroupMatrixSyntax, syntaxProbeWgsl,
 } from '../../src/gpu/subgroup-matrix-syntax.js';
@@ -26,22 +25,13 @@ describe('spelling', () => {
 });
 
 describe("Tint's verdict (Dawn Null backend, no hardware needed)", () => {
-  let device: GPUDevice;
-  let instance: GPU; // held: a collected Dawn instance makes dawn.node abort (GPU-NOTES)
+  let nul: NullDevice;
   beforeAll(async () => {
-    instance = create(['enable-dawn-features=allow_unsafe_apis', 'backend=null']) as unknown as GPU;
-    const adapter = await instance.requestAdapter();
-    if (!adapter) throw new Error("Dawn's Null backend gave no adapter");
-    device = await adapter.requestDevice({ requiredFeatures: ['shader-f16', 'chromium-experimental-subgroup-matrix' as GPUFeatureName] });
+    nul = await openNullSubgroupMatrixDevice();
   });
-  afterAll(() => {
-    device?.destroy();
-    void instance;
-  });
+  afterAll(() => nul?.device.destroy());
 
-  // quietDawnStdout: dawn.node also prints the messages on stdout; kept out of the test log.
-  const messages = async (code: string) =>
-    [...(await quietDawnStdout(() => device.createShaderModule({ code })).getCompilationInfo()).messages].map((m) => `${m.lineNum}: ${m.type}: ${m.message}`);
+  const messages = async (code: string) => [...(await compilerMessages(nul.device, code))].map((m) => `${m.lineNum}: ${m.type}: ${m.message}`);
 
   it('the current spelling compiles with no message at all', async () => {
     expect(await messages(syntaxProbeWgsl('majorness-template'))).toEqual([]);
@@ -54,7 +44,7 @@ describe("Tint's verdict (Dawn Null backend, no hardware needed)", () => {
   });
 
   it('the probe picks the current spelling on this Dawn', async () => {
-    expect(await probeSubgroupMatrixSyntax(device)).toBe('majorness-template');
+    expect(await probeSubgroupMatrixSyntax(nul.device)).toBe('majorness-template');
   });
 });
 

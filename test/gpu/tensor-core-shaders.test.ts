@@ -3,31 +3,21 @@
 // deprecated builtin"). Dawn's Null backend offers 'chromium-experimental-subgroup-matrix' without hardware and
 // runs the same WGSL front end as the GPU, so this runs on any machine, lavapipe CI included. Compile only (the
 // Null device runs nothing); the GPU suites check the results.
-import { create } from 'webgpu';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { splitCombineWgsl, subgroupMatrixAttentionWgsl, subgroupMatrixTiles } from '../../src/kernels-wgsl/attention-subgroup-matrix.wgsl.js';
 import { subgroupMatrixMatmulWgsl, type SgTiling } from '../../src/kernels-wgsl/matmul-subgroup-matrix.wgsl.js';
 import { defaultSgTiling } from '../../src/kernels-wgsl/matmul.js';
-import { quietDawnStdout } from '../../src/gpu/native-output.js';
+import { compilerMessages, openNullSubgroupMatrixDevice, type NullDevice } from '../helpers/null-device.js';
 
-let device: GPUDevice;
-let instance: GPU; // held: a collected Dawn instance makes dawn.node abort (GPU-NOTES)
+let nul: NullDevice;
 beforeAll(async () => {
-  instance = create(['enable-dawn-features=allow_unsafe_apis', 'backend=null']) as unknown as GPU;
-  const adapter = await instance.requestAdapter();
-  if (!adapter) throw new Error("Dawn's Null backend gave no adapter");
-  device = await adapter.requestDevice({ requiredFeatures: ['shader-f16', 'subgroups', 'chromium-experimental-subgroup-matrix' as GPUFeatureName] });
+  nul = await openNullSubgroupMatrixDevice();
 });
-afterAll(() => {
-  device?.destroy();
-  void instance;
-});
+afterAll(() => nul?.device.destroy());
 
 /** Every message (error, warning, info) Tint gives for the shader, with its line. */
 async function messages(code: string): Promise<string[]> {
-  // dawn.node also prints the messages on stdout: kept out of the test log (native-output.ts).
-  const info = await quietDawnStdout(() => device.createShaderModule({ code })).getCompilationInfo();
-  return [...info.messages].map((m) => `${m.type} at line ${m.lineNum}: ${m.message} | ${code.split('\n')[m.lineNum - 1]?.trim()}`);
+  return [...(await compilerMessages(nul.device, code))].map((m) => `${m.type} at line ${m.lineNum}: ${m.message} | ${code.split('\n')[m.lineNum - 1]?.trim()}`);
 }
 
 const GEMM = {
