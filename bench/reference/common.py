@@ -19,6 +19,16 @@ import torch.nn.functional as F
 # Numerics
 
 
+def dit_step_flops(hidden: int, blocks: int, l_img: int, l_txt: int, img_in: int, txt_in: int, img_out: int) -> float:
+    """FLOPs (multiply-add = 2) of one MM-DiT step over L = l_img + l_txt tokens: per block and token 24 h^2 (qkv 6h^2
+    + out 2h^2 + MLP 16h^2; FLUX single blocks 14h^2 + 10h^2), attention 4 L^2 h per block, and the input/output
+    projections. The estimate `dit bench model` compares against (modulation and embedding MLPs ignored)."""
+    L = l_img + l_txt
+    per_block = 24 * hidden * hidden * L + 4 * L * L * hidden
+    io = 2 * img_in * hidden * l_img + 2 * txt_in * hidden * l_txt + 2 * hidden * img_out * l_img
+    return blocks * per_block + io
+
+
 def is_low_precision(dtype: torch.dtype) -> bool:
     return dtype in (torch.float16, torch.bfloat16)
 

@@ -33,6 +33,10 @@ import statistics
 import sys
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from common import dit_step_flops  # noqa: E402
+
 
 def write_atomic(path: str, text: str) -> None:
     tmp = f"{path}.tmp"
@@ -68,12 +72,9 @@ def flux_config(tiny: bool) -> dict:
 
 
 def flux_flops(cfg: dict, l_img: int, l_txt: int) -> float:
-    """Multiply-adds x2 of the step (same estimate as step_time.py): 24 h^2 per block and token + attention + io."""
+    """The step's FLOPs by the estimate step_time.py and `dit bench model` use (common.dit_step_flops)."""
     h = cfg["attention_head_dim"] * cfg["num_attention_heads"]
-    L = l_img + l_txt
-    per_block = 24 * h * h * L + 4 * L * L * h
-    io = 2 * cfg["in_channels"] * h * l_img + 2 * cfg["joint_attention_dim"] * h * l_txt + 2 * h * cfg["in_channels"] * l_img
-    return (cfg["num_layers"] + cfg["num_single_layers"]) * per_block + io
+    return dit_step_flops(h, cfg["num_layers"] + cfg["num_single_layers"], l_img, l_txt, cfg["in_channels"], cfg["joint_attention_dim"], cfg["in_channels"])
 
 
 def main(argv=None) -> int:

@@ -28,24 +28,18 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import torch  # noqa: E402
 
-from common import init_weights_fast  # noqa: E402
+from common import dit_step_flops, init_weights_fast  # noqa: E402
 from flux_ref import FLUX_DEV, flux_forward, flux_param_shapes, make_img_ids, make_txt_ids  # noqa: E402
 from sd3_ref import SD3_MEDIUM, sd3_forward, sd3_param_shapes, sincos_pos_embed_table  # noqa: E402
 
 
 def flux_flops(cfg, l_img: int, l_txt: int) -> float:
-    h, L = cfg.hidden_size, l_img + l_txt
-    per_block = 24 * h * h * L + 4 * L * L * h
-    io = 2 * cfg.in_channels * h * l_img + 2 * cfg.context_in_dim * h * l_txt + 2 * h * cfg.out_channels * l_img
-    return (cfg.depth + cfg.depth_single_blocks) * per_block + io
+    return dit_step_flops(cfg.hidden_size, cfg.depth + cfg.depth_single_blocks, l_img, l_txt, cfg.in_channels, cfg.context_in_dim, cfg.out_channels)
 
 
 def sd3_flops(cfg, l_img: int, l_txt: int) -> float:
-    h, L = cfg.hidden, l_img + l_txt
-    per_block = 24 * h * h * L + 4 * L * L * h
     p2c = cfg.patch_size**2 * cfg.in_channels
-    io = 2 * p2c * h * l_img + 2 * cfg.joint_attention_dim * h * l_txt + 2 * h * p2c * l_img
-    return cfg.num_layers * per_block + io
+    return dit_step_flops(cfg.hidden, cfg.num_layers, l_img, l_txt, p2c, cfg.joint_attention_dim, p2c)
 
 
 def time_step(fn, warmup: int, iters: int) -> dict:
