@@ -25,8 +25,7 @@ node node_modules/typescript/bin/tsc --outDir results/tmp/bench-build --rootDir 
 [ -f native/nccl-bridge/build/libvk_device_select.so ] || node native/nccl-bridge/build.mjs > "$R/native-build.log" 2>&1
 sed -i 's|^phase build "\$BUILD_CAP" 330 bash -c .*|true|; s|^  phase attention-tune-build .*|  true|' scripts/gpu-speed.sh
 sed -i 's|^node node_modules/typescript/bin/tsc -p tsconfig.json.*|true|; s|^node native/nccl-bridge/build.mjs.*|true|' test/gpu/gpu-warnings-check.sh
-LAYER="$PWD/native/nccl-bridge/build/"
-on_gpu() { export CUDA_VISIBLE_DEVICES=$1 VK_LAYER_PATH=$LAYER VK_INSTANCE_LAYERS=VK_LAYER_TETRISERVE_device_select TETRISERVE_VK_DEVICE=$1; }
+source scripts/lib/on-gpu.sh
 echo "=== jobs ($(el) s)"
 ( on_gpu 0; OUT=$R/speed SPEED_TOTAL_S=${SPEED_S:-480} ATTENTION_TUNE_S=${ATT_S:-130} bash scripts/gpu-speed.sh > "$R/speed.console" 2>&1
   echo "speed done at $(el) s" >> "$R/speed.console" ) &

@@ -54,8 +54,8 @@ for phase in "${phases[@]}"; do
         | grep -v -i -E "warn|Loading" | tee "$OUT/torch-pipeline.log"
       [ -f "$OUT/torch-pipeline.json" ] || rc=1 ;;
     both)
-      layer="$PWD/native/nccl-bridge/build/"
-      ( export CUDA_VISIBLE_DEVICES=0 OURS_GPU=0 VK_LAYER_PATH=$layer VK_INSTANCE_LAYERS=VK_LAYER_TETRISERVE_device_select TETRISERVE_VK_DEVICE=0
+      source "$(dirname "$0")/lib/on-gpu.sh"
+      ( on_gpu 0; export OURS_GPU=0
         NO_TSC=1 timeout "${OURS_S:-420}" bash "$0" ours > "$OUT/both-ours.log" 2>&1; echo "ours rc=$?" >> "$OUT/both-ours.log" ) &
       ( export CUDA_VISIBLE_DEVICES=1
         NO_TSC=1 timeout "${TORCH_S:-440}" bash "$0" torch > "$OUT/both-torch.log" 2>&1; echo "torch rc=$?" >> "$OUT/both-torch.log" ) &

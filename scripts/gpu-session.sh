@@ -24,8 +24,8 @@ node native/nccl-bridge/build.mjs --force > "$R/native-build.log" 2>&1 || echo "
 sed -i 's|^node node_modules/typescript/bin/tsc -p tsconfig.json|true|' scripts/gpu-encoders.sh scripts/gpu-vae.sh
 sed -i 's|^(cd "\$ROOT" \&\& \$TSC -p tsconfig.json)|true|' scripts/arch-speed-check.sh
 echo "=== phase A ($(el) s)"
-LAYER="$PWD/native/nccl-bridge/build/"
-( export CUDA_VISIBLE_DEVICES=1 VK_LAYER_PATH=$LAYER VK_INSTANCE_LAYERS=VK_LAYER_TETRISERVE_device_select TETRISERVE_VK_DEVICE=1 NODEVICE_SELECT=1
+source scripts/lib/on-gpu.sh
+( on_gpu 1; export NODEVICE_SELECT=1
   OUT=$R/enc timeout "${ENC_S:-230}" bash scripts/gpu-encoders.sh torch ours > "$R/enc.log" 2>&1; echo "encoders rc=$? at $(el) s" >> "$R/enc.log" ) &
 ( export CUDA_VISIBLE_DEVICES=0
   OUT=$R timeout "${VAE_S:-100}" bash scripts/gpu-vae.sh > "$R/vae.log" 2>&1; echo "vae rc=$? at $(el) s" >> "$R/vae.log"
