@@ -36,7 +36,7 @@ echo "=== jobs ($(el) s)"
   # gpu-quant.sh's phases, reordered for this call: the full-size benchmark first, then the quantization tests on the
   # real device with what is left (its PyTorch step is not needed: gpu-speed.sh times diffusers' eager step on GPU 0)
   mkdir -p "$R/quant"; q=/tmp/quant-bench; mkdir -p $q
-  timeout "${QUANT_BENCH_S:-225}" node dist/bench/bench-quant.js --out "$R/quant" --tmp $q --res 1024 --reps 5 > "$R/quant.console" 2>&1
+  timeout "${QUANT_BENCH_S:-225}" node bin/dit.js bench quant --out "$R/quant" --tmp $q --res 1024 --reps 5 > "$R/quant.console" 2>&1
   echo "quant bench rc=$? at $(el) s" >> "$R/quant.console"; rm -rf $q
   left=$(( ${GPU1_END_S:-555} - $(el) ))
   [ "$left" -gt 20 ] && timeout "$left" node node_modules/vitest/vitest.mjs run test/kernels/dequant.test.ts test/loading/quant.test.ts \

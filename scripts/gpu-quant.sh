@@ -45,9 +45,9 @@ grep -E "Test Files|Tests |FAIL|×|relL2|resident" "$OUT/quant/quant-tests.log" 
 
 phase bench
 if [ "$DRY" = 1 ]; then
-  timeout 225 node dist/bench/bench-quant.js --dry --out "$OUT/quant" --tmp "$QUANT_TMP" 2>&1 | grep -v "Warning: maxDyn"
+  timeout 225 node bin/dit.js bench quant --dry --out "$OUT/quant" --tmp "$QUANT_TMP" 2>&1 | grep -v "Warning: maxDyn"
 else
-  timeout 225 node dist/bench/bench-quant.js --out "$OUT/quant" --tmp "$QUANT_TMP" --res 1024 --reps 5 2>&1 | grep -v "Warning: maxDyn"
+  timeout 225 node bin/dit.js bench quant --out "$OUT/quant" --tmp "$QUANT_TMP" --res 1024 --reps 5 2>&1 | grep -v "Warning: maxDyn"
 fi
 echo "bench exit ${PIPESTATUS[0]} (124 = timeout; quant.json holds what was measured)"
 rm -rf "$QUANT_TMP"

@@ -9,7 +9,7 @@
 //             f16 weight; the issue's bound is 1.2x the f16 step.
 // The values are random (valid blocks with sane scales): step time does not depend on them. quant.json is rewritten
 // after every measurement, so a run cut by the script's timeout keeps what it measured.
-// Run: scripts/gpu-quant.sh (node dist/bench/bench-quant.js --out DIR). --dry: tiny FLUX and small shapes (lavapipe).
+// Run: `dit bench quant` (scripts/gpu-quant.sh). --dry: tiny FLUX and small shapes (lavapipe).
 import { randomFillSync } from 'node:crypto';
 import type { Command } from 'commander';
 import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
@@ -251,16 +251,25 @@ async function timeStep(ctx: GpuContext, store: WeightStore, cfg: FluxConfig, re
   }
 }
 
-export async function main(argv: string[]): Promise<void> {
-  const arg = (k: string, d: string) => { const i = argv.indexOf(k); return i >= 0 ? argv[i + 1] : d; };
-  const dry = argv.includes('--dry');
-  const out = arg('--out', '/tmp/out/quant');
-  const tmp = arg('--tmp', '/tmp/quant-bench');
-  const kinds = arg('--kinds', 'gguf-Q8_0,gguf-Q4_K,fp8-scaled').split(',').filter(Boolean) as FileKind[];
-  const modes = arg('--modes', 'expand,resident').split(',').filter(Boolean) as WeightsMode[];
-  for (const m of modes) if (!WEIGHTS_MODES.includes(m)) throw new Error(`--modes: '${m}' is not one of ${WEIGHTS_MODES.join(', ')}`);
-  const res = dry ? 64 : Number(arg('--res', '1024'));
-  const reps = dry ? 1 : Number(arg('--reps', '5'));
+export interface QuantBenchOptions {
+  kinds: FileKind[];
+  modes: WeightsMode[];
+  /** Square resolution of the timed step (64 with dry). */
+  res: number;
+  /** Timed steps per configuration (1 with dry). */
+  reps: number;
+  /** Where the files are written, one at a time. */
+  tmp: string;
+  /** Where quant.json and quant.log go. */
+  out: string;
+  /** Tiny FLUX and small shapes (any adapter: a smoke test). */
+  dry: boolean;
+}
+
+export async function runQuantBench(o: QuantBenchOptions): Promise<void> {
+  const { kinds, modes, tmp, out, dry } = o;
+  const res = dry ? 64 : o.res;
+  const reps = dry ? 1 : o.reps;
   await mkdir(out, { recursive: true });
   await mkdir(tmp, { recursive: true });
   const lines: string[] = [];
@@ -355,13 +364,6 @@ export function registerQuantBench(bench: Command): void {
       const res = Number(o.res), reps = Number(o.reps);
       if (!Number.isInteger(res) || res < 16 || res % 16) throw new Error(`--res ${o.res} must be a multiple of 16`);
       if (!Number.isInteger(reps) || reps < 1) throw new Error(`--reps ${o.reps} must be a positive integer`);
-      await main(['--kinds', o.kinds, '--modes', o.modes, '--res', o.res, '--reps', o.reps, '--tmp', o.tmp, '--out', o.out, ...(o.dry ? ['--dry'] : [])]);
+      await runQuantBench({ kinds: kinds as FileKind[], modes: o.modes.split(',').filter(Boolean) as WeightsMode[], res, reps, tmp: o.tmp, out: o.out, dry: !!o.dry });
     });
-}
-
-if (process.argv[1] && /bench-quant\.(js|ts)$/.test(process.argv[1])) {
-  main(process.argv.slice(2)).catch((e) => {
-    console.error(e);
-    process.exit(1);
-  });
 }
