@@ -18,6 +18,7 @@ import { randomSeed } from './noise.js';
 import { createRequestState, stepsLeft, type Conditioning, type LatentShape } from './request-state.js';
 import { loadTextStage, type TextStage } from './text-stage.js';
 import { TransformerExecutor, type DitConfig } from './transformer-executor.js';
+import { UserInputError } from '../util/errors.js';
 
 export interface GenerationDefaults {
   steps: number;
@@ -207,12 +208,12 @@ export class TextToImagePipeline {
   latentShape(width: number, height: number): LatentShape {
     const m = this.sizeMultiple;
     for (const [name, v] of [['width', width], ['height', height]] as const) {
-      if (!Number.isInteger(v) || v < m) throw new Error(`${name} ${v} must be an integer of at least ${m}`);
+      if (!Number.isInteger(v) || v < m) throw new UserInputError(`${name} ${v} must be an integer of at least ${m}`);
       if (v % m) {
         const lo = Math.floor(v / m) * m, hi = lo + m;
-        throw new Error(`${name} ${v} is not divisible by ${m} (the VAE downsamples by ${this.vae.scale} and the transformer packs 2x2 latent patches); use ${lo} or ${hi}`);
+        throw new UserInputError(`${name} ${v} is not divisible by ${m} (the VAE downsamples by ${this.vae.scale} and the transformer packs 2x2 latent patches); use ${lo} or ${hi}`);
       }
-      if (v > 8192) throw new Error(`${name} ${v} is above the 8192 pixel limit`);
+      if (v > 8192) throw new UserInputError(`${name} ${v} is above the 8192 pixel limit`);
     }
     return { channels: this.vae.config.latentChannels, height: height / this.vae.scale, width: width / this.vae.scale };
   }
