@@ -22,6 +22,8 @@ const o = {
   seed: Number(env('SEED', '1')),
   txtTokens: Number(env('TXT_TOKENS', '512')),
   robustness: env('ROBUSTNESS', '0') === '1',
+  // ENGINE_THREAD=0: engines on the HTTP thread (before the engine thread existed), for the status-latency A/B.
+  engineThread: env('ENGINE_THREAD', '1') !== '0',
   maxDegree: Number(env('MAX_DEGREE', '2')),
   // Seconds of this process's life the experiment may use (runs that would not fit are skipped and reported).
   budgetSeconds: process.env.BUDGET_SECONDS ? Number(process.env.BUDGET_SECONDS) : undefined,

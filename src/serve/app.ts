@@ -204,7 +204,7 @@ export async function buildApp(core: ServeCore): Promise<FastifyInstance> {
     const negativePrompt = (b.negative_prompt as string | undefined) ?? '';
     const guidance = (b.guidance as number | undefined) ?? cfg.defaultGuidance;
     // Over the text encoders' token budget: refused here with the tokenizers, not later on a worker.
-    const problem = core.checkPrompt({ prompt, negativePrompt, guidance });
+    const problem = await core.checkPrompt({ prompt, negativePrompt, guidance });
     if (problem) throw new FieldError(problem.param, problem.message);
     return {
       prompt,
@@ -288,7 +288,7 @@ export async function buildApp(core: ServeCore): Promise<FastifyInstance> {
     let closed = false;
     const onStep = async (s: { step: number; gpus: readonly number[]; start: number; end: number; latents: Float32Array }): Promise<void> => {
       const ev: Record<string, unknown> = { step: s.step + job.firstStep + 1, steps: job.params.steps, degree: s.gpus.length, gpus: s.gpus, seconds: s.end - s.start };
-      if (previews) ev.preview_png_b64 = (await encodeImage(core.previewer(job.params, s.latents), 'png')).toString('base64');
+      if (previews) ev.preview_png_b64 = (await encodeImage(await core.previewer(job.params, s.latents), 'png')).toString('base64');
       if (!closed) send('step', ev);
     };
     const finish = (): void => {

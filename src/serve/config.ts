@@ -54,6 +54,12 @@ export interface ServeConfig {
   drainSeconds: number;
   /** Dawn robustness (on in tests; off for speed on a real GPU). */
   robustness: boolean;
+  /**
+   * Run the engines (Dawn devices, models, text encoders, VAE) on one engine thread, off the HTTP thread (default).
+   * false: on the HTTP thread, as before the engine thread existed (status reads then wait behind command encoding,
+   * Dawn's event processing and the engines' garbage collection).
+   */
+  engineThread: boolean;
   host: string;
   port: number;
   /** Base URL for "url" responses (default http://host:port). */
@@ -87,6 +93,7 @@ export function defaultConfig(over: Partial<ServeConfig> = {}): ServeConfig {
     retention: { maxFiles: 1000, maxAgeSeconds: 24 * 3600 },
     drainSeconds: 30,
     robustness: true,
+    engineThread: true,
     host: '127.0.0.1',
     port: 8080,
     publicUrl: null,

@@ -47,9 +47,9 @@ export class ServeCore {
     /** Base SLO (seconds) per served resolution. */
     readonly baseSlo: Record<number, number>,
     /** Low-resolution look at intermediate latents (SSE previews); host-only, any worker's engine can make it. */
-    readonly previewer: (p: GenerationParams, latents: Float32Array) => RgbImage,
-    /** The engine's token-budget check of the prompts (host only), run before admission. */
-    private readonly promptCheck: (p: Pick<GenerationParams, 'prompt' | 'negativePrompt' | 'guidance'>) => PromptProblem | null = () => null,
+    readonly previewer: (p: GenerationParams, latents: Float32Array) => Promise<RgbImage>,
+    /** The engine's token-budget check of the prompts (host only; on the engine thread when there is one), run before admission. */
+    private readonly promptCheck: (p: Pick<GenerationParams, 'prompt' | 'negativePrompt' | 'guidance'>) => Promise<PromptProblem | null> = async () => null,
   ) {
     // The scheduler's own feasibility test (src/scheduler/admission.ts): a processor-demand bound over the cost
     // model that counts the work already admitted.
@@ -86,7 +86,7 @@ export class ServeCore {
   }
 
   /** A prompt the text encoders would refuse (over the token budget), or null: checked before admission. */
-  checkPrompt(p: Pick<GenerationParams, 'prompt' | 'negativePrompt' | 'guidance'>): PromptProblem | null {
+  checkPrompt(p: Pick<GenerationParams, 'prompt' | 'negativePrompt' | 'guidance'>): Promise<PromptProblem | null> {
     return this.promptCheck(p);
   }
 

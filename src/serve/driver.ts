@@ -6,7 +6,6 @@ import { EventEmitter } from 'node:events';
 import type { Assignment, GpuId, Scheduler } from '../scheduler/types.js';
 import type { RgbImage } from './engine.js';
 import type { Job } from './jobs.js';
-import type { GroupExecutors } from './groups.js';
 import type { AssignmentOutcome, Worker } from './worker.js';
 
 /** One assignment as it ran (for the dashboard, metrics and the live-vs-simulated comparison). */
@@ -36,8 +35,8 @@ export interface DriverOptions {
   storeImage: (job: Job, image: RgbImage) => Promise<void>;
   /** Seconds on the server clock; default: process time since the driver started. */
   clock?: () => number;
-  /** Sequence-parallel executors for assignments of degree > 1 (absent: degree 1 only). */
-  groups?: GroupExecutors;
+  /** The workers can run assignments of degree > 1 (their pool has sequence-parallel groups); default false. */
+  sequenceParallel?: boolean;
   /**
    * The profile's seconds for an assignment (steps x step time at its degree): with it, a round boundary waits
    * up to `boundaryGraceFraction` of a round for assignments the profile says end by the boundary (see onTick).
@@ -76,14 +75,14 @@ export class Driver extends EventEmitter<DriverEvents> {
   readonly roundStarts: number[] = [];
   private readonly storeImage: DriverOptions['storeImage'];
   private idleWaiters: (() => void)[] = [];
-  private readonly groups: GroupExecutors | null;
+  private readonly sequenceParallel: boolean;
 
   constructor(opts: DriverOptions) {
     super();
     this.scheduler = opts.scheduler;
     this.workers = opts.workers;
     this.storeImage = opts.storeImage;
-    this.groups = opts.groups ?? null;
+    this.sequenceParallel = opts.sequenceParallel ?? false;
     this.expectedSeconds = opts.expectedSeconds ?? null;
     this.graceFraction = opts.boundaryGraceFraction ?? 0.1;
     const t0 = performance.now();
@@ -121,7 +120,8 @@ export class Driver extends EventEmitter<DriverEvents> {
   }
 
   private get isIdle(): boolean {
-    return this.scheduler.unfinished() === 0 && this.running.size === 0 && this.live.size === 0;
+    // With no GPU left the scheduler keeps its unfinished requests forever; nothing more can happen.
+    return (this.scheduler.unfinished() === 0 || this.aliveGpus.length === 0) && this.running.size === 0 && this.live.size === 0;
   }
 
   /** Resolves when no job is unfinished (images stored included) and no assignment runs. */
@@ -266,14 +266,13 @@ export class Driver extends EventEmitter<DriverEvents> {
       queueMicrotask(() => this.complete(job, a, { completed: a.steps }, null));
       return;
     }
-    if (a.gpus.length > 1 && !this.groups) {
+    if (a.gpus.length > 1 && !this.sequenceParallel) {
       // The cost model is capped at the degrees the server can run, so this is a configuration bug.
       throw new Error(`degree ${a.gpus.length} assignment for request ${a.requestId}, but this server has no sequence-parallel groups (--max-degree 1)`);
     }
     // The group's first GPU leads: it runs encode/decode and drives the group's steps.
     const gpu = a.gpus[0];
     const worker = this.workers.find((w) => w.gpu === gpu)!;
-    const group = a.gpus.length > 1 ? this.groups!.get(a.gpus) : undefined;
     for (const g of a.gpus) this.busy.set(g, a.requestId);
     const run: AssignmentRun = { requestId: a.requestId, resolution: job.params.resolution, gpus: a.gpus, steps: a.steps, start: now, end: null, completed: 0 };
     this.history.push(run);
@@ -300,7 +299,7 @@ export class Driver extends EventEmitter<DriverEvents> {
             this.emit('stage', { job, gpu, stage: ev.kind, seconds: ev.seconds });
           }
         },
-      }, group, a.gpus.slice(1).map((g) => this.workers.find((w) => w.gpu === g)!))
+      }, a.gpus.length > 1 ? a.gpus : undefined)
       .then((out) => this.complete(job, a, out, run), (e: unknown) => this.complete(job, a, { completed: 0, error: e as Error }, run));
     this.running.set(a.requestId, p);
     if (this.expectedSeconds) this.expectedEnd.set(a.requestId, now + this.expectedSeconds(a, job.params.resolution));
@@ -400,6 +399,18 @@ export class Driver extends EventEmitter<DriverEvents> {
     if (this.dead.has(gpu)) return;
     this.dead.add(gpu);
     this.scheduler.onGpuFailed(gpu, at);
+    // Once the last GPU is gone, admitted work fails now with the reasons instead of waiting for a GPU that will
+    // not come back (a running assignment reports first; its job fails here when its outcome arrives).
+    if (this.aliveGpus.length === 0) queueMicrotask(() => this.failWaitingJobs());
+  }
+
+  private failWaitingJobs(): void {
+    if (this.aliveGpus.length > 0) return;
+    const why = this.workers.map((w) => `GPU ${w.gpu}: ${w.lostReason ?? 'closed'}`).join('; ');
+    for (const job of [...this.live]) {
+      // finishedAt set: its image exists and is being stored.
+      if (!job.finished && job.finishedAt === null && !this.running.has(job.num)) this.finish(job, 'failed', `no GPU worker is left to run it (${why})`);
+    }
   }
 
   private checkIdle(): void {

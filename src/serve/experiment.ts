@@ -9,7 +9,8 @@ import { makeProfile, type LatencyProfile } from '../scheduler/profile.js';
 import { generateWorkload, type Mix } from '../sim/workloads.js';
 import { defaultConfig } from './config.js';
 import { replayLive, replaySimulated, simulateTrace, type ReplayResult } from './replay.js';
-import { measuredProfile, openWorkers } from './server.js';
+import { measuredProfile } from './pool.js';
+import { openPool } from './server.js';
 
 export interface ExperimentOptions {
   model: string;
@@ -28,6 +29,8 @@ export interface ExperimentOptions {
   seed: number;
   txtTokens: number;
   robustness: boolean;
+  /** Engines on the engine thread (default true) or on the HTTP thread (the A/B for status latency). */
+  engineThread?: boolean;
   maxDegree: number;
   /**
    * Seconds of process time (process.uptime) the whole experiment may use: a run that would not fit is skipped
@@ -155,7 +158,7 @@ export function renderReport(r: ExperimentReport): string {
   const o = r.options;
   const L: string[] = [];
   L.push('# Serving experiment (issue 11): live through the HTTP server vs the simulator on the same trace', '');
-  L.push(`Model ${o.model} on ${o.gpus} GPU(s), max degree ${o.maxDegree}; ${o.steps} steps per request; ${o.ratePerMin} requests/min for ${o.seconds} s per run; base SLO = ${o.sloFactor} x ${o.steps} x degree-1 step, SLO scale ${o.sloScale}; seed ${o.seed}. Start-up ${r.startupSeconds.toFixed(0)} s.`, '');
+  L.push(`Model ${o.model} on ${o.gpus} GPU(s), max degree ${o.maxDegree}; ${o.steps} steps per request; ${o.ratePerMin} requests/min for ${o.seconds} s per run; base SLO = ${o.sloFactor} x ${o.steps} x degree-1 step, SLO scale ${o.sloScale}; seed ${o.seed}. Start-up ${r.startupSeconds.toFixed(0)} s. Engines on ${o.engineThread === false ? 'the HTTP thread (--no-engine-thread)' : 'the engine thread'}.`, '');
   L.push('Start-up profile (seconds per step): ' + r.profile.entries.map((e) => `${e.resolution}px ${Object.entries(e.stepSeconds).map(([k, s]) => `d${k} ${(s * 1000).toFixed(1)} ms`).join(' / ')}`).join('; '), '');
   L.push('Every request went through `POST /v1/generations` (loopback, wait=false) at its trace time with deadline_at = the trace\'s arrival + SLO; met = image done by arrival + SLO on the simulator\'s clock. Status = `GET /v1/generations/:id` round trips sent while an assignment ran: per-request pollers every ' + `${o.pollMs ?? 100} ms in the server's process (their latency includes the client's own share of the event loop), and one poller at 20 Hz in a separate process (a client outside the server). Gap = simulated - live, in points (issue: within 5).`, '');
   L.push('| mix | policy | n | live | simulated (start-up profile) | gap | simulated (service profile) | gap | status ms p50 / p99 / max (n), pollers in process | status ms p50 / p99 / max (n), 20 Hz poller in its own process | event-loop p99 ms | steps by degree | cut | wall s |');
@@ -200,9 +203,10 @@ export function renderReport(r: ExperimentReport): string {
 }
 
 export async function runServeExperiment(o: ExperimentOptions): Promise<ExperimentReport> {
-  const cfg = defaultConfig({ model: o.model, gpus: o.gpus, sharedAdapter: o.sharedAdapter, resolutions: o.resolutions, txtTokens: o.txtTokens, robustness: o.robustness, maxDegree: o.maxDegree });
+  const cfg = defaultConfig({ model: o.model, gpus: o.gpus, sharedAdapter: o.sharedAdapter, resolutions: o.resolutions, txtTokens: o.txtTokens, robustness: o.robustness, maxDegree: o.maxDegree, engineThread: o.engineThread ?? true });
   const t0 = performance.now();
-  const { workers, measured, groups } = await openWorkers(cfg, { log: o.log });
+  const pool = await openPool(cfg, { log: o.log });
+  const { workers, measured } = pool;
   const startupSeconds = (performance.now() - t0) / 1000;
   o.log(`workers ready in ${startupSeconds.toFixed(1)} s`);
   const profile = measuredProfile(cfg, measured, workers[0].description);
@@ -222,7 +226,7 @@ export async function runServeExperiment(o: ExperimentOptions): Promise<Experime
     const maxDegree = Math.min(o.maxDegree, Math.max(...profile.degrees));
     for (const k of profile.degrees.filter((d) => d <= maxDegree)) {
       const warm = o.resolutions.map((r, i) => ({ id: 1_000_000 + 100 * k + i, resolution: r, steps: 2, arrival: 0, deadline: 1e6 }));
-      await replayLive(workers, profile, `xdit:${k}`, warm, { maxDegree, groups: groups ?? undefined, extraPollHz: 0 });
+      await replayLive(pool, profile, `xdit:${k}`, warm, { maxDegree, extraPollHz: 0 });
     }
     o.log(`warm-up done (${left() === Infinity ? 'no time budget' : `${left().toFixed(0)} s of the budget left`})`);
     for (const mix of o.mixes) {
@@ -244,7 +248,7 @@ export async function runServeExperiment(o: ExperimentOptions): Promise<Experime
         }
         let live: ReplayResult;
         try {
-          live = await replayLive(workers, profile, policy, trace, { maxDegree, groups: groups ?? undefined, pollMs: o.pollMs, tailLimitSeconds: Math.min(tailLimit, room) });
+          live = await replayLive(pool, profile, policy, trace, { maxDegree, pollMs: o.pollMs, tailLimitSeconds: Math.min(tailLimit, room) });
         } catch (e) {
           const error = (e as Error).stack ?? String(e);
           mr.failed.push({ policy, error });
@@ -282,8 +286,7 @@ export async function runServeExperiment(o: ExperimentOptions): Promise<Experime
       }
     }
   } finally {
-    groups?.destroy();
-    await Promise.all(workers.map((w) => w.close()));
+    await pool.close();
   }
   await save();
   return report;

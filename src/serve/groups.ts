@@ -6,14 +6,14 @@ import { NcclGroup, probeNccl } from '../parallel/nccl.js';
 import { inProcessGroup, type Transport } from '../parallel/transport.js';
 import { SequenceParallelExecutor } from '../pipeline/sequence-parallel-executor.js';
 import type { GpuId } from '../scheduler/types.js';
-import type { Worker } from './worker.js';
+import type { DeviceWorker, GroupSource } from './worker.js';
 
-export class GroupExecutors {
+export class GroupExecutors implements GroupSource {
   private readonly cache = new Map<string, { ex: SequenceParallelExecutor; destroy: () => void }>();
   /** How members talk: 'nccl' across real GPUs, 'in-process' on one shared adapter. */
   readonly transport: 'nccl' | 'in-process';
 
-  constructor(private readonly workers: readonly Worker[], sharedAdapter: boolean, private readonly maxPlans: number) {
+  constructor(private readonly workers: readonly DeviceWorker[], sharedAdapter: boolean, private readonly maxPlans: number) {
     this.transport = !sharedAdapter && probeNccl().ok ? 'nccl' : 'in-process';
   }
 

@@ -21,8 +21,8 @@ import type { Request } from '../scheduler/types.js';
 import { simulate, type RequestOutcome } from '../sim/simulator.js';
 import { defaultConfig, type ServeConfig } from './config.js';
 import type { AssignmentRun, Driver } from './driver.js';
-import type { GroupExecutors } from './groups.js';
 import type { Job } from './jobs.js';
+import type { WorkerPool } from './pool.js';
 import { assembleServer } from './server.js';
 import type { Worker } from './worker.js';
 
@@ -68,7 +68,7 @@ export interface ReplayResult {
    * garbage-collection pauses and, for the longest, the driver events emitted as each ended (what ran in it).
    */
   blocks: BlockReport;
-  /** Engine calls' synchronous milliseconds on the event loop by stage, over all workers (DeviceWorker.syncMs). */
+  /** Engine calls' synchronous milliseconds by stage, over all workers (Worker.syncMs: on the engine thread's event loop, or the HTTP loop with --no-engine-thread). */
   engineSyncMs: Record<string, { n: number; meanMs: number; maxMs: number }>;
   /** Status requests (GET /v1/generations/:id) sent while at least one assignment ran: round-trip ms. */
   statusMs: LatencyStats;
@@ -103,7 +103,6 @@ export interface ReplayResult {
 export interface ReplayOptions {
   maxDegree?: number;
   guidance?: number;
-  groups?: GroupExecutors;
   /** Per-request status polling period (ms; default 100). */
   pollMs?: number;
   /** The extra status poller's rate (Hz; default 20; 0: none). */
@@ -254,8 +253,9 @@ function blockWatch(driver: Driver): BlockWatch {
   };
 }
 
-/** Replays `trace` (arrival/deadline in seconds from the start) under `policy` through a server on `workers`. */
-export async function replayLive(workers: Worker[], profile: LatencyProfile, policy: string, trace: readonly Request[], opts: ReplayOptions = {}): Promise<ReplayResult> {
+/** Replays `trace` (arrival/deadline in seconds from the start) under `policy` through a server on the pool's workers. */
+export async function replayLive(pool: WorkerPool, profile: LatencyProfile, policy: string, trace: readonly Request[], opts: ReplayOptions = {}): Promise<ReplayResult> {
+  const { workers } = pool;
   const resultDir = await mkdtemp(join(tmpdir(), 'serve-replay-'));
   const maxSteps = Math.max(100, ...trace.map((r) => r.steps));
   const cfg = defaultConfig({
@@ -264,12 +264,12 @@ export async function replayLive(workers: Worker[], profile: LatencyProfile, pol
     rateLimitPerMinute: 1_000_000, admission: 'best-effort', drainSeconds: 1,
     ...opts.config,
   });
-  const server = await assembleServer(cfg, workers, opts.groups ?? null, profile);
+  const server = await assembleServer(cfg, pool, profile);
   const { driver, core } = server;
   const url = server.url!;
   const busy0 = workers.map((w) => w.busySeconds);
   type Sync = Record<string, { n: number; total: number; max: number }>;
-  const syncOf = (w: Worker): Sync => (w as { syncMs?: Sync }).syncMs ?? {};
+  const syncOf = (w: Worker): Sync => w.syncMs;
   const sync0 = workers.map((w) => structuredClone(syncOf(w)));
   for (const w of workers) for (const v of Object.values(syncOf(w))) v.max = 0; // max over this replay
   let stopPolling = false;

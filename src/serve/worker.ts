@@ -3,8 +3,9 @@
 // run inside the assignment on the same GPU, so they occupy the GPU the scheduler sees as busy and count in
 // its busy time (docs/serving.md, "Rounds").
 //
-// The interface is process-agnostic: request state travels as host arrays (RequestProgress), so a worker can
-// be a Dawn device in this process (DeviceWorker, below) or a child process per GPU speaking the same calls.
+// The interface is thread-agnostic: the driver sees only host values, so a worker can be a Dawn device on the
+// driver's thread (DeviceWorker, below) or a proxy for one on the engine thread (ThreadWorker,
+// src/serve/engine-thread.ts) speaking the same calls.
 import type { GpuContext } from '../gpu/context.js';
 import type { GpuId } from '../scheduler/types.js';
 import type { DenoiseExecutor } from '../pipeline/denoise-step.js';
@@ -37,34 +38,32 @@ export interface AssignmentOutcome {
   error?: Error;
 }
 
+/** What the driver, the HTTP layer and the metrics need from a GPU worker. */
 export interface Worker {
   readonly gpu: GpuId;
   readonly description: string;
   /** False once the device is lost or the worker was killed/closed. */
   readonly alive: boolean;
   readonly lostReason: string | null;
-  /** Seconds this worker spent running assignments (encode + steps + decode). */
+  /** Seconds this worker spent running assignments (encode + steps + decode), and as a group member. */
   readonly busySeconds: number;
-  /** Compiles the model for a resolution (done for every served resolution at start); returns one warm step's seconds. */
-  prepare(resolution: number): Promise<number>;
   /**
-   * Runs an assignment; with `group`, its steps run on that sequence-parallel executor (this worker leads) and
-   * `members` are the other workers of the group: the assignment fails as soon as any of them is lost (a peer
-   * that died mid-exchange would otherwise leave the group's step waiting forever).
+   * Runs an assignment; with `group` (the group's GPUs, this worker's first: it leads) its steps run
+   * sequence-parallel on that group, and the assignment fails as soon as any member is lost (a peer that died
+   * mid-exchange would otherwise leave the group's step waiting forever).
    */
-  run(work: AssignmentWork, group?: DenoiseExecutor, members?: readonly Worker[]): Promise<AssignmentOutcome>;
-  /** Rejects when this worker is lost (never resolves). */
-  readonly lostSignal: Promise<never>;
-  /** Device and weights for sequence-parallel groups (null: cannot join one). */
-  spMember(): SpMemberSource | null;
-  /** Compiles and times a group's step at one resolution with this worker leading; returns seconds per step. */
-  prepareGroup(resolution: number, group: DenoiseExecutor): Promise<number>;
+  run(work: AssignmentWork, group?: readonly GpuId[]): Promise<AssignmentOutcome>;
   /** Busy time spent as a non-leading member of a group. */
   chargeBusy(seconds: number): void;
   /** Low-resolution look at intermediate latents; host code only (works after the device is gone). */
-  preview(p: GenerationParams, latents: Float32Array): RgbImage;
+  preview(p: GenerationParams, latents: Float32Array): Promise<RgbImage>;
   /** Admission check of the prompts against the text encoders' token budget (host only): the problem, or null. */
-  checkPrompt(p: Pick<GenerationParams, 'prompt' | 'negativePrompt' | 'guidance'>): PromptProblem | null;
+  checkPrompt(p: Pick<GenerationParams, 'prompt' | 'negativePrompt' | 'guidance'>): Promise<PromptProblem | null>;
+  /**
+   * Milliseconds each engine call ran synchronously before returning its promise, by stage (event-loop time of
+   * the thread the engine runs on). The continuation after the GPU answers is not in it.
+   */
+  readonly syncMs: Record<string, { n: number; total: number; max: number }>;
   /** Called once when the worker dies (not on close()). */
   onLost(cb: (reason: string) => void): void;
   /** Fault injection and operator action: the device is destroyed now, in-flight work fails. */
@@ -72,12 +71,25 @@ export interface Worker {
   close(): Promise<void>;
 }
 
+/** Adds one synchronous engine-call time to a syncMs table. */
+export function addSyncMs(table: Worker['syncMs'], stage: string, ms: number): void {
+  const s = (table[stage] ??= { n: 0, total: 0, max: 0 });
+  s.n++;
+  s.total += ms;
+  s.max = Math.max(s.max, ms);
+}
+
 const now = (): number => performance.now() / 1000;
 
 /** A group member died during a sequence-parallel step led by this worker. */
 class PeerLostError extends Error {}
 
-/** A Dawn device in this process running an Engine. */
+/** What a worker needs to lead a sequence-parallel group: the group's executor and the other members. */
+export interface GroupSource {
+  get(gpus: readonly GpuId[]): DenoiseExecutor;
+}
+
+/** A Dawn device on this thread running an Engine. */
 export class DeviceWorker implements Worker {
   private lost: string | null = null;
   private closed = false;
@@ -87,6 +99,8 @@ export class DeviceWorker implements Worker {
   private running = false;
 
   private rejectLost!: (e: Error) => void;
+  private groups: GroupSource | null = null;
+  private peers: readonly DeviceWorker[] = [];
 
   constructor(readonly gpu: GpuId, private readonly ctx: GpuContext, private readonly engine: Engine) {
     this.lostPromise = new Promise<never>((_, r) => (this.rejectLost = r));
@@ -130,8 +144,26 @@ export class DeviceWorker implements Worker {
     return this.lostPromise;
   }
 
+  /** Lets this worker lead groups of `groups` whose other members are among `peers`. */
+  joinGroups(groups: GroupSource, peers: readonly DeviceWorker[]): void {
+    this.groups = groups;
+    this.peers = peers;
+  }
+
+  /** The executor and the other members of a group this worker leads. */
+  private group(gpus: readonly GpuId[]): { executor: DenoiseExecutor; members: DeviceWorker[] } {
+    if (gpus[0] !== this.gpu) throw new Error(`GPU ${this.gpu} was asked to lead group ${gpus.join(',')} (the leader is its first GPU; driver bug)`);
+    if (!this.groups) throw new Error(`GPU ${this.gpu} was given a degree-${gpus.length} assignment, but this server has no sequence-parallel groups (--max-degree 1)`);
+    const members = gpus.slice(1).map((g) => {
+      const m = this.peers.find((p) => p.gpu === g);
+      if (!m) throw new Error(`GPU ${g} of group ${gpus.join(',')} has no worker`);
+      return m;
+    });
+    return { executor: this.groups.get(gpus), members };
+  }
+
   /** Awaits `p` unless the device (or a group member's) dies first. */
-  private guard<T>(p: Promise<T>, members: readonly Worker[] = []): Promise<T> {
+  private guard<T>(p: Promise<T>, members: readonly DeviceWorker[] = []): Promise<T> {
     return Promise.race([p, this.lostPromise, ...members.map((m) => m.lostSignal.catch((e: Error) => Promise.reject(new PeerLostError(e.message))))]);
   }
 
@@ -143,7 +175,9 @@ export class DeviceWorker implements Worker {
     return this.alive ? this.engine.spMember() : null;
   }
 
-  async prepareGroup(resolution: number, group: DenoiseExecutor): Promise<number> {
+  /** Compiles and times a group's step at one resolution with this worker leading; returns seconds per step. */
+  async prepareGroup(resolution: number, gpus: readonly GpuId[]): Promise<number> {
+    const { executor: group } = this.group(gpus);
     const p: GenerationParams = { prompt: 'warm up', negativePrompt: '', resolution, steps: 8, guidance: 3.5, seed: 1, strength: 1 };
     const st = await this.guard(this.engine.newState('warmup-group', p, await this.engine.encodeText(p)));
     await this.guard(this.engine.step(st, group)); // compiles the group's plans
@@ -160,9 +194,18 @@ export class DeviceWorker implements Worker {
     this.busy += seconds;
   }
 
-  async run(w: AssignmentWork, group?: DenoiseExecutor, members: readonly Worker[] = []): Promise<AssignmentOutcome> {
+  async run(w: AssignmentWork, gpus?: readonly GpuId[]): Promise<AssignmentOutcome> {
     if (!this.alive) return { completed: 0, error: new Error(`GPU ${this.gpu} is not alive (${this.lost ?? 'closed'})`) };
     if (this.running) throw new Error(`GPU ${this.gpu} was given an assignment while running another (driver bug)`);
+    let group: DenoiseExecutor | undefined;
+    let members: DeviceWorker[] = [];
+    if (gpus && gpus.length > 1) {
+      try {
+        ({ executor: group, members } = this.group(gpus));
+      } catch (e) {
+        return { completed: 0, error: e as Error };
+      }
+    }
     this.running = true;
     const t0 = now();
     let completed = 0;
@@ -203,28 +246,24 @@ export class DeviceWorker implements Worker {
     }
   }
 
-  /**
-   * Milliseconds each engine call ran synchronously before returning its promise, by stage: event-loop time
-   * (HTTP requests wait behind it). The continuation after the GPU answers is not in it.
-   */
-  readonly syncMs: Record<string, { n: number; total: number; max: number }> = {};
+  readonly syncMs: Worker['syncMs'] = {};
+  /** Called with every engine call's synchronous milliseconds (the engine thread forwards them). */
+  onSyncMs: ((stage: string, ms: number) => void) | null = null;
 
   private timed<T>(stage: string, f: () => Promise<T>): Promise<T> {
     const a = performance.now();
     const p = f();
     const ms = performance.now() - a;
-    const s = (this.syncMs[stage] ??= { n: 0, total: 0, max: 0 });
-    s.n++;
-    s.total += ms;
-    s.max = Math.max(s.max, ms);
+    addSyncMs(this.syncMs, stage, ms);
+    this.onSyncMs?.(stage, ms);
     return p;
   }
 
-  preview(p: GenerationParams, latents: Float32Array): RgbImage {
+  async preview(p: GenerationParams, latents: Float32Array): Promise<RgbImage> {
     return this.engine.preview(p, latents);
   }
 
-  checkPrompt(p: Pick<GenerationParams, 'prompt' | 'negativePrompt' | 'guidance'>): PromptProblem | null {
+  async checkPrompt(p: Pick<GenerationParams, 'prompt' | 'negativePrompt' | 'guidance'>): Promise<PromptProblem | null> {
     return this.engine.checkPrompt?.(p) ?? null;
   }
 

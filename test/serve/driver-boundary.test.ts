@@ -19,7 +19,6 @@ function fakeWorker(gpu: number): Worker {
   const sleep = (s: number): Promise<void> => new Promise((r) => setTimeout(r, s * 1000));
   return {
     gpu, description: `fake GPU ${gpu}`, alive: true, lostReason: null, busySeconds: 0,
-    prepare: async () => STEP,
     async run(w: AssignmentWork): Promise<AssignmentOutcome> {
       let completed = 0;
       for (let i = 0; i < w.steps && !w.shouldStop(); i++) {
@@ -31,12 +30,10 @@ function fakeWorker(gpu: number): Worker {
       }
       return w.progress.stepsDone === w.totalSteps ? { completed, image: { width: 1, height: 1, data: new Uint8Array(3) } } : { completed };
     },
-    lostSignal: new Promise<never>(() => undefined),
-    spMember: () => null,
-    prepareGroup: async () => STEP,
+    syncMs: {},
     chargeBusy: () => undefined,
-    preview: () => ({ width: 1, height: 1, data: new Uint8Array(3) }),
-    checkPrompt: () => null,
+    preview: async () => ({ width: 1, height: 1, data: new Uint8Array(3) }),
+    checkPrompt: async () => null,
     onLost: () => undefined,
     kill: () => undefined,
     close: async () => undefined,

@@ -15,6 +15,8 @@ export async function tinyServer(over: Partial<ServeConfig> = {}): Promise<Runni
     sharedAdapter: true,
     txtTokens: 32,
     drainSeconds: 20,
+    // SERVE_ENGINE_THREAD=0 runs the engines on the test's own thread (scripts/serve-status-ab.sh compares both).
+    engineThread: process.env.SERVE_ENGINE_THREAD !== '0',
     ...over,
   });
   const s = await startServer(cfg, { log: process.env.SERVE_DEBUG ? console.log : undefined });

@@ -5,28 +5,27 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultConfig } from '../../src/serve/config.js';
 import { renderReport, type ExperimentReport, type RunReport } from '../../src/serve/experiment.js';
 import { replayLive, replaySimulated } from '../../src/serve/replay.js';
-import { measuredProfile, openWorkers } from '../../src/serve/server.js';
+import { measuredProfile, type WorkerPool } from '../../src/serve/pool.js';
+import { openPool } from '../../src/serve/server.js';
 import type { LatencyProfile } from '../../src/scheduler/profile.js';
-import type { Worker } from '../../src/serve/worker.js';
 import { generateWorkload } from '../../src/sim/workloads.js';
 
 describe('live replay through HTTP vs simulator', () => {
-  let workers: Worker[];
+  let pool: WorkerPool;
   let profile: LatencyProfile;
   beforeAll(async () => {
     const cfg = defaultConfig({ model: 'test/fixtures/tiny-models/flux-tiny/flux1-tiny.safetensors', gpus: 2, sharedAdapter: true, resolutions: [32, 64], txtTokens: 16 });
-    const o = await openWorkers(cfg);
-    workers = o.workers;
-    profile = measuredProfile(cfg, o.measured, 'lavapipe');
+    pool = await openPool(cfg);
+    profile = measuredProfile(cfg, pool.measured, 'lavapipe');
   }, 120_000);
   afterAll(async () => {
-    await Promise.all((workers ?? []).map((w) => w.close()));
+    await pool?.close();
   });
 
   it('replays a trace through the server on real workers and predicts it in the simulator', async () => {
     const baseSlo = Object.fromEntries(profile.entries.map((e) => [e.resolution, 20 * 3 * e.stepSeconds['1']]));
     const trace = generateWorkload({ count: 5, ratePerMin: 60, mix: 'skewed', seed: 3, resolutions: [32, 64], steps: 3, baseSlo });
-    const live = await replayLive(workers, profile, 'tetriserve', trace);
+    const live = await replayLive(pool, profile, 'tetriserve', trace);
     expect(live.httpErrors).toEqual([]);
     expect(live.outcomes).toHaveLength(5);
     for (const o of live.outcomes) {
@@ -55,7 +54,7 @@ describe('live replay through HTTP vs simulator', () => {
 
   it('past the tail limit, unfinished requests are cancelled through the API and counted missed', async () => {
     const trace = [0, 1].map((id) => ({ id, resolution: 64, steps: 40, arrival: 0, deadline: 1e4 }));
-    const live = await replayLive(workers, profile, 'xdit:1', trace, { tailLimitSeconds: 0.3, extraPollHz: 0 });
+    const live = await replayLive(pool, profile, 'xdit:1', trace, { tailLimitSeconds: 0.3, extraPollHz: 0 });
     expect(live.cut).toBe(2);
     expect(live.httpErrors).toEqual([]);
     for (const o of live.outcomes) {
