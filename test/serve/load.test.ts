@@ -79,12 +79,13 @@ describe(`load: ${SECONDS} s at twice capacity`, () => {
     }
     expect(status.non2xx).toBe(0);
     // 20 ms at p99 while the GPUs are busy (the issue's bound) on a real GPU. On CPU Vulkan the "GPUs" are the cores
-    // the HTTP thread runs on too, and CI neighbours add their own noise: there the bound is 20 ms plus twice the
-    // idle floor measured first. It holds because the engines run on the engine thread (src/serve/engine-thread.ts):
-    // with them on the HTTP thread this machine measured p99 193-291 ms against a 9-25 ms floor
-    // (scripts/serve-status-ab.sh, bench/results/cpu-2026-11-30-status-ab/).
+    // the HTTP thread runs on too, with the engine thread, autocannon's processes and a neighbouring test file on 2
+    // cores: there the bound is 20 ms plus three times the idle floor measured first (the whole suite on this machine:
+    // 55 ms against a 23 ms floor, 15 against 27). It holds because the engines run on the engine thread
+    // (src/serve/engine-thread.ts): with them on the HTTP thread, this test alone measured p99 193-291 ms against a
+    // 9-25 ms floor (scripts/serve-status-ab.sh, bench/results/cpu-2026-11-30-status-ab/).
     const cpuDevice = /llvmpipe|lavapipe|swiftshader/i.test(s.workers[0].description);
-    const bound = cpuDevice ? STATUS_P99_MS + 2 * idle.latency.p99 : STATUS_P99_MS;
+    const bound = cpuDevice ? STATUS_P99_MS + 3 * idle.latency.p99 : STATUS_P99_MS;
     console.log(`status p99 ${status.latency.p99} ms while busy (idle floor ${idle.latency.p99} ms; bound ${bound} ms; engines on ${s.pool.home === 'thread' ? 'the engine thread' : 'the HTTP thread'})`);
     expect(status.latency.p99).toBeLessThan(bound);
   });
