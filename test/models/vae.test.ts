@@ -181,16 +181,18 @@ describe('tiled decode', () => {
         `${e2p.interior.toExponential(2)} / ${e2p.seam.toExponential(2)}; error step ratio at cuts: ` +
         `${r.own.toFixed(2)} / ${r.tiled.toFixed(2)}, hard cut ${r.hard.toFixed(2)}`);
       for (const img of [own, tiled, hard]) expect(errorStats(img.image, full.image).nonFinite).toBe(0);
-      // Model-dependent amounts (see above): regression guards, not precision claims. Measured over 12 seeds
-      // (lavapipe, 2026-11-30, sd3 fixture, 12x12 tiles, overlap 6): interiors 0.05-0.09 with per-tile statistics,
-      // 0.02-0.07 with whole-image ones (0.4-0.95x: two passes make only the first tail GroupNorm exact); blend bands
-      // 0.9-1.1x interiors (per-tile), 1.1-1.5x (whole-image: the padding near tile edges is what is left); step
-      // ratio at the cuts 0.9-1.4 blended, 1.1-1.6x that for a hard cut.
+      // Model-dependent amounts (see above): regression guards, not precision claims. Measured over 33 seeds
+      // (lavapipe, 2026-11-30, sd3 fixture, 12x12 tiles, overlap 6): interiors 0.04-0.11 with per-tile statistics,
+      // 0.013-0.07 with whole-image ones (0.19-1.16x the per-tile error, median ~0.5: two passes make only the first
+      // tail GroupNorm exact, and for some weights that is no better; 1.16x at seed 928476887 failed an earlier 1.1x
+      // bound in CI); blend bands 0.7-1.16x interiors (per-tile), 1.06-1.87x (whole-image: the padding near tile
+      // edges is what is left); step ratio at the cuts 0.84-1.35 per-tile, 1.13-1.83 whole-image, and 1.2-2.0x the
+      // per-tile one for a hard cut.
       expect(e1p.interior).toBeLessThan(0.3);
       expect(e2p.interior).toBeLessThan(0.15);
-      expect(e2p.interior).toBeLessThan(1.1 * e1p.interior);
+      expect(e2p.interior).toBeLessThan(1.5 * e1p.interior);
       expect(e1p.seam).toBeLessThan(1.5 * e1p.interior); // blending adds no error of its own
-      expect(e2p.seam).toBeLessThan(2 * e2p.interior);
+      expect(e2p.seam).toBeLessThan(2.5 * e2p.interior);
       expect(r.own).toBeLessThan(1.6); // blended: little special at the cuts
       expect(r.tiled).toBeLessThan(2.2);
       expect(r.hard).toBeGreaterThan(1.1 * r.own); // the metric does see a seam when there is one
