@@ -26,6 +26,8 @@ import { flux, flux1DevConfig, tinyFluxConfig, type FluxConfig } from '../models
 import { randomWeightStore } from '../models/random-weights.js';
 import { WEIGHTS_MODES, type WeightsMode } from '../loading/upload.js';
 import { loadModel } from '../models/registry.js';
+import { FlagError } from '../util/errors.js';
+import { choiceListFlag, intFlag } from '../util/flags.js';
 
 const MiB = 2 ** 20;
 
@@ -358,12 +360,11 @@ export function registerQuantBench(bench: Command): void {
     .option('--out <dir>', 'where to write quant.json and quant.log', 'bench/results/quant')
     .option('--dry', 'tiny FLUX at 64² (any adapter: a smoke test)')
     .action(async (o: { kinds: string; modes: string; res: string; reps: string; tmp: string; out: string; dry?: boolean }) => {
-      const kinds = o.kinds.split(',').filter(Boolean);
-      for (const k of kinds) if (!['gguf-Q8_0', 'gguf-Q4_K', 'fp8-scaled'].includes(k)) throw new Error(`--kinds: '${k}' is not one of gguf-Q8_0, gguf-Q4_K, fp8-scaled`);
-      for (const m of o.modes.split(',').filter(Boolean)) if (!(WEIGHTS_MODES as readonly string[]).includes(m)) throw new Error(`--modes: '${m}' is not one of ${WEIGHTS_MODES.join(', ')}`);
-      const res = Number(o.res), reps = Number(o.reps);
-      if (!Number.isInteger(res) || res < 16 || res % 16) throw new Error(`--res ${o.res} must be a multiple of 16`);
-      if (!Number.isInteger(reps) || reps < 1) throw new Error(`--reps ${o.reps} must be a positive integer`);
-      await runQuantBench({ kinds: kinds as FileKind[], modes: o.modes.split(',').filter(Boolean) as WeightsMode[], res, reps, tmp: o.tmp, out: o.out, dry: !!o.dry });
+      const kinds = choiceListFlag<FileKind>('--kinds', o.kinds, ['gguf-Q8_0', 'gguf-Q4_K', 'fp8-scaled']);
+      const modes = choiceListFlag<WeightsMode>('--modes', o.modes, WEIGHTS_MODES);
+      const res = intFlag('--res', o.res, 16);
+      if (res % 16) throw new FlagError('--res', `must be a multiple of 16, got '${o.res}'`);
+      const reps = intFlag('--reps', o.reps, 1);
+      await runQuantBench({ kinds, modes, res, reps, tmp: o.tmp, out: o.out, dry: !!o.dry });
     });
 }

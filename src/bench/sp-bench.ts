@@ -23,6 +23,8 @@ import type { VelocityQuery } from '../pipeline/denoise-step.js';
 import { SequenceParallelExecutor } from '../pipeline/sequence-parallel-executor.js';
 import { makeProfile, profileToJson } from '../scheduler/profile.js';
 import { randomWeightStore } from '../models/random-weights.js';
+import { FlagError } from '../util/errors.js';
+import { choiceListFlag, intFlag, intListFlag } from '../util/flags.js';
 import { uniformArray } from '../util/random.js';
 
 export type TransportKind = 'nccl' | 'shm';
@@ -356,7 +358,6 @@ export function spMarkdown(report: SpBenchReport): string {
   return `${out.join('\n')}\n`;
 }
 
-const list = (s: string) => s.split(',').map((x) => x.trim()).filter(Boolean);
 
 /** `dit bench sp` (registered by src/cli/bench.ts). */
 export function registerSpBench(bench: Command): void {
@@ -375,20 +376,13 @@ export function registerSpBench(bench: Command): void {
     .option('--robustness', 'keep Dawn robustness checks on (default off for benchmarks)')
     .option('--tiny', 'smoke test: a tiny random FLUX with every rank on one device (no GPU needed)')
     .action(async (o: { resolutions: string; degrees: string; strategies: string; transports: string; reps: string; transferMib: string; txtTokens: string; out: string; profile?: string; robustness?: boolean; tiny?: boolean }) => {
-      const ints = (s: string, what: string) => list(s).map((x) => {
-        const n = Number(x);
-        if (!Number.isInteger(n) || n < 1) throw new Error(`${what} '${x}' must be a positive integer`);
-        return n;
-      });
-      const resolutions = ints(o.resolutions, 'resolution');
-      for (const r of resolutions) if (r % 16) throw new Error(`resolution ${r} must be a multiple of 16`);
-      const strategies = list(o.strategies) as SpStrategy[];
-      for (const s of strategies) if (!['ulysses', 'ring', 'hybrid'].includes(s)) throw new Error(`strategy '${s}': use ulysses, ring or hybrid`);
-      const transports = list(o.transports) as TransportKind[];
-      for (const t of transports) if (!['nccl', 'shm'].includes(t)) throw new Error(`transport '${t}': use nccl or shm`);
+      const resolutions = intListFlag('--resolutions', o.resolutions, 16);
+      for (const r of resolutions) if (r % 16) throw new FlagError('--resolutions', `${r} is not a multiple of 16`);
+      const strategies = choiceListFlag<SpStrategy>('--strategies', o.strategies, ['ulysses', 'ring', 'hybrid']);
+      const transports = choiceListFlag<TransportKind>('--transports', o.transports, ['nccl', 'shm']);
       const report = await benchSp({
-        resolutions, degrees: ints(o.degrees, 'degree'), strategies, transports, reps: ints(o.reps, 'reps')[0], transferMiB: ints(o.transferMib, 'transfer size'),
-        txtTokens: ints(o.txtTokens, 'text tokens')[0], robustness: !!o.robustness, log: (l) => console.log(l),
+        resolutions, degrees: intListFlag('--degrees', o.degrees, 1), strategies, transports, reps: intFlag('--reps', o.reps, 1), transferMiB: intListFlag('--transfer-mib', o.transferMib, 1),
+        txtTokens: intFlag('--txt-tokens', o.txtTokens, 1), robustness: !!o.robustness, log: (l) => console.log(l),
         ...(o.tiny ? { config: tinyFluxConfig(), sameDevice: true } : {}),
         onProgress: (r) => {
           // Rewritten after every resolution: a run cut short by a time limit keeps what it measured.

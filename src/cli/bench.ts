@@ -12,7 +12,7 @@ import { compareModelRows, compareMarkdown, modelJsonRows, REGRESSION_EXIT_CODE 
 import { familyById } from '../models/registry.js';
 import { profileToJson } from '../scheduler/profile.js';
 import { FlagError, UserInputError } from '../util/errors.js';
-import { intFlag, jsonFileFlag, resolutionsFlag } from './flags.js';
+import { intFlag, jsonFileFlag, resolutionsFlag } from '../util/flags.js';
 import { registerSpBench } from '../bench/sp-bench.js';
 import { registerVaeBench } from '../bench/vae-bench.js';
 import { registerEncoderBench } from '../bench/encoder-bench.js';

@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { GpuContext } from '../gpu/context.js';
 import { goldenParity } from '../models/parity.js';
-import { positiveNumberFlag } from './flags.js';
+import { positiveNumberFlag } from '../util/flags.js';
 
 export function registerParity(program: Command): void {
   program

@@ -1,6 +1,7 @@
-// Flag parsing shared by the commands: every failure is a FlagError naming the flag, the value and what is wanted.
+// Flag parsing shared by the commands (src/cli, and the benchmark commands that src/bench registers itself): every
+// failure is a FlagError naming the flag, the value and what is wanted (exit status 2, not an internal error).
 import { readFile, stat } from 'node:fs/promises';
-import { FlagError, UserInputError } from '../util/errors.js';
+import { FlagError, UserInputError } from './errors.js';
 
 /** An integer in [min, max]; the whole string must be one. */
 export function intFlag(flag: string, v: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
@@ -9,6 +10,19 @@ export function intFlag(flag: string, v: string, min: number, max = Number.MAX_S
     throw new FlagError(flag, `must be an integer from ${min}${max < Number.MAX_SAFE_INTEGER ? ` to ${max}` : ' up'}, got '${v}'`);
   }
   return n;
+}
+
+/** Comma-separated integers, each in [min, max]; empty items are skipped, '' gives none. */
+export function intListFlag(flag: string, v: string, min: number, max = Number.MAX_SAFE_INTEGER): number[] {
+  return v.split(',').map((x) => x.trim()).filter(Boolean).map((x) => intFlag(flag, x, min, max));
+}
+
+/** Comma-separated names, each one of `choices`; empty items are skipped. */
+export function choiceListFlag<T extends string>(flag: string, v: string, choices: readonly T[]): T[] {
+  return v.split(',').map((x) => x.trim()).filter(Boolean).map((x) => {
+    if (!(choices as readonly string[]).includes(x)) throw new FlagError(flag, `'${x}' is not one of ${choices.join(', ')}`);
+    return x as T;
+  });
 }
 
 /** A finite number > 0. */
