@@ -12,7 +12,7 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { Worker as NodeWorker } from 'node:worker_threads';
+import { SHARE_ENV, Worker as NodeWorker } from 'node:worker_threads';
 import type { ServeConfig } from './config.js';
 import type { GenerationParams, PromptProblem, RgbImage } from './engine.js';
 import { reviveError, type EngineThreadData, type FromEngine, type SerializedError, type StageMessage, type ToEngine } from './engine-protocol.js';
@@ -194,7 +194,10 @@ class EngineThread {
     const stopFlags = new SharedArrayBuffer(4 * Math.max(1, cfg.gpus));
     this.stop = new Int32Array(stopFlags);
     const data: EngineThreadData = { cfg, stopFlags };
-    this.thread = new NodeWorker(engineHostEntry(), { workerData: data, name: 'dit-engines' });
+    // SHARE_ENV: a thread's process.env is otherwise a private copy that native code never sees, and openGpu
+    // selects each GPU by setting variables the Vulkan loader and the device-select layer read with getenv()
+    // (src/parallel/devices.ts); without it every worker would open the first GPU.
+    this.thread = new NodeWorker(engineHostEntry(), { workerData: data, name: 'dit-engines', env: SHARE_ENV });
   }
 
   nextId(): number {

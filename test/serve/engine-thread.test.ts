@@ -111,6 +111,19 @@ describe('engine thread', () => {
     }
   });
 
+  it('selects GPUs on the engine thread through the device-select layer (its environment reaches the Vulkan loader)', async () => {
+    // openGpu sets VK_INSTANCE_LAYERS and TETRISERVE_VK_DEVICE for the loader and the layer, which read them with
+    // getenv(). Lavapipe has one adapter, so GPU 1 must be refused; had the thread's environment stayed private
+    // to JavaScript, the layer would not load and GPU 1 would silently open the first adapter again.
+    for (const engineThread of [true, false]) {
+      const e = await tinyServer({ gpus: 2, sharedAdapter: false, engineThread }).then(
+        (s) => { servers.push(s); return null; },
+        (err: unknown) => err as Error,
+      );
+      expect(e?.message, `engineThread ${engineThread}`).toMatch(/^GPU 1: .*no Vulkan adapter/s);
+    }
+  });
+
   it('refuses a missing or stale build of the thread script, naming the fix', () => {
     const root = mkdtempSync(join(tmpdir(), 'stale-build-'));
     mkdirSync(join(root, 'src', 'serve'), { recursive: true });
