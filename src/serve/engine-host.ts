@@ -139,5 +139,8 @@ try {
     sequenceParallel: groups !== null,
   });
 } catch (e) {
+  // openDeviceWorkers freed what it had opened; the thread ends by itself once Dawn has nothing left to do (the
+  // HTTP thread does not terminate it: see fatal()).
   post({ type: 'openFailed', error: serializeError(e) });
+  port.close();
 }

@@ -242,8 +242,9 @@ class EngineThread {
             resolve(m);
             break;
           case 'openFailed':
+            // The thread ends by itself (terminating it while Dawn has work in flight would abort the process).
+            this.dead = 'start-up failed';
             reject(reviveError(m.error));
-            void this.thread.terminate();
             break;
           case 'stage':
             this.workerOfRun(m.runId)?.onStage(m.runId, m.ev);

@@ -9,6 +9,7 @@ import { stat } from 'node:fs/promises';
 import { GpuContext } from '../gpu/context.js';
 import { openGpu } from '../parallel/devices.js';
 import { makeProfile, type LatencyProfile } from '../scheduler/profile.js';
+import { UserInputError } from '../util/errors.js';
 import type { ServeConfig } from './config.js';
 import type { Engine } from './engine.js';
 import { FluxEngine } from './flux-engine.js';
@@ -41,7 +42,12 @@ export interface OpenOptions {
  * random:flux1-dev runs the transformer with the interim text/VAE stand-ins (docs/serving.md).
  */
 export async function openEngine(ctx: GpuContext, cfg: ServeConfig): Promise<Engine> {
-  const single = cfg.model.startsWith('random:') || (await stat(cfg.model)).isFile();
+  const random = cfg.model.startsWith('random:');
+  const info = random ? null : await stat(cfg.model).catch(() => null);
+  if (!random && !info) {
+    throw new UserInputError(`--model ${cfg.model}: no such file or folder; give a model folder (diffusers pipeline or BFL file set), a FLUX transformer file, or random:flux1-dev`, 'BAD_FILE');
+  }
+  const single = random || info!.isFile();
   if (single) return FluxEngine.open(ctx, { model: cfg.model, txtTokens: cfg.txtTokens ?? 512, resolutions: cfg.resolutions });
   return PipelineEngine.open(ctx, cfg.model, cfg.resolutions, cfg.txtTokens);
 }

@@ -108,6 +108,7 @@ describe('engine thread', () => {
       expect(e!.message).toContain('model.safetensors');
       const missing = await tinyServer({ model: join(dir, 'nope'), engineThread }).catch((err: unknown) => err as Error);
       expect(errorCodeOf(missing)).toBe('BAD_FILE');
+      expect((missing as Error).message).toMatch(/--model .*nope: no such file or folder; give a model folder/);
     }
   });
 
