@@ -18,7 +18,7 @@
 # at degree 1 is ~3 s per step on this engine: one request would take a whole run), base SLO = 1.5 x 8 steps x
 # the measured degree-1 step of the resolution (the paper's SLO / solo-latency ratio), SLO scale 1.2, degrees 1-2.
 # Override any of: STEPS RESOLUTIONS SECONDS_PER_RUN RATE_PER_MIN SLO_FACTOR SLO_SCALE MIXES POLICIES SEED
-# BUDGET_SECONDS TAIL_LIMIT_SECONDS POLL_MS.
+# BUDGET_SECONDS TAIL_LIMIT_SECONDS POLL_MS ENGINE_THREAD (0: engines on the HTTP thread, the A/B for status latency).
 #
 # DRY_RUN=1: the same path on this machine's CPU Vulkan (lavapipe), without .gpu/env.sh: weights/small-flux (the
 # whole pipeline: real text encoders and VAE) at 64/128 px on two workers sharing the adapter, 4 steps, 8 s runs,

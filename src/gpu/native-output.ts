@@ -13,6 +13,7 @@
 // compilation messages are printed by GpuContext from getCompilationInfo(). Without the addon
 // (no C compiler at install) everything prints as before; nothing else changes.
 import { createRequire } from 'node:module';
+import { isMainThread } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 
 interface FdCapture {
@@ -98,6 +99,11 @@ export function quietDawnStderr<T>(fn: () => T): T {
  * them with --debug. Anything else the device logged goes to stderr.
  */
 export function quietDawnStdout<T>(fn: () => T): T {
+  // Off the main thread (the server's engine thread) the HTTP thread keeps writing to stdout while a shader is
+  // created, and its lines would be captured, moved or dropped: Tint's messages (none for this project's shaders,
+  // test/gpu/tensor-core-shaders.test.ts) print as they come instead. Start-up's stderr capture (adapters) stays:
+  // it happens before the server listens, and other lines caught in it are replayed.
+  if (!isMainThread) return fn();
   const { result, captured } = captureNative(1, fn);
   const rest = withoutCompilationLogs(captured);
   if (rest.trim()) process.stderr.write(rest.endsWith('\n') ? rest : `${rest}\n`);

@@ -7,6 +7,7 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { GpuContext, type OpenOptions } from '../gpu/context.js';
+import { DitError } from '../util/errors.js';
 
 export const LAYER_DIR = fileURLToPath(new URL('../../native/nccl-bridge/build/', import.meta.url));
 export const LAYER_NAME = 'VK_LAYER_TETRISERVE_device_select';
@@ -31,7 +32,12 @@ export async function openGpu(index: number, opts: OpenOptions = {}): Promise<Gp
   try {
     return await GpuContext.open(opts);
   } catch (e) {
-    throw new Error(`GPU ${index}: ${(e as Error).message}`);
+    // Named by GPU, with the code kept (no adapter is NO_ADAPTER: exit 6, HTTP 503; not an internal error).
+    const message = `GPU ${index}: ${(e as Error).message}`;
+    if (!(e instanceof DitError)) throw new Error(message, { cause: e });
+    const named = new DitError(e.code, message, { cause: e });
+    named.name = e.name;
+    throw named;
   } finally {
     if (prev === undefined) delete process.env.TETRISERVE_VK_DEVICE;
     else process.env.TETRISERVE_VK_DEVICE = prev;

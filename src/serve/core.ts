@@ -168,18 +168,12 @@ export class ServeCore {
     const timer = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), this.config.drainSeconds * 1000).unref());
     const drained = (await Promise.race([idle.then(() => 'idle' as const), timer])) === 'idle';
     const left = this.driver.unfinishedJobs;
-    for (const j of left) {
-      j.cancelRequested = true;
-    }
+    // Failed now, through the driver: 'finished' fires as for any other end (the engine thread releases the request's
+    // state), and a running assignment stops after its current step (a failed job is fast-forwarded). Failing after
+    // the stop instead let the driver end a running job as 'cancelled', without the reason.
+    for (const j of left) this.driver.fail(j, `the server shut down before this request finished (drain limit ${this.config.drainSeconds} s)`);
     await this.driver.stop();
-    for (const j of left) {
-      if (!j.finished) {
-        j.error = `the server shut down before this request finished (drain limit ${this.config.drainSeconds} s)`;
-        j.finishedAt = this.driver.clock();
-        j.setState('failed');
-      }
-    }
-    return { drained, failed: left.length };
+    return { drained, failed: left.filter((j) => j.state === 'failed').length };
   }
 
   /** Seconds on the driver clock to a wall-clock ISO string. */

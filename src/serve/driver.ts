@@ -281,6 +281,7 @@ export class Driver extends EventEmitter<DriverEvents> {
     const p = worker
       .run({
         requestId: a.requestId,
+        jobId: job.id,
         params: job.params,
         totalSteps: job.totalSteps,
         progress: job.progress,
@@ -371,6 +372,15 @@ export class Driver extends EventEmitter<DriverEvents> {
     } else {
       this.afterEvent();
     }
+  }
+
+  /**
+   * Fails an unfinished job now (shutdown past the drain limit). A finished one is left as it is, and so is one whose
+   * image exists and is being stored (it finishes done).
+   */
+  fail(job: Job, error: string): void {
+    if (job.finishedAt !== null) return;
+    this.finish(job, 'failed', error);
   }
 
   private finish(job: Job, state: 'done' | 'failed' | 'cancelled', error?: string): void {

@@ -4,7 +4,7 @@
 // leaves the state here intact: the request continues on another GPU from its last completed step.
 import { parentPort, workerData } from 'node:worker_threads';
 import type { RequestProgress } from './engine.js';
-import { serializeError, type EngineThreadData, type FromEngine, type ToEngine } from './engine-protocol.js';
+import { HR_OFFSET_MS, serializeError, type EngineThreadData, type FromEngine, type ToEngine } from './engine-protocol.js';
 import { openDeviceWorkers } from './pool.js';
 import type { GroupExecutors } from './groups.js';
 import type { DeviceWorker } from './worker.js';
@@ -17,8 +17,8 @@ const post = (m: FromEngine, transfer: ArrayBuffer[] = []): void => port.postMes
 
 let workers: DeviceWorker[] = [];
 let groups: GroupExecutors | null = null;
-/** Each request's progress (text conditioning, pipeline state) while it is in the server. */
-const progress = new Map<number, RequestProgress>();
+/** Each job's progress (text conditioning, pipeline state) while it is in its server, by job id. */
+const progress = new Map<string, RequestProgress>();
 
 function worker(gpu: number): DeviceWorker {
   const w = workers.find((x) => x.gpu === gpu);
@@ -28,10 +28,10 @@ function worker(gpu: number): DeviceWorker {
 
 async function runAssignment(m: Extract<ToEngine, { type: 'run' }>): Promise<void> {
   const w = worker(m.gpu);
-  let pr = progress.get(m.requestId);
+  let pr = progress.get(m.jobId);
   if (!pr) {
     pr = { text: null, state: null, stepsDone: m.stepsDone };
-    progress.set(m.requestId, pr);
+    progress.set(m.jobId, pr);
   } else if (pr.stepsDone !== m.stepsDone) {
     const error = serializeError(new Error(`request ${m.requestId}: the driver counts ${m.stepsDone} steps done, the engine thread ${pr.stepsDone} (bookkeeping bug)`));
     post({ type: 'done', runId: m.runId, completed: 0, error, busySeconds: w.busySeconds, sync: [] });
@@ -39,15 +39,15 @@ async function runAssignment(m: Extract<ToEngine, { type: 'run' }>): Promise<voi
   }
   const sync: [string, number][] = [];
   w.onSyncMs = (stage, ms) => sync.push([stage, ms]);
-  const toEpochMs = (s: number): number => performance.timeOrigin + s * 1000;
+  const toHrMs = (s: number): number => HR_OFFSET_MS + s * 1000;
   const out = await w.run({
-    requestId: m.requestId, params: m.params, totalSteps: m.totalSteps, progress: pr, steps: m.steps,
+    requestId: m.requestId, jobId: m.jobId, params: m.params, totalSteps: m.totalSteps, progress: pr, steps: m.steps,
     shouldStop: () => Atomics.load(stop, m.gpu) !== 0,
     onStage: (ev) => {
       if (ev.kind === 'step') {
         // The state's latents are updated in place by the next step: the HTTP thread gets its own copy.
         const latents = ev.latents.slice();
-        post({ type: 'stage', runId: m.runId, ev: { kind: 'step', step: ev.step, startEpochMs: toEpochMs(ev.start), endEpochMs: toEpochMs(ev.end), latents } }, [latents.buffer as ArrayBuffer]);
+        post({ type: 'stage', runId: m.runId, ev: { kind: 'step', step: ev.step, startHrMs: toHrMs(ev.start), endHrMs: toHrMs(ev.end), latents } }, [latents.buffer as ArrayBuffer]);
       } else {
         post({ type: 'stage', runId: m.runId, ev });
       }
@@ -98,7 +98,7 @@ port.on('message', (m: ToEngine) => {
       runAssignment(m).catch((e: unknown) => post({ type: 'done', runId: m.runId, completed: 0, error: serializeError(e), busySeconds: 0, sync: [] }));
       break;
     case 'release':
-      progress.delete(m.requestId);
+      progress.delete(m.jobId);
       break;
     case 'preview':
       void reply(m.callId, () => worker(m.gpu).preview(m.params, m.latents));

@@ -1,7 +1,10 @@
 // The messages between the HTTP thread (src/serve/engine-thread.ts) and the engine thread
 // (src/serve/engine-host.ts). Everything is plain data (structured clone); large arrays (latents, images) are
-// transferred, not copied. Times cross as epoch milliseconds because each thread's performance.now() has its own
-// origin.
+// transferred, not copied. Times cross on process.hrtime's clock (monotonic, one for the whole process): each
+// thread's performance.now() has its own origin, and timeOrigin is a wall-clock reading that a clock step skews.
+
+/** Milliseconds on process.hrtime's clock at this thread's performance.now() = 0 (both clocks are monotonic). */
+export const HR_OFFSET_MS = Number(process.hrtime.bigint()) / 1e6 - performance.now();
 import { DitError, ERROR_CODES, type ErrorCode } from '../util/errors.js';
 import type { ServeConfig } from './config.js';
 import type { GenerationParams, PromptProblem, RgbImage } from './engine.js';
@@ -23,11 +26,11 @@ export interface SerializedError {
 export type StageMessage =
   | { kind: 'encode'; seconds: number }
   | { kind: 'decode'; seconds: number }
-  | { kind: 'step'; step: number; startEpochMs: number; endEpochMs: number; latents: Float32Array };
+  | { kind: 'step'; step: number; startHrMs: number; endHrMs: number; latents: Float32Array };
 
 export type ToEngine =
-  | { type: 'run'; runId: number; gpu: number; requestId: number; params: GenerationParams; totalSteps: number; stepsDone: number; steps: number; group?: number[] }
-  | { type: 'release'; requestId: number }
+  | { type: 'run'; runId: number; gpu: number; requestId: number; jobId: string; params: GenerationParams; totalSteps: number; stepsDone: number; steps: number; group?: number[] }
+  | { type: 'release'; jobId: string }
   | { type: 'preview'; callId: number; gpu: number; params: GenerationParams; latents: Float32Array }
   | { type: 'checkPrompt'; callId: number; gpu: number; prompt: Pick<GenerationParams, 'prompt' | 'negativePrompt' | 'guidance'> }
   | { type: 'kill'; gpu: number; reason: string }

@@ -15,7 +15,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { SHARE_ENV, Worker as NodeWorker } from 'node:worker_threads';
 import type { ServeConfig } from './config.js';
 import type { GenerationParams, PromptProblem, RgbImage } from './engine.js';
-import { reviveError, type EngineThreadData, type FromEngine, type SerializedError, type StageMessage, type ToEngine } from './engine-protocol.js';
+import { HR_OFFSET_MS, reviveError, type EngineThreadData, type FromEngine, type SerializedError, type StageMessage, type ToEngine } from './engine-protocol.js';
 import type { Measured, OpenOptions, WorkerPool } from './pool.js';
 import { addSyncMs, type AssignmentOutcome, type AssignmentWork, type Worker } from './worker.js';
 
@@ -111,7 +111,7 @@ class ThreadWorker implements Worker {
     return new Promise<AssignmentOutcome>((resolve) => {
       this.current = { runId, work, completed: 0, resolve, timer: setInterval(() => this.pollStop(), STOP_POLL_MS) };
       this.thread.post({
-        type: 'run', runId, gpu: this.gpu, requestId: work.requestId, params: work.params, totalSteps: work.totalSteps,
+        type: 'run', runId, gpu: this.gpu, requestId: work.requestId, jobId: work.jobId, params: work.params, totalSteps: work.totalSteps,
         stepsDone: work.progress.stepsDone, steps: work.steps, group: group ? [...group] : undefined,
       });
     });
@@ -128,8 +128,8 @@ class ThreadWorker implements Worker {
     if (ev.kind === 'step') {
       r.work.progress.stepsDone++;
       r.completed++;
-      const toLocal = (epochMs: number): number => (epochMs - performance.timeOrigin) / 1000;
-      r.work.onStage({ kind: 'step', step: ev.step, start: toLocal(ev.startEpochMs), end: toLocal(ev.endEpochMs), latents: ev.latents });
+      const toLocal = (hrMs: number): number => (hrMs - HR_OFFSET_MS) / 1000;
+      r.work.onStage({ kind: 'step', step: ev.step, start: toLocal(ev.startHrMs), end: toLocal(ev.endHrMs), latents: ev.latents });
       this.pollStop();
     } else {
       r.work.onStage(ev);
@@ -148,6 +148,11 @@ class ThreadWorker implements Worker {
   abandon(reason: string): void {
     this.markLost(reason);
     if (this.current) this.finishRun({ completed: this.current.completed, error: new Error(`GPU ${this.gpu}: ${reason}`) });
+  }
+
+  /** The pool is closing: no more work (a run asked for later fails at once instead of waiting on a dead thread). */
+  markClosed(): void {
+    this.closed = true;
   }
 
   private finishRun(o: AssignmentOutcome): void {
@@ -268,19 +273,26 @@ class EngineThread {
         }
       });
       const died = (reason: string, e?: SerializedError | Error): void => {
-        if (this.dead) return;
-        this.dead = reason;
-        if (!ready) reject(e instanceof Error ? e : e ? reviveError(e) : new Error(`the engine thread stopped before the workers were ready: ${reason}`));
-        for (const w of this.workers) w.abandon(`the engine thread stopped: ${reason}`);
-        for (const c of this.calls.values()) c.reject(new Error(`the engine thread stopped: ${reason}`));
-        this.calls.clear();
+        if (!this.dead) {
+          this.dead = reason;
+          if (!ready) reject(e instanceof Error ? e : e ? reviveError(e) : new Error(`the engine thread stopped before the workers were ready: ${reason}`));
+        }
+        this.settleAll(`the engine thread stopped: ${this.dead}`);
       };
       this.thread.on('error', (e) => died(e.message, e));
+      // After close() too: whatever is still waiting (a run, a preview the thread did not answer) settles now.
       this.thread.on('exit', (code) => {
         this.exited = true;
         died(`exit code ${code}`);
       });
     });
+  }
+
+  /** Ends every running assignment (with the steps it reported) and rejects every pending call. */
+  private settleAll(reason: string): void {
+    for (const w of this.workers) w.abandon(reason);
+    for (const c of this.calls.values()) c.reject(new Error(reason));
+    this.calls.clear();
   }
 
   private workerOfRun(runId: number): ThreadWorker | undefined {
@@ -304,6 +316,7 @@ class EngineThread {
   async close(): Promise<void> {
     if (this.exited) return;
     const exited = new Promise<void>((r) => this.thread.once('exit', () => r()));
+    for (const w of this.workers) w.markClosed();
     // A thread that reported a fatal error still frees its devices and ends on this request.
     const done = this.call<void>((callId) => ({ type: 'close', callId }), true).catch(() => undefined);
     this.dead ??= 'closed';
@@ -329,7 +342,7 @@ export async function openEngineThread(cfg: ServeConfig, opts: OpenOptions = {})
   let closing: Promise<void> | null = null;
   return {
     workers: t.workers, measured, sequenceParallel: ready.sequenceParallel, home: 'thread',
-    release: (requestId) => t.post({ type: 'release', requestId }),
+    release: (jobId) => t.post({ type: 'release', jobId }),
     heldRequests: () => t.heldRequests(),
     crashForTest: (reason) => t.crash(reason),
     close: () => (closing ??= t.close()),

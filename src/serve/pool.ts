@@ -27,8 +27,8 @@ export interface WorkerPool {
   readonly sequenceParallel: boolean;
   /** Where the engines run: 'thread' (the engine thread) or 'in-process' (the HTTP thread). */
   readonly home: 'thread' | 'in-process';
-  /** A request left the server (done, failed, cancelled): its text conditioning and latents can go. */
-  release(requestId: number): void;
+  /** A job left its server (done, failed, cancelled): its text conditioning and latents can go. */
+  release(jobId: string): void;
   close(): Promise<void>;
 }
 

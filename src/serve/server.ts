@@ -68,7 +68,7 @@ export async function assembleServer(cfg: ServeConfig, pool: WorkerPool, profile
     expectedSeconds: (a, resolution) => a.steps * model.stepAtDegree(model.slot(resolution), a.gpus.length),
   });
   // A request that left the server no longer needs its text conditioning and latents where the engines keep them.
-  driver.on('finished', (job) => pool.release(job.num));
+  driver.on('finished', (job) => pool.release(job.id));
   const metrics = new ServeMetrics(driver, true);
   core = new ServeCore(cfg, driver, model, metrics, results, baseSlo, (p, latents) => workers[0].preview(p, latents), (p) => workers.find((w) => w.alive)?.checkPrompt(p) ?? Promise.resolve(null));
   const app = await buildApp(core);

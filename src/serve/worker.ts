@@ -18,6 +18,8 @@ export type StageEvent =
 
 export interface AssignmentWork {
   requestId: number;
+  /** The job's id: unique across servers (request ids restart at 1 in every server over the same workers). */
+  jobId: string;
   params: GenerationParams;
   /** Scheduler steps of the request (params.steps - firstStep). */
   totalSteps: number;

@@ -5,6 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { openGpu } from '../../src/parallel/devices.js';
 import { loadBridgeModule, NcclGroup, NcclUnavailableError, probeNccl } from '../../src/parallel/nccl.js';
+import { errorCodeOf } from '../../src/util/errors.js';
 
 describe('native/nccl-bridge', () => {
   execFileSync(process.execPath, ['native/nccl-bridge/build.mjs']);
@@ -37,7 +38,9 @@ describe('Vulkan device-select layer', () => {
   it('index 0 opens a device; an index past the last GPU finds none, with a clear error', async () => {
     const a = await openGpu(0);
     expect(a.caps.adapterName.length).toBeGreaterThan(0);
-    await expect(openGpu(63)).rejects.toThrow(/^GPU 63: .*no Vulkan adapter/s);
+    const e = (await openGpu(63).catch((err: unknown) => err)) as Error;
+    expect(e.message).toMatch(/^GPU 63: .*no Vulkan adapter/s);
+    expect(errorCodeOf(e)).toBe('NO_ADAPTER'); // exit 6 / HTTP 503, not an internal error
     a.destroy();
   }, 60_000);
 });

@@ -8,7 +8,9 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Job } from '../../src/serve/jobs.js';
 import { compiledEngineHost, type ThreadPool } from '../../src/serve/engine-thread.js';
-import type { RunningServer } from '../../src/serve/server.js';
+import { defaultConfig } from '../../src/serve/config.js';
+import { measuredProfile } from '../../src/serve/pool.js';
+import { assembleServer, openPool, type RunningServer } from '../../src/serve/server.js';
 import { errorCodeOf } from '../../src/util/errors.js';
 import { tinyServer } from './helpers.js';
 
@@ -74,6 +76,37 @@ describe('engine thread', () => {
     expect(await pool.heldRequests()).toBe(0);
   });
 
+  it('servers built one after another over the same workers (the experiment): state released at the drain limit, request numbers reused safely; closing settles everything', async () => {
+    const cfg = defaultConfig({ model: 'test/fixtures/tiny-pipelines/flux', resolutions: [32], sharedAdapter: true, txtTokens: 32, port: 0, logLevel: 'silent', resultDir: mkdtempSync(join(tmpdir(), 'reuse-')) });
+    const pool = (await openPool(cfg)) as ThreadPool;
+    try {
+      const profile = measuredProfile(cfg, pool.measured, 'lavapipe');
+      // Server 1: its only request (number 1) runs a few steps, then the drain limit fails it.
+      const a = await assembleServer({ ...cfg, drainSeconds: 0.2 }, pool, profile, { listen: false });
+      const ja = a.core.submit({ params: { prompt: 'first server', negativePrompt: '', resolution: 32, steps: 40, guidance: 3.5, seed: 1, strength: 1 }, format: 'png', sloScale: 100 });
+      await new Promise<void>((r) => ja.on('step', (st) => st.step === 1 && r()));
+      const closed = await a.close();
+      expect(closed.failed).toBe(1);
+      expect(ja.state).toBe('failed');
+      expect(ja.num).toBe(1);
+      expect(await pool.heldRequests()).toBe(0);
+      // Server 2 over the same workers numbers its requests from 1 again: a fresh request, not the old one's state.
+      const b = await assembleServer(cfg, pool, profile, { listen: false });
+      const jb = b.core.submit({ params: { prompt: 'second server', negativePrompt: '', resolution: 32, steps: 3, guidance: 3.5, seed: 2, strength: 1 }, format: 'png', sloScale: 100 });
+      expect(jb.num).toBe(1);
+      await b.driver.idle();
+      expect(jb.state, jb.error ?? '').toBe('done');
+      expect(jb.progress.stepsDone).toBe(3);
+      await b.close();
+    } finally {
+      await pool.close();
+    }
+    // Closed: no worker takes work, and a run asked for now fails at once instead of waiting on the ended thread.
+    expect(pool.workers.every((w) => !w.alive)).toBe(true);
+    const out = await pool.workers[0].run({ requestId: 9, jobId: 'gen_after_close', params: { prompt: 'x', negativePrompt: '', resolution: 32, steps: 2, guidance: 3.5, seed: 1, strength: 1 }, totalSteps: 2, progress: { text: null, state: null, stepsDone: 0 }, steps: 2, shouldStop: () => false, onStage: () => undefined });
+    expect(out.error?.message).toMatch(/not alive/);
+  });
+
   it('a crash of the engine thread loses every GPU: running and queued work fails with the reason, readyz and new work say 503', async () => {
     const s = await server({ gpus: 2 });
     const pool = s.pool as ThreadPool;
@@ -122,6 +155,7 @@ describe('engine thread', () => {
         (err: unknown) => err as Error,
       );
       expect(e?.message, `engineThread ${engineThread}`).toMatch(/^GPU 1: .*no Vulkan adapter/s);
+      expect(errorCodeOf(e), `engineThread ${engineThread}`).toBe('NO_ADAPTER');
     }
   });
 
