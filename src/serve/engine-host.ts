@@ -115,6 +115,12 @@ port.on('message', (m: ToEngine) => {
     case 'held':
       void reply(m.callId, async () => progress.size);
       break;
+    case 'blockForTest': {
+      // The engine thread's event loop held for `ms` (as a long synchronous encode would): the HTTP thread must not notice.
+      const until = performance.now() + m.ms;
+      while (performance.now() < until);
+      break;
+    }
     case 'crashForTest':
       setTimeout(() => {
         throw new Error(`test: ${m.reason}`);

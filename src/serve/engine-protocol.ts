@@ -37,6 +37,7 @@ export type ToEngine =
   | { type: 'closeWorker'; gpu: number }
   | { type: 'held'; callId: number }
   | { type: 'crashForTest'; reason: string }
+  | { type: 'blockForTest'; ms: number }
   | { type: 'close'; callId: number };
 
 export type FromEngine =

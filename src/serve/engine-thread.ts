@@ -332,6 +332,8 @@ export interface ThreadPool extends WorkerPool {
   heldRequests(): Promise<number>;
   /** Fault injection: an error escapes on the engine thread (every worker lost, in-flight work fails with it). */
   crashForTest(reason: string): void;
+  /** Test hook: the engine thread runs synchronous JavaScript for `ms` milliseconds. */
+  blockForTest(ms: number): void;
 }
 
 /** The workers on one engine thread (the default for serving). */
@@ -345,6 +347,7 @@ export async function openEngineThread(cfg: ServeConfig, opts: OpenOptions = {})
     release: (jobId) => t.post({ type: 'release', jobId }),
     heldRequests: () => t.heldRequests(),
     crashForTest: (reason) => t.crash(reason),
+    blockForTest: (ms) => t.post({ type: 'blockForTest', ms }),
     close: () => (closing ??= t.close()),
   };
 }

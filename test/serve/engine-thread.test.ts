@@ -53,6 +53,25 @@ describe('engine thread', () => {
     expect(inProcess.core.job(b.id)!.progress.state).not.toBeNull();
   });
 
+  it('the HTTP thread answers while the engine thread is busy (a synchronous 1.5 s stretch there)', async () => {
+    const s = await server();
+    const pool = s.pool as ThreadPool;
+    const url = s.url!;
+    const t0 = performance.now();
+    pool.blockForTest(1500);
+    const times: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const a = performance.now();
+      expect((await fetch(`${url}/healthz`)).status).toBe(200);
+      times.push(performance.now() - a);
+    }
+    // All five answered well inside the engine thread's stretch; on one thread the first would wait ~1.5 s.
+    expect(performance.now() - t0).toBeLessThan(1000);
+    expect(Math.max(...times)).toBeLessThan(500);
+    // The engine thread is itself again afterwards: a generation completes.
+    expect((await post(s, { prompt: 'after the stretch', size: '32x32', steps: 2, wait: true })).state).toBe('done');
+  });
+
   it('releases request state on the thread when jobs finish, are cancelled or fail', async () => {
     const s = await server();
     const pool = s.pool as ThreadPool;
