@@ -30,6 +30,7 @@ import { allocTensor, runCalls, type KernelCall, type TensorView } from '../src/
 import {
   defaultSgTiling, linear, linearCalls, linearWithTiling, TILE_TABLE_ENV, type GemmTuning, type LinearArgs, type SgTiling,
 } from '../src/kernels-wgsl/matmul.js';
+import { F16_LINEAR_SPEC } from '../src/kernels-wgsl/matmul-epilogue.wgsl.js';
 import { sgTileShape, sgTilingProblem, sgWorkgroupBytes, subgroupMatrixMatmulWgsl } from '../src/kernels-wgsl/matmul-subgroup-matrix.wgsl.js';
 import { TILE_TABLE, type TableTiling, type TileTable, type TileTableEntry, type TileTableShape } from '../src/kernels-wgsl/matmul-tile-table.js';
 import { emulateSubgroupMatrix } from '../src/kernels-wgsl/matmul-emulate.js';
@@ -184,10 +185,7 @@ async function main() {
   const maxVariants = Number(process.env.MATMUL_TUNE_MAX_VARIANTS ?? Infinity);
   const vs = variants(ctx).slice(0, maxVariants > 0 ? maxVariants : undefined);
   console.log(`${vs.length} variants in the grid; ${SHAPES.length} shapes; budget ${budgetS} s`);
-  writeFileSync(`${outDir}/default-kernel.wgsl`, subgroupMatrixMatmulWgsl({
-    aType: 'f16', bType: 'f16', outType: 'f16', bLayout: 'nk', vecA: true, vecB: true, aAccess: 'read', bAccess: 'read',
-    biasType: 'f16', gateType: 'f16', biasAccess: 'read', gateAccess: 'read', resAccess: 'read',
-  }, defaultSgTiling(caps.subgroupMaxSize, caps.limits.maxComputeWorkgroupStorageSize), { syntax: caps.subgroupMatrixSyntax }));
+  writeFileSync(`${outDir}/default-kernel.wgsl`, subgroupMatrixMatmulWgsl(F16_LINEAR_SPEC, defaultSgTiling(caps.subgroupMaxSize, caps.limits.maxComputeWorkgroupStorageSize), { syntax: caps.subgroupMatrixSyntax }));
   // Same shapes for the PyTorch reference (F.linear, f16), written first so a cut run still has it.
   writeFileSync(`${outDir}/torch-spec.json`, JSON.stringify(SHAPES.map((s) => ({ id: s.name, op: 'linear', shape: { M: s.M, K: s.K, N: s.N } }))));
 

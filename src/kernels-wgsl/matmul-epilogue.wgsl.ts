@@ -36,6 +36,15 @@ export interface GemmSpec {
   resAccess: Access;
 }
 
+/**
+ * The f16 linear the FLUX graph runs most (B as [N, K], 16-byte vector loads, every epilogue operand f16 and
+ * read-only): the spec the tensor-core shader checks and the tile sweep's reference kernel compile.
+ */
+export const F16_LINEAR_SPEC: GemmSpec = {
+  aType: 'f16', bType: 'f16', outType: 'f16', bLayout: 'nk', vecA: true, vecB: true, aAccess: 'read', bAccess: 'read',
+  biasType: 'f16', gateType: 'f16', biasAccess: 'read', gateAccess: 'read', resAccess: 'read',
+};
+
 export const ACT_CODE: Record<Activation, number> = { none: 0, gelu_tanh: 1, silu: 2 };
 
 /** The runtime epilogue flag word: bit 0 bias, bits 1-2 activation, bit 3 gate, bits 4-5 residual mode. */

@@ -5,6 +5,7 @@
 // Null device runs nothing); the GPU suites check the results.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { splitCombineWgsl, subgroupMatrixAttentionWgsl, subgroupMatrixTiles } from '../../src/kernels-wgsl/attention-subgroup-matrix.wgsl.js';
+import { F16_LINEAR_SPEC } from '../../src/kernels-wgsl/matmul-epilogue.wgsl.js';
 import { subgroupMatrixMatmulWgsl, type SgTiling } from '../../src/kernels-wgsl/matmul-subgroup-matrix.wgsl.js';
 import { defaultSgTiling } from '../../src/kernels-wgsl/matmul.js';
 import { compilerMessages, openNullSubgroupMatrixDevice, type NullDevice } from '../helpers/null-device.js';
@@ -20,10 +21,7 @@ async function messages(code: string): Promise<string[]> {
   return [...(await compilerMessages(nul.device, code))].map((m) => `${m.type} at line ${m.lineNum}: ${m.message} | ${code.split('\n')[m.lineNum - 1]?.trim()}`);
 }
 
-const GEMM = {
-  aType: 'f16', bType: 'f16', outType: 'f16', bLayout: 'nk', vecA: true, vecB: true, aAccess: 'read', bAccess: 'read',
-  biasType: 'f16', gateType: 'f16', biasAccess: 'read', gateAccess: 'read', resAccess: 'read',
-} as const;
+const GEMM = F16_LINEAR_SPEC;
 
 describe('matmul (subgroup-matrix generator)', () => {
   const d = defaultSgTiling(32);

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { GpuCaps } from '../../src/gpu/context.js';
 import { activeTileTable, defaultSgTiling, tableTiling, tileTableEntry, TILE_TABLE_ENV, type TileTable } from '../../src/kernels-wgsl/matmul.js';
+import { F16_LINEAR_SPEC } from '../../src/kernels-wgsl/matmul-epilogue.wgsl.js';
 import { sgTilingProblem, sgWorkgroupBytes, subgroupMatrixMatmulWgsl, type SgTiling } from '../../src/kernels-wgsl/matmul-subgroup-matrix.wgsl.js';
 import { TILE_TABLE } from '../../src/kernels-wgsl/matmul-tile-table.js';
 
@@ -94,10 +95,7 @@ describe('matmul tile table lookup', () => {
 });
 
 describe('subgroup-matrix generator: tiling checks and workgroup memory', () => {
-  const spec = {
-    aType: 'f16', bType: 'f16', outType: 'f16', bLayout: 'nk', vecA: true, vecB: true, aAccess: 'read', bAccess: 'read',
-    biasType: 'f16', gateType: 'f16', biasAccess: 'read', gateAccess: 'read', resAccess: 'read',
-  } as const;
+  const spec = F16_LINEAR_SPEC;
 
   it('the default still fits 48 KiB; stageA halves the staged bytes; padding is counted', () => {
     const d = defaultSgTiling(32);
