@@ -417,10 +417,8 @@ export class Driver extends EventEmitter<DriverEvents> {
   private failWaitingJobs(): void {
     if (this.aliveGpus.length > 0) return;
     const why = this.workers.map((w) => `GPU ${w.gpu}: ${w.lostReason ?? 'closed'}`).join('; ');
-    for (const job of [...this.live]) {
-      // finishedAt set: its image exists and is being stored.
-      if (!job.finished && job.finishedAt === null && !this.running.has(job.num)) this.finish(job, 'failed', `no GPU worker is left to run it (${why})`);
-    }
+    // fail() leaves finished jobs and those whose image is being stored; a running one fails when its outcome arrives.
+    for (const job of [...this.live]) if (!this.running.has(job.num)) this.fail(job, `no GPU worker is left to run it (${why})`);
   }
 
   private checkIdle(): void {
