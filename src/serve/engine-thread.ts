@@ -9,10 +9,11 @@
 // The driver sees ThreadWorkers: the same Worker interface as a DeviceWorker. Request state (text conditioning,
 // latents) stays on the engine thread between assignments; the HTTP thread gets step events (with a copy of the
 // latents for previews), the outcome and the image.
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { SHARE_ENV, Worker as NodeWorker } from 'node:worker_threads';
+import { newerSource } from '../util/build-freshness.js';
 import type { ServeConfig } from './config.js';
 import type { GenerationParams, PromptProblem, RgbImage } from './engine.js';
 import { HR_OFFSET_MS, reviveError, type EngineThreadData, type FromEngine, type SerializedError, type StageMessage, type ToEngine } from './engine-protocol.js';
@@ -22,17 +23,6 @@ import { addSyncMs, type AssignmentOutcome, type AssignmentWork, type Worker } f
 /** How often a running assignment's shouldStop() is looked at, besides after every step (ms). */
 const STOP_POLL_MS = 10;
 
-/** The newest .ts file under dir: [path, mtimeMs]. */
-function newestSource(dir: string): [string, number] {
-  let best: [string, number] = ['', 0];
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    const n: [string, number] = e.isDirectory() ? newestSource(p) : e.name.endsWith('.ts') ? [p, statSync(p).mtimeMs] : ['', 0];
-    if (n[1] > best[1]) best = n;
-  }
-  return best;
-}
-
 /**
  * The compiled engine-thread script of a checkout at `root` (dist/serve/engine-host.js), refused when missing or
  * older than any source under src/ (an old build would run old code; DIT_ALLOW_STALE_BUILD=1 skips that check, as
@@ -41,9 +31,8 @@ function newestSource(dir: string): [string, number] {
 export function compiledEngineHost(root: string): URL {
   const entry = join(root, 'dist', 'serve', 'engine-host.js');
   if (!existsSync(entry)) throw new Error(`the engine thread runs compiled code and ${entry} is missing: run \`npm run build\` first`);
-  // DIT_ALLOW_STALE_BUILD: the GPU scripts carry a build made beside the sources (file times do not travel).
-  const [file, mtime] = process.env.DIT_ALLOW_STALE_BUILD ? ['', 0] : newestSource(join(root, 'src'));
-  if (mtime > statSync(entry).mtimeMs) throw new Error(`the engine thread runs compiled code, and dist/ is older than ${file.slice(root.length + 1)}: run \`npm run build\` first`);
+  const newer = newerSource(root, entry);
+  if (newer) throw new Error(`the engine thread runs compiled code, and dist/ is older than ${newer}: run \`npm run build\` first`);
   return pathToFileURL(entry);
 }
 
