@@ -49,9 +49,9 @@ const PRIMARY: Shape[] = quick ? [{ S: 40, D: 64, H, B: 1 }] : [{ S: 4608, D: 12
 const SECONDARY: Shape[] = quick ? [{ S: 21, D: 64, H, B: 1 }] : [{ S: 16896, D: 128, H, B: 1 }, { S: 1536, D: 128, H, B: 1 }];
 
 type Tiles = SubgroupMatrixTuning & { emulate?: boolean };
-const name = (t: Tiles) => `nsg${t.NSG} bkv${t.BKV} ${t.kvLoad ?? 'staged'} ${t.reduce ?? 'smem'}${(t.splits ?? 1) > 1 ? ` split${t.splits}` : ''}`;
-const v = (NSG: number, BKV: number, kvLoad: 'staged' | 'direct' | 'direct-k', reduce: 'smem' | 'shuffle', splits = 1): Tiles =>
-  ({ NSG, BKV, kvLoad, reduce, splits, ...(quick ? { emulate: true } : {}) });
+const name = (t: Tiles) => `nsg${t.NSG} bkv${t.BKV} ${t.kvLoad ?? 'staged'} ${t.reduce ?? 'smem'}${(t.splits ?? 1) > 1 ? ` split${t.splits}` : ''}${t.vecKv ? ' veckv' : ''}${t.vecScratch ? ' vecsc' : ''}`;
+const v = (NSG: number, BKV: number, kvLoad: 'staged' | 'direct' | 'direct-k', reduce: 'smem' | 'shuffle', splits = 1, vecKv = false, vecScratch = false): Tiles =>
+  ({ NSG, BKV, kvLoad, reduce, splits, ...(vecKv ? { vecKv } : {}), ...(vecScratch ? { vecScratch } : {}), ...(quick ? { emulate: true } : {}) });
 
 /** Stage-1 grid per head dim; the first entry is the built-in default for the primary shape. */
 function grid(D: number): Tiles[] {
@@ -59,6 +59,10 @@ function grid(D: number): Tiles[] {
   if (D === 128) {
     return [
       v(8, 32, 'staged', 'smem'), // default for Sq >= 3072
+      // 16-byte score reads / probability writes (vecScratch) with vec4 K/V staging, then vec4 staging alone
+      v(8, 32, 'staged', 'smem', 1, true, true), v(8, 32, 'staged', 'shuffle', 1, true, true), v(4, 32, 'staged', 'smem', 1, true, true),
+      v(8, 64, 'staged', 'smem', 1, true, true),
+      v(8, 32, 'staged', 'shuffle', 1, true), v(8, 32, 'staged', 'smem', 1, true), v(4, 32, 'staged', 'shuffle', 1, true), v(8, 16, 'staged', 'shuffle', 1, true),
       v(8, 32, 'direct', 'shuffle'), v(8, 32, 'direct-k', 'shuffle'), v(4, 64, 'direct', 'shuffle'), v(4, 64, 'direct-k', 'shuffle'),
       v(8, 32, 'staged', 'shuffle'), v(4, 32, 'direct', 'shuffle'), v(4, 32, 'direct-k', 'shuffle'), v(2, 128, 'direct', 'shuffle'),
       v(8, 16, 'direct', 'shuffle'), v(4, 32, 'staged', 'smem'), v(8, 16, 'staged', 'smem'), v(8, 32, 'direct', 'smem'),
@@ -67,6 +71,9 @@ function grid(D: number): Tiles[] {
   }
   return [
     v(4, 64, 'staged', 'smem'), // default
+    v(8, 32, 'staged', 'smem', 1, true, true), v(8, 32, 'staged', 'shuffle', 1, true, true), v(8, 64, 'staged', 'smem', 1, true, true),
+    v(4, 64, 'staged', 'smem', 1, true, true),
+    v(8, 32, 'staged', 'smem', 1, true), v(8, 32, 'staged', 'shuffle', 1, true), v(4, 64, 'staged', 'shuffle', 1, true), v(8, 64, 'staged', 'shuffle', 1, true),
     v(4, 64, 'direct', 'shuffle'), v(4, 64, 'direct-k', 'shuffle'), v(8, 32, 'direct', 'shuffle'), v(8, 32, 'direct-k', 'shuffle'),
     v(4, 64, 'staged', 'shuffle'), v(2, 128, 'direct', 'shuffle'), v(4, 32, 'direct', 'shuffle'), v(8, 32, 'staged', 'shuffle'),
     v(4, 64, 'direct', 'smem'), v(8, 32, 'staged', 'smem'), v(4, 32, 'staged', 'smem'), v(8, 16, 'direct', 'shuffle'),
@@ -156,8 +163,11 @@ async function runVariant(ctx: GpuContext, s: Shape, b: Bufs, tiles: Tiles, stag
     await runCalls(ctx, calls);
     row.maxAbsErr = await checkSampled(ctx, s, b);
     row.ok = row.maxAbsErr <= 1e-2;
-    const big = calls[0].flops > 1e12;
-    const tm = await timeCalls(ctx, calls, { warmup: 1, reps: big ? 4 : 6, inner: big ? 1 : 3 });
+    // Clocks: the compile and the float64 check above leave the GPU idle for seconds; without a busy period the
+    // samples ran at a low clock (4-5x slow on the H200, 2026-11-30). Then >= ~25 ms of work per sample.
+    const probe = await timeCalls(ctx, calls, { warmup: 0, reps: 1, busyMs: 300 });
+    const inner = Math.max(1, Math.min(400, Math.ceil(25 / Math.max(probe.medianMs, 1e-3))));
+    const tm = await timeCalls(ctx, calls, { warmup: 2, reps: 7, inner });
     row.ms = tm.medianMs;
     row.method = tm.method;
     row.tflops = calls[0].flops / (tm.medianMs / 1000) / 1e12;
@@ -354,7 +364,7 @@ async function main(): Promise<void> {
     if (dflt) defaults.set(key, dflt.tflops!);
     const ranked = shapeRows.filter((r) => r.ok && r.tflops).sort((a, b) => b.tflops! - a.tflops!);
     for (const r of ranked.slice(0, 3)) { // the best that passes the small-shape check
-      const tiles: Tiles = { NSG: r.tiles.NSG, BKV: r.tiles.BKV, kvLoad: r.tiles.kvLoad, reduce: r.tiles.reduce, splits: r.tiles.splits, ...(quick ? { emulate: true } : {}) };
+      const tiles: Tiles = { NSG: r.tiles.NSG, BKV: r.tiles.BKV, kvLoad: r.tiles.kvLoad, reduce: r.tiles.reduce, splits: r.tiles.splits, ...(r.tiles.vecKv ? { vecKv: true } : {}), ...(r.tiles.vecScratch ? { vecScratch: true } : {}), ...(quick ? { emulate: true } : {}) };
       const why = await validate(s.D, tiles);
       if (why) {
         notes.push(`D=${s.D} S=${s.S}: ${r.variant} REJECTED by the small-shape check: ${why}`);

@@ -7,11 +7,16 @@
 #                                                   # drops typescript and the test runner, keeps sharp's binaries
 #                                                   # so `dit generate` can write images
 #   GPU_PACK_PROFILE=full                           # both: test runner, tsc and sharp (a few MB more)
+#   GPU_PACK_PROFILE=tests-run                      # test runner and sharp, no tsc: carry dist/ and any bench build
+#                                                   # (fits beside the repository with the big fixtures left behind)
 set -euo pipefail
 profile=${GPU_PACK_PROFILE:-test}
 if [ "$profile" = run ]; then
   drop=(--exclude='node_modules/typescript' --exclude='node_modules/vitest' --exclude='node_modules/vite' \
         --exclude='node_modules/@rolldown' --exclude='node_modules/lightningcss*' --exclude='node_modules/@vitest' \
+        --exclude='node_modules/@img/sharp-libvips-linuxmusl*' --exclude='node_modules/@img/sharp-linuxmusl*')
+elif [ "$profile" = tests-run ]; then
+  drop=(--exclude='node_modules/typescript' --exclude='node_modules/lightningcss*' --exclude='node_modules/@resvg' \
         --exclude='node_modules/@img/sharp-libvips-linuxmusl*' --exclude='node_modules/@img/sharp-linuxmusl*')
 elif [ "$profile" = full ]; then
   drop=(--exclude='node_modules/@img/sharp-libvips-linuxmusl*' --exclude='node_modules/@img/sharp-linuxmusl*')

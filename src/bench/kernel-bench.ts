@@ -58,7 +58,8 @@ export async function runKernelBench(
       const r = await ctx.withBufferScope(async () => {
         const calls = await c.build(ctx);
         // Aim for >= ~5 ms per sample so timer granularity and submit overhead stay small.
-        const probe = await timeCalls(ctx, calls, { warmup: 1, reps: 1 });
+        // busyMs: the build above may have left the GPU idle long enough to drop its clocks (src/gpu/timer.ts).
+        const probe = await timeCalls(ctx, calls, { warmup: 1, reps: 1, busyMs: 200 });
         const inner = Math.max(1, Math.min(50, Math.ceil(5 / Math.max(probe.medianMs, 1e-3))));
         return timeCalls(ctx, calls, { warmup: 2, reps: opts.reps ?? 10, inner });
       });

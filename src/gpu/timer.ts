@@ -20,12 +20,15 @@ export function median(xs: number[]): number {
 
 /**
  * Times `calls` (one execution = all calls in order). Each sample runs `inner` executions back to back in one
- * pass; samples are taken `reps` times after `warmup` samples.
+ * pass; samples are taken `reps` times after `warmup` samples. `busyMs`: first keep the GPU running the calls for
+ * that long (wall time), because a GPU left idle for seconds (a sweep's shader compiles, a CPU reference) drops its
+ * clocks and a few short warm-up samples do not bring them back: on the H200 such samples ran 4-5x slow
+ * (docs/attention.md, "Two harnesses, two answers").
  */
 export async function timeCalls(
   ctx: GpuContext,
   calls: readonly KernelCall[],
-  opts: { warmup?: number; reps?: number; inner?: number } = {},
+  opts: { warmup?: number; reps?: number; inner?: number; busyMs?: number } = {},
 ): Promise<TimingResult> {
   const warmup = opts.warmup ?? 2;
   const reps = opts.reps ?? 10;
@@ -33,6 +36,13 @@ export async function timeCalls(
   const repeated: KernelCall[] = [];
   for (let i = 0; i < inner; i++) repeated.push(...calls);
   const device = ctx.device;
+  const busyUntil = performance.now() + (opts.busyMs ?? 0);
+  while (performance.now() < busyUntil) {
+    const enc = device.createCommandEncoder();
+    encodeCalls(enc, repeated);
+    device.queue.submit([enc.finish()]);
+    await device.queue.onSubmittedWorkDone();
+  }
   if (ctx.caps.timestampQuery) {
     const querySet = device.createQuerySet({ type: 'timestamp', count: 2 });
     const resolve = device.createBuffer({ size: 16, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });

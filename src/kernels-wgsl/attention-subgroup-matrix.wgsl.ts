@@ -61,6 +61,19 @@ export interface SubgroupMatrixTiles {
   /** Split-KV chunks (default 1): > 1 writes partial results that a second kernel combines. */
   splits?: number;
   /**
+   * Type the staged Q/K/V array vec4<u32> (8 halves per element) instead of f16: each staged 8-half chunk is one
+   * 16-byte store instead of eight 2-byte ones; fragments are loaded with offsets and strides in 8-half units
+   * (Tint accepts vector arrays for subgroupMatrixLoad since Dawn d2749d8). Same bytes, same layout.
+   */
+  vecKv?: boolean;
+  /**
+   * Type the score scratch vec4<f32> and the probability scratch vec4<u32> (8 halves): each invocation reads its
+   * row's scores with 16-byte loads and writes its probabilities with 16-byte stores instead of one element at a
+   * time; fragments are stored/loaded in those arrays' element units. Needs BKV / (SG / 16) % 8 == 0 (the scores
+   * one invocation owns). Default false.
+   */
+  vecScratch?: boolean;
+  /**
    * Tests only: replace every subgroup-matrix builtin by a plain-WGSL emulation (SG must be 32), so the kernel's staging, indexing, masking and lazy-rescale logic runs on adapters without
    * tensor cores (lavapipe). `SG` then names a logical subgroup of contiguous invocations; only
    * its logical subgroups need no real subgroup operations ('shuffle' uses real ones, within aligned lane pairs).
@@ -75,14 +88,23 @@ export interface SubgroupMatrixTiles {
 }
 
 /** The tunable part of the tiles (what the per-device table stores). */
-export type SubgroupMatrixTuning = Pick<SubgroupMatrixTiles, 'NSG' | 'BKV' | 'kvLoad' | 'reduce' | 'splits'>;
+export type SubgroupMatrixTuning = Pick<SubgroupMatrixTiles, 'NSG' | 'BKV' | 'kvLoad' | 'reduce' | 'splits' | 'vecKv' | 'vecScratch'>;
 
 /**
  * Emulated fragments for tests: lane L of a 32-invocation logical subgroup holds row L/2, columns
  * (L%2)*8..+8 of each 16x16 fragment; an MMA exchanges operands through per-subgroup workgroup scratch.
  * Loops run to run-time bounds so lavapipe does not unroll them (its JIT time grows with unrolled code).
  */
-function emulationWgsl(NSG: number, arrays: string[]): string {
+function emulationWgsl(NSG: number, arrays: string[], vecArrays: string[] = [], vecSc = false): string {
+  // A vec4<u32> array (vecKv, vecScratch's pm) holds 8 halves per element, vecScratch's sc (vec4<f32>) 4 floats;
+  // offset and stride count elements.
+  const read = (arr: string) => (arr === 'sc' && vecSc
+    ? `let e = select(off * 4u + r * stride * 4u + c, off * 4u + c * stride * 4u + r, colMajor);
+    f[i] = sc[e / 4u][e % 4u];`
+    : vecArrays.includes(arr)
+      ? `let e = select(off * 8u + r * stride * 8u + c, off * 8u + c * stride * 8u + r, colMajor);
+    f[i] = f32(bitcast<vec2<f16>>(${arr}[e / 8u][(e % 8u) / 2u])[e % 2u]);`
+      : `f[i] = f32(${arr}[select(off + r * stride + c, off + c * stride + r, colMajor)]);`);
   const loads = arrays
     .map(
       (arr) => `fn sim_load_${arr}(off: u32, colMajor: bool, stride: u32) -> Frag {
@@ -90,7 +112,7 @@ function emulationWgsl(NSG: number, arrays: string[]): string {
   let r = simLane / 2u;
   for (var i = 0u; i < N8; i++) {
     let c = (simLane % 2u) * 8u + i;
-    f[i] = f32(${arr}[select(off + r * stride + c, off + c * stride + r, colMajor)]);
+    ${read(arr)}
   }
   return f;
 }`,
@@ -106,7 +128,7 @@ var<private> N8: u32;
 ${loads}
 fn sim_store_sc(off: u32, v: Frag, stride: u32) {
   let r = simLane / 2u;
-  for (var i = 0u; i < N8; i++) { sc[off + r * stride + (simLane % 2u) * 8u + i] = v[i]; }
+  for (var i = 0u; i < N8; i++) { ${vecSc ? 'let e = off * 4u + r * stride * 4u + (simLane % 2u) * 8u + i; sc[e / 4u][e % 4u] = v[i];' : 'sc[off + r * stride + (simLane % 2u) * 8u + i] = v[i];'} }
 }
 fn sim_mma(a: Frag, b: Frag, acc: Frag) -> Frag {
   let base = simSg * 256u;
@@ -156,6 +178,8 @@ export function subgroupMatrixTiles(D: number, SG: number, smemBytes: number, ov
     kvLoad: override?.kvLoad ?? 'staged',
     reduce: override?.reduce ?? 'smem',
     splits: override?.splits ?? 1,
+    ...(override?.vecKv ? { vecKv: true } : {}),
+    ...(override?.vecScratch ? { vecScratch: true } : {}),
     emulate: override?.emulate,
     probe: override?.probe,
   };
@@ -165,6 +189,7 @@ export function subgroupMatrixTiles(D: number, SG: number, smemBytes: number, ov
   if (!['staged', 'direct', 'direct-k'].includes(t.kvLoad!)) throw new Error(`attention(subgroup-matrix): kvLoad '${t.kvLoad}' must be 'staged', 'direct' or 'direct-k'`);
   if (t.reduce !== 'smem' && t.reduce !== 'shuffle') throw new Error(`attention(subgroup-matrix): reduce '${t.reduce}' must be 'smem' or 'shuffle'`);
   if (!Number.isInteger(t.splits) || t.splits! < 1 || t.splits! > 64) throw new Error(`attention(subgroup-matrix): splits ${t.splits} must be an integer from 1 to 64`);
+  if (t.vecScratch && (t.BKV / (SG / 16)) % 8 !== 0) throw new Error(`attention(subgroup-matrix): vecScratch needs BKV / (subgroup size / 16) to be a multiple of 8 (BKV ${t.BKV}, subgroup ${SG})`);
   if (t.probe?.legacyLayout && (t.kvLoad !== 'staged' || t.reduce !== 'smem' || t.splits !== 1)) {
     throw new Error('attention(subgroup-matrix): probe.legacyLayout reproduces the first kernel only (staged, smem, 1 split)');
   }
@@ -234,18 +259,32 @@ ${body}
       }
     }\n`;
   };
-  // 8 halves of a vec4<u32> word into a staged row (scalar f16 stores: matrix loads need an array<f16>).
-  const put8 = (dst: string, w: string) =>
-    range(4).map((j) => `        { let hw = bitcast<vec2<f16>>(${w}[${j}]); ${dst.replace('#', `${2 * j}u`)} = hw.x; ${dst.replace('#', `${2 * j + 1}u`)} = hw.y; }`).join('\n');
+  // 8 halves of a vec4<u32> word into row r, chunk c of the staged array kv from element `base` (halves): eight
+  // scalar f16 stores, or one 16-byte store when kv is a vec4<u32> array (vecKv; KPU/VBU count its elements).
+  const vecKv = !!t.vecKv && !vDirect;
+  const putRow = (base: 'VB' | '', w: string) => vecKv
+    ? `        kv[${base ? 'VBU + ' : ''}r * KPU + c] = ${w};`
+    : range(4).map((j) => `        { let hw = bitcast<vec2<f16>>(${w}[${j}]); kv[${base ? 'VB + ' : ''}r * KP + 8u * c + ${2 * j}u] = hw.x; kv[${base ? 'VB + ' : ''}r * KP + 8u * c + ${2 * j + 1}u] = hw.y; }`).join('\n');
+  // vecScratch: sc (scores, f32) as vec4<f32> and pm (probabilities, f16) as vec4<u32>; SC4/PP8 and SPU/PPU are
+  // the unit divisors and row pitches in elements.
+  const vs = !!t.vecScratch;
+  const SC4 = vs ? 4 : 1;
+  const PP8 = vs ? 8 : 1;
+  const SPX = vs ? 'SPU' : 'SP';
+  const PPX = vs ? 'PPU' : 'PP';
+  // kv's row pitch, V base and a 16-half column step in its element units.
+  const KPX = vecKv ? 'KPU' : 'KP';
+  const VBX = vecKv ? 'VBU' : 'VB';
+  const col16 = (k: number) => `${vecKv ? 2 * k : 16 * k}u`;
 
   const qPhases = range(phases).map((p) => {
     const body = `        let r = e / V4;
         let c = e % V4;
         let qr = q0 + ${p * RPP}u + r;
         let w = select(vec4<u32>(), Q[(bh * P.Sq + min(qr, P.Sq - 1u)) * V4 + c], qr < P.Sq);
-${put8('kv[r * KP + 8u * c + #]', 'w')}`;
+${putRow('', 'w')}`;
     const loads = range(DF)
-      .map((k) => `      qf${k} = ${load(LEFT, 'kv', `(sg * 16u - ${p * RPP}u) * KP + ${16 * k}u`, false, 'KP')};`)
+      .map((k) => `      qf${k} = ${load(LEFT, 'kv', `(sg * 16u - ${p * RPP}u) * ${KPX} + ${col16(k)}`, false, KPX)};`)
       .join('\n');
     const mine = phases === 1 ? `{` : `if (sg * 16u >= ${p * RPP}u && sg * 16u < ${(p + 1) * RPP}u) {`;
     return `  {
@@ -268,19 +307,19 @@ ${loads}
         let gi = (bh * P.Skv + min(kj, kvEnd - 1u)) * V4 + c;  // kvEnd >= 1 inside the key loop
         let wk = select(vec4<u32>(), K[gi], kj < kvEnd);
         let wv = select(vec4<u32>(), V[gi], kj < kvEnd);
-${put8('kv[r * KP + 8u * c + #]', 'wk')}
-${put8('kv[VB + r * KP + 8u * c + #]', 'wv')}`;
+${putRow('', 'wk')}
+${putRow('VB', 'wv')}`;
 
   // 'direct-k': V rows [kBase, kBase + BKV) are inside [0, kvEnd) by construction (no zero-fill needed).
   const vStage = `        let r = e / V4;
         let c = e % V4;
         let wv = V[(bh * P.Skv + kBase + r) * V4 + c];
-${put8('kv[r * KP + 8u * c + #]', 'wv')}`;
+${putRow('', 'wv')}`;
 
   const kOperand = (n: number, k: number) =>
-    direct ? load(RIGHT, 'K', `kRow + ${16 * n * D + 16 * k}u`, true, `${D}u`) : load(RIGHT, 'kv', `${16 * n}u * KP + ${16 * k}u`, true, 'KP');
+    direct ? load(RIGHT, 'K', `kRow + ${16 * n * D + 16 * k}u`, true, `${D}u`) : load(RIGHT, 'kv', `${16 * n}u * ${KPX} + ${col16(k)}`, true, KPX);
   const vOperand = (kk: number, j: number) =>
-    vDirect ? load(RIGHT, 'V', `kRow + ${16 * kk * D + 16 * j}u`, false, `${D}u`) : load(RIGHT, 'kv', `VB + ${16 * kk}u * KP + ${16 * j}u`, false, 'KP');
+    vDirect ? load(RIGHT, 'V', `kRow + ${16 * kk * D + 16 * j}u`, false, `${D}u`) : load(RIGHT, 'kv', `${VBX} + ${16 * kk}u * ${KPX} + ${col16(j)}`, false, KPX);
 
   const scores = range(NF)
     .map((n) => {
@@ -290,7 +329,7 @@ ${put8('kv[r * KP + 8u * c + #]', 'wv')}`;
       return `    {
       var acc = ${zero(RESULT)};
 ${mmas}
-      ${store('sc', `sg * 16u * SP + ${16 * n}u`, 'acc', 'SP')};
+      ${store('sc', `sg * 16u * ${SPX} + ${(16 * n) / SC4}u`, 'acc', SPX)};
     }`;
     })
     .join('\n');
@@ -307,14 +346,20 @@ ${mmas}
   const rescalePasses = range(Math.ceil(DF / NF))
     .map((pass) => {
       const frags = range(NF).map((i) => pass * NF + i).filter((j) => j < DF);
-      const stores = frags.map((j, i) => `      ${store('sc', `sg * 16u * SP + ${16 * i}u`, `o${j}`, 'SP')};`).join('\n');
-      const loads = frags.map((j, i) => `      o${j} = ${load(RESULT, 'sc', `sg * 16u * SP + ${16 * i}u`, false, 'SP')};`).join('\n');
-      return `${stores}
-      workgroupBarrier();
-      for (var i = 0u; i < CPT; i++) {
+      const stores = frags.map((j, i) => `      ${store('sc', `sg * 16u * ${SPX} + ${(16 * i) / SC4}u`, `o${j}`, SPX)};`).join('\n');
+      const loads = frags.map((j, i) => `      o${j} = ${load(RESULT, 'sc', `sg * 16u * ${SPX} + ${(16 * i) / SC4}u`, false, SPX)};`).join('\n');
+      const scale = vs
+        ? `for (var i = 0u; i < CPT / 4u; i++) {
+        let col = part * CPT + 4u * i;
+        ${frags.length === NF ? '' : `if (col < ${16 * frags.length}u) `}{ sc[row * SPU + col / 4u] *= a; }
+      }`
+        : `for (var i = 0u; i < CPT; i++) {
         let col = part * CPT + i;
         ${frags.length === NF ? '' : `if (col < ${16 * frags.length}u) `}{ sc[row * SP + col] *= a; }
-      }
+      }`;
+      return `${stores}
+      workgroupBarrier();
+      ${scale}
       workgroupBarrier();
 ${loads}
       workgroupBarrier();`;
@@ -327,7 +372,7 @@ ${loads}
         .map((j) => `      o${j} = ${mma('pf', vOperand(kk, j), `o${j}`)};`)
         .join('\n');
       return `    {
-      let pf = ${load(LEFT, 'pm', `sg * 16u * PP + ${16 * kk}u`, false, 'PP')};
+      let pf = ${load(LEFT, 'pm', `sg * 16u * ${PPX} + ${(16 * kk) / PP8}u`, false, PPX)};
 ${mmas}
     }`;
     })
@@ -343,12 +388,12 @@ ${mmas}
   const epiloguePasses = range(Math.ceil(DF / NF))
     .map((pass) => {
       const frags = range(NF).map((i) => pass * NF + i).filter((j) => j < DF);
-      const stores = frags.map((j, i) => `  ${store('sc', `sg * 16u * SP + ${16 * i}u`, `o${j}`, 'SP')};`).join('\n');
+      const stores = frags.map((j, i) => `  ${store('sc', `sg * 16u * ${SPX} + ${(16 * i) / SC4}u`, `o${j}`, SPX)};`).join('\n');
       return `${stores}
   workgroupBarrier();
   for (var i = 0u; i < CPT; i++) {
     let col = part * CPT + i;
-    ${frags.length === NF ? '' : `if (col < ${16 * frags.length}u) `}{ OUT[obase + ${pass * NF * 16}u + col] = f16(sc[srcRow * SP + col] * invS[srcRow]); }
+    ${frags.length === NF ? '' : `if (col < ${16 * frags.length}u) `}{ OUT[obase + ${pass * NF * 16}u + col] = f16(${vs ? 'sc[srcRow * SPU + col / 4u][col % 4u]' : 'sc[srcRow * SP + col]'} * invS[srcRow]); }
   }
   workgroupBarrier();`;
     })
@@ -388,15 +433,19 @@ const V4: u32 = ${V4}u;
 const KP: u32 = ${KP}u;
 const SP: u32 = ${SP}u;
 const PP: u32 = ${PP}u;
+${vs ? `const SPU: u32 = ${SP / 4}u;  // SP in sc's vec4<f32> elements
+const PPU: u32 = ${PP / 8}u;  // PP in pm's vec4<u32> elements
+` : ''}
 const VB: u32 = ${direct ? 0 : BKV * KP}u;  // V rows start here in kv
+${vecKv ? `const KPU: u32 = ${KP / 8}u;  // KP and VB in kv's vec4<u32> elements\nconst VBU: u32 = ${direct ? 0 : (BKV * KP) / 8}u;\n` : ''}
 const TPR: u32 = ${TPR}u;
 const CPT: u32 = ${CPT}u;
 const TAU: f32 = ${LAZY_RESCALE_TAU}.0;
 const SPLITS: u32 = ${SPLITS}u;
 
 ${bindingsWgsl(v, types)}
-${vDirect ? '' : direct ? `var<workgroup> kv: array<f16, ${BKV * KP}>;   // V block\n` : `var<workgroup> kv: array<f16, ${2 * BKV * KP}>;   // K block then V block; Q tile before the loop\n`}var<workgroup> sc: array<f32, ${BQ * SP}>;        // scores; O fragments when rescaling / writing out
-var<workgroup> pm: array<f16, ${BQ * PP}>;        // probabilities
+${vDirect ? '' : direct ? `var<workgroup> kv: array<${vecKv ? `vec4<u32>, ${(BKV * KP) / 8}` : `f16, ${BKV * KP}`}>;   // V block\n` : `var<workgroup> kv: array<${vecKv ? `vec4<u32>, ${(2 * BKV * KP) / 8}` : `f16, ${2 * BKV * KP}`}>;   // K block then V block; Q tile before the loop\n`}var<workgroup> sc: array<${vs ? `vec4<f32>, ${(BQ * SP) / 4}` : `f32, ${BQ * SP}`}>;        // scores; O fragments when rescaling / writing out
+var<workgroup> pm: array<${vs ? `vec4<u32>, ${(BQ * PP) / 8}` : `f16, ${BQ * PP}`}>;        // probabilities
 ${legacy ? `var<workgroup> rescaleFlags: array<u32, 2>;
 var<workgroup> redMax: array<f32, WG>;
 var<workgroup> redSum: array<f32, WG>;
@@ -408,7 +457,7 @@ var<workgroup> redSum: array<f32, WG>;
 // Every workgroup variable's size is a multiple of 16 bytes, so wherever the driver places them, the matrix
 // tiles stay 16-byte aligned.
 var<workgroup> flags: array<u32, 4>;`}
-${sim ? emulationWgsl(NSG, simArrays) : ''}
+${sim ? emulationWgsl(NSG, simArrays, [...(vecKv ? ['kv'] : []), ...(vs ? ['pm'] : [])], vs) : ''}
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let h = wid.y;
@@ -453,17 +502,21 @@ ${scores}
     workgroupBarrier();
 ${legacy ? '' : `    flags[slot ^ 1u] = 0u;  // next block's slot: its last reader (previous block's uniform load) is behind us`}
     var sv: array<f32, ${CPT}>;
-    var bm = MASKED;
+${vs ? `    for (var i = 0u; i < CPT / 4u; i++) {  // this invocation's raw scores, 16 bytes at a time
+      let s4 = sc[row * SPU + part * (CPT / 4u) + i];
+      sv[4u * i] = s4.x; sv[4u * i + 1u] = s4.y; sv[4u * i + 2u] = s4.z; sv[4u * i + 3u] = s4.w;
+    }
+` : ''}    var bm = MASKED;
 ${plain ? `    if (kBase == k0 && k0 + BKV <= kvEnd) {  // interior block (no bias, not causal): nothing to mask
       for (var i = 0u; i < CPT; i++) {
-        let s = sc[row * SP + part * CPT + i] * P.scaleLog2;
+        let s = ${vs ? 'sv[i]' : 'sc[row * SP + part * CPT + i]'} * P.scaleLog2;
         sv[i] = s;
         bm = max(bm, s);
       }
     } else {
 ` : ''}    for (var i = 0u; i < CPT; i++) {
       let kj = kBase + part * CPT + i;
-${scoreWgsl(v, 's', `sc[row * SP + part * CPT + i]`, 'qi', 'kj', true)}${direct ? `      s = select(MASKED, s, kj >= k0);\n` : ''}      sv[i] = s;
+${scoreWgsl(v, 's', vs ? 'sv[i]' : `sc[row * SP + part * CPT + i]`, 'qi', 'kj', true)}${direct ? `      s = select(MASKED, s, kj >= k0);\n` : ''}      sv[i] = s;
       bm = max(bm, s);
     }
 ${plain ? '    }\n' : ''}${shuffle ? butterfly('bm', (a, b) => `max(${a}, ${b})`) : `    redMax[lid] = bm;
@@ -477,11 +530,19 @@ ${plain ? '    }\n' : ''}${shuffle ? butterfly('bm', (a, b) => `max(${a}, ${b})`
     m = select(m, mc, firstKeys || bump);
     ${FL}[select(${sink}, ${slot}, bump)] = 1u;
     var psum = 0.0;
-    for (var i = 0u; i < CPT; i++) {
+${vs ? `    for (var i = 0u; i < CPT / 8u; i++) {  // 8 probabilities per 16-byte store
+      var w: array<u32, 4>;
+      for (var j = 0u; j < 4u; j++) {
+        let p = vec2<f16>(f16(exp2(sv[8u * i + 2u * j] - m)), f16(exp2(sv[8u * i + 2u * j + 1u] - m)));
+        w[j] = bitcast<u32>(p);
+        psum += f32(p.x) + f32(p.y);  // sum what the MMA will use
+      }
+      pm[row * PPU + part * (CPT / 8u) + i] = vec4<u32>(w[0], w[1], w[2], w[3]);
+    }` : `    for (var i = 0u; i < CPT; i++) {
       let p = f16(exp2(sv[i] - m));
       pm[row * PP + part * CPT + i] = p;
       psum += f32(p);  // sum what the MMA will use
-    }
+    }`}
 ${shuffle ? butterfly('psum', (a, b) => `${a} + ${b}`) : '    redSum[lid] = psum;'}
 ${legacy ? '    workgroupBarrier();  // P, redSum and the flag are visible from here on\n' : ''}    let rescale = workgroupUniformLoad(&${FL}[${slot}]);  // ${legacy ? 'uniform decision' : 'also the barrier that publishes P (and redSum)'}
 ${shuffle ? '' : `    psum = ${combine('redSum', (a, b) => `${a} + ${b}`, '0.0')};`}

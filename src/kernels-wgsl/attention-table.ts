@@ -57,8 +57,38 @@ export const ATTENTION_TABLE: AttentionTable = {
         "description": "NVIDIA: 580.159.04 580.159.4.0"
       },
       "subgroupSize": 32,
-      "measured": "2026-11-30T12:11:31.995Z bench/attention-tune.ts robustness off",
+      "measured": "2026-11-30T16:32:19.679Z bench/attention-tune.ts robustness off",
       "rows": [
+        {
+          "D": 64,
+          "lengthClass": "medium",
+          "tiles": {
+            "NSG": 8,
+            "BKV": 32,
+            "kvLoad": "staged",
+            "reduce": "smem",
+            "splits": 1,
+            "vecKv": true
+          },
+          "S": 4429,
+          "tflops": 83.2,
+          "defaultTflops": 71.8
+        },
+        {
+          "D": 128,
+          "lengthClass": "long",
+          "tiles": {
+            "NSG": 8,
+            "BKV": 32,
+            "kvLoad": "staged",
+            "reduce": "smem",
+            "splits": 1,
+            "vecKv": true
+          },
+          "S": 16896,
+          "tflops": 149.5,
+          "defaultTflops": 147.3
+        },
         {
           "D": 128,
           "lengthClass": "medium",
@@ -67,11 +97,12 @@ export const ATTENTION_TABLE: AttentionTable = {
             "BKV": 32,
             "kvLoad": "staged",
             "reduce": "smem",
-            "splits": 1
+            "splits": 1,
+            "vecKv": true
           },
           "S": 4608,
-          "tflops": 135.7,
-          "defaultTflops": 135.7
+          "tflops": 137.6,
+          "defaultTflops": 135.5
         },
         {
           "D": 128,
@@ -81,11 +112,12 @@ export const ATTENTION_TABLE: AttentionTable = {
             "BKV": 32,
             "kvLoad": "staged",
             "reduce": "smem",
-            "splits": 1
+            "splits": 1,
+            "vecKv": true
           },
           "S": 1536,
-          "tflops": 19.5,
-          "defaultTflops": 15.6
+          "tflops": 96,
+          "defaultTflops": 74.3
         }
       ]
     }

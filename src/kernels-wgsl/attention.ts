@@ -38,7 +38,7 @@ export interface AttentionArgs {
    * with plain-WGSL stand-ins for the matrix builtins, on any adapter. `splits` > 1 needs attentionFused() or
    * attentionCalls() (two dispatches).
    */
-  tiles?: Partial<Pick<SubgroupMatrixTiles, 'NSG' | 'BKV' | 'kvLoad' | 'reduce' | 'splits' | 'emulate' | 'probe'>>;
+  tiles?: Partial<Pick<SubgroupMatrixTiles, 'NSG' | 'BKV' | 'kvLoad' | 'reduce' | 'splits' | 'vecKv' | 'vecScratch' | 'emulate' | 'probe'>>;
 }
 
 export interface AttentionShape {
@@ -148,7 +148,7 @@ function dummyBuffers(ctx: GpuContext): { read: GPUBuffer; write: GPUBuffer } {
   return { read: ctx.sharedBuffer('attention.unused-input'), write: ctx.sharedBuffer('attention.unused-output') };
 }
 
-const TUNING_KEYS = ['NSG', 'BKV', 'kvLoad', 'reduce', 'splits'] as const;
+const TUNING_KEYS = ['NSG', 'BKV', 'kvLoad', 'reduce', 'splits', 'vecKv', 'vecScratch'] as const;
 
 /** Why kvLoad 'direct' / 'direct-k' cannot run this shape (it loads whole 16-row Q windows and BKV-row K/V blocks in place), or null. */
 function directUnsupported(s: AttentionShape, v: AttentionVariant, BKV: number): string | null {
@@ -182,6 +182,8 @@ function planSubgroupMatrix(ctx: GpuContext, s: AttentionShape, v: AttentionVari
     return Math.ceil(s.Skv / chunk) > 1 ? chunk : 0;
   };
   const finish = (t: SubgroupMatrixTiles, source: SmPlan['source']): SmPlan => {
+    // Vector-typed staging arrays need Tint's template spelling (Dawn d2749d8); an older Dawn stages f16.
+    if ((t.vecKv || t.vecScratch) && ctx.caps.subgroupMatrixSyntax === 'bool-argument') t = { ...t, vecKv: false, vecScratch: false };
     if (t.NSG * t.SG > invocations) throw new Error(`${OP}: ${t.NSG} subgroups of ${t.SG} exceed the adapter's ${invocations} invocations per workgroup`);
     if (t.reduce === 'shuffle' && !ctx.caps.subgroups) throw new Error(`${OP}: reduce 'shuffle' needs the adapter's subgroups feature (use 'smem')`);
     if (t.kvLoad !== 'staged') {
@@ -274,7 +276,7 @@ async function buildAttention(ctx: GpuContext, args: AttentionArgs, allowSplit: 
     splits = t.splits ?? 1;
     source = subgroupMatrixAttentionWgsl(splits > 1 ? { ...variant, hasLse: true } : variant, t, ctx.caps.subgroupMatrixSyntax);
     const probe = t.probe?.legacyLayout ? ':legacy-layout' : '';
-    key = `attention-sm:D${D}:nsg${t.NSG}:bkv${t.BKV}:sg${t.SG}:${t.kvLoad}:${t.reduce}:s${splits}:${flags}${t.emulate ? ':emulated' : ''}${probe}`;
+    key = `attention-sm:D${D}:nsg${t.NSG}:bkv${t.BKV}:sg${t.SG}:${t.kvLoad}:${t.reduce}:s${splits}:${flags}${t.vecKv ? ':veckv' : ''}${t.vecScratch ? ':vecsc' : ''}${t.emulate ? ':emulated' : ''}${probe}`;
     BQ = 16 * t.NSG;
   } else {
     const t = tiledTiles(D, smem);

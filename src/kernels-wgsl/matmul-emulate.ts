@@ -26,6 +26,8 @@ export function emulateSubgroupMatrix(wgsl: string): string {
     })
     .replace(/subgroupMatrixStore\(&Cs, /g, 'smStore_Cs(')
     .replace(/subgroupMatrixStore<(row|col)_major>\(&Cs, /g, (_m, major: string) => `smStore${major === 'col' ? 'C' : 'R'}_Cs(`)
+    // vecSmem: f32 results stored as bits into the vec4<u32> staging array (offset/stride count vec4 elements).
+    .replace(/subgroupMatrixStore<row_major>\(&AB, /g, 'smStoreR_AB(')
     .replace(/subgroupMatrixMultiplyAccumulate\(/g, 'smMma(')
     .replace(/subgroup_matrix_result<f32, 16, 16>\(\)/g, 'smAcc()');
   if (/subgroup_?[mM]atrix/.test(src)) throw new Error('emulateSubgroupMatrix: a subgroup-matrix construct was left unreplaced (the generator emits a form the emulation does not know)');
@@ -33,16 +35,24 @@ export function emulateSubgroupMatrix(wgsl: string): string {
   // compile take minutes). Accumulators get slots 0..15, loaded fragments cycle through slots 16..31.
   // Loop bounds are the uniform P.loopK (= 16) so LLVM does not unroll 16x16x16 loops.
   // Element (r, c) of a fragment lives at off + r*stride + c (row-major) or off + c*stride + r (col-major).
-  const loads = [...arrays].map((a) => `fn smLoad_${a}(off: u32, colMajor: bool, stride: u32) -> u32 {
+  // An array of vec4<u32> (vecSmem staging) holds 8 halves per element; offset and stride count elements.
+  const loads = [...arrays].map((a) => {
+    const vec = new RegExp(`var<workgroup> ${a}: array<vec4<u32>,`).test(src);
+    const read = vec
+      ? `let e = select(off * 8u + r * stride * 8u + c, off * 8u + c * stride * 8u + r, colMajor);
+    smPool[s * 256u + r * 16u + c] = f32(bitcast<vec2<f16>>(${a}[e / 8u][(e % 8u) / 2u])[e % 2u]);`
+      : `smPool[s * 256u + r * 16u + c] = f32(${a}[select(off + r * stride + c, off + c * stride + r, colMajor)]);`;
+    return `fn smLoad_${a}(off: u32, colMajor: bool, stride: u32) -> u32 {
   let s = 16u + smNextTmp; smNextTmp = (smNextTmp + 1u) % 16u;
   let n = P.loopK;
   for (var r = 0u; r < n; r++) { for (var c = 0u; c < n; c++) {
-    smPool[s * 256u + r * 16u + c] = f32(${a}[select(off + r * stride + c, off + c * stride + r, colMajor)]);
+    ${read}
   } }
   return s;
 }
 fn smLoadR_${a}(off: u32, stride: u32) -> u32 { return smLoad_${a}(off, false, stride); }
-fn smLoadC_${a}(off: u32, stride: u32) -> u32 { return smLoad_${a}(off, true, stride); }`);
+fn smLoadC_${a}(off: u32, stride: u32) -> u32 { return smLoad_${a}(off, true, stride); }`;
+  });
   src += `
 var<private> smPool: array<f32, ${32 * 256}>;
 var<private> smNextTmp: u32 = 0u;
@@ -53,14 +63,21 @@ fn smAcc() -> u32 {
   return s;
 }
 ${loads.join('\n')}
-fn smStore_Cs(off: u32, m: u32, colMajor: bool, stride: u32) {
+${/var<workgroup> Cs: /.test(src) ? `fn smStore_Cs(off: u32, m: u32, colMajor: bool, stride: u32) {
   let n = P.loopK;
   for (var r = 0u; r < n; r++) { for (var c = 0u; c < n; c++) {
     Cs[select(off + r * stride + c, off + c * stride + r, colMajor)] = smPool[m * 256u + r * 16u + c];
   } }
 }
 fn smStoreR_Cs(off: u32, m: u32, stride: u32) { smStore_Cs(off, m, false, stride); }
-fn smStoreC_Cs(off: u32, m: u32, stride: u32) { smStore_Cs(off, m, true, stride); }
+fn smStoreC_Cs(off: u32, m: u32, stride: u32) { smStore_Cs(off, m, true, stride); }` : ''}
+${/var<workgroup> AB: array<vec4<u32>,/.test(src) ? `fn smStoreR_AB(off: u32, m: u32, stride: u32) {
+  let n = P.loopK;
+  for (var r = 0u; r < n; r++) { for (var c = 0u; c < n; c++) {
+    let e = off * 4u + r * stride * 4u + c;
+    AB[e / 4u][e % 4u] = bitcast<u32>(smPool[m * 256u + r * 16u + c]);
+  } }
+}` : ''}
 fn smMma(a: u32, b: u32, acc: u32) -> u32 {
   let n = P.loopK;
   for (var r = 0u; r < n; r++) { for (var c = 0u; c < n; c++) {

@@ -52,6 +52,16 @@ export interface SgTiling {
   pad?: number;
   /** Split K over this many workgroups per tile (f32 partials + a reduce pass; linearCalls only). Default 1. */
   splitK?: number;
+  /**
+   * Staged paths: type the workgroup staging arrays vec4<u32> (8 halves per element) instead of f16, so each
+   * staged 8-half chunk is one 16-byte store instead of eight 2-byte stores, and fragments are loaded with
+   * offsets and strides in 8-half units (Tint accepts vector arrays for subgroupMatrixLoad since Dawn d2749d8,
+   * 2026-08-11; units are the array's element). A and B share one array, which also serves the epilogue: the
+   * f32 accumulators are stored into it as bits (4 per element) several fragments per barrier pair, so the
+   * separate f32 scratch (8 KiB at 8 subgroups) and 3 of every 4 epilogue barriers go. Ignored by 'direct'
+   * (no staging arrays). Default false.
+   */
+  vecSmem?: boolean;
 }
 
 /**
@@ -69,8 +79,17 @@ export interface BLoader {
   bElem?: string;
 }
 
+/**
+ * Timing decomposition only (bench/matmul-tune.ts --ablate): the kernel leaves one part of its main loop out, so
+ * its output is WRONG. 'no-global': staging stores write register garbage instead of global loads; 'no-stage':
+ * no global loads and no staging stores (fragments read stale workgroup memory); 'no-barrier': no barrier in the
+ * main loop (races); 'mma-only': only the MMAs, on fragments loaded once before the loop.
+ */
+export type SgAblation = 'no-global' | 'no-stage' | 'no-barrier' | 'mma-only';
+
 export interface SgOptions {
   bLoader?: BLoader;
+  ablate?: SgAblation;
   /** How the device spells subgroupMatrixLoad/Store (ctx.caps.subgroupMatrixSyntax); default: what this Dawn wants. */
   syntax?: SubgroupMatrixSyntax;
 }
@@ -90,7 +109,9 @@ export function sgWorkgroupBytes(t: SgTiling, bLayout: GemmSpec['bLayout']): num
   if (t.staging === 'direct') return scratch;
   const aStage = BM * (t.bk + pad);
   const bStage = t.staging === 'stageA' ? 0 : bLayout === 'nk' ? BN * (t.bk + pad) : t.bk * (BN + pad);
-  return (t.stages ?? 2) * (aStage + bStage) * 2 + scratch;
+  const staging = (t.stages ?? 2) * (aStage + bStage) * 2;
+  // vecSmem: the epilogue reuses the staging array (at least one f32 fragment per subgroup).
+  return t.vecSmem ? Math.max(staging, scratch) : staging + scratch; // ('direct' returned above)
 }
 
 /** Why this tiling cannot be generated (null when it can): every tuner/table entry goes through it. */
@@ -118,11 +139,13 @@ export function subgroupMatrixMatmulWgsl(spec: GemmSpec, t: SgTiling, opts: SgOp
   if (problem) throw new Error(`subgroup-matrix matmul: ${problem}`);
   if (t.staging === 'direct' && (spec.vecA || spec.vecB)) throw new Error('direct loads need f16 (not vec4) bindings');
   if (t.staging === 'stageA' && spec.vecB) throw new Error("stageA loads B fragments from storage: B needs an f16 (not vec4) binding");
+  if (opts.ablate && t.staging === 'direct') throw new Error('ablations are for the staged paths');
   if (bLoader && (t.staging !== 'staged' || spec.bLayout !== 'nk')) {
     throw new Error(`a B loader replaces the staged [N, K] B copy: needs staging 'staged' and bLayout 'nk' (got ${t.staging}, ${spec.bLayout})`);
   }
   const split = (t.splitK ?? 1) > 1;
   const PAD = t.pad ?? 8;
+  const vecSmem = !!t.vecSmem && t.staging !== 'direct';
   const stageB = t.staging === 'staged';
   const { BM, BN, threads } = sgTileShape(t);
   const SG = t.subgroupSize;
@@ -131,13 +154,18 @@ export function subgroupMatrixMatmulWgsl(spec: GemmSpec, t: SgTiling, opts: SgOp
   const nsg = t.sgM * t.sgN;
   const ind = (s: string, n: number) => s.split('\n').map((l) => ' '.repeat(n) + l).join('\n');
 
+  const ablate = opts.ablate;
   const accDecl: string[] = [];
+  const fragLoads = (loadA: (i: number, kk: number) => Frag, loadB: (j: number, kk: number) => Frag, kk: number) => [
+    ...Array.from({ length: FM }, (_, i) => `var fa${i} = ${sgLoad(LEFT, ...loadA(i, kk), opts.syntax)};`),
+    ...Array.from({ length: FN }, (_, j) => `var fb${j} = ${sgLoad(RIGHT, ...loadB(j, kk), opts.syntax)};`),
+  ];
   const mmaLines = (loadA: (i: number, kk: number) => Frag, loadB: (j: number, kk: number) => Frag) => {
     const out: string[] = [];
     for (let kk = 0; kk < t.bk / 16; kk++) {
       out.push('{');
-      for (let i = 0; i < FM; i++) out.push(`  var fa${i} = ${sgLoad(LEFT, ...loadA(i, kk), opts.syntax)};`);
-      for (let j = 0; j < FN; j++) out.push(`  var fb${j} = ${sgLoad(RIGHT, ...loadB(j, kk), opts.syntax)};`);
+      // mma-only: the fragments were loaded once before the loop (hoisted), only the MMAs stay.
+      if (ablate !== 'mma-only') out.push(...fragLoads(loadA, loadB, kk).map((l) => `  ${l}`));
       for (let i = 0; i < FM; i++) {
         for (let j = 0; j < FN; j++) out.push(`  acc${i}_${j} = subgroupMatrixMultiplyAccumulate(fa${i}, fb${j}, acc${i}_${j});`);
       }
@@ -148,8 +176,9 @@ export function subgroupMatrixMatmulWgsl(spec: GemmSpec, t: SgTiling, opts: SgOp
   for (let i = 0; i < FM; i++) for (let j = 0; j < FN; j++) accDecl.push(`var acc${i}_${j} = ${RESULT}();`);
 
   // Epilogue: each fragment goes through this subgroup's 16x16 scratch, then lanes apply store_out per element.
+  // (vecSmem: through the staging array instead, vecEpilogue below.)
   const epi: string[] = [];
-  for (let i = 0; i < FM; i++) {
+  for (let i = 0; i < (vecSmem ? 0 : FM); i++) {
     for (let j = 0; j < FN; j++) {
       epi.push(`${sgStore('&Cs', 'cBase', `acc${i}_${j}`, false, '16u', opts.syntax)};
 workgroupBarrier();
@@ -164,6 +193,7 @@ workgroupBarrier();`);
 
   let smem = '';
   let mainLoop = '';
+  let cBaseExpr = 'sg * 256u'; // this subgroup's epilogue scratch (Cs, or AB with vecSmem)
   if (t.staging === 'direct') {
     const loadA = (i: number, kk: number): Frag => ['&A', `aBase + (rowBase + ${i * 16}u) * P.K + k0 + ${kk * 16}u`, false, 'P.K'];
     const loadB = spec.bLayout === 'nk'
@@ -178,8 +208,34 @@ ${ind(mmaLines(loadA, loadB), 2)}
     const A_STAGE = BM * LDA;
     const B_STAGE = !stageB ? 0 : spec.bLayout === 'nk' ? BN * LDB : t.bk * LDB;
     const stages = t.stages ?? 2;
-    smem = `var<workgroup> As: array<f16, ${stages * A_STAGE}>;` +
-      (stageB ? `\nvar<workgroup> Bs: array<f16, ${stages * B_STAGE}>;` : '');
+    // vecSmem: workgroup arrays of vec4<u32>; every workgroup-memory offset and stride below is then in units of
+    // U = 8 halves (all of them are multiples of 8: row pitches, stage sizes, fragment corners).
+    const U = vecSmem ? 8 : 1;
+    // vecSmem: one array AB, the A stages first, then the B stages from AB_B (in vec4 elements).
+    const AB_B = (stages * A_STAGE) / 8;
+    const [aArr, bArr, bBaseOff] = vecSmem ? ['AB', 'AB', `${AB_B}u + `] : ['As', 'Bs', ''];
+    if (vecSmem) {
+      const total = Math.max((stages * (A_STAGE + B_STAGE)) / 8, nsg * 64);
+      smem = `var<workgroup> AB: array<vec4<u32>, ${total}>;  // A stages, B stages; f32 bits in the epilogue`;
+      // Fragments per pass: as many of each subgroup's FM x FN as fit the array at 64 elements (1 KiB) each.
+      const F = Math.min(FM * FN, Math.floor(total / (nsg * 64)));
+      const frags = Array.from({ length: FM * FN }, (_, f) => [Math.floor(f / FN), f % FN]);
+      for (let p = 0; p * F < frags.length; p++) {
+        const pass = frags.slice(p * F, (p + 1) * F);
+        // The main loop ends with a barrier after its last fragment loads: the first pass needs none before it.
+        if (p > 0) epi.push('workgroupBarrier(); // every lane has read the previous pass');
+        pass.forEach(([i, j], q) => epi.push(`${sgStore('&AB', `cBase + ${q * 64}u`, `acc${i}_${j}`, false, '4u', opts.syntax)};`));
+        epi.push('workgroupBarrier();');
+        pass.forEach(([i, j], q) => epi.push(`for (var e = lane; e < 256u; e += ${SG}u) {
+  let row = rowBase + ${i * 16}u + e / 16u;
+  let col = colBase + ${j * 16}u + e % 16u;
+  if (row < P.M && col < P.N) { store_out(batch, row, col, bitcast<f32>(AB[cBase + ${q * 64}u + e / 4u][e % 4u])); }
+}`));
+      }
+      cBaseExpr = `sg * ${F * 64}u`;
+    } else {
+      smem = `var<workgroup> As: array<f16, ${stages * A_STAGE}>;` + (stageB ? `\nvar<workgroup> Bs: array<f16, ${stages * B_STAGE}>;` : '');
+    }
     // Copy plan: 8-half chunks. A: rows of the M tile, chunks along K. B: 'nk' rows of the N tile, chunks
     // along K; 'kn' rows of the K step, chunks along N.
     const cprA = t.bk / 8;
@@ -241,7 +297,10 @@ ${ind(inner, 4)}
     }
     // Registers -> workgroup memory stage `st`. Each thread writes 8 consecutive halves at a 16-byte aligned
     // address (row pitch is a multiple of 8 halves), which the compiler can merge into one 128-bit store.
-    const put = (arr: string, reg: string, c: string, cpr: number, chunks: number, ld: number, stage: number) => `{
+    const put = (arr: string, reg: string, c: string, cpr: number, chunks: number, ld: number, stage: number) => vecSmem ? `{
+  let c = ${c};
+  if (c < ${chunks}u) { AB[${arr === 'Bs' ? `${AB_B}u + ` : ''}st * ${stage / 8}u + (c / ${cpr}u) * ${ld / 8}u + c % ${cpr}u] = ${reg}; }
+}` : `{
   let c = ${c};
   if (c < ${chunks}u) {
     let o = st * ${stage}u + (c / ${cpr}u) * ${ld}u + (c % ${cpr}u) * 8u;
@@ -255,45 +314,54 @@ ${ind(inner, 4)}
     for (let l = 0; l < perA; l++) store.push(put('As', `ra${l}`, `li + ${l * threads}u`, cprA, chunksA, LDA, A_STAGE));
     for (let l = 0; l < perB; l++) store.push(put('Bs', `rb${l}`, `li + ${l * threads}u`, cprB, chunksB, LDB, B_STAGE));
 
-    const loadA = (i: number, kk: number): Frag => ['&As', `aOff + ${i * 16 * LDA + kk * 16}u`, false, `${LDA}u`];
+    const loadA = (i: number, kk: number): Frag => [`&${aArr}`, `aOff + ${(i * 16 * LDA + kk * 16) / U}u`, false, `${LDA / U}u`];
     let loadB: (j: number, kk: number) => Frag;
     if (stageB) {
       loadB = spec.bLayout === 'nk'
-        ? (j, kk) => ['&Bs', `bOff + ${j * 16 * LDB + kk * 16}u`, true, `${LDB}u`]
-        : (j, kk) => ['&Bs', `bOff + ${kk * 16 * LDB + j * 16}u`, false, `${LDB}u`];
+        ? (j, kk) => [`&${bArr}`, `bOff + ${(j * 16 * LDB + kk * 16) / U}u`, true, `${LDB / U}u`]
+        : (j, kk) => [`&${bArr}`, `bOff + ${(kk * 16 * LDB + j * 16) / U}u`, false, `${LDB / U}u`];
     } else {
       // stageA: whole B tiles only (launcher), so these unguarded fragment loads stay in bounds.
       loadB = spec.bLayout === 'nk'
         ? (j, kk) => ['&B', `bBase + (colBase + ${j * 16}u) * P.K + kc + ${kk * 16}u`, true, 'P.K']
         : (j, kk) => ['&B', `bBase + (kc + ${kk * 16}u) * P.N + colBase + ${j * 16}u`, false, 'P.N'];
     }
-    const bOffSg = spec.bLayout === 'nk' ? `sgn * ${FN * 16 * LDB}u` : `sgn * ${FN * 16}u`;
-    mainLoop = `${regDecl.join('\n')}
+    const bOffSg = spec.bLayout === 'nk' ? `sgn * ${(FN * 16 * LDB) / U}u` : `sgn * ${(FN * 16) / U}u`;
+    // Ablations (timing decomposition, wrong output): see SgAblation.
+    const fetchCode = ablate === 'no-stage' || ablate === 'mma-only' ? ''
+      : ablate === 'no-global' ? regDecl.map((d) => `${/var (\w+):/.exec(d)![1]} = vec4<u32>(0x3c003c00u); // 1.0h x 8`).join('\n')
+        : fetch.join('\n');
+    const storeCode = ablate === 'no-stage' || ablate === 'mma-only' ? '' : store.join('\n');
+    const barrier = ablate === 'no-barrier' || ablate === 'mma-only' ? '' : 'workgroupBarrier();';
+    const aOffCode = (cur: string) => `let aOff = ${cur} * ${A_STAGE / U}u + sgm * ${(FM * 16 * LDA) / U}u;`;
+    const bOffCode = (cur: string) => (stageB ? `let bOff = ${bBaseOff}${cur} * ${B_STAGE / U}u + ${bOffSg};` : '');
+    const hoisted = ablate === 'mma-only' ? `${aOffCode('0u')}\n${bOffCode('0u')}\nlet kc = kBegin;\n${fragLoads(loadA, loadB, 0).join('\n')}\n` : '';
+    // Without global loads A and B would drop out of the automatic bind group layout: keep them referenced.
+    const keepBindings = ablate === 'no-stage' || ablate === 'mma-only' ? '_ = A[0];\n_ = B[0];\n' : '';
+    mainLoop = `${keepBindings}${regDecl.join('\n')}
 let nk = (kEnd - kBegin + ${t.bk - 1}u) / ${t.bk}u;
 {
   let k0 = kBegin;
-${ind(fetch.join('\n'), 2)}
+${ind(fetchCode, 2)}
   let st = 0u;
-${ind(store.join('\n'), 2)}
+${ind(storeCode, 2)}
 }
 workgroupBarrier();
-for (var kt = 0u; kt < nk; kt++) {
+${hoisted}for (var kt = 0u; kt < nk; kt++) {
   let cur = ${stages === 2 ? 'kt & 1u' : '0u'};
   let hasNext = kt + 1u < nk;
-  let kc = kBegin + kt * ${t.bk}u;
-  if (hasNext) {
+${ablate === 'mma-only' ? '' : `  let kc = kBegin + kt * ${t.bk}u;\n`}  if (hasNext) {
     // Issue the next tile's global loads now; they complete while this tile is multiplied.
     let k0 = kc + ${t.bk}u;
-${ind(fetch.join('\n'), 4)}
+${ind(fetchCode, 4)}
   }
-  let aOff = cur * ${A_STAGE}u + sgm * ${FM * 16 * LDA}u;
-${stageB ? `  let bOff = cur * ${B_STAGE}u + ${bOffSg};\n` : ''}${ind(mmaLines(loadA, loadB), 2)}
-${stages === 2 ? '' : '  workgroupBarrier(); // single stage: everyone has finished reading it before it is overwritten\n'}  if (hasNext) {
+${ablate === 'mma-only' ? '' : `  ${aOffCode('cur')}\n${stageB ? `  ${bOffCode('cur')}\n` : ''}`}${ind(mmaLines(loadA, loadB), 2)}
+${stages === 2 || !barrier ? '' : `  ${barrier} // single stage: everyone has finished reading it before it is overwritten\n`}  if (hasNext) {
     // Two stages: the other one was last read in iteration kt-1, finished by every thread before the last barrier.
     let st = ${stages === 2 ? '1u - cur' : '0u'};
-${ind(store.join('\n'), 4)}
+${ind(storeCode, 4)}
   }
-  workgroupBarrier();
+  ${barrier}
 }`;
   }
 
@@ -303,7 +371,7 @@ diagnostic(off, chromium.subgroup_matrix_uniformity);
 ${PARAMS_WGSL}
 ${gemmBindings(spec, bLoader?.bElem)}
 ${smem}
-var<workgroup> Cs: array<f32, ${nsg * 256}>;
+${vecSmem ? '' : `var<workgroup> Cs: array<f32, ${nsg * 256}>;`}
 
 ${epilogueWgsl(spec)}
 ${bLoader ? `\n// B loader '${bLoader.name}' (caller-supplied)\n${bLoader.decls}\n` : ''}
@@ -335,7 +403,7 @@ ${split ? `  // Split-K: z is the K slice; its f32 partial tile is written as ou
   let sgn = sg % ${t.sgN}u;
   let rowBase = m0 + sgm * ${FM * 16}u;
   let colBase = n0 + sgn * ${FN * 16}u;
-  let cBase = sg * 256u;
+  let cBase = ${cBaseExpr};
 ${ind(accDecl.join('\n'), 2)}
 ${ind(mainLoop, 2)}
 ${ind(epi.join('\n'), 2)}

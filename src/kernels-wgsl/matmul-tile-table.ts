@@ -43,6 +43,7 @@ export interface TileTable {
 }
 
 /** The committed table, written by bench/matmul-tune.ts. */
+/** The committed table, written by bench/matmul-tune.ts. */
 export const TILE_TABLE: TileTable = {
   "version": 1,
   "entries": [
@@ -51,17 +52,18 @@ export const TILE_TABLE: TileTable = {
         "vendor": "nvidia"
       },
       "subgroupSize": 32,
-      "measured": "2026-11-30T12:09:42.542Z",
-      "source": "bench/matmul-tune.ts on 'NVIDIA: 580.159.04 580.159.4.0', robustness off, budget 150 s",
+      "measured": "2026-11-30T16:31:31.124Z",
+      "source": "bench/matmul-tune.ts on 'NVIDIA: 580.159.04 580.159.4.0', robustness off, budget 200 s",
       "default": {
-        "sgM": 2,
-        "sgN": 4,
-        "fragM": 4,
-        "fragN": 2,
-        "groupM": 16,
+        "sgM": 4,
+        "sgN": 2,
+        "fragM": 2,
+        "fragN": 4,
+        "groupM": 8,
         "staging": "staged",
         "bk": 64,
-        "stages": 1
+        "stages": 1,
+        "vecSmem": true
       },
       "shapes": [
         {
@@ -76,10 +78,11 @@ export const TILE_TABLE: TileTable = {
             "bk": 64,
             "staging": "staged",
             "stages": 1,
-            "groupM": 8
+            "groupM": 8,
+            "vecSmem": true
           },
-          "tflops": 149.5,
-          "defaultTflops": 149.5
+          "tflops": 196.6,
+          "defaultTflops": 196.6
         },
         {
           "M": 4608,
@@ -87,16 +90,17 @@ export const TILE_TABLE: TileTable = {
           "K": 3072,
           "tiling": {
             "sgM": 4,
-            "sgN": 4,
+            "sgN": 2,
             "fragM": 4,
-            "fragN": 2,
+            "fragN": 4,
             "groupM": 8,
             "staging": "staged",
-            "bk": 32,
-            "stages": 1
+            "bk": 48,
+            "stages": 1,
+            "vecSmem": true
           },
-          "tflops": 165.9,
-          "defaultTflops": 151
+          "tflops": 227.5,
+          "defaultTflops": 209.5
         },
         {
           "M": 4608,
@@ -104,16 +108,17 @@ export const TILE_TABLE: TileTable = {
           "K": 3072,
           "tiling": {
             "sgM": 4,
-            "sgN": 4,
+            "sgN": 2,
             "fragM": 4,
-            "fragN": 2,
+            "fragN": 4,
             "groupM": 8,
             "staging": "staged",
-            "bk": 32,
-            "stages": 1
+            "bk": 48,
+            "stages": 1,
+            "vecSmem": true
           },
-          "tflops": 159.7,
-          "defaultTflops": 155
+          "tflops": 218.9,
+          "defaultTflops": 208.2
         },
         {
           "M": 4608,
@@ -127,15 +132,34 @@ export const TILE_TABLE: TileTable = {
             "bk": 64,
             "staging": "staged",
             "stages": 1,
-            "groupM": 8
+            "groupM": 8,
+            "vecSmem": true
           },
-          "tflops": 158.5,
-          "defaultTflops": 158.5
+          "tflops": 235.9,
+          "defaultTflops": 235.9
         },
         {
           "M": 4608,
           "N": 3072,
           "K": 15360,
+          "tiling": {
+            "sgM": 4,
+            "sgN": 2,
+            "fragM": 2,
+            "fragN": 4,
+            "groupM": 8,
+            "staging": "staged",
+            "bk": 64,
+            "stages": 1,
+            "vecSmem": true
+          },
+          "tflops": 239.1,
+          "defaultTflops": 237
+        },
+        {
+          "M": 1536,
+          "N": 3072,
+          "K": 3072,
           "tiling": {
             "sgM": 2,
             "sgN": 4,
@@ -144,14 +168,33 @@ export const TILE_TABLE: TileTable = {
             "bk": 64,
             "staging": "staged",
             "stages": 1,
-            "groupM": 8
+            "groupM": 8,
+            "vecSmem": true
           },
-          "tflops": 157.1,
-          "defaultTflops": 157.1
+          "tflops": 147.5,
+          "defaultTflops": 147.5
         },
         {
           "M": 1536,
-          "N": 3072,
+          "N": 9216,
+          "K": 3072,
+          "tiling": {
+            "sgM": 2,
+            "sgN": 4,
+            "fragM": 4,
+            "fragN": 2,
+            "bk": 64,
+            "staging": "staged",
+            "stages": 1,
+            "groupM": 8,
+            "vecSmem": true
+          },
+          "tflops": 196.6,
+          "defaultTflops": 196.6
+        },
+        {
+          "M": 1536,
+          "N": 12288,
           "K": 3072,
           "tiling": {
             "sgM": 4,
@@ -160,45 +203,12 @@ export const TILE_TABLE: TileTable = {
             "fragN": 4,
             "groupM": 8,
             "staging": "staged",
-            "bk": 32,
-            "stages": 2
-          },
-          "tflops": 126.4,
-          "defaultTflops": 122
-        },
-        {
-          "M": 1536,
-          "N": 9216,
-          "K": 3072,
-          "tiling": {
-            "sgM": 2,
-            "sgN": 4,
-            "fragM": 4,
-            "fragN": 2,
             "bk": 64,
-            "staging": "staged",
             "stages": 1,
-            "groupM": 8
+            "vecSmem": true
           },
-          "tflops": 143.5,
-          "defaultTflops": 143.5
-        },
-        {
-          "M": 1536,
-          "N": 12288,
-          "K": 3072,
-          "tiling": {
-            "sgM": 4,
-            "sgN": 4,
-            "fragM": 4,
-            "fragN": 2,
-            "groupM": 8,
-            "staging": "staged",
-            "bk": 32,
-            "stages": 1
-          },
-          "tflops": 153.9,
-          "defaultTflops": 147.5
+          "tflops": 208.2,
+          "defaultTflops": 202.2
         },
         {
           "M": 1536,
@@ -209,30 +219,14 @@ export const TILE_TABLE: TileTable = {
             "sgN": 4,
             "fragM": 4,
             "fragN": 2,
-            "groupM": 16,
-            "staging": "staged",
-            "bk": 64,
-            "stages": 1
-          },
-          "tflops": 124.2,
-          "defaultTflops": 122
-        },
-        {
-          "M": 1536,
-          "N": 3072,
-          "K": 15360,
-          "tiling": {
-            "sgM": 2,
-            "sgN": 4,
-            "fragM": 4,
-            "fragN": 2,
             "bk": 64,
             "staging": "staged",
             "stages": 1,
-            "groupM": 8
+            "groupM": 8,
+            "vecSmem": true
           },
-          "tflops": 121.2,
-          "defaultTflops": 121.2,
+          "tflops": 181.5,
+          "defaultTflops": 181.5,
           "split": {
             "tiling": {
               "sgM": 2,
@@ -243,9 +237,43 @@ export const TILE_TABLE: TileTable = {
               "staging": "staged",
               "stages": 1,
               "groupM": 8,
+              "vecSmem": true,
               "splitK": 3
             },
-            "tflops": 126.4
+            "tflops": 199.4
+          }
+        },
+        {
+          "M": 1536,
+          "N": 3072,
+          "K": 15360,
+          "tiling": {
+            "sgM": 2,
+            "sgN": 4,
+            "fragM": 4,
+            "fragN": 2,
+            "bk": 64,
+            "staging": "staged",
+            "stages": 1,
+            "groupM": 8,
+            "vecSmem": true
+          },
+          "tflops": 186.3,
+          "defaultTflops": 186.3,
+          "split": {
+            "tiling": {
+              "sgM": 2,
+              "sgN": 4,
+              "fragM": 4,
+              "fragN": 2,
+              "bk": 64,
+              "staging": "staged",
+              "stages": 1,
+              "groupM": 8,
+              "vecSmem": true,
+              "splitK": 3
+            },
+            "tflops": 210.7
           }
         }
       ]

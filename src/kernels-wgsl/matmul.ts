@@ -7,13 +7,13 @@ import { bindGroup, byteSize, grid1d, numel, paramsBuffer, type KernelCall, type
 import { epilogueFlags, paramsList, specKey, type Access, type Activation, type BLayout, type GemmParams, type GemmSpec } from './matmul-epilogue.wgsl.js';
 import { TILED, tiledMatmulWgsl } from './matmul-tiled.wgsl.js';
 import {
-  sgTileShape, sgTilingProblem, sgWorkgroupBytes, splitKReduceWgsl, subgroupMatrixMatmulWgsl, type BLoader, type SgTiling,
+  sgTileShape, sgTilingProblem, sgWorkgroupBytes, splitKReduceWgsl, subgroupMatrixMatmulWgsl, type BLoader, type SgAblation, type SgTiling,
 } from './matmul-subgroup-matrix.wgsl.js';
 import { envTableLoader, matchDeviceEntry, type DeviceCaps } from './device-table.js';
 import { TILE_TABLE, type TableTiling, type TileTable, type TileTableEntry } from './matmul-tile-table.js';
 
 export type { Activation } from './matmul-epilogue.wgsl.js';
-export type { BLoader, SgTiling } from './matmul-subgroup-matrix.wgsl.js';
+export type { BLoader, SgAblation, SgTiling } from './matmul-subgroup-matrix.wgsl.js';
 export type { TileTable, TileTableEntry } from './matmul-tile-table.js';
 
 export type MatmulPathChoice = 'auto' | 'tiled' | 'subgroup-matrix';
@@ -85,10 +85,11 @@ interface GemmLaunch {
  * Default tensor-core tiling: the fastest measured one that fits the adapter's workgroup memory. On H100
  * (docs/matmul.md, 2026-11-23) a 128x128 tile, 8 subgroups of 64x32, K step 64, one smem stage (45 KiB) ran
  * 150-155 TFLOP/s at the FLUX shapes, vs 117-127 for the double-buffered K-step-32 tiling (48 KiB), which is
- * the fallback; a 64x64 tile (24 KiB) is the last resort for adapters with 32 KiB.
+ * the fallback; a 64x64 tile (24 KiB) is the last resort for adapters with 32 KiB. With vec4<u32> staging arrays
+ * (vecSmem) the same tiling ran 147-239 TFLOP/s instead of 120-158 on the H200 (2026-11-30, fourth session).
  */
 export function defaultSgTiling(subgroupSize: number, maxWorkgroupBytes = 49152): SgTiling {
-  const base: SgTiling = { sgM: 2, sgN: 4, fragM: 4, fragN: 2, bk: 64, staging: 'staged', stages: 1, groupM: 8, subgroupSize };
+  const base: SgTiling = { sgM: 2, sgN: 4, fragM: 4, fragN: 2, bk: 64, staging: 'staged', stages: 1, groupM: 8, subgroupSize, vecSmem: true };
   const candidates: SgTiling[] = [
     base,
     { ...base, bk: 32, stages: 2 },
@@ -204,6 +205,8 @@ export interface GemmTuning {
    * per-invocation emulation (so the capability check is skipped when it is set).
    */
   transform?: { name: string; fn: (wgsl: string) => string };
+  /** Timing decomposition only (bench/matmul-tune.ts --ablate): leaves a part of the main loop out; output WRONG. */
+  ablate?: SgAblation;
   /**
    * Replaces the B tile's global->register load (staged [N, K] B only), e.g. dequantizing 8-bit weights while
    * staging. The weight's dtype check is skipped (its shape must still be [N, K]); `extra` tensors are bound at
@@ -420,6 +423,14 @@ async function launchGemm(ctx: GpuContext, g: GemmLaunch): Promise<KernelCall[]>
   const fromTable = !g.tuning?.tiling && g.bLayout === 'nk' && g.batch === 1
     ? tableTiling(ctx.caps, g.M, g.N, g.K, g.allowSplit) : null;
   let tiling = g.tuning?.tiling ?? fromTable ?? defaultSgTiling(ctx.caps.subgroupMaxSize, ctx.caps.limits.maxComputeWorkgroupStorageSize);
+  // Vector-typed arrays for subgroupMatrixLoad/Store came with Tint's template spelling (Dawn d2749d8): an older
+  // Dawn ('bool-argument') gets f16 staging arrays, or the default if the tiling then outgrows workgroup memory.
+  if (tiling.vecSmem && ctx.caps.subgroupMatrixSyntax === 'bool-argument') {
+    tiling = { ...tiling, vecSmem: false };
+    if (sgWorkgroupBytes(tiling, g.bLayout) > ctx.caps.limits.maxComputeWorkgroupStorageSize) {
+      tiling = { ...defaultSgTiling(ctx.caps.subgroupMaxSize, ctx.caps.limits.maxComputeWorkgroupStorageSize), vecSmem: false };
+    }
+  }
   const problem = sgTilingProblem(tiling);
   if (problem) fail(op, `tensor-core tiling ${JSON.stringify(tiling)}: ${problem}`);
   const shape0 = sgTileShape(tiling);
@@ -431,10 +442,12 @@ async function launchGemm(ctx: GpuContext, g: GemmLaunch): Promise<KernelCall[]>
   if (tiling.staging === 'direct' && !(wholeB && g.M % shape0.BM === 0)) tiling = { ...tiling, staging: 'staged' };
   if (tiling.staging === 'stageA' && !wholeB) tiling = { ...tiling, staging: 'staged' };
   if (g.tuning?.bLoader && tiling.staging !== 'staged') tiling = { ...tiling, staging: 'staged' }; // the loader is part of B staging
-  if (fromTable && tiling.staging !== fromTable.staging && sgWorkgroupBytes(tiling, g.bLayout) > ctx.caps.limits.maxComputeWorkgroupStorageSize) {
-    // A table tiling tuned for whole tiles (e.g. stageA at K step 128) can outgrow workgroup memory once it falls
-    // back to staging both operands at a ragged shape: the built-in default serves those shapes instead.
-    tiling = defaultSgTiling(ctx.caps.subgroupMaxSize, ctx.caps.limits.maxComputeWorkgroupStorageSize);
+  const asked = g.tuning?.tiling ?? fromTable;
+  if (asked && tiling.staging !== asked.staging && sgWorkgroupBytes(tiling, g.bLayout) > ctx.caps.limits.maxComputeWorkgroupStorageSize) {
+    // A tiling meant for whole tiles (e.g. stageA at K step 64 with 2 stages), from the table or a tuner, can
+    // outgrow workgroup memory once it falls back to staging both operands at a ragged shape: the built-in
+    // default serves those shapes instead (seen on the H200: 80 KiB for stageA bk64 x2 at 100x40x75).
+    tiling = { ...defaultSgTiling(ctx.caps.subgroupMaxSize, ctx.caps.limits.maxComputeWorkgroupStorageSize), vecSmem: !!tiling.vecSmem };
   }
   let splits = tiling.splitK ?? 1;
   let kSplit = g.K;
@@ -469,10 +482,11 @@ async function launchGemm(ctx: GpuContext, g: GemmLaunch): Promise<KernelCall[]>
   gemmSpec.vecA = tiling.staging !== 'direct' && g.K % 8 === 0;
   gemmSpec.vecB = tiling.staging === 'staged' && !g.tuning?.bLoader && (g.bLayout === 'nk' ? g.K % 8 === 0 : g.N % 8 === 0);
   const bLoader = g.tuning?.bLoader;
-  let source = subgroupMatrixMatmulWgsl(gemmSpec, tiling, { bLoader, syntax: ctx.caps.subgroupMatrixSyntax });
+  const ablate = g.tuning?.ablate;
+  let source = subgroupMatrixMatmulWgsl(gemmSpec, tiling, { bLoader, ablate, syntax: ctx.caps.subgroupMatrixSyntax });
   // The split-K kernel's WGSL does not depend on the number of splits (a uniform): one pipeline for all of them.
   const keyTiling = splits > 1 ? { ...tiling, splitK: 'n' } : tiling;
-  let key = `matmul-sgm:${JSON.stringify(keyTiling)}:${specKey(gemmSpec)}${bLoader ? `:bl=${bLoader.name}` : ''}`;
+  let key = `matmul-sgm:${JSON.stringify(keyTiling)}:${specKey(gemmSpec)}${bLoader ? `:bl=${bLoader.name}` : ''}${ablate ? `:ablate=${ablate}` : ''}`;
   const transform = g.tuning?.transform;
   if (transform) {
     source = transform.fn(source);

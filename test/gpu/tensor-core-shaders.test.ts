@@ -33,6 +33,11 @@ describe('matmul (subgroup-matrix generator)', () => {
     ['direct loads', { ...GEMM, vecA: false, vecB: false }, { ...d, staging: 'direct' }],
     ['split-K, f32 partials', { ...GEMM, outType: 'f32' }, { ...d, splitK: 2 }],
     ['subgroup size 64', GEMM, defaultSgTiling(64)],
+    ['vec4<u32> staging arrays', GEMM, { ...d, vecSmem: true }],
+    ['vec4<u32> staging arrays, B [K, N], two stages', { ...GEMM, bLayout: 'kn' }, { ...d, bk: 32, stages: 2, vecSmem: true }],
+    ['vec4<u32> staging arrays, stageA', { ...GEMM, vecB: false }, { ...d, staging: 'stageA', vecSmem: true }],
+    ['vec4<u32> staging arrays, K step 80', GEMM, { ...d, bk: 80, vecSmem: true }],
+    ['vec4<u32> staging arrays, 128x256 tile, K step 48', GEMM, { ...d, fragN: 4, bk: 48, vecSmem: true }],
   ];
   for (const [name, spec, t] of cases) {
     it(`${name}: no compiler message`, async () => {
@@ -49,6 +54,11 @@ describe('attention (subgroup-matrix generator)', () => {
     ['direct K/V loads', v, { kvLoad: 'direct' }],
     ['shuffle reduce', v, { reduce: 'shuffle' }],
     ['split-KV', { ...v, hasLse: true }, { splits: 4 }],
+    ['vec4<u32> staged Q/K/V', v, { vecKv: true, reduce: 'shuffle' }],
+    ['vec4<u32> staged V (direct-k)', v, { vecKv: true, kvLoad: 'direct-k' }],
+    ['vec4<u32> staged Q/K/V, D 64', { ...v, D: 64 }, { vecKv: true, NSG: 8, BKV: 32 }],
+    ['vec4 score/probability scratch', v, { vecKv: true, vecScratch: true, NSG: 8, BKV: 32 }],
+    ['vec4 scratch, causal + bias + kvLength + lse, BKV 64', { ...v, causal: true, hasBias: true, hasKvLength: true, hasLse: true }, { vecScratch: true, BKV: 64 }],
   ];
   for (const [name, variant, tiles] of cases) {
     it(`${name}: no compiler message`, async () => {

@@ -118,6 +118,13 @@ fn main(@builtin(local_invocation_index) lid: u32) {
   it.skipIf(!support.ok)('8 subgroups per workgroup (two-phase Q staging)', async () => {
     await runCase(ctx, { name: 'nsg8', B: 1, H: 2, Sq: 150, Skv: 77, D: 128, lse: true, causal: true }, 'subgroup-matrix');
   });
+  it.skipIf(!support.ok)('vec4<u32> staging array (vecKv): staged and direct-k, D 64 and 128, masks', async () => {
+    await runCase(ctx, { name: 'veckv nsg8', B: 1, H: 2, Sq: 150, Skv: 77, D: 128, lse: true, causal: true }, 'subgroup-matrix', { NSG: 8, BKV: 32, reduce: 'shuffle', vecKv: true });
+    await runCase(ctx, { name: 'veckv D64 kvLength', B: 2, H: 1, Sq: 37, Skv: 45, D: 64, bias: true, kvLength: [45, 20], lse: true }, 'subgroup-matrix', { NSG: 8, BKV: 32, vecKv: true });
+    await runCase(ctx, { name: 'veckv direct-k', B: 1, H: 2, Sq: 40, Skv: 70, D: 128, lse: true }, 'subgroup-matrix', { NSG: 2, BKV: 32, kvLoad: 'direct-k', vecKv: true });
+    await runCase(ctx, { name: 'vecscratch causal bias', B: 1, H: 2, Sq: 150, Skv: 150, D: 128, bias: true, causal: true, biasRamp: 0.6, scale: 0.05, lse: true }, 'subgroup-matrix', { NSG: 8, BKV: 32, vecKv: true, vecScratch: true });
+    await runCase(ctx, { name: 'vecscratch D64 BKV64', B: 2, H: 1, Sq: 37, Skv: 45, D: 64, kvLength: [45, 20], lse: true }, 'subgroup-matrix', { NSG: 4, BKV: 64, vecScratch: true });
+  });
 });
 
 // The tensor-core kernel's algorithm (staging, masks, lazy rescale, multi-phase Q staging, epilogue) with the
@@ -128,7 +135,8 @@ const emulate = !!process.env.ATTN_EMULATE;
 if (!emulate) console.log('[attention.test] only the CI smoke case of the emulated tensor-core attention runs (set ATTN_EMULATE=1 for all)');
 describe('attention (subgroup-matrix algorithm, emulated: CI smoke)', () => {
   it('D=64 odd lengths, lse', async () => {
-    await runCase(await testContext(), { name: 'D=64 odd lengths', B: 2, H: 1, Sq: 37, Skv: 45, D: 64, lse: true }, 'subgroup-matrix', { emulate: true, BKV: 32 });
+    // vec4<u32> K/V staging: what the H200's table rows run.
+    await runCase(await testContext(), { name: 'D=64 odd lengths', B: 2, H: 1, Sq: 37, Skv: 45, D: 64, lse: true }, 'subgroup-matrix', { emulate: true, BKV: 32, vecKv: true });
   }, 900_000);
 });
 describe.skipIf(!emulate)('attention (subgroup-matrix algorithm, emulated matrix ops)', () => {
@@ -147,6 +155,12 @@ describe.skipIf(!emulate)('attention (subgroup-matrix algorithm, emulated matrix
     [{ name: 'split-KV x2 + direct + shuffle, D=128 causal, rising maxima', B: 1, H: 2, Sq: 33, Skv: 33, D: 128, causal: true, bias: true, biasRamp: 0.6, scale: 0.05, lse: true }, { emulate: true, NSG: 2, BKV: 16, kvLoad: 'direct', reduce: 'shuffle', splits: 2 }],
     [{ name: 'direct-k (K direct, V staged) + shuffle, D=128 odd lengths', B: 1, H: 2, Sq: 21, Skv: 45, D: 128, lse: true }, { emulate: true, NSG: 2, BKV: 32, kvLoad: 'direct-k', reduce: 'shuffle' }],
     [{ name: 'staged + shuffle, D=128 no lse, 3 query tiles', B: 1, H: 1, Sq: 131, Skv: 23, D: 128 }, { emulate: true, NSG: 4, BKV: 16, reduce: 'shuffle' }],
+    // vec4<u32> staging array (one 16-byte store per chunk; offsets in 8-half units): Q phases, K, V, kvLength.
+    [{ name: 'vec4 staging, D=64 bias + kvLength, 8 subgroups (multi-phase Q)', B: 2, H: 1, Sq: 131, Skv: 45, D: 64, bias: true, kvLength: [45, 20], lse: true }, { emulate: true, NSG: 8, BKV: 16, vecKv: true }],
+    [{ name: 'vec4 staging of V (direct-k), D=128 odd lengths', B: 1, H: 2, Sq: 21, Skv: 45, D: 128, lse: true }, { emulate: true, NSG: 2, BKV: 32, kvLoad: 'direct-k', reduce: 'shuffle', vecKv: true }],
+    // vec4 score/probability scratch: 16-byte score reads, packed probability stores, rescale and output through it.
+    [{ name: 'vec4 scratch, D=128 bias + causal, rising maxima (lazy rescale)', B: 1, H: 1, Sq: 41, Skv: 70, D: 128, bias: true, causal: true, biasRamp: 0.6, scale: 0.05, lse: true }, { emulate: true, NSG: 2, BKV: 16, vecKv: true, vecScratch: true }],
+    [{ name: 'vec4 scratch, D=64 kvLength, BKV 32, split-KV x2', B: 2, H: 1, Sq: 37, Skv: 45, D: 64, kvLength: [45, 20], lse: true }, { emulate: true, NSG: 2, BKV: 32, vecScratch: true, splits: 2 }],
   ];
   for (const [c, tiles] of emulated) {
     it(c.name, async () => {

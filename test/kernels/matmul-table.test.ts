@@ -98,7 +98,11 @@ describe('subgroup-matrix generator: tiling checks and workgroup memory', () => 
   const spec = F16_LINEAR_SPEC;
 
   it('the default still fits 48 KiB; stageA halves the staged bytes; padding is counted', () => {
-    const d = defaultSgTiling(32);
+    // vec4<u32> staging (the default): the epilogue reuses the staging array, no separate 8 KiB scratch.
+    expect(sgWorkgroupBytes(defaultSgTiling(32), 'nk')).toBe((128 * 72 + 128 * 72) * 2);
+    expect(sgWorkgroupBytes({ ...defaultSgTiling(32), bk: 80 }, 'nk')).toBe((128 * 88 + 128 * 88) * 2);
+    expect(sgWorkgroupBytes({ ...defaultSgTiling(32), bk: 16, pad: 0, sgM: 4, sgN: 4, fragM: 1, fragN: 1 }, 'nk')).toBe(16 * 1024); // scratch bound
+    const d = { ...defaultSgTiling(32), vecSmem: false };
     expect(sgWorkgroupBytes(d, 'nk')).toBe((128 * 72 + 128 * 72) * 2 + 8 * 1024);
     expect(sgWorkgroupBytes({ ...d, staging: 'stageA', stages: 2 }, 'nk')).toBe(2 * 128 * 72 * 2 + 8 * 1024);
     expect(sgWorkgroupBytes({ ...d, pad: 0 }, 'nk')).toBe((128 * 64 + 128 * 64) * 2 + 8 * 1024);
@@ -117,8 +121,20 @@ describe('subgroup-matrix generator: tiling checks and workgroup memory', () => 
       .toThrow(/B loader.*staged/);
   });
 
+  it('vec4 staging: one array for A, B and the epilogue, 16-byte chunk stores, fragment offsets in 8-half units', () => {
+    const w = subgroupMatrixMatmulWgsl(spec, defaultSgTiling(32));
+    expect(w).toContain('var<workgroup> AB: array<vec4<u32>, 2304>');
+    expect(w).not.toContain('var<workgroup> Cs');
+    expect(w).toContain('AB[1152u + st * 1152u + (c / 8u) * 9u + c % 8u] = rb0;'); // B after A's 128 x 72 halves
+    expect(w).toContain('subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>, row_major>(&AB, aOff + 2u, 9u)'); // k 16, pitch 72
+    expect(w.match(/subgroupMatrixStore<row_major>\(&AB, cBase \+ \d+u, acc\d_\d, 4u\)/g)).toHaveLength(8);
+    expect(w.match(/workgroupBarrier\(\);/g)!.length).toBe(1 + 2 + 3); // after the prologue, loop (1 stage: 2), epilogue (2 passes: 3; was 16)
+    // 'direct' has no staging arrays: vecSmem is ignored there.
+    expect(subgroupMatrixMatmulWgsl({ ...spec, vecA: false, vecB: false }, { ...defaultSgTiling(32), staging: 'direct' })).toContain('var<workgroup> Cs');
+  });
+
   it('stageA declares no B staging array; split-K reads its K range from wid.z', () => {
-    const d = defaultSgTiling(32);
+    const d = { ...defaultSgTiling(32), vecSmem: false };
     const a = subgroupMatrixMatmulWgsl({ ...spec, vecB: false }, { ...d, staging: 'stageA' });
     expect(a).toContain('var<workgroup> As');
     expect(a).not.toContain('var<workgroup> Bs');

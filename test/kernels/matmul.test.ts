@@ -264,8 +264,18 @@ describe.skipIf(!caps.tensorCores)('linear/matmul: subgroup-matrix path', () => 
       { sgM: 2, sgN: 4, fragM: 4, fragN: 2, bk: 64, staging: 'staged', stages: 1, groupM: 8, subgroupSize: sg },
       // The tuner's newer axes: B fragments from storage (stageA) double-buffered at bk64, 16 subgroups, padding.
       { sgM: 2, sgN: 4, fragM: 4, fragN: 2, bk: 64, staging: 'stageA', stages: 2, groupM: 8, subgroupSize: sg },
-      { sgM: 2, sgN: 8, fragM: 4, fragN: 2, bk: 32, staging: 'staged', stages: 1, groupM: 8, subgroupSize: sg, pad: 16 },
+      // (16 subgroups with pad 16 = 53 KiB: over the H200's 48 KiB, so pad 8 at 16 subgroups and pad 16 at 8.)
+      { sgM: 2, sgN: 8, fragM: 4, fragN: 2, bk: 32, staging: 'staged', stages: 1, groupM: 8, subgroupSize: sg },
+      { sgM: 2, sgN: 4, fragM: 4, fragN: 2, bk: 32, staging: 'staged', stages: 1, groupM: 8, subgroupSize: sg, pad: 16 },
       { sgM: 4, sgN: 4, fragM: 2, fragN: 2, bk: 32, staging: 'staged', stages: 2, groupM: 4, subgroupSize: sg, pad: 0 },
+      // vec4<u32> staging arrays (fragment offsets/strides in 8-half units): 1 and 2 stages, stageA, 16 subgroups.
+      { sgM: 2, sgN: 4, fragM: 4, fragN: 2, bk: 64, staging: 'staged', stages: 1, groupM: 8, subgroupSize: sg, vecSmem: true },
+      { sgM: 2, sgN: 4, fragM: 4, fragN: 2, bk: 32, staging: 'staged', stages: 2, groupM: 8, subgroupSize: sg, vecSmem: true, pad: 16 },
+      { sgM: 2, sgN: 4, fragM: 4, fragN: 2, bk: 64, staging: 'stageA', stages: 2, groupM: 8, subgroupSize: sg, vecSmem: true },
+      { sgM: 4, sgN: 4, fragM: 4, fragN: 2, bk: 32, staging: 'staged', stages: 1, groupM: 8, subgroupSize: sg, vecSmem: true },
+      // Larger K steps / tiles that fit only without the separate epilogue scratch (vecSmem reuses the staging array).
+      { sgM: 2, sgN: 4, fragM: 4, fragN: 2, bk: 80, staging: 'staged', stages: 1, groupM: 8, subgroupSize: sg, vecSmem: true },
+      { sgM: 2, sgN: 4, fragM: 4, fragN: 4, bk: 48, staging: 'staged', stages: 1, groupM: 8, subgroupSize: sg, vecSmem: true },
     ];
     for (const tiling of tilings) {
       // 256x64x256 is a whole number of tiles (direct loads run); 100x40x75 forces the staged fallback.
@@ -295,7 +305,8 @@ if (!EMULATE) console.log('[matmul.test] only the CI smoke case of the emulated 
 // refused by NVIDIA's Vulkan driver (VK_ERROR_UNKNOWN, H200 2026-11-30), so the emulation runs only where it stands in.
 describe.skipIf(caps.tensorCores)('linear: subgroup-matrix kernel emulated (CI smoke)', { timeout: 900_000 }, () => {
   it('staged tiles, vector loads, ragged M/N/K, bias + GELU + in-place residual epilogue', async () => {
-    const staged: SgTiling = { sgM: 1, sgN: 2, fragM: 1, fragN: 1, bk: 16, staging: 'staged', groupM: 2, subgroupSize: 8 };
+    // vec4<u32> staging arrays with the epilogue through them: what the default tiling runs on tensor cores.
+    const staged: SgTiling = { sgM: 1, sgN: 2, fragM: 1, fragN: 1, bk: 16, staging: 'staged', groupM: 2, subgroupSize: 8, vecSmem: true };
     await runLinearCase('subgroup-matrix', { M: 37, K: 48, N: 70, outType: 'f16', bias: 'f16', act: 'gelu_tanh', residual: 'inplace', tuning: { tiling: staged, transform: { name: 'emulated', fn: emulateSubgroupMatrix } } }, SEED);
   });
 });
@@ -315,6 +326,25 @@ describe.skipIf(!EMULATE)('linear/matmul: subgroup-matrix kernel logic, emulated
     await runLinearCase('subgroup-matrix', { M: 75, K: 72, N: 45, outType: 'f32', bias: 'f32', act: 'silu', tuning: { tiling: multi, transform: emulate } }, SEED);
     // Single smem stage (two barriers per K step).
     await runLinearCase('subgroup-matrix', { M: 40, K: 72, N: 45, outType: 'f16', tuning: { tiling: { ...multi, stages: 1 }, transform: emulate } }, SEED);
+  });
+
+  it('vec4<u32> staging arrays (vecSmem): ragged shapes, scalar gathers, both B layouts, 1 and 2 stages', async () => {
+    const multi: SgTiling = { sgM: 2, sgN: 1, fragM: 2, fragN: 2, bk: 32, staging: 'staged', groupM: 2, subgroupSize: 8, vecSmem: true };
+    await runLinearCase('subgroup-matrix', { M: 75, K: 72, N: 45, outType: 'f16', bias: 'f16', act: 'gelu_tanh', residual: 'inplace', tuning: { tiling: multi, transform: emulate } }, SEED);
+    await runLinearCase('subgroup-matrix', { M: 40, K: 19, N: 53, outType: 'f32', tuning: { tiling: { ...multi, stages: 1, pad: 16 }, transform: emulate } }, SEED);
+    const rand = rng(SEED);
+    const [batch, M, K, N] = [2, 33, 40, 72];
+    const a = randn(rand, batch * M * K, 1);
+    const b = randn(rand, batch * K * N, 1 / Math.sqrt(K));
+    const out = poisonedTensor(ctx, [batch, M, N], 'f32');
+    const call = await matmulWithTiling(ctx, {
+      a: uploadTensor(ctx, a, [batch, M, K], 'f16'), b: uploadTensor(ctx, b, [batch, K, N], 'f16'), out,
+    }, { tiling: multi, transform: emulate });
+    await runCalls(ctx, [call]);
+    const want = reference({ batch, M, N, K, a, b, bLayout: 'kn', bBatched: true, alpha: 1 });
+    const got = await readTensor(ctx, out);
+    expectClose(got, want, bound('f32'), `emulated vecSmem matmul kn seed=${SEED}`);
+    expectElementwise(got, want, 'f32', `emulated vecSmem matmul kn seed=${SEED}`);
   });
 
   it('stageA (B fragments from storage) with 2 stages and 16-half padding; its ragged-shape fallback', async () => {
