@@ -9,15 +9,8 @@
 # Carry: .gpu (GPU_PACK_PROFILE=tests-run scripts/gpu-pack.sh: test runner and sharp), dist, native/nccl-bridge/build,
 # results/tmp/bench-build (the sweeps, built here with bench/matmul-tune.ts's tsc line plus --strict).
 # Everything lands in $OUT/results.tgz.
-set -uo pipefail
-rm -rf node_modules && source .gpu/env.sh > /dev/null
-export XDG_RUNTIME_DIR=/tmp CUDA_DEVICE_ORDER=PCI_BUS_ID NCCL_NVLS_ENABLE=0 DIT_ALLOW_STALE_BUILD=1
-OUT=${OUT:-/tmp/out}; R=/tmp/results; mkdir -p "$OUT" "$R"
-T0=$(date +%s); el() { echo $(( $(date +%s) - T0 )); }
-nvidia-smi --query-gpu=index,name,driver_version,memory.total --format=csv > "$R/gpus.csv"
+source scripts/lib/gpu-call-prelude.sh
 [ -f results/tmp/bench-build/bench/matmul-tune.js ] || echo "no bench build: carry results/tmp/bench-build (tsc line in bench/matmul-tune.ts, with --strict)"
-[ -f native/nccl-bridge/build/libvk_device_select.so ] || node native/nccl-bridge/build.mjs > "$R/native-build.log" 2>&1
-source scripts/lib/on-gpu.sh
 echo "=== matmul ($(el) s)"
 ( on_gpu 0
   timeout "${TEST_S:-150}" node node_modules/vitest/vitest.mjs run test/kernels/matmul.test.ts > "$R/matmul-test.log" 2>&1

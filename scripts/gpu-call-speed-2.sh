@@ -7,23 +7,13 @@
 #          torch.compile at 1024² and 512² (bench/reference/flux_transformer_step.py), in the same command as ours.
 # Carry: .gpu (GPU_PACK_PROFILE=tests-run), dist, native/nccl-bridge/build, results/tmp/bench-build,
 # .diffusers-src.tar.xz. Everything lands in $OUT/results.tgz.
-set -uo pipefail
-rm -rf node_modules && source .gpu/env.sh > /dev/null
-mkdir -p .diffusers-src && tar -xJf .diffusers-src.tar.xz -C .diffusers-src
-export XDG_RUNTIME_DIR=/tmp CUDA_DEVICE_ORDER=PCI_BUS_ID NCCL_NVLS_ENABLE=0 DIT_ALLOW_STALE_BUILD=1
-OUT=${OUT:-/tmp/out}; R=/tmp/results; mkdir -p "$OUT" "$R"
-T0=$(date +%s); el() { echo $(( $(date +%s) - T0 )); }
-nvidia-smi --query-gpu=index,name,driver_version,memory.total,clocks.max.sm --format=csv > "$R/gpus.csv"
-[ -f native/nccl-bridge/build/libvk_device_select.so ] || node native/nccl-bridge/build.mjs > "$R/native-build.log" 2>&1
-source scripts/lib/on-gpu.sh
+WITH_DIFFUSERS=1 source scripts/lib/gpu-call-prelude.sh
 ( on_gpu 0
   timeout "${TUNE_CAP_S:-250}" node results/tmp/bench-build/bench/matmul-tune.js --out "$R/tune" --budget "${TUNE_S:-190}" \
     2>&1 | grep -a -v -E 'deprecated|^Warning: maxDyn' > "$R/tune.console"
   echo "tune rc=${PIPESTATUS[0]} at $(el) s" >> "$R/tune.console"
-  [ -f "$R/tune/matmul-tile-table.json" ] && export DIT_MATMUL_TILE_TABLE="$R/tune/matmul-tile-table.json"
-  timeout "${MODEL_S:-150}" node bin/dit.js bench model --flux 512,1024 --sd3 '' --reps 5 --out "$R/model" > "$R/model.console" 2>&1
-  echo "model rc=$? at $(el) s (table ${DIT_MATMUL_TILE_TABLE:-committed})" >> "$R/model.console"
-  unset DIT_MATMUL_TILE_TABLE
+  MODEL_S=150 bench_model model
+  unset DIT_MATMUL_TILE_TABLE DIT_ATTENTION_TABLE
   for p in none k4x no-barrier no-stage mma-only no-global; do
     [ "$(el)" -gt "${ABLATE_END_S:-520}" ] && break
     timeout 45 node results/tmp/bench-build/bench/matmul-tune.js --out "$R/ablate/$p" --ablate "$p" --ablate-only \
@@ -33,10 +23,7 @@ source scripts/lib/on-gpu.sh
 ( on_gpu 1
   timeout "${TEST_S:-100}" node node_modules/vitest/vitest.mjs run test/kernels/matmul.test.ts > "$R/matmul-test.log" 2>&1
   echo "matmul tests rc=$? at $(el) s" >> "$R/matmul-test.log"
-  left=$(( ${DIFF_END_S:-540} - $(el) ))
-  PYTHONPATH=$PWD/.diffusers-src timeout "$left" python3 bench/reference/flux_transformer_step.py --res 1024,512 --iters 10 --warmup 3 \
-    --deadline-s $(( left - 30 )) --compile-min-left-s 120 --out "$R/diffusers-step.json" --reference-prefix "$R/diffusers" > "$R/diffusers.console" 2>&1
-  echo "diffusers rc=$? at $(el) s" >> "$R/diffusers.console" ) &
+  diffusers_step "${DIFF_END_S:-540}" 120 ) &
 wait
 echo "=== done ($(el) s)"
 tail -n 3 "$R/matmul-test.log"; grep -a -E "rc=|finalists" "$R/tune.console"; tail -n 2 "$R/model.console"; cat "$R/ablate.console" | cut -c1-160

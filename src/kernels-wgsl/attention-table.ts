@@ -57,7 +57,7 @@ export const ATTENTION_TABLE: AttentionTable = {
         "description": "NVIDIA: 580.159.04 580.159.4.0"
       },
       "subgroupSize": 32,
-      "measured": "2026-11-30T16:32:19.679Z bench/attention-tune.ts robustness off",
+      "measured": "2026-11-30T16:44:21.501Z bench/attention-tune.ts robustness off",
       "rows": [
         {
           "D": 64,
@@ -71,8 +71,8 @@ export const ATTENTION_TABLE: AttentionTable = {
             "vecKv": true
           },
           "S": 4429,
-          "tflops": 83.2,
-          "defaultTflops": 71.8
+          "tflops": 82.5,
+          "defaultTflops": 71.6
         },
         {
           "D": 128,
@@ -81,13 +81,14 @@ export const ATTENTION_TABLE: AttentionTable = {
             "NSG": 8,
             "BKV": 32,
             "kvLoad": "staged",
-            "reduce": "smem",
+            "reduce": "shuffle",
             "splits": 1,
-            "vecKv": true
+            "vecKv": true,
+            "vecScratch": true
           },
           "S": 16896,
-          "tflops": 149.5,
-          "defaultTflops": 147.3
+          "tflops": 152.7,
+          "defaultTflops": 145.8
         },
         {
           "D": 128,
@@ -96,13 +97,14 @@ export const ATTENTION_TABLE: AttentionTable = {
             "NSG": 8,
             "BKV": 32,
             "kvLoad": "staged",
-            "reduce": "smem",
+            "reduce": "shuffle",
             "splits": 1,
-            "vecKv": true
+            "vecKv": true,
+            "vecScratch": true
           },
           "S": 4608,
-          "tflops": 137.6,
-          "defaultTflops": 135.5
+          "tflops": 140,
+          "defaultTflops": 134.1
         },
         {
           "D": 128,
@@ -111,13 +113,14 @@ export const ATTENTION_TABLE: AttentionTable = {
             "NSG": 8,
             "BKV": 32,
             "kvLoad": "staged",
-            "reduce": "smem",
+            "reduce": "shuffle",
             "splits": 1,
-            "vecKv": true
+            "vecKv": true,
+            "vecScratch": true
           },
           "S": 1536,
-          "tflops": 96,
-          "defaultTflops": 74.3
+          "tflops": 98.7,
+          "defaultTflops": 73.9
         }
       ]
     }
