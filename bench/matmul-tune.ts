@@ -403,7 +403,7 @@ function tableModule(table: TileTable): string {
   const marker = 'export const TILE_TABLE: TileTable = ';
   const at = src.indexOf(marker);
   if (at < 0) throw new Error(`matmul-tune: '${marker}' not found in src/kernels-wgsl/matmul-tile-table.ts`);
-  const head = src.slice(0, at).replace(/\/\*\* The committed table\.[^\n]*\n$/, '');
+  const head = src.slice(0, at).replace(/(\/\*\* The committed table[^\n]*\n)+$/, '');
   return `${head}/** The committed table, written by bench/matmul-tune.ts. */\n${marker}${JSON.stringify(table, null, 2)};\n`;
 }
 

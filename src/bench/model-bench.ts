@@ -31,19 +31,27 @@ export interface ModelBenchRow {
   profiledGpuMs: number;
 }
 
-async function timeSteps(ctx: GpuContext, run: () => Promise<void>, reps: number): Promise<{ samples: number[]; encodeMs: number[] }> {
+/**
+ * Warm-up: at least 2 steps and at least `warmupMs` of them, because the step's compile leaves the GPU idle long
+ * enough to drop its clocks, and two short steps do not always bring them back (src/gpu/timer.ts; the same 512²
+ * step measured 144-162 ms across H200 calls with 2 warm-up steps, 2026-11-30).
+ */
+async function timeSteps(ctx: GpuContext, run: () => Promise<void>, reps: number, warmupMs: number): Promise<{ samples: number[]; encodeMs: number[] }> {
   const samples: number[] = [];
   const encodeMs: number[] = [];
-  for (let r = 0; r < reps + 2; r++) {
+  const warmStart = performance.now();
+  for (let w = 0; w < 2 || performance.now() - warmStart < warmupMs; w++) {
+    await run();
+    await ctx.sync();
+  }
+  for (let r = 0; r < reps; r++) {
     await ctx.sync();
     const t0 = performance.now();
     await run();
     const t1 = performance.now();
     await ctx.sync();
-    if (r >= 2) {
-      samples.push(performance.now() - t0);
-      encodeMs.push(t1 - t0);
-    }
+    samples.push(performance.now() - t0);
+    encodeMs.push(t1 - t0);
   }
   return { samples, encodeMs };
 }
@@ -57,6 +65,8 @@ export interface ModelBenchOptions<C extends FamilyConfig> {
   /** Batch sizes to time at each resolution (default [1]); the family's bench.maxBatch bounds them. */
   batches?: number[];
   log?: (s: string) => void;
+  /** Minimum wall time of warm-up steps before timing (default 1000 ms; at least 2 steps either way). */
+  warmupMs?: number;
 }
 
 /**
@@ -105,8 +115,8 @@ export async function benchModel<C extends FamilyConfig>(ctx: GpuContext, family
         log(`${tag}: building and compiling the step…`);
         const step = await bench.step(ctx, store, cfg, res, textTokens, batch);
         try {
-          log(`${tag}: timing 2 warm-up + ${opts.reps ?? 5} steps…`);
-          const { samples, encodeMs } = await timeSteps(ctx, () => step.plan.run(), opts.reps ?? 5);
+          log(`${tag}: timing ${opts.reps ?? 5} steps after ≥ 2 warm-up steps and ≥ ${opts.warmupMs ?? 1000} ms…`);
+          const { samples, encodeMs } = await timeSteps(ctx, () => step.plan.run(), opts.reps ?? 5, opts.warmupMs ?? 1000);
           const v = await step.plan.readOutput('velocity');
           const prof = await step.plan.profile();
           const row = makeRow(name, res, step.imageTokens, textTokens, batch, samples, encodeMs, step.plan.stats, bytes, v, prof);
@@ -146,7 +156,7 @@ export interface TorchStepTimes {
 
 export function modelMarkdown(device: string, rows: ModelBenchRow[], torch?: { device: string; lookup: (model: string, res: number) => { ms: number; mem?: number } | undefined }): string {
   const out: string[] = [];
-  out.push(`# Model step benchmarks`, '', `- Device: ${device}; date ${new Date().toISOString().slice(0, 10)}; random weights, real shapes, median of 5 steps after 2 warm-ups; batch b > 1: one step of b images (ms/step is the whole batch).`);
+  out.push(`# Model step benchmarks`, '', `- Device: ${device}; date ${new Date().toISOString().slice(0, 10)}; random weights, real shapes, median of the timed steps after ≥ 2 warm-up steps and ≥ 1 s of them; batch b > 1: one step of b images (ms/step is the whole batch).`);
   if (torch) out.push(`- PyTorch reference: bench/reference/step_time.py (bf16, SDPA, eager) on ${torch.device} in the same run.`);
   out.push('', '| model | res | batch | tokens (img+txt) | ms/step (WGSL) | TFLOP/s | ms/step (PyTorch) | WGSL / PyTorch time | weights GiB | activations GiB | CPU encode ms | dispatches | finite |', '|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|');
   for (const r of rows) {

@@ -139,7 +139,7 @@ export function subgroupMatrixMatmulWgsl(spec: GemmSpec, t: SgTiling, opts: SgOp
   if (problem) throw new Error(`subgroup-matrix matmul: ${problem}`);
   if (t.staging === 'direct' && (spec.vecA || spec.vecB)) throw new Error('direct loads need f16 (not vec4) bindings');
   if (t.staging === 'stageA' && spec.vecB) throw new Error("stageA loads B fragments from storage: B needs an f16 (not vec4) binding");
-  if (opts.ablate && t.staging === 'direct') throw new Error('ablations are for the staged paths');
+  if (opts.ablate && (t.staging === 'direct' || bLoader)) throw new Error('ablations are for the staged paths without a B loader');
   if (bLoader && (t.staging !== 'staged' || spec.bLayout !== 'nk')) {
     throw new Error(`a B loader replaces the staged [N, K] B copy: needs staging 'staged' and bLayout 'nk' (got ${t.staging}, ${spec.bLayout})`);
   }
@@ -336,8 +336,9 @@ ${ind(inner, 4)}
     const aOffCode = (cur: string) => `let aOff = ${cur} * ${A_STAGE / U}u + sgm * ${(FM * 16 * LDA) / U}u;`;
     const bOffCode = (cur: string) => (stageB ? `let bOff = ${bBaseOff}${cur} * ${B_STAGE / U}u + ${bOffSg};` : '');
     const hoisted = ablate === 'mma-only' ? `${aOffCode('0u')}\n${bOffCode('0u')}\nlet kc = kBegin;\n${fragLoads(loadA, loadB, 0).join('\n')}\n` : '';
-    // Without global loads A and B would drop out of the automatic bind group layout: keep them referenced.
-    const keepBindings = ablate === 'no-stage' || ablate === 'mma-only' ? '_ = A[0];\n_ = B[0];\n' : '';
+    // Without global loads A and B would drop out of the automatic bind group layout (then the bind group cannot be
+    // made: the first H200 'no-global' runs aborted on it): keep them referenced in every ablation.
+    const keepBindings = ablate ? '_ = A[0];\n_ = B[0];\n' : '';
     mainLoop = `${keepBindings}${regDecl.join('\n')}
 let nk = (kEnd - kBegin + ${t.bk - 1}u) / ${t.bk}u;
 {

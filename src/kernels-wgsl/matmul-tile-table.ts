@@ -43,7 +43,6 @@ export interface TileTable {
 }
 
 /** The committed table, written by bench/matmul-tune.ts. */
-/** The committed table, written by bench/matmul-tune.ts. */
 export const TILE_TABLE: TileTable = {
   "version": 1,
   "entries": [

@@ -88,8 +88,8 @@ interface GemmLaunch {
  * the fallback; a 64x64 tile (24 KiB) is the last resort for adapters with 32 KiB. With vec4<u32> staging arrays
  * (vecSmem) the same tiling ran 147-239 TFLOP/s instead of 120-158 on the H200 (2026-11-30, fourth session).
  */
-export function defaultSgTiling(subgroupSize: number, maxWorkgroupBytes = 49152): SgTiling {
-  const base: SgTiling = { sgM: 2, sgN: 4, fragM: 4, fragN: 2, bk: 64, staging: 'staged', stages: 1, groupM: 8, subgroupSize, vecSmem: true };
+export function defaultSgTiling(subgroupSize: number, maxWorkgroupBytes = 49152, vecSmem = true): SgTiling {
+  const base: SgTiling = { sgM: 2, sgN: 4, fragM: 4, fragN: 2, bk: 64, staging: 'staged', stages: 1, groupM: 8, subgroupSize, vecSmem };
   const candidates: SgTiling[] = [
     base,
     { ...base, bk: 32, stages: 2 },
@@ -428,7 +428,7 @@ async function launchGemm(ctx: GpuContext, g: GemmLaunch): Promise<KernelCall[]>
   if (tiling.vecSmem && ctx.caps.subgroupMatrixSyntax === 'bool-argument') {
     tiling = { ...tiling, vecSmem: false };
     if (sgWorkgroupBytes(tiling, g.bLayout) > ctx.caps.limits.maxComputeWorkgroupStorageSize) {
-      tiling = { ...defaultSgTiling(ctx.caps.subgroupMaxSize, ctx.caps.limits.maxComputeWorkgroupStorageSize), vecSmem: false };
+      tiling = defaultSgTiling(ctx.caps.subgroupMaxSize, ctx.caps.limits.maxComputeWorkgroupStorageSize, false);
     }
   }
   const problem = sgTilingProblem(tiling);
@@ -447,7 +447,7 @@ async function launchGemm(ctx: GpuContext, g: GemmLaunch): Promise<KernelCall[]>
     // A tiling meant for whole tiles (e.g. stageA at K step 64 with 2 stages), from the table or a tuner, can
     // outgrow workgroup memory once it falls back to staging both operands at a ragged shape: the built-in
     // default serves those shapes instead (seen on the H200: 80 KiB for stageA bk64 x2 at 100x40x75).
-    tiling = { ...defaultSgTiling(ctx.caps.subgroupMaxSize, ctx.caps.limits.maxComputeWorkgroupStorageSize), vecSmem: !!tiling.vecSmem };
+    tiling = defaultSgTiling(ctx.caps.subgroupMaxSize, ctx.caps.limits.maxComputeWorkgroupStorageSize, !!tiling.vecSmem);
   }
   let splits = tiling.splitK ?? 1;
   let kSplit = g.K;
@@ -456,8 +456,10 @@ async function launchGemm(ctx: GpuContext, g: GemmLaunch): Promise<KernelCall[]>
     if (g.batch !== 1) fail(op, `split-K needs batch 1 (got ${g.batch})`);
     kSplit = Math.ceil(Math.ceil(g.K / splits) / tiling.bk) * tiling.bk;
     splits = Math.ceil(g.K / kSplit);
-    if (splits <= 1) {
-      // K too short to split: the plain kernel (same pipeline key as the tiling without splitK).
+    // K too short to split, or (only from the tile table: an explicit split is refused below) an f32 workspace
+    // [splits, M, N] over the binding limit (a big M): the plain kernel (same pipeline key as without splitK).
+    if (splits <= 1 || (!g.tuning?.tiling && splits * g.M * g.N * 4 > maxBind)) {
+      splits = 1;
       const { splitK: _unused, ...rest } = tiling;
       tiling = rest;
       kSplit = g.K;

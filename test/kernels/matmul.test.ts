@@ -288,6 +288,8 @@ describe.skipIf(!caps.tensorCores)('linear/matmul: subgroup-matrix path', () => 
     const sg = caps.subgroupMaxSize;
     const t: SgTiling = { sgM: 2, sgN: 4, fragM: 4, fragN: 2, bk: 32, staging: 'staged', stages: 2, groupM: 8, subgroupSize: sg, splitK: 3 };
     await runLinearCase('subgroup-matrix', { M: 130, K: 200, N: 75, outType: 'f16', bias: 'f16', act: 'gelu_tanh', residual: 'inplace', tuning: { tiling: t }, calls: 2 }, SEED);
+    // The H200 table's split entries: vec4 staging, K step 64, one stage, 3 slices.
+    await runLinearCase('subgroup-matrix', { M: 1536, K: 12288, N: 128, outType: 'f16', gate: { dtype: 'f16', G: 2, chunk: 1, rowsPerBatch: 1536 }, residual: 'inplace', tuning: { tiling: { ...t, bk: 64, stages: 1, vecSmem: true } }, calls: 2 }, SEED);
     await runLinearCase('subgroup-matrix', { M: 256, K: 256, N: 256, outType: 'f32', tuning: { tiling: { ...t, staging: 'stageA', splitK: 2 } }, calls: 2 }, SEED);
     // A K too short to split stays one dispatch.
     await runLinearCase('subgroup-matrix', { M: 20, K: 32, N: 32, outType: 'f32', tuning: { tiling: t }, calls: 1 }, SEED);
@@ -332,6 +334,14 @@ describe.skipIf(!EMULATE)('linear/matmul: subgroup-matrix kernel logic, emulated
     const multi: SgTiling = { sgM: 2, sgN: 1, fragM: 2, fragN: 2, bk: 32, staging: 'staged', groupM: 2, subgroupSize: 8, vecSmem: true };
     await runLinearCase('subgroup-matrix', { M: 75, K: 72, N: 45, outType: 'f16', bias: 'f16', act: 'gelu_tanh', residual: 'inplace', tuning: { tiling: multi, transform: emulate } }, SEED);
     await runLinearCase('subgroup-matrix', { M: 40, K: 19, N: 53, outType: 'f32', tuning: { tiling: { ...multi, stages: 1, pad: 16 }, transform: emulate } }, SEED);
+    // A staging array smaller than a subgroup's fragments: the epilogue takes 4 passes of one fragment each.
+    const passes: SgTiling = { sgM: 1, sgN: 2, fragM: 2, fragN: 2, bk: 16, staging: 'staged', stages: 1, pad: 0, groupM: 2, subgroupSize: 8, vecSmem: true };
+    await runLinearCase('subgroup-matrix', { M: 45, K: 40, N: 70, outType: 'f16', bias: 'f16', residual: 'inplace', tuning: { tiling: passes, transform: emulate } }, SEED);
+    // Split-K with vec4 staging (the H200 table's split entries have it): partial tiles, then the reduce's epilogue.
+    await runLinearCase('subgroup-matrix', {
+      M: 37, K: 45, N: 70, outType: 'f16', bias: 'f16', gate: { dtype: 'f16', G: 2, chunk: 1, rowsPerBatch: 37 }, residual: 'inplace',
+      tuning: { tiling: { ...multi, splitK: 2 }, transform: emulate }, calls: 2,
+    }, SEED);
     const rand = rng(SEED);
     const [batch, M, K, N] = [2, 33, 40, 72];
     const a = randn(rand, batch * M * K, 1);
