@@ -45,8 +45,8 @@ const robustness = argv.includes('--robustness');
 // --ablate PARTS: first time the default tiling (f16 and vec4 staging arrays) with parts of its main loop left out
 // (SgAblation; outputs wrong, not checked), 'none' (as is) and 'k4x' (as is at 4x K), to split its time into MMA,
 // fragment loads, staging, barriers and epilogue (docs/matmul.md). PARTS: comma list, default all.
-// --ablate-only: stop after that. (One process per part is safer: on the H200 the 'no-global' kernel once aborted
-// the process, taking the sweep with it.)
+// --ablate-only: stop after that. (One process per part is safer: an ablated kernel that fails to build or run
+// loses that part only; on the H200 'no-global' once took the sweep with it, before its bindings were kept.)
 const ABLATE_PARTS = ['none', 'no-global', 'no-stage', 'no-barrier', 'mma-only', 'k4x'] as const;
 const ablateArg = argv.includes('--ablate') ? (flag('--ablate')?.startsWith('--') ? undefined : flag('--ablate')) ?? ABLATE_PARTS.join(',') : '';
 const ablateParts = ablateArg ? ablateArg.split(',') : [];
@@ -129,11 +129,11 @@ function variants(ctx: GpuContext): SgTiling[] {
   // scratch, K step 80 at 128x128 and K step 48 at 128x256 / 256x128 fit too.
   const vec = { vecSmem: true };
   const head: SgTiling[] = [
-    { ...defaultSgTiling(sg, lim), ...vec },
+    defaultSgTiling(sg, lim), // vec4 arrays
     mk('A', 's80x1', vec), mk('E', 's48x1', vec), mk('F', 's48x1', vec), mk('B', 's80x1', vec), mk('B', 's64x1', vec),
     mk('G', 's48x1', vec), mk('H', 's48x1', vec), mk('C', 's64x1', vec), mk('A', 's64x1', { ...vec, groupM: 16 }),
     mk('E', 's32x1', vec), mk('F', 's32x1', vec), mk('K', 's64x1', vec), mk('L', 's64x1', vec), mk('K', 's80x1', vec),
-    { ...defaultSgTiling(sg, lim), vecSmem: false }, // the f16-array kernel of the earlier runs, for reference
+    defaultSgTiling(sg, lim, false), // the f16-array kernel of the earlier runs, for reference
     mk('H', 's32x1', vec), mk('A', 's32x2', vec), mk('G', 's32x1', vec), mk('D', 's32x1', vec), mk('C', 's32x2', vec),
     mk('A', 'a64x2'), mk('E', 'a64x2'), mk('E', 'a64x1'), mk('F', 'a64x1'), mk('A', 'a128x1'), mk('G', 'a64x1'),
     mk('H', 'a64x1'), mk('E', 's32x1'), mk('F', 's32x1'), mk('B', 'a64x2'), mk('D', 's32x1'), mk('G', 's32x1'),
@@ -272,7 +272,8 @@ async function main() {
     const base = defaultSgTiling(caps.subgroupMaxSize, caps.limits.maxComputeWorkgroupStorageSize);
     const s0 = SCREEN[0];
     const long: Shape = { name: `${s0.name}.k4x`, M: s0.M, K: s0.K * 4, N: s0.N };
-    for (const t of quick ? [base] : [base, { ...base, vecSmem: true }]) {
+    // f16 staging arrays, then vec4 ones (the default since the fourth session: defaultSgTiling's base has them).
+    for (const t of quick ? [base] : [{ ...base, vecSmem: false }, { ...base, vecSmem: true }]) {
       for (const p of ablateParts) {
         if (p === 'k4x') await evaluate('ablate', long, t, screenTiming);
         else await evaluate('ablate', s0, t, screenTiming, undefined, p === 'none' ? undefined : p as SgAblation);
