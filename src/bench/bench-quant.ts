@@ -16,6 +16,7 @@ import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { GpuContext } from '../gpu/context.js';
 import { allocTensor, encodeCalls } from '../gpu/kernel.js';
+import { keepBusy } from '../gpu/timer.js';
 import { WeightStore } from '../graph/weights.js';
 import { DEQUANT_BLOCKS, dequant, type DequantFormat } from '../kernels-wgsl/dequant.js';
 import { linearPacked } from '../kernels-wgsl/matmul-packed.js';
@@ -99,13 +100,13 @@ interface FusedRow { format: DequantFormat; M: number; N: number; K: number; deq
 async function timeCalls(ctx: GpuContext, calls: Parameters<typeof encodeCalls>[1], reps: number): Promise<number> {
   const samples: number[] = [];
   // Keep the GPU busy ~200 ms first: after idle time its clocks are low and the first samples run several times slow
-  // (2026-11-30: the same linear timed 11.2 ms and 2.4 ms in one process; src/gpu/timer.ts).
-  for (const t0 = performance.now(); performance.now() - t0 < 200;) {
+  // (2026-11-30: the same linear timed 11.2 ms and 2.4 ms in one process).
+  await keepBusy(200, async () => {
     const enc = ctx.device.createCommandEncoder();
     encodeCalls(enc, calls);
     ctx.device.queue.submit([enc.finish()]);
     await ctx.sync();
-  }
+  });
   for (let r = 0; r < reps + 2; r++) {
     await ctx.sync();
     const t0 = performance.now();

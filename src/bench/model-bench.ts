@@ -2,7 +2,7 @@
 // SD3-medium by default, whatever family's `bench` preset) per resolution: median step time, achieved TFLOP/s, GPU
 // memory, CPU encode time, and where the GPU time goes.
 import type { GpuContext } from '../gpu/context.js';
-import { median } from '../gpu/timer.js';
+import { keepBusy, median } from '../gpu/timer.js';
 import type { FamilyConfig, ModelFamily } from '../models/family.js';
 import { analyzeLiveness } from '../graph/liveness.js';
 import { MemoryPlanError, planMemory } from '../graph/memory-planner.js';
@@ -39,11 +39,10 @@ export interface ModelBenchRow {
 async function timeSteps(ctx: GpuContext, run: () => Promise<void>, reps: number, warmupMs: number): Promise<{ samples: number[]; encodeMs: number[] }> {
   const samples: number[] = [];
   const encodeMs: number[] = [];
-  const warmStart = performance.now();
-  for (let w = 0; w < 2 || performance.now() - warmStart < warmupMs; w++) {
+  await keepBusy(warmupMs, async () => {
     await run();
     await ctx.sync();
-  }
+  }, 2);
   for (let r = 0; r < reps; r++) {
     await ctx.sync();
     const t0 = performance.now();

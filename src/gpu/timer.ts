@@ -19,6 +19,16 @@ export function median(xs: number[]): number {
 }
 
 /**
+ * Runs `once` (which should wait for its GPU work) again and again until `ms` of wall time have passed, and at least
+ * `minRuns` times: the busy period before timing. A GPU left idle for seconds drops its clocks, and a few short
+ * warm-up runs do not bring them back (on the H200 such samples ran 4-5x slow).
+ */
+export async function keepBusy(ms: number, once: () => Promise<void>, minRuns = 0): Promise<void> {
+  const start = performance.now();
+  for (let n = 0; n < minRuns || performance.now() - start < ms; n++) await once();
+}
+
+/**
  * Times `calls` (one execution = all calls in order). Each sample runs `inner` executions back to back in one
  * pass; samples are taken `reps` times after `warmup` samples. `busyMs`: first keep the GPU running the calls for
  * that long (wall time), because a GPU left idle for seconds (a sweep's shader compiles, a CPU reference) drops its
@@ -36,13 +46,12 @@ export async function timeCalls(
   const repeated: KernelCall[] = [];
   for (let i = 0; i < inner; i++) repeated.push(...calls);
   const device = ctx.device;
-  const busyUntil = performance.now() + (opts.busyMs ?? 0);
-  while (performance.now() < busyUntil) {
+  await keepBusy(opts.busyMs ?? 0, async () => {
     const enc = device.createCommandEncoder();
     encodeCalls(enc, repeated);
     device.queue.submit([enc.finish()]);
     await device.queue.onSubmittedWorkDone();
-  }
+  });
   if (ctx.caps.timestampQuery) {
     const querySet = device.createQuerySet({ type: 'timestamp', count: 2 });
     const resolve = device.createBuffer({ size: 16, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
