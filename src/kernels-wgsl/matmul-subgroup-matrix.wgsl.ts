@@ -215,7 +215,7 @@ ${ind(mmaLines(loadA, loadB), 2)}
     const AB_B = (stages * A_STAGE) / 8;
     const [aArr, bArr, bBaseOff] = vecSmem ? ['AB', 'AB', `${AB_B}u + `] : ['As', 'Bs', ''];
     if (vecSmem) {
-      const total = Math.max((stages * (A_STAGE + B_STAGE)) / 8, nsg * 64);
+      const total = sgWorkgroupBytes(t, spec.bLayout) / 16; // staging, or one f32 fragment per subgroup if larger
       smem = `var<workgroup> AB: array<vec4<u32>, ${total}>;  // A stages, B stages; f32 bits in the epilogue`;
       // Fragments per pass: as many of each subgroup's FM x FN as fit the array at 64 elements (1 KiB) each.
       const F = Math.min(FM * FN, Math.floor(total / (nsg * 64)));
@@ -244,9 +244,8 @@ ${ind(mmaLines(loadA, loadB), 2)}
     const chunksB = !stageB ? 0 : spec.bLayout === 'nk' ? BN * cprB : t.bk * cprB;
     const perA = Math.ceil(chunksA / threads);
     const perB = Math.ceil(chunksB / threads);
-    const regDecl: string[] = [];
-    for (let l = 0; l < perA; l++) regDecl.push(`var ra${l}: vec4<u32>;`);
-    for (let l = 0; l < perB; l++) regDecl.push(`var rb${l}: vec4<u32>;`);
+    const regs = [...Array.from({ length: perA }, (_, l) => `ra${l}`), ...Array.from({ length: perB }, (_, l) => `rb${l}`)];
+    const regDecl = regs.map((r) => `var ${r}: vec4<u32>;`);
 
     // Global -> registers for the K step starting at k0. Guards make every read in bounds; misses are zero.
     // K is guarded against kEnd (the end of this workgroup's split-K range; = K without split).
@@ -296,10 +295,11 @@ ${ind(inner, 4)}
 }`);
     }
     // Registers -> workgroup memory stage `st`. Each thread writes 8 consecutive halves at a 16-byte aligned
-    // address (row pitch is a multiple of 8 halves), which the compiler can merge into one 128-bit store.
+    // address (row pitch is a multiple of 8 halves): one 16-byte store into AB (vecSmem), or eight scalar f16 stores,
+    // which NVIDIA's compiler does not merge (H200, 2026-11-30).
     const put = (arr: string, reg: string, c: string, cpr: number, chunks: number, ld: number, stage: number) => vecSmem ? `{
   let c = ${c};
-  if (c < ${chunks}u) { AB[${arr === 'Bs' ? `${AB_B}u + ` : ''}st * ${stage / 8}u + (c / ${cpr}u) * ${ld / 8}u + c % ${cpr}u] = ${reg}; }
+  if (c < ${chunks}u) { AB[${arr === 'Bs' ? bBaseOff : ''}st * ${stage / 8}u + (c / ${cpr}u) * ${ld / 8}u + c % ${cpr}u] = ${reg}; }
 }` : `{
   let c = ${c};
   if (c < ${chunks}u) {
@@ -329,7 +329,7 @@ ${ind(inner, 4)}
     const bOffSg = spec.bLayout === 'nk' ? `sgn * ${(FN * 16 * LDB) / U}u` : `sgn * ${(FN * 16) / U}u`;
     // Ablations (timing decomposition, wrong output): see SgAblation.
     const fetchCode = ablate === 'no-stage' || ablate === 'mma-only' ? ''
-      : ablate === 'no-global' ? regDecl.map((d) => `${/var (\w+):/.exec(d)![1]} = vec4<u32>(0x3c003c00u); // 1.0h x 8`).join('\n')
+      : ablate === 'no-global' ? regs.map((r) => `${r} = vec4<u32>(0x3c003c00u); // 1.0h x 8`).join('\n')
         : fetch.join('\n');
     const storeCode = ablate === 'no-stage' || ablate === 'mma-only' ? '' : store.join('\n');
     const barrier = ablate === 'no-barrier' || ablate === 'mma-only' ? '' : 'workgroupBarrier();';
