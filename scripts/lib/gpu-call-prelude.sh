@@ -14,7 +14,7 @@ source scripts/lib/on-gpu.sh
 bench_model() {
   [ -f "$R/tune/matmul-tile-table.json" ] && export DIT_MATMUL_TILE_TABLE="$R/tune/matmul-tile-table.json"
   [ -f "$R/attention-tune/attention-table.json" ] && export DIT_ATTENTION_TABLE="$R/attention-tune/attention-table.json"
-  timeout "${MODEL_S:-120}" node bin/dit.js bench model --flux 512,1024 --sd3 '' --reps 5 --out "$R/$1" > "$R/$1.console" 2>&1
+  timeout "${MODEL_S:-120}" node bin/dit.js bench model --flux 512,1024 --sd3 '' --reps 5 ${MODEL_ARGS:-} --out "$R/$1" > "$R/$1.console" 2>&1
   echo "$1 rc=$? at $(el) s (matmul table ${DIT_MATMUL_TILE_TABLE:-committed}, attention table ${DIT_ATTENTION_TABLE:-committed})" >> "$R/$1.console"
 }
 # diffusers' FluxTransformer2DModel eager and torch.compile at 1024² and 512² (bench/reference/flux_transformer_step.py),

@@ -29,6 +29,8 @@ export interface ModelBenchRow {
   /** GPU time by op kind from a timestamped run (each op in its own pass: slightly slower than the real step). */
   breakdown: { kind: string; ms: number; fraction: number; tflops: number; gbps: number; count: number }[];
   profiledGpuMs: number;
+  /** W8A8 rows (`--int8`): relative L2 distance of this step's velocity from the f16 step's, same weights and inputs. */
+  velocityRelL2VsF16?: number;
 }
 
 /**
@@ -66,6 +68,8 @@ export interface ModelBenchOptions<C extends FamilyConfig> {
   log?: (s: string) => void;
   /** Minimum wall time of warm-up steps before timing (default 1000 ms; at least 2 steps either way). */
   warmupMs?: number;
+  /** Also time each step with W8A8 linears (families whose bench has `int8`), as rows named '<model> W8A8'. */
+  int8?: boolean;
 }
 
 /**
@@ -121,6 +125,22 @@ export async function benchModel<C extends FamilyConfig>(ctx: GpuContext, family
           const row = makeRow(name, res, step.imageTokens, textTokens, batch, samples, encodeMs, step.plan.stats, bytes, v, prof);
           rows.push(row);
           log(`${tag}: ${row.medianMs.toFixed(1)} ms/step${batch > 1 ? ` (${(row.medianMs / batch).toFixed(1)} ms per image)` : ''}, ${row.tflops.toFixed(0)} TFLOP/s, encode ${row.encodeMs.toFixed(2)} ms, activations ${(row.activationBytes / 2 ** 30).toFixed(2)} GiB, finite=${row.finite}`);
+          if (opts.int8 && bench.int8) {
+            // Same weights, same seeded inputs: the W8A8 step, timed the same way, and its velocity against the f16 one.
+            step.destroy();
+            log(`${tag} W8A8: quantizing weights (first time), building and compiling the step…`);
+            const q = await bench.step(ctx, store, cfg, res, textTokens, batch, { int8: true });
+            try {
+              const t = await timeSteps(ctx, () => q.plan.run(), opts.reps ?? 5, opts.warmupMs ?? 1000);
+              const vq = await q.plan.readOutput('velocity');
+              const qrow = makeRow(`${name} W8A8`, res, q.imageTokens, textTokens, batch, t.samples, t.encodeMs, q.plan.stats, bytes, vq, await q.plan.profile());
+              qrow.velocityRelL2VsF16 = relL2(vq, v);
+              rows.push(qrow);
+              log(`${tag} W8A8: ${qrow.medianMs.toFixed(1)} ms/step, ${qrow.tflops.toFixed(0)} TFLOP/s, velocity relL2 vs f16 ${qrow.velocityRelL2VsF16.toExponential(2)}, finite=${qrow.finite}`);
+            } finally {
+              q.destroy();
+            }
+          }
         } finally {
           step.destroy();
         }
@@ -130,6 +150,16 @@ export async function benchModel<C extends FamilyConfig>(ctx: GpuContext, family
     store.destroy();
   }
   return rows;
+}
+
+function relL2(a: Float32Array, ref: Float32Array): number {
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < ref.length; i++) {
+    num += (a[i] - ref[i]) ** 2;
+    den += ref[i] ** 2;
+  }
+  return Math.sqrt(num / den);
 }
 
 function makeRow(
@@ -161,6 +191,11 @@ export function modelMarkdown(device: string, rows: ModelBenchRow[], torch?: { d
   for (const r of rows) {
     const t = (r.batch ?? 1) === 1 ? torch?.lookup(r.model, r.resolution) : undefined;
     out.push(`| ${r.model} | ${r.resolution}² | ${r.batch ?? 1} | ${r.imageTokens}+${r.textTokens} | ${r.medianMs.toFixed(1)} | ${r.tflops.toFixed(0)} | ${t ? t.ms.toFixed(1) : '–'} | ${t ? (r.medianMs / t.ms).toFixed(2) + '×' : '–'} | ${(r.weightBytes / 2 ** 30).toFixed(2)} | ${(r.activationBytes / 2 ** 30).toFixed(2)} | ${r.encodeMs.toFixed(2)} | ${r.dispatches} | ${r.finite ? 'yes' : 'NO'} |`);
+  }
+  const q = rows.filter((r) => r.velocityRelL2VsF16 !== undefined);
+  if (q.length) {
+    out.push('', 'W8A8 rows: the optional int8 linears (per-token activation, per-feature weight scales; `--int8`), not the default path; their ratio to PyTorch compares int8 with bf16. Velocity distance from the f16 step (same weights and inputs, relative L2): ' +
+      q.map((r) => `${r.resolution}²${(r.batch ?? 1) > 1 ? ` batch ${r.batch}` : ''} ${r.velocityRelL2VsF16!.toExponential(2)}`).join(', ') + '.');
   }
   for (const r of rows) {
     out.push('', `## Where the time goes: ${r.model} ${r.resolution}²${(r.batch ?? 1) > 1 ? ` batch ${r.batch}` : ''} (timestamped run, ${r.profiledGpuMs.toFixed(1)} ms of GPU time)`, '', '| op kind | ms | share | count | TFLOP/s | GB/s |', '|---|---:|---:|---:|---:|---:|');

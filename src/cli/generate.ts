@@ -37,6 +37,7 @@ interface GenerateFlags {
   maxSequenceLength?: string;
   truncate?: boolean;
   weightsMode?: string;
+  int8?: boolean;
   robustness?: boolean;
   progress?: boolean;
   json?: boolean;
@@ -126,6 +127,7 @@ export function registerGenerate(program: Command): void {
     .option('--max-sequence-length <n>', 'T5 tokens (default 512 FLUX.1-dev, 256 schnell/SD3)')
     .option('--truncate', 'cut prompts longer than the T5 token budget (as diffusers does) instead of refusing them')
     .option('--weights-mode <mode>', 'fp8/GGUF weights: expand (to f16 at load) or resident (kept quantized on the GPU, expanded per layer: about half the weight memory)', 'expand')
+    .option('--int8', 'FLUX: run the transformer\'s block linears as W8A8 int8 (faster on GPUs with int8 tensor cores; small quality cost, see docs/int8.md)')
     .option('--robustness', 'keep Dawn robustness checks on')
     .option('--no-progress', 'no progress bar')
     .option('--json', 'print one JSON line per image (settings, seed, stage times)')
@@ -153,7 +155,7 @@ export function registerGenerate(program: Command): void {
       let pipe: TextToImagePipeline | undefined;
       try {
         const t0 = performance.now();
-        pipe = await TextToImagePipeline.load(ctx, f.model, { vaeEncoder: !!f.image, weightsMode: weightsMode as WeightsMode });
+        pipe = await TextToImagePipeline.load(ctx, f.model, { vaeEncoder: !!f.image, weightsMode: weightsMode as WeightsMode, int8: !!f.int8 });
         const loadMs = performance.now() - t0;
         const d = pipe.defaults();
         const width = size.width ?? d.width, height = size.height ?? d.height;

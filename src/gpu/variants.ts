@@ -17,6 +17,21 @@ export function tensorCoreMatmulUnavailable(caps: GpuCaps): string | null {
   return null;
 }
 
+/**
+ * Why the int8 tensor-core GEMM (W8A8 linears) cannot run here, or null: it needs a 16x16x32 i8 x i8 -> i32
+ * subgroup-matrix config, a fixed subgroup size, and Tint's vector-array subgroupMatrixLoad (the template spelling,
+ * Dawn d2749d8), since its staging arrays are vec4<u32>. Where it cannot, W8A8 runs on the portable dot4I8Packed kernel.
+ */
+export function int8MatmulUnavailable(caps: GpuCaps): string | null {
+  const has = caps.subgroupMatrixConfigs.some((c) => c.componentType === 'i8' && c.resultComponentType === 'i32' && c.M === 16 && c.N === 16 && c.K === 32);
+  if (!has) return `adapter '${caps.adapterName}' has no 16x16x32 i8 -> i32 subgroup-matrix config`;
+  if (!(caps.subgroupMinSize === caps.subgroupMaxSize && caps.subgroupMaxSize > 0)) {
+    return `it needs a fixed subgroup size (adapter reports ${caps.subgroupMinSize}..${caps.subgroupMaxSize})`;
+  }
+  if (caps.subgroupMatrixSyntax !== 'majorness-template') return "this Dawn's WGSL compiler lacks vector-array subgroupMatrixLoad (needs Dawn d2749d8 or newer)";
+  return null;
+}
+
 /** The path an f16 GEMM takes on this adapter ('auto'); f32 inputs always take the tiled path. */
 export function matmulPath(caps: GpuCaps): MatmulPath {
   return tensorCoreMatmulUnavailable(caps) === null ? 'subgroup-matrix' : 'tiled';

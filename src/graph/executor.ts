@@ -9,6 +9,7 @@ import type { CopyRegion, Graph, HostRuntime, OpNode } from './graph.js';
 import { analyzeLiveness, GraphBuildError, type Liveness } from './liveness.js';
 import { type MemoryPlan, planMemory } from './memory-planner.js';
 import { packedDequantCalls, type PackedWeight } from './packed.js';
+import { deriveInt8Weights } from './int8-weights.js';
 import type { Tensor } from './tensor.js';
 import { WeightStore } from './weights.js';
 
@@ -83,6 +84,9 @@ export async function compile(ctx: GpuContext, graph: Graph, weights: WeightStor
   const align = Math.max(256, limits.minStorageBufferOffsetAlignment);
 
   // Weights first: a missing or mis-shaped weight is the most common user error; report all of them at once.
+  // Int8 forms of weights (W8A8 linears) are derived here, once per store, before the weights are checked.
+  const int8Problems = graph.int8Weights.size ? await deriveInt8Weights(ctx, graph, weights) : [];
+  if (int8Problems.length) throw new GraphBuildError(`graph '${graph.name}' cannot make its int8 weights:\n  ${int8Problems.join('\n  ')}`);
   const problems: string[] = [];
   const weightViews = new Map<number, TensorView>();
   // Weights kept quantized on the GPU (weights mode 'resident'): tensor id -> packed weight.

@@ -105,6 +105,23 @@ function isParameter(t: Tensor): boolean {
 
 let nextGraphId = 1;
 
+export interface GraphOptions {
+  /**
+   * W8A8 linears (issue 13's optional int8 path): linear() ops whose weight name this accepts run as int8 x int8
+   * GEMMs (per-token activation scales, per-output-feature weight scales). Off when absent.
+   */
+  int8Weights?: (weightName: string) => boolean;
+}
+
+/** The int8 form of a weight (graph/int8-weights.ts makes it from the f16 weight at compile time). */
+export interface Int8WeightNames {
+  source: string;
+  /** [N, int8RowWords(K)] u32: 4 int8 per word. */
+  q: string;
+  /** [N] f32 per-row scales. */
+  scale: string;
+}
+
 export class Graph {
   readonly id = nextGraphId++;
   readonly ops: OpNode[] = [];
@@ -115,8 +132,10 @@ export class Graph {
   readonly outputs = new Map<string, Tensor>();
   private scopes: string[] = [];
   private readonly derivedBySignature = new Map<string, Tensor>();
+  /** Int8 weights this graph reads, by the name of their q tensor: the executor derives missing ones. */
+  readonly int8Weights = new Map<string, Int8WeightNames>();
 
-  constructor(readonly name = 'graph') {}
+  constructor(readonly name = 'graph', readonly options: GraphOptions = {}) {}
 
   // ---- leaves ---------------------------------------------------------------------------------------------
 
@@ -126,6 +145,44 @@ export class Graph {
     const t = this.newTensor(name, shape, dtype, 'input', null);
     this.inputs.set(name, t);
     return t;
+  }
+
+  /**
+   * Where a 2-D weight operand comes from: a named weight, or rows [start, start + count) of one (a row view, or
+   * the compile-time copy an unaligned row slice makes). null for anything else (a concatenation, an activation).
+   */
+  weightRows(w: Tensor): { weight: Tensor; start: number; count: number } | null {
+    if (w.rank !== 2) return null;
+    const rowsOf = (root: Tensor, byteOffset: number) => {
+      const rowBytes = root.bytes / root.shape[0];
+      if (root.role !== 'weight' || this.weights.get(root.name) !== root || root.rank !== 2 || root.shape[1] !== w.shape[1] || root.dtype !== w.dtype) return null;
+      if (byteOffset % rowBytes !== 0) return null;
+      return { weight: root, start: byteOffset / rowBytes, count: w.shape[0] };
+    };
+    const { root, byteOffset } = w.storageRoot();
+    if (root.role === 'weight') return rowsOf(root, byteOffset);
+    const c = root.role === 'constant' ? this.constants.get(root.name) : undefined;
+    if (root === w && c?.copies?.length === 1 && c.copies[0].dstByteOffset === 0 && c.copies[0].bytes === w.bytes) {
+      const src = c.copies[0].src.storageRoot();
+      return src.root.role === 'weight' ? rowsOf(src.root, src.byteOffset + c.copies[0].srcByteOffset) : null;
+    }
+    return null;
+  }
+
+  /**
+   * The int8 form of rows [start, start + count) of named weight `w` ([N, K] f16) as two weights the executor
+   * derives from the whole weight once per WeightStore: q [N, words] u32 and scale [N] f32 (`words` = K rounded
+   * up to 16 int8, 4 per word), then row-sliced (the scales are per row, so a row slice of the int8 weight is
+   * the int8 form of the row slice).
+   */
+  int8Weight(w: Tensor, words: number, rows?: { start: number; count: number }): { q: Tensor; scale: Tensor } {
+    if (w.role !== 'weight' || this.weights.get(w.name) !== w) throw new GraphShapeError(`int8 weight '${w.name}'`, 'only a named weight can be quantized');
+    const names: Int8WeightNames = { source: w.name, q: `${w.name}#int8`, scale: `${w.name}#int8.scale` };
+    this.int8Weights.set(names.q, names);
+    const q = this.weight(names.q, [w.shape[0], words], 'u32');
+    const scale = this.weight(names.scale, [w.shape[0]], 'f32');
+    if (!rows || (rows.start === 0 && rows.count === w.shape[0])) return { q, scale };
+    return { q: this.sliceRows(q, rows.start, rows.count), scale: this.sliceRows(scale, rows.start, rows.count) };
   }
 
   /** A named weight resolved from the WeightStore at compile time (shape and dtype checked then). */

@@ -69,6 +69,12 @@ export class WeightStore {
     return t;
   }
 
+  /** Registers a tensor whose buffer this store now owns (freed by destroy), e.g. a derived int8 weight. */
+  adopt(name: string, view: TensorView): void {
+    this.owned.add(view.buffer);
+    this.set(name, view);
+  }
+
   /** Checks a view against what a graph declared; returns the problem or null. */
   static mismatch(name: string, view: TensorView, shape: readonly number[], dtype: DType): string | null {
     const same = view.shape.length === shape.length && view.shape.every((d, i) => d === shape[i]);

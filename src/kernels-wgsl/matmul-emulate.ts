@@ -91,3 +91,71 @@ fn smMma(a: u32, b: u32, acc: u32) -> u32 {
   return src;
 }
 
+
+/**
+ * emulateSubgroupMatrix for the int8 (W8A8) kernel: 16x32 i8 left and 32x16 i8 right fragments loaded from the
+ * vec4<u32> staging array AB (16 int8 per element; offset and stride count elements), 16x16 i32 results stored
+ * back into AB as bits. Values are held as f32 in the pool: exact while |sum| < 2^24, i.e. K <= 1024 at full-scale
+ * int8 (tests stay below that).
+ */
+export function emulateSubgroupMatrixI8(wgsl: string): string {
+  let src = wgsl
+    .replace('enable chromium_experimental_subgroup_matrix;', '')
+    .replace('diagnostic(off, chromium.subgroup_matrix_uniformity);', '')
+    .replace(/subgroupMatrixLoad<subgroup_matrix_left<i8, 32, 16>, row_major>\(&AB, /g, 'smLoadL(')
+    .replace(/subgroupMatrixLoad<subgroup_matrix_right<i8, 16, 32>, col_major>\(&AB, /g, 'smLoadR(')
+    .replace(/subgroupMatrixStore<row_major>\(&AB, /g, 'smStoreR_AB(')
+    .replace(/subgroupMatrixMultiplyAccumulate\(/g, 'smMma(')
+    .replace(/subgroup_matrix_result<i32, 16, 16>\(\)/g, 'smAcc()');
+  if (/subgroup_?[mM]atrix/.test(src)) throw new Error('emulateSubgroupMatrixI8: a subgroup-matrix construct was left unreplaced');
+  // Slots of 512 values: accumulators 0..15 (256 used), fragments 16..31 (16x32 left row-major, right stored k-major).
+  src += `
+var<private> smPool: array<f32, ${32 * 512}>;
+var<private> smNextTmp: u32 = 0u;
+var<private> smNextAcc: u32 = 0u;
+fn smByte(e: u32) -> f32 {
+  let w = AB[e / 16u][(e % 16u) / 4u];
+  return f32(i32(w << (24u - 8u * (e % 4u))) >> 24u);
+}
+fn smAcc() -> u32 {
+  let s = smNextAcc; smNextAcc += 1u;
+  for (var e = 0u; e < 512u; e++) { smPool[s * 512u + e] = 0.0; }
+  return s;
+}
+// left: element (r, k) at byte off*16 + r*stride*16 + k; pool [r][k].
+fn smLoadL(off: u32, stride: u32) -> u32 {
+  let s = 16u + smNextTmp; smNextTmp = (smNextTmp + 1u) % 16u;
+  let n = P.loopK;
+  for (var r = 0u; r < n; r++) { for (var k = 0u; k < 2u * n; k++) {
+    smPool[s * 512u + r * 32u + k] = smByte(off * 16u + r * stride * 16u + k);
+  } }
+  return s;
+}
+// right (col-major): element (k, c) at byte off*16 + c*stride*16 + k; pool [c][k].
+fn smLoadR(off: u32, stride: u32) -> u32 {
+  let s = 16u + smNextTmp; smNextTmp = (smNextTmp + 1u) % 16u;
+  let n = P.loopK;
+  for (var c = 0u; c < n; c++) { for (var k = 0u; k < 2u * n; k++) {
+    smPool[s * 512u + c * 32u + k] = smByte(off * 16u + c * stride * 16u + k);
+  } }
+  return s;
+}
+fn smStoreR_AB(off: u32, m: u32, stride: u32) {
+  let n = P.loopK;
+  for (var r = 0u; r < n; r++) { for (var c = 0u; c < n; c++) {
+    let e = off * 4u + r * stride * 4u + c;
+    AB[e / 4u][e % 4u] = bitcast<u32>(i32(smPool[m * 512u + r * 16u + c]));
+  } }
+}
+fn smMma(a: u32, b: u32, acc: u32) -> u32 {
+  let n = P.loopK;
+  for (var r = 0u; r < n; r++) { for (var c = 0u; c < n; c++) {
+    var s = smPool[acc * 512u + r * 16u + c];
+    for (var k = 0u; k < 2u * n; k++) { s += smPool[a * 512u + r * 32u + k] * smPool[b * 512u + c * 32u + k]; }
+    smPool[acc * 512u + r * 16u + c] = s;
+  } }
+  return acc;
+}
+`;
+  return src;
+}

@@ -110,6 +110,10 @@ export function gemmBindings(spec: GemmSpec, bElem?: string): string {
   return lines.join('\n');
 }
 
+/** Bindings 7 and 8 of every W8A8 kernel: the per-row scales of A (activations) and B (weights). */
+export const I8_SCALE_BINDINGS = `@group(0) @binding(7) var<storage, read> SX: array<f32>;  // [M] activation row scales
+@group(0) @binding(8) var<storage, read> SW: array<f32>;  // [N] weight row scales`;
+
 /** The epilogue. Callers guarantee row < M and col < N, so every index below is in bounds. */
 export function epilogueWgsl(spec: GemmSpec): string {
   return `fn act_gelu_tanh(y: f32) -> f32 {

@@ -31,7 +31,7 @@
 // not across the workgroup), which the default uniformity analysis rejects; the diagnostic is turned off
 // (GPU-NOTES: multi-subgroup tiling works and matches the reference with it off).
 import { sgLoad, sgStore, type SubgroupMatrixSyntax } from '../gpu/subgroup-matrix-syntax.js';
-import { epilogueWgsl, gemmBindings, needsF16, PARAMS_WGSL, type GemmSpec } from './matmul-epilogue.wgsl.js';
+import { epilogueWgsl, gemmBindings, I8_SCALE_BINDINGS, needsF16, PARAMS_WGSL, type GemmSpec } from './matmul-epilogue.wgsl.js';
 
 export type SgStaging = 'staged' | 'stageA' | 'direct';
 
@@ -89,6 +89,14 @@ export type SgAblation = 'no-global' | 'no-stage' | 'no-barrier' | 'mma-only';
 
 export interface SgOptions {
   bLoader?: BLoader;
+  /**
+   * W8A8: A and B are int8 (4 per u32, [M, K] and [N, K] row-major, K a multiple of 16 int8 = one 16-byte chunk),
+   * multiplied as 16x16x32 i8 x i8 -> i32 subgroup matrices; the epilogue scales the i32 sums by the per-row
+   * scales SX[row] (@binding(7)) and SW[col] (@binding(8)) before bias/activation/gate/residual. K, bk and pad
+   * count int8 elements. Needs staging 'staged', vecSmem, bLayout 'nk', vec4 bindings, no B loader. With split-K the
+   * partials are already scaled (the scales are per row and column, so the sum of scaled partials is exact).
+   */
+  int8?: boolean;
   ablate?: SgAblation;
   /** How the device spells subgroupMatrixLoad/Store (ctx.caps.subgroupMatrixSyntax); default: what this Dawn wants. */
   syntax?: SubgroupMatrixSyntax;
@@ -102,14 +110,14 @@ export function sgTileShape(t: SgTiling): { BM: number; BN: number; threads: num
 }
 
 /** Workgroup memory the kernel declares, in bytes (the launcher checks it against the adapter limit). */
-export function sgWorkgroupBytes(t: SgTiling, bLayout: GemmSpec['bLayout']): number {
+export function sgWorkgroupBytes(t: SgTiling, bLayout: GemmSpec['bLayout'], elemBytes = 2): number {
   const { BM, BN } = sgTileShape(t);
   const pad = t.pad ?? 8;
   const scratch = t.sgM * t.sgN * 256 * 4;
   if (t.staging === 'direct') return scratch;
   const aStage = BM * (t.bk + pad);
   const bStage = t.staging === 'stageA' ? 0 : bLayout === 'nk' ? BN * (t.bk + pad) : t.bk * (BN + pad);
-  const staging = (t.stages ?? 2) * (aStage + bStage) * 2;
+  const staging = (t.stages ?? 2) * (aStage + bStage) * elemBytes;
   // vecSmem: the epilogue reuses the staging array (at least one f32 fragment per subgroup).
   return t.vecSmem ? Math.max(staging, scratch) : staging + scratch; // ('direct' returned above)
 }
@@ -131,10 +139,32 @@ export function sgTilingProblem(t: SgTiling): string | null {
 const LEFT = 'subgroup_matrix_left<f16, 16, 16>';
 const RIGHT = 'subgroup_matrix_right<f16, 16, 16>';
 const RESULT = 'subgroup_matrix_result<f32, 16, 16>';
+// W8A8 (opts.int8): 16x16x32 i8 -> i32 (the config the H200 lists beside the f16 ones).
+const LEFT_I8 = 'subgroup_matrix_left<i8, 32, 16>';
+const RIGHT_I8 = 'subgroup_matrix_right<i8, 16, 32>';
+const RESULT_I32 = 'subgroup_matrix_result<i32, 16, 16>';
+
+/** Why this tiling/spec cannot run as the W8A8 kernel (null when it can). */
+export function int8TilingProblem(spec: GemmSpec, t: SgTiling): string | null {
+  if (t.staging !== 'staged' || !t.vecSmem) return `int8 needs staging 'staged' with vecSmem (got ${t.staging}${t.vecSmem ? '' : ', no vecSmem'})`;
+  if (spec.bLayout !== 'nk' || !spec.vecA || !spec.vecB) return 'int8 needs B as [N, K] and both operands bound as vec4<u32>';
+  if (t.bk % 32 !== 0) return `int8 bk=${t.bk} must be a multiple of 32 (the i8 fragment's K)`;
+  if ((t.pad ?? 16) % 16 !== 0) return `int8 pad=${t.pad} must be a multiple of 16 int8 (one 16-byte chunk)`;
+  return null;
+}
 
 export function subgroupMatrixMatmulWgsl(spec: GemmSpec, t: SgTiling, opts: SgOptions = {}): string {
   const bLoader = opts.bLoader;
-  if (spec.aType !== 'f16' || (spec.bType !== 'f16' && !bLoader)) throw new Error('subgroup-matrix matmul needs f16 a and b');
+  const int8 = !!opts.int8;
+  if (int8) {
+    const bad = int8TilingProblem(spec, t) ?? (bLoader ? 'int8 takes no B loader' : null);
+    if (bad) throw new Error(`subgroup-matrix matmul: ${bad}`);
+  } else if (spec.aType !== 'f16' || (spec.bType !== 'f16' && !bLoader)) throw new Error('subgroup-matrix matmul needs f16 a and b');
+  // Elements per 16-byte chunk and the fragment's K: 8 / 16 for f16, 16 / 32 for int8. Every K quantity (bk, pad,
+  // P.K, offsets) counts elements of the operand type.
+  const E = int8 ? 16 : 8;
+  const FK = int8 ? 32 : 16;
+  const [LEFT_T, RIGHT_T, RESULT_T] = int8 ? [LEFT_I8, RIGHT_I8, RESULT_I32] : [LEFT, RIGHT, RESULT];
   const problem = sgTilingProblem(t);
   if (problem) throw new Error(`subgroup-matrix matmul: ${problem}`);
   if (t.staging === 'direct' && (spec.vecA || spec.vecB)) throw new Error('direct loads need f16 (not vec4) bindings');
@@ -144,7 +174,7 @@ export function subgroupMatrixMatmulWgsl(spec: GemmSpec, t: SgTiling, opts: SgOp
     throw new Error(`a B loader replaces the staged [N, K] B copy: needs staging 'staged' and bLayout 'nk' (got ${t.staging}, ${spec.bLayout})`);
   }
   const split = (t.splitK ?? 1) > 1;
-  const PAD = t.pad ?? 8;
+  const PAD = t.pad ?? E;
   const vecSmem = !!t.vecSmem && t.staging !== 'direct';
   const stageB = t.staging === 'staged';
   const { BM, BN, threads } = sgTileShape(t);
@@ -157,12 +187,12 @@ export function subgroupMatrixMatmulWgsl(spec: GemmSpec, t: SgTiling, opts: SgOp
   const ablate = opts.ablate;
   const accDecl: string[] = [];
   const fragLoads = (loadA: (i: number, kk: number) => Frag, loadB: (j: number, kk: number) => Frag, kk: number) => [
-    ...Array.from({ length: FM }, (_, i) => `var fa${i} = ${sgLoad(LEFT, ...loadA(i, kk), opts.syntax)};`),
-    ...Array.from({ length: FN }, (_, j) => `var fb${j} = ${sgLoad(RIGHT, ...loadB(j, kk), opts.syntax)};`),
+    ...Array.from({ length: FM }, (_, i) => `var fa${i} = ${sgLoad(LEFT_T, ...loadA(i, kk), opts.syntax)};`),
+    ...Array.from({ length: FN }, (_, j) => `var fb${j} = ${sgLoad(RIGHT_T, ...loadB(j, kk), opts.syntax)};`),
   ];
   const mmaLines = (loadA: (i: number, kk: number) => Frag, loadB: (j: number, kk: number) => Frag) => {
     const out: string[] = [];
-    for (let kk = 0; kk < t.bk / 16; kk++) {
+    for (let kk = 0; kk < t.bk / FK; kk++) {
       out.push('{');
       // mma-only: the fragments were loaded once before the loop (hoisted), only the MMAs stay.
       if (ablate !== 'mma-only') out.push(...fragLoads(loadA, loadB, kk).map((l) => `  ${l}`));
@@ -173,7 +203,7 @@ export function subgroupMatrixMatmulWgsl(spec: GemmSpec, t: SgTiling, opts: SgOp
     }
     return out.join('\n');
   };
-  for (let i = 0; i < FM; i++) for (let j = 0; j < FN; j++) accDecl.push(`var acc${i}_${j} = ${RESULT}();`);
+  for (let i = 0; i < FM; i++) for (let j = 0; j < FN; j++) accDecl.push(`var acc${i}_${j} = ${RESULT_T}();`);
 
   // Epilogue: each fragment goes through this subgroup's 16x16 scratch, then lanes apply store_out per element.
   // (vecSmem: through the staging array instead, vecEpilogue below.)
@@ -210,12 +240,12 @@ ${ind(mmaLines(loadA, loadB), 2)}
     const stages = t.stages ?? 2;
     // vecSmem: workgroup arrays of vec4<u32>; every workgroup-memory offset and stride below is then in units of
     // U = 8 halves (all of them are multiples of 8: row pitches, stage sizes, fragment corners).
-    const U = vecSmem ? 8 : 1;
+    const U = vecSmem ? E : 1;
     // vecSmem: one array AB, the A stages first, then the B stages from AB_B (in vec4 elements).
-    const AB_B = (stages * A_STAGE) / 8;
+    const AB_B = (stages * A_STAGE) / E;
     const [aArr, bArr, bBaseOff] = vecSmem ? ['AB', 'AB', `${AB_B}u + `] : ['As', 'Bs', ''];
     if (vecSmem) {
-      const total = sgWorkgroupBytes(t, spec.bLayout) / 16; // staging, or one f32 fragment per subgroup if larger
+      const total = sgWorkgroupBytes(t, spec.bLayout, int8 ? 1 : 2) / 16; // staging, or one f32 fragment per subgroup if larger
       smem = `var<workgroup> AB: array<vec4<u32>, ${total}>;  // A stages, B stages; f32 bits in the epilogue`;
       // Fragments per pass: as many of each subgroup's FM x FN as fit the array at 64 elements (1 KiB) each.
       const F = Math.min(FM * FN, Math.floor(total / (nsg * 64)));
@@ -226,10 +256,12 @@ ${ind(mmaLines(loadA, loadB), 2)}
         if (p > 0) epi.push('workgroupBarrier(); // every lane has read the previous pass');
         pass.forEach(([i, j], q) => epi.push(`${sgStore('&AB', `cBase + ${q * 64}u`, `acc${i}_${j}`, false, '4u', opts.syntax)};`));
         epi.push('workgroupBarrier();');
+        // int8: the i32 sum times the row's activation scale and the column's weight scale.
+        const acc = (bits: string) => (int8 ? `f32(bitcast<i32>(${bits})) * SX[row] * SW[col]` : `bitcast<f32>(${bits})`);
         pass.forEach(([i, j], q) => epi.push(`for (var e = lane; e < 256u; e += ${SG}u) {
   let row = rowBase + ${i * 16}u + e / 16u;
   let col = colBase + ${j * 16}u + e % 16u;
-  if (row < P.M && col < P.N) { store_out(batch, row, col, bitcast<f32>(AB[cBase + ${q * 64}u + e / 4u][e % 4u])); }
+  if (row < P.M && col < P.N) { store_out(batch, row, col, ${acc(`AB[cBase + ${q * 64}u + e / 4u][e % 4u]`)}); }
 }`));
       }
       cBaseExpr = `sg * ${F * 64}u`;
@@ -238,9 +270,9 @@ ${ind(mmaLines(loadA, loadB), 2)}
     }
     // Copy plan: 8-half chunks. A: rows of the M tile, chunks along K. B: 'nk' rows of the N tile, chunks
     // along K; 'kn' rows of the K step, chunks along N.
-    const cprA = t.bk / 8;
+    const cprA = t.bk / E;
     const chunksA = BM * cprA;
-    const cprB = spec.bLayout === 'nk' ? t.bk / 8 : BN / 8;
+    const cprB = spec.bLayout === 'nk' ? t.bk / E : BN / 8;
     const chunksB = !stageB ? 0 : spec.bLayout === 'nk' ? BN * cprB : t.bk * cprB;
     const perA = Math.ceil(chunksA / threads);
     const perB = Math.ceil(chunksB / threads);
@@ -257,12 +289,12 @@ ${ind(mmaLines(loadA, loadB), 2)}
     };
     for (let l = 0; l < perA; l++) {
       const inner = spec.vecA
-        ? `if (gr < P.M && gk < kEnd) { ra${l} = A[(aBase + gr * P.K + gk) / 8u]; }`
+        ? `if (gr < P.M && gk < kEnd) { ra${l} = A[(aBase + gr * P.K + gk) / ${E}u]; }`
         : `if (gr < P.M) ${gather8(`ra${l}`, (j) => `gk + ${j}u < kEnd`, (j) => `aBase + gr * P.K + gk + ${j}u`, 'A')}`;
       fetch.push(`{
   let c = li + ${l * threads}u;
   let gr = m0 + c / ${cprA}u;
-  let gk = k0 + (c % ${cprA}u) * 8u;
+  let gk = k0 + (c % ${cprA}u) * ${E}u;
   ra${l} = vec4<u32>(0u);
   if (c < ${chunksA}u) {
 ${ind(inner, 4)}
@@ -273,11 +305,11 @@ ${ind(inner, 4)}
       let coords: string;
       let inner: string;
       if (spec.bLayout === 'nk') {
-        coords = `let gn = n0 + c / ${cprB}u;\n  let gk = k0 + (c % ${cprB}u) * 8u;`;
+        coords = `let gn = n0 + c / ${cprB}u;\n  let gk = k0 + (c % ${cprB}u) * ${E}u;`;
         inner = bLoader
           ? `if (gn < P.N && gk < kEnd) { rb${l} = ${bLoader.fn}(bBase, gn, gk, kEnd); }`
           : spec.vecB
-            ? `if (gn < P.N && gk < kEnd) { rb${l} = B[(bBase + gn * P.K + gk) / 8u]; }`
+            ? `if (gn < P.N && gk < kEnd) { rb${l} = B[(bBase + gn * P.K + gk) / ${E}u]; }`
             : `if (gn < P.N) ${gather8(`rb${l}`, (j) => `gk + ${j}u < kEnd`, (j) => `bBase + gn * P.K + gk + ${j}u`, 'B')}`;
       } else {
         coords = `let gk = k0 + c / ${cprB}u;\n  let gn = n0 + (c % ${cprB}u) * 8u;`;
@@ -299,7 +331,7 @@ ${ind(inner, 4)}
     // which NVIDIA's compiler does not merge (H200, 2026-11-30).
     const put = (arr: string, reg: string, c: string, cpr: number, chunks: number, ld: number, stage: number) => vecSmem ? `{
   let c = ${c};
-  if (c < ${chunks}u) { AB[${arr === 'Bs' ? bBaseOff : ''}st * ${stage / 8}u + (c / ${cpr}u) * ${ld / 8}u + c % ${cpr}u] = ${reg}; }
+  if (c < ${chunks}u) { AB[${arr === 'Bs' ? bBaseOff : ''}st * ${stage / E}u + (c / ${cpr}u) * ${ld / E}u + c % ${cpr}u] = ${reg}; }
 }` : `{
   let c = ${c};
   if (c < ${chunks}u) {
@@ -314,11 +346,11 @@ ${ind(inner, 4)}
     for (let l = 0; l < perA; l++) store.push(put('As', `ra${l}`, `li + ${l * threads}u`, cprA, chunksA, LDA, A_STAGE));
     for (let l = 0; l < perB; l++) store.push(put('Bs', `rb${l}`, `li + ${l * threads}u`, cprB, chunksB, LDB, B_STAGE));
 
-    const loadA = (i: number, kk: number): Frag => [`&${aArr}`, `aOff + ${(i * 16 * LDA + kk * 16) / U}u`, false, `${LDA / U}u`];
+    const loadA = (i: number, kk: number): Frag => [`&${aArr}`, `aOff + ${(i * 16 * LDA + kk * FK) / U}u`, false, `${LDA / U}u`];
     let loadB: (j: number, kk: number) => Frag;
     if (stageB) {
       loadB = spec.bLayout === 'nk'
-        ? (j, kk) => [`&${bArr}`, `bOff + ${(j * 16 * LDB + kk * 16) / U}u`, true, `${LDB / U}u`]
+        ? (j, kk) => [`&${bArr}`, `bOff + ${(j * 16 * LDB + kk * FK) / U}u`, true, `${LDB / U}u`]
         : (j, kk) => [`&${bArr}`, `bOff + ${(kk * 16 * LDB + j * 16) / U}u`, false, `${LDB / U}u`];
     } else {
       // stageA: whole B tiles only (launcher), so these unguarded fragment loads stay in bounds.
@@ -370,7 +402,7 @@ ${ind(storeCode, 4)}
 enable chromium_experimental_subgroup_matrix;
 diagnostic(off, chromium.subgroup_matrix_uniformity);
 ${PARAMS_WGSL}
-${gemmBindings(spec, bLoader?.bElem)}
+${gemmBindings(spec, bLoader?.bElem)}${int8 ? `\n${I8_SCALE_BINDINGS}` : ''}
 ${smem}
 ${vecSmem ? '' : `var<workgroup> Cs: array<f32, ${nsg * 256}>;`}
 

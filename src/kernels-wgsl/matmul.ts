@@ -2,12 +2,13 @@
 // required shape), picks the path (subgroup-matrix tensor cores where the adapter has them, else the portable
 // tiled kernel), compiles the WGSL (cached by spec) and returns one KernelCall. Runs at graph-build time.
 import type { GpuCaps, GpuContext } from '../gpu/context.js';
-import { matmulPath, tensorCoreMatmulUnavailable } from '../gpu/variants.js';
+import { int8MatmulUnavailable, matmulPath, tensorCoreMatmulUnavailable } from '../gpu/variants.js';
 import { bindGroup, byteSize, grid1d, numel, paramsBuffer, type KernelCall, type TensorView } from '../gpu/kernel.js';
 import { epilogueFlags, paramsList, specKey, type Access, type Activation, type BLayout, type GemmParams, type GemmSpec } from './matmul-epilogue.wgsl.js';
 import { TILED, tiledMatmulWgsl } from './matmul-tiled.wgsl.js';
+import { TILED_I8, tiledI8MatmulWgsl } from './matmul-i8-tiled.wgsl.js';
 import {
-  sgTileShape, sgTilingProblem, sgWorkgroupBytes, splitKReduceWgsl, subgroupMatrixMatmulWgsl, type BLoader, type SgAblation, type SgTiling,
+  int8TilingProblem, sgTileShape, sgTilingProblem, sgWorkgroupBytes, splitKReduceWgsl, subgroupMatrixMatmulWgsl, type BLoader, type SgAblation, type SgTiling,
 } from './matmul-subgroup-matrix.wgsl.js';
 import { envTableLoader, matchDeviceEntry, type DeviceCaps } from './device-table.js';
 import { TILE_TABLE, type TableTiling, type TileTable, type TileTableEntry } from './matmul-tile-table.js';
@@ -79,6 +80,11 @@ interface GemmLaunch {
   tuning: GemmTuning | null;
   /** linearCalls: split-K tilings (two dispatches) allowed. */
   allowSplit: boolean;
+  /**
+   * W8A8 (linearI8Calls): a and b are int8 rows packed in u32 words ([M, K/4], [N, K/4]; K here counts int8
+   * elements, a multiple of 16), scaled per row by xScale [M] and wScale [N] (bindings 7 and 8).
+   */
+  int8?: { xScale: TensorView; wScale: TensorView };
 }
 
 /**
@@ -248,6 +254,87 @@ function linearImpl(ctx: GpuContext, args: LinearArgs, tuning: GemmTuning | null
   checkDtype(op, 'x', x, ['f16', 'f32']);
   if (!tuning?.bLoader) checkDtype(op, 'w', w, ['f16', 'f32']); // a B loader reads its own format
   checkDtype(op, 'out', out, ['f16', 'f32']);
+  const { gateStride, gateOffset, rowsPerBatch } = epilogueOperands(op, args, M, N);
+  return launchGemm(ctx, {
+    op, label: args.label ?? 'linear', batch: 1, M, N, K, a: x, b: w, out, bLayout: 'nk', bBatched: false,
+    bias: args.bias, gate: args.gate, residual: args.residual, activation: args.activation ?? 'none', alpha: 1,
+    rowsPerBatch, gateStride, gateOffset, path: args.path ?? 'auto', tuning, allowSplit,
+  });
+}
+
+/** W8A8 linear: int8 activations and weights, each with one f32 scale per row (kernels-wgsl/quantize-i8.ts). */
+export interface LinearI8Args extends Omit<LinearArgs, 'x' | 'w'> {
+  /** [..., Kw] u32: the activations quantized by quantizeRowsI8 (Kw = int8RowWords(K): K rounded up to 16 int8, 4 per word). */
+  xq: TensorView;
+  /** [M] f32: the activations' row scales (M = rows of xq). */
+  xScale: TensorView;
+  /** [N, Kw] u32: the weight [N, K] quantized the same way (one scale per output feature). */
+  wq: TensorView;
+  /** [N] f32. */
+  wScale: TensorView;
+}
+
+/** Options for benchmarks and tests: an explicit tensor-core tiling (K quantities in int8), an emulation transform, an ablation. */
+export type GemmI8Tuning = Pick<GemmTuning, 'tiling' | 'transform' | 'ablate'>;
+
+/**
+ * out = residual + gate * act(SX[m] * SW[n] * sum_k xq[m, k] wq[n, k] + bias): the int8 tensor-core kernel
+ * (16x16x32 i8 subgroup matrices) where the adapter has them, else the portable dot4I8Packed kernel. One dispatch
+ * (returned as a list like linearCalls).
+ */
+export async function linearI8Calls(ctx: GpuContext, args: LinearI8Args, tuning?: GemmI8Tuning): Promise<KernelCall[]> {
+  const op = `linear_i8${args.label ? ` '${args.label}'` : ''}`;
+  const { xq, wq, out } = args;
+  if (xq.shape.length < 1) fail(op, `'xq' must be [..., Kw], got ${fmt(xq.shape)}`);
+  if (wq.shape.length !== 2) fail(op, `'wq' must be 2-D [N, Kw] (the quantized [out_features, in_features] weight), got ${fmt(wq.shape)}`);
+  checkDtype(op, 'xq', xq, ['u32']);
+  checkDtype(op, 'wq', wq, ['u32']);
+  const Kw = xq.shape[xq.shape.length - 1];
+  const [N, wKw] = wq.shape;
+  if (wKw !== Kw) fail(op, `'wq' has ${wKw} words per row but 'xq' has ${Kw}: both must be quantized from the same K`);
+  if (Kw % 4 !== 0) fail(op, `rows of ${Kw} words are not a whole number of 16-int8 chunks (quantize with quantizeRowsI8)`);
+  const lead = xq.shape.slice(0, -1);
+  const M = numel(lead);
+  checkShape(op, 'out', out, [...lead, N], "xq's leading dims followed by N = wq.shape[0]");
+  checkDtype(op, 'out', out, ['f16', 'f32']);
+  checkShape(op, 'xScale', args.xScale, [M], 'one f32 per activation row');
+  checkShape(op, 'wScale', args.wScale, [N], 'one f32 per weight row');
+  checkDtype(op, 'xScale', args.xScale, ['f32']);
+  checkDtype(op, 'wScale', args.wScale, ['f32']);
+  const { gateStride, gateOffset, rowsPerBatch } = epilogueOperands(op, args, M, N);
+  return launchGemm(ctx, {
+    op, label: args.label ?? 'linear_i8', batch: 1, M, N, K: Kw * 4, a: xq, b: wq, out, bLayout: 'nk', bBatched: false,
+    bias: args.bias, gate: args.gate, residual: args.residual, activation: args.activation ?? 'none', alpha: 1,
+    rowsPerBatch, gateStride, gateOffset, path: tuning ? 'subgroup-matrix' : args.path ?? 'auto',
+    tuning: { ...tuning, tiling: tuning?.tiling ?? int8Tiling(ctx.caps.subgroupMaxSize, M, N, Kw * 4) },
+    allowSplit: true, int8: { xScale: args.xScale, wScale: args.wScale },
+  });
+}
+
+/**
+ * The int8 tiling for an [M, K] x [N, K]^T GEMM. Measured on the H200 (bench/int8-gemm.ts, 2026-11-30, fifth
+ * session; docs/int8.md): the default wins 7 of the 10 FLUX shapes; 256x128 tiles of 64x64 per warp at K step 96
+ * win the wide ones at M = 4608 (qkv 362 vs 339, mlp up 348 vs 337 TFLOP/s). Split-K (3 slices), which helps the
+ * f16 kernel at the long-K shapes of 512², did not help int8 there (mlp down 322 vs 337, single-block out 354 vs
+ * 354) and is not chosen; K is unused for now.
+ */
+export function int8Tiling(subgroupSize: number, M: number, N: number, _K: number): SgTiling {
+  const base = defaultI8Tiling(subgroupSize);
+  if (M >= 4096 && N >= 9216) return { ...base, sgM: 4, sgN: 2, fragM: 4, fragN: 4, bk: 96 };
+  return base;
+}
+
+/**
+ * The int8 tensor-core tiling: the f16 default's geometry in bytes (128x128 tile, 8 subgroups of 64x32, 128 int8
+ * = 128 bytes of K per step, 16-byte row padding, vec4 staging): 36 KiB of workgroup memory.
+ */
+export function defaultI8Tiling(subgroupSize: number): SgTiling {
+  return { sgM: 2, sgN: 4, fragM: 4, fragN: 2, bk: 128, staging: 'staged', stages: 1, groupM: 8, subgroupSize, vecSmem: true, pad: 16 };
+}
+
+/** Checks bias / residual / gate against out [..., N] with M rows; returns the gate's addressing. */
+function epilogueOperands(op: string, args: Pick<LinearArgs, 'bias' | 'residual' | 'gate' | 'gateChunk' | 'rowsPerBatch' | 'out'>, M: number, N: number): { gateStride: number; gateOffset: number; rowsPerBatch: number } {
+  const { out } = args;
   if (args.bias) {
     checkShape(op, 'bias', args.bias, [N], 'one value per output feature');
     checkDtype(op, 'bias', args.bias, ['f16', 'f32']);
@@ -282,11 +369,7 @@ function linearImpl(ctx: GpuContext, args: LinearArgs, tuning: GemmTuning | null
   } else if (args.gateChunk !== undefined) {
     fail(op, `'gateChunk' was given without 'gate'`);
   }
-  return launchGemm(ctx, {
-    op, label: args.label ?? 'linear', batch: 1, M, N, K, a: x, b: w, out, bLayout: 'nk', bBatched: false,
-    bias: args.bias, gate: args.gate, residual: args.residual, activation: args.activation ?? 'none', alpha: 1,
-    rowsPerBatch, gateStride, gateOffset, path: args.path ?? 'auto', tuning, allowSplit,
-  });
+  return { gateStride, gateOffset, rowsPerBatch };
 }
 
 export async function matmul(ctx: GpuContext, args: MatmulArgs): Promise<KernelCall> {
@@ -325,6 +408,12 @@ function matmulImpl(ctx: GpuContext, args: MatmulArgs, tuning: GemmTuning | null
 
 /** The adapter's path comes from gpu/variants.ts (what `dit doctor` reports); here only f32 inputs override it. */
 function choosePath(ctx: GpuContext, g: GemmLaunch): 'tiled' | 'subgroup-matrix' {
+  if (g.int8) {
+    if (g.path === 'tiled') return 'tiled';
+    const why = int8MatmulUnavailable(ctx.caps);
+    if (g.path === 'subgroup-matrix' && why && !g.tuning?.transform) fail(g.op, `path 'subgroup-matrix' is unavailable for int8: ${why}; use path 'auto' or 'tiled'`);
+    return why && !(g.path === 'subgroup-matrix' && g.tuning?.transform) ? 'tiled' : 'subgroup-matrix';
+  }
   const f16In = g.a.dtype === 'f16' && (g.b.dtype === 'f16' || !!g.tuning?.bLoader);
   if (g.path === 'tiled') return 'tiled';
   if (g.path === 'subgroup-matrix') {
@@ -347,7 +436,8 @@ async function launchGemm(ctx: GpuContext, g: GemmLaunch): Promise<KernelCall[]>
   if ([g.M, g.N, g.K, g.batch].some((d) => d === 0)) fail(op, `empty problem (M=${g.M}, N=${g.N}, K=${g.K}, batch=${g.batch})`);
   const align = ctx.caps.limits.minStorageBufferOffsetAlignment;
   const maxBind = ctx.caps.limits.maxStorageBufferBindingSize;
-  const extra = g.tuning?.extra ?? [];
+  // W8A8: the row scales are bindings 7 and 8.
+  const extra = g.int8 ? [g.int8.xScale, g.int8.wScale] : g.tuning?.extra ?? [];
   // B as bound: w itself, or (B loader with bBytes) that many bytes of w's buffer seen as u32 words.
   const bBytes = g.tuning?.bLoader ? g.tuning.bBytes : undefined;
   if (bBytes !== undefined) {
@@ -404,6 +494,23 @@ async function launchGemm(ctx: GpuContext, g: GemmLaunch): Promise<KernelCall[]>
     return wg;
   };
 
+  if (path === 'tiled' && g.int8) {
+    const pipeline = await ctx.pipeline(`matmul-i8-tiled:${specKey(spec)}`, tiledI8MatmulWgsl(spec));
+    const tilesM = Math.ceil(g.M / TILED_I8.BM);
+    const tilesN = Math.ceil(g.N / TILED_I8.BN);
+    // The portable kernel counts K in u32 words.
+    const p = { ...gemmParams(g, tilesM, tilesN, flags, TILED_I8.BKW), K: g.K / 4, kSplit: g.K / 4 };
+    const pbuf = paramsBuffer(ctx, paramsList(p), `${g.label}:params`);
+    return [{
+      label: `${g.label} [tiled int8]`,
+      pipeline,
+      bindGroup: bindGroup(ctx, pipeline, [pbuf, g.a, g.b, out, ...epilogueResources, ...extra], g.label),
+      workgroups: checkGrid([tilesN, tilesM, 1]),
+      flops: 2 * g.M * g.N * g.K,
+      bytes,
+    }];
+  }
+
   if (path === 'tiled') {
     const pipeline = await ctx.pipeline(`matmul-tiled:${specKey(spec)}`, tiledMatmulWgsl(spec));
     const tilesM = Math.ceil(g.M / TILED.BM);
@@ -420,9 +527,10 @@ async function launchGemm(ctx: GpuContext, g: GemmLaunch): Promise<KernelCall[]>
   }
 
   // Tensor cores: explicit tuning, else the per-device tile table (plain [N, K] weights, batch 1), else the default.
-  const fromTable = !g.tuning?.tiling && g.bLayout === 'nk' && g.batch === 1
+  const fromTable = !g.tuning?.tiling && g.bLayout === 'nk' && g.batch === 1 && !g.int8
     ? tableTiling(ctx.caps, g.M, g.N, g.K, g.allowSplit) : null;
-  let tiling = g.tuning?.tiling ?? fromTable ?? defaultSgTiling(ctx.caps.subgroupMaxSize, ctx.caps.limits.maxComputeWorkgroupStorageSize);
+  let tiling = g.tuning?.tiling ?? fromTable
+    ?? (g.int8 ? defaultI8Tiling(ctx.caps.subgroupMaxSize) : defaultSgTiling(ctx.caps.subgroupMaxSize, ctx.caps.limits.maxComputeWorkgroupStorageSize));
   // Vector-typed arrays for subgroupMatrixLoad/Store came with Tint's template spelling (Dawn d2749d8): an older
   // Dawn ('bool-argument') gets f16 staging arrays, or the default if the tiling then outgrows workgroup memory.
   if (tiling.vecSmem && ctx.caps.subgroupMatrixSyntax === 'bool-argument') {
@@ -465,7 +573,7 @@ async function launchGemm(ctx: GpuContext, g: GemmLaunch): Promise<KernelCall[]>
       kSplit = g.K;
     }
   }
-  const smem = sgWorkgroupBytes(tiling, g.bLayout);
+  const smem = sgWorkgroupBytes(tiling, g.bLayout, g.int8 ? 1 : 2);
   if (smem > ctx.caps.limits.maxComputeWorkgroupStorageSize) {
     fail(op, `tensor-core tiling needs ${smem} bytes of workgroup memory, over the adapter's ${ctx.caps.limits.maxComputeWorkgroupStorageSize}`);
   }
@@ -485,10 +593,14 @@ async function launchGemm(ctx: GpuContext, g: GemmLaunch): Promise<KernelCall[]>
   gemmSpec.vecB = tiling.staging === 'staged' && !g.tuning?.bLoader && (g.bLayout === 'nk' ? g.K % 8 === 0 : g.N % 8 === 0);
   const bLoader = g.tuning?.bLoader;
   const ablate = g.tuning?.ablate;
-  let source = subgroupMatrixMatmulWgsl(gemmSpec, tiling, { bLoader, ablate, syntax: ctx.caps.subgroupMatrixSyntax });
+  if (g.int8) {
+    const bad = int8TilingProblem(gemmSpec, tiling);
+    if (bad) fail(op, `int8 tiling ${JSON.stringify(tiling)}: ${bad}`);
+  }
+  let source = subgroupMatrixMatmulWgsl(gemmSpec, tiling, { bLoader, ablate, syntax: ctx.caps.subgroupMatrixSyntax, int8: !!g.int8 });
   // The split-K kernel's WGSL does not depend on the number of splits (a uniform): one pipeline for all of them.
   const keyTiling = splits > 1 ? { ...tiling, splitK: 'n' } : tiling;
-  let key = `matmul-sgm:${JSON.stringify(keyTiling)}:${specKey(gemmSpec)}${bLoader ? `:bl=${bLoader.name}` : ''}${ablate ? `:ablate=${ablate}` : ''}`;
+  let key = `matmul-sgm${g.int8 ? '-i8' : ''}:${JSON.stringify(keyTiling)}:${specKey(gemmSpec)}${bLoader ? `:bl=${bLoader.name}` : ''}${ablate ? `:ablate=${ablate}` : ''}`;
   const transform = g.tuning?.transform;
   if (transform) {
     source = transform.fn(source);

@@ -76,6 +76,8 @@ export interface FamilyBench<C extends FamilyConfig> {
   maxBatch?: number;
   /** The step's graph alone (no GPU): lets the benchmark check a resolution fits before allocating anything. */
   graph?(cfg: C, resolution: number, textTokens: number, batch?: number): Graph;
+  /** Whether `step` takes `int8` (W8A8 linears, `dit bench model --int8`). */
+  int8?: boolean;
   /** A step at `resolution` (pixels per side) of `batch` images (default 1) with seeded random inputs. */
-  step(ctx: GpuContext, weights: WeightStore, cfg: C, resolution: number, textTokens: number, batch?: number): Promise<BenchStep>;
+  step(ctx: GpuContext, weights: WeightStore, cfg: C, resolution: number, textTokens: number, batch?: number, opts?: { int8?: boolean }): Promise<BenchStep>;
 }

@@ -86,6 +86,11 @@ export interface LoadOptions {
    * kept quantized on the GPU and expanded per layer at use (about half the weight memory; loading/upload.ts).
    */
   weightsMode?: WeightsMode;
+  /**
+   * W8A8 linears in the transformer (FLUX only; off by default): faster where the GPU has int8 tensor cores, at a
+   * measured quality cost (docs/int8.md). The int8 weights are made from the f16 ones at the first step.
+   */
+  int8?: boolean;
 }
 
 export interface LoadTimes {
@@ -175,7 +180,8 @@ export class TextToImagePipeline {
       const scheduler = folder.schedulerConfig
         ? parseSchedulerConfig(folder.schedulerConfig, defaultScheduler(loaded.config), `${folder.root}/scheduler/scheduler_config.json`)
         : defaultScheduler(loaded.config);
-      const executor = new TransformerExecutor(ctx, store, loaded.config);
+      if (opts.int8 && loaded.config.family !== 'flux') throw new UserInputError(`int8 linears are implemented for FLUX transformers only; this model is ${loaded.config.family}: drop --int8`);
+      const executor = new TransformerExecutor(ctx, store, loaded.config, { int8: opts.int8 });
       return new TextToImagePipeline(ctx, folder, loaded.config, scheduler, executor, vae, text,
         { transformerMs, vaeMs, textMs: text?.loadMs ?? 0 }, warnings, freeTransformer);
     } catch (e) {
@@ -289,7 +295,7 @@ export class TextToImagePipeline {
     const settings: Record<string, string | number | null> = {
       model: this.folder.root, family: this.family, width, height, steps, guidance: guidance ?? null, seed,
       negative: useCfg ? (req.negative ?? '') : null, strength: req.image ? req.strength! : null,
-      max_sequence_length: maxSequenceLength, sampler: 'flow-match euler',
+      max_sequence_length: maxSequenceLength, sampler: 'flow-match euler', linears: this.executor.int8 ? 'w8a8 int8' : 'f16',
       noise: req.latentsFile ? `file:${req.latentsFile}` : req.noise ? 'given' : 'philox4x32-10 box-muller',
     };
     return {

@@ -30,11 +30,15 @@ export interface TransformerExecutorOptions {
    * and measures afresh. A sleep never exceeds the fraction of the previous call's time.
    */
   idleWaitFraction?: number;
+  /** W8A8 linears (FLUX; DitGraphOptions.int8). */
+  int8?: boolean;
 }
 
 export class TransformerExecutor implements DenoiseExecutor {
   private readonly plans: PlanCache<{ model: Compiled; lastCond: Conditioning | null; resultMs: number | null }>;
   private readonly idleWaitFraction: number;
+  /** W8A8 linears (the image's settings record it). */
+  readonly int8: boolean;
   /** Wall time spent compiling plans (first step at a new shape), ms. */
   compileMs = 0;
   /** Calls run one at a time: they share the compiled plans' input and output buffers. */
@@ -45,6 +49,8 @@ export class TransformerExecutor implements DenoiseExecutor {
     const f = opts.idleWaitFraction ?? 0;
     if (!(f >= 0 && f < 1)) throw new Error(`idleWaitFraction ${f} must be in [0, 1) (0 = read back at once)`);
     this.idleWaitFraction = f;
+    if (opts.int8 && config.family !== 'flux') throw new Error(`int8 linears are implemented for FLUX only (this transformer is ${config.family})`);
+    this.int8 = !!opts.int8;
   }
 
   /** Checks that a latent shape and conditioning fit this transformer (clear errors before any GPU work). */
@@ -72,7 +78,7 @@ export class TransformerExecutor implements DenoiseExecutor {
     const t0 = performance.now();
     const shape = { batch: 1, txtTokens: tokens, gridH, gridW };
     const model = this.config.family === 'flux'
-      ? await FluxTransformer.create(this.ctx, this.weights, this.config as FluxConfig, shape)
+      ? await FluxTransformer.create(this.ctx, this.weights, this.config as FluxConfig, shape, { int8: this.int8 })
       : await Sd3Transformer.create(this.ctx, this.weights, this.config as Sd3Config, shape);
     this.compileMs += performance.now() - t0;
     const entry = { model, lastCond: null as Conditioning | null, resultMs: null as number | null };

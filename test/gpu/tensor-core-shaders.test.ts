@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { splitCombineWgsl, subgroupMatrixAttentionWgsl, subgroupMatrixTiles } from '../../src/kernels-wgsl/attention-subgroup-matrix.wgsl.js';
 import { F16_LINEAR_SPEC } from '../../src/kernels-wgsl/matmul-epilogue.wgsl.js';
 import { subgroupMatrixMatmulWgsl, type SgTiling } from '../../src/kernels-wgsl/matmul-subgroup-matrix.wgsl.js';
-import { defaultSgTiling } from '../../src/kernels-wgsl/matmul.js';
+import { defaultI8Tiling, defaultSgTiling } from '../../src/kernels-wgsl/matmul.js';
 import { compilerMessages, openNullSubgroupMatrixDevice, type NullDevice } from '../helpers/null-device.js';
 
 let nul: NullDevice;
@@ -65,6 +65,32 @@ describe('matmul ablations (timing only): every one keeps the 7 bindings of a GE
       expect((await device.popErrorScope())?.message ?? null).toBeNull();
     });
   }
+});
+
+describe('int8 matmul (W8A8, subgroup-matrix generator)', () => {
+  const I8 = { ...GEMM, aType: 'u32', bType: 'u32' } as const;
+  const small: SgTiling = { sgM: 2, sgN: 2, fragM: 1, fragN: 1, bk: 32, staging: 'staged', stages: 1, groupM: 8, subgroupSize: 32, vecSmem: true, pad: 16 };
+  it('default int8 tiling: no compiler message', async () => {
+    expect(await messages(subgroupMatrixMatmulWgsl(I8, defaultI8Tiling(32), { int8: true }))).toEqual([]);
+  });
+  it('small tiling, 2x2 fragments, f32 out: no message; pipeline and a bind group of bindings 0-8', async () => {
+    for (const t of [small, { ...small, fragM: 2, fragN: 2, bk: 64 }]) expect(await messages(subgroupMatrixMatmulWgsl({ ...I8, outType: 'f32' }, t, { int8: true }))).toEqual([]);
+    const device = nul.device;
+    device.pushErrorScope('validation');
+    const module = device.createShaderModule({ code: subgroupMatrixMatmulWgsl(I8, small, { int8: true }) });
+    const pipeline = device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' } });
+    const buf = (usage: number) => device.createBuffer({ size: 256, usage });
+    device.createBindGroup({
+      layout: pipeline.getBindGroupLayout(0),
+      entries: [buf(0x40), ...Array.from({ length: 8 }, () => buf(0x80))].map((buffer, binding) => ({ binding, resource: { buffer } })),
+    });
+    expect((await device.popErrorScope())?.message ?? null).toBeNull();
+  });
+  it('refuses what the int8 kernel cannot do', () => {
+    expect(() => subgroupMatrixMatmulWgsl(I8, { ...small, bk: 48 }, { int8: true })).toThrow(/multiple of 32/);
+    expect(() => subgroupMatrixMatmulWgsl(I8, { ...small, vecSmem: false }, { int8: true })).toThrow(/vecSmem/);
+    expect(() => subgroupMatrixMatmulWgsl({ ...I8, bLayout: 'kn' }, small, { int8: true })).toThrow(/\[N, K\]/);
+  });
 });
 
 describe('attention (subgroup-matrix generator)', () => {

@@ -2,6 +2,7 @@
 // and batched matmul.
 import type { DType } from '../../gpu/kernel.js';
 import * as k from '../../kernels-wgsl/matmul.js';
+import { int8RowWords, quantizeRowsI8 } from '../../kernels-wgsl/quantize-i8.js';
 import { expectRank, expectShapeIs, fail, type Graph, type OpOptions, type Tensor } from './common.js';
 
 export interface LinearOptions extends OpOptions {
@@ -44,6 +45,10 @@ export function linear(g: Graph, x: Tensor, w: Tensor, opts: LinearOptions = {})
     rowsPerBatch = M / m.shape[0];
   }
   const { bias, residual, gate, activation, path } = opts;
+  const src = g.options.int8Weights ? g.weightRows(w) : null;
+  if (src && g.options.int8Weights!(src.weight.name)) {
+    return linearInt8(g, x, src, { ...opts, dtype }, label, outShape, rowsPerBatch);
+  }
   const [out] = g.op({
     kind: 'linear',
     name: opts.name ?? 'linear',
@@ -59,6 +64,58 @@ export function linear(g: Graph, x: Tensor, w: Tensor, opts: LinearOptions = {})
         k.linearCalls(ctx, {
           x: v(x), w: v(w), out: v(out), bias: bias && v(bias), activation, residual: residual && v(residual),
           gate: gate && v(gate.mod), gateChunk: gate?.chunk, rowsPerBatch, path, label,
+        }),
+    },
+  });
+  return out;
+}
+
+/** x -> its int8 form, per graph tensor (a tensor belongs to one graph). */
+const quantizedActivations = new WeakMap<Tensor, Tensor[]>();
+
+/**
+ * The W8A8 form of linear(): x is quantized per row (token) to int8 by its own op, then an int8 x int8 GEMM with
+ * the weight's int8 form (derived from the f16 weight at compile time) applies the same epilogue.
+ */
+function linearInt8(
+  g: Graph, x: Tensor, w: { weight: Tensor; start: number; count: number }, opts: LinearOptions & { dtype: DType }, label: string,
+  outShape: number[], rowsPerBatch: number | undefined,
+): Tensor {
+  const words = int8RowWords(w.weight.shape[1]);
+  const lead = x.shape.slice(0, -1);
+  const M = lead.reduce((a, b) => a * b, 1);
+  const wq = g.int8Weight(w.weight, words, w);
+  // [..., K] f16 -> [..., words] u32 (4 int8 each) + [M] f32 row scales; once per x (FLUX's single blocks run two
+  // linears, qkv and mlp_in, on the same x).
+  let pair = quantizedActivations.get(x);
+  if (!pair) {
+    const outs: Tensor[] = [];
+    outs.push(...g.op({
+      kind: 'quantize_i8',
+      name: `${opts.name ?? 'linear'}.quantize`,
+      inputs: [x],
+      outputs: [{ shape: [...lead, words], dtype: 'u32' }, { shape: [M], dtype: 'f32' }],
+      sharedBufferOk: true, // the kernel binds x read_write when it shares the outputs' buffer
+      exec: { type: 'kernel', launch: (ctx, v) => quantizeRowsI8(ctx, { x: v(x), q: v(outs[0]), scale: v(outs[1]), label: `${label}.quantize` }) },
+    }));
+    pair = outs;
+    quantizedActivations.set(x, pair);
+  }
+  const [xq, xs] = pair;
+  const { bias, residual, gate, activation } = opts;
+  const [out] = g.op({
+    kind: 'linear',
+    name: opts.name ?? 'linear',
+    inputs: [xq, xs, wq.q, wq.scale, bias, residual, gate?.mod],
+    outputs: [{ shape: outShape, dtype: opts.dtype, name: opts.name }],
+    inPlace: residual ? [{ output: 0, input: residual, required: false }] : [],
+    sharedBufferOk: true,
+    exec: {
+      type: 'kernel',
+      launch: (ctx, v) =>
+        k.linearI8Calls(ctx, {
+          xq: v(xq), xScale: v(xs), wq: v(wq.q), wScale: v(wq.scale), out: v(out), bias: bias && v(bias), activation,
+          residual: residual && v(residual), gate: gate && v(gate.mod), gateChunk: gate?.chunk, rowsPerBatch, path: opts.path, label,
         }),
     },
   });

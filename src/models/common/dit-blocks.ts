@@ -38,6 +38,12 @@ export interface DitGraphOptions {
    * position tables and the output cover only these rows; `attend` must then see the other ranks' tokens.
    */
   tokens?: { text: { start: number; count: number }; image: { start: number; count: number } };
+  /**
+   * W8A8 linears (off by default): the model's choice of linears runs int8 x int8 with per-token activation and
+   * per-output-feature weight scales (graph.int8Weight, kernels-wgsl/quantize-i8.ts). Faster where the adapter has
+   * int8 tensor cores, at a measured quality cost (docs/int8.md).
+   */
+  int8?: boolean;
 }
 
 /** adaLN-zero modulation: silu(cond) [B, C] -> [B, chunks * D] f32 (shift/scale/gate vectors, chunk-major). */

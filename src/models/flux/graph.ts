@@ -52,6 +52,16 @@ export interface FluxStepInputs {
 
 export const FLUX_TIME_FACTOR = 1000;
 
+/**
+ * Which linears run as W8A8 with opts.int8: the blocks' attention projections and MLPs (BFL names
+ * double_blocks.*.{img,txt}_attn.{qkv,proj}, *_mlp.{0,2}, single_blocks.*.linear1/linear2: ~99% of a step's
+ * GEMM FLOPs). The adaLN modulation linears (one row per image, f16 weight traffic only), the embedders and
+ * the final layer stay f16: their errors would reach every token.
+ */
+export function fluxInt8Weight(name: string): boolean {
+  return /^(double|single)_blocks\./.test(name) && !/(_mod|\.modulation)\.lin\./.test(name);
+}
+
 /** Builds the graph of one FLUX forward step. Inputs: img, txt, pooled, t_emb, [g_emb]; output: velocity. */
 export function buildFluxGraph(cfg: FluxConfig, shape: FluxShape, opts: DitGraphOptions = {}): Graph {
   const { batch: B, txtTokens: LtAll, gridH, gridW } = shape;
@@ -69,7 +79,7 @@ export function buildFluxGraph(cfg: FluxConfig, shape: FluxShape, opts: DitGraph
   const H = cfg.numHeads;
   const M = cfg.mlpHidden;
   const hd = cfg.headDim;
-  const g = new Graph(`flux-${gridH}x${gridW}-t${Lt}`);
+  const g = new Graph(`flux-${gridH}x${gridW}${opts.int8 ? '-int8' : ''}-t${Lt}`, opts.int8 ? { int8Weights: fluxInt8Weight } : {});
   const W = (name: string, s: number[]) => g.weight(name, s, 'f16');
   /** nn.Linear `prefix` [nOut, nIn] with bias (when `bias`). */
   const lw = (prefix: string, nOut: number, nIn: number, bias = true): LinearWeights => ({ w: W(`${prefix}.weight`, [nOut, nIn]), b: bias ? W(`${prefix}.bias`, [nOut]) : undefined });

@@ -58,9 +58,10 @@ export const flux: ModelFamily<FluxConfig> = {
     seed: 1,
     maxBatch: 64,
     graph: (cfg, resolution, textTokens, batch = 1) => buildFluxGraph(cfg, { batch, txtTokens: textTokens, gridH: resolution / 16, gridW: resolution / 16 }),
-    async step(ctx, weights, cfg, resolution, textTokens, batch = 1) {
+    int8: true,
+    async step(ctx, weights, cfg, resolution, textTokens, batch = 1, opts = {}) {
       const grid = resolution / 16; // VAE /8, then 2x2 packing
-      const model = await FluxTransformer.create(ctx, weights, cfg, { batch, txtTokens: textTokens, gridH: grid, gridW: grid });
+      const model = await FluxTransformer.create(ctx, weights, cfg, { batch, txtTokens: textTokens, gridH: grid, gridW: grid }, { int8: opts.int8 });
       // Batch b: b different images (seeded per element), different timesteps, as a batched server would run them.
       model.setInputs({
         img: uniformArray(batch * grid * grid * cfg.inChannels, 1), txt: uniformArray(batch * textTokens * cfg.contextInDim, 2, 0.3),
