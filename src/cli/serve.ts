@@ -29,6 +29,7 @@ interface ServeFlags {
   drainSeconds: string;
   publicUrl?: string;
   robustness: boolean;
+  int8?: boolean;
   engineThread: boolean;
   debug?: boolean;
   quiet?: boolean;
@@ -81,6 +82,7 @@ export function configFromFlags(f: ServeFlags): ServeConfig {
     drainSeconds: positive(f.drainSeconds, '--drain-seconds'),
     publicUrl: f.publicUrl ?? null,
     robustness: f.robustness,
+    int8: !!f.int8,
     engineThread: f.engineThread,
     logLevel: f.debug ? 'debug' : f.quiet ? 'warn' : 'info',
   });
@@ -117,6 +119,7 @@ export function registerServe(program: Command): void {
     .option('--drain-seconds <s>', 'on SIGINT/SIGTERM, let admitted work finish this long before failing it', String(d.drainSeconds))
     .option('--public-url <url>', 'base of absolute URLs in responses (default: the Host the client used)')
     .option('--no-robustness', "turn Dawn's robustness transform off (faster on real GPUs)")
+    .option('--int8', 'FLUX: run the transformer\'s block linears as W8A8 int8 (faster on GPUs with int8 tensor cores; small quality cost, docs/int8.md)')
     .option('--no-engine-thread', 'run the engines on the HTTP thread (default: one engine thread, so status reads do not wait behind GPU work)')
     .option('--quiet', 'log warnings only')
     .option('--debug', 'debug logging')

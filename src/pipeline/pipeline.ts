@@ -149,6 +149,8 @@ export class TextToImagePipeline {
 
   static async load(ctx: GpuContext, modelPath: string, opts: LoadOptions = {}): Promise<TextToImagePipeline> {
     const folder = await resolveModelFolder(modelPath);
+    // Refused before any weight is read.
+    if (opts.int8 && folder.family !== 'flux') throw new UserInputError(`int8 linears are implemented for FLUX transformers only; this model is ${folder.family}: drop --int8`);
     const warnings: string[] = [];
     let t0 = performance.now();
     const store = new WeightStore();
@@ -180,7 +182,6 @@ export class TextToImagePipeline {
       const scheduler = folder.schedulerConfig
         ? parseSchedulerConfig(folder.schedulerConfig, defaultScheduler(loaded.config), `${folder.root}/scheduler/scheduler_config.json`)
         : defaultScheduler(loaded.config);
-      if (opts.int8 && loaded.config.family !== 'flux') throw new UserInputError(`int8 linears are implemented for FLUX transformers only; this model is ${loaded.config.family}: drop --int8`);
       const executor = new TransformerExecutor(ctx, store, loaded.config, { int8: opts.int8 });
       return new TextToImagePipeline(ctx, folder, loaded.config, scheduler, executor, vae, text,
         { transformerMs, vaeMs, textMs: text?.loadMs ?? 0 }, warnings, freeTransformer);

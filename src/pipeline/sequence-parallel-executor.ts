@@ -38,6 +38,8 @@ export interface SpExecutorOptions {
   maxPlans?: number;
   /** See SequenceParallel.chunkBytes. */
   chunkBytes?: number;
+  /** W8A8 int8 linears (FLUX; DitGraphOptions.int8): each rank quantizes its own weights. */
+  int8?: boolean;
 }
 
 interface PlanSet {
@@ -83,7 +85,7 @@ export class SequenceParallelExecutor implements DenoiseExecutor {
         const rows = q.shape[2] === joint[r] ? joint : image;
         return parallelAttention(g, q, k, v, { comm: m.comm, strategy: this.opts.strategy, ulysses: this.opts.ulysses, rows, chunkBytes: this.opts.chunkBytes }, name, overlap);
       };
-      const graphOpts = { tokens: shards[r], attend: this.degree > 1 ? attend : undefined };
+      const graphOpts = { tokens: shards[r], attend: this.degree > 1 ? attend : undefined, int8: this.opts.int8 };
       return this.config.family === 'flux'
         ? FluxTransformer.create(m.ctx, m.weights, this.config as FluxConfig, shape, graphOpts)
         : Sd3Transformer.create(m.ctx, m.weights, this.config as Sd3Config, shape, graphOpts);

@@ -54,6 +54,8 @@ export interface ServeConfig {
   drainSeconds: number;
   /** Dawn robustness (on in tests; off for speed on a real GPU). */
   robustness: boolean;
+  /** W8A8 int8 linears in FLUX transformers (docs/int8.md); off by default. */
+  int8: boolean;
   /**
    * Run the engines (Dawn devices, models, text encoders, VAE) on one engine thread, off the HTTP thread (default).
    * false: on the HTTP thread, as before the engine thread existed (status reads then wait behind command encoding,
@@ -93,6 +95,7 @@ export function defaultConfig(over: Partial<ServeConfig> = {}): ServeConfig {
     retention: { maxFiles: 1000, maxAgeSeconds: 24 * 3600 },
     drainSeconds: 30,
     robustness: true,
+    int8: false,
     engineThread: true,
     host: '127.0.0.1',
     port: 8080,

@@ -24,6 +24,8 @@ export interface FluxEngineSource {
   txtTokens: number;
   /** Resolutions served (one compiled plan each stays resident). */
   resolutions: readonly number[];
+  /** W8A8 int8 linears (docs/int8.md). */
+  int8?: boolean;
 }
 
 export class FluxEngine implements Engine {
@@ -40,7 +42,7 @@ export class FluxEngine implements Engine {
     name: string,
   ) {
     this.description = `FLUX transformer (${name}, D=${cfg.hiddenSize}, ${cfg.doubleBlocks}+${cfg.singleBlocks} blocks) + interim text/VAE stand-ins`;
-    this.executor = new TransformerExecutor(ctx, store, cfg, { maxPlans: Math.max(1, src.resolutions.length), idleWaitFraction: serveIdleWaitFraction() });
+    this.executor = new TransformerExecutor(ctx, store, cfg, { maxPlans: Math.max(1, src.resolutions.length), idleWaitFraction: serveIdleWaitFraction(), int8: src.int8 });
   }
 
   static async open(ctx: GpuContext, src: FluxEngineSource): Promise<FluxEngine> {

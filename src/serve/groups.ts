@@ -13,7 +13,7 @@ export class GroupExecutors implements GroupSource {
   /** How members talk: 'nccl' across real GPUs, 'in-process' on one shared adapter. */
   readonly transport: 'nccl' | 'in-process';
 
-  constructor(private readonly workers: readonly DeviceWorker[], sharedAdapter: boolean, private readonly maxPlans: number) {
+  constructor(private readonly workers: readonly DeviceWorker[], sharedAdapter: boolean, private readonly maxPlans: number, private readonly int8 = false) {
     this.transport = !sharedAdapter && probeNccl().ok ? 'nccl' : 'in-process';
   }
 
@@ -40,7 +40,7 @@ export class GroupExecutors implements GroupSource {
     // Ulysses when the degree divides the heads (FLUX.1: 24), ring otherwise (tiny test models have one head).
     const cfg = members[0].config;
     const strategy = cfg.numHeads % gpus.length === 0 ? 'ulysses' : 'ring';
-    const ex = new SequenceParallelExecutor(members.map((m, r) => ({ ctx: m.ctx, weights: m.weights, comm: comms[r] })), cfg, { strategy, maxPlans: this.maxPlans });
+    const ex = new SequenceParallelExecutor(members.map((m, r) => ({ ctx: m.ctx, weights: m.weights, comm: comms[r] })), cfg, { strategy, maxPlans: this.maxPlans, int8: this.int8 });
     this.cache.set(key, { ex, destroy });
     return ex;
   }

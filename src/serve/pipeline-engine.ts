@@ -25,11 +25,11 @@ export class PipelineEngine implements Engine {
     this.description = `${pipe.family} pipeline ${pipe.folder.root}`;
     const e = pipe.executor;
     // One resident plan per served resolution (the pipeline's own executor keeps two).
-    this.executor = new TransformerExecutor(e.ctx, e.weights, e.config, { maxPlans: Math.max(1, resolutions.length), idleWaitFraction: serveIdleWaitFraction() });
+    this.executor = new TransformerExecutor(e.ctx, e.weights, e.config, { maxPlans: Math.max(1, resolutions.length), idleWaitFraction: serveIdleWaitFraction(), int8: e.int8 });
   }
 
-  static async open(ctx: GpuContext, modelPath: string, resolutions: readonly number[], maxTokens: number | null = null): Promise<PipelineEngine> {
-    const pipe = await TextToImagePipeline.load(ctx, modelPath, { vaeEncoder: true });
+  static async open(ctx: GpuContext, modelPath: string, resolutions: readonly number[], maxTokens: number | null = null, int8 = false): Promise<PipelineEngine> {
+    const pipe = await TextToImagePipeline.load(ctx, modelPath, { vaeEncoder: true, int8 });
     let budget: PromptBudget | null = null;
     if (pipe.text) {
       const t = pipe.folder.tokenizers;

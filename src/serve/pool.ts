@@ -48,8 +48,8 @@ export async function openEngine(ctx: GpuContext, cfg: ServeConfig): Promise<Eng
     throw new UserInputError(`--model ${cfg.model}: no such file or folder; give a model folder (diffusers pipeline or BFL file set), a FLUX transformer file, or random:flux1-dev`, 'BAD_FILE');
   }
   const single = random || info!.isFile();
-  if (single) return FluxEngine.open(ctx, { model: cfg.model, txtTokens: cfg.txtTokens ?? 512, resolutions: cfg.resolutions });
-  return PipelineEngine.open(ctx, cfg.model, cfg.resolutions, cfg.txtTokens);
+  if (single) return FluxEngine.open(ctx, { model: cfg.model, txtTokens: cfg.txtTokens ?? 512, resolutions: cfg.resolutions, int8: cfg.int8 });
+  return PipelineEngine.open(ctx, cfg.model, cfg.resolutions, cfg.txtTokens, cfg.int8);
 }
 
 /** Opens the devices and engines in this thread, compiles and times every resolution and degree. */
@@ -87,7 +87,7 @@ export async function openDeviceWorkers(cfg: ServeConfig, opts: OpenOptions = {}
     let groups: GroupExecutors | null = null;
     const degrees = [2, 4, 8].filter((k) => k <= Math.min(cfg.maxDegree, cfg.gpus));
     if (degrees.length) {
-      groups = new GroupExecutors(workers, cfg.sharedAdapter, cfg.resolutions.length);
+      groups = new GroupExecutors(workers, cfg.sharedAdapter, cfg.resolutions.length, cfg.int8);
       for (const w of workers) w.joinGroups(groups, workers);
       for (const k of degrees) {
         const ids = workers.slice(0, k).map((w) => w.gpu);

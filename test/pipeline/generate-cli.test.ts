@@ -120,6 +120,14 @@ describe('dit generate end to end (tiny FLUX folder)', () => {
     await expect(run('x', '--model', `${FIX}flux`, '--negative', 'blurry', '--size', '48x32', '--steps', '1')).rejects.toThrow(/--negative is for SD3/);
     await expect(run('x', '--model', `${FIX}flux`, '--size', '46x32', '--steps', '1')).rejects.toThrow(/width 46 is not divisible by 4/);
   });
+
+  it('--int8 runs the W8A8 linears and records them in the settings; an SD3 folder refuses it by name', async () => {
+    const out = join(dir, 'int8.png');
+    await run('a red circle', '--model', `${FIX}flux`, '--size', '48x32', '--steps', '2', '--seed', '5', '--max-sequence-length', '64', '-o', out, '--int8', '--no-progress');
+    const meta = readPngText(new Uint8Array(readFileSync(out)));
+    expect(JSON.parse(meta.settings)).toMatchObject({ linears: 'w8a8 int8' });
+    await expect(run('x', '--model', `${FIX}sd3`, '--size', '32x32', '--steps', '1', '--int8', '--no-progress')).rejects.toThrow(/int8 linears are implemented for FLUX.*drop --int8/);
+  });
 });
 
 describe('generation defaults', () => {

@@ -61,3 +61,33 @@ describe('sequence-parallel groups in the server', () => {
     expect(ready.alive_gpus).toBe(1);
   });
 });
+
+describe('int8 linears in the server (--int8)', () => {
+  it('degree-1 and degree-2 steps both run W8A8 and agree; the image stays near the f16 one', async () => {
+    const q = await tinyServer({ gpus: 2, resolutions: [32], maxDegree: 2, policy: 'xdit:2', int8: true });
+    const q1 = await tinyServer({ gpus: 1, resolutions: [32], int8: true });
+    const f = await tinyServer({ gpus: 1, resolutions: [32] });
+    try {
+      const payload = { prompt: 'int8 steps', size: '32x32', steps: 3, seed: 7, wait: true };
+      const image = async (s: RunningServer) => {
+        const j = (await s.app.inject({ method: 'POST', url: '/v1/generations', payload })).json();
+        expect(j.state).toBe('done');
+        return sharp((await s.app.inject({ method: 'GET', url: `/v1/generations/${j.id}/image` })).rawPayload).raw().toBuffer();
+      };
+      // sp: the f16 degree-2 server above (xdit:2).
+      const [a2, a1, f1, f2] = [await image(q), await image(q1), await image(f), await image(sp)];
+      const maxDiff = (x: Buffer, y: Buffer) => x.reduce((m, v, i) => Math.max(m, Math.abs(v - y[i])), 0);
+      const meanDiff = (x: Buffer, y: Buffer) => x.reduce((m, v, i) => m + Math.abs(v - y[i]), 0) / x.length;
+      console.log(`int8 degree 2 vs degree 1: max ${maxDiff(a2, a1)}; int8 vs f16 (degree 1): mean ${meanDiff(a1, f1).toFixed(2)}, max ${maxDiff(a1, f1)}`);
+      // Per-token scales do not depend on how the tokens are sharded: the two int8 runs differ by reduction order only.
+      expect(maxDiff(a2, a1)).toBeLessThanOrEqual(3);
+      // int8 is not f16 (the option took effect), but close to it.
+      expect(meanDiff(a1, f1)).toBeGreaterThan(0);
+      expect(meanDiff(a1, f1)).toBeLessThan(8);
+      // The degree-2 plans took the option too: an ignored flag would reproduce the f16 degree-2 image exactly.
+      expect(meanDiff(a2, f2)).toBeGreaterThan(0);
+    } finally {
+      await Promise.all([q.close(), q1.close(), f.close()]);
+    }
+  });
+});
