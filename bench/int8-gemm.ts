@@ -15,7 +15,7 @@ import { GpuContext } from '../src/gpu/context.js';
 import { allocTensor, runCalls, type KernelCall, type TensorView } from '../src/gpu/kernel.js';
 import { timeCalls } from '../src/gpu/timer.js';
 import { int8MatmulUnavailable } from '../src/gpu/variants.js';
-import { defaultI8Tiling, int8Tiling, linearCalls, linearI8Calls, type SgAblation, type SgTiling } from '../src/kernels-wgsl/matmul.js';
+import { defaultI8Tiling, defaultSgTiling, int8Tiling, linearCalls, linearI8Calls, type SgAblation, type SgTiling } from '../src/kernels-wgsl/matmul.js';
 import { int8RowWords, quantizeRowsI8 } from '../src/kernels-wgsl/quantize-i8.js';
 import { randomFill } from '../src/kernels-wgsl/random-fill.js';
 import { fromF16Array } from '../src/util/f16.js';
@@ -28,8 +28,12 @@ mkdirSync(outDir, { recursive: true });
 interface Shape { name: string; M: number; K: number; N: number }
 const PAIRS: [string, number, number][] = [['proj', 3072, 3072], ['qkv', 3072, 9216], ['mlp_up', 3072, 12288], ['mlp_down', 12288, 3072], ['single_out', 15360, 3072]];
 const ALL: Shape[] = [4608, 1536].flatMap((M) => PAIRS.map(([n, K, N]) => ({ name: `${n}_${M === 4608 ? 1024 : 512}`, M, K, N })));
+// --small-m: the double blocks' per-stream GEMMs (img 1024 rows at 512², txt 512 rows at both sizes), where 128-row
+// tiles leave the GPU under-filled: f16 and int8 with split-K and 64-row tiles.
+const SMALL_M: Shape[] = [1024, 512].flatMap((M) => PAIRS.slice(0, 4).map(([n, K, N]) => ({ name: `${n}_m${M}`, M, K, N })));
+const smallM = argv.includes('--small-m');
 const only = flag('--shapes')?.split(',');
-const SHAPES = only ? ALL.filter((s) => only.includes(s.name)) : ALL;
+const SHAPES = smallM ? SMALL_M : only ? ALL.filter((s) => only.includes(s.name)) : ALL;
 
 interface Row { shape: string; M: number; K: number; N: number; what: string; ms?: number; tflops?: number; relErr?: number; error?: string }
 
@@ -107,10 +111,22 @@ async function main() {
       dump();
     };
     await run('f16 linear (tile table)', await linearCalls(ctx, { x, w, out }), { check: true });
+    if (smallM) {
+      const f = defaultSgTiling(sg, ctx.caps.limits.maxComputeWorkgroupStorageSize);
+      const f16Variants: [string, SgTiling][] = [
+        ['f16 default', f], ['f16 split-K 2', { ...f, splitK: 2 }], ['f16 split-K 3', { ...f, splitK: 3 }],
+        ['f16 64x128 (2x4 sg of 2x2)', { ...f, fragM: 2, fragN: 2, sgM: 2, sgN: 4 }],
+      ];
+      for (const [name, t] of f16Variants) await run(name, await linearCalls(ctx, { x, w, out }, { tiling: t }), { check: true });
+    }
     await run('quantize activations (int8)', [quantX], { countFlops: false });
     const i8 = (t: SgTiling, ablate?: SgAblation) => linearI8Calls(ctx, { xq, xScale: xs, wq, wScale: ws, out }, { tiling: t, ablate });
     const chosen = int8Tiling(sg, s.M, s.N, s.K);
-    const perShape: [string, SgTiling][] = [...tilings, ['int8 default, split-K 3', { ...base, splitK: 3 }], ['int8 chosen (int8Tiling)', chosen]];
+    const perShape: [string, SgTiling][] = smallM
+      ? [['int8 default', base], ['int8 split-K 2', { ...base, splitK: 2 }], ['int8 split-K 3', { ...base, splitK: 3 }],
+        ['int8 64x128 (2x4 sg of 2x2)', { ...base, fragM: 2, fragN: 2 }], ['int8 64x128 split-K 2', { ...base, fragM: 2, fragN: 2, splitK: 2 }],
+        ['int8 chosen (int8Tiling)', chosen]]
+      : [...tilings, ['int8 default, split-K 3', { ...base, splitK: 3 }], ['int8 chosen (int8Tiling)', chosen]];
     for (const [name, t] of perShape) {
       try {
         await run(name, await i8(t), { check: true });
@@ -120,7 +136,7 @@ async function main() {
       }
     }
     await run('quantize + int8 GEMM (chosen)', [quantX, ...(await i8(chosen))], { check: true });
-    if (s.name === 'mlp_up_1024') {
+    if (s.name === 'mlp_up_1024' && !smallM) {
       for (const ab of ['mma-only', 'no-barrier', 'no-stage'] as const) await run(`int8 default [${ab}]`, await i8(base, ab));
     }
     for (const t of [x, w, out, xq, xs, wq, ws]) t.buffer.destroy();

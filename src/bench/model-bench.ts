@@ -2,6 +2,7 @@
 // SD3-medium by default, whatever family's `bench` preset) per resolution: median step time, achieved TFLOP/s, GPU
 // memory, CPU encode time, and where the GPU time goes.
 import type { GpuContext } from '../gpu/context.js';
+import type { Plan } from '../graph/executor.js';
 import { keepBusy, median } from '../gpu/timer.js';
 import type { FamilyConfig, ModelFamily } from '../models/family.js';
 import { analyzeLiveness } from '../graph/liveness.js';
@@ -20,6 +21,13 @@ export interface ModelBenchRow {
   samplesMs: number[];
   /** Time for run() to encode and submit (CPU side). */
   encodeMs: number;
+  /**
+   * GPU time per step from timestamps at the step's compute-pass boundaries (first pass start to last pass end),
+   * median and samples: the analogue of CUDA-event timing; the wall time above adds the CPU encode before the GPU
+   * starts and the wait for completion. Absent without timestamp queries (and in files written before).
+   */
+  gpuMedianMs?: number;
+  gpuSamplesMs?: number[];
   tflops: number;
   stepTflop: number;
   weightBytes: number;
@@ -38,23 +46,25 @@ export interface ModelBenchRow {
  * enough to drop its clocks, and two short steps do not always bring them back (src/gpu/timer.ts; the same 512²
  * step measured 144-162 ms across H200 calls with 2 warm-up steps, 2026-11-30).
  */
-async function timeSteps(ctx: GpuContext, run: () => Promise<void>, reps: number, warmupMs: number): Promise<{ samples: number[]; encodeMs: number[] }> {
+async function timeSteps(ctx: GpuContext, plan: Plan, reps: number, warmupMs: number): Promise<{ samples: number[]; encodeMs: number[]; gpuMs: number[] }> {
   const samples: number[] = [];
   const encodeMs: number[] = [];
+  const gpuMs: number[] = [];
   await keepBusy(warmupMs, async () => {
-    await run();
+    await plan.run();
     await ctx.sync();
   }, 2);
   for (let r = 0; r < reps; r++) {
     await ctx.sync();
     const t0 = performance.now();
-    await run();
-    const t1 = performance.now();
+    // Wall time: encode + submit + until the GPU is done (runTimed then maps 16 bytes per pass of timestamps).
+    const gpu = await plan.runTimed();
     await ctx.sync();
     samples.push(performance.now() - t0);
-    encodeMs.push(t1 - t0);
+    encodeMs.push(plan.lastRun?.encodeMs ?? 0);
+    if (gpu !== null) gpuMs.push(gpu);
   }
-  return { samples, encodeMs };
+  return { samples, encodeMs, gpuMs };
 }
 
 export interface ModelBenchOptions<C extends FamilyConfig> {
@@ -107,6 +117,7 @@ export async function benchModel<C extends FamilyConfig>(ctx: GpuContext, family
       throw new Error(`${name}: batch ${b} is not supported (this family's graph takes batch 1..${bench.maxBatch ?? 1}); drop it from --batch or skip this family`);
     }
   }
+  if (opts.int8 && !bench.int8) log(`${name}: this family has no int8 path; no W8A8 rows`);
   log(`${name}: generating random weights on the GPU…`);
   const { store, bytes } = await randomWeightStore(ctx, cfg, bench.seed);
   log(`${name} random weights on GPU: ${(bytes / 2 ** 30).toFixed(2)} GiB`);
@@ -119,24 +130,24 @@ export async function benchModel<C extends FamilyConfig>(ctx: GpuContext, family
         const step = await bench.step(ctx, store, cfg, res, textTokens, batch);
         try {
           log(`${tag}: timing ${opts.reps ?? 5} steps after ≥ 2 warm-up steps and ≥ ${opts.warmupMs ?? 1000} ms…`);
-          const { samples, encodeMs } = await timeSteps(ctx, () => step.plan.run(), opts.reps ?? 5, opts.warmupMs ?? 1000);
+          const { samples, encodeMs, gpuMs } = await timeSteps(ctx, step.plan, opts.reps ?? 5, opts.warmupMs ?? 1000);
           const v = await step.plan.readOutput('velocity');
           const prof = await step.plan.profile();
-          const row = makeRow(name, res, step.imageTokens, textTokens, batch, samples, encodeMs, step.plan.stats, bytes, v, prof);
+          const row = makeRow(name, res, step.imageTokens, textTokens, batch, samples, encodeMs, step.plan.stats, bytes, v, prof, gpuMs);
           rows.push(row);
-          log(`${tag}: ${row.medianMs.toFixed(1)} ms/step${batch > 1 ? ` (${(row.medianMs / batch).toFixed(1)} ms per image)` : ''}, ${row.tflops.toFixed(0)} TFLOP/s, encode ${row.encodeMs.toFixed(2)} ms, activations ${(row.activationBytes / 2 ** 30).toFixed(2)} GiB, finite=${row.finite}`);
+          log(`${tag}: ${row.medianMs.toFixed(1)} ms/step${row.gpuMedianMs !== undefined ? ` (GPU ${row.gpuMedianMs.toFixed(1)})` : ''}${batch > 1 ? ` (${(row.medianMs / batch).toFixed(1)} ms per image)` : ''}, ${row.tflops.toFixed(0)} TFLOP/s, encode ${row.encodeMs.toFixed(2)} ms, activations ${(row.activationBytes / 2 ** 30).toFixed(2)} GiB, finite=${row.finite}`);
           if (opts.int8 && bench.int8) {
             // Same weights, same seeded inputs: the W8A8 step, timed the same way, and its velocity against the f16 one.
             step.destroy();
             log(`${tag} W8A8: quantizing weights (first time), building and compiling the step…`);
             const q = await bench.step(ctx, store, cfg, res, textTokens, batch, { int8: true });
             try {
-              const t = await timeSteps(ctx, () => q.plan.run(), opts.reps ?? 5, opts.warmupMs ?? 1000);
+              const t = await timeSteps(ctx, q.plan, opts.reps ?? 5, opts.warmupMs ?? 1000);
               const vq = await q.plan.readOutput('velocity');
-              const qrow = makeRow(`${name} W8A8`, res, q.imageTokens, textTokens, batch, t.samples, t.encodeMs, q.plan.stats, bytes, vq, await q.plan.profile());
+              const qrow = makeRow(`${name} W8A8`, res, q.imageTokens, textTokens, batch, t.samples, t.encodeMs, q.plan.stats, bytes, vq, await q.plan.profile(), t.gpuMs);
               qrow.velocityRelL2VsF16 = relL2(vq, v);
               rows.push(qrow);
-              log(`${tag} W8A8: ${qrow.medianMs.toFixed(1)} ms/step, ${qrow.tflops.toFixed(0)} TFLOP/s, velocity relL2 vs f16 ${qrow.velocityRelL2VsF16.toExponential(2)}, finite=${qrow.finite}`);
+              log(`${tag} W8A8: ${qrow.medianMs.toFixed(1)} ms/step${qrow.gpuMedianMs !== undefined ? ` (GPU ${qrow.gpuMedianMs.toFixed(1)})` : ''}, ${qrow.tflops.toFixed(0)} TFLOP/s, velocity relL2 vs f16 ${qrow.velocityRelL2VsF16.toExponential(2)}, finite=${qrow.finite}`);
             } finally {
               q.destroy();
             }
@@ -165,11 +176,12 @@ function relL2(a: Float32Array, ref: Float32Array): number {
 function makeRow(
   model: string, res: number, imageTokens: number, textTokens: number, batch: number, samples: number[], encodeMs: number[],
   stats: { flops: number; activationBytes: number; dispatches: number }, weightBytes: number, v: Float32Array,
-  prof: { gpuMs: number; byKind: ModelBenchRow['breakdown'] },
+  prof: { gpuMs: number; byKind: ModelBenchRow['breakdown'] }, gpuMs: number[] = [],
 ): ModelBenchRow {
   const ms = median(samples);
   return {
     model, resolution: res, imageTokens, textTokens, batch, medianMs: ms, samplesMs: samples, encodeMs: median(encodeMs),
+    ...(gpuMs.length ? { gpuMedianMs: median(gpuMs), gpuSamplesMs: gpuMs } : {}),
     tflops: stats.flops / (ms / 1e3) / 1e12, stepTflop: stats.flops / 1e12, weightBytes, activationBytes: stats.activationBytes,
     dispatches: stats.dispatches, finite: v.every(Number.isFinite),
     breakdown: prof.byKind.map(({ kind, ms: kms, fraction, tflops, gbps, count }) => ({ kind, ms: kms, fraction, tflops, gbps, count })),
@@ -187,10 +199,10 @@ export function modelMarkdown(device: string, rows: ModelBenchRow[], torch?: { d
   const out: string[] = [];
   out.push(`# Model step benchmarks`, '', `- Device: ${device}; date ${new Date().toISOString().slice(0, 10)}; random weights, real shapes, median of the timed steps after ≥ 2 warm-up steps and ≥ 1 s of them; batch b > 1: one step of b images (ms/step is the whole batch).`);
   if (torch) out.push(`- PyTorch reference: bench/reference/step_time.py (bf16, SDPA, eager) on ${torch.device} in the same run.`);
-  out.push('', '| model | res | batch | tokens (img+txt) | ms/step (WGSL) | TFLOP/s | ms/step (PyTorch) | WGSL / PyTorch time | weights GiB | activations GiB | CPU encode ms | dispatches | finite |', '|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|');
+  out.push('', '| model | res | batch | tokens (img+txt) | ms/step (WGSL) | GPU ms/step (pass timestamps) | TFLOP/s | ms/step (PyTorch) | WGSL / PyTorch time | weights GiB | activations GiB | CPU encode ms | dispatches | finite |', '|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|');
   for (const r of rows) {
     const t = (r.batch ?? 1) === 1 ? torch?.lookup(r.model, r.resolution) : undefined;
-    out.push(`| ${r.model} | ${r.resolution}² | ${r.batch ?? 1} | ${r.imageTokens}+${r.textTokens} | ${r.medianMs.toFixed(1)} | ${r.tflops.toFixed(0)} | ${t ? t.ms.toFixed(1) : '–'} | ${t ? (r.medianMs / t.ms).toFixed(2) + '×' : '–'} | ${(r.weightBytes / 2 ** 30).toFixed(2)} | ${(r.activationBytes / 2 ** 30).toFixed(2)} | ${r.encodeMs.toFixed(2)} | ${r.dispatches} | ${r.finite ? 'yes' : 'NO'} |`);
+    out.push(`| ${r.model} | ${r.resolution}² | ${r.batch ?? 1} | ${r.imageTokens}+${r.textTokens} | ${r.medianMs.toFixed(1)} | ${r.gpuMedianMs !== undefined ? r.gpuMedianMs.toFixed(1) : '–'} | ${r.tflops.toFixed(0)} | ${t ? t.ms.toFixed(1) : '–'} | ${t ? (r.medianMs / t.ms).toFixed(2) + '×' : '–'} | ${(r.weightBytes / 2 ** 30).toFixed(2)} | ${(r.activationBytes / 2 ** 30).toFixed(2)} | ${r.encodeMs.toFixed(2)} | ${r.dispatches} | ${r.finite ? 'yes' : 'NO'} |`);
   }
   const q = rows.filter((r) => r.velocityRelL2VsF16 !== undefined);
   if (q.length) {

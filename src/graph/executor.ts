@@ -334,6 +334,8 @@ export class Plan {
    * spent inside host ops.
    */
   lastRun: { encodeMs: number; hostMs: number } | null = null;
+  /** runTimed's query set and buffers (made on first use). */
+  private stepTimer: { passes: number; set: GPUQuerySet; resolve: GPUBuffer; read: GPUBuffer } | null = null;
 
   constructor(
     readonly ctx: GpuContext,
@@ -387,6 +389,67 @@ export class Plan {
    */
   async run(): Promise<void> {
     await this.execute(null);
+  }
+
+  /**
+   * run() with a GPU timestamp at the start and end of every compute pass (the same passes run() records, so the
+   * work is the same), for benchmarks: resolves to the GPU time from the first pass's start to the last pass's end
+   * in ms, after the GPU has finished (copies between passes included; host ops between segments included as
+   * idle time). null where the adapter has no timestamp queries. The wall time of such a run includes the
+   * readback of 16 bytes per pass.
+   */
+  async runTimed(): Promise<number | null> {
+    if (!this.ctx.caps.timestampQuery) {
+      await this.execute(null);
+      return null;
+    }
+    const passes = this.passCount();
+    if (!this.stepTimer || this.stepTimer.passes < passes) {
+      this.stepTimer?.set.destroy();
+      this.stepTimer?.resolve.destroy();
+      this.stepTimer?.read.destroy();
+      const device = this.ctx.device;
+      this.stepTimer = {
+        passes,
+        set: device.createQuerySet({ type: 'timestamp', count: passes * 2 }),
+        resolve: device.createBuffer({ size: passes * 16, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC }),
+        read: device.createBuffer({ size: passes * 16, usage: GPUBufferUsage.COPY_DST | GPUBufferUsage.MAP_READ }),
+      };
+    }
+    const t = this.stepTimer;
+    if (this.destroyed) throw new Error(`plan for graph '${this.graph.name}' used after destroy()`);
+    if (this.running) throw new Error(`plan for graph '${this.graph.name}' is already running; await run() before starting another`);
+    this.running = true;
+    try {
+      await this.encodeAndSubmit(null, t);
+    } finally {
+      this.running = false;
+    }
+    await t.read.mapAsync(GPUMapMode.READ);
+    const ts = new BigUint64Array(t.read.getMappedRange().slice(0, passes * 16));
+    t.read.unmap();
+    let first = ts[0];
+    let last = ts[1];
+    for (let k = 0; k < passes; k++) {
+      if (ts[2 * k] < first) first = ts[2 * k];
+      if (ts[2 * k + 1] > last) last = ts[2 * k + 1];
+    }
+    return Number(last - first) / 1e6;
+  }
+
+  /** Compute passes run() records (one per run of consecutive kernel steps within a segment). */
+  private passCount(): number {
+    let n = 0;
+    for (const seg of this.segments) {
+      let open = false;
+      for (const step of seg) {
+        if (step.type === 'calls') {
+          if (!open) n++;
+          open = true;
+        } else if (step.type === 'copy') open = false;
+      }
+    }
+    return Math.max(1, n);
   }
 
   /**
@@ -450,6 +513,9 @@ export class Plan {
     this.destroyed = true;
     for (const b of this.buffers) b.destroy();
     for (const q of this.querySets) q.destroy();
+    this.stepTimer?.set.destroy();
+    this.stepTimer?.resolve.destroy();
+    this.stepTimer?.read.destroy();
   }
 
   private async execute(prof: { sets: GPUQuerySet[]; perSet: number; resolve: GPUBuffer; read: GPUBuffer } | null): Promise<void> {
@@ -465,9 +531,13 @@ export class Plan {
     }
   }
 
-  private async encodeAndSubmit(prof: { sets: GPUQuerySet[]; perSet: number; resolve: GPUBuffer; read: GPUBuffer } | null): Promise<void> {
+  private async encodeAndSubmit(
+    prof: { sets: GPUQuerySet[]; perSet: number; resolve: GPUBuffer; read: GPUBuffer } | null,
+    passTimer?: { passes: number; set: GPUQuerySet; resolve: GPUBuffer; read: GPUBuffer },
+  ): Promise<void> {
     const device = this.ctx.device;
     let timedIndex = 0;
+    let passIndex = 0;
     const host = this.hostRuntime();
     let encodeMs = 0;
     let hostMs = 0;
@@ -491,7 +561,13 @@ export class Plan {
             dispatchAll(p, step.calls);
             p.end();
           } else {
-            pass ??= enc.beginComputePass({ label: `${this.graph.name}/segment${si}` });
+            if (!pass) {
+              const q = 2 * passIndex++;
+              pass = enc.beginComputePass({
+                label: `${this.graph.name}/segment${si}`,
+                ...(passTimer ? { timestampWrites: { querySet: passTimer.set, beginningOfPassWriteIndex: q, endOfPassWriteIndex: q + 1 } } : {}),
+              });
+            }
             dispatchAll(pass, step.calls);
           }
         } else if (step.type === 'copy') {
@@ -503,6 +579,10 @@ export class Plan {
         }
       }
       pass?.end();
+      if (passTimer && si === this.segments.length - 1) {
+        enc.resolveQuerySet(passTimer.set, 0, passIndex * 2, passTimer.resolve, 0);
+        enc.copyBufferToBuffer(passTimer.resolve, 0, passTimer.read, 0, passIndex * 16);
+      }
       if (prof && si === this.segments.length - 1) {
         prof.sets.forEach((set, k) => enc.resolveQuerySet(set, 0, prof.perSet * 2, prof.resolve, k * prof.perSet * 2 * 8));
         enc.copyBufferToBuffer(prof.resolve, 0, prof.read, 0, prof.resolve.size);

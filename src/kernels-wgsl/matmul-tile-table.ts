@@ -52,7 +52,7 @@ export const TILE_TABLE: TileTable = {
       },
       "subgroupSize": 32,
       "measured": "2026-11-30T16:31:31.124Z",
-      "source": "bench/matmul-tune.ts on 'NVIDIA: 580.159.04 580.159.4.0', robustness off, budget 200 s",
+      "source": "bench/matmul-tune.ts on 'NVIDIA: 580.159.04 580.159.4.0', robustness off, budget 200 s; shapes M=1024/512 x K=12288 (the double blocks' per-stream MLP down at 512\u00b2, 1024\u00b2) added by hand from bench/int8-gemm.ts --small-m (2026-11-30 18:55 UTC, fifth session): split-K 2 at 1024 rows (214.5 vs 188.7 with the M=1536 entry's split-K 3), no split at 512 rows (181.5 vs 157.3)",
       "default": {
         "sgM": 4,
         "sgN": 2,
@@ -274,6 +274,57 @@ export const TILE_TABLE: TileTable = {
             },
             "tflops": 210.7
           }
+        },
+        {
+          "M": 1024,
+          "N": 3072,
+          "K": 12288,
+          "tiling": {
+            "sgM": 2,
+            "sgN": 4,
+            "fragM": 4,
+            "fragN": 2,
+            "bk": 64,
+            "staging": "staged",
+            "stages": 1,
+            "groupM": 8,
+            "vecSmem": true
+          },
+          "tflops": 181.5,
+          "defaultTflops": 181.5,
+          "split": {
+            "tiling": {
+              "sgM": 2,
+              "sgN": 4,
+              "fragM": 4,
+              "fragN": 2,
+              "bk": 64,
+              "staging": "staged",
+              "stages": 1,
+              "groupM": 8,
+              "vecSmem": true,
+              "splitK": 2
+            },
+            "tflops": 214.5
+          }
+        },
+        {
+          "M": 512,
+          "N": 3072,
+          "K": 12288,
+          "tiling": {
+            "sgM": 2,
+            "sgN": 4,
+            "fragM": 4,
+            "fragN": 2,
+            "bk": 64,
+            "staging": "staged",
+            "stages": 1,
+            "groupM": 8,
+            "vecSmem": true
+          },
+          "tflops": 181.5,
+          "defaultTflops": 181.5
         }
       ]
     }

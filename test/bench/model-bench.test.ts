@@ -11,18 +11,31 @@ describe('model benchmark harness', () => {
   it('times tiny FLUX and SD3 steps and reports them beside a reference', async () => {
     const ctx = await testContext();
     const rows = [
-      ...(await benchModel(ctx, flux, [64], { reps: 1, txtTokens: 8, config: tinyFluxConfig('bfl', true) })),
-      ...(await benchModel(ctx, sd3, [64], { reps: 1, txtTokens: 8, config: tinySd3Config(false) })),
+      ...(await benchModel(ctx, flux, [64], { reps: 2, txtTokens: 8, config: tinyFluxConfig('bfl', true), int8: true })),
+      ...(await benchModel(ctx, sd3, [64], { reps: 1, txtTokens: 8, config: tinySd3Config(false), int8: true })),
     ];
-    expect(rows).toHaveLength(2);
+    // --int8: a W8A8 row after the FLUX row; SD3 (no int8 path) gets none.
+    expect(rows.map((r) => r.model)).toEqual(['FLUX (custom config)', 'FLUX (custom config) W8A8', 'SD3 (custom config)']);
+    expect(rows[1].velocityRelL2VsF16).toBeGreaterThan(0);
+    expect(rows[1].velocityRelL2VsF16).toBeLessThan(0.1);
+    expect(rows[1].dispatches).toBeGreaterThan(rows[0].dispatches); // the quantize ops
     for (const r of rows) {
       expect(r.finite, r.model).toBe(true);
       expect(r.medianMs).toBeGreaterThan(0);
       expect(r.imageTokens).toBe(16);
       expect(r.dispatches).toBeGreaterThan(10);
+      // Pass-boundary GPU time: positive and within the wall time of each step.
+      if (ctx.caps.timestampQuery) {
+        expect(r.gpuSamplesMs?.length, r.model).toBe(r.samplesMs.length);
+        r.gpuSamplesMs!.forEach((g, i) => {
+          expect(g).toBeGreaterThan(0);
+          expect(g).toBeLessThanOrEqual(r.samplesMs[i]);
+        });
+      }
     }
     const md = modelMarkdown('test device', rows, { device: 'ref', lookup: () => ({ ms: rows[0].medianMs / 2 }) });
     expect(md).toContain('2.00×');
+    expect(md).toContain('W8A8 rows: the optional int8 linears');
     expect(md).toContain('Where the time goes');
     const profile = rowsToProfile(rows, 'FLUX (custom config)', 'test device');
     expect(profile.degrees).toEqual([1]);
