@@ -78,6 +78,20 @@ type Step =
   | { type: 'copy'; op: OpNode; regions: { src: GPUBuffer; srcOffset: number; dst: GPUBuffer; dstOffset: number; size: number }[] }
   | { type: 'host'; op: OpNode };
 
+/** Ids of the weights and constants (storage roots) a graph's ops or outputs read, derived constants' sources included. */
+function parametersRead(graph: Graph): Set<number> {
+  const read = new Set<number>();
+  // View ops (reshape, aligned row slices) do no work: whoever reads the view reads its root.
+  for (const op of graph.ops) if (op.exec.type !== 'view') for (const t of op.inputs) if (t) read.add(t.storageRoot().root.id);
+  for (const t of graph.outputs.values()) read.add(t.storageRoot().root.id);
+  // A derived constant may copy from an earlier one: walk them in reverse declaration order.
+  for (const c of [...graph.constants.values()].reverse()) {
+    if (!c.copies || !read.has(c.tensor.id)) continue;
+    for (const r of c.copies) read.add(r.src.storageRoot().root.id);
+  }
+  return read;
+}
+
 export async function compile(ctx: GpuContext, graph: Graph, weights: WeightStore, opts: CompileOptions = {}): Promise<Plan> {
   ctx.checkAlive();
   const limits = ctx.caps.limits;
@@ -87,13 +101,19 @@ export async function compile(ctx: GpuContext, graph: Graph, weights: WeightStor
   // Int8 forms of weights (W8A8 linears) are derived here, once per store, before the weights are checked.
   const int8Problems = graph.int8Weights.size ? await deriveInt8Weights(ctx, graph, weights) : [];
   if (int8Problems.length) throw new GraphBuildError(`graph '${graph.name}' cannot make its int8 weights:\n  ${int8Problems.join('\n  ')}`);
+  // Parameters no op reads are neither required nor bound: e.g. the f16 form of a weight whose linears all run in
+  // int8 (graph.int8Weight), which a store in int8 mode has released. Read = the storage root of an op input or an
+  // output, or a source of a derived constant that is itself read.
+  const readRoots = parametersRead(graph);
   const problems: string[] = [];
   const weightViews = new Map<number, TensorView>();
   // Weights kept quantized on the GPU (weights mode 'resident'): tensor id -> packed weight.
   const packed = new Map<number, PackedWeight>();
   for (const [name, t] of graph.weights) {
+    if (!readRoots.has(t.id)) continue;
     if (!weights.has(name)) {
-      problems.push(`missing weight '${name}' ([${t.shape}] ${t.dtype})`);
+      const gone = weights.releasedWhy(name);
+      problems.push(gone ? `weight '${name}' was released: ${gone}` : `missing weight '${name}' ([${t.shape}] ${t.dtype})`);
       continue;
     }
     const pw = weights.packed(name);
@@ -139,6 +159,7 @@ export async function compile(ctx: GpuContext, graph: Graph, weights: WeightStor
   let constantBytes = 0;
   for (const [name, c] of graph.constants) {
     const t = c.tensor;
+    if (c.copies && !readRoots.has(t.id)) continue; // a derived constant nothing reads (see parametersRead)
     const buf = ctx.createBuffer(t.bytes, `${graph.name}/${name}`);
     if (c.data) ctx.write(buf, encodeHostData(t.dtype, c.data, `constant '${name}'`));
     constantBuffers.push(buf);
@@ -179,7 +200,7 @@ export async function compile(ctx: GpuContext, graph: Graph, weights: WeightStor
 
   // Constants derived from parameters (unaligned weight slices, fused weight concatenations): copied once, in
   // declaration order (a derived constant may read an earlier one).
-  const derived = [...graph.constants.values()].filter((c) => c.copies);
+  const derived = [...graph.constants.values()].filter((c) => c.copies && readRoots.has(c.tensor.id));
   if (derived.length) {
     // A constant derived from a packed weight (an unaligned row slice, a concatenation of weights) is copied
     // from a temporary full f16 expansion of it, made once here: the constant itself is kept in f16.

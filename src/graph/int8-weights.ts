@@ -1,7 +1,8 @@
 // The int8 forms of weights that W8A8 linears read (graph.int8Weight): made on the GPU from the f16 weight the
 // first time a graph needing them is compiled against a WeightStore, then kept in that store (owned by it, freed
-// with it), so every graph of a model (each resolution, each batch) shares one copy. The f16 weight stays in the
-// store: other graphs, and linears the policy leaves in f16, may still read it.
+// with it), so every graph of a model (each resolution, each batch) shares one copy. In int8 mode
+// (store.releaseInt8Sources, set by pipelines loaded with int8) the f16 weight is released right after: int8 graphs
+// never bind it (the executor binds only parameters an op reads). Otherwise it stays (f16 graphs on the same store).
 import type { GpuContext } from '../gpu/context.js';
 import { allocTensor, runCalls } from '../gpu/kernel.js';
 import { int8RowWords, quantizeRowsI8 } from '../kernels-wgsl/quantize-i8.js';
@@ -29,6 +30,8 @@ export async function deriveInt8Weights(ctx: GpuContext, graph: Graph, weights: 
     await runCalls(ctx, [await quantizeRowsI8(ctx, { x: w, q, scale, label: `${names.source} -> int8` })]);
     weights.adopt(names.q, q);
     weights.adopt(names.scale, scale);
+    // int8 mode: the f16 form goes at once, so the peak is the f16 model plus one int8 weight.
+    if (weights.releaseInt8Sources) weights.release(names.source, 'its int8 form was made and this store keeps only that (int8 mode); load the model without int8 to run f16 linears');
   }
   return problems;
 }

@@ -10,8 +10,17 @@ export class WeightStore {
   private readonly owned = new Set<GPUBuffer>();
   /** Weights kept quantized on the GPU (resident mode): the executor expands each just before its readers. */
   private readonly packedViews = new Map<string, PackedWeight>();
+  /** Released weights and why (release()). */
+  private readonly released = new Map<string, string>();
+  /**
+   * int8 mode (a pipeline loaded with int8): once a weight's int8 form is made (graph/int8-weights.ts), its f16 form
+   * is released, so the store holds the int8 copy instead of both. Off by default: a store that also serves f16
+   * graphs (`dit bench model --int8` times both) must keep it.
+   */
+  releaseInt8Sources = false;
 
   set(name: string, view: TensorView): void {
+    this.released.delete(name);
     this.packedViews.delete(name);
     this.views.set(name, view);
   }
@@ -25,6 +34,7 @@ export class WeightStore {
   get(name: string): TensorView {
     const v = this.views.get(name);
     if (!v) {
+      if (this.released.has(name)) throw new Error(`weight '${name}' was released: ${this.released.get(name)}`);
       if (this.packedViews.has(name)) {
         throw new Error(`weight '${name}' is kept quantized on the GPU (${this.packedViews.get(name)!.format}, weights mode 'resident'): only compiled graphs read it (expanded at use); load with weights mode 'expand' to get an f16 tensor`);
       }
@@ -73,6 +83,26 @@ export class WeightStore {
   adopt(name: string, view: TensorView): void {
     this.owned.add(view.buffer);
     this.set(name, view);
+  }
+
+  /**
+   * Destroys a plain weight's GPU buffer and forgets it (get() then says why), unless another entry shares the
+   * buffer. Returns whether it was released.
+   */
+  release(name: string, why: string): boolean {
+    const v = this.views.get(name);
+    if (!v) return false;
+    for (const [other, w] of this.views) if (other !== name && w.buffer === v.buffer) return false;
+    this.views.delete(name);
+    this.owned.delete(v.buffer);
+    v.buffer.destroy();
+    this.released.set(name, why);
+    return true;
+  }
+
+  /** Why a weight is gone (release()), or undefined. */
+  releasedWhy(name: string): string | undefined {
+    return this.released.get(name);
   }
 
   /** Checks a view against what a graph declared; returns the problem or null. */

@@ -154,6 +154,8 @@ export class TextToImagePipeline {
     const warnings: string[] = [];
     let t0 = performance.now();
     const store = new WeightStore();
+    // int8: each block weight's f16 form is released once its int8 form exists (only int8 graphs run on this store).
+    store.releaseInt8Sources = !!opts.int8;
     const loaded = await loadModel<DitConfig>(ctx, folder.transformer, { store, weightsMode: opts.weightsMode });
     warnings.push(...loaded.warnings);
     const transformerMs = performance.now() - t0;

@@ -51,9 +51,11 @@ export class FluxEngine implements Engine {
       if (which !== 'flux1-dev') throw new Error(`unknown random model "${which}": use random:flux1-dev`);
       const cfg = flux1DevConfig();
       const { store, buffers } = await randomWeightStore(ctx, cfg);
+      store.releaseInt8Sources = !!src.int8; // (random weights share buffers: release() keeps shared ones)
       return new FluxEngine(ctx, store, cfg, src, () => buffers.forEach((b) => b.destroy()), 'FLUX.1-dev, random weights');
     }
     const store = new WeightStore();
+    store.releaseInt8Sources = !!src.int8;
     const loaded = await loadModel(ctx, src.model, { store });
     if (loaded.config.family !== 'flux') {
       loaded.weights.destroy();

@@ -60,5 +60,24 @@ describe(`FLUX W8A8 linears (seed ${SEED})`, () => {
     expect(rel).toBeLessThan(0.08);
     console.log(`[flux-int8.test] velocity relL2 int8 vs f16: ${rel.toExponential(2)}`);
     store.destroy();
+
+    // int8 mode: the store releases each f16 block weight once its int8 form exists; int8 graphs do not bind them
+    // (the same velocity, bit for bit), the store shrinks, and an f16 graph is refused naming the released weight.
+    const { store: s2 } = await randomWeightStore(ctx, cfg, (SEED % 1000) + 1);
+    s2.releaseInt8Sources = true;
+    const bytes0 = s2.totalBytes;
+    const r = await FluxTransformer.create(ctx, s2, cfg, shape, { int8: true });
+    const again = await r.forward(inp);
+    r.destroy();
+    expect(Array.from(again)).toEqual(Array.from(got));
+    for (const n of blockLinears) expect(s2.has(n), n).toBe(false);
+    const int8Bytes = [...g.int8Weights.values()].reduce((t, nm) => t + s2.get(nm.q).shape.reduce((a, b) => a * b, 4) + s2.get(nm.scale).shape[0] * 4, 0);
+    const f16Bytes = blockLinears.reduce((t, n) => t + g.weights.get(n)!.bytes, 0);
+    expect(s2.totalBytes).toBe(bytes0 - f16Bytes + int8Bytes);
+    console.log(`[flux-int8.test] int8 mode store: ${bytes0} -> ${s2.totalBytes} bytes`);
+    const r2 = await FluxTransformer.create(ctx, s2, cfg, { ...shape, gridW: 4 }, { int8: true });
+    r2.destroy();
+    await expect(FluxTransformer.create(ctx, s2, cfg, shape)).rejects.toThrow(/was released: its int8 form was made/);
+    s2.destroy();
   });
 });
