@@ -46,7 +46,7 @@ export interface ModelBenchRow {
  * enough to drop its clocks, and two short steps do not always bring them back (src/gpu/timer.ts; the same 512²
  * step measured 144-162 ms across H200 calls with 2 warm-up steps, 2026-11-30).
  */
-async function timeSteps(ctx: GpuContext, plan: Plan, reps: number, warmupMs: number): Promise<{ samples: number[]; encodeMs: number[]; gpuMs: number[] }> {
+async function timeSteps(ctx: GpuContext, plan: Plan, reps: number, warmupMs: number, idleWaitFraction = 0): Promise<{ samples: number[]; encodeMs: number[]; gpuMs: number[] }> {
   const samples: number[] = [];
   const encodeMs: number[] = [];
   const gpuMs: number[] = [];
@@ -54,11 +54,18 @@ async function timeSteps(ctx: GpuContext, plan: Plan, reps: number, warmupMs: nu
     await plan.run();
     await ctx.sync();
   }, 2);
+  // The idle wait's estimate: the step's GPU time (wall time where there are no timestamps).
+  let estimate = 0;
+  if (idleWaitFraction > 0) {
+    const t = performance.now();
+    estimate = (await plan.runTimed()) ?? performance.now() - t;
+    await ctx.sync();
+  }
   for (let r = 0; r < reps; r++) {
     await ctx.sync();
     const t0 = performance.now();
     // Wall time: encode + submit + until the GPU is done (runTimed then maps 16 bytes per pass of timestamps).
-    const gpu = await plan.runTimed();
+    const gpu = await plan.runTimed({ waitMs: idleWaitFraction * estimate });
     await ctx.sync();
     samples.push(performance.now() - t0);
     encodeMs.push(plan.lastRun?.encodeMs ?? 0);
@@ -80,6 +87,11 @@ export interface ModelBenchOptions<C extends FamilyConfig> {
   warmupMs?: number;
   /** Also time each step with W8A8 linears (families whose bench has `int8`), as rows named '<model> W8A8'. */
   int8?: boolean;
+  /**
+   * Sleep this fraction of the step's GPU time after submitting each timed step before asking Dawn for the result
+   * (the serving engines' idle wait; default 0: ask at once).
+   */
+  idleWaitFraction?: number;
 }
 
 /**
@@ -130,7 +142,7 @@ export async function benchModel<C extends FamilyConfig>(ctx: GpuContext, family
         const step = await bench.step(ctx, store, cfg, res, textTokens, batch);
         try {
           log(`${tag}: timing ${opts.reps ?? 5} steps after ≥ 2 warm-up steps and ≥ ${opts.warmupMs ?? 1000} ms…`);
-          const { samples, encodeMs, gpuMs } = await timeSteps(ctx, step.plan, opts.reps ?? 5, opts.warmupMs ?? 1000);
+          const { samples, encodeMs, gpuMs } = await timeSteps(ctx, step.plan, opts.reps ?? 5, opts.warmupMs ?? 1000, opts.idleWaitFraction);
           const v = await step.plan.readOutput('velocity');
           const prof = await step.plan.profile();
           const row = makeRow(name, res, step.imageTokens, textTokens, batch, samples, encodeMs, step.plan.stats, bytes, v, prof, gpuMs);
@@ -142,7 +154,7 @@ export async function benchModel<C extends FamilyConfig>(ctx: GpuContext, family
             log(`${tag} W8A8: quantizing weights (first time), building and compiling the step…`);
             const q = await bench.step(ctx, store, cfg, res, textTokens, batch, { int8: true });
             try {
-              const t = await timeSteps(ctx, q.plan, opts.reps ?? 5, opts.warmupMs ?? 1000);
+              const t = await timeSteps(ctx, q.plan, opts.reps ?? 5, opts.warmupMs ?? 1000, opts.idleWaitFraction);
               const vq = await q.plan.readOutput('velocity');
               const qrow = makeRow(`${name} W8A8`, res, q.imageTokens, textTokens, batch, t.samples, t.encodeMs, q.plan.stats, bytes, vq, await q.plan.profile(), t.gpuMs);
               qrow.velocityRelL2VsF16 = relL2(vq, v);

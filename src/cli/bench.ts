@@ -78,12 +78,13 @@ export function registerBench(program: Command): void {
     .option('--profile <file>', 'also write the FLUX steps as a scheduler latency profile (degree 1; batch > 1 rows as batchStepSeconds)')
     .option('--force', 'run full-size models even on a CPU adapter (one step takes many minutes there)')
     .option('--batch <sizes>', 'batch sizes timed at each resolution, comma separated, e.g. 1,2,4 (batch > 1: FLUX only; give --sd3 \'\')', '1')
+    .option('--idle-wait <fraction>', 'sleep this fraction of a step\'s GPU time after submitting it before waiting for the result (the server\'s idle wait; 0 = wait at once)', '0')
     .option('--int8', 'also time each FLUX step with W8A8 linears (optional int8 path) and report its velocity distance from the f16 step')
     .option('--compare <old.json>', `flag rows more than --compare-threshold % slower than this earlier model.json (exit status ${REGRESSION_EXIT_CODE} unless --compare-warn)`)
     .option('--compare-threshold <pct>', 'slowdown that counts as a regression, in percent', '5')
     .option('--compare-warn', 'report regressions found by --compare without a failing exit status')
     .option('--current <model.json>', 'with --compare: compare this model.json instead of running the benchmark (no GPU needed)')
-    .action(async (opts: { flux: string; sd3: string; reference?: string; out: string; robustness?: boolean; reps: string; profile?: string; force?: boolean; batch: string; int8?: boolean; compare?: string; compareThreshold: string; compareWarn?: boolean; current?: string }) => {
+    .action(async (opts: { flux: string; sd3: string; reference?: string; out: string; robustness?: boolean; reps: string; profile?: string; force?: boolean; batch: string; int8?: boolean; idleWait: string; compare?: string; compareThreshold: string; compareWarn?: boolean; current?: string }) => {
       // The regression guard's inputs are checked before any GPU work; with --current nothing else runs.
       const threshold = Number(opts.compareThreshold);
       if (!(threshold >= 0) || opts.compareThreshold.trim() === '') throw new FlagError('--compare-threshold', `must be a number of percent >= 0 such as 5, got '${opts.compareThreshold}'`);
@@ -114,6 +115,8 @@ export function registerBench(program: Command): void {
       ].filter((r) => r.resolutions.length);
       if (!runs.length) throw new FlagError('--flux/--sd3', "nothing to run: both are empty; give at least one resolution (e.g. --flux 1024 --sd3 '')");
       const reps = intFlag('--reps', opts.reps, 1, 1000);
+      const idleWaitFraction = Number(opts.idleWait);
+      if (!(idleWaitFraction >= 0 && idleWaitFraction < 1) || opts.idleWait.trim() === '') throw new FlagError('--idle-wait', `must be a fraction in [0, 1) such as 0.85, got '${opts.idleWait}'`);
       const batches = [...new Set(opts.batch.split(',').map((b) => intFlag('--batch', b.trim(), 1, 64)))].sort((a, b) => a - b);
       // A family whose graph takes fewer images (SD3: batch 1) runs the sizes it can, with a note.
       const batchesOf = (r: (typeof runs)[number]) => batches.filter((b) => b <= (r.family.bench?.maxBatch ?? 1));
@@ -144,7 +147,7 @@ export function registerBench(program: Command): void {
             }
           }
         }
-        for (const r of runs) rows.push(...(await benchModel(ctx, r.family, r.resolutions, { reps, log, batches: batchesOf(r), int8: !!opts.int8 })));
+        for (const r of runs) rows.push(...(await benchModel(ctx, r.family, r.resolutions, { reps, log, batches: batchesOf(r), int8: !!opts.int8, idleWaitFraction })));
       } finally {
         ctx.destroy();
       }

@@ -417,11 +417,14 @@ export class Plan {
    * work is the same), for benchmarks: resolves to the GPU time from the first pass's start to the last pass's end
    * in ms, after the GPU has finished (copies between passes included; host ops between segments included as
    * idle time). null where the adapter has no timestamp queries. The wall time of such a run includes the
-   * readback of 16 bytes per pass.
+   * readback of 16 bytes per pass. `waitMs`: sleep that long after submitting before asking Dawn for the result, so
+   * nothing is pending while the GPU is known to be busy (the serving engines' idle wait, docs/serving.md).
    */
-  async runTimed(): Promise<number | null> {
+  async runTimed(opts: { waitMs?: number } = {}): Promise<number | null> {
+    const sleep = () => (opts.waitMs && opts.waitMs > 0 ? new Promise<void>((r) => setTimeout(r, opts.waitMs)) : Promise.resolve());
     if (!this.ctx.caps.timestampQuery) {
       await this.execute(null);
+      await sleep();
       return null;
     }
     const passes = this.passCount();
@@ -446,6 +449,7 @@ export class Plan {
     } finally {
       this.running = false;
     }
+    await sleep();
     await t.read.mapAsync(GPUMapMode.READ);
     const ts = new BigUint64Array(t.read.getMappedRange().slice(0, passes * 16));
     t.read.unmap();

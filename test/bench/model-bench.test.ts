@@ -37,6 +37,10 @@ describe('model benchmark harness', () => {
     expect(md).toContain('2.00×');
     expect(md).toContain('W8A8 rows: the optional int8 linears');
     expect(md).toContain('Where the time goes');
+    // The idle wait (sleep most of a step before asking Dawn) changes nothing but the waiting.
+    const waited = await benchModel(ctx, flux, [64], { reps: 2, txtTokens: 8, config: tinyFluxConfig('bfl', true), idleWaitFraction: 0.5 });
+    expect(waited[0].finite).toBe(true);
+    expect(waited[0].dispatches).toBe(rows[0].dispatches);
     const profile = rowsToProfile(rows, 'FLUX (custom config)', 'test device');
     expect(profile.degrees).toEqual([1]);
     expect(interpolateStep(profile, 64, 1)).toBeCloseTo(rows[0].medianMs / 1e3, 9);

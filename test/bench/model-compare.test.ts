@@ -91,5 +91,8 @@ describe('model step regression guard', () => {
     expect(badRow.err).toMatch(/--current .*bad-row\.json: row 0 lacks model\/resolution\/medianMs/);
     const missing = await dit(['bench', 'model', '--compare', join(dir, 'nope.json'), '--current', join(dir, 'new.json')]);
     expect(missing.err).toMatch(/--compare .*nope\.json: no such file/);
+    const wait = await dit(['bench', 'model', '--flux', '64', '--sd3', '', '--idle-wait', '1.5']);
+    expect(wait.code).toBe(2);
+    expect(wait.err).toMatch(/--idle-wait: must be a fraction in \[0, 1\)/);
   });
 });
