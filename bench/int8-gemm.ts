@@ -12,13 +12,13 @@
 //   node results/tmp/bench-build/bench/int8-gemm.js --out DIR [--shapes mlp_up_1024,...]
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { GpuContext } from '../src/gpu/context.js';
-import { allocTensor, runCalls, type KernelCall, type TensorView } from '../src/gpu/kernel.js';
+import { allocTensor, runCalls, type KernelCall } from '../src/gpu/kernel.js';
 import { timeCalls } from '../src/gpu/timer.js';
 import { int8MatmulUnavailable } from '../src/gpu/variants.js';
 import { defaultI8Tiling, defaultSgTiling, int8Tiling, linearCalls, linearI8Calls, type SgAblation, type SgTiling } from '../src/kernels-wgsl/matmul.js';
 import { int8RowWords, quantizeRowsI8 } from '../src/kernels-wgsl/quantize-i8.js';
 import { randomFill } from '../src/kernels-wgsl/random-fill.js';
-import { fromF16Array } from '../src/util/f16.js';
+import { SampledLinearCheck } from './lib/sampled-linear-check.js';
 
 const argv = process.argv.slice(2);
 const flag = (name: string) => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : undefined);
@@ -70,26 +70,7 @@ async function main() {
     ]);
     const quantX = await quantizeRowsI8(ctx, { x, q: xq, scale: xs });
     await runCalls(ctx, [await quantizeRowsI8(ctx, { x: w, q: wq, scale: ws }), quantX]);
-    const readRow = async (t: TensorView, r: number, len: number) => fromF16Array(new Uint16Array(await ctx.readback(t.buffer, len * 2, t.offset + r * len * 2)));
-    const rIdx = Array.from({ length: 12 }, (_, i) => (i === 11 ? s.M - 1 : Math.floor((i * s.M) / 11)));
-    const cIdx = Array.from({ length: 12 }, (_, i) => (i === 11 ? s.N - 1 : Math.floor((i * s.N) / 11 + 7) % s.N));
-    const xRows = await Promise.all(rIdx.map((r) => readRow(x, r, s.K)));
-    const wRows = await Promise.all(cIdx.map((n) => readRow(w, n, s.K)));
-    const check = async () => {
-      let num = 0;
-      let den = 0;
-      for (let i = 0; i < rIdx.length; i++) {
-        const o = await readRow(out, rIdx[i], s.N);
-        cIdx.forEach((n, j) => {
-          let acc = 0;
-          for (let k = 0; k < s.K; k++) acc += xRows[i][k] * wRows[j][k];
-          const d = o[n] - acc;
-          num += Number.isFinite(d) ? d * d : Infinity;
-          den += acc * acc;
-        });
-      }
-      return Math.sqrt(num / den);
-    };
+    const sampled = await SampledLinearCheck.create(ctx, x, w, s.M, s.K, s.N);
     const flops = 2 * s.M * s.N * s.K;
     const run = async (what: string, calls: KernelCall[], opts: { check?: boolean; countFlops?: boolean } = {}) => {
       const row: Row = { shape: s.name, M: s.M, K: s.K, N: s.N, what };
@@ -98,7 +79,7 @@ async function main() {
         if (opts.check) {
           ctx.fill(out.buffer, 0x7e007e00);
           await runCalls(ctx, calls);
-          row.relErr = await check();
+          row.relErr = await sampled.relErr(out);
           if (!(row.relErr < 0.05)) throw new Error(`wrong output: sampled rel. L2 error ${row.relErr} vs the unquantized float64 product`);
         }
         const tm = await timeCalls(ctx, calls, { warmup: 3, reps: 10, inner: flops > 5e11 ? 2 : 4, busyMs: 150 });
@@ -121,7 +102,7 @@ async function main() {
     }
     await run('quantize activations (int8)', [quantX], { countFlops: false });
     const i8 = (t: SgTiling, ablate?: SgAblation) => linearI8Calls(ctx, { xq, xScale: xs, wq, wScale: ws, out }, { tiling: t, ablate });
-    const chosen = int8Tiling(sg, s.M, s.N, s.K);
+    const chosen = int8Tiling(sg, s.M, s.N);
     const perShape: [string, SgTiling][] = smallM
       ? [['int8 default', base], ['int8 split-K 2', { ...base, splitK: 2 }], ['int8 split-K 3', { ...base, splitK: 3 }],
         ['int8 64x128 (2x4 sg of 2x2)', { ...base, fragM: 2, fragN: 2 }], ['int8 64x128 split-K 2', { ...base, fragM: 2, fragN: 2, splitK: 2 }],

@@ -18,7 +18,8 @@ import { GpuContext } from '../src/gpu/context.js';
 import { toRgb8 } from '../src/pipeline/image-io.js';
 import { TextToImagePipeline } from '../src/pipeline/pipeline.js';
 import type { FluxConfig } from '../src/models/flux/config.js';
-import { mulberry32 } from '../src/util/random.js';
+import { relativeError } from '../src/models/parity.js';
+import { gaussianNoise } from '../src/models/vae/runtime.js';
 import { follows, loadHeldout } from '../test/helpers/shape-detector.js';
 
 const argv = process.argv.slice(2);
@@ -28,29 +29,6 @@ const SEEDS = Number(flag('--seeds') ?? 2);
 const MODEL = flag('--model') ?? 'weights/small-flux';
 const SIGMAS = [0.9, 0.6, 0.3];
 const gen = { width: 128, height: 128, steps: 10, guidance: 3.5, maxSequenceLength: 32 };
-
-function relL2(a: Float32Array, ref: Float32Array): number {
-  let n = 0;
-  let d = 0;
-  for (let i = 0; i < ref.length; i++) {
-    n += (a[i] - ref[i]) ** 2;
-    d += ref[i] ** 2;
-  }
-  return Math.sqrt(n / d);
-}
-
-function gaussian(n: number, seed: number): Float32Array {
-  const r = mulberry32(seed);
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i += 2) {
-    const u = Math.max(r(), 1e-12);
-    const v = r();
-    const m = Math.sqrt(-2 * Math.log(u));
-    out[i] = m * Math.cos(2 * Math.PI * v);
-    if (i + 1 < n) out[i + 1] = m * Math.sin(2 * Math.PI * v);
-  }
-  return out;
-}
 
 async function main() {
   mkdirSync(outDir, { recursive: true });
@@ -80,14 +58,14 @@ async function main() {
         mx = Math.max(mx, d);
       }
       const mse = sq / ra.length;
-      const noise = gaussian(a.latents.length, seed);
+      const noise = gaussianNoise(seed, a.latents.length);
       const velocity: number[] = [];
       for (const sigma of SIGMAS) {
         const x = a.latents.map((v, k) => (1 - sigma) * v + sigma * noise[k]);
         const q = { family: 'flux' as const, latentShape: shape, latents: x, sigma, distilledGuidance: cfg.guidanceEmbed ? gen.guidance : null, conds: [cond] };
         const [vf] = await f16.executor.velocity(q);
         const [vq] = await int8.executor.velocity(q);
-        velocity.push(relL2(vq, vf));
+        velocity.push(relativeError(vq, vf).relL2);
       }
       const img = (d: Uint8Array) => ({ data: d, width: gen.width, height: gen.height, channels: 3 });
       rows.push({

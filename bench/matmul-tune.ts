@@ -35,7 +35,7 @@ import { sgTileShape, sgTilingProblem, sgWorkgroupBytes, subgroupMatrixMatmulWgs
 import { TILE_TABLE, type TableTiling, type TileTable, type TileTableEntry, type TileTableShape } from '../src/kernels-wgsl/matmul-tile-table.js';
 import { emulateSubgroupMatrix } from '../src/kernels-wgsl/matmul-emulate.js';
 import { randomFill } from '../src/kernels-wgsl/random-fill.js';
-import { fromF16Array } from '../src/util/f16.js';
+import { SampledLinearCheck } from './lib/sampled-linear-check.js';
 
 const argv = process.argv.slice(2);
 const flag = (name: string) => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : undefined);
@@ -150,33 +150,7 @@ function variants(ctx: GpuContext): SgTiling[] {
   });
 }
 
-async function readRow(ctx: GpuContext, t: TensorView, row: number, len: number): Promise<Float32Array> {
-  const raw = await ctx.readback(t.buffer, len * 2, t.offset + row * len * 2);
-  return fromF16Array(new Uint16Array(raw));
-}
-
-/** Relative L2 error of 12x12 sampled outputs of out = x w^T against float64 dot products (NaN -> Infinity). */
-async function checkSampled(ctx: GpuContext, d: ShapeData): Promise<number> {
-  const { s, x, out } = d;
-  const rows = Array.from({ length: 12 }, (_, i) => (i === 11 ? s.M - 1 : Math.floor((i * s.M) / 11)));
-  const cols = d.cols;
-  let num = 0;
-  let den = 0;
-  for (let r = 0; r < rows.length; r++) {
-    const xr = d.xRows[r] ?? (d.xRows[r] = await readRow(ctx, x, rows[r], s.K));
-    const or = await readRow(ctx, out, rows[r], s.N);
-    cols.forEach((n, j) => {
-      let acc = 0;
-      for (let k = 0; k < s.K; k++) acc += xr[k] * d.wRows[j][k];
-      const diff = or[n] - acc;
-      num += Number.isFinite(diff) ? diff * diff : Infinity;
-      den += acc * acc;
-    });
-  }
-  return Math.sqrt(num / den);
-}
-
-interface ShapeData { s: Shape; x: TensorView; w: TensorView; out: TensorView; cols: number[]; wRows: Float32Array[]; xRows: Float32Array[] }
+interface ShapeData { s: Shape; x: TensorView; w: TensorView; out: TensorView; check: SampledLinearCheck }
 
 interface Row {
   phase: 'screen' | 'final' | 'split' | 'verify' | 'portable' | 'ablate';
@@ -222,8 +196,7 @@ async function main() {
       await randomFill(ctx, { out: x, seed: 1 + s.K, std: 1 }),
       await randomFill(ctx, { out: w, seed: 2 + s.N, std: 1 / Math.sqrt(s.K) }),
     ]);
-    const cols = Array.from({ length: 12 }, (_, i) => (i === 11 ? s.N - 1 : Math.floor((i * s.N) / 11 + 7) % s.N));
-    d = { s, x, w, out, cols, wRows: await Promise.all(cols.map((n) => readRow(ctx, w, n, s.K))), xRows: [] };
+    d = { s, x, w, out, check: await SampledLinearCheck.create(ctx, x, w, s.M, s.K, s.N) };
     data.set(s, d);
     return d;
   }
@@ -247,7 +220,7 @@ async function main() {
       } else calls = [await linear(ctx, args)]; // what graph ops run (single dispatch: split-K entries are not used)
       ctx.fill(d.out.buffer, 0x7e007e00);
       await runCalls(ctx, calls);
-      row.relErr = ablate ? NaN : await checkSampled(ctx, d); // an ablated kernel's output is wrong by design
+      row.relErr = ablate ? NaN : await d.check.relErr(d.out); // an ablated kernel's output is wrong by design
       if (!ablate && !(row.relErr <= MAX_REL_ERR)) throw new Error(`wrong output: sampled rel. L2 error ${row.relErr} > ${MAX_REL_ERR}`);
       const flops = 2 * s.M * s.N * s.K;
       const inner = quick ? 1 : flops > 5e11 ? 2 : 4;

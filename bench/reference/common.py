@@ -16,6 +16,32 @@ import torch
 import torch.nn.functional as F
 
 # ----------------------------------------------------------------------------------------------------------------
+# Timing
+
+
+def timed(fn, reps=10, warmup=3):
+    """Median ms of `fn` on the GPU (CUDA events) after `warmup` calls (kernels_ref.py, int8_gemm_ref.py)."""
+    for _ in range(warmup):
+        fn()
+    torch.cuda.synchronize()
+    # Repeat inside each sample so one sample lasts a few ms (same policy as the WGSL side).
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    start.record(); fn(); end.record(); torch.cuda.synchronize()
+    inner = max(1, min(50, int(5.0 / max(start.elapsed_time(end), 1e-3)) + 1))
+    samples = []
+    for _ in range(reps):
+        start.record()
+        for _ in range(inner):
+            fn()
+        end.record()
+        torch.cuda.synchronize()
+        samples.append(start.elapsed_time(end) / inner)
+    samples.sort()
+    n = len(samples)
+    return samples[n // 2] if n % 2 else 0.5 * (samples[n // 2 - 1] + samples[n // 2])
+
+
+# ----------------------------------------------------------------------------------------------------------------
 # Numerics
 
 

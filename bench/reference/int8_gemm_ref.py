@@ -9,30 +9,14 @@ Usage: python3 bench/reference/int8_gemm_ref.py SPEC.json OUT.json   (SPEC.json:
 import json
 import sys
 import datetime
+import os
 import torch
 import torch.nn.functional as F
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import timed  # noqa: E402
+
 dev = 'cuda'
-
-
-def timed(fn, reps=10, warmup=3):
-    for _ in range(warmup):
-        fn()
-    torch.cuda.synchronize()
-    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    start.record(); fn(); end.record(); torch.cuda.synchronize()
-    inner = max(1, min(50, int(5.0 / max(start.elapsed_time(end), 1e-3)) + 1))
-    samples = []
-    for _ in range(reps):
-        start.record()
-        for _ in range(inner):
-            fn()
-        end.record()
-        torch.cuda.synchronize()
-        samples.append(start.elapsed_time(end) / inner)
-    samples.sort()
-    n = len(samples)
-    return samples[n // 2] if n % 2 else 0.5 * (samples[n // 2 - 1] + samples[n // 2])
 
 
 def quant_rows(t):

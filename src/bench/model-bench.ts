@@ -7,6 +7,7 @@ import { keepBusy, median } from '../gpu/timer.js';
 import type { FamilyConfig, ModelFamily } from '../models/family.js';
 import { analyzeLiveness } from '../graph/liveness.js';
 import { MemoryPlanError, planMemory } from '../graph/memory-planner.js';
+import { relativeError } from '../models/parity.js';
 import { randomWeightStore } from '../models/random-weights.js';
 import { makeProfile, type LatencyProfile } from '../scheduler/profile.js';
 
@@ -157,7 +158,7 @@ export async function benchModel<C extends FamilyConfig>(ctx: GpuContext, family
               const t = await timeSteps(ctx, q.plan, opts.reps ?? 5, opts.warmupMs ?? 1000, opts.idleWaitFraction);
               const vq = await q.plan.readOutput('velocity');
               const qrow = makeRow(`${name} W8A8`, res, q.imageTokens, textTokens, batch, t.samples, t.encodeMs, q.plan.stats, bytes, vq, await q.plan.profile(), t.gpuMs);
-              qrow.velocityRelL2VsF16 = relL2(vq, v);
+              qrow.velocityRelL2VsF16 = relativeError(vq, v).relL2;
               rows.push(qrow);
               log(`${tag} W8A8: ${qrow.medianMs.toFixed(1)} ms/step${qrow.gpuMedianMs !== undefined ? ` (GPU ${qrow.gpuMedianMs.toFixed(1)})` : ''}, ${qrow.tflops.toFixed(0)} TFLOP/s, velocity relL2 vs f16 ${qrow.velocityRelL2VsF16.toExponential(2)}, finite=${qrow.finite}`);
             } finally {
@@ -173,16 +174,6 @@ export async function benchModel<C extends FamilyConfig>(ctx: GpuContext, family
     store.destroy();
   }
   return rows;
-}
-
-function relL2(a: Float32Array, ref: Float32Array): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < ref.length; i++) {
-    num += (a[i] - ref[i]) ** 2;
-    den += ref[i] ** 2;
-  }
-  return Math.sqrt(num / den);
 }
 
 function makeRow(

@@ -21,6 +21,7 @@ import { vaeGraphWeightShape, vaeWeightSources } from '../models/vae/family.js';
 import { buildVaeDecoder } from '../models/vae/graph.js';
 import { loadVae, type LoadedVae } from '../models/vae/load.js';
 import { VaeRuntime } from '../models/vae/runtime.js';
+import { relativeError } from '../models/parity.js';
 
 /** FLUX.1's vae/config.json architecture (also SD3's, with its own factors). */
 export const FLUX_VAE_CONFIG: VaeConfig = {
@@ -95,18 +96,6 @@ export interface VaeParity {
   /** Tiled decode with each tile's own statistics (1 pass, as diffusers' tiled_decode). */
   tiledOwnStatsRelL2?: number;
   tiles?: number;
-}
-
-function relErr(a: ArrayLike<number>, b: ArrayLike<number>): { relL2: number; maxAbs: number; nonFinite: number } {
-  let num = 0, den = 0, maxAbs = 0, nonFinite = 0;
-  for (let i = 0; i < a.length; i++) {
-    if (!Number.isFinite(a[i])) { nonFinite++; continue; }
-    const d = a[i] - b[i];
-    num += d * d;
-    den += b[i] * b[i];
-    maxAbs = Math.max(maxAbs, Math.abs(d));
-  }
-  return { relL2: Math.sqrt(num / Math.max(den, 1e-30)), maxAbs, nonFinite };
 }
 
 async function readF32(path: string, name: string): Promise<{ shape: number[]; data: Float32Array }> {
@@ -185,14 +174,14 @@ export async function benchVae(ctx: GpuContext, resolutions: number[], opts: Vae
       const want = await readF32(opts.golden, 'output.image');
       const [, , h, w] = latents.shape;
       const got = await vae.decode(latents.data, h, w, { tiling: false });
-      parity = { resolution: got.height, ...relErr(got.image, want.data) };
+      parity = { resolution: got.height, ...relativeError(got.image, want.data) };
       const tile = opts.tile ?? 64;
       if (h > tile || w > tile) {
         const tiled = await vae.decode(latents.data, h, w, { tiling: { tile, statsPasses: 2 } });
-        parity.tiledRelL2 = relErr(tiled.image, want.data).relL2;
+        parity.tiledRelL2 = relativeError(tiled.image, want.data).relL2;
         parity.tiles = tiled.tiles;
         const own = await vae.decode(latents.data, h, w, { tiling: { tile, statsPasses: 1 } });
-        parity.tiledOwnStatsRelL2 = relErr(own.image, want.data).relL2;
+        parity.tiledOwnStatsRelL2 = relativeError(own.image, want.data).relL2;
       }
       log(`parity vs ${opts.golden}: relL2 ${parity.relL2.toExponential(2)} (max abs ${parity.maxAbs.toExponential(2)}, non-finite ${parity.nonFinite})` +
         (parity.tiledRelL2 !== undefined ? `; tiled (${parity.tiles} tiles of ${tile}) relL2 ${parity.tiledRelL2.toExponential(2)} ` +

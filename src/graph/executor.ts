@@ -78,6 +78,13 @@ type Step =
   | { type: 'copy'; op: OpNode; regions: { src: GPUBuffer; srcOffset: number; dst: GPUBuffer; dstOffset: number; size: number }[] }
   | { type: 'host'; op: OpNode };
 
+/** Plan.runTimed's timestamps: a begin and an end per compute pass, resolved and read back after the run. */
+interface StepTimer {
+  set: GPUQuerySet;
+  resolve: GPUBuffer;
+  read: GPUBuffer;
+}
+
 /** Ids of the weights and constants (storage roots) a graph's ops or outputs read, derived constants' sources included. */
 function parametersRead(graph: Graph): Set<number> {
   const read = new Set<number>();
@@ -356,7 +363,7 @@ export class Plan {
    */
   lastRun: { encodeMs: number; hostMs: number } | null = null;
   /** runTimed's query set and buffers (made on first use). */
-  private stepTimer: { passes: number; set: GPUQuerySet; resolve: GPUBuffer; read: GPUBuffer } | null = null;
+  private stepTimer: StepTimer | null = null;
 
   constructor(
     readonly ctx: GpuContext,
@@ -427,28 +434,15 @@ export class Plan {
       await sleep();
       return null;
     }
+    // A plan's passes never change: the query set and buffers are made once.
     const passes = this.passCount();
-    if (!this.stepTimer || this.stepTimer.passes < passes) {
-      this.stepTimer?.set.destroy();
-      this.stepTimer?.resolve.destroy();
-      this.stepTimer?.read.destroy();
-      const device = this.ctx.device;
-      this.stepTimer = {
-        passes,
-        set: device.createQuerySet({ type: 'timestamp', count: passes * 2 }),
-        resolve: device.createBuffer({ size: passes * 16, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC }),
-        read: device.createBuffer({ size: passes * 16, usage: GPUBufferUsage.COPY_DST | GPUBufferUsage.MAP_READ }),
-      };
-    }
-    const t = this.stepTimer;
-    if (this.destroyed) throw new Error(`plan for graph '${this.graph.name}' used after destroy()`);
-    if (this.running) throw new Error(`plan for graph '${this.graph.name}' is already running; await run() before starting another`);
-    this.running = true;
-    try {
-      await this.encodeAndSubmit(null, t);
-    } finally {
-      this.running = false;
-    }
+    const device = this.ctx.device;
+    const t = (this.stepTimer ??= {
+      set: device.createQuerySet({ type: 'timestamp', count: passes * 2 }),
+      resolve: device.createBuffer({ size: passes * 16, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC }),
+      read: device.createBuffer({ size: passes * 16, usage: GPUBufferUsage.COPY_DST | GPUBufferUsage.MAP_READ }),
+    });
+    await this.execute(null, t);
     await sleep();
     await t.read.mapAsync(GPUMapMode.READ);
     const ts = new BigUint64Array(t.read.getMappedRange().slice(0, passes * 16));
@@ -543,14 +537,14 @@ export class Plan {
     this.stepTimer?.read.destroy();
   }
 
-  private async execute(prof: { sets: GPUQuerySet[]; perSet: number; resolve: GPUBuffer; read: GPUBuffer } | null): Promise<void> {
+  private async execute(prof: { sets: GPUQuerySet[]; perSet: number; resolve: GPUBuffer; read: GPUBuffer } | null, passTimer?: StepTimer): Promise<void> {
     if (this.destroyed) throw new Error(`plan for graph '${this.graph.name}' used after destroy()`);
     // Host ops await between segments; a second run started meanwhile would interleave its segments with ours.
     if (this.running) throw new Error(`plan for graph '${this.graph.name}' is already running; await run() before starting another`);
     this.ctx.checkAlive();
     this.running = true;
     try {
-      await this.encodeAndSubmit(prof);
+      await this.encodeAndSubmit(prof, passTimer);
     } finally {
       this.running = false;
     }
@@ -558,7 +552,7 @@ export class Plan {
 
   private async encodeAndSubmit(
     prof: { sets: GPUQuerySet[]; perSet: number; resolve: GPUBuffer; read: GPUBuffer } | null,
-    passTimer?: { passes: number; set: GPUQuerySet; resolve: GPUBuffer; read: GPUBuffer },
+    passTimer?: StepTimer,
   ): Promise<void> {
     const device = this.ctx.device;
     let timedIndex = 0;

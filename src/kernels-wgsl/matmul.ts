@@ -306,7 +306,7 @@ export async function linearI8Calls(ctx: GpuContext, args: LinearI8Args, tuning?
     op, label: args.label ?? 'linear_i8', batch: 1, M, N, K: Kw * 4, a: xq, b: wq, out, bLayout: 'nk', bBatched: false,
     bias: args.bias, gate: args.gate, residual: args.residual, activation: args.activation ?? 'none', alpha: 1,
     rowsPerBatch, gateStride, gateOffset, path: tuning ? 'subgroup-matrix' : args.path ?? 'auto',
-    tuning: { ...tuning, tiling: tuning?.tiling ?? int8Tiling(ctx.caps.subgroupMaxSize, M, N, Kw * 4) },
+    tuning: { ...tuning, tiling: tuning?.tiling ?? int8Tiling(ctx.caps.subgroupMaxSize, M, N) },
     allowSplit: true, int8: { xScale: args.xScale, wScale: args.wScale },
   });
 }
@@ -316,9 +316,9 @@ export async function linearI8Calls(ctx: GpuContext, args: LinearI8Args, tuning?
  * session; docs/int8.md): the default wins 7 of the 10 FLUX shapes; 256x128 tiles of 64x64 per warp at K step 96
  * win the wide ones at M = 4608 (qkv 362 vs 339, mlp up 348 vs 337 TFLOP/s). Split-K (3 slices), which helps the
  * f16 kernel at the long-K shapes of 512², did not help int8 there (mlp down 322 vs 337, single-block out 354 vs
- * 354) and is not chosen; K is unused for now.
+ * 354) and is not chosen.
  */
-export function int8Tiling(subgroupSize: number, M: number, N: number, _K: number): SgTiling {
+export function int8Tiling(subgroupSize: number, M: number, N: number): SgTiling {
   const base = defaultI8Tiling(subgroupSize);
   if (M >= 4096 && N >= 9216) return { ...base, sgM: 4, sgN: 2, fragM: 4, fragN: 4, bk: 96 };
   return base;

@@ -11,8 +11,8 @@
 // One workgroup per row: a max-reduction, then each invocation packs whole words. Shapes: x [..., K] (rows
 // flattened), q [R, int8RowWords(K)] u32, scale [R] f32.
 import type { GpuContext } from '../gpu/context.js';
-import { type KernelCall, type TensorView, bindGroup, grid1d, numel, paramsBuffer } from '../gpu/kernel.js';
-import { enables, expectBindable, LINEAR_WG, reduceMode, reduceWgsl } from './wgsl-util.js';
+import { type KernelCall, type TensorView, bindGroup, byteSize, grid1d, numel, paramsBuffer } from '../gpu/kernel.js';
+import { enables, expectBindable, LINEAR_WG, overlaps, reduceMode, reduceWgsl } from './wgsl-util.js';
 
 /** u32 words per quantized row of K values: K rounded up to 16 int8, 4 per word. */
 export function int8RowWords(K: number): number {
@@ -85,9 +85,7 @@ export async function quantizeRowsI8(ctx: GpuContext, args: QuantizeRowsArgs): P
   if (q.dtype !== 'u32' || q.shape.join() !== want.join()) throw new Error(`${op}: 'q' is [${q.shape}] ${q.dtype} but [${want}] u32 is required (K=${K} rounded up to 16 int8, 4 per word)`);
   if (scale.dtype !== 'f32' || scale.shape.join() !== String(R)) throw new Error(`${op}: 'scale' is [${scale.shape}] ${scale.dtype} but [${R}] f32 is required (one per row)`);
   for (const [n, t] of [['x', x], ['q', q], ['scale', scale]] as const) expectBindable(ctx, op, n, t);
-  const bytes = (t: TensorView) => numel(t.shape) * (t.dtype === 'f16' ? 2 : 4);
-  const ov = (a: TensorView, b: TensorView) => a.buffer === b.buffer && a.offset < b.offset + bytes(b) && b.offset < a.offset + bytes(a);
-  if (ov(q, x) || ov(scale, x) || ov(q, scale)) throw new Error(`${op}: 'x', 'q' and 'scale' must not overlap`);
+  if (overlaps(q, x) || overlaps(scale, x) || overlaps(q, scale)) throw new Error(`${op}: 'x', 'q' and 'scale' must not overlap`);
   // x shares a buffer with an output (graph arenas): bound read_write, since WebGPU forbids one buffer bound
   // read-only and read-write in one dispatch even for disjoint ranges.
   const xAccess = q.buffer === x.buffer || scale.buffer === x.buffer ? 'read_write' : 'read';
@@ -104,6 +102,6 @@ export async function quantizeRowsI8(ctx: GpuContext, args: QuantizeRowsArgs): P
     bindGroup: bindGroup(ctx, pipeline, [x, q, scale, pbuf], op),
     workgroups: grid1d(R, ctx.caps.limits.maxComputeWorkgroupsPerDimension),
     flops: 0,
-    bytes: bytes(x) * 2 + R * int8RowWords(K) * 4 + R * 4,
+    bytes: byteSize(x) * 2 + R * int8RowWords(K) * 4 + R * 4,
   };
 }
