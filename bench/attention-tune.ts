@@ -1,15 +1,17 @@
 // Autotunes the tensor-core attention kernel (src/kernels-wgsl/attention-subgroup-matrix.wgsl.ts) on this device:
 // times a grid of variants (subgroups per workgroup, key block, K/V staged or loaded directly, row reductions
-// through workgroup memory or shuffles, split-KV) at the FLUX shapes (B=1, H=24, D=128; 512² / 1024² / 2048² =
-// 1536 / 4608 / 16896 tokens) and SD3's (D=64, 4429 tokens), checks every variant's output on sampled rows against a
-// float64 CPU reference, validates each winner on small odd shapes (bias, causal, lse, rising maxima), and writes
-// the best tiles per (D, length class) as a per-device table (attention-table.json + attention-table.ts) that
-// src/kernels-wgsl/attention.ts loads (commit the .ts over src/kernels-wgsl/attention-table.ts, or try the JSON
-// with DIT_ATTENTION_TABLE=path). Results are written after every shape, so a run cut short still leaves data.
+// through workgroup memory or shuffles, split-KV, vec4 staging/scratch, K/V prefetch) at the FLUX shapes (B=1, H=24,
+// D=128; 512² / 1024² / 2048² = 1536 / 4608 / 16896 tokens) and SD3's (D=64, 4429 tokens), checks every variant's
+// output on sampled rows against a float64 CPU reference, validates each winner on small odd shapes (bias, causal,
+// lse, rising maxima), and writes the best tiles per (D, length class) as a per-device table (attention-table.json +
+// attention-table.ts) that src/kernels-wgsl/attention.ts loads (commit the .ts over
+// src/kernels-wgsl/attention-table.ts, or try the JSON with DIT_ATTENTION_TABLE=path). Results are written after
+// every shape, so a run cut short still leaves data.
 //
 // Search: stage 1 times the whole grid at the medium shape of each head dim (4608 / 4429); stage 2 times the
 // stage-1 leaders at 16896 and 1536, plus split-KV variants of them at 1536 (few workgroups there).
-// ATTN_TUNE_BUDGET_S (default 120, or $ATTENTION_TUNE_S - 12 under scripts/gpu-speed.sh) bounds the wall time:
+// ATTN_TUNE_BUDGET_S (default 120, or $ATTENTION_TUNE_S - 12 under scripts/gpu-speed.sh; --quick: 900, lavapipe's
+// JIT takes ~30 s per emulated variant) bounds the wall time:
 // variants not started in time are listed as skipped.
 //
 // Build and run (repo root):
@@ -34,7 +36,7 @@ const outDir = argv.includes('--out') ? argv[argv.indexOf('--out') + 1] : 'resul
 const quick = argv.includes('--quick');
 const robustness = argv.includes('--robustness');
 // scripts/gpu-speed.sh runs this under `timeout $ATTENTION_TUNE_S`: without an explicit budget, finish inside it.
-const budgetS = Number(process.env.ATTN_TUNE_BUDGET_S ?? (process.env.ATTENTION_TUNE_S ? Number(process.env.ATTENTION_TUNE_S) - 12 : 120));
+const budgetS = Number(process.env.ATTN_TUNE_BUDGET_S ?? (process.env.ATTENTION_TUNE_S ? Number(process.env.ATTENTION_TUNE_S) - 12 : quick ? 900 : 120));
 if (!(budgetS > 0)) throw new Error(`ATTN_TUNE_BUDGET_S=${process.env.ATTN_TUNE_BUDGET_S}: must be a positive number of seconds`);
 mkdirSync(outDir, { recursive: true });
 const t0 = performance.now();
@@ -49,18 +51,28 @@ const PRIMARY: Shape[] = quick ? [{ S: 40, D: 64, H, B: 1 }] : [{ S: 4608, D: 12
 const SECONDARY: Shape[] = quick ? [{ S: 21, D: 64, H, B: 1 }] : [{ S: 16896, D: 128, H, B: 1 }, { S: 1536, D: 128, H, B: 1 }];
 
 type Tiles = SubgroupMatrixTuning & { emulate?: boolean };
-const name = (t: Tiles) => `nsg${t.NSG} bkv${t.BKV} ${t.kvLoad ?? 'staged'} ${t.reduce ?? 'smem'}${(t.splits ?? 1) > 1 ? ` split${t.splits}` : ''}${t.vecKv ? ' veckv' : ''}${t.vecScratch ? ' vecsc' : ''}`;
+const name = (t: Tiles) => `nsg${t.NSG} bkv${t.BKV} ${t.kvLoad ?? 'staged'} ${t.reduce ?? 'smem'}${(t.splits ?? 1) > 1 ? ` split${t.splits}` : ''}${t.vecKv ? ' veckv' : ''}${t.vecScratch ? ' vecsc' : ''}${t.prefetch ? ' prefetch' : ''}`;
 const v = (NSG: number, BKV: number, kvLoad: 'staged' | 'direct' | 'direct-k', reduce: 'smem' | 'shuffle', splits = 1, vecKv = false, vecScratch = false): Tiles =>
   ({ NSG, BKV, kvLoad, reduce, splits, ...(vecKv ? { vecKv } : {}), ...(vecScratch ? { vecScratch } : {}), ...(quick ? { emulate: true } : {}) });
+/** The same tiles with K/V software pipelining (prefetch: staged + vecKv only). */
+const pf = (t: Tiles): Tiles => ({ ...t, prefetch: true });
 
 /** Stage-1 grid per head dim; the first entry is the built-in default for the primary shape. */
 function grid(D: number): Tiles[] {
-  if (quick) return [v(2, 16, 'staged', 'smem')]; // each emulated variant costs minutes of lavapipe JIT
+  if (quick) return [v(2, 16, 'staged', 'smem'), pf(v(2, 16, 'staged', 'smem', 1, true))]; // each emulated variant costs minutes of lavapipe JIT
   if (D === 128) {
     return [
       v(8, 32, 'staged', 'smem'), // default for Sq >= 3072
+      v(8, 32, 'staged', 'shuffle', 1, true, true), // the H200 table's row (2026-11-30)
+      // K/V prefetch (2 syncs per block, same workgroup memory): the table's tiles first, then smaller tiles, then
+      // the same smaller tiles without prefetch (the A/B of prefetch alone).
+      pf(v(8, 32, 'staged', 'shuffle', 1, true, true)), pf(v(8, 32, 'staged', 'smem', 1, true, true)), pf(v(8, 32, 'staged', 'shuffle', 1, true)),
+      pf(v(4, 32, 'staged', 'shuffle', 1, true, true)), pf(v(4, 32, 'staged', 'smem', 1, true, true)),
+      pf(v(8, 16, 'staged', 'shuffle', 1, true, true)), pf(v(8, 16, 'staged', 'smem', 1, true)),
+      v(4, 32, 'staged', 'shuffle', 1, true, true), v(4, 32, 'staged', 'smem', 1, true, true),
+      v(8, 16, 'staged', 'shuffle', 1, true, true), v(8, 16, 'staged', 'smem', 1, true),
       // 16-byte score reads / probability writes (vecScratch) with vec4 K/V staging, then vec4 staging alone
-      v(8, 32, 'staged', 'smem', 1, true, true), v(8, 32, 'staged', 'shuffle', 1, true, true), v(4, 32, 'staged', 'smem', 1, true, true),
+      v(8, 32, 'staged', 'smem', 1, true, true),
       v(8, 64, 'staged', 'smem', 1, true, true),
       v(8, 32, 'staged', 'shuffle', 1, true), v(8, 32, 'staged', 'smem', 1, true), v(4, 32, 'staged', 'shuffle', 1, true), v(8, 16, 'staged', 'shuffle', 1, true),
       v(8, 32, 'direct', 'shuffle'), v(8, 32, 'direct-k', 'shuffle'), v(4, 64, 'direct', 'shuffle'), v(4, 64, 'direct-k', 'shuffle'),
@@ -71,9 +83,13 @@ function grid(D: number): Tiles[] {
   }
   return [
     v(4, 64, 'staged', 'smem'), // default
+    v(8, 32, 'staged', 'smem', 1, true), // the H200 table's row (2026-11-30)
+    // K/V prefetch, then the shuffle twin without it (the smem twin is the row above).
+    pf(v(8, 32, 'staged', 'shuffle', 1, true)), pf(v(8, 32, 'staged', 'smem', 1, true)), pf(v(4, 64, 'staged', 'smem', 1, true)),
+    pf(v(4, 64, 'staged', 'shuffle', 1, true)), pf(v(8, 32, 'staged', 'shuffle', 1, true, true)), v(8, 32, 'staged', 'shuffle', 1, true),
     v(8, 32, 'staged', 'smem', 1, true, true), v(8, 32, 'staged', 'shuffle', 1, true, true), v(8, 64, 'staged', 'smem', 1, true, true),
     v(4, 64, 'staged', 'smem', 1, true, true),
-    v(8, 32, 'staged', 'smem', 1, true), v(8, 32, 'staged', 'shuffle', 1, true), v(4, 64, 'staged', 'shuffle', 1, true), v(8, 64, 'staged', 'shuffle', 1, true),
+    v(4, 64, 'staged', 'shuffle', 1, true), v(8, 64, 'staged', 'shuffle', 1, true),
     v(4, 64, 'direct', 'shuffle'), v(4, 64, 'direct-k', 'shuffle'), v(8, 32, 'direct', 'shuffle'), v(8, 32, 'direct-k', 'shuffle'),
     v(4, 64, 'staged', 'shuffle'), v(2, 128, 'direct', 'shuffle'), v(4, 32, 'direct', 'shuffle'), v(8, 32, 'staged', 'shuffle'),
     v(4, 64, 'direct', 'smem'), v(8, 32, 'staged', 'smem'), v(4, 32, 'staged', 'smem'), v(8, 16, 'direct', 'shuffle'),
@@ -364,7 +380,7 @@ async function main(): Promise<void> {
     if (dflt) defaults.set(key, dflt.tflops!);
     const ranked = shapeRows.filter((r) => r.ok && r.tflops).sort((a, b) => b.tflops! - a.tflops!);
     for (const r of ranked.slice(0, 3)) { // the best that passes the small-shape check
-      const tiles: Tiles = { NSG: r.tiles.NSG, BKV: r.tiles.BKV, kvLoad: r.tiles.kvLoad, reduce: r.tiles.reduce, splits: r.tiles.splits, ...(r.tiles.vecKv ? { vecKv: true } : {}), ...(r.tiles.vecScratch ? { vecScratch: true } : {}), ...(quick ? { emulate: true } : {}) };
+      const tiles: Tiles = { NSG: r.tiles.NSG, BKV: r.tiles.BKV, kvLoad: r.tiles.kvLoad, reduce: r.tiles.reduce, splits: r.tiles.splits, ...(r.tiles.vecKv ? { vecKv: true } : {}), ...(r.tiles.vecScratch ? { vecScratch: true } : {}), ...(r.tiles.prefetch ? { prefetch: true } : {}), ...(quick ? { emulate: true } : {}) };
       const why = await validate(s.D, tiles);
       if (why) {
         notes.push(`D=${s.D} S=${s.S}: ${r.variant} REJECTED by the small-shape check: ${why}`);

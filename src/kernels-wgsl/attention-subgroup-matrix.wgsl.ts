@@ -22,6 +22,12 @@
 // uniform load doubles as the barrier that publishes P: the flag alternates between two slots by block parity,
 // so no extra barrier is needed to reset it.
 //
+// Prefetch (staged + vecKv, `prefetch`): the loop is software-pipelined: while block kb's scores are computed,
+// every invocation holds its share of V[kb] and K[kb + 1] in registers (global loads issued before the score MMAs,
+// stored after the score barrier, when no subgroup reads the K or V tile any more), so the load latency hides
+// behind the MMAs and a block costs 2 workgroup syncs (score barrier + the uniform load) instead of 4, in the same
+// workgroup memory as plain staging.
+//
 // Split-KV (splits > 1, flash-decoding style): the key range is cut into `splits` chunks (multiples of BKV),
 // grid z = B * splits; each workgroup writes its chunk's normalized output (f16) and log2-sum-exp into partial
 // buffers, and `splitCombineWgsl` merges them (and writes the natural-log lse when asked). For short sequences
@@ -74,6 +80,15 @@ export interface SubgroupMatrixTiles {
    */
   vecScratch?: boolean;
   /**
+   * K/V software pipelining (needs kvLoad 'staged' and vecKv; default false). Per block kb: global loads of V[kb]
+   * and K[kb + 1] into registers, S = Q K[kb]^T, barrier (S visible; every subgroup is past its score MMAs of block
+   * kb and its P V of block kb - 1, so neither tile is read any more), registers stored over the K and V tiles,
+   * softmax, the uniform load (publishes P, V[kb] and K[kb + 1]), O += P V: 2 syncs per block instead of 4 (3 with
+   * reduce 'smem'), and the global-load latency overlaps the score MMAs. Same workgroup memory as plain staging;
+   * costs registers (2 BKV D / (8 WG) vec4<u32> per invocation).
+   */
+  prefetch?: boolean;
+  /**
    * Tests only: replace every subgroup-matrix builtin by a plain-WGSL emulation (SG must be 32), so the kernel's staging, indexing, masking and lazy-rescale logic runs on adapters without
    * tensor cores (lavapipe). `SG` then names a logical subgroup of contiguous invocations; only
    * its logical subgroups need no real subgroup operations ('shuffle' uses real ones, within aligned lane pairs).
@@ -88,7 +103,7 @@ export interface SubgroupMatrixTiles {
 }
 
 /** The tunable part of the tiles (what the per-device table stores). */
-export type SubgroupMatrixTuning = Pick<SubgroupMatrixTiles, 'NSG' | 'BKV' | 'kvLoad' | 'reduce' | 'splits' | 'vecKv' | 'vecScratch'>;
+export type SubgroupMatrixTuning = Pick<SubgroupMatrixTiles, 'NSG' | 'BKV' | 'kvLoad' | 'reduce' | 'splits' | 'vecKv' | 'vecScratch' | 'prefetch'>;
 
 /**
  * Emulated fragments for tests: lane L of a 32-invocation logical subgroup holds row L/2, columns
@@ -164,7 +179,7 @@ export function subgroupMatrixSmemBytes(D: number, t: SubgroupMatrixTiles): numb
   const flags = t.probe?.legacyLayout ? 8 + 4 : 16;
   const red = t.reduce === 'shuffle' ? 0 : 2 * t.NSG * t.SG * 4; // redMax, redSum
   const rowStats = red + BQ * 4 + flags; // invS, flags
-  const rows = t.kvLoad === 'direct' ? 0 : t.kvLoad === 'direct-k' ? t.BKV : 2 * t.BKV;
+  const rows = t.kvLoad === 'direct' ? 0 : t.kvLoad === 'direct-k' ? t.BKV : 2 * t.BKV; // K, V (prefetch too)
   const kv = rows * (D + HALF_PAD) * 2;
   return kv + BQ * (t.BKV + F32_PAD) * 4 + BQ * (t.BKV + HALF_PAD) * 2 + rowStats + emulation;
 }
@@ -180,6 +195,7 @@ export function subgroupMatrixTiles(D: number, SG: number, smemBytes: number, ov
     splits: override?.splits ?? 1,
     ...(override?.vecKv ? { vecKv: true } : {}),
     ...(override?.vecScratch ? { vecScratch: true } : {}),
+    ...(override?.prefetch ? { prefetch: true } : {}),
     emulate: override?.emulate,
     probe: override?.probe,
   };
@@ -190,9 +206,11 @@ export function subgroupMatrixTiles(D: number, SG: number, smemBytes: number, ov
   if (t.reduce !== 'smem' && t.reduce !== 'shuffle') throw new Error(`attention(subgroup-matrix): reduce '${t.reduce}' must be 'smem' or 'shuffle'`);
   if (!Number.isInteger(t.splits) || t.splits! < 1 || t.splits! > 64) throw new Error(`attention(subgroup-matrix): splits ${t.splits} must be an integer from 1 to 64`);
   if (t.vecScratch && (t.BKV / (SG / 16)) % 8 !== 0) throw new Error(`attention(subgroup-matrix): vecScratch needs BKV / (subgroup size / 16) to be a multiple of 8 (BKV ${t.BKV}, subgroup ${SG})`);
-  if (t.probe?.legacyLayout && (t.kvLoad !== 'staged' || t.reduce !== 'smem' || t.splits !== 1)) {
-    throw new Error('attention(subgroup-matrix): probe.legacyLayout reproduces the first kernel only (staged, smem, 1 split)');
+  if (t.probe?.legacyLayout && (t.kvLoad !== 'staged' || t.reduce !== 'smem' || t.splits !== 1 || t.prefetch)) {
+    throw new Error('attention(subgroup-matrix): probe.legacyLayout reproduces the first kernel only (staged, smem, 1 split, no prefetch)');
   }
+  if (t.prefetch && t.kvLoad !== 'staged') throw new Error(`attention(subgroup-matrix): prefetch pipelines the staged K/V loads: use kvLoad 'staged' (not '${t.kvLoad}') or drop prefetch`);
+  if (t.prefetch && !t.vecKv) throw new Error('attention(subgroup-matrix): prefetch keeps the next K/V chunks in vec4<u32> registers: set vecKv: true or drop prefetch');
   const need = subgroupMatrixSmemBytes(D, t);
   if (need > smemBytes) {
     throw new Error(`attention(subgroup-matrix): tiles ${JSON.stringify(t)} need ${need} bytes of workgroup memory, the adapter has ${smemBytes}`);
@@ -214,6 +232,9 @@ export function subgroupMatrixAttentionWgsl(v: AttentionVariant, t: SubgroupMatr
   // direct: Q windows and K (and V unless 'direct-k') straight from the storage buffers.
   const direct = t.kvLoad === 'direct' || t.kvLoad === 'direct-k';
   const vDirect = t.kvLoad === 'direct';
+  // prefetch: see SubgroupMatrixTiles.prefetch (kv holds the K then the V tile, as in plain staging).
+  const prefetch = !!t.prefetch;
+  if (prefetch && (t.kvLoad !== 'staged' || !t.vecKv)) throw new Error("attention(subgroup-matrix): prefetch needs kvLoad 'staged' and vecKv");
   // Plain attention (no bias, not causal; kvLength only moves kvEnd): interior blocks skip the per-score masks.
   const plain = !v.hasBias && !v.causal;
   const shuffle = t.reduce === 'shuffle';
@@ -231,8 +252,9 @@ export function subgroupMatrixAttentionWgsl(v: AttentionVariant, t: SubgroupMatr
   const TPR = SG / 16; // invocations per score row
   const CPT = BKV / TPR; // score columns per invocation
   const V4 = D / 8; // vec4<u32> words (8 halves) per Q/K/V row
-  // Q is staged through the K/V area, RPP rows at a time.
-  const RPP = Math.min(BQ, Math.floor((2 * BKV) / 16) * 16);
+  // Q is staged through the K/V area (2 BKV rows), RPP rows at a time.
+  const kvRows = 2 * BKV;
+  const RPP = Math.min(BQ, Math.floor(kvRows / 16) * 16);
   const phases = Math.ceil(BQ / RPP);
   const sim = !!t.emulate;
   const legacy = !!t.probe?.legacyLayout;
@@ -316,8 +338,40 @@ ${putRow('VB', 'wv')}`;
         let wv = V[(bh * P.Skv + kBase + r) * V4 + c];
 ${putRow('', 'wv')}`;
 
+  // Prefetch (vecKv): the prologue stages key block 0 into the K tile (kvEnd may be 0 here, or below kStart for
+  // an empty split chunk: kvLast keeps the clamped row inside K). In the loop every invocation owns the same
+  // vec4<u32> chunks e = lid + i * WG of V[kb] and K[kb + 1] (registers pv_i, pk_i, unrolled so they stay in
+  // registers): loaded before the score MMAs, stored after the score barrier. Without a next block, nEnd = k0 + 1
+  // masks every K row (all invocations then read row k0 once, in bounds). Zero-fill past kvEnd as in kvStage.
+  const pfTotal = BKV * V4;
+  const pfTrips = Math.ceil(pfTotal / WG);
+  const pfChunk = (i: number, body: string) => `    {
+      let e = lid + ${i * WG}u;
+      ${pfTotal % WG === 0 ? '' : `if (e < ${pfTotal}u) `}{
+        let r = e / V4;
+        let c = e % V4;
+${body}
+      }
+    }`;
+  const k0Stage = `        let r = e / V4;
+        let c = e % V4;
+        let kj = kStart + r;
+        kv[r * KPU + c] = select(vec4<u32>(), K[(bh * P.Skv + min(kj, kvLast)) * V4 + c], kj < kvEnd);`;
+  const pfLoads = `    // V[kb] and K[kb + 1] into registers now; stored after the score barrier, so the loads overlap the MMAs.
+    let nEnd = select(k0 + 1u, kvEnd, kb + 1u < nBlocks);  // keys of K[kb + 1] to load: [k0 + BKV, nEnd)
+${range(pfTrips).map((i) => `    var pv${i} = vec4<u32>();
+    var pk${i} = vec4<u32>();`).join('\n')}
+${range(pfTrips).map((i) => pfChunk(i, `        let kj = k0 + r;
+        pv${i} = select(vec4<u32>(), V[(bh * P.Skv + min(kj, kvEnd - 1u)) * V4 + c], kj < kvEnd);  // kvEnd >= 1 in the loop
+        let kn = k0 + BKV + r;
+        pk${i} = select(vec4<u32>(), K[(bh * P.Skv + min(kn, nEnd - 1u)) * V4 + c], kn < nEnd);`)).join('\n')}`;
+  const pfStores = range(pfTrips).map((i) => pfChunk(i, `        kv[VBU + r * KPU + c] = pv${i};
+        kv[r * KPU + c] = pk${i};`)).join('\n');
+
   const kOperand = (n: number, k: number) =>
-    direct ? load(RIGHT, 'K', `kRow + ${16 * n * D + 16 * k}u`, true, `${D}u`) : load(RIGHT, 'kv', `${16 * n}u * ${KPX} + ${col16(k)}`, true, KPX);
+    direct
+      ? load(RIGHT, 'K', `kRow + ${16 * n * D + 16 * k}u`, true, `${D}u`)
+      : load(RIGHT, 'kv', `${16 * n}u * ${KPX} + ${col16(k)}`, true, KPX);
   const vOperand = (kk: number, j: number) =>
     vDirect ? load(RIGHT, 'V', `kRow + ${16 * kk * D + 16 * j}u`, false, `${D}u`) : load(RIGHT, 'kv', `${VBX} + ${16 * kk}u * ${KPX} + ${col16(j)}`, false, KPX);
 
@@ -436,15 +490,15 @@ const PP: u32 = ${PP}u;
 ${vs ? `const SPU: u32 = ${SP / 4}u;  // SP in sc's vec4<f32> elements
 const PPU: u32 = ${PP / 8}u;  // PP in pm's vec4<u32> elements
 ` : ''}
-const VB: u32 = ${direct ? 0 : BKV * KP}u;  // V rows start here in kv
-${vecKv ? `const KPU: u32 = ${KP / 8}u;  // KP and VB in kv's vec4<u32> elements\nconst VBU: u32 = ${direct ? 0 : (BKV * KP) / 8}u;\n` : ''}
+const VB: u32 = ${direct ? 0 : (kvRows - BKV) * KP}u;  // V rows start here in kv
+${vecKv ? `const KPU: u32 = ${KP / 8}u;  // KP and VB in kv's vec4<u32> elements\nconst VBU: u32 = ${direct ? 0 : ((kvRows - BKV) * KP) / 8}u;\n` : ''}
 const TPR: u32 = ${TPR}u;
 const CPT: u32 = ${CPT}u;
 const TAU: f32 = ${LAZY_RESCALE_TAU}.0;
 const SPLITS: u32 = ${SPLITS}u;
 
 ${bindingsWgsl(v, types)}
-${vDirect ? '' : direct ? `var<workgroup> kv: array<${vecKv ? `vec4<u32>, ${(BKV * KP) / 8}` : `f16, ${BKV * KP}`}>;   // V block\n` : `var<workgroup> kv: array<${vecKv ? `vec4<u32>, ${(2 * BKV * KP) / 8}` : `f16, ${2 * BKV * KP}`}>;   // K block then V block; Q tile before the loop\n`}var<workgroup> sc: array<${vs ? `vec4<f32>, ${(BQ * SP) / 4}` : `f32, ${BQ * SP}`}>;        // scores; O fragments when rescaling / writing out
+${vDirect ? '' : direct ? `var<workgroup> kv: array<${vecKv ? `vec4<u32>, ${(BKV * KP) / 8}` : `f16, ${BKV * KP}`}>;   // V block\n` : `var<workgroup> kv: array<${vecKv ? `vec4<u32>, ${(kvRows * KP) / 8}` : `f16, ${kvRows * KP}`}>;   // K block then V block; Q tile before the loop\n`}var<workgroup> sc: array<${vs ? `vec4<f32>, ${(BQ * SP) / 4}` : `f32, ${BQ * SP}`}>;        // scores; O fragments when rescaling / writing out
 var<workgroup> pm: array<${vs ? `vec4<u32>, ${(BQ * PP) / 8}` : `f16, ${BQ * PP}`}>;        // probabilities
 ${legacy ? `var<workgroup> rescaleFlags: array<u32, 2>;
 var<workgroup> redMax: array<f32, WG>;
@@ -487,7 +541,12 @@ ${range(DF).map((j) => `  var o${j} = ${zero(RESULT)};`).join('\n')}
   var l = 0.0;
   let limit = ${v.causal ? 'min(kvEnd, q0 + BQ)' : 'kvEnd'};  // causal tiles stop at their diagonal
   let nBlocks = select(0u, (limit - kStart + BKV - 1u) / BKV, limit > kStart);
-  for (var kb = 0u; kb < nBlocks; kb++) {
+${prefetch ? `  {  // prologue: key block 0 into the K tile (the loop stages block kb + 1 while it computes block kb)
+    let kvLast = max(kvEnd, 1u) - 1u;
+    workgroupBarrier();  // every subgroup has loaded its Q fragments (Q was staged in the same area)
+${stageLoop(BKV, k0Stage)}    workgroupBarrier();
+  }
+` : ''}  for (var kb = 0u; kb < nBlocks; kb++) {
     let k0 = kStart + kb * BKV;
 ${legacy ? '' : '    let slot = kb & 1u;'}
 ${direct ? `    // The block's first key row: shifted back at the end so that all BKV rows lie in [0, kvEnd) (kvEnd >= BKV
@@ -495,13 +554,17 @@ ${direct ? `    // The block's first key row: shifted back at the end so that al
     let kBase = min(k0, kvEnd - BKV);
     let kRow = (bh * P.Skv + kBase) * ${D}u;${vDirect ? '' : `
     workgroupBarrier();  // the previous block's V is no longer read
-${stageLoop(BKV, vStage)}    workgroupBarrier();`}` : `    let kBase = k0;
+${stageLoop(BKV, vStage)}    workgroupBarrier();`}` : prefetch ? `    let kBase = k0;
+${pfLoads}` : `    let kBase = k0;
     workgroupBarrier();  // the previous block's K/V are no longer read
 ${legacy ? `    ${FL}[0] = 0u;  // all invocations, same value; set again only after the next barrier\n` : ''}${stageLoop(BKV, kvStage)}    workgroupBarrier();`}
 ${scores}
-    workgroupBarrier();
+${prefetch ? `    // S visible. Also every subgroup is past its score MMAs of block kb (the K tile is free) and its P V of block
+    // kb - 1 (the V tile is free): the registers are stored after it and published by the uniform load.
+` : ''}    workgroupBarrier();
 ${legacy ? '' : `    flags[slot ^ 1u] = 0u;  // next block's slot: its last reader (previous block's uniform load) is behind us`}
-    var sv: array<f32, ${CPT}>;
+${prefetch ? `${pfStores}
+` : ''}    var sv: array<f32, ${CPT}>;
 ${vs ? `    for (var i = 0u; i < CPT / 4u; i++) {  // this invocation's raw scores, 16 bytes at a time
       let s4 = sc[row * SPU + part * (CPT / 4u) + i];
       sv[4u * i] = s4.x; sv[4u * i + 1u] = s4.y; sv[4u * i + 2u] = s4.z; sv[4u * i + 3u] = s4.w;
@@ -544,7 +607,7 @@ ${vs ? `    for (var i = 0u; i < CPT / 8u; i++) {  // 8 probabilities per 16-byt
       psum += f32(p);  // sum what the MMA will use
     }`}
 ${shuffle ? butterfly('psum', (a, b) => `${a} + ${b}`) : '    redSum[lid] = psum;'}
-${legacy ? '    workgroupBarrier();  // P, redSum and the flag are visible from here on\n' : ''}    let rescale = workgroupUniformLoad(&${FL}[${slot}]);  // ${legacy ? 'uniform decision' : 'also the barrier that publishes P (and redSum)'}
+${legacy ? '    workgroupBarrier();  // P, redSum and the flag are visible from here on\n' : ''}    let rescale = workgroupUniformLoad(&${FL}[${slot}]);  // ${legacy ? 'uniform decision' : `also the barrier that publishes P (and redSum${prefetch ? ', V[kb], K[kb + 1]' : ''})`}
 ${shuffle ? '' : `    psum = ${combine('redSum', (a, b) => `${a} + ${b}`, '0.0')};`}
     l = l * alpha + psum;
     if (rescale != 0u) {

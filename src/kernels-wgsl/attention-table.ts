@@ -43,10 +43,9 @@ export interface AttentionTable {
 }
 
 /**
- * The committed table. H200 (2026-11-30 sweep): D=128 rows only. The sweep's D=64 pick (direct K/V + shuffle,
- * 26.3 vs 15.2 TFLOP/s in the sweep) is left out: the sweep's harness disagrees ~4.5x with in-context timings at
- * D=64 and S=1536 (docs/attention.md, "Two harnesses, two answers"), so it stays unverified until
- * `dit bench kernels --suite sd3` compares it in context.
+ * The committed table. H200 (sixth session's sweep, 2026-11-30 21:05 UTC, bench/results/h200x2-2026-11-30-session6-attn):
+ * the K/V prefetch variants of the earlier rows won every class (D=128 153.9 / 172.9 / 103.2 TFLOP/s at 4608 / 16896 /
+ * 1536 tokens, D=64 101.7 at 4429); every variant passed the sweep's float64 checks and the small-shape checks.
  */
 export const ATTENTION_TABLE: AttentionTable = {
   "version": 1,
@@ -57,7 +56,7 @@ export const ATTENTION_TABLE: AttentionTable = {
         "description": "NVIDIA: 580.159.04 580.159.4.0"
       },
       "subgroupSize": 32,
-      "measured": "2026-11-30T16:44:21.501Z bench/attention-tune.ts robustness off",
+      "measured": "2026-11-30T21:05:44.185Z bench/attention-tune.ts robustness off",
       "rows": [
         {
           "D": 64,
@@ -66,13 +65,14 @@ export const ATTENTION_TABLE: AttentionTable = {
             "NSG": 8,
             "BKV": 32,
             "kvLoad": "staged",
-            "reduce": "smem",
+            "reduce": "shuffle",
             "splits": 1,
-            "vecKv": true
+            "vecKv": true,
+            "prefetch": true
           },
           "S": 4429,
-          "tflops": 82.5,
-          "defaultTflops": 71.6
+          "tflops": 101.7,
+          "defaultTflops": 71.3
         },
         {
           "D": 128,
@@ -84,11 +84,12 @@ export const ATTENTION_TABLE: AttentionTable = {
             "reduce": "shuffle",
             "splits": 1,
             "vecKv": true,
-            "vecScratch": true
+            "vecScratch": true,
+            "prefetch": true
           },
           "S": 16896,
-          "tflops": 152.7,
-          "defaultTflops": 145.8
+          "tflops": 172.9,
+          "defaultTflops": 146.6
         },
         {
           "D": 128,
@@ -100,11 +101,12 @@ export const ATTENTION_TABLE: AttentionTable = {
             "reduce": "shuffle",
             "splits": 1,
             "vecKv": true,
-            "vecScratch": true
+            "vecScratch": true,
+            "prefetch": true
           },
           "S": 4608,
-          "tflops": 140,
-          "defaultTflops": 134.1
+          "tflops": 153.9,
+          "defaultTflops": 134.8
         },
         {
           "D": 128,
@@ -116,11 +118,12 @@ export const ATTENTION_TABLE: AttentionTable = {
             "reduce": "shuffle",
             "splits": 1,
             "vecKv": true,
-            "vecScratch": true
+            "vecScratch": true,
+            "prefetch": true
           },
           "S": 1536,
-          "tflops": 98.7,
-          "defaultTflops": 73.9
+          "tflops": 103.2,
+          "defaultTflops": 74.2
         }
       ]
     }

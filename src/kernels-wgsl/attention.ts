@@ -38,7 +38,7 @@ export interface AttentionArgs {
    * with plain-WGSL stand-ins for the matrix builtins, on any adapter. `splits` > 1 needs attentionFused() or
    * attentionCalls() (two dispatches).
    */
-  tiles?: Partial<Pick<SubgroupMatrixTiles, 'NSG' | 'BKV' | 'kvLoad' | 'reduce' | 'splits' | 'vecKv' | 'vecScratch' | 'emulate' | 'probe'>>;
+  tiles?: Partial<Pick<SubgroupMatrixTiles, 'NSG' | 'BKV' | 'kvLoad' | 'reduce' | 'splits' | 'vecKv' | 'vecScratch' | 'prefetch' | 'emulate' | 'probe'>>;
 }
 
 export interface AttentionShape {
@@ -148,7 +148,7 @@ function dummyBuffers(ctx: GpuContext): { read: GPUBuffer; write: GPUBuffer } {
   return { read: ctx.sharedBuffer('attention.unused-input'), write: ctx.sharedBuffer('attention.unused-output') };
 }
 
-const TUNING_KEYS = ['NSG', 'BKV', 'kvLoad', 'reduce', 'splits', 'vecKv', 'vecScratch'] as const;
+const TUNING_KEYS = ['NSG', 'BKV', 'kvLoad', 'reduce', 'splits', 'vecKv', 'vecScratch', 'prefetch'] as const;
 
 /** Why kvLoad 'direct' / 'direct-k' cannot run this shape (it loads whole 16-row Q windows and BKV-row K/V blocks in place), or null. */
 function directUnsupported(s: AttentionShape, v: AttentionVariant, BKV: number): string | null {
@@ -168,7 +168,8 @@ interface SmPlan {
 /**
  * The tensor-core kernel's tiles for this call: explicit tuning fields win (and must be valid for the shape), else
  * the per-device table's row (adapted to the shape: 'direct' falls back to 'staged', 'shuffle' to 'smem' without
- * subgroups, splits are capped by the key blocks; the defaults when it does not fit), else the built-in defaults.
+ * subgroups, prefetch is dropped where the row does not stage vec4 K/V, splits are capped by the key blocks; the
+ * defaults when it does not fit), else the built-in defaults.
  */
 function planSubgroupMatrix(ctx: GpuContext, s: AttentionShape, v: AttentionVariant, asked: AttentionArgs['tiles'], allowSplit: boolean): SmPlan {
   const SG = asked?.emulate ? 32 : ctx.caps.subgroupMaxSize;
@@ -182,8 +183,9 @@ function planSubgroupMatrix(ctx: GpuContext, s: AttentionShape, v: AttentionVari
     return Math.ceil(s.Skv / chunk) > 1 ? chunk : 0;
   };
   const finish = (t: SubgroupMatrixTiles, source: SmPlan['source']): SmPlan => {
-    // Vector-typed staging arrays need Tint's template spelling (Dawn d2749d8); an older Dawn stages f16.
-    if ((t.vecKv || t.vecScratch) && ctx.caps.subgroupMatrixSyntax === 'bool-argument') t = { ...t, vecKv: false, vecScratch: false };
+    // Vector-typed staging arrays need Tint's template spelling (Dawn d2749d8); an older Dawn stages f16 (and
+    // without vecKv there is no prefetch).
+    if ((t.vecKv || t.vecScratch) && ctx.caps.subgroupMatrixSyntax === 'bool-argument') t = { ...t, vecKv: false, vecScratch: false, prefetch: false };
     if (t.NSG * t.SG > invocations) throw new Error(`${OP}: ${t.NSG} subgroups of ${t.SG} exceed the adapter's ${invocations} invocations per workgroup`);
     if (t.reduce === 'shuffle' && !ctx.caps.subgroups) throw new Error(`${OP}: reduce 'shuffle' needs the adapter's subgroups feature (use 'smem')`);
     if (t.kvLoad !== 'staged') {
@@ -214,6 +216,8 @@ function planSubgroupMatrix(ctx: GpuContext, s: AttentionShape, v: AttentionVari
     const adapted: Partial<SubgroupMatrixTiles> = { ...row };
     if (adapted.kvLoad !== undefined && adapted.kvLoad !== 'staged' && directUnsupported(s, v, adapted.BKV ?? 32)) adapted.kvLoad = 'staged';
     if (adapted.reduce === 'shuffle' && !ctx.caps.subgroups) adapted.reduce = 'smem';
+    // prefetch pipelines the staged vec4 K/V loads: dropped where the row no longer stages (or has no vecKv).
+    if (adapted.prefetch && ((adapted.kvLoad ?? 'staged') !== 'staged' || !adapted.vecKv)) delete adapted.prefetch;
     if (!allowSplit) adapted.splits = 1;
     try {
       return finish(subgroupMatrixTiles(s.D, SG, smem, adapted), 'table');
@@ -276,7 +280,7 @@ async function buildAttention(ctx: GpuContext, args: AttentionArgs, allowSplit: 
     splits = t.splits ?? 1;
     source = subgroupMatrixAttentionWgsl(splits > 1 ? { ...variant, hasLse: true } : variant, t, ctx.caps.subgroupMatrixSyntax);
     const probe = t.probe?.legacyLayout ? ':legacy-layout' : '';
-    key = `attention-sm:D${D}:nsg${t.NSG}:bkv${t.BKV}:sg${t.SG}:${t.kvLoad}:${t.reduce}:s${splits}:${flags}${t.vecKv ? ':veckv' : ''}${t.vecScratch ? ':vecsc' : ''}${t.emulate ? ':emulated' : ''}${probe}`;
+    key = `attention-sm:D${D}:nsg${t.NSG}:bkv${t.BKV}:sg${t.SG}:${t.kvLoad}:${t.reduce}:s${splits}:${flags}${t.vecKv ? ':veckv' : ''}${t.vecScratch ? ':vecsc' : ''}${t.prefetch ? ':prefetch' : ''}${t.emulate ? ':emulated' : ''}${probe}`;
     BQ = 16 * t.NSG;
   } else {
     const t = tiledTiles(D, smem);

@@ -106,6 +106,9 @@ describe('attention (subgroup-matrix generator)', () => {
     ['vec4<u32> staged Q/K/V, D 64', { ...v, D: 64 }, { vecKv: true, NSG: 8, BKV: 32 }],
     ['vec4 score/probability scratch', v, { vecKv: true, vecScratch: true, NSG: 8, BKV: 32 }],
     ['vec4 scratch, causal + bias + kvLength + lse, BKV 64', { ...v, causal: true, hasBias: true, hasKvLength: true, hasLse: true }, { vecScratch: true, BKV: 64 }],
+    ['K/V prefetch, shuffle + vec4 scratch', v, { vecKv: true, vecScratch: true, prefetch: true, reduce: 'shuffle' }],
+    ['K/V prefetch, D 64, 8 subgroups, causal + bias + kvLength + lse', { ...v, D: 64, causal: true, hasBias: true, hasKvLength: true, hasLse: true }, { vecKv: true, prefetch: true, NSG: 8, BKV: 32 }],
+    ['K/V prefetch, split-KV, 8 subgroups of BKV 16 (4-phase Q staging)', { ...v, hasLse: true }, { vecKv: true, prefetch: true, NSG: 8, BKV: 16, splits: 3 }],
   ];
   for (const [name, variant, tiles] of cases) {
     it(`${name}: no compiler message`, async () => {

@@ -9,6 +9,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { GpuContext } from '../../src/gpu/context.js';
 import type { TensorView } from '../../src/gpu/kernel.js';
 import { type AttentionArgs, attentionTilesFor } from '../../src/kernels-wgsl/attention.js';
+import { type SubgroupMatrixTiles, subgroupMatrixSmemBytes } from '../../src/kernels-wgsl/attention-subgroup-matrix.wgsl.js';
 import {
   ATTENTION_TABLE_ENV, type AttentionTable, activeAttentionTable, attentionTableEntry, lengthClass, tableAttentionTiles,
 } from '../../src/kernels-wgsl/attention-table.js';
@@ -103,5 +104,54 @@ describe('attention tuning table', () => {
     // Without a table entry: the built-in defaults.
     process.env[ATTENTION_TABLE_ENV] = 'off';
     expect(attentionTilesFor(ctx, args(16896, 128))).toMatchObject({ NSG: 8, BKV: 32, kvLoad: 'staged', reduce: 'smem', splits: 1, source: 'default' });
+  });
+
+  it('prefetch rows: kept where the call stages vec4 K/V, dropped where it cannot, refused when explicit and invalid', async () => {
+    const rows: AttentionTable['entries'][number]['rows'] = [
+      { D: 128, lengthClass: 'medium', tiles: { NSG: 4, BKV: 32, kvLoad: 'staged', reduce: 'shuffle', splits: 1, vecKv: true, vecScratch: true, prefetch: true } },
+      // Not a valid combination (a hand-edited row): 'direct' with prefetch. Adapted calls drop prefetch.
+      { D: 128, lengthClass: 'short', tiles: { NSG: 4, BKV: 32, kvLoad: 'direct', reduce: 'shuffle', splits: 1, vecKv: true, prefetch: true } },
+      // No vecKv: prefetch has no vec4 registers to stage from, so it is dropped.
+      { D: 64, lengthClass: 'medium', tiles: { NSG: 8, BKV: 32, kvLoad: 'staged', reduce: 'smem', splits: 1, prefetch: true } },
+    ];
+    const file = join(dir, 'prefetch.json');
+    await writeFile(file, JSON.stringify({ version: 1, entries: [{ device: { vendor: 'nvidia' }, subgroupSize: 32, rows }] }));
+    process.env[ATTENTION_TABLE_ENV] = file;
+    const kvLength = view([1], 'u32');
+    // Measured shape (4608 tokens): the row as stored (40720 bytes of workgroup memory: fits the 48 KiB).
+    expect(attentionTilesFor(ctx, args(4608, 128))).toMatchObject({ NSG: 4, BKV: 32, kvLoad: 'staged', vecKv: true, vecScratch: true, prefetch: true, source: 'table' });
+    expect(attentionTilesFor(ctx, args(4608, 128, { kvLength }))).toMatchObject({ prefetch: true, source: 'table' }); // staged anyway
+    // The 'direct' row: where direct runs, prefetch is dropped (it pipelines staged loads only) ...
+    const direct = attentionTilesFor(ctx, args(1536, 128));
+    expect(direct).toMatchObject({ kvLoad: 'direct', source: 'table' });
+    expect(direct?.prefetch).toBeUndefined();
+    // ... while a call that falls back to staged loads (kvLength) can use it: staged + vecKv + prefetch.
+    expect(attentionTilesFor(ctx, args(1536, 128, { kvLength }))).toMatchObject({ NSG: 4, BKV: 32, kvLoad: 'staged', vecKv: true, prefetch: true, source: 'table' });
+    // Without vecKv: dropped.
+    const noVec = attentionTilesFor(ctx, args(4429, 64));
+    expect(noVec).toMatchObject({ NSG: 8, BKV: 32, kvLoad: 'staged', source: 'table' });
+    expect(noVec?.prefetch).toBeUndefined();
+    // Explicit tiles are not adapted: invalid prefetch combinations are errors that name the fix.
+    expect(() => attentionTilesFor(ctx, args(4608, 128, { tiles: { NSG: 4, BKV: 32, prefetch: true } }))).toThrow(/prefetch .* set vecKv: true or drop prefetch/);
+    expect(() => attentionTilesFor(ctx, args(4608, 128, { tiles: { NSG: 4, BKV: 32, kvLoad: 'direct', vecKv: true, prefetch: true } }))).toThrow(/prefetch .* use kvLoad 'staged' \(not 'direct'\) or drop prefetch/);
+    // 8 subgroups at BKV 32 with prefetch fit (the K and V tiles are reused, not doubled): 46608 bytes.
+    expect(attentionTilesFor(ctx, args(4608, 128, { tiles: { NSG: 8, BKV: 32, reduce: 'shuffle', vecKv: true, vecScratch: true, prefetch: true } })))
+      .toMatchObject({ NSG: 8, BKV: 32, prefetch: true, source: 'explicit' });
+    expect(() => attentionTilesFor(ctx, args(4608, 128, { tiles: { NSG: 8, BKV: 64, vecKv: true, prefetch: true } }))).toThrow(/need \d+ bytes of workgroup memory, the adapter has 49152/);
+    expect(attentionTilesFor(ctx, args(4608, 128, { tiles: { NSG: 8, BKV: 16, vecKv: true, prefetch: true } }))).toMatchObject({ prefetch: true, source: 'explicit' });
+  });
+});
+
+describe('subgroupMatrixSmemBytes with prefetch (the same K and V tiles as plain staging)', () => {
+  it('the sweep\'s prefetch tiles and what fits 48 KiB', () => {
+    const bytes = (D: number, t: Partial<SubgroupMatrixTiles>) => subgroupMatrixSmemBytes(D, { NSG: 4, BKV: 32, SG: 32, kvLoad: 'staged', vecKv: true, prefetch: true, ...t });
+    expect(bytes(128, { NSG: 8, reduce: 'shuffle', vecScratch: true })).toBe(46608); // the H200 table's D = 128 tiles
+    expect(bytes(128, { reduce: 'shuffle' })).toBe(32016);
+    expect(bytes(128, { NSG: 8, BKV: 16, reduce: 'shuffle' })).toBe(25616);
+    expect(bytes(64, { NSG: 8, reduce: 'smem' })).toBe(40464);
+    expect(bytes(64, { BKV: 64, reduce: 'smem' })).toBe(46352);
+    for (const t of [{ NSG: 8, reduce: 'shuffle' as const }, { NSG: 4, BKV: 64 }, { NSG: 8, BKV: 16 }]) {
+      expect(bytes(128, t)).toBe(bytes(128, { ...t, prefetch: false }));
+    }
   });
 });

@@ -125,6 +125,17 @@ fn main(@builtin(local_invocation_index) lid: u32) {
     await runCase(ctx, { name: 'vecscratch causal bias', B: 1, H: 2, Sq: 150, Skv: 150, D: 128, bias: true, causal: true, biasRamp: 0.6, scale: 0.05, lse: true }, 'subgroup-matrix', { NSG: 8, BKV: 32, vecKv: true, vecScratch: true });
     await runCase(ctx, { name: 'vecscratch D64 BKV64', B: 2, H: 1, Sq: 37, Skv: 45, D: 64, kvLength: [45, 20], lse: true }, 'subgroup-matrix', { NSG: 4, BKV: 64, vecScratch: true });
   });
+  // The sweep's prefetch tiles at their real sizes (up to 46 KiB of workgroup memory: too much for lavapipe's 32
+  // KiB, so the emulated cases below use smaller tiles).
+  it.skipIf(!support.ok)('K/V prefetch: the sweep\'s tiles, odd lengths, masks, rescale, split-KV', async () => {
+    await runCase(ctx, { name: 'prefetch nsg8 bkv32 shuffle vecsc', B: 2, H: 3, Sq: 137, Skv: 229, D: 128, lse: true }, 'subgroup-matrix', { NSG: 8, BKV: 32, reduce: 'shuffle', vecKv: true, vecScratch: true, prefetch: true });
+    await runCase(ctx, { name: 'prefetch nsg8 bkv32 smem vecsc causal bias rising', B: 1, H: 2, Sq: 150, Skv: 150, D: 128, bias: true, causal: true, biasRamp: 0.6, scale: 0.05, lse: true }, 'subgroup-matrix', { NSG: 8, BKV: 32, vecKv: true, vecScratch: true, prefetch: true });
+    await runCase(ctx, { name: 'prefetch nsg4 bkv32 shuffle vecsc', B: 2, H: 3, Sq: 37, Skv: 129, D: 128, lse: true }, 'subgroup-matrix', { NSG: 4, BKV: 32, reduce: 'shuffle', vecKv: true, vecScratch: true, prefetch: true });
+    await runCase(ctx, { name: 'prefetch nsg8 bkv16 smem causal bias rising', B: 1, H: 2, Sq: 150, Skv: 150, D: 128, bias: true, causal: true, biasRamp: 0.6, scale: 0.05, lse: true }, 'subgroup-matrix', { NSG: 8, BKV: 16, vecKv: true, prefetch: true });
+    await runCase(ctx, { name: 'prefetch D64 nsg8 bkv32 smem bias causal rising', B: 1, H: 2, Sq: 77, Skv: 150, D: 64, bias: true, causal: true, biasRamp: 0.6, scale: 0.05, lse: true }, 'subgroup-matrix', { NSG: 8, BKV: 32, vecKv: true, prefetch: true });
+    await runCase(ctx, { name: 'prefetch D64 nsg8 bkv32 shuffle kvLength', B: 3, H: 1, Sq: 37, Skv: 100, D: 64, kvLength: [100, 0, 41], lse: true }, 'subgroup-matrix', { NSG: 8, BKV: 32, reduce: 'shuffle', vecKv: true, prefetch: true });
+    await runCase(ctx, { name: 'prefetch nsg4 bkv32 split x3 kvLength', B: 3, H: 1, Sq: 19, Skv: 200, D: 128, bias: true, kvLength: [200, 0, 75], lse: true }, 'subgroup-matrix', { NSG: 4, BKV: 32, reduce: 'shuffle', vecKv: true, vecScratch: true, prefetch: true, splits: 3 });
+  });
 });
 
 // The tensor-core kernel's algorithm (staging, masks, lazy rescale, multi-phase Q staging, epilogue) with the
@@ -161,6 +172,16 @@ describe.skipIf(!emulate)('attention (subgroup-matrix algorithm, emulated matrix
     // vec4 score/probability scratch: 16-byte score reads, packed probability stores, rescale and output through it.
     [{ name: 'vec4 scratch, D=128 bias + causal, rising maxima (lazy rescale)', B: 1, H: 1, Sq: 41, Skv: 70, D: 128, bias: true, causal: true, biasRamp: 0.6, scale: 0.05, lse: true }, { emulate: true, NSG: 2, BKV: 16, vecKv: true, vecScratch: true }],
     [{ name: 'vec4 scratch, D=64 kvLength, BKV 32, split-KV x2', B: 2, H: 1, Sq: 37, Skv: 45, D: 64, kvLength: [45, 20], lse: true }, { emulate: true, NSG: 2, BKV: 32, vecScratch: true, splits: 2 }],
+    // K/V prefetch (V[kb] and K[kb + 1] staged through registers after the score barrier). The sweep's tiles need
+    // up to 46 KiB (plus the emulation's NSG KiB): lavapipe has 32 KiB, so these use smaller tiles of the same
+    // kind; the GPU group above runs the sweep's. Many blocks per workgroup (9 at Skv 129); a last block of 1 key;
+    // 2-phase Q staging through the K/V area (nsg4 bkv16).
+    [{ name: 'prefetch + shuffle + vec4 scratch, D=128 odd lengths (9 key blocks, 2-phase Q)', B: 2, H: 3, Sq: 37, Skv: 129, D: 128, lse: true }, { emulate: true, NSG: 4, BKV: 16, reduce: 'shuffle', vecKv: true, vecScratch: true, prefetch: true }],
+    [{ name: 'prefetch + smem, D=64 BKV 32 bias + causal, rising maxima (lazy rescale)', B: 1, H: 2, Sq: 45, Skv: 150, D: 64, bias: true, causal: true, biasRamp: 0.6, scale: 0.05, lse: true }, { emulate: true, NSG: 2, BKV: 32, vecKv: true, prefetch: true }],
+    // A fully masked item: no key block, the prologue's K load clamps to row 0 (kvEnd = 0).
+    [{ name: 'prefetch + shuffle, D=128 kvLength incl. fully masked', B: 2, H: 1, Sq: 21, Skv: 77, D: 128, kvLength: [0, 70], lse: true }, { emulate: true, NSG: 2, BKV: 16, reduce: 'shuffle', vecKv: true, prefetch: true }],
+    // 3 blocks per chunk (chunk 48 keys); item 2 (kvLength 41): a partial last block in chunk 0, chunks 1 and 2 empty.
+    [{ name: 'prefetch + split-KV x3, D=64 bias + kvLength incl. fully masked', B: 3, H: 1, Sq: 19, Skv: 100, D: 64, bias: true, kvLength: [100, 0, 41], lse: true }, { emulate: true, NSG: 2, BKV: 16, vecKv: true, prefetch: true, splits: 3 }],
   ];
   for (const [c, tiles] of emulated) {
     it(c.name, async () => {
