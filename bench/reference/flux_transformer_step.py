@@ -49,7 +49,9 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--res", default="512,1024", help="square resolutions in pixels, comma separated")
     p.add_argument("--text-len", type=int, default=512, help="T5 tokens (FLUX.1-dev pipelines use 512)")
-    p.add_argument("--modes", default="eager,compile", help="eager and/or compile")
+    p.add_argument("--modes", default="eager,compile",
+                   help="eager, compile, and/or fbc-compute / fbc-reuse: eager with diffusers' own first-block cache "
+                        "(FirstBlockCacheConfig), every step forced down one path (threshold -1: all blocks; 1e9: reuse)")
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--iters", type=int, default=10)
     p.add_argument("--tiny", action="store_true", help="tiny config on CPU (smoke test of the script itself)")
@@ -94,8 +96,8 @@ def main(argv=None) -> int:
     text_len = 8 if args.tiny and args.text_len == 512 else args.text_len
     modes = [m for m in args.modes.split(",") if m]
     for m in modes:
-        if m not in ("eager", "compile"):
-            raise SystemExit(f"--modes: unknown mode '{m}' (eager, compile)")
+        if m not in ("eager", "compile", "fbc-compute", "fbc-reuse"):
+            raise SystemExit(f"--modes: unknown mode '{m}' (eager, compile, fbc-compute, fbc-reuse)")
     log = lambda s: print(s, file=sys.stderr, flush=True)  # noqa: E731
 
     # Built directly in bf16 on the device (an fp32 FLUX.1-dev would be 48 GB), default random init.
@@ -200,11 +202,27 @@ def main(argv=None) -> int:
                         row["compile_s"] = round(time.time() - t, 2)
                     else:
                         fn_model = model
-                    fn = lambda: fn_model(**x)[0]  # noqa: E731
-                    if cuda:
-                        torch.cuda.reset_peak_memory_stats()
-                    time_steps(fn, args.warmup)
-                    ms = time_steps(fn, args.iters)
+                    fbc = mode.startswith("fbc-")
+                    if fbc:
+                        # diffusers' first-block cache (hooks/first_block_cache.py) on the eager model; its state lives
+                        # in a cache context. The first warm-up step has no reference and runs every block.
+                        from diffusers.hooks import FirstBlockCacheConfig
+                        model.enable_cache(FirstBlockCacheConfig(threshold=-1.0 if mode == "fbc-compute" else 1e9))
+                        row["first_block_cache"] = "every block" if mode == "fbc-compute" else "reused"
+                    try:
+                        cm = model.cache_context("bench") if fbc else None
+                        if cm is not None:
+                            cm.__enter__()
+                        fn = lambda: fn_model(**x)[0]  # noqa: E731
+                        if cuda:
+                            torch.cuda.reset_peak_memory_stats()
+                        time_steps(fn, args.warmup)
+                        ms = time_steps(fn, args.iters)
+                    finally:
+                        if fbc:
+                            if cm is not None:
+                                cm.__exit__(None, None, None)
+                            model.disable_cache()
                 y = time_steps.last
                 flops = flux_flops(cfg, row["image_tokens"], text_len)
                 row.update(ms_median=statistics.median(ms), ms_min=min(ms), ms_all=[round(v, 3) for v in ms],

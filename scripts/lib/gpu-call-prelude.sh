@@ -17,12 +17,12 @@ bench_model() {
   timeout "${MODEL_S:-120}" node bin/dit.js bench model --flux 512,1024 --sd3 '' --reps 5 ${MODEL_ARGS:-} --out "$R/$1" > "$R/$1.console" 2>&1
   echo "$1 rc=$? at $(el) s (matmul table ${DIT_MATMUL_TILE_TABLE:-committed}, attention table ${DIT_ATTENTION_TABLE:-committed})" >> "$R/$1.console"
 }
-# diffusers' FluxTransformer2DModel eager and torch.compile at 1024² and 512² (bench/reference/flux_transformer_step.py),
+# diffusers' FluxTransformer2DModel eager and torch.compile (DIFF_MODES: more modes, e.g. fbc-compute,fbc-reuse) at 1024² and 512² (bench/reference/flux_transformer_step.py),
 # ending by second $1 of the call (no measurement starts within 30 s of it; a compile needs $2 s left); writes
 # $R/diffusers-step.json, $R/diffusers-{eager,compile}.json and $R/diffusers.done.
 diffusers_step() {
   local left=$(( $1 - $(el) ))
-  PYTHONPATH=$PWD/.diffusers-src timeout "$left" python3 bench/reference/flux_transformer_step.py --res 1024,512 --iters 10 --warmup 3 \
+  PYTHONPATH=$PWD/.diffusers-src timeout "$left" python3 bench/reference/flux_transformer_step.py --res 1024,512 --iters 10 --warmup 3 --modes "${DIFF_MODES:-eager,compile}" \
     --deadline-s $(( left - 30 )) --compile-min-left-s "$2" --out "$R/diffusers-step.json" --reference-prefix "$R/diffusers" > "$R/diffusers.console" 2>&1
   echo "diffusers rc=$? at $(el) s" >> "$R/diffusers.console"; touch "$R/diffusers.done"
 }

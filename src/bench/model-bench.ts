@@ -4,7 +4,8 @@
 import type { GpuContext } from '../gpu/context.js';
 import type { Plan } from '../graph/executor.js';
 import { keepBusy, median } from '../gpu/timer.js';
-import type { FamilyConfig, ModelFamily } from '../models/family.js';
+import type { BenchCachedStep, FamilyConfig, ModelFamily } from '../models/family.js';
+import type { WeightStore } from '../graph/weights.js';
 import { analyzeLiveness } from '../graph/liveness.js';
 import { MemoryPlanError, planMemory } from '../graph/memory-planner.js';
 import { relativeError } from '../models/parity.js';
@@ -40,6 +41,11 @@ export interface ModelBenchRow {
   profiledGpuMs: number;
   /** W8A8 rows (`--int8`): relative L2 distance of this step's velocity from the f16 step's, same weights and inputs. */
   velocityRelL2VsF16?: number;
+  /**
+   * First-block-cache rows (`--first-block-cache`): which path every timed step took, and (computed path) the
+   * velocity's relative L2 distance from the plain step's (same weights and inputs; the split graphs' rounding).
+   */
+  firstBlockCache?: { path: 'compute' | 'reuse'; velocityRelL2VsStep?: number };
 }
 
 /**
@@ -55,6 +61,15 @@ async function timeSteps(ctx: GpuContext, plan: Plan, reps: number, warmupMs: nu
     await plan.run();
     await ctx.sync();
   }, 2);
+  // Diagnostics of the wall-time spread (docs/int8.md): DIT_BENCH_STEP_LOG=1 prints each timed step's start (ms since
+  // the process started, comparable with node --trace-gc's times), wall, GPU and encode time. With node --expose-gc,
+  // DIT_BENCH_GC=each collects garbage before each timed step (outside the timed span), DIT_BENCH_GC=wait collects it
+  // while the GPU runs the step (a timer 1 ms after the submit, inside a sleep of half the step's GPU time).
+  const stepLog = process.env.DIT_BENCH_STEP_LOG === '1';
+  const gcMode = process.env.DIT_BENCH_GC;
+  const gc = gcMode ? (globalThis as { gc?: () => void }).gc : undefined;
+  if (gcMode && !gc) throw new Error('DIT_BENCH_GC needs node --expose-gc');
+  if (gcMode === 'wait' && idleWaitFraction === 0) idleWaitFraction = 0.5;
   // The idle wait's estimate: the step's GPU time (wall time where there are no timestamps).
   let estimate = 0;
   if (idleWaitFraction > 0) {
@@ -63,14 +78,17 @@ async function timeSteps(ctx: GpuContext, plan: Plan, reps: number, warmupMs: nu
     await ctx.sync();
   }
   for (let r = 0; r < reps; r++) {
+    if (gcMode === 'each') gc!();
     await ctx.sync();
     const t0 = performance.now();
+    if (gcMode === 'wait') setTimeout(gc!, 1); // fires once the synchronous encode + submit are done
     // Wall time: encode + submit + until the GPU is done (runTimed then maps 16 bytes per pass of timestamps).
     const gpu = await plan.runTimed({ waitMs: idleWaitFraction * estimate });
     await ctx.sync();
     samples.push(performance.now() - t0);
     encodeMs.push(plan.lastRun?.encodeMs ?? 0);
     if (gpu !== null) gpuMs.push(gpu);
+    if (stepLog) console.log(`step ${r}: start ${t0.toFixed(1)} ms, wall ${samples[r].toFixed(1)}, gpu ${gpu?.toFixed(1) ?? '-'}, encode ${encodeMs[r].toFixed(2)}`);
   }
   return { samples, encodeMs, gpuMs };
 }
@@ -93,6 +111,11 @@ export interface ModelBenchOptions<C extends FamilyConfig> {
    * (the serving engines' idle wait; default 0: ask at once).
    */
   idleWaitFraction?: number;
+  /**
+   * Also time each batch-1 step through the first-block cache (families whose bench has `firstBlockCache`), once
+   * down each path: every block ('computed') and head + final layer ('reused'), as rows '<model> FBCache ...'.
+   */
+  firstBlockCache?: boolean;
 }
 
 /**
@@ -165,6 +188,10 @@ export async function benchModel<C extends FamilyConfig>(ctx: GpuContext, family
               q.destroy();
             }
           }
+          if (opts.firstBlockCache && bench.firstBlockCache && batch === 1) {
+            step.destroy();
+            rows.push(...(await benchCachedPaths(ctx, bench.firstBlockCache.bind(bench), store, cfg, name, tag, res, textTokens, bytes, v, opts, log)));
+          }
         } finally {
           step.destroy();
         }
@@ -172,6 +199,50 @@ export async function benchModel<C extends FamilyConfig>(ctx: GpuContext, family
     }
   } finally {
     store.destroy();
+  }
+  return rows;
+}
+
+/** The first-block-cached step, forced down each path in turn, timed like the plain step (rows for benchModel). */
+async function benchCachedPaths<C extends FamilyConfig>(
+  ctx: GpuContext, make: (ctx: GpuContext, store: WeightStore, cfg: C, res: number, textTokens: number) => Promise<BenchCachedStep>, store: WeightStore,
+  cfg: C, name: string, tag: string, res: number, textTokens: number, weightBytes: number, plainVelocity: Float32Array,
+  opts: ModelBenchOptions<C>, log: (s: string) => void,
+): Promise<ModelBenchRow[]> {
+  log(`${tag} first-block cache: building and compiling its three parts…`);
+  const c = await make(ctx, store, cfg, res, textTokens);
+  const rows: ModelBenchRow[] = [];
+  try {
+    for (const path of ['compute', 'reuse'] as const) {
+      // Warm-up: the first step of 'reuse' has no reference yet and computes; every later one reuses.
+      await keepBusy(opts.warmupMs ?? 1000, async () => {
+        await c.run(path);
+      }, 2);
+      const samples: number[] = [];
+      const gpuMs: number[] = [];
+      for (let r = 0; r < (opts.reps ?? 5); r++) {
+        await ctx.sync();
+        const t0 = performance.now();
+        const g = await c.run(path);
+        await ctx.sync();
+        samples.push(performance.now() - t0);
+        if (g !== null) gpuMs.push(g);
+      }
+      const vc = await c.velocity();
+      const stats = c.stats(path);
+      const label = path === 'compute' ? 'computed' : 'reused';
+      const row: ModelBenchRow = {
+        model: `${name} FBCache ${label}`, resolution: res, imageTokens: (res / 16) ** 2, textTokens, batch: 1, medianMs: median(samples), samplesMs: samples,
+        encodeMs: 0, ...(gpuMs.length ? { gpuMedianMs: median(gpuMs), gpuSamplesMs: gpuMs } : {}),
+        tflops: stats.flops / (median(samples) / 1e3) / 1e12, stepTflop: stats.flops / 1e12, weightBytes, activationBytes: stats.activationBytes,
+        dispatches: stats.dispatches, finite: vc.every(Number.isFinite), breakdown: [], profiledGpuMs: gpuMs.length ? median(gpuMs) : 0,
+        firstBlockCache: { path, ...(path === 'compute' ? { velocityRelL2VsStep: relativeError(vc, plainVelocity).relL2 } : {}) },
+      };
+      rows.push(row);
+      log(`${tag} FBCache ${label}: ${row.medianMs.toFixed(1)} ms/step${row.gpuMedianMs !== undefined ? ` (GPU ${row.gpuMedianMs.toFixed(1)})` : ''}${row.firstBlockCache!.velocityRelL2VsStep !== undefined ? `, velocity relL2 vs the plain step ${row.firstBlockCache!.velocityRelL2VsStep.toExponential(2)}` : ''}, finite=${row.finite}`);
+    }
+  } finally {
+    c.destroy();
   }
   return rows;
 }
@@ -212,7 +283,12 @@ export function modelMarkdown(device: string, rows: ModelBenchRow[], torch?: { d
     out.push('', 'W8A8 rows: the optional int8 linears (per-token activation, per-feature weight scales; `--int8`), not the default path; their ratio to PyTorch compares int8 with bf16. Velocity distance from the f16 step (same weights and inputs, relative L2): ' +
       q.map((r) => `${r.resolution}²${(r.batch ?? 1) > 1 ? ` batch ${r.batch}` : ''} ${r.velocityRelL2VsF16!.toExponential(2)}`).join(', ') + '.');
   }
-  for (const r of rows) {
+  const f = rows.filter((r) => r.firstBlockCache);
+  if (f.length) {
+    out.push('', 'FBCache rows: the optional first-block cache (`--first-block-cache`), each step forced down one path: "computed" runs every block through the three chained graphs (head, body, tail; each part awaited before the next, as the cache must read the head\'s change statistic), "reused" runs the head and the final layer only. How many steps of a generation reuse depends on the trained weights and the threshold (docs/first-block-cache.md); random weights say nothing about it. Computed path vs the plain step, velocity relative L2: ' +
+      f.filter((r) => r.firstBlockCache!.velocityRelL2VsStep !== undefined).map((r) => `${r.resolution}² ${r.firstBlockCache!.velocityRelL2VsStep!.toExponential(2)}`).join(', ') + '.');
+  }
+  for (const r of rows.filter((x) => x.breakdown.length)) {
     out.push('', `## Where the time goes: ${r.model} ${r.resolution}²${(r.batch ?? 1) > 1 ? ` batch ${r.batch}` : ''} (timestamped run, ${r.profiledGpuMs.toFixed(1)} ms of GPU time)`, '', '| op kind | ms | share | count | TFLOP/s | GB/s |', '|---|---:|---:|---:|---:|---:|');
     for (const k of r.breakdown) out.push(`| ${k.kind} | ${k.ms.toFixed(2)} | ${(k.fraction * 100).toFixed(1)}% | ${k.count} | ${k.tflops.toFixed(1)} | ${k.gbps.toFixed(0)} |`);
   }

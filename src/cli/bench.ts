@@ -80,11 +80,12 @@ export function registerBench(program: Command): void {
     .option('--batch <sizes>', 'batch sizes timed at each resolution, comma separated, e.g. 1,2,4 (batch > 1: FLUX only; give --sd3 \'\')', '1')
     .option('--idle-wait <fraction>', 'sleep this fraction of a step\'s GPU time after submitting it before waiting for the result (the server\'s idle wait; 0 = wait at once)', '0')
     .option('--int8', 'also time each FLUX step with W8A8 linears (optional int8 path) and report its velocity distance from the f16 step')
+    .option('--first-block-cache', 'also time each batch-1 FLUX step through the first-block cache, down both paths (every block / head + final layer)')
     .option('--compare <old.json>', `flag rows more than --compare-threshold % slower than this earlier model.json (exit status ${REGRESSION_EXIT_CODE} unless --compare-warn)`)
     .option('--compare-threshold <pct>', 'slowdown that counts as a regression, in percent', '5')
     .option('--compare-warn', 'report regressions found by --compare without a failing exit status')
     .option('--current <model.json>', 'with --compare: compare this model.json instead of running the benchmark (no GPU needed)')
-    .action(async (opts: { flux: string; sd3: string; reference?: string; out: string; robustness?: boolean; reps: string; profile?: string; force?: boolean; batch: string; int8?: boolean; idleWait: string; compare?: string; compareThreshold: string; compareWarn?: boolean; current?: string }) => {
+    .action(async (opts: { flux: string; sd3: string; reference?: string; out: string; robustness?: boolean; reps: string; profile?: string; force?: boolean; batch: string; int8?: boolean; firstBlockCache?: boolean; idleWait: string; compare?: string; compareThreshold: string; compareWarn?: boolean; current?: string }) => {
       // The regression guard's inputs are checked before any GPU work; with --current nothing else runs.
       const threshold = Number(opts.compareThreshold);
       if (!(threshold >= 0) || opts.compareThreshold.trim() === '') throw new FlagError('--compare-threshold', `must be a number of percent >= 0 such as 5, got '${opts.compareThreshold}'`);
@@ -147,7 +148,7 @@ export function registerBench(program: Command): void {
             }
           }
         }
-        for (const r of runs) rows.push(...(await benchModel(ctx, r.family, r.resolutions, { reps, log, batches: batchesOf(r), int8: !!opts.int8, idleWaitFraction })));
+        for (const r of runs) rows.push(...(await benchModel(ctx, r.family, r.resolutions, { reps, log, batches: batchesOf(r), int8: !!opts.int8, idleWaitFraction, firstBlockCache: !!opts.firstBlockCache })));
       } finally {
         ctx.destroy();
       }

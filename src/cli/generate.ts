@@ -38,6 +38,7 @@ interface GenerateFlags {
   truncate?: boolean;
   weightsMode?: string;
   int8?: boolean;
+  firstBlockCache?: string;
   robustness?: boolean;
   progress?: boolean;
   json?: boolean;
@@ -99,7 +100,7 @@ function timesLine(r: GenerateResult, steps: number): string {
   const parts = [
     `text ${s(t.textMs)}`,
     ...(t.encodeImageMs >= 1 ? [`image encode ${s(t.encodeImageMs)}`] : []),
-    `denoise ${s(t.denoiseMs)} (${steps} steps, ${perStep > 0 ? (1000 / perStep).toFixed(2) : '-'} steps/s${t.compileMs > 0 ? `, compile ${s(t.compileMs)}` : ''})`,
+    `denoise ${s(t.denoiseMs)} (${steps} steps, ${perStep > 0 ? (1000 / perStep).toFixed(2) : '-'} steps/s${t.compileMs > 0 ? `, compile ${s(t.compileMs)}` : ''}${r.cache ? `, first-block cache reused ${r.cache.reused}` : ''})`,
     `vae decode ${s(t.decodeMs)}`,
     `total ${s(t.totalMs)}`,
   ];
@@ -128,6 +129,7 @@ export function registerGenerate(program: Command): void {
     .option('--truncate', 'cut prompts longer than the T5 token budget (as diffusers does) instead of refusing them')
     .option('--weights-mode <mode>', 'fp8/GGUF weights: expand (to f16 at load) or resident (kept quantized on the GPU, expanded per layer: about half the weight memory)', 'expand')
     .option('--int8', 'FLUX: run the transformer\'s block linears as W8A8 int8 (faster on GPUs with int8 tensor cores; small quality cost, see docs/int8.md)')
+    .option('--first-block-cache <threshold>', 'FLUX: skip a step\'s remaining blocks when its first block changed by at most this (relative L1, e.g. 0.08) since the last full step; faster, small quality cost, see docs/first-block-cache.md')
     .option('--robustness', 'keep Dawn robustness checks on')
     .option('--no-progress', 'no progress bar')
     .option('--json', 'print one JSON line per image (settings, seed, stage times)')
@@ -143,6 +145,8 @@ export function registerGenerate(program: Command): void {
       const seed0 = intFlag(f.seed, 'seed', 0);
       const strength = numFlag(f.strength, 'strength');
       const maxSequenceLength = intFlag(f.maxSequenceLength, 'max-sequence-length', 1, 4096);
+      const firstBlockCache = numFlag(f.firstBlockCache, 'first-block-cache');
+      if (firstBlockCache !== undefined && !(firstBlockCache >= 0)) throw new Error(`--first-block-cache must be a threshold >= 0 (e.g. 0.08), got '${f.firstBlockCache}'`);
       const weightsMode = f.weightsMode ?? 'expand';
       if (!(WEIGHTS_MODES as readonly string[]).includes(weightsMode)) throw new Error(`--weights-mode must be ${WEIGHTS_MODES.join(' or ')}, got '${weightsMode}'`);
       if (strength !== undefined && !f.image) throw new Error('--strength is for image to image: give --image too');
@@ -155,7 +159,7 @@ export function registerGenerate(program: Command): void {
       let pipe: TextToImagePipeline | undefined;
       try {
         const t0 = performance.now();
-        pipe = await TextToImagePipeline.load(ctx, f.model, { vaeEncoder: !!f.image, weightsMode: weightsMode as WeightsMode, int8: !!f.int8 });
+        pipe = await TextToImagePipeline.load(ctx, f.model, { vaeEncoder: !!f.image, weightsMode: weightsMode as WeightsMode, int8: !!f.int8, firstBlockCache });
         const loadMs = performance.now() - t0;
         const d = pipe.defaults();
         const width = size.width ?? d.width, height = size.height ?? d.height;

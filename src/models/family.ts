@@ -65,6 +65,16 @@ export interface BenchStep {
   destroy(): void;
 }
 
+/** A compiled first-block-cached step the model benchmark drives down one path at a time. */
+export interface BenchCachedStep {
+  /** One step forced down a path ('compute': every block; 'reuse': head + tail); resolves to its GPU time, ms (null without timestamps). */
+  run(path: 'compute' | 'reuse'): Promise<number | null>;
+  velocity(): Promise<Float32Array>;
+  /** The work of one step down a path (the parts' plans summed). */
+  stats(path: 'compute' | 'reuse'): { flops: number; activationBytes: number; dispatches: number };
+  destroy(): void;
+}
+
 export interface FamilyBench<C extends FamilyConfig> {
   /** The released model the benchmark measures by default ('FLUX.1-dev'), its config and text length. */
   name: string;
@@ -80,4 +90,6 @@ export interface FamilyBench<C extends FamilyConfig> {
   int8?: boolean;
   /** A step at `resolution` (pixels per side) of `batch` images (default 1) with seeded random inputs. */
   step(ctx: GpuContext, weights: WeightStore, cfg: C, resolution: number, textTokens: number, batch?: number, opts?: { int8?: boolean }): Promise<BenchStep>;
+  /** The same step (batch 1, same inputs) through the first-block cache (`dit bench model --first-block-cache`). */
+  firstBlockCache?(ctx: GpuContext, weights: WeightStore, cfg: C, resolution: number, textTokens: number, opts?: { int8?: boolean }): Promise<BenchCachedStep>;
 }

@@ -74,6 +74,8 @@ export interface GenerateResult {
   settings: Record<string, string | number | null>;
   times: StageTimes;
   warnings: string[];
+  /** First-block cache (when on): steps that ran every block and steps that reused the other blocks' residual. */
+  cache?: { threshold: number; computed: number; reused: number; changes: (number | null)[] };
 }
 
 export interface LoadOptions {
@@ -91,7 +93,24 @@ export interface LoadOptions {
    * measured quality cost (docs/int8.md). The int8 weights are made from the f16 ones at the first step.
    */
   int8?: boolean;
+  /**
+   * First-block cache threshold (FLUX only; off by default): steps whose first block barely changed reuse the
+   * other blocks' residual from the last fully computed step (models/flux/first-block-cache.ts). Faster, at a
+   * measured quality cost (docs/first-block-cache.md); 0.05–0.1 is the usual range.
+   */
+  firstBlockCache?: number;
+  /**
+   * Fraction of a step's expected GPU time to sleep before asking Dawn for its result (TransformerExecutorOptions.
+   * idleWaitFraction). Default 0.85: while a Dawn promise is pending, dawn.node's ProcessEvents spin allocates, and
+   * the major collections it drives landed at the end of 16 of 40 FLUX.1-dev 512² steps on the H200 (+7 ms per step
+   * on average, up to +30); with the sleep, 2 of 40 (bench/results/h200-2026-11-30-session6-gc, docs/int8.md). 0
+   * reads back at once.
+   */
+  idleWaitFraction?: number;
 }
+
+/** The pipeline's default idle wait (LoadOptions.idleWaitFraction), the serving engines' value too. */
+export const PIPELINE_IDLE_WAIT = 0.85;
 
 export interface LoadTimes {
   transformerMs: number;
@@ -151,6 +170,9 @@ export class TextToImagePipeline {
     const folder = await resolveModelFolder(modelPath);
     // Refused before any weight is read.
     if (opts.int8 && folder.family !== 'flux') throw new UserInputError(`int8 linears are implemented for FLUX transformers only; this model is ${folder.family}: drop --int8`);
+    if (opts.firstBlockCache !== undefined && folder.family !== 'flux') {
+      throw new UserInputError(`the first-block cache is implemented for FLUX transformers only; this model is ${folder.family}: drop --first-block-cache`);
+    }
     const warnings: string[] = [];
     let t0 = performance.now();
     const store = new WeightStore();
@@ -184,7 +206,9 @@ export class TextToImagePipeline {
       const scheduler = folder.schedulerConfig
         ? parseSchedulerConfig(folder.schedulerConfig, defaultScheduler(loaded.config), `${folder.root}/scheduler/scheduler_config.json`)
         : defaultScheduler(loaded.config);
-      const executor = new TransformerExecutor(ctx, store, loaded.config, { int8: opts.int8 });
+      const executor = new TransformerExecutor(ctx, store, loaded.config, {
+        int8: opts.int8, firstBlockCache: opts.firstBlockCache, idleWaitFraction: opts.idleWaitFraction ?? PIPELINE_IDLE_WAIT,
+      });
       return new TextToImagePipeline(ctx, folder, loaded.config, scheduler, executor, vae, text,
         { transformerMs, vaeMs, textMs: text?.loadMs ?? 0 }, warnings, freeTransformer);
     } catch (e) {
@@ -282,6 +306,7 @@ export class TextToImagePipeline {
     this.executor.check(shape, cond);
     const total = stepsLeft(state);
     const compile0 = this.executor.compileMs;
+    this.executor.resetCache(); // a new image: its first step runs every block
     t0 = performance.now();
     await denoise(state, this.executor, (r) => onStep?.(r, total));
     const denoiseMs = performance.now() - t0;
@@ -301,9 +326,14 @@ export class TextToImagePipeline {
       max_sequence_length: maxSequenceLength, sampler: 'flow-match euler', linears: this.executor.int8 ? 'w8a8 int8' : 'f16',
       noise: req.latentsFile ? `file:${req.latentsFile}` : req.noise ? 'given' : 'philox4x32-10 box-muller',
     };
+    const cs = this.executor.cacheStats;
+    const cache = this.executor.firstBlockCache !== null && cs
+      ? { threshold: cs.threshold, computed: cs.computed, reused: cs.reused, changes: cs.steps.map((s) => s.change) }
+      : undefined;
+    if (cache) settings.first_block_cache = `threshold ${cache.threshold}: ${cache.reused} of ${cache.computed + cache.reused} steps reused`;
     return {
       image: { width: dec.width, height: dec.height, data: denormalize(dec.image) }, raw: dec.image, latents: state.latents,
-      seed, settings, warnings,
+      seed, settings, warnings, ...(cache ? { cache } : {}),
       times: { textMs, encodeImageMs, denoiseMs, compileMs, decodeMs, totalMs: performance.now() - tStart },
     };
   }

@@ -4,7 +4,7 @@
 import { PlanCache } from './plan-cache.js';
 import type { GpuContext } from '../gpu/context.js';
 import type { WeightStore } from '../graph/weights.js';
-import { FluxTransformer, type FluxConfig } from '../models/flux/index.js';
+import { FluxFirstBlockCache, FluxTransformer, type FluxConfig } from '../models/flux/index.js';
 import { patchify, unpatchify } from '../models/latents.js';
 import { Sd3Transformer, type Sd3Config } from '../models/sd3/index.js';
 import type { DenoiseExecutor, VelocityQuery } from './denoise-step.js';
@@ -13,7 +13,17 @@ import type { Conditioning, LatentShape } from './request-state.js';
 /** The transformer configs this executor runs. */
 export type DitConfig = FluxConfig | Sd3Config;
 
-type Compiled = FluxTransformer | Sd3Transformer;
+type Compiled = FluxTransformer | Sd3Transformer | FluxFirstBlockCache;
+
+/** What the first-block cache did over the steps of one image (TransformerExecutor.cacheStats). */
+export interface FirstBlockCacheStats {
+  threshold: number;
+  /** Steps that ran every block / reused the remaining blocks' residual. */
+  computed: number;
+  reused: number;
+  /** Per step: the change statistic (null on an image's first step) and whether the step reused. */
+  steps: { sigma: number; change: number | null; reused: boolean }[];
+}
 
 export interface TransformerExecutorOptions {
   /** Compiled plans kept per executor (each holds its activation memory); default 2. */
@@ -32,6 +42,13 @@ export interface TransformerExecutorOptions {
   idleWaitFraction?: number;
   /** W8A8 linears (FLUX; DitGraphOptions.int8). */
   int8?: boolean;
+  /**
+   * First-block cache threshold (FLUX, off by default; models/flux/first-block-cache.ts): a step whose first
+   * block's residual changed by at most this (relative L1) since the last fully computed step reuses the other
+   * blocks' residual. The cache follows one image: it starts afresh whenever the conditioning object or the
+   * latent shape changes, or sigma does not decrease (a new image), so interleaved requests never share it.
+   */
+  firstBlockCache?: number;
 }
 
 export class TransformerExecutor implements DenoiseExecutor {
@@ -39,6 +56,11 @@ export class TransformerExecutor implements DenoiseExecutor {
   private readonly idleWaitFraction: number;
   /** W8A8 linears (the image's settings record it). */
   readonly int8: boolean;
+  /** First-block cache threshold, or null (off). */
+  readonly firstBlockCache: number | null;
+  /** The first-block cache's record of the current image (null when the cache is off). */
+  cacheStats: FirstBlockCacheStats | null = null;
+  private cacheImage: { cond: Conditioning; key: string; sigma: number } | null = null;
   /** Wall time spent compiling plans (first step at a new shape), ms. */
   compileMs = 0;
   /** Calls run one at a time: they share the compiled plans' input and output buffers. */
@@ -51,6 +73,17 @@ export class TransformerExecutor implements DenoiseExecutor {
     this.idleWaitFraction = f;
     if (opts.int8 && config.family !== 'flux') throw new Error(`int8 linears are implemented for FLUX only (this transformer is ${config.family})`);
     this.int8 = !!opts.int8;
+    const fbc = opts.firstBlockCache;
+    if (fbc !== undefined) {
+      if (config.family !== 'flux') throw new Error(`the first-block cache is implemented for FLUX only (this transformer is ${config.family})`);
+      if (!(Number.isFinite(fbc) && fbc >= 0)) throw new Error(`first-block cache threshold ${fbc} must be a finite number >= 0 (e.g. 0.08)`);
+    }
+    this.firstBlockCache = fbc ?? null;
+  }
+
+  /** Starts the first-block cache afresh (the next step runs every block); a no-op when the cache is off. */
+  resetCache(): void {
+    this.cacheImage = null;
   }
 
   /** Checks that a latent shape and conditioning fit this transformer (clear errors before any GPU work). */
@@ -77,9 +110,11 @@ export class TransformerExecutor implements DenoiseExecutor {
     this.plans.makeRoom();
     const t0 = performance.now();
     const shape = { batch: 1, txtTokens: tokens, gridH, gridW };
-    const model = this.config.family === 'flux'
-      ? await FluxTransformer.create(this.ctx, this.weights, this.config as FluxConfig, shape, { int8: this.int8 })
-      : await Sd3Transformer.create(this.ctx, this.weights, this.config as Sd3Config, shape);
+    const model = this.config.family === 'sd3'
+      ? await Sd3Transformer.create(this.ctx, this.weights, this.config as Sd3Config, shape)
+      : this.firstBlockCache !== null
+        ? await FluxFirstBlockCache.create(this.ctx, this.weights, this.config as FluxConfig, shape, { int8: this.int8 })
+        : await FluxTransformer.create(this.ctx, this.weights, this.config as FluxConfig, shape, { int8: this.int8 });
     this.compileMs += performance.now() - t0;
     const entry = { model, lastCond: null as Conditioning | null, resultMs: null as number | null };
     this.plans.set(key, entry);
@@ -103,6 +138,10 @@ export class TransformerExecutor implements DenoiseExecutor {
       this.check(q.latentShape, cond);
       const entry = await this.plan(q.latentShape, cond.tokens);
       const m = entry.model;
+      if (m instanceof FluxFirstBlockCache) {
+        out.push(unpatchify(await this.cachedStep(q, cond, entry, m, tokensIn), C, H, W, 2, 'c-p-q'));
+        continue;
+      }
       // The text inputs stay on the GPU between steps of one request: upload only when the conditioning changes.
       if (m instanceof FluxTransformer) {
         m.plan.setInput('img', tokensIn);
@@ -143,6 +182,36 @@ export class TransformerExecutor implements DenoiseExecutor {
       out.push(unpatchify(v, C, H, W, 2, m instanceof FluxTransformer ? 'c-p-q' : 'p-q-c'));
     }
     return out;
+  }
+
+  /** One FLUX step through the first-block cache (one conditioning: FLUX has no CFG). */
+  private async cachedStep(q: VelocityQuery, cond: Conditioning, entry: { lastCond: Conditioning | null }, m: FluxFirstBlockCache, tokensIn: Float32Array): Promise<Float32Array> {
+    const threshold = this.firstBlockCache!;
+    // A new image (other conditioning, other shape, sigma not decreasing) or another plan: start afresh.
+    const key = `${q.latentShape.channels}x${q.latentShape.height}x${q.latentShape.width}:${cond.tokens}`;
+    const prev = this.cacheImage;
+    if (!prev || prev.cond !== cond || prev.key !== key || !(q.sigma < prev.sigma)) {
+      m.reset();
+      this.cacheStats = { threshold, computed: 0, reused: 0, steps: [] };
+    }
+    this.cacheImage = { cond, key, sigma: q.sigma };
+    m.setInput('img', tokensIn);
+    if (entry.lastCond !== cond) {
+      m.setInput('txt', cond.context);
+      m.setInput('pooled', cond.pooled);
+    }
+    entry.lastCond = cond;
+    const flux = this.config as FluxConfig;
+    if (flux.guidanceEmbed && q.distilledGuidance === null) {
+      throw new Error('this FLUX checkpoint is guidance-distilled (FLUX.1-dev style): give a guidance value (--guidance, e.g. 3.5)');
+    }
+    m.setTimestep(q.sigma, flux.guidanceEmbed ? q.distilledGuidance! : undefined);
+    const r = await m.step(threshold);
+    const stats = this.cacheStats!;
+    stats.steps.push({ sigma: q.sigma, change: r.change, reused: r.reused });
+    if (r.reused) stats.reused++;
+    else stats.computed++;
+    return m.readVelocity();
   }
 
   destroy(): void {

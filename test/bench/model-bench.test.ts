@@ -41,6 +41,15 @@ describe('model benchmark harness', () => {
     const waited = await benchModel(ctx, flux, [64], { reps: 2, txtTokens: 8, config: tinyFluxConfig('bfl', true), idleWaitFraction: 0.5 });
     expect(waited[0].finite).toBe(true);
     expect(waited[0].dispatches).toBe(rows[0].dispatches);
+    // --first-block-cache: two rows after the FLUX row; the computed path reproduces the plain step's velocity, the
+    // reused one runs fewer dispatches and less work.
+    const cached = await benchModel(ctx, flux, [64], { reps: 2, txtTokens: 8, config: tinyFluxConfig('bfl', true), firstBlockCache: true, warmupMs: 0 });
+    expect(cached.map((r) => r.model)).toEqual(['FLUX (custom config)', 'FLUX (custom config) FBCache computed', 'FLUX (custom config) FBCache reused']);
+    expect(cached[1].firstBlockCache!.velocityRelL2VsStep).toBeLessThan(1e-5);
+    expect(cached[2].dispatches).toBeLessThan(cached[1].dispatches);
+    expect(cached[2].stepTflop).toBeLessThan(cached[1].stepTflop);
+    for (const r of cached) expect(r.finite, r.model).toBe(true);
+    expect(modelMarkdown('test device', cached)).toContain('FBCache rows: the optional first-block cache');
     const profile = rowsToProfile(rows, 'FLUX (custom config)', 'test device');
     expect(profile.degrees).toEqual([1]);
     expect(interpolateStep(profile, 64, 1)).toBeCloseTo(rows[0].medianMs / 1e3, 9);

@@ -11,6 +11,7 @@ import { generationDefaults } from '../../src/pipeline/pipeline.js';
 import { flux1DevConfig } from '../../src/models/flux/index.js';
 import { sd3MediumConfig } from '../../src/models/sd3/index.js';
 import { readPngText } from '../../src/pipeline/png-text.js';
+import { readImage } from '../../src/pipeline/image-io.js';
 
 const FIX = new URL('../fixtures/tiny-pipelines/', import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), 'dit-gen-'));
@@ -127,6 +128,29 @@ describe('dit generate end to end (tiny FLUX folder)', () => {
     const meta = readPngText(new Uint8Array(readFileSync(out)));
     expect(JSON.parse(meta.settings)).toMatchObject({ linears: 'w8a8 int8' });
     await expect(run('x', '--model', `${FIX}sd3`, '--size', '32x32', '--steps', '1', '--int8', '--no-progress')).rejects.toThrow(/int8 linears are implemented for FLUX.*drop --int8/);
+  });
+
+  it('--first-block-cache: threshold 0 gives the uncached image, a huge one reuses every step after the first; bad values and SD3 are refused by name', async () => {
+    const common = ['a red circle', '--model', `${FIX}flux`, '--size', '48x32', '--steps', '4', '--seed', '7', '--max-sequence-length', '64', '--no-progress'];
+    const plain = join(dir, 'fbc-plain.png');
+    const zero = join(dir, 'fbc-zero.png');
+    const all = join(dir, 'fbc-all.png');
+    await run(...common, '-o', plain);
+    await run(...common, '-o', zero, '--first-block-cache', '0');
+    await run(...common, '-o', all, '--first-block-cache', '1e9');
+    const settings = (f: string) => JSON.parse(readPngText(new Uint8Array(readFileSync(f))).settings);
+    expect(settings(zero)).toMatchObject({ first_block_cache: 'threshold 0: 0 of 4 steps reused' });
+    expect(settings(all)).toMatchObject({ first_block_cache: 'threshold 1000000000: 3 of 4 steps reused' });
+    expect(settings(plain).first_block_cache).toBeUndefined();
+    const [a, b, c] = await Promise.all([plain, zero, all].map((f) => readImage(f)));
+    const maxDiff = (x: typeof a, y: typeof a) => x.data.reduce((m, v, i) => Math.max(m, Math.abs(v - y.data[i])), 0);
+    // Threshold 0 runs every block through the split graphs: the same image up to one 8-bit level (f32 rounding of
+    // img1 + (out - img1)); reusing 3 of 4 steps changes it.
+    expect(maxDiff(a, b)).toBeLessThanOrEqual(1 / 255 + 1e-6);
+    expect(maxDiff(a, c)).toBeGreaterThan(2 / 255);
+    await expect(run(...common, '-o', zero, '--first-block-cache', 'fast')).rejects.toThrow(/--first-block-cache must be a number/);
+    await expect(run(...common, '-o', zero, '--first-block-cache', '-0.1')).rejects.toThrow(/--first-block-cache must be a threshold >= 0/);
+    await expect(run('x', '--model', `${FIX}sd3`, '--size', '32x32', '--steps', '1', '--first-block-cache', '0.1', '--no-progress')).rejects.toThrow(/first-block cache is implemented for FLUX.*drop --first-block-cache/);
   });
 });
 

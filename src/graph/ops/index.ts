@@ -7,3 +7,4 @@ export * from './misc.js';
 export * from './layout.js';
 export * from './vae.js';
 export * from './collective.js';
+export * from './reduce.js';

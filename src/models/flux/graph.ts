@@ -62,8 +62,29 @@ export function fluxInt8Weight(name: string): boolean {
   return /^(double|single)_blocks\./.test(name) && !/(_mod|\.modulation)\.lin\./.test(name);
 }
 
-/** Builds the graph of one FLUX forward step. Inputs: img, txt, pooled, t_emb, [g_emb]; output: velocity. */
-export function buildFluxGraph(cfg: FluxConfig, shape: FluxShape, opts: DitGraphOptions = {}): Graph {
+/**
+ * What every part of a FLUX step graph shares: the graph, its sizes, weight accessors and the RoPE tables. The
+ * whole step (buildFluxGraph) and the first-block cache's three parts (first-block-cache.ts) are built from the
+ * same pieces below, so they run the same ops on the same weights.
+ */
+export interface FluxBuilder {
+  g: Graph;
+  cfg: FluxConfig;
+  B: number;
+  /** Text / image / joint rows this graph holds. */
+  Lt: number;
+  Li: number;
+  L: number;
+  opts: DitGraphOptions;
+  W(name: string, shape: number[]): Tensor;
+  /** nn.Linear `prefix` [nOut, nIn] with bias (when `bias`). */
+  lw(prefix: string, nOut: number, nIn: number, bias?: boolean): LinearWeights;
+  /** RoPE cos/sin over the joint sequence [L, headDim / 2] f32 (constants made on first use). */
+  rope(): { cos: Tensor; sin: Tensor };
+}
+
+/** A new graph for (a part of) one FLUX step; `part` names it (e.g. '-fbc-head'). */
+export function fluxBuilder(cfg: FluxConfig, shape: FluxShape, opts: DitGraphOptions = {}, part = ''): FluxBuilder {
   const { batch: B, txtTokens: LtAll, gridH, gridW } = shape;
   if (!(Number.isInteger(B) && B >= 1)) throw new Error(`FLUX graph: batch must be a positive integer, got ${B}`);
   if (!(LtAll >= 1 && gridH >= 1 && gridW >= 1)) throw new Error(`FLUX graph: bad shape ${JSON.stringify(shape)}`);
@@ -74,32 +95,38 @@ export function buildFluxGraph(cfg: FluxConfig, shape: FluxShape, opts: DitGraph
   const tok = opts.tokens ?? { text: { start: 0, count: LtAll }, image: { start: 0, count: gridH * gridW } };
   const Lt = tok.text.count;
   const Li = tok.image.count;
-  const L = Lt + Li;
-  const D = cfg.hiddenSize;
-  const H = cfg.numHeads;
-  const M = cfg.mlpHidden;
-  const hd = cfg.headDim;
-  const g = new Graph(`flux-${gridH}x${gridW}${opts.int8 ? '-int8' : ''}-t${Lt}`, opts.int8 ? { int8Weights: fluxInt8Weight } : {});
+  const g = new Graph(`flux-${gridH}x${gridW}${opts.int8 ? '-int8' : ''}${part}-t${Lt}`, opts.int8 ? { int8Weights: fluxInt8Weight } : {});
   const W = (name: string, s: number[]) => g.weight(name, s, 'f16');
-  /** nn.Linear `prefix` [nOut, nIn] with bias (when `bias`). */
-  const lw = (prefix: string, nOut: number, nIn: number, bias = true): LinearWeights => ({ w: W(`${prefix}.weight`, [nOut, nIn]), b: bias ? W(`${prefix}.bias`, [nOut]) : undefined });
+  let rope: { cos: Tensor; sin: Tensor } | null = null;
+  return {
+    g, cfg, B, Lt, Li, L: Lt + Li, opts, W,
+    lw: (prefix, nOut, nIn, bias = true) => ({ w: W(`${prefix}.weight`, [nOut, nIn]), b: bias ? W(`${prefix}.bias`, [nOut]) : undefined }),
+    rope() {
+      if (rope) return rope;
+      // RoPE over the joint sequence: text rows [0, Lt) at position 0, image rows [Lt, L) at (0, row, col).
+      const allIds = fluxPositionIds(LtAll, gridH, gridW); // [LtAll + gridH*gridW, 3]
+      const ids = opts.tokens
+        ? Float64Array.from([...allIds.subarray(tok.text.start * 3, (tok.text.start + Lt) * 3), ...allIds.subarray((LtAll + tok.image.start) * 3, (LtAll + tok.image.start + Li) * 3)])
+        : allIds;
+      const t = fluxRopeTable(ids, cfg.axesDim, cfg.ropeTheta);
+      rope = { cos: g.constant('rope.cos', t.cos, [Lt + Li, cfg.headDim / 2], 'f32'), sin: g.constant('rope.sin', t.sin, [Lt + Li, cfg.headDim / 2], 'f32') };
+      return rope;
+    },
+  };
+}
 
+/**
+ * The step's inputs and everything before the first block: inputs img, txt, pooled, t_emb, [g_emb]; returns the
+ * residual streams img [B*Li, D] f32 and txt [B*Lt, D] f32, and silu(vec) [B, D] f16 (what every modulation reads).
+ */
+export function fluxEmbed(b: FluxBuilder): { img: Tensor; txt: Tensor; vecAct: Tensor } {
+  const { g, cfg, B, Lt, Li, W, lw } = b;
+  const D = cfg.hiddenSize;
   const img0 = g.input('img', [B * Li, cfg.inChannels], 'f16');
   const txt0 = g.input('txt', [B * Lt, cfg.contextInDim], 'f16');
   const pooled = g.input('pooled', [B, cfg.pooledDim], 'f16');
   const tEmb = g.input('t_emb', [B, cfg.timeEmbedDim], 'f16');
   const gEmb = cfg.guidanceEmbed ? g.input('g_emb', [B, cfg.timeEmbedDim], 'f16') : null;
-
-  // RoPE over the joint sequence: text rows [0, Lt) at position 0, image rows [Lt, L) at (0, row, col).
-  const allIds = fluxPositionIds(LtAll, gridH, gridW); // [LtAll + gridH*gridW, 3]
-  const ids = opts.tokens
-    ? Float64Array.from([...allIds.subarray(tok.text.start * 3, (tok.text.start + Lt) * 3), ...allIds.subarray((LtAll + tok.image.start) * 3, (LtAll + tok.image.start + Li) * 3)])
-    : allIds;
-  const rope = fluxRopeTable(ids, cfg.axesDim, cfg.ropeTheta);
-  const ropeCos = g.constant('rope.cos', rope.cos, [L, hd / 2], 'f32');
-  const ropeSin = g.constant('rope.sin', rope.sin, [L, hd / 2], 'f32');
-  const ropeT = { cos: ropeCos, sin: ropeSin };
-
   // vec = time_in(t) [+ guidance_in(g)] + vector_in(pooled), accumulated in f32 through the residual epilogue.
   const embed = (x: Tensor, prefix: string, residual?: Tensor) =>
     g.scope(prefix, () => mlpEmbedder(g, x, lw(`${prefix}.in_layer`, D, x.last), lw(`${prefix}.out_layer`, D, D), residual));
@@ -108,50 +135,58 @@ export function buildFluxGraph(cfg: FluxConfig, shape: FluxShape, opts: DitGraph
   vec = embed(pooled, 'vector_in', vec);
   // Every Modulation/adaLN projection reads silu(vec).
   const vecAct = silu(g, vec, { dtype: 'f16', name: 'vec_silu' });
-  const modulation = (prefix: string, chunks: number) => adaLnModulation(g, vecAct, lw(prefix, chunks * D, D)); // [B, chunks*D] f32
-
   // Batch B: every token-wise op runs over B*rows rows, element-major; modulation/gates are [B, chunks*D] and each
   // row reads its element's vector (rowsPerBatch = rows / B inside linear() and layerNormModulate()).
-  let img = linear(g, img0, W('img_in.weight', [D, cfg.inChannels]), { bias: W('img_in.bias', [D]), dtype: 'f32', name: 'img_in' }); // [B*Li, D] f32
-  let txt = linear(g, txt0, W('txt_in.weight', [D, cfg.contextInDim]), { bias: W('txt_in.bias', [D]), dtype: 'f32', name: 'txt_in' }); // [B*Lt, D] f32
+  const img = linear(g, img0, W('img_in.weight', [D, cfg.inChannels]), { bias: W('img_in.bias', [D]), dtype: 'f32', name: 'img_in' }); // [B*Li, D] f32
+  const txt = linear(g, txt0, W('txt_in.weight', [D, cfg.contextInDim]), { bias: W('txt_in.bias', [D]), dtype: 'f32', name: 'txt_in' }); // [B*Lt, D] f32
+  return { img, txt, vecAct };
+}
 
-  for (let i = 0; i < cfg.doubleBlocks; i++) {
-    const p = `double_blocks.${i}`;
-    g.scope(p, () => {
-      const imgMod = modulation(`${p}.img_mod.lin`, 6);
-      const txtMod = modulation(`${p}.txt_mod.lin`, 6);
-      const imgX = layerNormModulate(g, img, imgMod, { shiftChunk: 0, scaleChunk: 1, name: 'img_norm1' });
-      const txtX = layerNormModulate(g, txt, txtMod, { shiftChunk: 0, scaleChunk: 1, name: 'txt_norm1' });
-      const imgQkv = lw(`${p}.img_attn.qkv`, 3 * D, D, cfg.qkvBias);
-      const txtQkv = lw(`${p}.txt_attn.qkv`, 3 * D, D, cfg.qkvBias);
-      const imgQ = linear(g, imgX, imgQkv.w, { bias: imgQkv.b, name: 'img_qkv' }); // [B*Li, 3D] f16
-      const txtQ = linear(g, txtX, txtQkv.w, { bias: txtQkv.b, name: 'txt_qkv' }); // [B*Lt, 3D] f16
-      // Joint sequence: text rows [0, Lt), image rows [Lt, L).
-      const attnRows = jointAttention(g, [
-        { qkv: txtQ, len: Lt, qNorm: W(`${p}.txt_attn.norm.query_norm.scale`, [hd]), kNorm: W(`${p}.txt_attn.norm.key_norm.scale`, [hd]), name: 'txt_qkv_prep' },
-        { qkv: imgQ, len: Li, qNorm: W(`${p}.img_attn.norm.query_norm.scale`, [hd]), kNorm: W(`${p}.img_attn.norm.key_norm.scale`, [hd]), name: 'img_qkv_prep' },
-      ], { batch: B, heads: H, rope: ropeT, attend: opts.attend }); // [B*L, D] f16 (per element: text, then image)
-      const txtAttn = gatherRows(g, attnRows, B, L, 0, Lt, 'txt_attn'); // [B*Lt, D] f16
-      const imgAttn = gatherRows(g, attnRows, B, L, Lt, Li, 'img_attn'); // [B*Li, D] f16
-      img = linear(g, imgAttn, W(`${p}.img_attn.proj.weight`, [D, D]), { bias: W(`${p}.img_attn.proj.bias`, [D]), residual: img, gate: { mod: imgMod, chunk: 2 }, name: 'img_proj' });
-      txt = linear(g, txtAttn, W(`${p}.txt_attn.proj.weight`, [D, D]), { bias: W(`${p}.txt_attn.proj.bias`, [D]), residual: txt, gate: { mod: txtMod, chunk: 2 }, name: 'txt_proj' });
-      const mlp = (s: 'img' | 'txt', x: Tensor, mod: Tensor) =>
-        gatedMlp(g, x, mod, lw(`${p}.${s}_mlp.0`, M, D), lw(`${p}.${s}_mlp.2`, D, M), { shift: 3, scale: 4, gate: 5 }, { norm: `${s}_norm2`, fc1: `${s}_mlp_in`, fc2: `${s}_mlp_out` });
-      img = mlp('img', img, imgMod);
-      txt = mlp('txt', txt, txtMod);
-    });
-  }
+/** double_blocks.i on the residual streams img [B*Li, D] f32 and txt [B*Lt, D] f32 (new tensors returned). */
+export function fluxDoubleBlock(b: FluxBuilder, i: number, img: Tensor, txt: Tensor, vecAct: Tensor): { img: Tensor; txt: Tensor } {
+  const { g, cfg, B, Lt, Li, L, W, lw, opts } = b;
+  const D = cfg.hiddenSize, H = cfg.numHeads, M = cfg.mlpHidden, hd = cfg.headDim;
+  const p = `double_blocks.${i}`;
+  return g.scope(p, () => {
+    const imgMod = adaLnModulation(g, vecAct, lw(`${p}.img_mod.lin`, 6 * D, D)); // [B, 6D] f32
+    const txtMod = adaLnModulation(g, vecAct, lw(`${p}.txt_mod.lin`, 6 * D, D));
+    const imgX = layerNormModulate(g, img, imgMod, { shiftChunk: 0, scaleChunk: 1, name: 'img_norm1' });
+    const txtX = layerNormModulate(g, txt, txtMod, { shiftChunk: 0, scaleChunk: 1, name: 'txt_norm1' });
+    const imgQkv = lw(`${p}.img_attn.qkv`, 3 * D, D, cfg.qkvBias);
+    const txtQkv = lw(`${p}.txt_attn.qkv`, 3 * D, D, cfg.qkvBias);
+    const imgQ = linear(g, imgX, imgQkv.w, { bias: imgQkv.b, name: 'img_qkv' }); // [B*Li, 3D] f16
+    const txtQ = linear(g, txtX, txtQkv.w, { bias: txtQkv.b, name: 'txt_qkv' }); // [B*Lt, 3D] f16
+    // Joint sequence: text rows [0, Lt), image rows [Lt, L).
+    const attnRows = jointAttention(g, [
+      { qkv: txtQ, len: Lt, qNorm: W(`${p}.txt_attn.norm.query_norm.scale`, [hd]), kNorm: W(`${p}.txt_attn.norm.key_norm.scale`, [hd]), name: 'txt_qkv_prep' },
+      { qkv: imgQ, len: Li, qNorm: W(`${p}.img_attn.norm.query_norm.scale`, [hd]), kNorm: W(`${p}.img_attn.norm.key_norm.scale`, [hd]), name: 'img_qkv_prep' },
+    ], { batch: B, heads: H, rope: b.rope(), attend: opts.attend }); // [B*L, D] f16 (per element: text, then image)
+    const txtAttn = gatherRows(g, attnRows, B, L, 0, Lt, 'txt_attn'); // [B*Lt, D] f16
+    const imgAttn = gatherRows(g, attnRows, B, L, Lt, Li, 'img_attn'); // [B*Li, D] f16
+    let imgOut = linear(g, imgAttn, W(`${p}.img_attn.proj.weight`, [D, D]), { bias: W(`${p}.img_attn.proj.bias`, [D]), residual: img, gate: { mod: imgMod, chunk: 2 }, name: 'img_proj' });
+    let txtOut = linear(g, txtAttn, W(`${p}.txt_attn.proj.weight`, [D, D]), { bias: W(`${p}.txt_attn.proj.bias`, [D]), residual: txt, gate: { mod: txtMod, chunk: 2 }, name: 'txt_proj' });
+    const mlp = (s: 'img' | 'txt', x: Tensor, mod: Tensor) =>
+      gatedMlp(g, x, mod, lw(`${p}.${s}_mlp.0`, M, D), lw(`${p}.${s}_mlp.2`, D, M), { shift: 3, scale: 4, gate: 5 }, { norm: `${s}_norm2`, fc1: `${s}_mlp_in`, fc2: `${s}_mlp_out` });
+    imgOut = mlp('img', imgOut, imgMod);
+    txtOut = mlp('txt', txtOut, txtMod);
+    return { img: imgOut, txt: txtOut };
+  });
+}
 
+/** The joint stream: concat(txt, img) per element, every single block, then the image rows [B*Li, D] f32. */
+export function fluxSingleStream(b: FluxBuilder, img: Tensor, txt: Tensor, vecAct: Tensor): Tensor {
+  const { g, cfg, B, Lt, Li, L, W, opts } = b;
+  const D = cfg.hiddenSize, H = cfg.numHeads, M = cfg.mlpHidden, hd = cfg.headDim;
   // Joint stream, element-major: element b holds rows [b*L, b*L + Lt) text, then [b*L + Lt, (b+1)*L) image.
   const jointParts: Tensor[] = [];
-  for (let b = 0; b < B; b++) {
-    jointParts.push(B === 1 ? txt : g.sliceRows(txt, b * Lt, Lt), B === 1 ? img : g.sliceRows(img, b * Li, Li));
+  for (let e = 0; e < B; e++) {
+    jointParts.push(B === 1 ? txt : g.sliceRows(txt, e * Lt, Lt), B === 1 ? img : g.sliceRows(img, e * Li, Li));
   }
   let x = g.concatRows(jointParts, 'joint'); // [B*L, D] f32
   for (let i = 0; i < cfg.singleBlocks; i++) {
     const p = `single_blocks.${i}`;
     g.scope(p, () => {
-      const mod = modulation(`${p}.modulation.lin`, 3);
+      const mod = adaLnModulation(g, vecAct, b.lw(`${p}.modulation.lin`, 3 * D, D)); // [B, 3D] f32
       const xm = layerNormModulate(g, x, mod, { shiftChunk: 0, scaleChunk: 1, name: 'pre_norm' });
       // linear1 = [qkv (3D rows); mlp_in (M rows)]: two matmuls over row views of the one weight, so the MLP half
       // gets its GELU fused and no column split of the output is needed.
@@ -166,18 +201,31 @@ export function buildFluxGraph(cfg: FluxConfig, shape: FluxShape, opts: DitGraph
       };
       const attn = jointAttention(g, [
         { qkv: qkvOut, len: L, qNorm: W(`${p}.norm.query_norm.scale`, [hd]), kNorm: W(`${p}.norm.key_norm.scale`, [hd]), name: 'qkv_prep' },
-      ], { batch: B, heads: H, rope: ropeT, attend: opts.attend, overlap: mlpIn }); // [L, D] f16
+      ], { batch: B, heads: H, rope: b.rope(), attend: opts.attend, overlap: mlpIn }); // [L, D] f16
       if (!mlpOut) throw new Error(`${p}: the attention op did not record the MLP input (an AttendFn must call overlap once)`);
       const cat = concatColumns(g, [attn, mlpOut], 'attn_mlp'); // [L, D + M] f16
       x = linear(g, cat, W(`${p}.linear2.weight`, [D, D + M]), { bias: W(`${p}.linear2.bias`, [D]), residual: x, gate: { mod, chunk: 2 }, name: 'linear2' });
     });
   }
+  return gatherRows(g, x, B, L, Lt, Li, 'img_tokens'); // [B*Li, D] f32
+}
 
-  const imgOut = gatherRows(g, x, B, L, Lt, Li, 'img_tokens'); // [B*Li, D] f32
-  const v = modulatedOutput(g, imgOut, vecAct, lw('final_layer.adaLN_modulation.1', 2 * D, D), lw('final_layer.linear', cfg.outChannels, D),
-    { shift: 0, scale: 1 }, { mod: 'final_mod', norm: 'final_norm', out: 'final_linear' }); // [Li, outChannels] f32
-  g.output('velocity', v);
-  return g;
+/** final_layer: adaLN modulation, LayerNorm and the output projection: image rows [B*Li, D] f32 -> velocity [B*Li, outChannels] f32. */
+export function fluxFinalLayer(b: FluxBuilder, imgOut: Tensor, vecAct: Tensor): Tensor {
+  const D = b.cfg.hiddenSize;
+  return modulatedOutput(b.g, imgOut, vecAct, b.lw('final_layer.adaLN_modulation.1', 2 * D, D), b.lw('final_layer.linear', b.cfg.outChannels, D),
+    { shift: 0, scale: 1 }, { mod: 'final_mod', norm: 'final_norm', out: 'final_linear' });
+}
+
+/** Builds the graph of one FLUX forward step. Inputs: img, txt, pooled, t_emb, [g_emb]; output: velocity. */
+export function buildFluxGraph(cfg: FluxConfig, shape: FluxShape, opts: DitGraphOptions = {}): Graph {
+  const b = fluxBuilder(cfg, shape, opts);
+  const e = fluxEmbed(b);
+  let { img, txt } = e;
+  for (let i = 0; i < cfg.doubleBlocks; i++) ({ img, txt } = fluxDoubleBlock(b, i, img, txt, e.vecAct));
+  const imgOut = fluxSingleStream(b, img, txt, e.vecAct);
+  b.g.output('velocity', fluxFinalLayer(b, imgOut, e.vecAct)); // [B*Li, outChannels] f32
+  return b.g;
 }
 
 /** A compiled FLUX step for one shape: set inputs, run, read the velocity. */

@@ -4,6 +4,7 @@ import { UserInputError } from '../../util/errors.js';
 import type { Golden, ModelFamily } from '../family.js';
 import { uniformArray } from '../../util/random.js';
 import { describeFlux, detectFlux, flux1DevConfig, fluxConfigJson, inferFluxConfig, type FluxConfig, type FluxLayout } from './config.js';
+import { FluxFirstBlockCache } from './first-block-cache.js';
 import { buildFluxGraph, FluxTransformer } from './graph.js';
 import { fluxExpectedTensors } from './layouts.js';
 import { fluxWeightSources } from './weights.js';
@@ -70,5 +71,25 @@ export const flux: ModelFamily<FluxConfig> = {
       });
       return { plan: model.plan, imageTokens: grid * grid, destroy: () => model.destroy() };
     },
+    async firstBlockCache(ctx, weights, cfg, resolution, textTokens, opts = {}) {
+      const grid = resolution / 16;
+      const c = await FluxFirstBlockCache.create(ctx, weights, cfg, { batch: 1, txtTokens: textTokens, gridH: grid, gridW: grid }, { int8: opts.int8 });
+      // The inputs of step() above at batch 1 (same seeds), so the computed path's velocity equals the plain step's.
+      c.setInput('img', uniformArray(grid * grid * cfg.inChannels, 1));
+      c.setInput('txt', uniformArray(textTokens * cfg.contextInDim, 2, 0.3));
+      c.setInput('pooled', uniformArray(cfg.pooledDim, 3, 0.3));
+      c.setTimestep(0.6, cfg.guidanceEmbed ? 3.5 : undefined);
+      return {
+        run: async (path) => (await c.step(path === 'compute' ? -1 : Infinity, { force: path, timed: true })).gpuMs ?? null,
+        velocity: () => c.readVelocity(),
+        stats: (path) => {
+          const parts = path === 'compute' ? [c.head, c.body, c.tail] : [c.head, c.tail];
+          const sum = (k: 'flops' | 'activationBytes' | 'dispatches') => parts.reduce((t, p) => t + p.stats[k], 0);
+          return { flops: sum('flops'), activationBytes: sum('activationBytes'), dispatches: sum('dispatches') };
+        },
+        destroy: () => c.destroy(),
+      };
+    },
   },
 };
+export { buildFluxCacheGraphs, FluxFirstBlockCache, type CachedStepResult, type FluxCacheGraphs } from './first-block-cache.js';
