@@ -364,6 +364,8 @@ export class Plan {
   lastRun: { encodeMs: number; hostMs: number } | null = null;
   /** runTimed's query set and buffers (made on first use). */
   private stepTimer: StepTimer | null = null;
+  /** The next run()'s commands, encoded ahead by prepareRun(). */
+  private prepared: GPUCommandBuffer | null = null;
 
   constructor(
     readonly ctx: GpuContext,
@@ -417,6 +419,21 @@ export class Plan {
    */
   async run(): Promise<void> {
     await this.execute(null);
+  }
+
+  /**
+   * Encodes the next run() now, so that run() only submits (plus the input copies set in between). A caller that
+   * does this while the GPU executes the current run takes the CPU encode (4-8 ms for a FLUX.1-dev step on the H200
+   * host) off the next step's critical path. Only for plans without host ops (one segment): returns false and
+   * prepares nothing otherwise. Inputs written after this call still reach the prepared run (queue writes and input
+   * copies precede it in the queue); profile() and runTimed() encode afresh and drop what was prepared.
+   */
+  prepareRun(): boolean {
+    if (this.destroyed || this.running || this.segments.length !== 1 || this.segments[0].some((st) => st.type === 'host')) return false;
+    const enc = this.ctx.device.createCommandEncoder({ label: `${this.graph.name}/segment0 (encoded ahead)` });
+    this.encodeSegment(enc, 0, null, undefined, { timed: 0, pass: 0 });
+    this.prepared = enc.finish();
+    return true;
   }
 
   /**
@@ -530,6 +547,7 @@ export class Plan {
   destroy(): void {
     if (this.destroyed) return;
     this.destroyed = true;
+    this.prepared = null;
     for (const b of this.buffers) b.destroy();
     for (const q of this.querySets) q.destroy();
     this.stepTimer?.set.destroy();
@@ -555,52 +573,34 @@ export class Plan {
     passTimer?: StepTimer,
   ): Promise<void> {
     const device = this.ctx.device;
-    let timedIndex = 0;
-    let passIndex = 0;
+    const prepared = this.prepared;
+    this.prepared = null;
+    if (prepared && !prof && !passTimer) {
+      // Encoded ahead (prepareRun): only the input copies set since then are encoded now, in front of it.
+      const t0 = performance.now();
+      const cbs: GPUCommandBuffer[] = [];
+      if (this.pendingCopies.length) {
+        const enc = device.createCommandEncoder({ label: `${this.graph.name}/input-copies` });
+        this.encodePendingCopies(enc);
+        cbs.push(enc.finish());
+      }
+      cbs.push(prepared);
+      device.queue.submit(cbs);
+      this.lastRun = { encodeMs: performance.now() - t0, hostMs: 0 };
+      return;
+    }
+    const counters = { timed: 0, pass: 0 };
     const host = this.hostRuntime();
     let encodeMs = 0;
     let hostMs = 0;
     for (let si = 0; si < this.segments.length; si++) {
-      const seg = this.segments[si];
       const t0 = performance.now();
       const enc = device.createCommandEncoder({ label: `${this.graph.name}/segment${si}` });
-      if (si === 0) {
-        for (const c of this.pendingCopies) enc.copyBufferToBuffer(c.src.buffer, c.src.offset, c.dst.buffer, c.dst.offset, Math.ceil(byteSize(c.dst) / 4) * 4);
-        this.pendingCopies = [];
-      }
-      let pass: GPUComputePassEncoder | null = null;
-      let hostStep: Step | null = null;
-      for (const step of seg) {
-        if (step.type === 'calls') {
-          if (prof) {
-            const set = prof.sets[Math.floor(timedIndex / prof.perSet)];
-            const q = (timedIndex % prof.perSet) * 2;
-            timedIndex++;
-            const p = enc.beginComputePass({ label: step.op.label, timestampWrites: { querySet: set, beginningOfPassWriteIndex: q, endOfPassWriteIndex: q + 1 } });
-            dispatchAll(p, step.calls);
-            p.end();
-          } else {
-            if (!pass) {
-              const q = 2 * passIndex++;
-              pass = enc.beginComputePass({
-                label: `${this.graph.name}/segment${si}`,
-                ...(passTimer ? { timestampWrites: { querySet: passTimer.set, beginningOfPassWriteIndex: q, endOfPassWriteIndex: q + 1 } } : {}),
-              });
-            }
-            dispatchAll(pass, step.calls);
-          }
-        } else if (step.type === 'copy') {
-          pass?.end();
-          pass = null;
-          for (const r of step.regions) enc.copyBufferToBuffer(r.src, r.srcOffset, r.dst, r.dstOffset, r.size);
-        } else {
-          hostStep = step;
-        }
-      }
-      pass?.end();
+      if (si === 0) this.encodePendingCopies(enc);
+      const hostStep = this.encodeSegment(enc, si, prof, passTimer, counters);
       if (passTimer && si === this.segments.length - 1) {
-        enc.resolveQuerySet(passTimer.set, 0, passIndex * 2, passTimer.resolve, 0);
-        enc.copyBufferToBuffer(passTimer.resolve, 0, passTimer.read, 0, passIndex * 16);
+        enc.resolveQuerySet(passTimer.set, 0, counters.pass * 2, passTimer.resolve, 0);
+        enc.copyBufferToBuffer(passTimer.resolve, 0, passTimer.read, 0, counters.pass * 16);
       }
       if (prof && si === this.segments.length - 1) {
         prof.sets.forEach((set, k) => enc.resolveQuerySet(set, 0, prof.perSet * 2, prof.resolve, k * prof.perSet * 2 * 8));
@@ -615,6 +615,49 @@ export class Plan {
       }
     }
     this.lastRun = { encodeMs, hostMs };
+  }
+
+  private encodePendingCopies(enc: GPUCommandEncoder): void {
+    for (const c of this.pendingCopies) enc.copyBufferToBuffer(c.src.buffer, c.src.offset, c.dst.buffer, c.dst.offset, Math.ceil(byteSize(c.dst) / 4) * 4);
+    this.pendingCopies = [];
+  }
+
+  /** Records segment si's kernel calls and copies into enc; returns the host step that ends it, if any. */
+  private encodeSegment(
+    enc: GPUCommandEncoder, si: number, prof: { sets: GPUQuerySet[]; perSet: number } | null, passTimer: StepTimer | undefined,
+    counters: { timed: number; pass: number },
+  ): Step | null {
+    let pass: GPUComputePassEncoder | null = null;
+    let hostStep: Step | null = null;
+    for (const step of this.segments[si]) {
+      if (step.type === 'calls') {
+        if (prof) {
+          const set = prof.sets[Math.floor(counters.timed / prof.perSet)];
+          const q = (counters.timed % prof.perSet) * 2;
+          counters.timed++;
+          const p = enc.beginComputePass({ label: step.op.label, timestampWrites: { querySet: set, beginningOfPassWriteIndex: q, endOfPassWriteIndex: q + 1 } });
+          dispatchAll(p, step.calls);
+          p.end();
+        } else {
+          if (!pass) {
+            const q = 2 * counters.pass++;
+            pass = enc.beginComputePass({
+              label: `${this.graph.name}/segment${si}`,
+              ...(passTimer ? { timestampWrites: { querySet: passTimer.set, beginningOfPassWriteIndex: q, endOfPassWriteIndex: q + 1 } } : {}),
+            });
+          }
+          dispatchAll(pass, step.calls);
+        }
+      } else if (step.type === 'copy') {
+        pass?.end();
+        pass = null;
+        for (const r of step.regions) enc.copyBufferToBuffer(r.src, r.srcOffset, r.dst, r.dstOffset, r.size);
+      } else {
+        hostStep = step;
+      }
+    }
+    pass?.end();
+    return hostStep;
   }
 
   private hostRuntime(): HostRuntime {

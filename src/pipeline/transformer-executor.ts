@@ -43,6 +43,11 @@ export interface TransformerExecutorOptions {
   /** W8A8 linears (FLUX; DitGraphOptions.int8). */
   int8?: boolean;
   /**
+   * Encode the next step's commands while the GPU runs this one (Plan.prepareRun; default true), so a step's CPU
+   * encode is off the critical path. false: encode when the step is submitted (benchmarks A/B it).
+   */
+  encodeAhead?: boolean;
+  /**
    * First-block cache threshold (FLUX, off by default; models/flux/first-block-cache.ts): a step whose first
    * block's residual changed by at most this (relative L1) since the last fully computed step reuses the other
    * blocks' residual. The cache follows one image: it starts afresh whenever the conditioning object or the
@@ -54,6 +59,7 @@ export interface TransformerExecutorOptions {
 export class TransformerExecutor implements DenoiseExecutor {
   private readonly plans: PlanCache<{ model: Compiled; lastCond: Conditioning | null; resultMs: number | null }>;
   private readonly idleWaitFraction: number;
+  private readonly encodeAhead: boolean;
   /** W8A8 linears (the image's settings record it). */
   readonly int8: boolean;
   /** First-block cache threshold, or null (off). */
@@ -71,6 +77,7 @@ export class TransformerExecutor implements DenoiseExecutor {
     const f = opts.idleWaitFraction ?? 0;
     if (!(f >= 0 && f < 1)) throw new Error(`idleWaitFraction ${f} must be in [0, 1) (0 = read back at once)`);
     this.idleWaitFraction = f;
+    this.encodeAhead = opts.encodeAhead ?? true;
     if (opts.int8 && config.family !== 'flux') throw new Error(`int8 linears are implemented for FLUX only (this transformer is ${config.family})`);
     this.int8 = !!opts.int8;
     const fbc = opts.firstBlockCache;
@@ -164,6 +171,8 @@ export class TransformerExecutor implements DenoiseExecutor {
       entry.lastCond = cond;
       const t0 = performance.now();
       await m.plan.run();
+      // The next step's commands are encoded while the GPU runs this one (the inputs are written before it runs).
+      if (this.encodeAhead) m.plan.prepareRun();
       const estimate = entry.resultMs;
       let slept = false;
       if (this.idleWaitFraction > 0 && estimate !== null) {

@@ -110,6 +110,33 @@ describe('executor', () => {
     plan.destroy();
   });
 
+  it('runs encoded ahead (prepareRun): inputs written or copied after the encode still reach the run; plans with host ops refuse', async () => {
+    const seed = freshSeed();
+    const { ctx, rand, w, b, s, weights } = await setup(seed);
+    const plan = await compile(ctx, buildGraph(), weights);
+    expect(plan.stats.hostOps).toBe(0);
+    for (let run = 0; run < 3; run++) {
+      expect(plan.prepareRun()).toBe(true); // encoded before the inputs of this run exist
+      const x = randn(rand, R * C, 2, 'f32');
+      // Run 1 takes its input as a GPU tensor (an input copy queued in front of the prepared commands).
+      if (run === 1) plan.setInput('x', uploadTensor(ctx, x, [R, C], 'f32'));
+      else plan.setInput('x', x);
+      await plan.run();
+      expectClose(await plan.readOutput('out'), reference(x, w, b, s), { relL2: 1e-5 }, `prepared run ${run} (seed ${seed})`);
+    }
+    // runTimed / profile encode afresh (and drop what was prepared); the next plain run encodes again.
+    plan.prepareRun();
+    const x = randn(rand, R * C, 2, 'f32');
+    plan.setInput('x', x);
+    await plan.runTimed();
+    expectClose(await plan.readOutput('out'), reference(x, w, b, s), { relL2: 1e-5 }, `timed run after prepareRun (seed ${seed})`);
+    plan.destroy();
+    expect(plan.prepareRun()).toBe(false);
+    const withHost = await compile(ctx, buildGraph({ rows: null }), weights);
+    expect(withHost.prepareRun()).toBe(false);
+    withHost.destroy();
+  });
+
   it('profiles per op and aggregates by kind', async () => {
     const { ctx, rand, weights } = await setup(freshSeed());
     const plan = await compile(ctx, buildGraph(), weights);
