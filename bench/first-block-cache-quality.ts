@@ -26,6 +26,7 @@ import { denormalize, toRgb8 } from '../src/pipeline/image-io.js';
 import { TextToImagePipeline } from '../src/pipeline/pipeline.js';
 import { createRequestState, isDone, type Conditioning } from '../src/pipeline/request-state.js';
 import { follows, loadHeldout } from '../test/helpers/shape-detector.js';
+import { imageDiff } from './lib/image-diff.js';
 
 const argv = process.argv.slice(2);
 const flag = (name: string) => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : undefined);
@@ -102,17 +103,9 @@ async function main() {
           // Untimed probe run (velocity errors), then a timed run without the probe.
           const b = await generate(pipe, cond, seed, steps, true);
           const timed = await generate(pipe, cond, seed, steps, false);
-          let abs = 0, sq = 0, mx = 0;
-          for (let k = 0; k < a.rgb.length; k++) {
-            const d = Math.abs(a.rgb[k] - b.rgb[k]);
-            abs += d;
-            sq += d * d;
-            mx = Math.max(mx, d);
-          }
-          const mse = sq / a.rgb.length;
           const r: Row = {
-            steps, threshold, prompt: p.prompt, seed, reused: b.reused, velocityRelL2: b.reusedErr, mae255: abs / a.rgb.length, maxAbs255: mx,
-            psnr: mse === 0 ? Infinity : 10 * Math.log10((255 * 255) / mse), meaningPlain, meaningCached: follows(img(b.rgb), p.colour, p.position, heldout).ok,
+            steps, threshold, prompt: p.prompt, seed, reused: b.reused, velocityRelL2: b.reusedErr, ...imageDiff(a.rgb, b.rgb),
+            meaningPlain, meaningCached: follows(img(b.rgb), p.colour, p.position, heldout).ok,
             plainMs: a.ms, cachedMs: timed.ms,
           };
           rows.push(r);

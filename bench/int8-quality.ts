@@ -21,6 +21,7 @@ import type { FluxConfig } from '../src/models/flux/config.js';
 import { relativeError } from '../src/models/parity.js';
 import { gaussianNoise } from '../src/models/vae/runtime.js';
 import { follows, loadHeldout } from '../test/helpers/shape-detector.js';
+import { imageDiff } from './lib/image-diff.js';
 
 const argv = process.argv.slice(2);
 const flag = (name: string) => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : undefined);
@@ -48,16 +49,7 @@ async function main() {
       const b = await int8.generate({ prompt: p.prompt, ...gen, seed, cond });
       const ra = toRgb8(a.image);
       const rb = toRgb8(b.image);
-      let abs = 0;
-      let sq = 0;
-      let mx = 0;
-      for (let k = 0; k < ra.length; k++) {
-        const d = Math.abs(ra[k] - rb[k]);
-        abs += d;
-        sq += d * d;
-        mx = Math.max(mx, d);
-      }
-      const mse = sq / ra.length;
+      const diff = imageDiff(ra, rb);
       const noise = gaussianNoise(seed, a.latents.length);
       const velocity: number[] = [];
       for (const sigma of SIGMAS) {
@@ -69,7 +61,7 @@ async function main() {
       }
       const img = (d: Uint8Array) => ({ data: d, width: gen.width, height: gen.height, channels: 3 });
       rows.push({
-        prompt: p.prompt, seed, velocity, mae255: abs / ra.length, psnr: mse === 0 ? Infinity : 10 * Math.log10((255 * 255) / mse), maxAbs255: mx,
+        prompt: p.prompt, seed, velocity, ...diff,
         meaningF16: follows(img(ra), p.colour, p.position, heldout).ok, meaningInt8: follows(img(rb), p.colour, p.position, heldout).ok,
       });
       const r = rows[rows.length - 1];

@@ -25,9 +25,8 @@ import { absDiffSums } from '../../graph/ops/reduce.js';
 import type { WeightStore } from '../../graph/weights.js';
 import { absDiffRatio } from '../../kernels-wgsl/abs-diff-sums.js';
 import type { DitGraphOptions } from '../common/dit-blocks.js';
-import { sinusoidalEmbedding } from '../common/timestep.js';
 import type { FluxConfig } from './config.js';
-import { FLUX_TIME_FACTOR, fluxBuilder, fluxDoubleBlock, fluxEmbed, fluxFinalLayer, fluxSingleStream, type FluxShape } from './graph.js';
+import { fluxBuilder, fluxDoubleBlock, fluxEmbed, fluxFinalLayer, fluxSingleStream, type FluxShape, setFluxStepScalars } from './graph.js';
 
 export interface FluxCacheGraphs {
   head: Graph;
@@ -107,11 +106,7 @@ export class FluxFirstBlockCache {
 
   /** Timestep (and distilled guidance) of the next step. */
   setTimestep(timestep: number, guidance?: number): void {
-    this.head.setInput('t_emb', sinusoidalEmbedding([timestep], this.cfg.timeEmbedDim, { timeFactor: FLUX_TIME_FACTOR }));
-    if (this.cfg.guidanceEmbed) {
-      if (guidance === undefined) throw new Error('FLUX.1-dev needs a guidance value per image (e.g. 3.5): this checkpoint has a guidance embedding');
-      this.head.setInput('g_emb', sinusoidalEmbedding([guidance], this.cfg.timeEmbedDim, { timeFactor: FLUX_TIME_FACTOR }));
-    }
+    setFluxStepScalars(this.head, this.cfg, 1, [timestep], guidance === undefined ? undefined : [guidance]);
   }
 
   /**

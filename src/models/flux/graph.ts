@@ -247,15 +247,7 @@ export class FluxTransformer {
 
   /** Per-step scalars only (the sampler keeps img on the GPU and changes t each step). */
   setTimestep(timesteps: readonly number[], guidance?: readonly number[]): void {
-    const c = this.cfg;
-    if (timesteps.length !== this.shape.batch) throw new Error(`FLUX: ${timesteps.length} timesteps for batch ${this.shape.batch}`);
-    this.plan.setInput('t_emb', sinusoidalEmbedding(timesteps, c.timeEmbedDim, { timeFactor: FLUX_TIME_FACTOR }));
-    if (c.guidanceEmbed) {
-      if (!guidance || guidance.length !== this.shape.batch) {
-        throw new Error('FLUX.1-dev needs a guidance value per image (e.g. 3.5): this checkpoint has a guidance embedding');
-      }
-      this.plan.setInput('g_emb', sinusoidalEmbedding(guidance, c.timeEmbedDim, { timeFactor: FLUX_TIME_FACTOR }));
-    }
+    setFluxStepScalars(this.plan, this.cfg, this.shape.batch, timesteps, guidance);
   }
 
   async forward(inp: FluxStepInputs): Promise<Float32Array> {
@@ -266,6 +258,21 @@ export class FluxTransformer {
 
   destroy(): void {
     this.plan.destroy();
+  }
+}
+
+/**
+ * The step's scalar inputs of a FLUX graph (or of the first-block cache's head): t_emb from the timesteps and, for
+ * guidance-distilled checkpoints, g_emb from the guidance values, one per batch element.
+ */
+export function setFluxStepScalars(plan: Plan, cfg: FluxConfig, batch: number, timesteps: readonly number[], guidance?: readonly number[]): void {
+  if (timesteps.length !== batch) throw new Error(`FLUX: ${timesteps.length} timesteps for batch ${batch}`);
+  plan.setInput('t_emb', sinusoidalEmbedding(timesteps, cfg.timeEmbedDim, { timeFactor: FLUX_TIME_FACTOR }));
+  if (cfg.guidanceEmbed) {
+    if (!guidance || guidance.length !== batch) {
+      throw new Error('FLUX.1-dev needs a guidance value per image (e.g. 3.5): this checkpoint has a guidance embedding');
+    }
+    plan.setInput('g_emb', sinusoidalEmbedding(guidance, cfg.timeEmbedDim, { timeFactor: FLUX_TIME_FACTOR }));
   }
 }
 
