@@ -3,6 +3,7 @@
 // where `executor` is the DenoiseExecutor of GPU group g. runStep asks the executor for the velocity (one
 // transformer forward, two with classifier-free guidance), combines them, takes the Euler step on the host and
 // advances state.step. Executors hold the GPU side (weights, compiled plans); states hold nothing GPU-side.
+import type { FluxConfig } from '../models/flux/config.js';
 import { applyCfg, eulerStep } from './flow-match.js';
 import { isDone, type Conditioning, type DitFamilyId, type LatentShape, type RequestState } from './request-state.js';
 
@@ -17,6 +18,16 @@ export interface VelocityQuery {
   distilledGuidance: number | null;
   /** One forward per entry, in order (SD3 CFG: [cond, uncond]). */
   conds: readonly Conditioning[];
+}
+
+/**
+ * A FLUX step's distilled-guidance input ([guidance], what FluxTransformer.setTimestep takes): undefined for
+ * checkpoints without a guidance embedding (schnell); guidance-distilled ones refuse a query without a value.
+ */
+export function fluxGuidanceInput(cfg: FluxConfig, q: VelocityQuery): number[] | undefined {
+  if (!cfg.guidanceEmbed) return undefined;
+  if (q.distilledGuidance === null) throw new Error('this FLUX checkpoint is guidance-distilled (FLUX.1-dev style): give a guidance value (--guidance, e.g. 3.5)');
+  return [q.distilledGuidance];
 }
 
 /**

@@ -18,7 +18,7 @@ import type { Sd3Config } from '../models/sd3/config.js';
 import { checkStrategy, parallelAttention, type SpStrategy } from '../parallel/attention.js';
 import { concatRows, jointRows, sliceRows, type TokenShard, tokenShards } from '../parallel/sharding.js';
 import type { Transport } from '../parallel/transport.js';
-import type { DenoiseExecutor, VelocityQuery } from './denoise-step.js';
+import { fluxGuidanceInput, type DenoiseExecutor, type VelocityQuery } from './denoise-step.js';
 import type { Conditioning, LatentShape } from './request-state.js';
 
 type Compiled = FluxTransformer | Sd3Transformer;
@@ -126,9 +126,7 @@ export class SequenceParallelExecutor implements DenoiseExecutor {
             m.plan.setInput('txt', sliceRows(cond.context, ctxDim, sh.text));
             m.plan.setInput('pooled', cond.pooled);
           }
-          const guided = (this.config as FluxConfig).guidanceEmbed;
-          if (guided && q.distilledGuidance === null) throw new Error('this FLUX checkpoint is guidance-distilled (FLUX.1-dev style): give a guidance value (--guidance, e.g. 3.5)');
-          m.setTimestep([q.sigma], guided ? [q.distilledGuidance!] : undefined);
+          m.setTimestep([q.sigma], fluxGuidanceInput(this.config as FluxConfig, q));
         } else {
           m.plan.setInput('latents', sliceRows(tokensIn, width, sh.image));
           if (newText) {

@@ -7,7 +7,7 @@ import type { WeightStore } from '../graph/weights.js';
 import { FluxFirstBlockCache, FluxTransformer, type FluxConfig } from '../models/flux/index.js';
 import { patchify, unpatchify } from '../models/latents.js';
 import { Sd3Transformer, type Sd3Config } from '../models/sd3/index.js';
-import type { DenoiseExecutor, VelocityQuery } from './denoise-step.js';
+import { fluxGuidanceInput, type DenoiseExecutor, type VelocityQuery } from './denoise-step.js';
 import type { Conditioning, LatentShape } from './request-state.js';
 
 /** The transformer configs this executor runs. */
@@ -149,26 +149,18 @@ export class TransformerExecutor implements DenoiseExecutor {
         out.push(unpatchify(await this.cachedStep(q, cond, entry, m, tokensIn), C, H, W, 2, 'c-p-q'));
         continue;
       }
-      // The text inputs stay on the GPU between steps of one request: upload only when the conditioning changes.
       if (m instanceof FluxTransformer) {
-        m.plan.setInput('img', tokensIn);
-        if (entry.lastCond !== cond) {
-          m.plan.setInput('txt', cond.context);
-          m.plan.setInput('pooled', cond.pooled);
-        }
-        if (this.config.family === 'flux' && (this.config as FluxConfig).guidanceEmbed && q.distilledGuidance === null) {
-          throw new Error('this FLUX checkpoint is guidance-distilled (FLUX.1-dev style): give a guidance value (--guidance, e.g. 3.5)');
-        }
-        m.setTimestep([q.sigma], (this.config as FluxConfig).guidanceEmbed ? [q.distilledGuidance!] : undefined);
+        this.setFluxInputs(m, entry, cond, q, tokensIn);
       } else {
+        // The text inputs stay on the GPU between steps of one request: upload only when the conditioning changes.
         m.plan.setInput('latents', tokensIn);
         if (entry.lastCond !== cond) {
           m.plan.setInput('context', cond.context);
           m.plan.setInput('pooled', cond.pooled);
         }
         m.setTimestep([q.sigma]);
+        entry.lastCond = cond;
       }
-      entry.lastCond = cond;
       const t0 = performance.now();
       await m.plan.run();
       // The next step's commands are encoded while the GPU runs this one (the inputs are written before it runs).
@@ -193,6 +185,21 @@ export class TransformerExecutor implements DenoiseExecutor {
     return out;
   }
 
+  /**
+   * A FLUX step's inputs, for the whole step or the first-block cache: the packed latents every step, the text
+   * inputs only when the conditioning changed (they stay on the GPU between steps of one request), the timestep and
+   * the distilled guidance.
+   */
+  private setFluxInputs(m: FluxTransformer | FluxFirstBlockCache, entry: { lastCond: Conditioning | null }, cond: Conditioning, q: VelocityQuery, tokensIn: Float32Array): void {
+    m.setInput('img', tokensIn);
+    if (entry.lastCond !== cond) {
+      m.setInput('txt', cond.context);
+      m.setInput('pooled', cond.pooled);
+    }
+    m.setTimestep([q.sigma], fluxGuidanceInput(this.config as FluxConfig, q));
+    entry.lastCond = cond;
+  }
+
   /** One FLUX step through the first-block cache (one conditioning: FLUX has no CFG). */
   private async cachedStep(q: VelocityQuery, cond: Conditioning, entry: { lastCond: Conditioning | null }, m: FluxFirstBlockCache, tokensIn: Float32Array): Promise<Float32Array> {
     const threshold = this.firstBlockCache!;
@@ -204,17 +211,7 @@ export class TransformerExecutor implements DenoiseExecutor {
       this.cacheStats = { threshold, computed: 0, reused: 0, steps: [] };
     }
     this.cacheImage = { cond, key, sigma: q.sigma };
-    m.setInput('img', tokensIn);
-    if (entry.lastCond !== cond) {
-      m.setInput('txt', cond.context);
-      m.setInput('pooled', cond.pooled);
-    }
-    entry.lastCond = cond;
-    const flux = this.config as FluxConfig;
-    if (flux.guidanceEmbed && q.distilledGuidance === null) {
-      throw new Error('this FLUX checkpoint is guidance-distilled (FLUX.1-dev style): give a guidance value (--guidance, e.g. 3.5)');
-    }
-    m.setTimestep(q.sigma, flux.guidanceEmbed ? q.distilledGuidance! : undefined);
+    this.setFluxInputs(m, entry, cond, q, tokensIn);
     const r = await m.step(threshold);
     const stats = this.cacheStats!;
     stats.steps.push({ sigma: q.sigma, change: r.change, reused: r.reused });

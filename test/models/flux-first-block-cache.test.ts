@@ -89,7 +89,7 @@ describe(`FLUX first-block cache (seed ${SEED})`, () => {
     };
     const cached = async (k: number, threshold: number, force?: 'compute' | 'reuse') => {
       cache.setInput('img', base.map((v, i) => v + 0.03 * k * drift[i]));
-      cache.setTimestep(0.9 - 0.05 * k, cfg.guidanceEmbed ? 3.5 : undefined);
+      cache.setTimestep([0.9 - 0.05 * k], cfg.guidanceEmbed ? [3.5] : undefined);
       const r = await cache.step(threshold, { force });
       return { ...r, v: await cache.readVelocity() };
     };

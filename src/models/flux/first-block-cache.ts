@@ -104,9 +104,9 @@ export class FluxFirstBlockCache {
     this.head.setInput(name, data);
   }
 
-  /** Timestep (and distilled guidance) of the next step. */
-  setTimestep(timestep: number, guidance?: number): void {
-    setFluxStepScalars(this.head, this.cfg, 1, [timestep], guidance === undefined ? undefined : [guidance]);
+  /** Timestep (and distilled guidance) of the next step, one each (batch 1), as FluxTransformer.setTimestep takes them. */
+  setTimestep(timesteps: readonly number[], guidance?: readonly number[]): void {
+    setFluxStepScalars(this.head, this.cfg, 1, timesteps, guidance);
   }
 
   /**

@@ -245,6 +245,11 @@ export class FluxTransformer {
     this.setTimestep(inp.timesteps, inp.guidance);
   }
 
+  /** One step input (host array): packed latents, T5 states or the pooled vector (what setInputs sets, one at a time). */
+  setInput(name: 'img' | 'txt' | 'pooled', data: ArrayLike<number>): void {
+    this.plan.setInput(name, data);
+  }
+
   /** Per-step scalars only (the sampler keeps img on the GPU and changes t each step). */
   setTimestep(timesteps: readonly number[], guidance?: readonly number[]): void {
     setFluxStepScalars(this.plan, this.cfg, this.shape.batch, timesteps, guidance);

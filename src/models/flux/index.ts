@@ -78,7 +78,7 @@ export const flux: ModelFamily<FluxConfig> = {
       c.setInput('img', uniformArray(grid * grid * cfg.inChannels, 1));
       c.setInput('txt', uniformArray(textTokens * cfg.contextInDim, 2, 0.3));
       c.setInput('pooled', uniformArray(cfg.pooledDim, 3, 0.3));
-      c.setTimestep(0.6, cfg.guidanceEmbed ? 3.5 : undefined);
+      c.setTimestep([0.6], cfg.guidanceEmbed ? [3.5] : undefined);
       return {
         run: async (path) => (await c.step(path === 'compute' ? -1 : Infinity, { force: path, timed: true })).gpuMs ?? null,
         velocity: () => c.readVelocity(),
