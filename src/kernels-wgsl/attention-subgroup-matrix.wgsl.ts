@@ -89,6 +89,14 @@ export interface SubgroupMatrixTiles {
    */
   prefetch?: boolean;
   /**
+   * Score MMAs in independent chains (default false). S = Q K^T for a 16 x BKV block is BKV/16 fragments, each the
+   * sum of D/16 MMAs into one accumulator: issued fragment after fragment, every MMA waits for the previous one
+   * (a dependency chain of D/16 tensor-core latencies per fragment, with only NSG warps per workgroup to hide it).
+   * With `interleave` the BKV/16 accumulators advance together (k outer, fragment inner), so that many MMAs are in
+   * flight at once. Same arithmetic and summation order per score; BKV/16 live accumulators instead of one.
+   */
+  interleave?: boolean;
+  /**
    * Tests only: replace every subgroup-matrix builtin by a plain-WGSL emulation (SG must be 32), so the kernel's staging, indexing, masking and lazy-rescale logic runs on adapters without
    * tensor cores (lavapipe). `SG` then names a logical subgroup of contiguous invocations; only
    * its logical subgroups need no real subgroup operations ('shuffle' uses real ones, within aligned lane pairs).
@@ -103,7 +111,7 @@ export interface SubgroupMatrixTiles {
 }
 
 /** The tunable part of the tiles (what the per-device table stores). */
-export type SubgroupMatrixTuning = Pick<SubgroupMatrixTiles, 'NSG' | 'BKV' | 'kvLoad' | 'reduce' | 'splits' | 'vecKv' | 'vecScratch' | 'prefetch'>;
+export type SubgroupMatrixTuning = Pick<SubgroupMatrixTiles, 'NSG' | 'BKV' | 'kvLoad' | 'reduce' | 'splits' | 'vecKv' | 'vecScratch' | 'prefetch' | 'interleave'>;
 
 /**
  * Emulated fragments for tests: lane L of a 32-invocation logical subgroup holds row L/2, columns
@@ -196,6 +204,7 @@ export function subgroupMatrixTiles(D: number, SG: number, smemBytes: number, ov
     ...(override?.vecKv ? { vecKv: true } : {}),
     ...(override?.vecScratch ? { vecScratch: true } : {}),
     ...(override?.prefetch ? { prefetch: true } : {}),
+    ...(override?.interleave ? { interleave: true } : {}),
     emulate: override?.emulate,
     probe: override?.probe,
   };
@@ -375,7 +384,14 @@ ${range(pfTrips).map((i) => pfChunk(i, `        let kj = k0 + r;
   const vOperand = (kk: number, j: number) =>
     vDirect ? load(RIGHT, 'V', `kRow + ${16 * kk * D + 16 * j}u`, false, `${D}u`) : load(RIGHT, 'kv', `${VBX} + ${16 * kk}u * ${KPX} + ${col16(j)}`, false, KPX);
 
-  const scores = range(NF)
+  // interleave: the NF score accumulators advance together (k outer), so NF MMA chains are in flight at once.
+  const scores = t.interleave
+    ? `    {
+${range(NF).map((n) => `      var acc${n} = ${zero(RESULT)};`).join('\n')}
+${range(DF).flatMap((k) => range(NF).map((n) => `      acc${n} = ${mma(`qf${k}`, kOperand(n, k), `acc${n}`)};`)).join('\n')}
+${range(NF).map((n) => `      ${store('sc', `sg * 16u * ${SPX} + ${(16 * n) / SC4}u`, `acc${n}`, SPX)};`).join('\n')}
+    }`
+    : range(NF)
     .map((n) => {
       const mmas = range(DF)
         .map((k) => `      acc = ${mma(`qf${k}`, kOperand(n, k), 'acc')};`)

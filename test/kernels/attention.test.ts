@@ -136,6 +136,12 @@ fn main(@builtin(local_invocation_index) lid: u32) {
     await runCase(ctx, { name: 'prefetch D64 nsg8 bkv32 shuffle kvLength', B: 3, H: 1, Sq: 37, Skv: 100, D: 64, kvLength: [100, 0, 41], lse: true }, 'subgroup-matrix', { NSG: 8, BKV: 32, reduce: 'shuffle', vecKv: true, prefetch: true });
     await runCase(ctx, { name: 'prefetch nsg4 bkv32 split x3 kvLength', B: 3, H: 1, Sq: 19, Skv: 200, D: 128, bias: true, kvLength: [200, 0, 75], lse: true }, 'subgroup-matrix', { NSG: 4, BKV: 32, reduce: 'shuffle', vecKv: true, vecScratch: true, prefetch: true, splits: 3 });
   });
+  it.skipIf(!support.ok)('interleaved score chains: the sweep\'s tiles, odd lengths, masks, rescale', async () => {
+    await runCase(ctx, { name: 'interleave prefetch nsg8 bkv32 shuffle vecsc', B: 2, H: 3, Sq: 137, Skv: 229, D: 128, lse: true }, 'subgroup-matrix', { NSG: 8, BKV: 32, reduce: 'shuffle', vecKv: true, vecScratch: true, prefetch: true, interleave: true });
+    await runCase(ctx, { name: 'interleave prefetch nsg8 bkv32 smem causal bias rising', B: 1, H: 2, Sq: 150, Skv: 150, D: 128, bias: true, causal: true, biasRamp: 0.6, scale: 0.05, lse: true }, 'subgroup-matrix', { NSG: 8, BKV: 32, vecKv: true, vecScratch: true, prefetch: true, interleave: true });
+    await runCase(ctx, { name: 'interleave D64 nsg4 bkv64 prefetch kvLength', B: 3, H: 1, Sq: 37, Skv: 150, D: 64, kvLength: [150, 0, 41], lse: true }, 'subgroup-matrix', { NSG: 4, BKV: 64, reduce: 'shuffle', vecKv: true, prefetch: true, interleave: true });
+    await runCase(ctx, { name: 'interleave direct D128 nsg4 bkv32', B: 1, H: 2, Sq: 41, Skv: 70, D: 128, lse: true }, 'subgroup-matrix', { NSG: 4, BKV: 32, kvLoad: 'direct', reduce: 'shuffle', interleave: true });
+  });
 });
 
 // The tensor-core kernel's algorithm (staging, masks, lazy rescale, multi-phase Q staging, epilogue) with the
@@ -182,6 +188,9 @@ describe.skipIf(!emulate)('attention (subgroup-matrix algorithm, emulated matrix
     [{ name: 'prefetch + shuffle, D=128 kvLength incl. fully masked', B: 2, H: 1, Sq: 21, Skv: 77, D: 128, kvLength: [0, 70], lse: true }, { emulate: true, NSG: 2, BKV: 16, reduce: 'shuffle', vecKv: true, prefetch: true }],
     // 3 blocks per chunk (chunk 48 keys); item 2 (kvLength 41): a partial last block in chunk 0, chunks 1 and 2 empty.
     [{ name: 'prefetch + split-KV x3, D=64 bias + kvLength incl. fully masked', B: 3, H: 1, Sq: 19, Skv: 100, D: 64, bias: true, kvLength: [100, 0, 41], lse: true }, { emulate: true, NSG: 2, BKV: 16, vecKv: true, prefetch: true, splits: 3 }],
+    // Interleaved score chains (BKV/16 accumulators advancing together): 2 and 4 chains, with prefetch and rescale.
+    [{ name: 'interleave + prefetch, D=128 BKV 32 odd lengths, rising maxima', B: 1, H: 2, Sq: 37, Skv: 129, D: 128, bias: true, biasRamp: 0.6, scale: 0.05, lse: true }, { emulate: true, NSG: 2, BKV: 32, reduce: 'shuffle', vecKv: true, vecScratch: true, prefetch: true, interleave: true }],
+    [{ name: 'interleave, D=64 BKV 64 kvLength incl. fully masked', B: 2, H: 1, Sq: 21, Skv: 150, D: 64, kvLength: [0, 140], lse: true }, { emulate: true, NSG: 1, BKV: 64, vecKv: true, interleave: true }],
   ];
   for (const [c, tiles] of emulated) {
     it(c.name, async () => {
