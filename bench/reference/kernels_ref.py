@@ -28,6 +28,12 @@ def case_fn(c):
         b = torch.randn(s['N'], device=dev, dtype=f16) * 0.02
         if s.get('gelu'):
             return (lambda: F.gelu(F.linear(x, w, b), approximate='tanh')), 'F.linear+F.gelu(tanh)'
+        if s.get('gated'):
+            # FLUX's gated residual update, written as diffusers does (residual + gate * linear), with our f32
+            # residual stream updated in place.
+            gate = torch.randn(s['N'], device=dev, dtype=torch.float32) * 0.5
+            res = torch.randn(s['M'], s['N'], device=dev, dtype=torch.float32)
+            return (lambda: res.add_(gate * F.linear(x, w, b))), 'F.linear, residual.add_(gate * .) (f32 residual)'
         return (lambda: F.linear(x, w, b)), 'F.linear'
     if op == 'attention':
         q, k, v = (torch.randn(s['B'], s['H'], s['S'], s['D'], device=dev, dtype=f16) for _ in range(3))

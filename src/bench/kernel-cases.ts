@@ -56,6 +56,28 @@ function linearCase(model: string, id: string, M: number, K: number, N: number, 
   };
 }
 
+/**
+ * The gated residual linear of FLUX's blocks (attention proj, MLP down, single-block out): out (f32, the residual
+ * stream, updated in place) += gate * (x W^T + b), gate one row per image ([1, 6N] adaLN output, chunk 2). The model
+ * profile runs these well below the same GEMM without the epilogue (docs/matmul.md).
+ */
+function gatedLinearCase(model: string, id: string, M: number, K: number, N: number): KernelCase {
+  return {
+    id, model, op: 'linear', shape: { M, K, N, gelu: 0, gated: 1 },
+    flops: 2 * M * K * N,
+    bytes: 2 * (M * K + K * N) + 8 * M * N,
+    async build(ctx) {
+      const x = await randomTensor(ctx, [M, K], 'f16', 1);
+      const w = await randomTensor(ctx, [N, K], 'f16', 2, 0.02);
+      const b = await randomTensor(ctx, [N], 'f16', 3, 0.02);
+      const mod = await randomTensor(ctx, [1, 6 * N], 'f32', 17, 0.5);
+      const res = await randomTensor(ctx, [M, N], 'f32', 18);
+      const call = await linear(ctx, { x: x.t, w: w.t, bias: b.t, gate: mod.t, gateChunk: 2, rowsPerBatch: M, residual: res.t, out: res.t, label: id });
+      return prepared(ctx, [x.init, w.init, b.init, mod.init, res.init], [call]);
+    },
+  };
+}
+
 function attentionCase(model: string, id: string, S: number, H: number, D: number): KernelCase {
   return {
     id, model, op: 'attention', shape: { B: 1, H, S, D },
@@ -163,6 +185,10 @@ function fluxCases(res: number): KernelCase[] {
     linearCase(m, `${p}.linear.mlp_down`, img, 12288, 3072),
     linearCase(m, `${p}.linear.single_in`, L, 3072, 21504),
     linearCase(m, `${p}.linear.single_out`, L, 15360, 3072),
+    gatedLinearCase(m, `${p}.linear.proj_gated_residual`, img, 3072, 3072),
+    gatedLinearCase(m, `${p}.linear.single_out_gated_residual`, L, 15360, 3072),
+    // The double blocks' adaLN modulation: one row per image against [6 * 3072, 3072] (the skinny-linear kernel).
+    linearCase(m, `${p}.linear.modulation`, 1, 3072, 18432),
     attentionCase(m, `${p}.attention`, L, 24, 128),
     modulateCase(m, `${p}.layernorm_modulate`, L, 3072),
     rmsCase(m, `${p}.rmsnorm_qk`, L * 24, 128),
@@ -202,6 +228,8 @@ function quickCases(): KernelCase[] {
   return [
     linearCase(m, 'quick.linear', 96, 64, 80),
     linearCase(m, 'quick.linear_gelu', 96, 64, 80, 'gelu_tanh'),
+    gatedLinearCase(m, 'quick.linear_gated_residual', 96, 64, 80),
+    linearCase(m, 'quick.linear_modulation', 1, 64, 96),
     attentionCase(m, 'quick.attention', 70, 2, 64),
     modulateCase(m, 'quick.layernorm_modulate', 40, 96),
     rmsCase(m, 'quick.rmsnorm', 64, 64),

@@ -2,7 +2,7 @@
 // SD3-medium by default, whatever family's `bench` preset) per resolution: median step time, achieved TFLOP/s, GPU
 // memory, CPU encode time, and where the GPU time goes.
 import type { GpuContext } from '../gpu/context.js';
-import type { Plan } from '../graph/executor.js';
+import type { OpTiming, Plan } from '../graph/executor.js';
 import { keepBusy, median } from '../gpu/timer.js';
 import type { BenchCachedStep, FamilyConfig, ModelFamily } from '../models/family.js';
 import type { WeightStore } from '../graph/weights.js';
@@ -38,6 +38,11 @@ export interface ModelBenchRow {
   finite: boolean;
   /** GPU time by op kind from a timestamped run (each op in its own pass: slightly slower than the real step). */
   breakdown: { kind: string; ms: number; fraction: number; tflops: number; gbps: number; count: number }[];
+  /**
+   * The same timestamped run by role: ops grouped by label with the block index replaced by N and the op number
+   * dropped (`double_blocks.N/img_qkv`, `single_blocks.N/linear2`), largest first: which GEMM shapes the time goes to.
+   */
+  byRole?: { role: string; kind: string; ms: number; count: number; tflops: number }[];
   profiledGpuMs: number;
   /** W8A8 rows (`--int8`): relative L2 distance of this step's velocity from the f16 step's, same weights and inputs. */
   velocityRelL2VsF16?: number;
@@ -247,7 +252,7 @@ async function benchCachedPaths<C extends FamilyConfig>(
 function makeRow(
   model: string, res: number, imageTokens: number, textTokens: number, batch: number, samples: number[], encodeMs: number[],
   stats: { flops: number; activationBytes: number; dispatches: number }, weightBytes: number, v: Float32Array,
-  prof: { gpuMs: number; byKind: ModelBenchRow['breakdown'] }, gpuMs: number[] = [],
+  prof: { gpuMs: number; byKind: ModelBenchRow['breakdown']; ops?: OpTiming[] }, gpuMs: number[] = [],
 ): ModelBenchRow {
   const ms = median(samples);
   return {
@@ -256,8 +261,24 @@ function makeRow(
     tflops: stats.flops / (ms / 1e3) / 1e12, stepTflop: stats.flops / 1e12, weightBytes, activationBytes: stats.activationBytes,
     dispatches: stats.dispatches, finite: v.every(Number.isFinite),
     breakdown: prof.byKind.map(({ kind, ms: kms, fraction, tflops, gbps, count }) => ({ kind, ms: kms, fraction, tflops, gbps, count })),
+    ...(prof.ops?.length ? { byRole: opsByRole(prof.ops) } : {}),
     profiledGpuMs: prof.gpuMs,
   };
+}
+
+/** Op timings grouped by role: the label with block indices replaced (`.12/` -> `.N/`) and the op number (`#345`) dropped. */
+export function opsByRole(ops: OpTiming[]): NonNullable<ModelBenchRow['byRole']> {
+  const roles = new Map<string, { role: string; kind: string; ms: number; count: number; flops: number }>();
+  for (const o of ops) {
+    const role = o.label.replace(/#\d+$/, '').replace(/\.\d+(?=\/|\.|$)/g, '.N');
+    const key = `${o.kind} ${role}`;
+    const r = roles.get(key) ?? { role, kind: o.kind, ms: 0, count: 0, flops: 0 };
+    r.ms += o.ms;
+    r.count++;
+    r.flops += o.flops;
+    roles.set(key, r);
+  }
+  return [...roles.values()].sort((a, b) => b.ms - a.ms).map(({ role, kind, ms, count, flops }) => ({ role, kind, ms, count, tflops: ms > 0 ? flops / (ms * 1e9) : 0 }));
 }
 
 /** PyTorch's step times from bench/reference/step_time.py (same GPU, same run). */
@@ -288,6 +309,11 @@ export function modelMarkdown(device: string, rows: ModelBenchRow[], torch?: { d
   for (const r of rows.filter((x) => x.breakdown.length)) {
     out.push('', `## Where the time goes: ${r.model} ${r.resolution}²${(r.batch ?? 1) > 1 ? ` batch ${r.batch}` : ''} (timestamped run, ${r.profiledGpuMs.toFixed(1)} ms of GPU time)`, '', '| op kind | ms | share | count | TFLOP/s | GB/s |', '|---|---:|---:|---:|---:|---:|');
     for (const k of r.breakdown) out.push(`| ${k.kind} | ${k.ms.toFixed(2)} | ${(k.fraction * 100).toFixed(1)}% | ${k.count} | ${k.tflops.toFixed(1)} | ${k.gbps.toFixed(0)} |`);
+    const roles = (r.byRole ?? []).filter((x) => x.ms >= 0.005 * r.profiledGpuMs);
+    if (roles.length) {
+      out.push('', 'By role (ops ≥ 0.5% of the step; block index as N, op number dropped from the label):', '', '| role | kind | ms | count | TFLOP/s |', '|---|---|---:|---:|---:|');
+      for (const x of roles) out.push(`| ${x.role} | ${x.kind} | ${x.ms.toFixed(2)} | ${x.count} | ${x.tflops ? x.tflops.toFixed(1) : '–'} |`);
+    }
   }
   return out.join('\n') + '\n';
 }

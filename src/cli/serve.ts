@@ -1,5 +1,5 @@
 // `dit serve`: the HTTP server (docs/serving.md). Flags map one to one onto ServeConfig; SIGINT/SIGTERM drain.
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import { defaultConfig, type ServeConfig } from '../serve/config.js';
 
 interface ServeFlags {
@@ -30,6 +30,7 @@ interface ServeFlags {
   publicUrl?: string;
   robustness: boolean;
   int8?: boolean;
+  firstBlockCache?: string | boolean;
   engineThread: boolean;
   debug?: boolean;
   quiet?: boolean;
@@ -48,6 +49,9 @@ function positive(v: string, flag: string): number {
 }
 
 export function configFromFlags(f: ServeFlags): ServeConfig {
+  if (f.firstBlockCache !== undefined) {
+    throw new Error('--first-block-cache is for `dit generate` only: its references belong to one image on one GPU, while the server interleaves requests and moves them between GPU groups step by step (docs/serving.md); drop the flag');
+  }
   const resolutions = f.resolutions.split(',').map((r) => int(r.trim(), '--resolutions', 16));
   for (const r of resolutions) if (r % 16) throw new Error(`--resolutions: ${r} is not a multiple of 16`);
   const baseSlo: Record<number, number> = {};
@@ -120,6 +124,8 @@ export function registerServe(program: Command): void {
     .option('--public-url <url>', 'base of absolute URLs in responses (default: the Host the client used)')
     .option('--no-robustness', "turn Dawn's robustness transform off (faster on real GPUs)")
     .option('--int8', 'FLUX: run the transformer\'s block linears as W8A8 int8 (faster on GPUs with int8 tensor cores; small quality cost, docs/int8.md)')
+    // Not a serving option; accepted only to say why (commander would answer "unknown option").
+    .addOption(new Option('--first-block-cache [threshold]').hideHelp())
     .option('--no-engine-thread', 'run the engines on the HTTP thread (default: one engine thread, so status reads do not wait behind GPU work)')
     .option('--quiet', 'log warnings only')
     .option('--debug', 'debug logging')

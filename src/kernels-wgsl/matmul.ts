@@ -4,20 +4,27 @@
 import type { GpuCaps, GpuContext } from '../gpu/context.js';
 import { int8MatmulUnavailable, matmulPath, tensorCoreMatmulUnavailable } from '../gpu/variants.js';
 import { bindGroup, byteSize, grid1d, numel, paramsBuffer, type KernelCall, type TensorView } from '../gpu/kernel.js';
-import { epilogueFlags, paramsList, specKey, type Access, type Activation, type BLayout, type GemmParams, type GemmSpec } from './matmul-epilogue.wgsl.js';
+import { epilogueFlags, F16_LINEAR_SPEC, paramsList, specKey, type Access, type Activation, type BLayout, type GemmParams, type GemmSpec } from './matmul-epilogue.wgsl.js';
 import { TILED, tiledMatmulWgsl } from './matmul-tiled.wgsl.js';
 import { TILED_I8, tiledI8MatmulWgsl } from './matmul-i8-tiled.wgsl.js';
 import {
   int8TilingProblem, sgTileShape, sgTilingProblem, sgWorkgroupBytes, splitKReduceWgsl, subgroupMatrixMatmulWgsl, type BLoader, type SgAblation, type SgTiling,
 } from './matmul-subgroup-matrix.wgsl.js';
 import { envTableLoader, matchDeviceEntry, type DeviceCaps } from './device-table.js';
+import { GEMV_COLS, GEMV_MAX_ROWS, gemvWgsl } from './matmul-gemv.wgsl.js';
 import { TILE_TABLE, type TableTiling, type TileTable, type TileTableEntry } from './matmul-tile-table.js';
+import { I8_TILE_TABLE } from './matmul-i8-tile-table.js';
 
 export type { Activation } from './matmul-epilogue.wgsl.js';
 export type { BLoader, SgAblation, SgTiling } from './matmul-subgroup-matrix.wgsl.js';
 export type { TileTable, TileTableEntry } from './matmul-tile-table.js';
 
-export type MatmulPathChoice = 'auto' | 'tiled' | 'subgroup-matrix';
+/**
+ * 'auto': the skinny-linear kernel for M <= GEMV_MAX_ROWS f16 rows against [N, K] f16 weights (any adapter), else
+ * tensor cores where available, else the portable tiled kernel. 'gemv' forces the skinny kernel (refused with the
+ * reason where it cannot run).
+ */
+export type MatmulPathChoice = 'auto' | 'tiled' | 'subgroup-matrix' | 'gemv';
 
 export interface LinearArgs {
   /** [..., K] rows flattened to M; f16 (f32 allowed on the tiled path). */
@@ -110,19 +117,41 @@ export const TILE_TABLE_ENV = 'DIT_MATMUL_TILE_TABLE';
 
 const TILE_TABLE_HINT = 'give the matmul-tile-table.json written by bench/matmul-tune.ts';
 
+/** Checks a parsed tile-table file (f16 or int8 table: same format); errors start with `what` and end with `hint`. */
+function validateTileTable(parsed: unknown, what: string, hint: string): TileTable {
+  const t = parsed as Partial<TileTable>;
+  if (!t || t.version !== 1 || !Array.isArray(t.entries)) {
+    throw new Error(`${what}: not a tile table (needs {"version": 1, "entries": [...]}); ${hint}`);
+  }
+  t.entries.forEach((e, i) => {
+    if (!e || typeof e.device?.vendor !== 'string' || typeof e.subgroupSize !== 'number' || !(e.shapes === undefined || Array.isArray(e.shapes))) {
+      throw new Error(`${what}: entry ${i} is not a tile-table entry (needs {"device": {"vendor": ...}, "subgroupSize": N, "shapes": [...]}); ${hint}`);
+    }
+  });
+  return t as TileTable;
+}
+
 /** The table in force: $DIT_MATMUL_TILE_TABLE's file when set (read once per path), else the committed one. */
 export const activeTileTable: () => TileTable | null = envTableLoader<TileTable>({
   env: TILE_TABLE_ENV,
   committed: TILE_TABLE,
   noun: 'a tile table',
   hint: TILE_TABLE_HINT,
-  validate: (parsed, what) => {
-    const t = parsed as Partial<TileTable>;
-    if (!t || t.version !== 1 || !Array.isArray(t.entries)) {
-      throw new Error(`${what}: not a tile table (needs {"version": 1, "entries": [...]}); ${TILE_TABLE_HINT}`);
-    }
-    return t as TileTable;
-  },
+  validate: (parsed, what) => validateTileTable(parsed, what, TILE_TABLE_HINT),
+});
+
+/** Environment variable naming an int8 tile-table JSON that replaces the committed one ('off': the built-in rule). */
+export const I8_TILE_TABLE_ENV = 'DIT_MATMUL_I8_TILE_TABLE';
+
+const I8_TILE_TABLE_HINT = "give the int8-tile-table.json written by bench/int8-gemm.ts --sweep (or 'off' for the built-in int8 rule)";
+
+/** The int8 table in force (linearI8Calls): $DIT_MATMUL_I8_TILE_TABLE's file when set, else the committed one. */
+export const activeI8TileTable: () => TileTable | null = envTableLoader<TileTable>({
+  env: I8_TILE_TABLE_ENV,
+  committed: I8_TILE_TABLE,
+  noun: 'an int8 tile table',
+  hint: I8_TILE_TABLE_HINT,
+  validate: (parsed, what) => validateTileTable(parsed, what, I8_TILE_TABLE_HINT),
 });
 
 /** The table entry for this adapter: vendor must match; architecture / description, when given, must too; most specific wins. */
@@ -133,12 +162,23 @@ export function tileTableEntry(caps: DeviceCaps, table: TileTable | null = activ
 /** Shapes within this log2 distance (|dlog2 M| + |dlog2 N| + |dlog2 K|) of a measured shape take its tiling. */
 export const TABLE_SHAPE_RADIUS = 2;
 
+/** How a table's tilings are checked against the kernel they are for: element size in workgroup memory, extra checks. */
+interface TableKernel {
+  elemBytes: number;
+  problem?: (t: SgTiling) => string | null;
+}
+
+const F16_TABLE_KERNEL: TableKernel = { elemBytes: 2 };
+// The int8 kernel's own requirements (staged, vec4 arrays, bk a multiple of 32, ...) on the spec linearI8Calls builds.
+const I8_TABLE_KERNEL: TableKernel = { elemBytes: 1, problem: (t) => int8TilingProblem({ ...F16_LINEAR_SPEC, aType: 'u32', bType: 'u32' }, t) };
+
 /**
- * The tiling the tile table gives for an [M, K] x [N, K]^T GEMM on this adapter, or null (no entry, or the entry's
- * tiling does not fit this device's limits). Nearest measured shape within TABLE_SHAPE_RADIUS, else the entry's
- * default. With allowSplit, a shape's split-K winner is returned (callers that can run two dispatches).
+ * The tiling a tile table gives for an [M, K] x [N, K]^T GEMM on this adapter, or null (no entry, or the entry's
+ * tiling does not fit this device's limits or the kernel). Nearest measured shape within TABLE_SHAPE_RADIUS, else
+ * the entry's default. With allowSplit, a shape's split-K winner is returned (callers that can run two dispatches).
+ * Serves the f16 table (tableTiling) and the int8 one (int8Tiling).
  */
-export function tableTiling(caps: GpuCaps, M: number, N: number, K: number, allowSplit = false, table: TileTable | null = activeTileTable()): SgTiling | null {
+function lookupTableTiling(table: TileTable | null, kernel: TableKernel, caps: GpuCaps, M: number, N: number, K: number, allowSplit: boolean): SgTiling | null {
   const e = tileTableEntry(caps, table);
   if (!e) return null;
   let pick: TableTiling | undefined;
@@ -155,10 +195,18 @@ export function tableTiling(caps: GpuCaps, M: number, N: number, K: number, allo
   const t: SgTiling = { ...pick, subgroupSize: e.subgroupSize };
   if (!allowSplit && (t.splitK ?? 1) > 1) return null;
   const { threads } = sgTileShape(t);
-  if (sgTilingProblem(t) || threads > caps.limits.maxComputeInvocationsPerWorkgroup) return null;
+  if (sgTilingProblem(t) || kernel.problem?.(t) || threads > caps.limits.maxComputeInvocationsPerWorkgroup) return null;
   const lim = caps.limits.maxComputeWorkgroupStorageSize;
-  if (sgWorkgroupBytes(t, 'nk') > lim) return null;
+  if (sgWorkgroupBytes(t, 'nk', kernel.elemBytes) > lim) return null;
   return t;
+}
+
+/**
+ * The tiling the f16 tile table gives for an [M, K] x [N, K]^T GEMM on this adapter, or null (see
+ * lookupTableTiling). With allowSplit, a shape's split-K winner is returned (callers that can run two dispatches).
+ */
+export function tableTiling(caps: GpuCaps, M: number, N: number, K: number, allowSplit = false, table: TileTable | null = activeTileTable()): SgTiling | null {
+  return lookupTableTiling(table, F16_TABLE_KERNEL, caps, M, N, K, allowSplit);
 }
 
 const fmt = (s: readonly number[]) => `[${s.join(', ')}]`;
@@ -306,19 +354,30 @@ export async function linearI8Calls(ctx: GpuContext, args: LinearI8Args, tuning?
     op, label: args.label ?? 'linear_i8', batch: 1, M, N, K: Kw * 4, a: xq, b: wq, out, bLayout: 'nk', bBatched: false,
     bias: args.bias, gate: args.gate, residual: args.residual, activation: args.activation ?? 'none', alpha: 1,
     rowsPerBatch, gateStride, gateOffset, path: tuning ? 'subgroup-matrix' : args.path ?? 'auto',
-    tuning: { ...tuning, tiling: tuning?.tiling ?? int8Tiling(ctx.caps.subgroupMaxSize, M, N) },
+    // No tiling given: launchGemm takes int8Tiling's (the int8 tile table, else the built-in rule).
+    tuning: tuning ?? null,
     allowSplit: true, int8: { xScale: args.xScale, wScale: args.wScale },
   });
 }
 
 /**
- * The int8 tiling for an [M, K] x [N, K]^T GEMM. Measured on the H200 (bench/int8-gemm.ts, 2026-11-30, fifth
- * session; docs/int8.md): the default wins 7 of the 10 FLUX shapes; 256x128 tiles of 64x64 per warp at K step 96
- * win the wide ones at M = 4608 (qkv 362 vs 339, mlp up 348 vs 337 TFLOP/s). Split-K (3 slices), which helps the
- * f16 kernel at the long-K shapes of 512², did not help int8 there (mlp down 322 vs 337, single-block out 354 vs
- * 354) and is not chosen.
+ * The int8 tensor-core tiling for an [M, K] x [N, K]^T GEMM (K in int8 elements): the int8 tile table's choice for
+ * this adapter (src/kernels-wgsl/matmul-i8-tile-table.ts, or $DIT_MATMUL_I8_TILE_TABLE; same entry matching and
+ * nearest-shape rule as the f16 table, split-K entries included: linearI8Calls may return two dispatches), else
+ * the built-in rule (builtinI8Tiling) when no entry matches or its tiling does not fit the adapter.
  */
-export function int8Tiling(subgroupSize: number, M: number, N: number): SgTiling {
+export function int8Tiling(caps: GpuCaps, M: number, N: number, K: number, table: TileTable | null = activeI8TileTable()): SgTiling {
+  return lookupTableTiling(table, I8_TABLE_KERNEL, caps, M, N, K, true) ?? builtinI8Tiling(caps.subgroupMaxSize, M, N);
+}
+
+/**
+ * The built-in int8 rule (no table entry). Measured on the H200 (bench/int8-gemm.ts, 2026-11-30, fifth session;
+ * docs/int8.md): the default wins 7 of the 10 FLUX shapes; 256x128 tiles of 64x64 per warp at K step 96 win the
+ * wide ones at M = 4608 (qkv 362 vs 339, mlp up 348 vs 337 TFLOP/s). Split-K (3 slices), which helps the f16
+ * kernel at the long-K shapes of 512², did not help int8 there (mlp down 322 vs 337, single-block out 354 vs 354)
+ * and is not chosen.
+ */
+export function builtinI8Tiling(subgroupSize: number, M: number, N: number): SgTiling {
   const base = defaultI8Tiling(subgroupSize);
   if (M >= 4096 && N >= 9216) return { ...base, sgM: 4, sgN: 2, fragM: 4, fragN: 4, bk: 96 };
   return base;
@@ -406,8 +465,29 @@ function matmulImpl(ctx: GpuContext, args: MatmulArgs, tuning: GemmTuning | null
   });
 }
 
-/** The adapter's path comes from gpu/variants.ts (what `dit doctor` reports); here only f32 inputs override it. */
-function choosePath(ctx: GpuContext, g: GemmLaunch): 'tiled' | 'subgroup-matrix' {
+/** Why the skinny-linear (GEMV) kernel cannot run this launch, or null. */
+function gemvUnsupported(g: GemmLaunch): string | null {
+  if (g.int8) return 'int8 operands';
+  if (g.M > GEMV_MAX_ROWS) return `M = ${g.M} rows (it serves at most ${GEMV_MAX_ROWS})`;
+  if (g.batch !== 1 || g.bBatched) return 'a batched matmul';
+  if (g.bLayout !== 'nk') return "B laid out [K, N] (it reads nn.Linear weights, [N, K])";
+  if (g.a.dtype !== 'f16' || g.b.dtype !== 'f16') return `${g.a.dtype} x ${g.b.dtype} operands (it needs f16 x f16)`;
+  if (g.tuning) return 'a tensor-core tuning was given';
+  if (g.K % 8 !== 0) return `K = ${g.K} is not a multiple of 8 (it reads 8 halves at a time)`;
+  return null;
+}
+
+/**
+ * The kernel for a launch: the skinny-linear kernel where it can run (and 'auto' or 'gemv' asked), else the adapter's
+ * path from gpu/variants.ts (what `dit doctor` reports), where only f32 inputs override it.
+ */
+function choosePath(ctx: GpuContext, g: GemmLaunch): 'tiled' | 'subgroup-matrix' | 'gemv' {
+  if (g.path === 'gemv') {
+    const why = gemvUnsupported(g);
+    if (why) fail(g.op, `path 'gemv' cannot run this call: ${why}; use path 'auto'`);
+    return 'gemv';
+  }
+  if (g.path === 'auto' && !gemvUnsupported(g)) return 'gemv';
   if (g.int8) {
     if (g.path === 'tiled') return 'tiled';
     const why = int8MatmulUnavailable(ctx.caps);
@@ -494,6 +574,22 @@ async function launchGemm(ctx: GpuContext, g: GemmLaunch): Promise<KernelCall[]>
     return wg;
   };
 
+  if (path === 'gemv') {
+    // A and B bound as vec4<u32> (8 halves): K % 8 == 0 and view offsets are 256-byte aligned.
+    const gspec: GemmSpec = { ...spec, vecA: true, vecB: true };
+    const pipeline = await ctx.pipeline(`matmul-gemv:M${g.M}:${specKey(gspec)}`, gemvWgsl(gspec, g.M));
+    const tilesN = Math.ceil(g.N / GEMV_COLS);
+    const pbuf = paramsBuffer(ctx, paramsList(gemmParams(g, 1, tilesN, flags, 8)), `${g.label}:params`);
+    return [{
+      label: `${g.label} [gemv]`,
+      pipeline,
+      bindGroup: bindGroup(ctx, pipeline, [pbuf, g.a, g.b, out, ...epilogueResources], g.label),
+      workgroups: checkGrid([tilesN, 1, 1]),
+      flops: 2 * g.M * g.N * g.K,
+      bytes,
+    }];
+  }
+
   if (path === 'tiled' && g.int8) {
     const pipeline = await ctx.pipeline(`matmul-i8-tiled:${specKey(spec)}`, tiledI8MatmulWgsl(spec));
     const tilesM = Math.ceil(g.M / TILED_I8.BM);
@@ -527,8 +623,10 @@ async function launchGemm(ctx: GpuContext, g: GemmLaunch): Promise<KernelCall[]>
   }
 
   // Tensor cores: explicit tuning, else the per-device tile table (plain [N, K] weights, batch 1), else the default.
-  const fromTable = !g.tuning?.tiling && g.bLayout === 'nk' && g.batch === 1 && !g.int8
-    ? tableTiling(ctx.caps, g.M, g.N, g.K, g.allowSplit) : null;
+  // int8 (linearI8Calls): the int8 tile table, else the built-in int8 rule (int8Tiling).
+  const fromTable = g.tuning?.tiling ? null
+    : g.int8 ? int8Tiling(ctx.caps, g.M, g.N, g.K)
+      : g.bLayout === 'nk' && g.batch === 1 ? tableTiling(ctx.caps, g.M, g.N, g.K, g.allowSplit) : null;
   let tiling = g.tuning?.tiling ?? fromTable
     ?? (g.int8 ? defaultI8Tiling(ctx.caps.subgroupMaxSize) : defaultSgTiling(ctx.caps.subgroupMaxSize, ctx.caps.limits.maxComputeWorkgroupStorageSize));
   // Vector-typed arrays for subgroupMatrixLoad/Store came with Tint's template spelling (Dawn d2749d8): an older

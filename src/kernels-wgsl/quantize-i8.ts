@@ -9,7 +9,9 @@
 // silently clipped value.
 //
 // One workgroup per row: a max-reduction, then each invocation packs whole words. Shapes: x [..., K] (rows
-// flattened), q [R, int8RowWords(K)] u32, scale [R] f32.
+// flattened), q [R, int8RowWords(K)] u32, scale [R] f32. x may also be given as column parts [R, K_i] whose
+// concatenation is the row (FLUX's single blocks: attention output | MLP hidden, the input of linear2), so the
+// concatenated f16 copy is never written; then every K_i must be a multiple of 4 (each part read as vec4).
 import type { GpuContext } from '../gpu/context.js';
 import { type KernelCall, type TensorView, bindGroup, byteSize, grid1d, numel, paramsBuffer } from '../gpu/kernel.js';
 import { enables, expectBindable, LINEAR_WG, overlaps, reduceMode, reduceWgsl } from './wgsl-util.js';
@@ -20,8 +22,8 @@ export function int8RowWords(K: number): number {
 }
 
 export interface QuantizeRowsArgs {
-  /** [..., K] f16 or f32. */
-  x: TensorView;
+  /** [..., K] f16 or f32, or column parts [R, K_i] of one dtype (the row is their concatenation, K = sum K_i). */
+  x: TensorView | TensorView[];
   /** [R, int8RowWords(K)] u32 out (R = rows of x). */
   q: TensorView;
   /** [R] f32 out. */
@@ -31,20 +33,30 @@ export interface QuantizeRowsArgs {
 
 const WG = 256;
 
-function quantizeWgsl(xType: 'f16' | 'f32', K: number, vec: boolean, xAccess: 'read' | 'read_write', mode: 'subgroup' | 'workgroup', sgMin: number): string {
+/**
+ * partK: the row's column parts (one entry: plain x). xAccess: per part. vec: every part's K % 4 == 0, each part
+ * read as vec4 (4 values = one output word); required with more than one part.
+ */
+function quantizeWgsl(xType: 'f16' | 'f32', partK: number[], vec: boolean, xAccess: ('read' | 'read_write')[], mode: 'subgroup' | 'workgroup', sgMin: number): string {
   const r = reduceWgsl(mode, WG, sgMin, 1);
+  const K = partK.reduce((a, b) => a + b, 0);
   const words = int8RowWords(K);
-  // vec: K % 4 == 0, x read as vec4 (4 values = one output word).
-  const readWord = vec
-    ? `let v = vec4<f32>(X[row * ${K / 4}u + w]);`
-    : `var v = vec4<f32>(0.0);
-    for (var j = 0u; j < 4u; j++) { let k = w * 4u + j; if (k < ${K}u) { v[j] = f32(X[row * ${K}u + k]); } }`;
+  const n = partK.length;
+  // Word w of the row comes from the part whose word range holds it (uniform per word, no barrier inside).
+  const wordStarts = partK.map((_, i) => partK.slice(0, i).reduce((a, b) => a + b / 4, 0));
+  const readWord = !vec
+    ? `var v = vec4<f32>(0.0);
+    for (var j = 0u; j < 4u; j++) { let k = w * 4u + j; if (k < ${K}u) { v[j] = f32(X0[row * ${K}u + k]); } }`
+    : n === 1
+      ? `let v = vec4<f32>(X0[row * ${K / 4}u + w]);`
+      : `var v: vec4<f32>;
+    ${partK.map((k, i) => `${i === 0 ? '' : ' else '}${i === n - 1 ? '' : `if (w < ${wordStarts[i] + k / 4}u) `}{ v = vec4<f32>(X${i}[row * ${k / 4}u + w - ${wordStarts[i]}u]); }`).join('')}`;
   return `${enables([xType], mode === 'subgroup')}
 struct Params { rows: u32 }
-@group(0) @binding(0) var<storage, ${xAccess}> X: array<${vec ? `vec4<${xType}>` : xType}>;
-@group(0) @binding(1) var<storage, read_write> Q: array<u32>;
-@group(0) @binding(2) var<storage, read_write> S: array<f32>;
-@group(0) @binding(3) var<uniform> p: Params;
+${partK.map((_, i) => `@group(0) @binding(${i}) var<storage, ${xAccess[i]}> X${i}: array<${vec ? `vec4<${xType}>` : xType}>;`).join('\n')}
+@group(0) @binding(${n}) var<storage, read_write> Q: array<u32>;
+@group(0) @binding(${n + 1}) var<storage, read_write> S: array<f32>;
+@group(0) @binding(${n + 2}) var<uniform> p: Params;
 ${r.fns}
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -76,32 +88,47 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 
 export async function quantizeRowsI8(ctx: GpuContext, args: QuantizeRowsArgs): Promise<KernelCall> {
   const op = `quantize_i8${args.label ? ` '${args.label}'` : ''}`;
-  const { x, q, scale } = args;
-  if (x.shape.length < 1 || x.shape.some((d) => !(Number.isInteger(d) && d > 0))) throw new Error(`${op}: 'x' must be a non-empty [..., K] tensor, got [${x.shape}]`);
-  if (x.dtype !== 'f16' && x.dtype !== 'f32') throw new Error(`${op}: 'x' is ${x.dtype} but must be f16 or f32`);
-  const K = x.shape[x.shape.length - 1];
-  const R = numel(x.shape) / K;
+  const { q, scale } = args;
+  const parts = Array.isArray(args.x) ? args.x : [args.x];
+  if (parts.length < 1) throw new Error(`${op}: 'x' is an empty list of column parts; give x [..., K] or at least one part [R, K_i]`);
+  for (const [i, x] of parts.entries()) {
+    const name = parts.length > 1 ? `x[${i}]` : 'x';
+    if (x.shape.length < 1 || x.shape.some((d) => !(Number.isInteger(d) && d > 0))) throw new Error(`${op}: '${name}' must be a non-empty [..., K] tensor, got [${x.shape}]`);
+    if (x.dtype !== 'f16' && x.dtype !== 'f32') throw new Error(`${op}: '${name}' is ${x.dtype} but must be f16 or f32`);
+  }
+  const partK = parts.map((x) => x.shape[x.shape.length - 1]);
+  const K = partK.reduce((a, b) => a + b, 0);
+  const R = numel(parts[0].shape) / partK[0];
+  if (parts.length > 1) {
+    for (const [i, x] of parts.entries()) {
+      if (x.dtype !== parts[0].dtype) throw new Error(`${op}: column parts must share one dtype: x[0] is ${parts[0].dtype}, x[${i}] is ${x.dtype}`);
+      if (numel(x.shape) / partK[i] !== R) throw new Error(`${op}: column parts must have the same rows: x[0] has ${R}, x[${i}] [${x.shape}] has ${numel(x.shape) / partK[i]}`);
+      if (partK[i] % 4 !== 0) throw new Error(`${op}: column part x[${i}] has ${partK[i]} columns; parts are read 4 columns at a time, so each needs a multiple of 4 (concatenate them first otherwise)`);
+    }
+  }
   const want = [R, int8RowWords(K)];
   if (q.dtype !== 'u32' || q.shape.join() !== want.join()) throw new Error(`${op}: 'q' is [${q.shape}] ${q.dtype} but [${want}] u32 is required (K=${K} rounded up to 16 int8, 4 per word)`);
   if (scale.dtype !== 'f32' || scale.shape.join() !== String(R)) throw new Error(`${op}: 'scale' is [${scale.shape}] ${scale.dtype} but [${R}] f32 is required (one per row)`);
-  for (const [n, t] of [['x', x], ['q', q], ['scale', scale]] as const) expectBindable(ctx, op, n, t);
-  if (overlaps(q, x) || overlaps(scale, x) || overlaps(q, scale)) throw new Error(`${op}: 'x', 'q' and 'scale' must not overlap`);
+  for (const [i, x] of parts.entries()) expectBindable(ctx, op, parts.length > 1 ? `x[${i}]` : 'x', x);
+  for (const [n, t] of [['q', q], ['scale', scale]] as const) expectBindable(ctx, op, n, t);
+  if (parts.some((x) => overlaps(q, x) || overlaps(scale, x)) || overlaps(q, scale)) throw new Error(`${op}: 'x', 'q' and 'scale' must not overlap`);
   // x shares a buffer with an output (graph arenas): bound read_write, since WebGPU forbids one buffer bound
-  // read-only and read-write in one dispatch even for disjoint ranges.
-  const xAccess = q.buffer === x.buffer || scale.buffer === x.buffer ? 'read_write' : 'read';
+  // read-only and read-write in one dispatch even for disjoint ranges. Two parts in one buffer are both read-only.
+  const xAccess = parts.map((x) => (q.buffer === x.buffer || scale.buffer === x.buffer ? 'read_write' : 'read') as 'read' | 'read_write');
   const mode = reduceMode(ctx);
-  const vec = K % 4 === 0;
+  const vec = partK.every((k) => k % 4 === 0);
+  const dtype = parts[0].dtype as 'f16' | 'f32';
   const pipeline = await ctx.pipeline(
-    `quantize-i8:${x.dtype}:${K}:${vec}:${xAccess}:${mode}:${ctx.caps.subgroupMinSize}`,
-    quantizeWgsl(x.dtype, K, vec, xAccess, mode, ctx.caps.subgroupMinSize),
+    `quantize-i8:${dtype}:${partK.join('+')}:${vec}:${xAccess.join('+')}:${mode}:${ctx.caps.subgroupMinSize}`,
+    quantizeWgsl(dtype, partK, vec, xAccess, mode, ctx.caps.subgroupMinSize),
   );
   const pbuf = paramsBuffer(ctx, [{ u32: R }], `${op}:params`);
   return {
     label: args.label ?? 'quantize_i8',
     pipeline,
-    bindGroup: bindGroup(ctx, pipeline, [x, q, scale, pbuf], op),
+    bindGroup: bindGroup(ctx, pipeline, [...parts, q, scale, pbuf], op),
     workgroups: grid1d(R, ctx.caps.limits.maxComputeWorkgroupsPerDimension),
     flops: 0,
-    bytes: byteSize(x) * 2 + R * int8RowWords(K) * 4 + R * 4,
+    bytes: parts.reduce((a, x) => a + byteSize(x) * 2, 0) + R * int8RowWords(K) * 4 + R * 4,
   };
 }

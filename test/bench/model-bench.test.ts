@@ -1,13 +1,26 @@
 // The model-step benchmark's code path (not its speed) on tiny configurations: weights, inputs, timing, profile and
 // the Markdown report all work, and the output is finite.
 import { describe, expect, it } from 'vitest';
-import { benchModel, modelMarkdown, rowsToProfile } from '../../src/bench/model-bench.js';
+import { benchModel, modelMarkdown, opsByRole, rowsToProfile } from '../../src/bench/model-bench.js';
 import { flux, tinyFluxConfig } from '../../src/models/flux/index.js';
 import { sd3, tinySd3Config } from '../../src/models/sd3/index.js';
 import { interpolateStep } from '../../src/scheduler/profile.js';
 import { testContext } from '../helpers/gpu.js';
 
 describe('model benchmark harness', () => {
+  it('groups op timings by role: block index as N, op number dropped, largest first', () => {
+    const op = (label: string, kind: string, ms: number, flops = 0) => ({ label, kind, ms, flops, bytes: 0 });
+    const roles = opsByRole([
+      op('double_blocks.0/img_qkv#12', 'linear', 1, 4e9), op('double_blocks.11/img_qkv#340', 'linear', 2, 4e9),
+      op('single_blocks.3/linear2#901', 'linear', 5, 1e10), op('single_blocks.3/linear2.quantize#900', 'quantize_i8', 0.5),
+      op('img_in#7', 'linear', 0.1, 1e8),
+    ]);
+    expect(roles.map((r) => r.role)).toEqual(['single_blocks.N/linear2', 'double_blocks.N/img_qkv', 'single_blocks.N/linear2.quantize', 'img_in']);
+    expect(roles[1]).toMatchObject({ kind: 'linear', ms: 3, count: 2 });
+    expect(roles[1].tflops).toBeCloseTo(8e9 / 3e9, 9);
+    expect(roles[2].tflops).toBe(0);
+  });
+
   it('times tiny FLUX and SD3 steps and reports them beside a reference', async () => {
     const ctx = await testContext();
     const rows = [

@@ -74,6 +74,7 @@ const CASES: [string[], number, RegExp, RegExp?][] = [
   [['bench', 'model', '--flux', '512', '--sd3', ''], REQUEST, /adapter '.*' is a CPU; one full-size step takes many minutes .* pass --force/],
   [['bench', 'model', '--force', '--flux', '2048', '--sd3', ''], FLAG, /--flux: 2048 is too large for adapter '.*': tensor '.*' needs \d+ bytes but the adapter binds at most \d+ bytes/],
   [['generate', 'a red circle', '--size', '100x100', '-o', '@DIR/x.png'], REQUEST, /width 100 is not divisible by 16 .*; use 96 or 112$/m, /internal error/],
+  [['serve', '--first-block-cache', '0.1'], FLAG, /--first-block-cache is for `dit generate` only: .* drop the flag/],
   [['nonsense'], FLAG, /nonsense: unknown command \(commands: generate, [a-z, ]+\)/],
   // Name the path and the fix.
   [['parity', FLUX, join('/nonexistent', 'golden.safetensors')], FILE, /golden \/nonexistent\/golden\.safetensors: no such file \(give the path of a golden \.safetensors file; make one with bench\/reference\/make_goldens\.py/],

@@ -16,7 +16,7 @@ if (!caps.tensorCores) {
     `config (caps.tensorCores=false); they run on the GPU machine.`);
 }
 
-type Path = 'tiled' | 'subgroup-matrix';
+type Path = 'tiled' | 'subgroup-matrix' | 'gemv';
 
 /** f16 storage + f32 accumulation: output rounding dominates for f16 outputs. */
 function bound(outType: DType) {
@@ -248,6 +248,34 @@ describe('linear/matmul: tiled path', () => {
   it('f32 inputs and mixed f16/f32 inputs', async () => {
     await runLinearCase('tiled', { M: 23, K: 31, N: 45, xType: 'f32', wType: 'f32', outType: 'f32', bias: 'f32', act: 'gelu_tanh' }, SEED);
     await runLinearCase('tiled', { M: 23, K: 31, N: 45, xType: 'f32', wType: 'f16', outType: 'f16', residual: 'separate' }, SEED);
+  });
+});
+
+// The skinny-linear kernel (M <= 8 rows: the adaLN modulation linears, the embedders), on every adapter.
+describe('linear: gemv path (M <= 8)', () => {
+  it('every epilogue combination, M=7 K=24 N=53', async () => {
+    for (const c of epilogueCases(7, 24, 53)) await runLinearCase('gemv', c, SEED);
+  });
+  it('odd shapes: M 1..8, K up to 4104 (513 chunks: a ragged last stride), N not a multiple of the 8 columns per workgroup', async () => {
+    const shapes: [number, number, number][] = [[1, 3072, 37], [8, 64, 9], [2, 8, 1], [1, 4104, 200], [5, 40, 131], [3, 16, 8]];
+    for (const [M, K, N] of shapes) {
+      await runLinearCase('gemv', { M, K, N, outType: 'f32', bias: 'f16', act: 'silu' }, SEED + M + K);
+      await runLinearCase('gemv', { M, K, N, outType: 'f16', gate: { dtype: 'f32', G: 6, chunk: 4, rowsPerBatch: 1 }, residual: 'inplace' }, SEED + N);
+    }
+  });
+  it("'auto' takes it for f16 rows M <= 8 with K % 8 == 0, and not otherwise; path 'gemv' refuses what it cannot run", async () => {
+    const rand = rng(SEED);
+    const mk = (M: number, K: number, N: number, xType: DType = 'f16') => ({
+      x: uploadTensor(ctx, randn(rand, M * K, 1, xType), [M, K], xType),
+      w: uploadTensor(ctx, randn(rand, N * K, 0.2), [N, K], 'f16'),
+      out: poisonedTensor(ctx, [M, N], 'f32'),
+    });
+    expect((await linear(ctx, mk(8, 32, 17))).label).toContain('[gemv]');
+    expect((await linear(ctx, mk(9, 32, 17))).label).not.toContain('[gemv]');
+    expect((await linear(ctx, mk(1, 20, 17))).label).not.toContain('[gemv]');
+    expect((await linear(ctx, mk(1, 32, 17, 'f32'))).label).not.toContain('[gemv]');
+    await expect(linear(ctx, { ...mk(9, 32, 17), path: 'gemv' })).rejects.toThrow(/path 'gemv' cannot run this call: M = 9 rows \(it serves at most 8\)/);
+    await expect(linear(ctx, { ...mk(2, 20, 17), path: 'gemv' })).rejects.toThrow(/K = 20 is not a multiple of 8/);
   });
 });
 

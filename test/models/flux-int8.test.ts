@@ -28,6 +28,9 @@ describe(`FLUX W8A8 linears (seed ${SEED})`, () => {
     // share theirs, so there is one per block weight.
     expect(g.ops.filter((o) => o.kind === 'quantize_i8').length).toBe(blockLinears.length);
     expect(g.ops.filter((o) => o.kind === 'linear').length).toBeGreaterThan(blockLinears.length);
+    // linear2's input [attention | MLP hidden] is quantized from its two parts: no concatenated copy.
+    expect(g.ops.filter((o) => o.kind === 'concat_columns')).toHaveLength(0);
+    expect(buildFluxGraph(cfg, shape).ops.filter((o) => o.kind === 'concat_columns')).toHaveLength(cfg.singleBlocks);
     const rand = rng(SEED);
     const arr = (n: number, s: number) => Float32Array.from({ length: n }, () => (rand() * 2 - 1) * s);
     const Li = shape.gridH * shape.gridW;

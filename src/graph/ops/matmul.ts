@@ -4,6 +4,7 @@ import type { DType } from '../../gpu/kernel.js';
 import * as k from '../../kernels-wgsl/matmul.js';
 import { int8RowWords, quantizeRowsI8 } from '../../kernels-wgsl/quantize-i8.js';
 import { expectRank, expectShapeIs, fail, type Graph, type OpOptions, type Tensor } from './common.js';
+import { concatColumns } from './layout.js';
 
 export interface LinearOptions extends OpOptions {
   bias?: Tensor;
@@ -20,13 +21,15 @@ export interface LinearOptions extends OpOptions {
   path?: k.MatmulPathChoice;
 }
 
-/** x [..., K] @ w[N, K]^T -> [..., N]. */
-export function linear(g: Graph, x: Tensor, w: Tensor, opts: LinearOptions = {}): Tensor {
-  const label = g.nextLabel('linear', opts.name);
+/**
+ * The checks linear() makes of w, bias, residual and gate against an x of shape [...lead, K] (described by
+ * `xDesc`); returns the output shape and dtype and the gate's rows per batch element.
+ */
+function linearOperands(label: string, lead: number[], K: number, xDesc: string, w: Tensor, opts: LinearOptions): { outShape: number[]; dtype: DType; rowsPerBatch?: number } {
   expectRank(label, 'w', w, 2);
-  const [N, K] = w.shape;
-  if (x.last !== K) fail(label, `x ${x.describe()} has K=${x.last} but w ${w.describe()} needs K=${K} (w is [out_features, in_features])`);
-  const outShape = [...x.shape.slice(0, -1), N];
+  const [N, wK] = w.shape;
+  if (K !== wK) fail(label, `x ${xDesc} has K=${K} but w ${w.describe()} needs K=${wK} (w is [out_features, in_features])`);
+  const outShape = [...lead, N];
   if (opts.bias) expectShapeIs(label, 'bias', opts.bias, [N]);
   const dtype = opts.residual?.dtype ?? opts.dtype ?? 'f16';
   if (opts.residual) {
@@ -40,14 +43,21 @@ export function linear(g: Graph, x: Tensor, w: Tensor, opts: LinearOptions = {})
     if (m.shape[1] % N !== 0) fail(label, `gate ${m.describe()} must be [B, G*${N}]`);
     const G = m.shape[1] / N;
     if (!Number.isInteger(opts.gate.chunk) || opts.gate.chunk < 0 || opts.gate.chunk >= G) fail(label, `gate chunk ${opts.gate.chunk} out of range 0..${G - 1} for ${m.describe()}`);
-    const M = x.rows;
-    if (M % m.shape[0] !== 0) fail(label, `x ${x.describe()} has ${M} rows, not a multiple of the gate's batch ${m.shape[0]}`);
+    const M = lead.reduce((a, b) => a * b, 1);
+    if (M % m.shape[0] !== 0) fail(label, `x ${xDesc} has ${M} rows, not a multiple of the gate's batch ${m.shape[0]}`);
     rowsPerBatch = M / m.shape[0];
   }
+  return { outShape, dtype, rowsPerBatch };
+}
+
+/** x [..., K] @ w[N, K]^T -> [..., N]. */
+export function linear(g: Graph, x: Tensor, w: Tensor, opts: LinearOptions = {}): Tensor {
+  const label = g.nextLabel('linear', opts.name);
+  const { outShape, dtype, rowsPerBatch } = linearOperands(label, x.shape.slice(0, -1), x.last, x.describe(), w, opts);
   const { bias, residual, gate, activation, path } = opts;
   const src = g.options.int8Weights ? g.weightRows(w) : null;
   if (src && g.options.int8Weights!(src.weight.name)) {
-    return linearInt8(g, x, src, { ...opts, dtype }, label, outShape, rowsPerBatch);
+    return linearInt8(g, quantizedActivation(g, x, [x], src.weight.shape[1], opts.name, label), src, { ...opts, dtype }, label, outShape, rowsPerBatch);
   }
   const [out] = g.op({
     kind: 'linear',
@@ -70,38 +80,65 @@ export function linear(g: Graph, x: Tensor, w: Tensor, opts: LinearOptions = {})
   return out;
 }
 
-/** x -> its int8 form, per graph tensor (a tensor belongs to one graph). */
-const quantizedActivations = new WeakMap<Tensor, Tensor[]>();
+/**
+ * linear() of the column concatenation of parts [R, K_i] (same rows and dtype) with w [N, sum K_i]. The f16 path
+ * concatenates and runs linear(); the W8A8 path quantizes straight from the parts, so the concatenated copy is
+ * never written (FLUX's single blocks: [attention output | MLP hidden] -> linear2).
+ */
+export function linearOfColumns(g: Graph, parts: Tensor[], w: Tensor, opts: LinearOptions & { concatName?: string } = {}): Tensor {
+  const src = g.options.int8Weights ? g.weightRows(w) : null;
+  const quantizable = parts.length > 1 && parts.every((p) => p.rank === 2 && p.rows === parts[0].rows && p.dtype === parts[0].dtype && p.last % 4 === 0);
+  if (!src || !g.options.int8Weights!(src.weight.name) || !quantizable) {
+    return linear(g, parts.length === 1 ? parts[0] : concatColumns(g, parts, opts.concatName), w, opts);
+  }
+  const label = g.nextLabel('linear', opts.name);
+  const K = parts.reduce((a, p) => a + p.last, 0);
+  const { outShape, dtype, rowsPerBatch } = linearOperands(label, [parts[0].rows], K, parts.map((p) => p.describe()).join(' | '), w, opts);
+  return linearInt8(g, quantizedActivation(g, parts[0], parts, K, opts.name, label), src, { ...opts, dtype }, label, outShape, rowsPerBatch);
+}
+
+/** x -> its int8 form, per graph tensor (a tensor belongs to one graph); keyed by the first part. */
+const quantizedActivations = new WeakMap<Tensor, { parts: Tensor[]; pair: Tensor[] }>();
 
 /**
- * The W8A8 form of linear(): x is quantized per row (token) to int8 by its own op, then an int8 x int8 GEMM with
- * the weight's int8 form (derived from the f16 weight at compile time) applies the same epilogue.
+ * The int8 form of an activation (x itself, or the column concatenation of parts): [R, words] u32 (4 int8 each)
+ * + [R] f32 row scales, made once per activation (FLUX's single blocks run two linears, qkv and mlp_in, on the
+ * same x).
+ */
+function quantizedActivation(g: Graph, key: Tensor, parts: Tensor[], K: number, name: string | undefined, label: string): { xq: Tensor; xs: Tensor } {
+  const words = int8RowWords(K);
+  const lead = parts.length === 1 ? key.shape.slice(0, -1) : [key.rows];
+  const M = lead.reduce((a, b) => a * b, 1);
+  const known = quantizedActivations.get(key);
+  if (known && known.parts.length === parts.length && known.parts.every((p, i) => p === parts[i])) return { xq: known.pair[0], xs: known.pair[1] };
+  const outs: Tensor[] = [];
+  outs.push(...g.op({
+    kind: 'quantize_i8',
+    name: `${name ?? 'linear'}.quantize`,
+    inputs: parts,
+    outputs: [{ shape: [...lead, words], dtype: 'u32' }, { shape: [M], dtype: 'f32' }],
+    sharedBufferOk: true, // the kernel binds x read_write when it shares the outputs' buffer
+    exec: {
+      type: 'kernel',
+      launch: (ctx, v) => quantizeRowsI8(ctx, { x: parts.length === 1 ? v(parts[0]) : parts.map((p) => v(p)), q: v(outs[0]), scale: v(outs[1]), label: `${label}.quantize` }),
+    },
+  }));
+  quantizedActivations.set(key, { parts, pair: outs });
+  return { xq: outs[0], xs: outs[1] };
+}
+
+/**
+ * The W8A8 form of linear(): x is quantized per row (token) to int8 by its own op (quantizedActivation), then an
+ * int8 x int8 GEMM with the weight's int8 form (derived from the f16 weight at compile time) applies the same
+ * epilogue.
  */
 function linearInt8(
-  g: Graph, x: Tensor, w: { weight: Tensor; start: number; count: number }, opts: LinearOptions & { dtype: DType }, label: string,
+  g: Graph, act: { xq: Tensor; xs: Tensor }, w: { weight: Tensor; start: number; count: number }, opts: LinearOptions & { dtype: DType }, label: string,
   outShape: number[], rowsPerBatch: number | undefined,
 ): Tensor {
   const words = int8RowWords(w.weight.shape[1]);
-  const lead = x.shape.slice(0, -1);
-  const M = lead.reduce((a, b) => a * b, 1);
   const wq = g.int8Weight(w.weight, words, w);
-  // [..., K] f16 -> [..., words] u32 (4 int8 each) + [M] f32 row scales; once per x (FLUX's single blocks run two
-  // linears, qkv and mlp_in, on the same x).
-  let pair = quantizedActivations.get(x);
-  if (!pair) {
-    const outs: Tensor[] = [];
-    outs.push(...g.op({
-      kind: 'quantize_i8',
-      name: `${opts.name ?? 'linear'}.quantize`,
-      inputs: [x],
-      outputs: [{ shape: [...lead, words], dtype: 'u32' }, { shape: [M], dtype: 'f32' }],
-      sharedBufferOk: true, // the kernel binds x read_write when it shares the outputs' buffer
-      exec: { type: 'kernel', launch: (ctx, v) => quantizeRowsI8(ctx, { x: v(x), q: v(outs[0]), scale: v(outs[1]), label: `${label}.quantize` }) },
-    }));
-    pair = outs;
-    quantizedActivations.set(x, pair);
-  }
-  const [xq, xs] = pair;
+  const { xq, xs } = act;
   const { bias, residual, gate, activation } = opts;
   const [out] = g.op({
     kind: 'linear',

@@ -17,9 +17,8 @@
 import type { GpuContext } from '../../gpu/context.js';
 import { compile, type Plan } from '../../graph/executor.js';
 import { Graph } from '../../graph/graph.js';
-import { concatColumns } from '../../graph/ops/layout.js';
 import { silu } from '../../graph/ops/elementwise.js';
-import { linear } from '../../graph/ops/matmul.js';
+import { linear, linearOfColumns } from '../../graph/ops/matmul.js';
 import { layerNormModulate } from '../../graph/ops/norm.js';
 import type { Tensor } from '../../graph/tensor.js';
 import type { WeightStore } from '../../graph/weights.js';
@@ -203,8 +202,8 @@ export function fluxSingleStream(b: FluxBuilder, img: Tensor, txt: Tensor, vecAc
         { qkv: qkvOut, len: L, qNorm: W(`${p}.norm.query_norm.scale`, [hd]), kNorm: W(`${p}.norm.key_norm.scale`, [hd]), name: 'qkv_prep' },
       ], { batch: B, heads: H, rope: b.rope(), attend: opts.attend, overlap: mlpIn }); // [L, D] f16
       if (!mlpOut) throw new Error(`${p}: the attention op did not record the MLP input (an AttendFn must call overlap once)`);
-      const cat = concatColumns(g, [attn, mlpOut], 'attn_mlp'); // [L, D + M] f16
-      x = linear(g, cat, W(`${p}.linear2.weight`, [D, D + M]), { bias: W(`${p}.linear2.bias`, [D]), residual: x, gate: { mod, chunk: 2 }, name: 'linear2' });
+      // linear2 over [attn | mlp] [L, D + M]: concatenated in f16, or (W8A8) quantized straight from the two parts.
+      x = linearOfColumns(g, [attn, mlpOut], W(`${p}.linear2.weight`, [D, D + M]), { bias: W(`${p}.linear2.bias`, [D]), residual: x, gate: { mod, chunk: 2 }, name: 'linear2', concatName: 'attn_mlp' });
     });
   }
   return gatherRows(g, x, B, L, Lt, Li, 'img_tokens'); // [B*Li, D] f32
