@@ -152,8 +152,8 @@ const emulate = !!process.env.ATTN_EMULATE;
 if (!emulate) console.log('[attention.test] only the CI smoke case of the emulated tensor-core attention runs (set ATTN_EMULATE=1 for all)');
 describe('attention (subgroup-matrix algorithm, emulated: CI smoke)', () => {
   it('D=64 odd lengths, lse', async () => {
-    // vec4<u32> K/V staging: what the H200's table rows run.
-    await runCase(await testContext(), { name: 'D=64 odd lengths', B: 2, H: 1, Sq: 37, Skv: 45, D: 64, lse: true }, 'subgroup-matrix', { emulate: true, BKV: 32, vecKv: true });
+    // vec4<u32> K/V staging with prefetch and interleaved score chains: what the H200's D = 128 table rows run.
+    await runCase(await testContext(), { name: 'D=64 odd lengths', B: 2, H: 1, Sq: 37, Skv: 45, D: 64, lse: true }, 'subgroup-matrix', { emulate: true, BKV: 32, vecKv: true, prefetch: true, interleave: true });
   }, 900_000);
 });
 describe.skipIf(!emulate)('attention (subgroup-matrix algorithm, emulated matrix ops)', () => {
