@@ -24,22 +24,23 @@
 //     --moduleResolution nodenext --target es2022 --lib es2023 --types node,@webgpu/types --skipLibCheck bench/int8-gemm.ts
 //   node results/tmp/bench-build/bench/int8-gemm.js --out DIR [--shapes mlp_up_1024,... | --small-m | --sweep [--budget S] [--quick]]
 //   node results/tmp/bench-build/bench/int8-gemm.js --grid   (prints the sweep grid for a 32-wide subgroup, 48 KiB; no GPU)
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { GpuContext, type GpuCaps } from '../src/gpu/context.js';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { GpuContext } from '../src/gpu/context.js';
 import { allocTensor, runCalls, type KernelCall, type TensorView } from '../src/gpu/kernel.js';
 import { timeCalls } from '../src/gpu/timer.js';
 import { int8MatmulUnavailable } from '../src/gpu/variants.js';
 import {
   builtinI8Tiling, defaultI8Tiling, defaultSgTiling, I8_TILE_TABLE_ENV, int8Tiling, linearCalls, linearI8Calls, type SgAblation, type SgTiling,
 } from '../src/kernels-wgsl/matmul.js';
-import { F16_LINEAR_SPEC } from '../src/kernels-wgsl/matmul-epilogue.wgsl.js';
+import { I8_LINEAR_SPEC } from '../src/kernels-wgsl/matmul-epilogue.wgsl.js';
 import { int8TilingProblem, sgTileShape, sgTilingProblem, sgWorkgroupBytes } from '../src/kernels-wgsl/matmul-subgroup-matrix.wgsl.js';
 import { I8_TILE_TABLE } from '../src/kernels-wgsl/matmul-i8-tile-table.js';
-import type { TableTiling, TileTable, TileTableEntry, TileTableShape } from '../src/kernels-wgsl/matmul-tile-table.js';
+import type { TableTiling, TileTable, TileTableShape } from '../src/kernels-wgsl/matmul-tile-table.js';
 import { emulateSubgroupMatrixI8 } from '../src/kernels-wgsl/matmul-emulate.js';
 import { int8RowWords, quantizeRowsI8 } from '../src/kernels-wgsl/quantize-i8.js';
 import { randomFill } from '../src/kernels-wgsl/random-fill.js';
 import { SampledLinearCheck } from './lib/sampled-linear-check.js';
+import { tileTableModule, withDeviceEntry } from './lib/tile-table-file.js';
 
 interface Shape { name: string; M: number; K: number; N: number }
 const PAIRS: [string, number, number][] = [['proj', 3072, 3072], ['qkv', 3072, 9216], ['mlp_up', 3072, 12288], ['mlp_down', 12288, 3072], ['single_out', 15360, 3072]];
@@ -178,7 +179,6 @@ function nameOf(t: Omit<SgTiling, 'subgroupSize'>): string {
 
 /** Workgroup memory of an int8 tiling (bytes; the launcher's own arithmetic). */
 const i8Bytes = (t: SgTiling) => sgWorkgroupBytes(t, 'nk', 1);
-const I8_SPEC = { ...F16_LINEAR_SPEC, aType: 'u32' as const, bType: 'u32' as const };
 
 /**
  * The int8 tilings to sweep, most promising first (a screen cut by the budget loses the tail): the built-in rule's
@@ -206,7 +206,7 @@ function sweepGrid(sg: number, maxBytes: number, maxThreads: number): SgTiling[]
     const key = nameOf(t);
     if (seen.has(key)) return false;
     seen.add(key);
-    return !sgTilingProblem(t) && !int8TilingProblem(I8_SPEC, t) && i8Bytes(t) <= maxBytes && sgTileShape(t).threads <= maxThreads;
+    return !sgTilingProblem(t) && !int8TilingProblem(I8_LINEAR_SPEC, t) && i8Bytes(t) <= maxBytes && sgTileShape(t).threads <= maxThreads;
   });
 }
 
@@ -343,7 +343,7 @@ async function sweep(ctx: GpuContext): Promise<void> {
     }));
     if (g > bestGeo) [bestGeo, entryDefault] = [g, strip(t)];
   }
-  const table = mergedTable(caps, {
+  const table = withDeviceEntry(I8_TILE_TABLE, {
     device: { vendor: caps.vendor, ...(caps.architecture ? { architecture: caps.architecture } : {}) },
     subgroupSize: sg,
     measured: info.date,
@@ -375,27 +375,9 @@ async function sweep(ctx: GpuContext): Promise<void> {
   for (const d of data.values()) freeShape(d);
 }
 
-/** The committed int8 table with this device's entry replaced (same vendor / architecture / subgroup size, no description), others kept. */
-function mergedTable(caps: GpuCaps, entry: TileTableEntry): TileTable {
-  const same = (e: TileTableEntry) => e.device.vendor.toLowerCase() === caps.vendor.toLowerCase()
-    && (e.device.architecture ?? '') === (entry.device.architecture ?? '') && !e.device.description && e.subgroupSize === entry.subgroupSize;
-  return { version: 1, entries: [...I8_TILE_TABLE.entries.filter((e) => !same(e)), entry] };
-}
-
-/** The TypeScript module form of the int8 table: the committed file's header with the new literal. */
+/** The drop-in src/kernels-wgsl/matmul-i8-tile-table.ts for `table`. */
 function tableModule(table: TileTable): string {
-  const path = 'src/kernels-wgsl/matmul-i8-tile-table.ts';
-  let src: string;
-  try {
-    src = readFileSync(path, 'utf8');
-  } catch {
-    throw new Error(`int8-gemm: run from the repository root (it reads ${path} to write the drop-in module)`);
-  }
-  const marker = 'export const I8_TILE_TABLE: TileTable = ';
-  const at = src.indexOf(marker);
-  if (at < 0) throw new Error(`int8-gemm: '${marker}' not found in ${path}`);
-  const head = src.slice(0, at).replace(/(\/\*\* The committed int8 table[^\n]*\n)+$/, '');
-  return `${head}/** The committed int8 table, written by bench/int8-gemm.ts --sweep. */\n${marker}${JSON.stringify(table, null, 2)};\n`;
+  return tileTableModule(table, { path: 'src/kernels-wgsl/matmul-i8-tile-table.ts', constName: 'I8_TILE_TABLE', doc: 'The committed int8 table, written by bench/int8-gemm.ts --sweep.', tool: 'int8-gemm' });
 }
 
 function sweepMarkdown(info: object, shapes: TileTableShape[], builtins: string[], rows: Row[]): string {

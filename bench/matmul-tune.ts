@@ -23,7 +23,7 @@
 //   node results/tmp/bench-build/bench/matmul-tune.js --out DIR [--quick] [--robustness] [--budget S]
 // --quick: toy shapes and 3 variants run through the CPU emulation of the subgroup-matrix builtins on adapters
 // without them (lavapipe): a dry run of the whole flow (timings meaningless, minutes of shader compiles).
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { GpuContext } from '../src/gpu/context.js';
 import { timeCalls } from '../src/gpu/timer.js';
 import { allocTensor, runCalls, type KernelCall, type TensorView } from '../src/gpu/kernel.js';
@@ -36,6 +36,7 @@ import { TILE_TABLE, type TableTiling, type TileTable, type TileTableEntry, type
 import { emulateSubgroupMatrix } from '../src/kernels-wgsl/matmul-emulate.js';
 import { randomFill } from '../src/kernels-wgsl/random-fill.js';
 import { SampledLinearCheck } from './lib/sampled-linear-check.js';
+import { tileTableModule, withDeviceEntry } from './lib/tile-table-file.js';
 
 const argv = process.argv.slice(2);
 const flag = (name: string) => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : undefined);
@@ -343,9 +344,7 @@ async function main() {
     ...(entryDefault ? { default: entryDefault } : {}),
     shapes,
   };
-  const same = (e: TileTableEntry) => e.device.vendor.toLowerCase() === entry.device.vendor.toLowerCase()
-    && (e.device.architecture ?? '') === (entry.device.architecture ?? '') && !e.device.description && e.subgroupSize === entry.subgroupSize;
-  const table: TileTable = { version: 1, entries: [...TILE_TABLE.entries.filter((e) => !same(e)), entry] };
+  const table = withDeviceEntry(TILE_TABLE, entry);
   const jsonPath = `${outDir}/matmul-tile-table.json`;
   writeFileSync(jsonPath, JSON.stringify(table, null, 1));
   writeFileSync(`${outDir}/matmul-tile-table.ts`, tableModule(table));
@@ -366,19 +365,9 @@ async function main() {
 
 const round = (x: number) => Math.round(x * 10) / 10;
 
-/** The TypeScript module form of the table: the committed file's header with the new literal. */
+/** The drop-in src/kernels-wgsl/matmul-tile-table.ts for `table`. */
 function tableModule(table: TileTable): string {
-  let src: string;
-  try {
-    src = readFileSync('src/kernels-wgsl/matmul-tile-table.ts', 'utf8');
-  } catch {
-    throw new Error('matmul-tune: run from the repository root (it reads src/kernels-wgsl/matmul-tile-table.ts to write the drop-in module)');
-  }
-  const marker = 'export const TILE_TABLE: TileTable = ';
-  const at = src.indexOf(marker);
-  if (at < 0) throw new Error(`matmul-tune: '${marker}' not found in src/kernels-wgsl/matmul-tile-table.ts`);
-  const head = src.slice(0, at).replace(/(\/\*\* The committed table[^\n]*\n)+$/, '');
-  return `${head}/** The committed table, written by bench/matmul-tune.ts. */\n${marker}${JSON.stringify(table, null, 2)};\n`;
+  return tileTableModule(table, { path: 'src/kernels-wgsl/matmul-tile-table.ts', constName: 'TILE_TABLE', doc: 'The committed table, written by bench/matmul-tune.ts.', tool: 'matmul-tune' });
 }
 
 function markdown(info: object, rows: Row[], shapes: TileTableShape[]): string {

@@ -2,7 +2,7 @@
 // SD3-medium by default, whatever family's `bench` preset) per resolution: median step time, achieved TFLOP/s, GPU
 // memory, CPU encode time, and where the GPU time goes.
 import type { GpuContext } from '../gpu/context.js';
-import type { OpTiming, Plan } from '../graph/executor.js';
+import { groupOpTimings, type OpTiming, type Plan } from '../graph/executor.js';
 import { keepBusy, median } from '../gpu/timer.js';
 import type { BenchCachedStep, FamilyConfig, ModelFamily } from '../models/family.js';
 import type { WeightStore } from '../graph/weights.js';
@@ -268,17 +268,8 @@ function makeRow(
 
 /** Op timings grouped by role: the label with block indices replaced (`.12/` -> `.N/`) and the op number (`#345`) dropped. */
 export function opsByRole(ops: OpTiming[]): NonNullable<ModelBenchRow['byRole']> {
-  const roles = new Map<string, { role: string; kind: string; ms: number; count: number; flops: number }>();
-  for (const o of ops) {
-    const role = o.label.replace(/#\d+$/, '').replace(/\.\d+(?=\/|\.|$)/g, '.N');
-    const key = `${o.kind} ${role}`;
-    const r = roles.get(key) ?? { role, kind: o.kind, ms: 0, count: 0, flops: 0 };
-    r.ms += o.ms;
-    r.count++;
-    r.flops += o.flops;
-    roles.set(key, r);
-  }
-  return [...roles.values()].sort((a, b) => b.ms - a.ms).map(({ role, kind, ms, count, flops }) => ({ role, kind, ms, count, tflops: ms > 0 ? flops / (ms * 1e9) : 0 }));
+  const role = (o: OpTiming) => o.label.replace(/#\d+$/, '').replace(/\.\d+(?=\/|\.|$)/g, '.N');
+  return groupOpTimings(ops, (o) => `${o.kind} ${role(o)}`).map((g) => ({ role: g.key.slice(g.kind.length + 1), kind: g.kind, ms: g.ms, count: g.count, tflops: g.tflops }));
 }
 
 /** PyTorch's step times from bench/reference/step_time.py (same GPU, same run). */

@@ -51,6 +51,26 @@ export interface OpTiming {
   bytes: number;
 }
 
+/**
+ * Op timings summed per group (`key` of each op; `kind` is the first op's), largest time first, with the group's
+ * achieved TFLOP/s and GB/s: by kind in Plan.profile(), by role in the model benchmark.
+ */
+export function groupOpTimings(ops: OpTiming[], key: (o: OpTiming) => string): { key: string; kind: string; ms: number; count: number; tflops: number; gbps: number }[] {
+  const groups = new Map<string, { key: string; kind: string; ms: number; count: number; flops: number; bytes: number }>();
+  for (const o of ops) {
+    const k = key(o);
+    const g = groups.get(k) ?? { key: k, kind: o.kind, ms: 0, count: 0, flops: 0, bytes: 0 };
+    g.ms += o.ms;
+    g.count++;
+    g.flops += o.flops;
+    g.bytes += o.bytes;
+    groups.set(k, g);
+  }
+  return [...groups.values()]
+    .sort((a, b) => b.ms - a.ms)
+    .map(({ key: k, kind, ms, count, flops, bytes }) => ({ key: k, kind, ms, count, tflops: ms > 0 ? flops / (ms * 1e9) : 0, gbps: ms > 0 ? bytes / (ms * 1e6) : 0 }));
+}
+
 export interface KindTiming {
   kind: string;
   ms: number;
@@ -523,24 +543,9 @@ export class Plan {
       return { label: s.op.label, kind: s.op.kind, ms, flops: sum(calls.map((c) => c.flops)), bytes: sum(calls.map((c) => c.bytes)) };
     });
     const gpuMs = sum(ops.map((o) => o.ms));
-    const kinds = new Map<string, KindTiming>();
-    const flopsByKind = new Map<string, { f: number; b: number }>();
-    for (const o of ops) {
-      const k = kinds.get(o.kind) ?? { kind: o.kind, ms: 0, count: 0, fraction: 0, tflops: 0, gbps: 0 };
-      k.ms += o.ms;
-      k.count++;
-      kinds.set(o.kind, k);
-      const fb = flopsByKind.get(o.kind) ?? { f: 0, b: 0 };
-      fb.f += o.flops;
-      fb.b += o.bytes;
-      flopsByKind.set(o.kind, fb);
-    }
-    const byKind = [...kinds.values()]
-      .map((k) => {
-        const fb = flopsByKind.get(k.kind)!;
-        return { ...k, fraction: gpuMs > 0 ? k.ms / gpuMs : 0, tflops: k.ms > 0 ? fb.f / (k.ms * 1e9) : 0, gbps: k.ms > 0 ? fb.b / (k.ms * 1e6) : 0 };
-      })
-      .sort((a, b) => b.ms - a.ms);
+    const byKind: KindTiming[] = groupOpTimings(ops, (o) => o.kind).map((g) => ({
+      kind: g.kind, ms: g.ms, count: g.count, fraction: gpuMs > 0 ? g.ms / gpuMs : 0, tflops: g.tflops, gbps: g.gbps,
+    }));
     return { wallMs, gpuMs, method: gpuMs > 0 ? 'timestamp' : 'unavailable', ops, byKind };
   }
 

@@ -45,6 +45,9 @@ export const F16_LINEAR_SPEC: GemmSpec = {
   biasType: 'f16', gateType: 'f16', biasAccess: 'read', gateAccess: 'read', resAccess: 'read',
 };
 
+/** The W8A8 linear's spec as int8TilingProblem checks it: F16_LINEAR_SPEC with both operands bound as packed u32 words. */
+export const I8_LINEAR_SPEC: GemmSpec = { ...F16_LINEAR_SPEC, aType: 'u32', bType: 'u32' };
+
 export const ACT_CODE: Record<Activation, number> = { none: 0, gelu_tanh: 1, silu: 2 };
 
 /** The runtime epilogue flag word: bit 0 bias, bits 1-2 activation, bit 3 gate, bits 4-5 residual mode. */

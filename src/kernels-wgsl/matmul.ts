@@ -4,7 +4,7 @@
 import type { GpuCaps, GpuContext } from '../gpu/context.js';
 import { int8MatmulUnavailable, matmulPath, tensorCoreMatmulUnavailable } from '../gpu/variants.js';
 import { bindGroup, byteSize, grid1d, numel, paramsBuffer, type KernelCall, type TensorView } from '../gpu/kernel.js';
-import { epilogueFlags, F16_LINEAR_SPEC, paramsList, specKey, type Access, type Activation, type BLayout, type GemmParams, type GemmSpec } from './matmul-epilogue.wgsl.js';
+import { epilogueFlags, I8_LINEAR_SPEC, paramsList, specKey, type Access, type Activation, type BLayout, type GemmParams, type GemmSpec } from './matmul-epilogue.wgsl.js';
 import { TILED, tiledMatmulWgsl } from './matmul-tiled.wgsl.js';
 import { TILED_I8, tiledI8MatmulWgsl } from './matmul-i8-tiled.wgsl.js';
 import {
@@ -170,7 +170,7 @@ interface TableKernel {
 
 const F16_TABLE_KERNEL: TableKernel = { elemBytes: 2 };
 // The int8 kernel's own requirements (staged, vec4 arrays, bk a multiple of 32, ...) on the spec linearI8Calls builds.
-const I8_TABLE_KERNEL: TableKernel = { elemBytes: 1, problem: (t) => int8TilingProblem({ ...F16_LINEAR_SPEC, aType: 'u32', bType: 'u32' }, t) };
+const I8_TABLE_KERNEL: TableKernel = { elemBytes: 1, problem: (t) => int8TilingProblem(I8_LINEAR_SPEC, t) };
 
 /**
  * The tiling a tile table gives for an [M, K] x [N, K]^T GEMM on this adapter, or null (no entry, or the entry's
