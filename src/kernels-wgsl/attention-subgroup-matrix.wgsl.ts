@@ -97,6 +97,12 @@ export interface SubgroupMatrixTiles {
    */
   interleave?: boolean;
   /**
+   * Write the output 8 halves (16 bytes) per store (default false): each invocation packs 8 consecutive columns of
+   * its row into one vec4<u32> store instead of 8 scalar f16 stores, so a store instruction writes whole 32-byte
+   * sectors of 16 rows instead of 2 bytes in each of 16 rows. OUT is then bound as array<vec4<u32>> (same bytes).
+   */
+  vecOut?: boolean;
+  /**
    * Tests only: replace every subgroup-matrix builtin by a plain-WGSL emulation (SG must be 32), so the kernel's staging, indexing, masking and lazy-rescale logic runs on adapters without
    * tensor cores (lavapipe). `SG` then names a logical subgroup of contiguous invocations; only
    * its logical subgroups need no real subgroup operations ('shuffle' uses real ones, within aligned lane pairs).
@@ -111,7 +117,7 @@ export interface SubgroupMatrixTiles {
 }
 
 /** The tunable part of the tiles (what the per-device table stores). */
-export type SubgroupMatrixTuning = Pick<SubgroupMatrixTiles, 'NSG' | 'BKV' | 'kvLoad' | 'reduce' | 'splits' | 'vecKv' | 'vecScratch' | 'prefetch' | 'interleave'>;
+export type SubgroupMatrixTuning = Pick<SubgroupMatrixTiles, 'NSG' | 'BKV' | 'kvLoad' | 'reduce' | 'splits' | 'vecKv' | 'vecScratch' | 'prefetch' | 'interleave' | 'vecOut'>;
 
 /**
  * Emulated fragments for tests: lane L of a 32-invocation logical subgroup holds row L/2, columns
@@ -205,6 +211,7 @@ export function subgroupMatrixTiles(D: number, SG: number, smemBytes: number, ov
     ...(override?.vecScratch ? { vecScratch: true } : {}),
     ...(override?.prefetch ? { prefetch: true } : {}),
     ...(override?.interleave ? { interleave: true } : {}),
+    ...(override?.vecOut ? { vecOut: true } : {}),
     emulate: override?.emulate,
     probe: override?.probe,
   };
@@ -459,12 +466,28 @@ ${mmas}
     .map((pass) => {
       const frags = range(NF).map((i) => pass * NF + i).filter((j) => j < DF);
       const stores = frags.map((j, i) => `  ${store('sc', `sg * 16u * ${SPX} + ${(16 * i) / SC4}u`, `o${j}`, SPX)};`).join('\n');
+      const guard = frags.length === NF ? '' : `if (col < ${16 * frags.length}u) `;
+      // vecOut: 8 columns per 16-byte store (CPT = BKV / TPR is a multiple of 8; obase and the pass offset are
+      // multiples of D, hence of 8).
+      const f32At = (c: string) => (vs ? `sc[srcRow * SPU + (${c}) / 4u][(${c}) % 4u]` : `sc[srcRow * SP + ${c}]`);
+      const write = t.vecOut
+        ? `  for (var i = 0u; i < CPT / 8u; i++) {
+    let col = part * CPT + 8u * i;
+    ${guard}{
+      var w: array<u32, 4>;
+      for (var j = 0u; j < 4u; j++) {
+        w[j] = bitcast<u32>(vec2<f16>(f16(${f32At('col + 2u * j')} * invS[srcRow]), f16(${f32At('col + 2u * j + 1u')} * invS[srcRow])));
+      }
+      OUT[(obase + ${pass * NF * 16}u + col) / 8u] = vec4<u32>(w[0], w[1], w[2], w[3]);
+    }
+  }`
+        : `  for (var i = 0u; i < CPT; i++) {
+    let col = part * CPT + i;
+    ${guard}{ OUT[obase + ${pass * NF * 16}u + col] = f16(${f32At('col')} * invS[srcRow]); }
+  }`;
       return `${stores}
   workgroupBarrier();
-  for (var i = 0u; i < CPT; i++) {
-    let col = part * CPT + i;
-    ${frags.length === NF ? '' : `if (col < ${16 * frags.length}u) `}{ OUT[obase + ${pass * NF * 16}u + col] = f16(${vs ? 'sc[srcRow * SPU + col / 4u][col % 4u]' : 'sc[srcRow * SP + col]'} * invS[srcRow]); }
-  }
+${write}
   workgroupBarrier();`;
     })
     .join('\n');
@@ -491,7 +514,7 @@ ${mmas}
 ${shuffle ? 'enable subgroups;\n' : ''}${sim ? '' : `enable chromium_experimental_subgroup_matrix;
 diagnostic(off, chromium.subgroup_matrix_uniformity);
 `}`;
-  const types = { q: direct ? 'f16' : 'vec4<u32>', kv: direct ? 'f16' : 'vec4<u32>', v: vDirect ? 'f16' : 'vec4<u32>', out: 'f16' };
+  const types = { q: direct ? 'f16' : 'vec4<u32>', kv: direct ? 'f16' : 'vec4<u32>', v: vDirect ? 'f16' : 'vec4<u32>', out: t.vecOut ? 'vec4<u32>' : 'f16' };
   const simArrays = ['pm', 'sc', ...(direct ? ['Q', 'K'] : []), vDirect ? 'V' : 'kv'];
   return /* wgsl */ `${header}${PARAMS_STRUCT}
 ${SOFTMAX_CONSTS}

@@ -43,11 +43,12 @@ export interface AttentionTable {
 }
 
 /**
- * The committed table. H200 (seventh session's sweep, 2026-11-30 23:13 UTC, bench/results/h200x2-2026-11-30-session7-sweeps):
- * at D=128 the prefetch rows with interleaved score chains won every class (171.2 / 196.8 / 113.5 TFLOP/s at 4608 /
- * 16896 / 1536 tokens; in the same sweep the sixth session's row 152.7 at 4608, its twin without vecScratch 173.8 /
- * 102.3 at 16896 / 1536); at D=64 the sixth session's row stayed (102.7 at 4429; interleaved 102.4). Every variant
- * passed the sweep's float64 checks and the small-shape checks.
+ * The committed table. H200: the rows of the seventh session's sweep (2026-11-30 23:13 UTC,
+ * bench/results/h200x2-2026-11-30-session7-sweeps; at D=128 the prefetch rows with interleaved score chains won every
+ * class, at D=64 the sixth session's row) with 16-byte output stores added (vecOut, eighth session, 2026-12-01 01:11
+ * UTC, bench/attention-waves.ts, bench/results/h200-2026-12-01-session8-attention): 134.4 / 182.9 / 198.6 TFLOP/s at
+ * 1536 / 4608 / 16896 tokens (D=128, 24 heads; the same rows without vecOut 113.5 / 170.3 / 197.2 in the same run) and
+ * 106.7 at 4429 (D=64; without 103.5). Every variant passed the float64 checks.
  */
 export const ATTENTION_TABLE: AttentionTable = {
   "version": 1,
@@ -58,7 +59,7 @@ export const ATTENTION_TABLE: AttentionTable = {
         "description": "NVIDIA: 580.159.04 580.159.4.0"
       },
       "subgroupSize": 32,
-      "measured": "2026-11-30T23:13:43.163Z bench/attention-tune.ts robustness off",
+      "measured": "2026-12-01T01:11:20Z bench/attention-waves.ts (the 2026-11-30T23:13 sweep's rows + vecOut) robustness off",
       "rows": [
         {
           "D": 64,
@@ -70,10 +71,11 @@ export const ATTENTION_TABLE: AttentionTable = {
             "reduce": "shuffle",
             "splits": 1,
             "vecKv": true,
-            "prefetch": true
+            "prefetch": true,
+            "vecOut": true
           },
           "S": 4429,
-          "tflops": 102.7,
+          "tflops": 106.7,
           "defaultTflops": 71.8
         },
         {
@@ -88,10 +90,11 @@ export const ATTENTION_TABLE: AttentionTable = {
             "vecKv": true,
             "vecScratch": true,
             "prefetch": true,
-            "interleave": true
+            "interleave": true,
+            "vecOut": true
           },
           "S": 16896,
-          "tflops": 196.8,
+          "tflops": 198.6,
           "defaultTflops": 146.8
         },
         {
@@ -106,10 +109,11 @@ export const ATTENTION_TABLE: AttentionTable = {
             "vecKv": true,
             "vecScratch": true,
             "prefetch": true,
-            "interleave": true
+            "interleave": true,
+            "vecOut": true
           },
           "S": 4608,
-          "tflops": 171.2,
+          "tflops": 182.9,
           "defaultTflops": 134.8
         },
         {
@@ -124,10 +128,11 @@ export const ATTENTION_TABLE: AttentionTable = {
             "vecKv": true,
             "vecScratch": true,
             "prefetch": true,
-            "interleave": true
+            "interleave": true,
+            "vecOut": true
           },
           "S": 1536,
-          "tflops": 113.5,
+          "tflops": 134.4,
           "defaultTflops": 74.3
         }
       ]

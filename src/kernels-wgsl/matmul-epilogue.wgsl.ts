@@ -34,6 +34,11 @@ export interface GemmSpec {
   biasAccess: Access;
   gateAccess: Access;
   resAccess: Access;
+  /**
+   * OUT (and RES) bound as 16-byte vectors (vec4<u32> = 8 halves for f16, vec4<f32> for f32) and written through
+   * store_out8, 8 columns per call: the tensor-core kernel's vecSmem epilogue when N % 8 == 0 (matmul.ts decides).
+   */
+  vecOut?: boolean;
 }
 
 /**
@@ -106,10 +111,12 @@ export function gemmBindings(spec: GemmSpec, bElem?: string): string {
   lines.push(`@group(0) @binding(${b++}) var<storage, ${spec.aAccess}> A: array<${elem(spec.aType, spec.vecA)}>;`);
   // bElem: a replaced B loader (matmul-subgroup-matrix BLoader) reads B as its own element type.
   lines.push(`@group(0) @binding(${b++}) var<storage, ${spec.bAccess}> B: array<${bElem ?? elem(spec.bType, spec.vecB)}>;`);
-  lines.push(`@group(0) @binding(${b++}) var<storage, read_write> OUT: array<${spec.outType}>;`);
+  // vecOut: 8 halves (f16) or 4 floats (f32) per element.
+  const outElem = spec.vecOut ? (spec.outType === 'f16' ? 'vec4<u32>' : 'vec4<f32>') : spec.outType;
+  lines.push(`@group(0) @binding(${b++}) var<storage, read_write> OUT: array<${outElem}>;`);
   lines.push(`@group(0) @binding(${b++}) var<storage, ${spec.biasAccess}> BIAS: array<${spec.biasType}>;`);
   lines.push(`@group(0) @binding(${b++}) var<storage, ${spec.gateAccess}> GATE: array<${spec.gateType}>;`);
-  lines.push(`@group(0) @binding(${b++}) var<storage, ${spec.resAccess}> RES: array<${spec.outType}>;`);
+  lines.push(`@group(0) @binding(${b++}) var<storage, ${spec.resAccess}> RES: array<${outElem}>;`);
   return lines.join('\n');
 }
 
@@ -140,6 +147,61 @@ fn store_out(batch: u32, row: u32, col: u32, acc: f32) {
   let res = (flags >> 4u) & 3u;
   if (res == 1u) { y = f32(RES[idx]) + y; } else if (res == 2u) { y = f32(OUT[idx]) + y; }
   OUT[idx] = ${spec.outType}(y);
+}`;
+}
+
+/**
+ * The epilogue for 8 consecutive columns [col, col + 8) of one row (spec.vecOut): the same steps as store_out on
+ * each element, with one 16-byte store (f16 out) or two (f32 out) instead of 8 scalar ones. Callers guarantee
+ * row < M, col + 8 <= N and col % 8 == 0 (N % 8 == 0), so the vector index idx / 8 (or / 4) is exact.
+ */
+export function epilogueVec8Wgsl(spec: GemmSpec): string {
+  const f16 = spec.outType === 'f16';
+  // Residual (separate RES or in place in OUT) as two vec4<f32>.
+  const readRes = (arr: string) => (f16
+    ? `let w = ${arr}[idx / 8u];
+    r0 = vec4<f32>(vec2<f32>(bitcast<vec2<f16>>(w.x)), vec2<f32>(bitcast<vec2<f16>>(w.y)));
+    r1 = vec4<f32>(vec2<f32>(bitcast<vec2<f16>>(w.z)), vec2<f32>(bitcast<vec2<f16>>(w.w)));`
+    : `r0 = ${arr}[idx / 4u];
+    r1 = ${arr}[idx / 4u + 1u];`);
+  const store = f16
+    ? `OUT[idx / 8u] = vec4<u32>(bitcast<u32>(vec2<f16>(y0.xy)), bitcast<u32>(vec2<f16>(y0.zw)), bitcast<u32>(vec2<f16>(y1.xy)), bitcast<u32>(vec2<f16>(y1.zw)));`
+    : `OUT[idx / 4u] = y0;
+  OUT[idx / 4u + 1u] = y1;`;
+  return `fn act_gelu_tanh4(y: vec4<f32>) -> vec4<f32> {
+  let u = 0.7978845608028654 * (y + 0.044715 * y * y * y);
+  return 0.5 * y * (1.0 + tanh(clamp(u, vec4<f32>(-10.0), vec4<f32>(10.0))));
+}
+fn act_silu4(y: vec4<f32>) -> vec4<f32> {
+  return y / (1.0 + exp(-y));
+}
+fn store_out8(batch: u32, row: u32, col: u32, a0: vec4<f32>, a1: vec4<f32>) {
+  let flags = P.flags;
+  var y0 = a0 * P.alpha;
+  var y1 = a1 * P.alpha;
+  if ((flags & 1u) != 0u) {
+    y0 = y0 + vec4<f32>(f32(BIAS[col]), f32(BIAS[col + 1u]), f32(BIAS[col + 2u]), f32(BIAS[col + 3u]));
+    y1 = y1 + vec4<f32>(f32(BIAS[col + 4u]), f32(BIAS[col + 5u]), f32(BIAS[col + 6u]), f32(BIAS[col + 7u]));
+  }
+  let act = (flags >> 1u) & 3u;
+  if (act == 1u) { y0 = act_gelu_tanh4(y0); y1 = act_gelu_tanh4(y1); } else if (act == 2u) { y0 = act_silu4(y0); y1 = act_silu4(y1); }
+  if ((flags & 8u) != 0u) {
+    let g = (row / P.rowsPerBatch) * P.gateStride + P.gateOffset + col;
+    y0 = y0 * vec4<f32>(f32(GATE[g]), f32(GATE[g + 1u]), f32(GATE[g + 2u]), f32(GATE[g + 3u]));
+    y1 = y1 * vec4<f32>(f32(GATE[g + 4u]), f32(GATE[g + 5u]), f32(GATE[g + 6u]), f32(GATE[g + 7u]));
+  }
+  let idx = batch * P.batchOut + row * P.N + col;
+  let res = (flags >> 4u) & 3u;
+  var r0 = vec4<f32>();
+  var r1 = vec4<f32>();
+  if (res == 1u) {
+    ${readRes('RES')}
+  } else if (res == 2u) {
+    ${readRes('OUT')}
+  }
+  y0 = y0 + r0;
+  y1 = y1 + r1;
+  ${store}
 }`;
 }
 

@@ -31,7 +31,7 @@
 // not across the workgroup), which the default uniformity analysis rejects; the diagnostic is turned off
 // (GPU-NOTES: multi-subgroup tiling works and matches the reference with it off).
 import { sgLoad, sgStore, type SubgroupMatrixSyntax } from '../gpu/subgroup-matrix-syntax.js';
-import { epilogueWgsl, gemmBindings, I8_SCALE_BINDINGS, needsF16, PARAMS_WGSL, type GemmSpec } from './matmul-epilogue.wgsl.js';
+import { epilogueVec8Wgsl, epilogueWgsl, gemmBindings, I8_SCALE_BINDINGS, needsF16, PARAMS_WGSL, type GemmSpec } from './matmul-epilogue.wgsl.js';
 
 export type SgStaging = 'staged' | 'stageA' | 'direct';
 
@@ -62,6 +62,14 @@ export interface SgTiling {
    * (no staging arrays). Default false.
    */
   vecSmem?: boolean;
+  /**
+   * 16-byte output stores (store_out8: each lane writes 8 consecutive columns of a fragment row per call) where the
+   * vecSmem epilogue runs and N % 8 == 0. Default (undefined): on for tilings of at most 8 fragments per subgroup.
+   * Measured on the H200 (2026-12-01, docs/matmul.md): +8-16% at M = 4608 for the 4x2-fragment tilings (f16 and
+   * int8), -8% for the f16 4x4-fragment tiling (16 accumulators per lane: the wider epilogue costs it more than
+   * the stores save).
+   */
+  vecOut?: boolean;
 }
 
 /**
@@ -176,6 +184,7 @@ export function subgroupMatrixMatmulWgsl(spec: GemmSpec, t: SgTiling, opts: SgOp
   const split = (t.splitK ?? 1) > 1;
   const PAD = t.pad ?? E;
   const vecSmem = !!t.vecSmem && t.staging !== 'direct';
+  if (spec.vecOut && !vecSmem) throw new Error('subgroup-matrix matmul: vecOut writes through the vecSmem epilogue (staging staged/stageA with vecSmem)');
   const stageB = t.staging === 'staged';
   const { BM, BN, threads } = sgTileShape(t);
   const SG = t.subgroupSize;
@@ -258,7 +267,20 @@ ${ind(mmaLines(loadA, loadB), 2)}
         epi.push('workgroupBarrier();');
         // int8: the i32 sum times the row's activation scale and the column's weight scale.
         const acc = (bits: string) => (int8 ? `f32(bitcast<i32>(${bits})) * SX[row] * SW[col]` : `bitcast<f32>(${bits})`);
-        pass.forEach(([i, j], q) => epi.push(`for (var e = lane; e < 256u; e += ${SG}u) {
+        // spec.vecOut: a lane takes 8 consecutive columns of one fragment row (2 vec4 of f32 bits) per store_out8.
+        const acc4 = (bits: string, c: string) => (int8
+          ? `vec4<f32>(bitcast<vec4<i32>>(${bits})) * SX[row] * vec4<f32>(SW[${c}], SW[${c} + 1u], SW[${c} + 2u], SW[${c} + 3u])`
+          : `bitcast<vec4<f32>>(${bits})`);
+        pass.forEach(([i, j], q) => epi.push(spec.vecOut
+          ? `for (var ch = lane; ch < 32u; ch += ${SG}u) {
+  let row = rowBase + ${i * 16}u + ch / 2u;
+  let col = colBase + ${j * 16}u + (ch % 2u) * 8u;
+  if (row < P.M && col < P.N) {
+    let c8 = cBase + ${q * 64}u + (ch / 2u) * 4u + (ch % 2u) * 2u;
+    store_out8(batch, row, col, ${acc4('AB[c8]', 'col')}, ${acc4('AB[c8 + 1u]', 'col + 4u')});
+  }
+}`
+          : `for (var e = lane; e < 256u; e += ${SG}u) {
   let row = rowBase + ${i * 16}u + e / 16u;
   let col = colBase + ${j * 16}u + e % 16u;
   if (row < P.M && col < P.N) { store_out(batch, row, col, ${acc(`AB[cBase + ${q * 64}u + e / 4u][e % 4u]`)}); }
@@ -406,7 +428,7 @@ ${gemmBindings(spec, bLoader?.bElem)}${int8 ? `\n${I8_SCALE_BINDINGS}` : ''}
 ${smem}
 ${vecSmem ? '' : `var<workgroup> Cs: array<f32, ${nsg * 256}>;`}
 
-${epilogueWgsl(spec)}
+${spec.vecOut ? epilogueVec8Wgsl(spec) : epilogueWgsl(spec)}
 ${bLoader ? `\n// B loader '${bLoader.name}' (caller-supplied)\n${bLoader.decls}\n` : ''}
 @compute @workgroup_size(${threads}, 1, 1)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,

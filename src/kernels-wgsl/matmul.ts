@@ -689,6 +689,10 @@ async function launchGemm(ctx: GpuContext, g: GemmLaunch): Promise<KernelCall[]>
   // 'direct' loads fragments (f16 bindings); 'stageA' loads B fragments; a B loader reads B itself.
   gemmSpec.vecA = tiling.staging !== 'direct' && g.K % 8 === 0;
   gemmSpec.vecB = tiling.staging === 'staged' && !g.tuning?.bLoader && (g.bLayout === 'nk' ? g.K % 8 === 0 : g.N % 8 === 0);
+  // 16-byte output stores through the vecSmem epilogue (store_out8): whole 8-column chunks need N % 8 == 0 (also
+  // keeps each batch's output offset a multiple of 8). Split-K partials go through the reduce pass instead.
+  gemmSpec.vecOut = (tiling.vecOut ?? tiling.fragM * tiling.fragN <= 8)
+    && splits === 1 && !!tiling.vecSmem && tiling.staging !== 'direct' && g.N % 8 === 0 && (out.dtype === 'f16' || out.dtype === 'f32');
   const bLoader = g.tuning?.bLoader;
   const ablate = g.tuning?.ablate;
   if (g.int8) {

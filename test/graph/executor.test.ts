@@ -137,6 +137,43 @@ describe('executor', () => {
     withHost.destroy();
   });
 
+  it('submits a long segment in pieces as it encodes (copies and a host op between): same numbers, every pass timed', async () => {
+    const seed = freshSeed();
+    const { ctx, rand } = await setup(seed);
+    // 230 kernel steps: x_{i+1} = a_i x_i + b_i (addScaled against a constant row); row copies every 37 steps end a
+    // pass inside a submission; a host op splits the chain into two segments (two encoders, each submitted in pieces).
+    const g = new Graph('submit-pieces');
+    const x0 = g.input('x', [R, C], 'f32');
+    const row = g.input('row', [C], 'f32');
+    const coef = Array.from({ length: 230 }, () => [0.5 + rand(), rand() - 0.5]);
+    let x = x0;
+    for (let i = 0; i < coef.length; i++) {
+      x = addScaled(g, x, row, coef[i][0] > 1.2 ? 1 / coef[i][0] : coef[i][0], coef[i][1]);
+      if (i % 37 === 36) x = g.concatRows([g.sliceRows(x, 1, R - 1), g.sliceRows(x, 0, 1)]); // rotate rows: copies
+      if (i === 150) g.hostOp('peek', [x], [], async () => {});
+    }
+    g.output('out', x);
+    const plan = await compile(ctx, g, new WeightStore());
+    const xv = randn(rand, R * C, 1, 'f32');
+    const rv = randn(rand, C, 1, 'f32');
+    let want = Array.from(xv);
+    for (let i = 0; i < coef.length; i++) {
+      const a = coef[i][0] > 1.2 ? 1 / coef[i][0] : coef[i][0];
+      want = want.map((v, k) => a * v + coef[i][1] * rv[k % C]);
+      if (i % 37 === 36) want = [...want.slice(C), ...want.slice(0, C)];
+    }
+    plan.setInput('x', xv);
+    plan.setInput('row', rv);
+    await plan.run();
+    // Steps per segment: 151 + 79 (plus copies); pieces: 151 -> before steps 8, 104 -> 3; 79 -> before 8 -> 2.
+    expect(plan.lastRun!.submits).toBe(5);
+    expectClose(await plan.readOutput('out'), want, { relL2: 1e-5 }, `chained run (seed ${seed})`);
+    const ms = await plan.runTimed();
+    if (ctx.caps.timestampQuery) expect(ms).toBeGreaterThan(0);
+    expectClose(await plan.readOutput('out'), want, { relL2: 1e-5 }, `timed chained run (seed ${seed})`);
+    plan.destroy();
+  });
+
   it('profiles per op and aggregates by kind', async () => {
     const { ctx, rand, weights } = await setup(freshSeed());
     const plan = await compile(ctx, buildGraph(), weights);

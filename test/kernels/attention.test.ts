@@ -142,6 +142,13 @@ fn main(@builtin(local_invocation_index) lid: u32) {
     await runCase(ctx, { name: 'interleave D64 nsg4 bkv64 prefetch kvLength', B: 3, H: 1, Sq: 37, Skv: 150, D: 64, kvLength: [150, 0, 41], lse: true }, 'subgroup-matrix', { NSG: 4, BKV: 64, reduce: 'shuffle', vecKv: true, prefetch: true, interleave: true });
     await runCase(ctx, { name: 'interleave direct D128 nsg4 bkv32', B: 1, H: 2, Sq: 41, Skv: 70, D: 128, lse: true }, 'subgroup-matrix', { NSG: 4, BKV: 32, kvLoad: 'direct', reduce: 'shuffle', interleave: true });
   });
+  it.skipIf(!support.ok)('16-byte output stores (vecOut): the sweep\'s tiles, odd lengths, masks, split-KV', async () => {
+    const sweep = { NSG: 8, BKV: 32, reduce: 'shuffle' as const, vecKv: true, vecScratch: true, prefetch: true, interleave: true, vecOut: true };
+    await runCase(ctx, { name: 'vecOut interleave prefetch nsg8 bkv32 shuffle vecsc', B: 2, H: 3, Sq: 137, Skv: 229, D: 128, lse: true }, 'subgroup-matrix', sweep);
+    await runCase(ctx, { name: 'vecOut nsg8 bkv32 causal bias rising', B: 1, H: 2, Sq: 150, Skv: 150, D: 128, bias: true, causal: true, biasRamp: 0.6, scale: 0.05, lse: true }, 'subgroup-matrix', { ...sweep, reduce: 'smem' });
+    await runCase(ctx, { name: 'vecOut D64 nsg8 bkv32 prefetch kvLength (scalar scratch)', B: 3, H: 1, Sq: 37, Skv: 150, D: 64, kvLength: [150, 0, 41], lse: true }, 'subgroup-matrix', { NSG: 8, BKV: 32, reduce: 'shuffle', vecKv: true, prefetch: true, vecOut: true });
+    await runCase(ctx, { name: 'vecOut split x3 kvLength', B: 3, H: 1, Sq: 19, Skv: 200, D: 128, bias: true, kvLength: [200, 0, 75], lse: true }, 'subgroup-matrix', { ...sweep, splits: 3 });
+  });
 });
 
 // The tensor-core kernel's algorithm (staging, masks, lazy rescale, multi-phase Q staging, epilogue) with the
@@ -152,8 +159,8 @@ const emulate = !!process.env.ATTN_EMULATE;
 if (!emulate) console.log('[attention.test] only the CI smoke case of the emulated tensor-core attention runs (set ATTN_EMULATE=1 for all)');
 describe('attention (subgroup-matrix algorithm, emulated: CI smoke)', () => {
   it('D=64 odd lengths, lse', async () => {
-    // vec4<u32> K/V staging with prefetch and interleaved score chains: what the H200's D = 128 table rows run.
-    await runCase(await testContext(), { name: 'D=64 odd lengths', B: 2, H: 1, Sq: 37, Skv: 45, D: 64, lse: true }, 'subgroup-matrix', { emulate: true, BKV: 32, vecKv: true, prefetch: true, interleave: true });
+    // vec4<u32> K/V staging with prefetch, interleaved score chains and 16-byte output stores: what the H200's D = 128 table rows run.
+    await runCase(await testContext(), { name: 'D=64 odd lengths', B: 2, H: 1, Sq: 37, Skv: 45, D: 64, lse: true }, 'subgroup-matrix', { emulate: true, BKV: 32, vecKv: true, prefetch: true, interleave: true, vecOut: true });
   }, 900_000);
 });
 describe.skipIf(!emulate)('attention (subgroup-matrix algorithm, emulated matrix ops)', () => {
@@ -191,6 +198,10 @@ describe.skipIf(!emulate)('attention (subgroup-matrix algorithm, emulated matrix
     // Interleaved score chains (BKV/16 accumulators advancing together): 2 and 4 chains, with prefetch and rescale.
     [{ name: 'interleave + prefetch, D=128 BKV 32 odd lengths, rising maxima', B: 1, H: 2, Sq: 37, Skv: 129, D: 128, bias: true, biasRamp: 0.6, scale: 0.05, lse: true }, { emulate: true, NSG: 2, BKV: 32, reduce: 'shuffle', vecKv: true, vecScratch: true, prefetch: true, interleave: true }],
     [{ name: 'interleave, D=64 BKV 64 kvLength incl. fully masked', B: 2, H: 1, Sq: 21, Skv: 150, D: 64, kvLength: [0, 140], lse: true }, { emulate: true, NSG: 1, BKV: 64, vecKv: true, interleave: true }],
+    // 16-byte output stores: with the vec4 score scratch and with the scalar one; rows past Sq (duplicate
+    // writers); split-KV partials; a pass holding fewer fragments than the scratch (D = 64 at BKV 64 ... 48).
+    [{ name: 'vecOut + vec4 scratch + prefetch, D=128 odd lengths', B: 1, H: 2, Sq: 37, Skv: 129, D: 128, lse: true }, { emulate: true, NSG: 2, BKV: 32, reduce: 'shuffle', vecKv: true, vecScratch: true, prefetch: true, interleave: true, vecOut: true }],
+    [{ name: 'vecOut + scalar scratch, D=64 BKV 48 kvLength, split-KV x2', B: 2, H: 1, Sq: 21, Skv: 100, D: 64, kvLength: [100, 30], lse: true }, { emulate: true, NSG: 2, BKV: 48, vecOut: true, splits: 2 }],
   ];
   for (const [c, tiles] of emulated) {
     it(c.name, async () => {

@@ -194,6 +194,9 @@ const CASES: Case[] = [
   { M: 37, K: 100, N: 29, outType: 'f16', bias: true, act: 'gelu_tanh' },
   { M: 130, K: 272, N: 70, outType: 'f32', gate: true, residual: 'inplace' },
   { M: 5, K: 48, N: 131, outType: 'f16', bias: true, act: 'silu', residual: 'separate' },
+  // N % 8 == 0: the tensor-core kernel's 16-byte output stores (store_out8), every epilogue step.
+  { M: 37, K: 80, N: 72, outType: 'f32', bias: true, act: 'gelu_tanh', gate: true, residual: 'separate' },
+  { M: 66, K: 96, N: 136, outType: 'f16', bias: true, act: 'silu', gate: true, residual: 'inplace' },
 ];
 
 describe(`linearI8Calls, portable dot4I8Packed kernel (seed ${SEED})`, () => {
@@ -214,6 +217,7 @@ describe.skipIf(!EMULATE || !noTc)(`int8 tensor-core kernel, emulated (MATMUL_EM
   const tuning = (t: SgTiling): GemmI8Tuning => ({ tiling: { ...t, subgroupSize: 8 }, transform: { name: 'emulate-i8', fn: emulateSubgroupMatrixI8 } });
   it('two K steps, ragged M/N/K, bias + GELU, f16 out', async () => runCase({ M: 37, K: 80, N: 29, outType: 'f16', bias: true, act: 'gelu_tanh' }, tuning({ ...SMALL })), 600_000);
   it('2x2 fragments per subgroup, gate + in-place residual', async () => runCase({ M: 70, K: 96, N: 66, outType: 'f32', gate: true, residual: 'inplace' }, tuning({ ...SMALL, fragM: 2, fragN: 2, bk: 64 })), 600_000);
+  it('16-byte output stores (N % 8 == 0), bias + GELU + gate + in-place residual, f16 out', async () => runCase({ M: 37, K: 64, N: 72, outType: 'f16', bias: true, act: 'gelu_tanh', gate: true, residual: 'inplace' }, tuning({ ...SMALL })), 600_000);
   it('split-K in 2 (scaled partials, then the reduce applies bias + SiLU + residual)', async () => runCase({ M: 37, K: 96, N: 29, outType: 'f16', bias: true, act: 'silu', residual: 'separate' }, tuning({ ...SMALL, splitK: 2 })), 600_000);
 });
 

@@ -312,6 +312,26 @@ describe.skipIf(!caps.tensorCores)('linear/matmul: subgroup-matrix path', () => 
     }
   });
 
+  it('16-byte output stores (N % 8 == 0): every epilogue step, f16 and f32 out, ragged M, batched matmul', async () => {
+    const sg = caps.subgroupMaxSize;
+    for (const c of epilogueCases(37, 40, 72)) await runLinearCase('subgroup-matrix', c, SEED);
+    await runLinearCase('subgroup-matrix', { M: 130, K: 72, N: 136, outType: 'f32', bias: 'f16', act: 'silu', gate: { dtype: 'f32', G: 2, chunk: 1, rowsPerBatch: 65 }, residual: 'separate' }, SEED);
+    // One fragment per epilogue pass (a staging array smaller than a subgroup's fragments).
+    // (4x4 fragments take the scalar epilogue by default: vecOut asked for explicitly.)
+    const passes: SgTiling = { sgM: 2, sgN: 4, fragM: 4, fragN: 4, bk: 16, staging: 'staged', stages: 1, pad: 0, groupM: 8, subgroupSize: sg, vecSmem: true, vecOut: true };
+    await runLinearCase('subgroup-matrix', { M: 100, K: 64, N: 264, outType: 'f16', bias: 'f16', act: 'gelu_tanh', residual: 'inplace', tuning: { tiling: passes } }, SEED);
+    const rand = rng(SEED);
+    const [batch, M, K, N] = [2, 33, 40, 72];
+    const a = randn(rand, batch * M * K, 1);
+    const b = randn(rand, batch * K * N, 1 / Math.sqrt(K));
+    const out = poisonedTensor(ctx, [batch, M, N], 'f16');
+    await runCalls(ctx, [await matmul(ctx, { a: uploadTensor(ctx, a, [batch, M, K], 'f16'), b: uploadTensor(ctx, b, [batch, K, N], 'f16'), out, path: 'subgroup-matrix' })]);
+    const want = reference({ batch, M, N, K, a, b, bLayout: 'kn', bBatched: true, alpha: 1 });
+    const got = await readTensor(ctx, out);
+    expectClose(got, want, bound('f16'), `vecOut batched matmul seed=${SEED}`);
+    expectElementwise(got, want, 'f16', `vecOut batched matmul seed=${SEED}`);
+  });
+
   it('split-K (GEMM into an f32 workspace + reduce with the epilogue) matches the reference', async () => {
     const sg = caps.subgroupMaxSize;
     const t: SgTiling = { sgM: 2, sgN: 4, fragM: 4, fragN: 2, bk: 32, staging: 'staged', stages: 2, groupM: 8, subgroupSize: sg, splitK: 3 };
@@ -338,6 +358,13 @@ describe.skipIf(caps.tensorCores)('linear: subgroup-matrix kernel emulated (CI s
     // vec4<u32> staging arrays with the epilogue through them: what the default tiling runs on tensor cores.
     const staged: SgTiling = { sgM: 1, sgN: 2, fragM: 1, fragN: 1, bk: 16, staging: 'staged', groupM: 2, subgroupSize: 8, vecSmem: true };
     await runLinearCase('subgroup-matrix', { M: 37, K: 48, N: 70, outType: 'f16', bias: 'f16', act: 'gelu_tanh', residual: 'inplace', tuning: { tiling: staged, transform: { name: 'emulated', fn: emulateSubgroupMatrix } } }, SEED);
+  });
+  it('16-byte output stores (N % 8 == 0: store_out8), ragged M, bias + GELU + gate + in-place residual', async () => {
+    const staged: SgTiling = { sgM: 1, sgN: 2, fragM: 1, fragN: 1, bk: 16, staging: 'staged', groupM: 2, subgroupSize: 8, vecSmem: true };
+    await runLinearCase('subgroup-matrix', {
+      M: 37, K: 48, N: 72, outType: 'f16', bias: 'f16', act: 'gelu_tanh', gate: { dtype: 'f16', G: 2, chunk: 1, rowsPerBatch: 37 }, residual: 'inplace',
+      tuning: { tiling: staged, transform: { name: 'emulated', fn: emulateSubgroupMatrix } },
+    }, SEED);
   });
 });
 
@@ -383,6 +410,13 @@ describe.skipIf(!EMULATE)('linear/matmul: subgroup-matrix kernel logic, emulated
     const got = await readTensor(ctx, out);
     expectClose(got, want, bound('f32'), `emulated vecSmem matmul kn seed=${SEED}`);
     expectElementwise(got, want, 'f32', `emulated vecSmem matmul kn seed=${SEED}`);
+  });
+
+  it('16-byte output stores: f32 out with SiLU, gate and a separate residual; several epilogue passes', async () => {
+    const multi: SgTiling = { sgM: 2, sgN: 1, fragM: 2, fragN: 2, bk: 32, staging: 'staged', groupM: 2, subgroupSize: 8, vecSmem: true };
+    await runLinearCase('subgroup-matrix', { M: 75, K: 72, N: 64, outType: 'f32', bias: 'f32', act: 'silu', gate: { dtype: 'f32', G: 3, chunk: 2, rowsPerBatch: 25 }, residual: 'separate', tuning: { tiling: multi, transform: emulate } }, SEED);
+    const passes: SgTiling = { sgM: 1, sgN: 2, fragM: 2, fragN: 2, bk: 16, staging: 'staged', stages: 1, pad: 0, groupM: 2, subgroupSize: 8, vecSmem: true };
+    await runLinearCase('subgroup-matrix', { M: 45, K: 40, N: 72, outType: 'f16', bias: 'f16', residual: 'separate', tuning: { tiling: passes, transform: emulate } }, SEED);
   });
 
   it('stageA (B fragments from storage) with 2 stages and 16-half padding; its ragged-shape fallback', async () => {

@@ -5,6 +5,21 @@ import * as k from '../../kernels-wgsl/matmul.js';
 import { int8RowWords, quantizeRowsI8 } from '../../kernels-wgsl/quantize-i8.js';
 import { expectRank, expectShapeIs, fail, type Graph, type OpOptions, type Tensor } from './common.js';
 import { concatColumns } from './layout.js';
+import { add } from './elementwise.js';
+
+/**
+ * Whether linear() applies an f32 residual in a separate add instead of the GEMM's epilogue: for every GEMM with
+ * more than 8 rows. The GEMM then writes gate * act(x W^T + b) as f32 (the value the fused epilogue would add, so
+ * the sum is the same to the bit) and an elementwise add, in place over the residual, adds it. Measured in the FLUX.1-dev step on the H200
+ * (2026-12-01, docs/matmul.md): the fused in-place f32 residual held img_proj at 177 TFLOP/s (W8A8, 1024²) against
+ * 277 unfused, linear2 at 367 against 433, and the step went from 274.9 to 263.5 ms GPU time with the adds
+ * (3.9 ms) included; reading the residual from its own read-only binding instead of in place changed nothing.
+ * The skinny (GEMV) linears keep the fused form: their epilogue is a few thousand elements.
+ */
+function separateResidual(rows: number, residual: Tensor | undefined): boolean {
+  return residual !== undefined && residual.dtype === 'f32' && rows > 8;
+}
+
 
 export interface LinearOptions extends OpOptions {
   bias?: Tensor;
@@ -54,6 +69,10 @@ function linearOperands(label: string, lead: number[], K: number, xDesc: string,
 export function linear(g: Graph, x: Tensor, w: Tensor, opts: LinearOptions = {}): Tensor {
   const label = g.nextLabel('linear', opts.name);
   const { outShape, dtype, rowsPerBatch } = linearOperands(label, x.shape.slice(0, -1), x.last, x.describe(), w, opts);
+  if (separateResidual(x.numel / x.last, opts.residual)) {
+    const branch = linear(g, x, w, { ...opts, residual: undefined, dtype: 'f32' }); // [..., N] f32
+    return add(g, opts.residual!, branch, { name: `${opts.name ?? 'linear'}.residual` });
+  }
   const { bias, residual, gate, activation, path } = opts;
   const src = g.options.int8Weights ? g.weightRows(w) : null;
   if (src && g.options.int8Weights!(src.weight.name)) {
@@ -86,6 +105,10 @@ export function linear(g: Graph, x: Tensor, w: Tensor, opts: LinearOptions = {})
  * never written (FLUX's single blocks: [attention output | MLP hidden] -> linear2).
  */
 export function linearOfColumns(g: Graph, parts: Tensor[], w: Tensor, opts: LinearOptions & { concatName?: string } = {}): Tensor {
+  if (separateResidual(parts[0].numel / parts[0].last, opts.residual)) {
+    const branch = linearOfColumns(g, parts, w, { ...opts, residual: undefined, dtype: 'f32' }); // [R, N] f32
+    return add(g, opts.residual!, branch, { name: `${opts.name ?? 'linear'}.residual` });
+  }
   const src = g.options.int8Weights ? g.weightRows(w) : null;
   const quantizable = parts.length > 1 && parts.every((p) => p.rank === 2 && p.rows === parts[0].rows && p.dtype === parts[0].dtype && p.last % 4 === 0);
   if (!src || !g.options.int8Weights!(src.weight.name) || !quantizable) {
