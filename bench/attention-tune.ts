@@ -68,7 +68,10 @@ function grid(D: number): Tiles[] {
     return [
       v(8, 32, 'staged', 'smem'), // default for Sq >= 3072
       vo(il(pf(v(8, 32, 'staged', 'shuffle', 1, true, true)))), // the H200 table's row (2026-12-01, eighth session)
+      // With the output epilogue's fixed cost gone, more (smaller) workgroups may pay: 4 subgroups, smaller key blocks.
+      vo(il(pf(v(4, 32, 'staged', 'shuffle', 1, true, true)))), vo(il(pf(v(4, 64, 'staged', 'shuffle', 1, true)))),
       vo(il(pf(v(8, 32, 'staged', 'smem', 1, true, true)))), vo(il(pf(v(8, 32, 'staged', 'shuffle', 1, true)))), vo(il(pf(v(8, 16, 'staged', 'shuffle', 1, true, true)))),
+      vo(il(v(8, 32, 'staged', 'shuffle', 1, true, true))), vo(pf(v(8, 32, 'staged', 'shuffle', 1, true, true))),
       pf(v(8, 32, 'staged', 'shuffle', 1, true, true)), // the sixth session's row
       // Score MMAs in independent chains (interleave) on the prefetch tiles, then on smaller / larger key blocks.
       il(pf(v(8, 32, 'staged', 'shuffle', 1, true, true))), il(pf(v(8, 32, 'staged', 'smem', 1, true, true))), il(pf(v(8, 32, 'staged', 'shuffle', 1, true))),
@@ -96,6 +99,7 @@ function grid(D: number): Tiles[] {
     v(4, 64, 'staged', 'smem'), // default
     vo(pf(v(8, 32, 'staged', 'shuffle', 1, true))), // the H200 table's row (2026-12-01, eighth session)
     vo(il(pf(v(8, 32, 'staged', 'shuffle', 1, true)))), vo(il(pf(v(4, 64, 'staged', 'shuffle', 1, true)))),
+    vo(pf(v(4, 64, 'staged', 'shuffle', 1, true))), vo(pf(v(4, 32, 'staged', 'shuffle', 1, true))), vo(pf(v(8, 32, 'staged', 'smem', 1, true))),
     pf(v(8, 32, 'staged', 'shuffle', 1, true)), // the sixth session's row
     // Score MMAs in independent chains (interleave); at BKV 64, four chains.
     il(pf(v(8, 32, 'staged', 'shuffle', 1, true))), il(pf(v(4, 64, 'staged', 'shuffle', 1, true))), il(pf(v(8, 32, 'staged', 'shuffle', 1, true, true))),

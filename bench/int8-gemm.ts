@@ -174,6 +174,8 @@ function nameOf(t: Omit<SgTiling, 'subgroupSize'>): string {
   let s = `${BM}x${BN} ${t.sgM}x${t.sgN}sg ${t.fragM}x${t.fragN}fr bk${t.bk} ${t.stages ?? 2}st gM${t.groupM}`;
   if ((t.pad ?? 16) !== 16) s += ` pad${t.pad}`;
   if ((t.splitK ?? 1) > 1) s += ` splitK${t.splitK}`;
+  // 16-byte output stores: the launcher's default (<= 8 fragments per subgroup) unless the tiling says otherwise.
+  if (t.vecOut ?? t.fragM * t.fragN <= 8) s += ' vo';
   return s;
 }
 
@@ -199,6 +201,8 @@ function sweepGrid(sg: number, maxBytes: number, maxThreads: number): SgTiling[]
     [1, 2].flatMap((st) => BKS.map((bk) => mk(tile, bk, st as 1 | 2, groupM))));
   const all = [
     builtinI8Tiling(sg, 1, 1), builtinI8Tiling(sg, 4096, 9216),
+    // 16-byte output stores forced on for the 4x4-fragment tiles (off by default there).
+    { ...builtinI8Tiling(sg, 4096, 9216), vecOut: true }, mk([2, 4, 4, 4], 96, 1, 8), { ...mk([2, 4, 4, 4], 96, 1, 8), vecOut: true },
     ...configs(big, 8), ...configs(small, 8), ...configs(big, 16), ...configs(small, 16),
   ];
   const seen = new Set<string>();

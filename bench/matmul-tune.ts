@@ -76,6 +76,8 @@ function nameOf(t: SgTiling): string {
   if (t.groupM !== 8) s += ` gM${t.groupM}`;
   if ((t.splitK ?? 1) > 1) s += ` splitK${t.splitK}`;
   if (t.vecSmem) s += ' vec';
+  // 16-byte output stores: the launcher's default (<= 8 fragments per subgroup) unless the tiling says otherwise.
+  if (t.vecSmem && t.staging !== 'direct' && (t.vecOut ?? t.fragM * t.fragN <= 8)) s += ' vo';
   return s;
 }
 
@@ -131,6 +133,8 @@ function variants(ctx: GpuContext): SgTiling[] {
   const vec = { vecSmem: true };
   const head: SgTiling[] = [
     defaultSgTiling(sg, lim), // vec4 arrays
+    // 16-byte output stores forced on for the 4x4-fragment tiles (off by default there) and off for a 4x2 one.
+    mk('E', 's48x1', { ...vec, vecOut: true }), mk('F', 's48x1', { ...vec, vecOut: true }), mk('A', 's80x1', { ...vec, vecOut: false }),
     mk('A', 's80x1', vec), mk('E', 's48x1', vec), mk('F', 's48x1', vec), mk('B', 's80x1', vec), mk('B', 's64x1', vec),
     mk('G', 's48x1', vec), mk('H', 's48x1', vec), mk('C', 's64x1', vec), mk('A', 's64x1', { ...vec, groupM: 16 }),
     mk('E', 's32x1', vec), mk('F', 's32x1', vec), mk('K', 's64x1', vec), mk('L', 's64x1', vec), mk('K', 's80x1', vec),

@@ -21,8 +21,8 @@ export const I8_TILE_TABLE: TileTable = {
         "vendor": "nvidia"
       },
       "subgroupSize": 32,
-      "measured": "2026-11-30T23:15:44.192Z",
-      "source": "bench/int8-gemm.ts --sweep on 'NVIDIA: 580.159.04 580.159.4.0', robustness off, budget 200 s, 56 of 60 tilings screened, 6 finalists on 18 shapes; defaultTflops = the built-in rule (builtinI8Tiling)",
+      "measured": "2026-12-01T01:28:55.424Z",
+      "source": "bench/int8-gemm.ts --sweep on 'NVIDIA: 580.159.04 580.159.4.0', robustness off, budget 120 s, 29 of 62 tilings screened, 6 finalists on 18 shapes; defaultTflops = the built-in rule (builtinI8Tiling)",
       "default": {
         "sgM": 2,
         "sgN": 4,
@@ -41,10 +41,10 @@ export const I8_TILE_TABLE: TileTable = {
           "N": 3072,
           "K": 3072,
           "tiling": {
-            "sgM": 2,
-            "sgN": 4,
-            "fragM": 4,
-            "fragN": 2,
+            "sgM": 4,
+            "sgN": 2,
+            "fragM": 2,
+            "fragN": 4,
             "bk": 128,
             "staging": "staged",
             "stages": 1,
@@ -52,8 +52,8 @@ export const I8_TILE_TABLE: TileTable = {
             "vecSmem": true,
             "pad": 16
           },
-          "tflops": 312.3,
-          "defaultTflops": 312.3
+          "tflops": 393.2,
+          "defaultTflops": 379.2
         },
         {
           "M": 4608,
@@ -71,7 +71,7 @@ export const I8_TILE_TABLE: TileTable = {
             "vecSmem": true,
             "pad": 16
           },
-          "tflops": 388.4,
+          "tflops": 430.4,
           "defaultTflops": 361.9
         },
         {
@@ -90,7 +90,7 @@ export const I8_TILE_TABLE: TileTable = {
             "vecSmem": true,
             "pad": 16
           },
-          "tflops": 372.5,
+          "tflops": 424.7,
           "defaultTflops": 348.1
         },
         {
@@ -109,8 +109,8 @@ export const I8_TILE_TABLE: TileTable = {
             "vecSmem": true,
             "pad": 16
           },
-          "tflops": 442.4,
-          "defaultTflops": 442.4
+          "tflops": 471.9,
+          "defaultTflops": 471.9
         },
         {
           "M": 4608,
@@ -128,8 +128,8 @@ export const I8_TILE_TABLE: TileTable = {
             "vecSmem": true,
             "pad": 16
           },
-          "tflops": 449.9,
-          "defaultTflops": 449.9
+          "tflops": 474,
+          "defaultTflops": 474
         },
         {
           "M": 1536,
@@ -147,8 +147,8 @@ export const I8_TILE_TABLE: TileTable = {
             "vecSmem": true,
             "pad": 16
           },
-          "tflops": 252.8,
-          "defaultTflops": 252.8
+          "tflops": 294.9,
+          "defaultTflops": 294.9
         },
         {
           "M": 1536,
@@ -162,31 +162,31 @@ export const I8_TILE_TABLE: TileTable = {
             "bk": 128,
             "staging": "staged",
             "stages": 1,
-            "groupM": 16,
+            "groupM": 8,
             "vecSmem": true,
             "pad": 16
           },
-          "tflops": 321.7,
-          "defaultTflops": 312.3
+          "tflops": 379.2,
+          "defaultTflops": 379.2
         },
         {
           "M": 1536,
           "N": 12288,
           "K": 3072,
           "tiling": {
-            "sgM": 4,
+            "sgM": 2,
             "sgN": 4,
             "fragM": 4,
             "fragN": 2,
-            "bk": 96,
+            "bk": 128,
             "staging": "staged",
             "stages": 1,
             "groupM": 8,
             "vecSmem": true,
             "pad": 16
           },
-          "tflops": 353.9,
-          "defaultTflops": 321.7
+          "tflops": 404.5,
+          "defaultTflops": 404.5
         },
         {
           "M": 1536,
@@ -204,8 +204,8 @@ export const I8_TILE_TABLE: TileTable = {
             "vecSmem": true,
             "pad": 16
           },
-          "tflops": 337,
-          "defaultTflops": 337
+          "tflops": 353.9,
+          "defaultTflops": 353.9
         },
         {
           "M": 1536,
@@ -223,31 +223,12 @@ export const I8_TILE_TABLE: TileTable = {
             "vecSmem": true,
             "pad": 16
           },
-          "tflops": 353.9,
-          "defaultTflops": 353.9
+          "tflops": 368.6,
+          "defaultTflops": 368.6
         },
         {
           "M": 1024,
           "N": 3072,
-          "K": 3072,
-          "tiling": {
-            "sgM": 4,
-            "sgN": 4,
-            "fragM": 4,
-            "fragN": 2,
-            "bk": 96,
-            "staging": "staged",
-            "stages": 1,
-            "groupM": 8,
-            "vecSmem": true,
-            "pad": 16
-          },
-          "tflops": 294.9,
-          "defaultTflops": 235.9
-        },
-        {
-          "M": 1024,
-          "N": 9216,
           "K": 3072,
           "tiling": {
             "sgM": 2,
@@ -266,6 +247,25 @@ export const I8_TILE_TABLE: TileTable = {
         },
         {
           "M": 1024,
+          "N": 9216,
+          "K": 3072,
+          "tiling": {
+            "sgM": 2,
+            "sgN": 4,
+            "fragM": 4,
+            "fragN": 2,
+            "bk": 128,
+            "staging": "staged",
+            "stages": 1,
+            "groupM": 8,
+            "vecSmem": true,
+            "pad": 16
+          },
+          "tflops": 353.9,
+          "defaultTflops": 353.9
+        },
+        {
+          "M": 1024,
           "N": 12288,
           "K": 3072,
           "tiling": {
@@ -280,19 +280,19 @@ export const I8_TILE_TABLE: TileTable = {
             "vecSmem": true,
             "pad": 16
           },
-          "tflops": 363,
-          "defaultTflops": 314.6
+          "tflops": 429,
+          "defaultTflops": 393.2
         },
         {
           "M": 1024,
           "N": 3072,
           "K": 12288,
           "tiling": {
-            "sgM": 4,
-            "sgN": 2,
+            "sgM": 2,
+            "sgN": 4,
             "fragM": 4,
-            "fragN": 4,
-            "bk": 96,
+            "fragN": 2,
+            "bk": 128,
             "staging": "staged",
             "stages": 1,
             "groupM": 8,
@@ -300,7 +300,7 @@ export const I8_TILE_TABLE: TileTable = {
             "pad": 16
           },
           "tflops": 363,
-          "defaultTflops": 337
+          "defaultTflops": 363
         },
         {
           "M": 512,
@@ -337,8 +337,8 @@ export const I8_TILE_TABLE: TileTable = {
             "vecSmem": true,
             "pad": 16
           },
-          "tflops": 252.8,
-          "defaultTflops": 252.8
+          "tflops": 294.9,
+          "defaultTflops": 294.9
         },
         {
           "M": 512,
@@ -356,8 +356,8 @@ export const I8_TILE_TABLE: TileTable = {
             "vecSmem": true,
             "pad": 16
           },
-          "tflops": 337,
-          "defaultTflops": 337
+          "tflops": 393.2,
+          "defaultTflops": 393.2
         },
         {
           "M": 512,

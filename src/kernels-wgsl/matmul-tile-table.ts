@@ -51,14 +51,14 @@ export const TILE_TABLE: TileTable = {
         "vendor": "nvidia"
       },
       "subgroupSize": 32,
-      "measured": "2026-11-30T16:31:31.124Z",
-      "source": "bench/matmul-tune.ts on 'NVIDIA: 580.159.04 580.159.4.0', robustness off, budget 200 s; shapes M=1024/512 x K=12288 (the double blocks' per-stream MLP down at 512\u00b2, 1024\u00b2) added by hand from bench/int8-gemm.ts --small-m (2026-11-30 18:55 UTC, fifth session): split-K 2 at 1024 rows (214.5 vs 188.7 with the M=1536 entry's split-K 3), no split at 512 rows (181.5 vs 157.3)",
+      "measured": "2026-12-01T01:27:26.595Z",
+      "source": "bench/matmul-tune.ts on 'NVIDIA: 580.159.04 580.159.4.0', robustness off, budget 120 s",
       "default": {
-        "sgM": 4,
-        "sgN": 2,
-        "fragM": 2,
-        "fragN": 4,
-        "groupM": 8,
+        "sgM": 2,
+        "sgN": 4,
+        "fragM": 4,
+        "fragN": 2,
+        "groupM": 16,
         "staging": "staged",
         "bk": 64,
         "stages": 1,
@@ -80,8 +80,8 @@ export const TILE_TABLE: TileTable = {
             "groupM": 8,
             "vecSmem": true
           },
-          "tflops": 196.6,
-          "defaultTflops": 196.6
+          "tflops": 225.9,
+          "defaultTflops": 225.9
         },
         {
           "M": 4608,
@@ -89,17 +89,17 @@ export const TILE_TABLE: TileTable = {
           "K": 3072,
           "tiling": {
             "sgM": 4,
-            "sgN": 2,
+            "sgN": 4,
             "fragM": 4,
-            "fragN": 4,
+            "fragN": 2,
             "groupM": 8,
             "staging": "staged",
             "bk": 48,
             "stages": 1,
             "vecSmem": true
           },
-          "tflops": 227.5,
-          "defaultTflops": 209.5
+          "tflops": 248.8,
+          "defaultTflops": 234.2
         },
         {
           "M": 4608,
@@ -107,53 +107,53 @@ export const TILE_TABLE: TileTable = {
           "K": 3072,
           "tiling": {
             "sgM": 4,
-            "sgN": 2,
+            "sgN": 4,
             "fragM": 4,
-            "fragN": 4,
+            "fragN": 2,
             "groupM": 8,
             "staging": "staged",
             "bk": 48,
             "stages": 1,
             "vecSmem": true
           },
-          "tflops": 218.9,
-          "defaultTflops": 208.2
-        },
-        {
-          "M": 4608,
-          "N": 3072,
-          "K": 12288,
-          "tiling": {
-            "sgM": 2,
-            "sgN": 4,
-            "fragM": 4,
-            "fragN": 2,
-            "bk": 64,
-            "staging": "staged",
-            "stages": 1,
-            "groupM": 8,
-            "vecSmem": true
-          },
-          "tflops": 235.9,
+          "tflops": 238.6,
           "defaultTflops": 235.9
         },
         {
           "M": 4608,
           "N": 3072,
-          "K": 15360,
+          "K": 12288,
           "tiling": {
-            "sgM": 4,
-            "sgN": 2,
-            "fragM": 2,
-            "fragN": 4,
-            "groupM": 8,
+            "sgM": 2,
+            "sgN": 4,
+            "fragM": 4,
+            "fragN": 2,
+            "groupM": 16,
             "staging": "staged",
             "bk": 64,
             "stages": 1,
             "vecSmem": true
           },
-          "tflops": 239.1,
-          "defaultTflops": 237
+          "tflops": 244.1,
+          "defaultTflops": 242.7
+        },
+        {
+          "M": 4608,
+          "N": 3072,
+          "K": 15360,
+          "tiling": {
+            "sgM": 2,
+            "sgN": 4,
+            "fragM": 4,
+            "fragN": 2,
+            "bk": 64,
+            "staging": "staged",
+            "stages": 1,
+            "groupM": 8,
+            "vecSmem": true
+          },
+          "tflops": 243.5,
+          "defaultTflops": 243.5
         },
         {
           "M": 1536,
@@ -170,8 +170,8 @@ export const TILE_TABLE: TileTable = {
             "groupM": 8,
             "vecSmem": true
           },
-          "tflops": 147.5,
-          "defaultTflops": 147.5
+          "tflops": 160.9,
+          "defaultTflops": 160.9
         },
         {
           "M": 1536,
@@ -188,8 +188,8 @@ export const TILE_TABLE: TileTable = {
             "groupM": 8,
             "vecSmem": true
           },
-          "tflops": 196.6,
-          "defaultTflops": 196.6
+          "tflops": 221.2,
+          "defaultTflops": 221.2
         },
         {
           "M": 1536,
@@ -206,8 +206,8 @@ export const TILE_TABLE: TileTable = {
             "stages": 1,
             "vecSmem": true
           },
-          "tflops": 208.2,
-          "defaultTflops": 202.2
+          "tflops": 232.1,
+          "defaultTflops": 228.3
         },
         {
           "M": 1536,
@@ -218,46 +218,13 @@ export const TILE_TABLE: TileTable = {
             "sgN": 4,
             "fragM": 4,
             "fragN": 2,
-            "bk": 64,
+            "groupM": 16,
             "staging": "staged",
+            "bk": 64,
             "stages": 1,
-            "groupM": 8,
             "vecSmem": true
           },
-          "tflops": 181.5,
-          "defaultTflops": 181.5,
-          "split": {
-            "tiling": {
-              "sgM": 2,
-              "sgN": 4,
-              "fragM": 4,
-              "fragN": 2,
-              "bk": 64,
-              "staging": "staged",
-              "stages": 1,
-              "groupM": 8,
-              "vecSmem": true,
-              "splitK": 3
-            },
-            "tflops": 199.4
-          }
-        },
-        {
-          "M": 1536,
-          "N": 3072,
-          "K": 15360,
-          "tiling": {
-            "sgM": 2,
-            "sgN": 4,
-            "fragM": 4,
-            "fragN": 2,
-            "bk": 64,
-            "staging": "staged",
-            "stages": 1,
-            "groupM": 8,
-            "vecSmem": true
-          },
-          "tflops": 186.3,
+          "tflops": 188.7,
           "defaultTflops": 186.3,
           "split": {
             "tiling": {
@@ -265,66 +232,48 @@ export const TILE_TABLE: TileTable = {
               "sgN": 4,
               "fragM": 4,
               "fragN": 2,
-              "bk": 64,
+              "groupM": 16,
               "staging": "staged",
+              "bk": 64,
               "stages": 1,
-              "groupM": 8,
               "vecSmem": true,
               "splitK": 3
             },
-            "tflops": 210.7
+            "tflops": 202.2
           }
         },
         {
-          "M": 1024,
+          "M": 1536,
           "N": 3072,
-          "K": 12288,
+          "K": 15360,
           "tiling": {
             "sgM": 2,
             "sgN": 4,
             "fragM": 4,
             "fragN": 2,
-            "bk": 64,
+            "groupM": 16,
             "staging": "staged",
+            "bk": 64,
             "stages": 1,
-            "groupM": 8,
             "vecSmem": true
           },
-          "tflops": 181.5,
-          "defaultTflops": 181.5,
+          "tflops": 190.3,
+          "defaultTflops": 188.2,
           "split": {
             "tiling": {
               "sgM": 2,
               "sgN": 4,
               "fragM": 4,
               "fragN": 2,
-              "bk": 64,
+              "groupM": 16,
               "staging": "staged",
+              "bk": 64,
               "stages": 1,
-              "groupM": 8,
               "vecSmem": true,
               "splitK": 2
             },
-            "tflops": 214.5
+            "tflops": 205.8
           }
-        },
-        {
-          "M": 512,
-          "N": 3072,
-          "K": 12288,
-          "tiling": {
-            "sgM": 2,
-            "sgN": 4,
-            "fragM": 4,
-            "fragN": 2,
-            "bk": 64,
-            "staging": "staged",
-            "stages": 1,
-            "groupM": 8,
-            "vecSmem": true
-          },
-          "tflops": 181.5,
-          "defaultTflops": 181.5
         }
       ]
     }
