@@ -10,16 +10,15 @@ import { add } from './elementwise.js';
 /**
  * Whether linear() applies an f32 residual in a separate add instead of the GEMM's epilogue: for every GEMM with
  * more than 8 rows. The GEMM then writes gate * act(x W^T + b) as f32 (the value the fused epilogue would add, so
- * the sum is the same to the bit) and an elementwise add, in place over the residual, adds it. Measured in the FLUX.1-dev step on the H200
- * (2026-12-01, docs/matmul.md): the fused in-place f32 residual held img_proj at 177 TFLOP/s (W8A8, 1024²) against
- * 277 unfused, linear2 at 367 against 433, and the step went from 274.9 to 263.5 ms GPU time with the adds
- * (3.9 ms) included; reading the residual from its own read-only binding instead of in place changed nothing.
- * The skinny (GEMV) linears keep the fused form: their epilogue is a few thousand elements.
+ * the sum is the same to the bit) and an elementwise add, in place over the residual, adds it. Measured in the
+ * FLUX.1-dev step on the H200 (2026-12-01, docs/matmul.md): the fused in-place f32 residual held img_proj at 177
+ * TFLOP/s (W8A8, 1024²) against 277 unfused, linear2 at 367 against 433, and the step went from 274.9 to 263.5 ms
+ * GPU time with the adds (3.9 ms) included; reading the residual from its own read-only binding instead of in place
+ * changed nothing. The skinny (GEMV) linears keep the fused form: their epilogue is a few thousand elements.
  */
 function separateResidual(rows: number, residual: Tensor | undefined): boolean {
   return residual !== undefined && residual.dtype === 'f32' && rows > 8;
 }
-
 
 export interface LinearOptions extends OpOptions {
   bias?: Tensor;
