@@ -21,7 +21,6 @@
 // --quick: tiny shapes and a few variants with emulated matrix builtins (a dry run of the harness on lavapipe).
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { GpuContext } from '../src/gpu/context.js';
-import { timeCalls } from '../src/gpu/timer.js';
 import { allocTensor, runCalls, type KernelCall, type TensorView } from '../src/gpu/kernel.js';
 import { type AttentionArgs, attentionFused, attentionTilesFor } from '../src/kernels-wgsl/attention.js';
 import type { SubgroupMatrixTuning } from '../src/kernels-wgsl/attention-subgroup-matrix.wgsl.js';
@@ -30,6 +29,7 @@ import {
 } from '../src/kernels-wgsl/attention-table.js';
 import { randomFill } from '../src/kernels-wgsl/random-fill.js';
 import { fromF16Array, toF16Array } from '../src/util/f16.js';
+import { attentionRowReference, timeAttention } from './lib/attention-bench.js';
 
 const argv = process.argv.slice(2);
 const outDir = argv.includes('--out') ? argv[argv.indexOf('--out') + 1] : 'results/tmp/attention-tune';
@@ -126,27 +126,6 @@ interface Row {
 }
 const rows: Row[] = [];
 
-/** float64 attention for query row i of head h (out = softmax(q k^T / sqrt(D)) v), from f32 copies of the f16 data. */
-function refRow(q: Float32Array, k: Float32Array, vv: Float32Array, S: number, D: number, i: number): Float64Array {
-  const scale = 1 / Math.sqrt(D);
-  const s = new Float64Array(S);
-  let max = -Infinity;
-  for (let j = 0; j < S; j++) {
-    let d = 0;
-    for (let e = 0; e < D; e++) d += q[i * D + e] * k[j * D + e];
-    s[j] = d * scale;
-    if (s[j] > max) max = s[j];
-  }
-  const o = new Float64Array(D);
-  let sum = 0;
-  for (let j = 0; j < S; j++) {
-    const p = Math.exp(s[j] - max);
-    sum += p;
-    for (let e = 0; e < D; e++) o[e] += p * vv[j * D + e];
-  }
-  for (let e = 0; e < D; e++) o[e] /= sum;
-  return o;
-}
 
 async function readF16(ctx: GpuContext, t: TensorView, elemOffset: number, n: number): Promise<Float32Array> {
   return fromF16Array(new Uint16Array(await ctx.readback(t.buffer, n * 2, t.offset + elemOffset * 2)));
@@ -177,7 +156,7 @@ async function checkSampled(ctx: GpuContext, s: Shape, b: Bufs): Promise<number>
   let worst = 0;
   for (const [h, i] of SAMPLES(s)) {
     const hd = b.heads.get(h)!;
-    const want = refRow(hd.q, hd.k, hd.v, s.S, s.D, i);
+    const want = attentionRowReference(hd.q, hd.k, hd.v, s.S, s.D, i);
     const got = await readF16(ctx, b.out, (i * s.H + h) * s.D, s.D);
     for (let e = 0; e < s.D; e++) worst = Math.max(worst, Number.isFinite(got[e]) ? Math.abs(got[e] - want[e]) : Infinity);
   }
@@ -200,11 +179,7 @@ async function runVariant(ctx: GpuContext, s: Shape, b: Bufs, tiles: Tiles, stag
     await runCalls(ctx, calls);
     row.maxAbsErr = await checkSampled(ctx, s, b);
     row.ok = row.maxAbsErr <= 1e-2;
-    // Clocks: the compile and the float64 check above leave the GPU idle for seconds; without a busy period the
-    // samples ran at a low clock (4-5x slow on the H200, 2026-11-30). Then >= ~25 ms of work per sample.
-    const probe = await timeCalls(ctx, calls, { warmup: 0, reps: 1, busyMs: 300 });
-    const inner = Math.max(1, Math.min(400, Math.ceil(25 / Math.max(probe.medianMs, 1e-3))));
-    const tm = await timeCalls(ctx, calls, { warmup: 2, reps: 7, inner });
+    const tm = await timeAttention(ctx, calls); // busy period first: the compile and the check left the GPU idle
     row.ms = tm.medianMs;
     row.method = tm.method;
     row.tflops = calls[0].flops / (tm.medianMs / 1000) / 1e12;

@@ -11,12 +11,12 @@
 // Every point is float64-checked on one sampled row per run before it is timed; NaN-poisoned output first.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { GpuContext } from '../src/gpu/context.js';
-import { timeCalls } from '../src/gpu/timer.js';
 import { allocTensor, runCalls } from '../src/gpu/kernel.js';
 import { attentionFused, attentionTilesFor } from '../src/kernels-wgsl/attention.js';
 import type { SubgroupMatrixTuning } from '../src/kernels-wgsl/attention-subgroup-matrix.wgsl.js';
 import { randomFill } from '../src/kernels-wgsl/random-fill.js';
 import { fromF16Array } from '../src/util/f16.js';
+import { attentionRowReference, timeAttention } from './lib/attention-bench.js';
 
 const argv = process.argv.slice(2);
 const arg = (k: string, d: string) => (argv.includes(k) ? argv[argv.indexOf(k) + 1] : d);
@@ -28,25 +28,6 @@ const variants: (SubgroupMatrixTuning | undefined)[] = argv.includes('--variants
 const kvList = argv.includes('--kv') ? arg('--kv', '').split(',').map(Number) : null;
 const D = Number(arg('--D', '128'));
 mkdirSync(outDir, { recursive: true });
-
-function refRow(q: Float32Array, k: Float32Array, v: Float32Array, S: number, i: number): Float64Array {
-  const s = new Float64Array(S);
-  let max = -Infinity;
-  for (let j = 0; j < S; j++) {
-    let d = 0;
-    for (let e = 0; e < D; e++) d += q[i * D + e] * k[j * D + e];
-    s[j] = d / Math.sqrt(D);
-    max = Math.max(max, s[j]);
-  }
-  const o = new Float64Array(D);
-  let sum = 0;
-  for (let j = 0; j < S; j++) {
-    const p = Math.exp(s[j] - max);
-    sum += p;
-    for (let e = 0; e < D; e++) o[e] += p * v[j * D + e];
-  }
-  return o.map((x) => x / sum);
-}
 
 interface Point { variant: string; S: number; Skv: number; H: number; BQ: number; workgroups: number; ms: number; tflops: number; msPerHead: number; maxAbsErr: number }
 const points: Point[] = [];
@@ -69,13 +50,11 @@ async function sweepHeads(tilesArg: SubgroupMatrixTuning | undefined, S: number,
     ctx.fill(out.buffer, 0x7e007e00);
     await runCalls(ctx, calls);
     const h = H - 1, i = (S * 5) >> 3;
-    const want = refRow((await read(q, h, S)).subarray(0), await read(k, h, Skv), await read(v, h, Skv), Skv, i);
+    const want = attentionRowReference(await read(q, h, S), await read(k, h, Skv), await read(v, h, Skv), Skv, D, i);
     const got = fromF16Array(new Uint16Array(await ctx.readback(out.buffer, D * 2, out.offset + (i * H + h) * D * 2)));
     let err = 0;
     for (let e = 0; e < D; e++) err = Math.max(err, Number.isFinite(got[e]) ? Math.abs(got[e] - want[e]) : Infinity);
-    const probe = await timeCalls(ctx, calls, { warmup: 0, reps: 1, busyMs: 300 });
-    const inner = Math.max(1, Math.min(400, Math.ceil(25 / Math.max(probe.medianMs, 1e-3))));
-    const tm = await timeCalls(ctx, calls, { warmup: 2, reps: 7, inner });
+    const tm = await timeAttention(ctx, calls);
     const BQ = 16 * (tiles?.NSG ?? 4);
     const variant = tilesArg ? JSON.stringify(tilesArg) : 'table';
     const p: Point = {
