@@ -33,7 +33,7 @@ import {
   builtinI8Tiling, defaultI8Tiling, defaultSgTiling, I8_TILE_TABLE_ENV, int8Tiling, linearCalls, linearI8Calls, type SgAblation, type SgTiling,
 } from '../src/kernels-wgsl/matmul.js';
 import { I8_LINEAR_SPEC } from '../src/kernels-wgsl/matmul-epilogue.wgsl.js';
-import { int8TilingProblem, sgTileShape, sgTilingProblem, sgWorkgroupBytes } from '../src/kernels-wgsl/matmul-subgroup-matrix.wgsl.js';
+import { int8TilingProblem, sgTileShape, sgTilingProblem, sgWantsVecOut, sgWorkgroupBytes } from '../src/kernels-wgsl/matmul-subgroup-matrix.wgsl.js';
 import { I8_TILE_TABLE } from '../src/kernels-wgsl/matmul-i8-tile-table.js';
 import type { TableTiling, TileTable, TileTableShape } from '../src/kernels-wgsl/matmul-tile-table.js';
 import { emulateSubgroupMatrixI8 } from '../src/kernels-wgsl/matmul-emulate.js';
@@ -175,7 +175,7 @@ function nameOf(t: Omit<SgTiling, 'subgroupSize'>): string {
   if ((t.pad ?? 16) !== 16) s += ` pad${t.pad}`;
   if ((t.splitK ?? 1) > 1) s += ` splitK${t.splitK}`;
   // 16-byte output stores: the launcher's default (<= 8 fragments per subgroup) unless the tiling says otherwise.
-  if (t.vecOut ?? t.fragM * t.fragN <= 8) s += ' vo';
+  if (sgWantsVecOut(t)) s += ' vo';
   return s;
 }
 

@@ -31,7 +31,7 @@ import {
   defaultSgTiling, linear, linearCalls, linearWithTiling, TILE_TABLE_ENV, type GemmTuning, type LinearArgs, type SgAblation, type SgTiling,
 } from '../src/kernels-wgsl/matmul.js';
 import { F16_LINEAR_SPEC } from '../src/kernels-wgsl/matmul-epilogue.wgsl.js';
-import { sgTileShape, sgTilingProblem, sgWorkgroupBytes, subgroupMatrixMatmulWgsl } from '../src/kernels-wgsl/matmul-subgroup-matrix.wgsl.js';
+import { sgTileShape, sgTilingProblem, sgWantsVecOut, sgWorkgroupBytes, subgroupMatrixMatmulWgsl } from '../src/kernels-wgsl/matmul-subgroup-matrix.wgsl.js';
 import { TILE_TABLE, type TableTiling, type TileTable, type TileTableEntry, type TileTableShape } from '../src/kernels-wgsl/matmul-tile-table.js';
 import { emulateSubgroupMatrix } from '../src/kernels-wgsl/matmul-emulate.js';
 import { randomFill } from '../src/kernels-wgsl/random-fill.js';
@@ -77,7 +77,7 @@ function nameOf(t: SgTiling): string {
   if ((t.splitK ?? 1) > 1) s += ` splitK${t.splitK}`;
   if (t.vecSmem) s += ' vec';
   // 16-byte output stores: the launcher's default (<= 8 fragments per subgroup) unless the tiling says otherwise.
-  if (t.vecSmem && t.staging !== 'direct' && (t.vecOut ?? t.fragM * t.fragN <= 8)) s += ' vo';
+  if (t.vecSmem && t.staging !== 'direct' && sgWantsVecOut(t)) s += ' vo';
   return s;
 }
 

@@ -130,6 +130,14 @@ export function sgWorkgroupBytes(t: SgTiling, bLayout: GemmSpec['bLayout'], elem
   return t.vecSmem ? Math.max(staging, scratch) : staging + scratch; // ('direct' returned above)
 }
 
+/**
+ * Whether a tiling asks for 16-byte output stores (SgTiling.vecOut; default on for at most 8 fragments per subgroup).
+ * The launcher adds what the shape and spec need (vecSmem epilogue, N % 8 == 0, no split-K); the tuners name it.
+ */
+export function sgWantsVecOut(t: Pick<SgTiling, 'vecOut' | 'fragM' | 'fragN'>): boolean {
+  return t.vecOut ?? t.fragM * t.fragN <= 8;
+}
+
 /** Why this tiling cannot be generated (null when it can): every tuner/table entry goes through it. */
 export function sgTilingProblem(t: SgTiling): string | null {
   const ints = ['sgM', 'sgN', 'fragM', 'fragN', 'bk', 'groupM', 'subgroupSize'] as const;

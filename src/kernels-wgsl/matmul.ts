@@ -8,7 +8,7 @@ import { epilogueFlags, I8_LINEAR_SPEC, paramsList, specKey, type Access, type A
 import { TILED, tiledMatmulWgsl } from './matmul-tiled.wgsl.js';
 import { TILED_I8, tiledI8MatmulWgsl } from './matmul-i8-tiled.wgsl.js';
 import {
-  int8TilingProblem, sgTileShape, sgTilingProblem, sgWorkgroupBytes, splitKReduceWgsl, subgroupMatrixMatmulWgsl, type BLoader, type SgAblation, type SgTiling,
+  int8TilingProblem, sgTileShape, sgTilingProblem, sgWantsVecOut, sgWorkgroupBytes, splitKReduceWgsl, subgroupMatrixMatmulWgsl, type BLoader, type SgAblation, type SgTiling,
 } from './matmul-subgroup-matrix.wgsl.js';
 import { envTableLoader, matchDeviceEntry, type DeviceCaps } from './device-table.js';
 import { GEMV_COLS, GEMV_MAX_ROWS, gemvWgsl } from './matmul-gemv.wgsl.js';
@@ -691,7 +691,7 @@ async function launchGemm(ctx: GpuContext, g: GemmLaunch): Promise<KernelCall[]>
   gemmSpec.vecB = tiling.staging === 'staged' && !g.tuning?.bLoader && (g.bLayout === 'nk' ? g.K % 8 === 0 : g.N % 8 === 0);
   // 16-byte output stores through the vecSmem epilogue (store_out8): whole 8-column chunks need N % 8 == 0 (also
   // keeps each batch's output offset a multiple of 8). Split-K partials go through the reduce pass instead.
-  gemmSpec.vecOut = (tiling.vecOut ?? tiling.fragM * tiling.fragN <= 8)
+  gemmSpec.vecOut = sgWantsVecOut(tiling)
     && splits === 1 && !!tiling.vecSmem && tiling.staging !== 'direct' && g.N % 8 === 0 && (out.dtype === 'f16' || out.dtype === 'f32');
   const bLoader = g.tuning?.bLoader;
   const ablate = g.tuning?.ablate;
