@@ -83,7 +83,7 @@ if (!inc) {
 
 const layerSrc = join(here, 'src', 'vk_device_select.c');
 const layer = join(out, 'libvk_device_select.so');
-if (stale(layer, [layerSrc])) {
+if (stale(layer, [layerSrc, join(here, '..', 'include', 'vk_layer_abi.h')])) {
   try {
     run(cc, ['-O2', '-fPIC', '-shared', '-Wall', layerSrc, '-o', layer]);
   } catch (e) {

@@ -4,35 +4,22 @@
 // driver's statistics for each executable (on NVIDIA: registers per invocation, shared memory, ...), the SPIR-V size,
 // workgroup size and a hash of the module, written when the pipeline is created; and a line {"pipeline", "label"}
 // when Dawn names it after its WebGPU label (Dawn's `use_user_defined_labels_in_backend` toggle + VK_EXT_debug_utils):
-// the reader joins the two by the pipeline handle. Dawn gives no access to any of this; it is what docs/attention.md and docs/matmul.md cite for
-// what limits a kernel's occupancy. Unset TETRISERVE_PIPELINE_STATS: everything passes through untouched.
+// the reader joins the two by the pipeline handle. Dawn gives no access to any of this; it is what docs/attention.md
+// and docs/matmul.md cite for what limits a kernel's occupancy. Unset TETRISERVE_PIPELINE_STATS: everything passes
+// through untouched.
 //
-// Built by build.sh with the C compiler alone: the Vulkan declarations it needs are written out below (layouts of
-// vulkan_core.h / vk_layer.h on 64-bit Linux), as in native/nccl-bridge/src/vk_device_select.c.
-#include <stdint.h>
+// Built by build.sh with the C compiler alone: the loader-interface declarations come from
+// native/include/vk_layer_abi.h (shared with native/nccl-bridge/src/vk_device_select.c), the few others are written
+// out below (vulkan_core.h layouts, 64-bit Linux).
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <pthread.h>
+#include "../include/vk_layer_abi.h"
 
-typedef int32_t VkResult;
-typedef uint32_t VkBool32;
 typedef uint64_t VkPipeline;
 typedef uint64_t VkShaderModule;
-typedef struct VkInstance_T* VkInstance;
-typedef struct VkPhysicalDevice_T* VkPhysicalDevice;
-typedef struct VkDevice_T* VkDevice;
-typedef void (*PFN_vkVoidFunction)(void);
-typedef PFN_vkVoidFunction (*PFN_vkGetInstanceProcAddr)(VkInstance, const char*);
-typedef PFN_vkVoidFunction (*PFN_vkGetDeviceProcAddr)(VkDevice, const char*);
-typedef struct { int32_t sType; const void* pNext; } VkBaseInStructure;
 
-#define VK_SUCCESS 0
-#define VK_INCOMPLETE 5
-#define VK_ERROR_INITIALIZATION_FAILED (-3)
-#define VK_STRUCTURE_TYPE_LOADER_INSTANCE_CREATE_INFO 47
-#define VK_STRUCTURE_TYPE_LOADER_DEVICE_CREATE_INFO 48
-#define VK_LAYER_LINK_INFO 0
 #define ST_FEATURES_PIPELINE_EXECUTABLE 1000269000
 #define ST_PIPELINE_INFO 1000269001
 #define ST_EXECUTABLE_PROPERTIES 1000269002
@@ -43,29 +30,6 @@ typedef struct { int32_t sType; const void* pNext; } VkBaseInStructure;
 #define CAPTURE_INTERNAL_REPRESENTATIONS 0x80u
 #define OBJECT_TYPE_PIPELINE 19
 #define EXT_NAME "VK_KHR_pipeline_executable_properties"
-
-typedef struct VkLayerInstanceLink_ {
-  struct VkLayerInstanceLink_* pNext;
-  PFN_vkGetInstanceProcAddr pfnNextGetInstanceProcAddr;
-  void* pfnNextGetPhysicalDeviceProcAddr;
-} VkLayerInstanceLink;
-typedef struct {
-  int32_t sType;
-  const void* pNext;
-  int32_t function;
-  union { VkLayerInstanceLink* pLayerInfo; void* other; } u;
-} VkLayerInstanceCreateInfo;
-typedef struct VkLayerDeviceLink_ {
-  struct VkLayerDeviceLink_* pNext;
-  PFN_vkGetInstanceProcAddr pfnNextGetInstanceProcAddr;
-  PFN_vkGetDeviceProcAddr pfnNextGetDeviceProcAddr;
-} VkLayerDeviceLink;
-typedef struct {
-  int32_t sType;
-  const void* pNext;
-  int32_t function;
-  union { VkLayerDeviceLink* pLayerInfo; void* other; } u;
-} VkLayerDeviceCreateInfo;
 
 typedef struct {
   int32_t sType;
@@ -100,7 +64,6 @@ typedef struct {
 } VkPipelineExecutableInternalRepresentationKHR;
 typedef struct { int32_t sType; const void* pNext; int32_t objectType; uint64_t objectHandle; const char* pObjectName; } VkDebugUtilsObjectNameInfoEXT;
 
-typedef VkResult (*PFN_vkCreateInstance)(const void*, const void*, VkInstance*);
 typedef VkResult (*PFN_vkCreateDevice)(VkPhysicalDevice, const VkDeviceCreateInfo*, const void*, VkDevice*);
 typedef VkResult (*PFN_vkEnumerateDeviceExtensionProperties)(VkPhysicalDevice, const char*, uint32_t*, VkExtensionProperties*);
 typedef VkResult (*PFN_vkCreateComputePipelines)(VkDevice, uint64_t, uint32_t, const VkComputePipelineCreateInfo*, const void*, VkPipeline*);
@@ -109,8 +72,6 @@ typedef VkResult (*PFN_vkGetPipelineExecutableProperties)(VkDevice, const VkPipe
 typedef VkResult (*PFN_vkGetPipelineExecutableStatistics)(VkDevice, const VkPipelineExecutableInfoKHR*, uint32_t*, VkPipelineExecutableStatisticKHR*);
 typedef VkResult (*PFN_vkGetPipelineExecutableInternalRepresentations)(VkDevice, const VkPipelineExecutableInfoKHR*, uint32_t*, VkPipelineExecutableInternalRepresentationKHR*);
 typedef VkResult (*PFN_vkSetDebugUtilsObjectName)(VkDevice, const VkDebugUtilsObjectNameInfoEXT*);
-
-#define EXPORT __attribute__((visibility("default")))
 
 static PFN_vkGetInstanceProcAddr nextGipa;
 static PFN_vkGetDeviceProcAddr nextGdpa;
@@ -280,10 +241,7 @@ static VkResult setName(PFN_vkSetDebugUtilsObjectName next, VkDevice d, const Vk
 static VkResult tsps_SetDebugUtilsObjectNameEXT(VkDevice d, const VkDebugUtilsObjectNameInfoEXT* info) { return setName(nextSetNameExt, d, info); }
 
 static VkResult tsps_CreateInstance(const void* info, const void* alloc, VkInstance* out) {
-  VkLayerInstanceCreateInfo* link = (VkLayerInstanceCreateInfo*)((const VkBaseInStructure*)info)->pNext;
-  while (link && !(link->sType == VK_STRUCTURE_TYPE_LOADER_INSTANCE_CREATE_INFO && link->function == VK_LAYER_LINK_INFO)) {
-    link = (VkLayerInstanceCreateInfo*)link->pNext;
-  }
+  VkLayerInstanceCreateInfo* link = layerInstanceLink(info);
   if (!link) return VK_ERROR_INITIALIZATION_FAILED;
   nextGipa = link->u.pLayerInfo->pfnNextGetInstanceProcAddr;
   link->u.pLayerInfo = link->u.pLayerInfo->pNext;
@@ -295,10 +253,7 @@ static VkResult tsps_CreateInstance(const void* info, const void* alloc, VkInsta
 }
 
 static VkResult tsps_CreateDevice(VkPhysicalDevice pd, const VkDeviceCreateInfo* info, const void* alloc, VkDevice* out) {
-  VkLayerDeviceCreateInfo* link = (VkLayerDeviceCreateInfo*)info->pNext;
-  while (link && !(link->sType == VK_STRUCTURE_TYPE_LOADER_DEVICE_CREATE_INFO && link->function == VK_LAYER_LINK_INFO)) {
-    link = (VkLayerDeviceCreateInfo*)link->pNext;
-  }
+  VkLayerDeviceCreateInfo* link = layerDeviceLink(info);
   if (!link) return VK_ERROR_INITIALIZATION_FAILED;
   PFN_vkGetInstanceProcAddr gipa = link->u.pLayerInfo->pfnNextGetInstanceProcAddr;
   nextGdpa = link->u.pLayerInfo->pfnNextGetDeviceProcAddr;

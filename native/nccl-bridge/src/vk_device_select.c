@@ -3,53 +3,16 @@
 // share a name, so this is how one process gets one Dawn device per GPU: set the variable, create the Dawn
 // instance and adapter, repeat for the next GPU (src/parallel/devices.ts). Unset, it passes everything through.
 //
-// Built by build.mjs with the C compiler alone: the few Vulkan loader-interface declarations it needs are written
-// out here (vulkan/vk_layer.h layout), so no Vulkan headers are needed. The next layer's entry points are fetched
-// inside vkCreateInstance / vkCreateDevice from the loader's link info (asking later returns our own entries).
-#include <stdint.h>
+// Built by build.mjs with the C compiler alone: the Vulkan loader-interface declarations it needs are written out in
+// native/include/vk_layer_abi.h (vulkan/vk_layer.h layout), so no Vulkan headers are needed. The next layer's entry
+// points are fetched inside vkCreateInstance / vkCreateDevice from the loader's link info (asking later returns our
+// own entries).
 #include <stdlib.h>
 #include <string.h>
+#include "../../include/vk_layer_abi.h"
 
-typedef int32_t VkResult;
-typedef uint32_t VkBool32;
-typedef struct VkInstance_T* VkInstance;
-typedef struct VkPhysicalDevice_T* VkPhysicalDevice;
-typedef struct VkDevice_T* VkDevice;
-typedef void (*PFN_vkVoidFunction)(void);
-typedef PFN_vkVoidFunction (*PFN_vkGetInstanceProcAddr)(VkInstance, const char*);
-typedef PFN_vkVoidFunction (*PFN_vkGetDeviceProcAddr)(VkDevice, const char*);
-typedef struct { int32_t sType; const void* pNext; } VkBaseInStructure;
-
-#define VK_SUCCESS 0
-#define VK_INCOMPLETE 5
-#define VK_ERROR_INITIALIZATION_FAILED (-3)
-#define VK_STRUCTURE_TYPE_LOADER_INSTANCE_CREATE_INFO 47
-#define VK_STRUCTURE_TYPE_LOADER_DEVICE_CREATE_INFO 48
-#define VK_LAYER_LINK_INFO 0
 #define VK_MAX_DEVICE_GROUP_SIZE 32
 
-typedef struct VkLayerInstanceLink_ {
-  struct VkLayerInstanceLink_* pNext;
-  PFN_vkGetInstanceProcAddr pfnNextGetInstanceProcAddr;
-  void* pfnNextGetPhysicalDeviceProcAddr;
-} VkLayerInstanceLink;
-typedef struct {
-  int32_t sType;
-  const void* pNext;
-  int32_t function;
-  union { VkLayerInstanceLink* pLayerInfo; void* other; } u;
-} VkLayerInstanceCreateInfo;
-typedef struct VkLayerDeviceLink_ {
-  struct VkLayerDeviceLink_* pNext;
-  PFN_vkGetInstanceProcAddr pfnNextGetInstanceProcAddr;
-  PFN_vkGetDeviceProcAddr pfnNextGetDeviceProcAddr;
-} VkLayerDeviceLink;
-typedef struct {
-  int32_t sType;
-  const void* pNext;
-  int32_t function;
-  union { VkLayerDeviceLink* pLayerInfo; void* other; } u;
-} VkLayerDeviceCreateInfo;
 typedef struct {
   int32_t sType;
   void* pNext;
@@ -58,7 +21,6 @@ typedef struct {
   VkBool32 subsetAllocation;
 } VkPhysicalDeviceGroupProperties;
 
-typedef VkResult (*PFN_vkCreateInstance)(const void*, const void*, VkInstance*);
 typedef VkResult (*PFN_vkCreateDevice)(VkPhysicalDevice, const void*, const void*, VkDevice*);
 typedef VkResult (*PFN_vkEnumeratePhysicalDevices)(VkInstance, uint32_t*, VkPhysicalDevice*);
 typedef VkResult (*PFN_vkEnumeratePhysicalDeviceGroups)(VkInstance, uint32_t*, VkPhysicalDeviceGroupProperties*);
@@ -68,8 +30,6 @@ static PFN_vkGetDeviceProcAddr nextGdpa;
 static PFN_vkEnumeratePhysicalDevices nextEnumerate;
 static PFN_vkEnumeratePhysicalDeviceGroups nextGroups, nextGroupsKHR;
 
-#define EXPORT __attribute__((visibility("default")))
-
 static int wanted(void) {
   const char* e = getenv("TETRISERVE_VK_DEVICE");
   if (!e || !*e) return -1;
@@ -77,10 +37,7 @@ static int wanted(void) {
 }
 
 static VkResult tsds_CreateInstance(const void* info, const void* alloc, VkInstance* out) {
-  VkLayerInstanceCreateInfo* link = (VkLayerInstanceCreateInfo*)((const VkBaseInStructure*)info)->pNext;
-  while (link && !(link->sType == VK_STRUCTURE_TYPE_LOADER_INSTANCE_CREATE_INFO && link->function == VK_LAYER_LINK_INFO)) {
-    link = (VkLayerInstanceCreateInfo*)link->pNext;
-  }
+  VkLayerInstanceCreateInfo* link = layerInstanceLink(info);
   if (!link) return VK_ERROR_INITIALIZATION_FAILED;
   nextGipa = link->u.pLayerInfo->pfnNextGetInstanceProcAddr;
   link->u.pLayerInfo = link->u.pLayerInfo->pNext;  // the next layer sees its own link
@@ -96,10 +53,7 @@ static VkResult tsds_CreateInstance(const void* info, const void* alloc, VkInsta
 }
 
 static VkResult tsds_CreateDevice(VkPhysicalDevice pd, const void* info, const void* alloc, VkDevice* out) {
-  VkLayerDeviceCreateInfo* link = (VkLayerDeviceCreateInfo*)((const VkBaseInStructure*)info)->pNext;
-  while (link && !(link->sType == VK_STRUCTURE_TYPE_LOADER_DEVICE_CREATE_INFO && link->function == VK_LAYER_LINK_INFO)) {
-    link = (VkLayerDeviceCreateInfo*)link->pNext;
-  }
+  VkLayerDeviceCreateInfo* link = layerDeviceLink(info);
   if (!link) return VK_ERROR_INITIALIZATION_FAILED;
   PFN_vkGetInstanceProcAddr gipa = link->u.pLayerInfo->pfnNextGetInstanceProcAddr;
   nextGdpa = link->u.pLayerInfo->pfnNextGetDeviceProcAddr;
