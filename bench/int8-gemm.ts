@@ -33,7 +33,7 @@ import {
   builtinI8Tiling, defaultI8Tiling, defaultSgTiling, I8_TILE_TABLE_ENV, int8Tiling, linearCalls, linearI8Calls, type SgAblation, type SgTiling,
 } from '../src/kernels-wgsl/matmul.js';
 import { I8_LINEAR_SPEC } from '../src/kernels-wgsl/matmul-epilogue.wgsl.js';
-import { int8TilingProblem, sgTileShape, sgTilingProblem, sgWantsVecOut, sgWorkgroupBytes } from '../src/kernels-wgsl/matmul-subgroup-matrix.wgsl.js';
+import { int8TilingProblem, sgLoopNameParts, sgTileShape, sgTilingProblem, sgWantsVecOut, sgWorkgroupBytes } from '../src/kernels-wgsl/matmul-subgroup-matrix.wgsl.js';
 import { I8_TILE_TABLE } from '../src/kernels-wgsl/matmul-i8-tile-table.js';
 import type { TableTiling, TileTable, TileTableShape } from '../src/kernels-wgsl/matmul-tile-table.js';
 import { emulateSubgroupMatrixI8 } from '../src/kernels-wgsl/matmul-emulate.js';
@@ -176,7 +176,7 @@ function nameOf(t: Omit<SgTiling, 'subgroupSize'>): string {
   if ((t.splitK ?? 1) > 1) s += ` splitK${t.splitK}`;
   // 16-byte output stores: the launcher's default (<= 8 fragments per subgroup) unless the tiling says otherwise.
   if (sgWantsVecOut(t)) s += ' vo';
-  return s;
+  return s + sgLoopNameParts(t);
 }
 
 /** Workgroup memory of an int8 tiling (bytes; the launcher's own arithmetic). */
@@ -204,6 +204,9 @@ function sweepGrid(sg: number, maxBytes: number, maxThreads: number): SgTiling[]
     // 16-byte output stores forced on for the 4x4-fragment tiles (off by default there).
     { ...builtinI8Tiling(sg, 4096, 9216), vecOut: true }, mk([2, 4, 4, 4], 96, 1, 8), { ...mk([2, 4, 4, 4], 96, 1, 8), vecOut: true },
     ...configs(big, 8), ...configs(small, 8), ...configs(big, 16), ...configs(small, 16),
+    // Main-loop forms that lost on the H200 (ninth session, docs/matmul.md), kept for other devices.
+    { ...mk([2, 4, 4, 2], 128, 1, 8), branchFree: true }, { ...mk([4, 4, 4, 2], 64, 1, 8), branchFree: true },
+    { ...mk([2, 4, 4, 2], 128, 1, 8), rollK: true }, { ...mk([2, 4, 4, 2], 128, 1, 8), prefetch: false }, { ...mk([2, 4, 4, 2], 128, 1, 8), prefetchDepth: 2 as const },
   ];
   const seen = new Set<string>();
   return all.filter((t) => {

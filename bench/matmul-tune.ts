@@ -31,7 +31,7 @@ import {
   defaultSgTiling, linear, linearCalls, linearWithTiling, TILE_TABLE_ENV, type GemmTuning, type LinearArgs, type SgAblation, type SgTiling,
 } from '../src/kernels-wgsl/matmul.js';
 import { F16_LINEAR_SPEC } from '../src/kernels-wgsl/matmul-epilogue.wgsl.js';
-import { sgTileShape, sgTilingProblem, sgWantsVecOut, sgWorkgroupBytes, subgroupMatrixMatmulWgsl } from '../src/kernels-wgsl/matmul-subgroup-matrix.wgsl.js';
+import { sgLoopNameParts, sgTileShape, sgTilingProblem, sgWantsVecOut, sgWorkgroupBytes, subgroupMatrixMatmulWgsl } from '../src/kernels-wgsl/matmul-subgroup-matrix.wgsl.js';
 import { TILE_TABLE, type TableTiling, type TileTable, type TileTableEntry, type TileTableShape } from '../src/kernels-wgsl/matmul-tile-table.js';
 import { emulateSubgroupMatrix } from '../src/kernels-wgsl/matmul-emulate.js';
 import { randomFill } from '../src/kernels-wgsl/random-fill.js';
@@ -78,7 +78,7 @@ function nameOf(t: SgTiling): string {
   if (t.vecSmem) s += ' vec';
   // 16-byte output stores: the launcher's default (<= 8 fragments per subgroup) unless the tiling says otherwise.
   if (t.vecSmem && t.staging !== 'direct' && sgWantsVecOut(t)) s += ' vo';
-  return s;
+  return s + sgLoopNameParts(t);
 }
 
 /**
@@ -143,6 +143,10 @@ function variants(ctx: GpuContext): SgTiling[] {
     mk('A', 'a64x2'), mk('E', 'a64x2'), mk('E', 'a64x1'), mk('F', 'a64x1'), mk('A', 'a128x1'), mk('G', 'a64x1'),
     mk('H', 'a64x1'), mk('E', 's32x1'), mk('F', 's32x1'), mk('B', 'a64x2'), mk('D', 's32x1'), mk('G', 's32x1'),
     mk('A', 's64x1', { pad: 16 }), mk('A', 's64x1', { groupM: 16 }), mk('A', 'a64x2', { groupM: 4 }),
+    // Main-loop forms that lost on the H200 (ninth session, docs/matmul.md "Where the GEMM loses"), kept for other
+    // devices: straight-line K loop, rolled K sub-steps, no register prefetch, prefetch two K steps ahead.
+    mk('A', 's64x1', { ...vec, branchFree: true }), mk('H', 's32x1', { ...vec, branchFree: true }), mk('A', 's64x1', { ...vec, rollK: true }),
+    mk('A', 's64x1', { ...vec, prefetch: false }), mk('A', 's64x1', { ...vec, prefetchDepth: 2 }),
   ];
   const all: SgTiling[] = [...head];
   for (const tile of Object.keys(tiles)) for (const cfg of Object.keys(cfgs)) all.push(mk(tile, cfg));

@@ -7,23 +7,22 @@
 // Usage (GPU machine): bash native/vk-pipeline-stats/build.sh && VK_LAYER_PATH=$PWD/native/vk-pipeline-stats/build
 //   VK_INSTANCE_LAYERS=VK_LAYER_TETRISERVE_pipeline_stats TETRISERVE_PIPELINE_STATS=$OUT/stats.jsonl
 //   node .bench-build/bench/pipeline-stats.js --out DIR
-import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { GpuContext } from '../src/gpu/context.js';
 import { allocTensor, type TensorView } from '../src/gpu/kernel.js';
 import { attentionFused } from '../src/kernels-wgsl/attention.js';
 import type { SubgroupMatrixTuning } from '../src/kernels-wgsl/attention-subgroup-matrix.wgsl.js';
 import { linearCalls, linearI8Calls, type SgTiling } from '../src/kernels-wgsl/matmul.js';
 import { int8RowWords } from '../src/kernels-wgsl/quantize-i8.js';
+import { driverStatsEnabled, markVariant as mark, readDriverStats } from './lib/driver-stats.js';
 
 const argv = process.argv.slice(2);
 const outDir = argv.includes('--out') ? argv[argv.indexOf('--out') + 1] : 'results/tmp/pipeline-stats';
-const statsFile = process.env.TETRISERVE_PIPELINE_STATS;
-if (!statsFile) throw new Error('pipeline-stats: run under the diagnostics layer with TETRISERVE_PIPELINE_STATS set (see the header)');
+if (!driverStatsEnabled()) throw new Error('pipeline-stats: run under the diagnostics layer with TETRISERVE_PIPELINE_STATS set (see the header)');
 mkdirSync(outDir, { recursive: true });
 
 const ctx = await GpuContext.open({ robustness: false });
 const sg = ctx.caps.subgroupMaxSize;
-const mark = (name: string) => appendFileSync(statsFile, `${JSON.stringify({ marker: name })}\n`);
 
 const A128 = { BKV: 32, kvLoad: 'staged', reduce: 'shuffle', splits: 1, vecKv: true, prefetch: true, interleave: true, vecOut: true } as const;
 const attention: [string, number, SubgroupMatrixTuning][] = [
@@ -71,22 +70,7 @@ try {
   ctx.destroy();
 }
 
-// Join: each marker names the pipelines written after it (the variant's kernel; none if it was cached).
-interface Line { marker?: string; pipeline?: string; label?: string; error?: string; workgroupSize?: number[]; spirvBytes?: number; executables?: { name: string; subgroupSize: number; statistics: Record<string, number | boolean>; internalRepresentations: { name: string; bytes: number; text: string | null }[] }[] }
-const lines: Line[] = readFileSync(statsFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
-const rows: { variant: string; workgroupSize?: number[]; spirvBytes?: number; statistics: Record<string, number | boolean>; representations: string[] }[] = [];
-let current: string | null = null;
-for (const l of lines) {
-  if (l.error) console.log(`layer: ${l.error}`);
-  if (l.marker) current = l.marker;
-  else if (l.executables && current) {
-    rows.push({
-      variant: current, workgroupSize: l.workgroupSize, spirvBytes: l.spirvBytes,
-      statistics: Object.assign({}, ...l.executables.map((e) => e.statistics)),
-      representations: l.executables.flatMap((e) => e.internalRepresentations.map((r) => `${r.name} (${r.bytes} bytes)`)),
-    });
-  }
-}
+const rows = readDriverStats();
 const keys = [...new Set(rows.flatMap((r) => Object.keys(r.statistics)))];
 const md = [
   `# Pipeline statistics (${ctx.caps.adapterName}, ${new Date().toISOString()}, VK_KHR_pipeline_executable_properties)`, '',

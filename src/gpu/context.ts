@@ -76,7 +76,9 @@ const INSTANCES: GPU[] = [];
 /** Creates a Dawn instance (held for the process's life, see INSTANCES). */
 export function createDawnInstance(extraToggles: string[] = [], adapterName?: string): GPU {
   if (!process.env.XDG_RUNTIME_DIR) process.env.XDG_RUNTIME_DIR = '/tmp'; // silences a Vulkan loader error
-  const flags = [`enable-dawn-features=${[...BASE_TOGGLES, ...extraToggles].join(',')}`];
+  // Dawn quantizes timestamp queries to 65.536 µs by default (a browser's timing-attack defence): every pass time
+  // was a multiple of 2^16 ns, a few percent of a millisecond-long kernel. Turned off for exact GPU times.
+  const flags = [`enable-dawn-features=${[...BASE_TOGGLES, ...extraToggles].join(',')}`, 'disable-dawn-features=timestamp_quantization'];
   if (adapterName) flags.push(`adapter=${adapterName}`);
   const instance = quietDawnStderr(() => create(flags)) as unknown as GPU;
   INSTANCES.push(instance);

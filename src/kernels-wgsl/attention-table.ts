@@ -48,7 +48,10 @@ export interface AttentionTable {
  * shuffle veckv prefetch interleave vecout` at 4608 / 16896 tokens (185.2 / 200.1 TFLOP/s), the same split-KV in 3
  * at 1536 (142.6: 288 workgroups of 128 rows are 2.2 waves of the H200's 132 one-per-SM slots; split, 864 shorter
  * ones), D=64 4 subgroups (121.9 at 4429; the previous 8-subgroup row 106.7 with vecOut). Every variant passed the
- * sweep's float64 checks and the small-shape checks.
+ * sweep's float64 checks and the small-shape checks. D=64 rows per length class from the ninth session's split-KV
+ * measurement (2026-12-01 03:00 UTC, bench/results/h200-2026-12-01-session9-attention-d64, bench/attention-waves.ts,
+ * float64-checked, two runs each): split in 2 at SD3 1024²'s 4429 tokens (125.8 against 122.0 unsplit), unsplit at
+ * 1357 (118.6; split 2 / 3: 107.4 / 101.8) and at 16717 (134.4; split 2 the same).
  */
 export const ATTENTION_TABLE: AttentionTable = {
   "version": 1,
@@ -69,14 +72,46 @@ export const ATTENTION_TABLE: AttentionTable = {
             "BKV": 32,
             "kvLoad": "staged",
             "reduce": "shuffle",
-            "splits": 1,
+            "splits": 2,
             "vecKv": true,
             "prefetch": true,
             "vecOut": true
           },
           "S": 4429,
-          "tflops": 121.9,
+          "tflops": 125.8,
           "defaultTflops": 71.6
+        },
+        {
+          "D": 64,
+          "lengthClass": "short",
+          "tiles": {
+            "NSG": 4,
+            "BKV": 32,
+            "kvLoad": "staged",
+            "reduce": "shuffle",
+            "splits": 1,
+            "vecKv": true,
+            "prefetch": true,
+            "vecOut": true
+          },
+          "S": 1357,
+          "tflops": 118.6
+        },
+        {
+          "D": 64,
+          "lengthClass": "long",
+          "tiles": {
+            "NSG": 4,
+            "BKV": 32,
+            "kvLoad": "staged",
+            "reduce": "shuffle",
+            "splits": 1,
+            "vecKv": true,
+            "prefetch": true,
+            "vecOut": true
+          },
+          "S": 16717,
+          "tflops": 134.4
         },
         {
           "D": 128,

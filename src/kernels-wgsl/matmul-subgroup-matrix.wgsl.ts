@@ -70,6 +70,37 @@ export interface SgTiling {
    * the stores save).
    */
   vecOut?: boolean;
+  /**
+   * Staged paths: issue the next K step's global loads into registers while this one is multiplied (register double
+   * buffering; default true). false: each K step is loaded and stored right before its MMAs (needs stages 1), so no
+   * tile is held in registers across the MMAs: meant to free registers so that a second workgroup shares the SM
+   * (65536 registers: two 256-invocation workgroups need <= 128 each). H200 (docs/matmul.md, "Where the GEMM loses"):
+   * 209 registers alone, 137 with rollK; slower than prefetch either way.
+   */
+  prefetch?: boolean;
+  /**
+   * Staged paths with prefetch: how many K steps ahead the global loads are issued (register sets of the next tiles;
+   * default 1). 2: the loads of step kt + 2 are issued while step kt is multiplied and step kt + 1 waits in the other
+   * register set, so every load has two K steps to arrive (twice the bytes in flight per SM, for 4 * (chunks per
+   * invocation) more registers). Needs stages 1; the main loop is unrolled by 2 so each register set is named statically.
+   * H200: 222 registers, 0.35-1.0x the speed of depth 1 (the driver sinks the loads to their stores anyway).
+   */
+  prefetchDepth?: 1 | 2;
+  /**
+   * Staged paths with vec4 global bindings: every global load of the staging is an unconditional read at a clamped
+   * index, masked with select (instead of a load inside bounds branches), and the next K step's loads and stores run
+   * without the `hasNext` branch (past the last step they read index 0 and store zeros that nobody reads), so the K
+   * loop body is straight-line code between its barriers. Default false. H200: the driver then keeps the loads in
+   * flight across the MMAs (with branches it sinks them to their stores), at 255 registers and 0.76-0.83x the speed.
+   */
+  branchFree?: boolean;
+  /**
+   * Emit the bk / fragK sub-steps of a K step as a loop whose trip count the compiler cannot fold (min(bk / fragK, K):
+   * the sub-steps past K only multiply zero-filled tiles), instead of unrolled code. Unrolled, the driver hoists every
+   * sub-step's fragment loads ahead of the MMAs (4 sub-steps x 6 fragments x 4 registers at 4x2 fragments, bk 64);
+   * rolled, only one sub-step's fragments are live. Default false. H200: 188 registers (from 195), 0.81-0.87x the speed.
+   */
+  rollK?: boolean;
 }
 
 /**
@@ -112,6 +143,10 @@ export interface SgOptions {
 
 /** One fragment load's operands: pointer, offset and stride (WGSL, in halves), and whether it is column-major. */
 type Frag = [ptr: string, offset: string, colMajor: boolean, stride: string];
+/** A K sub-step index: a constant (unrolled code) or the WGSL loop variable (SgTiling.rollK). */
+type SubStep = number | 'kk';
+/** `base + kk * unit` as WGSL: one folded constant for an unrolled sub-step. */
+const subStepOffset = (base: number, kk: SubStep, unit: number) => (typeof kk === 'number' ? `${base + kk * unit}u` : `${base}u + kk * ${unit}u`);
 
 export function sgTileShape(t: SgTiling): { BM: number; BN: number; threads: number } {
   return { BM: t.sgM * t.fragM * 16, BN: t.sgN * t.fragN * 16, threads: t.sgM * t.sgN * t.subgroupSize };
@@ -138,6 +173,14 @@ export function sgWantsVecOut(t: Pick<SgTiling, 'vecOut' | 'fragM' | 'fragN'>): 
   return t.vecOut ?? t.fragM * t.fragN <= 8;
 }
 
+/**
+ * The main-loop options of a tiling (prefetch, prefetchDepth, rollK, branchFree) as a variant-name suffix for the
+ * tuners ('' for the default loop): ' nopf', ' pf2', ' rollK', ' bf'.
+ */
+export function sgLoopNameParts(t: Pick<SgTiling, 'prefetch' | 'prefetchDepth' | 'rollK' | 'branchFree'>): string {
+  return `${t.prefetch === false ? ' nopf' : ''}${(t.prefetchDepth ?? 1) > 1 ? ` pf${t.prefetchDepth}` : ''}${t.rollK ? ' rollK' : ''}${t.branchFree ? ' bf' : ''}`;
+}
+
 /** Why this tiling cannot be generated (null when it can): every tuner/table entry goes through it. */
 export function sgTilingProblem(t: SgTiling): string | null {
   const ints = ['sgM', 'sgN', 'fragM', 'fragN', 'bk', 'groupM', 'subgroupSize'] as const;
@@ -149,6 +192,14 @@ export function sgTilingProblem(t: SgTiling): string | null {
   if (!Number.isInteger(pad) || pad < 0 || pad % 8 !== 0) return `pad=${pad} must be a non-negative multiple of 8 halves`;
   const sk = t.splitK ?? 1;
   if (!Number.isInteger(sk) || sk < 1) return `splitK=${sk} must be a positive integer`;
+  const depth = t.prefetchDepth ?? 1;
+  if (depth !== 1 && depth !== 2) return `prefetchDepth=${depth} must be 1 or 2`;
+  if (depth === 2 && (t.prefetch === false || t.staging === 'direct' || t.stages !== 1)) {
+    return `prefetchDepth=2 keeps two register sets in front of the single workgroup-memory stage: needs prefetch, staging 'staged' or 'stageA' and stages 1 (got prefetch ${t.prefetch ?? true}, ${t.staging}, stages ${t.stages ?? 2})`;
+  }
+  if (t.prefetch === false && (t.staging === 'direct' || t.stages !== 1)) {
+    return `prefetch=false loads each K step into the single workgroup-memory stage: needs staging 'staged' or 'stageA' with stages 1 (got ${t.staging}, stages ${t.stages ?? 2})`;
+  }
   return null;
 }
 
@@ -185,7 +236,7 @@ export function subgroupMatrixMatmulWgsl(spec: GemmSpec, t: SgTiling, opts: SgOp
   if (problem) throw new Error(`subgroup-matrix matmul: ${problem}`);
   if (t.staging === 'direct' && (spec.vecA || spec.vecB)) throw new Error('direct loads need f16 (not vec4) bindings');
   if (t.staging === 'stageA' && spec.vecB) throw new Error("stageA loads B fragments from storage: B needs an f16 (not vec4) binding");
-  if (opts.ablate && (t.staging === 'direct' || bLoader)) throw new Error('ablations are for the staged paths without a B loader');
+  if (opts.ablate && (t.staging === 'direct' || bLoader || t.prefetch === false || (t.prefetchDepth ?? 1) > 1)) throw new Error('ablations are for the staged paths with prefetch and without a B loader');
   if (bLoader && (t.staging !== 'staged' || spec.bLayout !== 'nk')) {
     throw new Error(`a B loader replaces the staged [N, K] B copy: needs staging 'staged' and bLayout 'nk' (got ${t.staging}, ${spec.bLayout})`);
   }
@@ -203,12 +254,23 @@ export function subgroupMatrixMatmulWgsl(spec: GemmSpec, t: SgTiling, opts: SgOp
 
   const ablate = opts.ablate;
   const accDecl: string[] = [];
-  const fragLoads = (loadA: (i: number, kk: number) => Frag, loadB: (j: number, kk: number) => Frag, kk: number) => [
+  const fragLoads = (loadA: (i: number, kk: SubStep) => Frag, loadB: (j: number, kk: SubStep) => Frag, kk: SubStep) => [
     ...Array.from({ length: FM }, (_, i) => `var fa${i} = ${sgLoad(LEFT_T, ...loadA(i, kk), opts.syntax)};`),
     ...Array.from({ length: FN }, (_, j) => `var fb${j} = ${sgLoad(RIGHT_T, ...loadB(j, kk), opts.syntax)};`),
   ];
-  const mmaLines = (loadA: (i: number, kk: number) => Frag, loadB: (j: number, kk: number) => Frag) => {
+  const mmaLines = (loadA: (i: number, kk: SubStep) => Frag, loadB: (j: number, kk: SubStep) => Frag) => {
     const out: string[] = [];
+    if (t.rollK && ablate !== 'mma-only') {
+      // One sub-step's fragments live at a time. The trip count is not a compile-time constant (sub-steps past K
+      // multiply zero-filled tiles, so min(.., K) is exact) and the driver cannot unroll and hoist the loads.
+      out.push(`for (var kk = 0u; kk < min(${t.bk / FK}u, P.K); kk++) {`);
+      out.push(...fragLoads(loadA, loadB, 'kk').map((l) => `  ${l}`));
+      for (let i = 0; i < FM; i++) {
+        for (let j = 0; j < FN; j++) out.push(`  acc${i}_${j} = subgroupMatrixMultiplyAccumulate(fa${i}, fb${j}, acc${i}_${j});`);
+      }
+      out.push('}');
+      return out.join('\n');
+    }
     for (let kk = 0; kk < t.bk / FK; kk++) {
       out.push('{');
       // mma-only: the fragments were loaded once before the loop (hoisted), only the MMAs stay.
@@ -242,10 +304,10 @@ workgroupBarrier();`);
   let mainLoop = '';
   let cBaseExpr = 'sg * 256u'; // this subgroup's epilogue scratch (Cs, or AB with vecSmem)
   if (t.staging === 'direct') {
-    const loadA = (i: number, kk: number): Frag => ['&A', `aBase + (rowBase + ${i * 16}u) * P.K + k0 + ${kk * 16}u`, false, 'P.K'];
+    const loadA = (i: number, kk: SubStep): Frag => ['&A', `aBase + (rowBase + ${i * 16}u) * P.K + k0 + ${subStepOffset(0, kk, 16)}`, false, 'P.K'];
     const loadB = spec.bLayout === 'nk'
-      ? (j: number, kk: number): Frag => ['&B', `bBase + (colBase + ${j * 16}u) * P.K + k0 + ${kk * 16}u`, true, 'P.K']
-      : (j: number, kk: number): Frag => ['&B', `bBase + (k0 + ${kk * 16}u) * P.N + colBase + ${j * 16}u`, false, 'P.N'];
+      ? (j: number, kk: SubStep): Frag => ['&B', `bBase + (colBase + ${j * 16}u) * P.K + k0 + ${subStepOffset(0, kk, 16)}`, true, 'P.K']
+      : (j: number, kk: SubStep): Frag => ['&B', `bBase + (k0 + ${subStepOffset(0, kk, 16)}) * P.N + colBase + ${j * 16}u`, false, 'P.N'];
     mainLoop = `for (var k0 = kBegin; k0 < kEnd; k0 += ${t.bk}u) {
 ${ind(mmaLines(loadA, loadB), 2)}
 }`;
@@ -317,7 +379,24 @@ ${ind(mmaLines(loadA, loadB), 2)}
       for (let j = 0; j < 8; j++) hs.push(`  var h${j} = 0.0h; if (${cond(j)}) { h${j} = ${arr}[${index(j)}]; }`);
       return `{\n${hs.join('\n')}\n  ${reg} = vec4<u32>(bitcast<u32>(vec2<f16>(h0, h1)), bitcast<u32>(vec2<f16>(h2, h3)), bitcast<u32>(vec2<f16>(h4, h5)), bitcast<u32>(vec2<f16>(h6, h7)));\n}`;
     };
+    // branchFree: one select-masked read at a clamped index per chunk; `c < chunks` only where a thread's last chunk
+    // can pass the end (chunks not a multiple of the workgroup size).
+    const bf = !!t.branchFree && !bLoader;
+    const masked = (reg: string, l: number, chunks: number, cond: string, arr: string, index: string) => {
+      const ok = [...((l + 1) * threads > chunks ? [`c < ${chunks}u`] : []), cond].join(' && ');
+      return `let ok = ${ok};
+  ${reg} = select(vec4<u32>(0u), ${arr}[select(0u, ${index}, ok)], ok);`;
+    };
     for (let l = 0; l < perA; l++) {
+      if (bf && spec.vecA) {
+        fetch.push(`{
+  let c = li + ${l * threads}u;
+  let gr = m0 + c / ${cprA}u;
+  let gk = k0 + (c % ${cprA}u) * ${E}u;
+  ${masked(`ra${l}`, l, chunksA, 'gr < P.M && gk < kEnd', 'A', `(aBase + gr * P.K + gk) / ${E}u`)}
+}`);
+        continue;
+      }
       const inner = spec.vecA
         ? `if (gr < P.M && gk < kEnd) { ra${l} = A[(aBase + gr * P.K + gk) / ${E}u]; }`
         : `if (gr < P.M) ${gather8(`ra${l}`, (j) => `gk + ${j}u < kEnd`, (j) => `aBase + gr * P.K + gk + ${j}u`, 'A')}`;
@@ -347,6 +426,17 @@ ${ind(inner, 4)}
           ? `if (gk < kEnd && gn < P.N) { rb${l} = B[(bBase + gk * P.N + gn) / 8u]; }`
           : `if (gk < kEnd) ${gather8(`rb${l}`, (j) => `gn + ${j}u < P.N`, (j) => `bBase + gk * P.N + gn + ${j}u`, 'B')}`;
       }
+      if (bf && spec.vecB) {
+        const [cond, index] = spec.bLayout === 'nk'
+          ? ['gn < P.N && gk < kEnd', `(bBase + gn * P.K + gk) / ${E}u`]
+          : ['gk < kEnd && gn < P.N', '(bBase + gk * P.N + gn) / 8u'];
+        fetch.push(`{
+  let c = li + ${l * threads}u;
+  ${coords}
+  ${masked(`rb${l}`, l, chunksB, cond, 'B', index)}
+}`);
+        continue;
+      }
       fetch.push(`{
   let c = li + ${l * threads}u;
   ${coords}
@@ -359,9 +449,9 @@ ${ind(inner, 4)}
     // Registers -> workgroup memory stage `st`. Each thread writes 8 consecutive halves at a 16-byte aligned
     // address (row pitch is a multiple of 8 halves): one 16-byte store into AB (vecSmem), or eight scalar f16 stores,
     // which NVIDIA's compiler does not merge (H200, 2026-11-30).
-    const put = (arr: string, reg: string, c: string, cpr: number, chunks: number, ld: number, stage: number) => vecSmem ? `{
+    const put = (arr: string, reg: string, c: string, cpr: number, chunks: number, ld: number, stage: number, always = false) => vecSmem ? `{
   let c = ${c};
-  if (c < ${chunks}u) { AB[${arr === 'Bs' ? bBaseOff : ''}st * ${stage / E}u + (c / ${cpr}u) * ${ld / E}u + c % ${cpr}u] = ${reg}; }
+  ${always ? '' : `if (c < ${chunks}u) `}{ AB[${arr === 'Bs' ? bBaseOff : ''}st * ${stage / E}u + (c / ${cpr}u) * ${ld / E}u + c % ${cpr}u] = ${reg}; }
 }` : `{
   let c = ${c};
   if (c < ${chunks}u) {
@@ -373,20 +463,22 @@ ${ind(inner, 4)}
   }
 }`;
     const store: string[] = [];
-    for (let l = 0; l < perA; l++) store.push(put('As', `ra${l}`, `li + ${l * threads}u`, cprA, chunksA, LDA, A_STAGE));
-    for (let l = 0; l < perB; l++) store.push(put('Bs', `rb${l}`, `li + ${l * threads}u`, cprB, chunksB, LDB, B_STAGE));
+    // branchFree: no chunk bound where every thread's chunk l is inside (local_invocation_index < threads).
+    const inside = (l: number, chunks: number) => bf && (l + 1) * threads <= chunks;
+    for (let l = 0; l < perA; l++) store.push(put('As', `ra${l}`, `li + ${l * threads}u`, cprA, chunksA, LDA, A_STAGE, inside(l, chunksA)));
+    for (let l = 0; l < perB; l++) store.push(put('Bs', `rb${l}`, `li + ${l * threads}u`, cprB, chunksB, LDB, B_STAGE, inside(l, chunksB)));
 
-    const loadA = (i: number, kk: number): Frag => [`&${aArr}`, `aOff + ${(i * 16 * LDA + kk * FK) / U}u`, false, `${LDA / U}u`];
-    let loadB: (j: number, kk: number) => Frag;
+    const loadA = (i: number, kk: SubStep): Frag => [`&${aArr}`, `aOff + ${subStepOffset((i * 16 * LDA) / U, kk, FK / U)}`, false, `${LDA / U}u`];
+    let loadB: (j: number, kk: SubStep) => Frag;
     if (stageB) {
       loadB = spec.bLayout === 'nk'
-        ? (j, kk) => [`&${bArr}`, `bOff + ${(j * 16 * LDB + kk * FK) / U}u`, true, `${LDB / U}u`]
-        : (j, kk) => [`&${bArr}`, `bOff + ${(kk * 16 * LDB + j * 16) / U}u`, false, `${LDB / U}u`];
+        ? (j, kk) => [`&${bArr}`, `bOff + ${subStepOffset((j * 16 * LDB) / U, kk, FK / U)}`, true, `${LDB / U}u`]
+        : (j, kk) => [`&${bArr}`, `bOff + ${subStepOffset((j * 16) / U, kk, (16 * LDB) / U)}`, false, `${LDB / U}u`];
     } else {
       // stageA: whole B tiles only (launcher), so these unguarded fragment loads stay in bounds.
       loadB = spec.bLayout === 'nk'
-        ? (j, kk) => ['&B', `bBase + (colBase + ${j * 16}u) * P.K + kc + ${kk * 16}u`, true, 'P.K']
-        : (j, kk) => ['&B', `bBase + (kc + ${kk * 16}u) * P.N + colBase + ${j * 16}u`, false, 'P.N'];
+        ? (j, kk) => ['&B', `bBase + (colBase + ${j * 16}u) * P.K + kc + ${subStepOffset(0, kk, 16)}`, true, 'P.K']
+        : (j, kk) => ['&B', `bBase + (kc + ${subStepOffset(0, kk, 16)}) * P.N + colBase + ${j * 16}u`, false, 'P.N'];
     }
     const bOffSg = spec.bLayout === 'nk' ? `sgn * ${(FN * 16 * LDB) / U}u` : `sgn * ${(FN * 16) / U}u`;
     // Ablations (timing decomposition, wrong output): see SgAblation.
@@ -401,8 +493,69 @@ ${ind(inner, 4)}
     // Without global loads A and B would drop out of the automatic bind group layout (then the bind group cannot be
     // made: the first H200 'no-global' runs aborted on it): keep them referenced in every ablation.
     const keepBindings = ablate ? '_ = A[0];\n_ = B[0];\n' : '';
-    mainLoop = `${keepBindings}${regDecl.join('\n')}
-let nk = (kEnd - kBegin + ${t.bk - 1}u) / ${t.bk}u;
+    const nkDecl = `let nk = (kEnd - kBegin + ${t.bk - 1}u) / ${t.bk}u;`;
+    // prefetch false: load, store, barrier, multiply, barrier; no tile held in registers across the MMAs.
+    if (t.prefetch === false) {
+      mainLoop = `${regDecl.join('\n')}
+${nkDecl}
+for (var kt = 0u; kt < nk; kt++) {
+  let kc = kBegin + kt * ${t.bk}u;
+  {
+    let k0 = kc;
+${ind(fetchCode, 4)}
+    let st = 0u;
+${ind(storeCode, 4)}
+  }
+  workgroupBarrier(); // the K step is staged
+  ${aOffCode('0u')}
+${stageB ? `  ${bOffCode('0u')}\n` : ''}${ind(mmaLines(loadA, loadB), 2)}
+  workgroupBarrier(); // everyone has read it before the next K step overwrites it
+}`;
+    } else if ((t.prefetchDepth ?? 1) === 2) {
+      // Two register sets (suffix s0 / s1 = K step parity): step kt's loads are issued at iteration kt - 2 into set
+      // kt % 2 and stored at iteration kt - 1, after that iteration's MMAs. Unrolled by 2 so the sets are static.
+      const inSet = (code: string, set: number) => code.replace(/\b(r[ab]\d+)\b/g, `$1s${set}`);
+      const body = (k: string, set: number) => `{
+  let kt = ${k};
+  let kc = kBegin + kt * ${t.bk}u;
+  if (kt + 2u < nk) {
+    // Step kt + 2 into this parity's registers (step kt's were stored from them last iteration).
+    let k0 = kc + ${2 * t.bk}u;
+${ind(inSet(fetchCode, set), 4)}
+  }
+  ${aOffCode('0u')}
+${stageB ? `  ${bOffCode('0u')}\n` : ''}${ind(mmaLines(loadA, loadB), 2)}
+  workgroupBarrier(); // everyone has read the stage before step kt + 1 overwrites it
+  if (kt + 1u < nk) {
+    let st = 0u;
+${ind(inSet(storeCode, 1 - set), 4)}
+  }
+  workgroupBarrier();
+}`;
+      mainLoop = `${[0, 1].flatMap((set) => regDecl.map((d) => inSet(d, set))).join('\n')}
+${nkDecl}
+{
+  let k0 = kBegin;
+${ind(inSet(fetchCode, 0), 2)}
+  let st = 0u;
+${ind(inSet(storeCode, 0), 2)}
+}
+if (1u < nk) {
+  let k0 = kBegin + ${t.bk}u;
+${ind(inSet(fetchCode, 1), 2)}
+}
+workgroupBarrier();
+for (var kp = 0u; kp < nk; kp += 2u) {
+${ind(body('kp', 0), 2)}
+  if (kp + 1u < nk) {
+${ind(body('kp + 1u', 1), 4)}
+  }
+}`;
+    }
+    // branchFree: past the last K step the loads read zeros (every guard fails) and the stores fill the idle stage.
+    const nextIf = t.branchFree ? '{' : 'if (hasNext) {';
+    if ((t.prefetchDepth ?? 1) === 2 || t.prefetch === false) { /* main loop built above */ } else mainLoop = `${keepBindings}${regDecl.join('\n')}
+${nkDecl}
 {
   let k0 = kBegin;
 ${ind(fetchCode, 2)}
@@ -413,13 +566,13 @@ workgroupBarrier();
 ${hoisted}for (var kt = 0u; kt < nk; kt++) {
   let cur = ${stages === 2 ? 'kt & 1u' : '0u'};
   let hasNext = kt + 1u < nk;
-${ablate === 'mma-only' ? '' : `  let kc = kBegin + kt * ${t.bk}u;\n`}  if (hasNext) {
+${ablate === 'mma-only' ? '' : `  let kc = kBegin + kt * ${t.bk}u;\n`}  ${nextIf}
     // Issue the next tile's global loads now; they complete while this tile is multiplied.
     let k0 = kc + ${t.bk}u;
 ${ind(fetchCode, 4)}
   }
 ${ablate === 'mma-only' ? '' : `  ${aOffCode('cur')}\n${stageB ? `  ${bOffCode('cur')}\n` : ''}`}${ind(mmaLines(loadA, loadB), 2)}
-${stages === 2 || !barrier ? '' : `  ${barrier} // single stage: everyone has finished reading it before it is overwritten\n`}  if (hasNext) {
+${stages === 2 || !barrier ? '' : `  ${barrier} // single stage: everyone has finished reading it before it is overwritten\n`}  ${nextIf}
     // Two stages: the other one was last read in iteration kt-1, finished by every thread before the last barrier.
     let st = ${stages === 2 ? '1u - cur' : '0u'};
 ${ind(storeCode, 4)}

@@ -38,6 +38,14 @@ describe('matmul (subgroup-matrix generator)', () => {
     ['vec4<u32> staging arrays, stageA', { ...GEMM, vecB: false }, { ...d, staging: 'stageA', vecSmem: true }],
     ['vec4<u32> staging arrays, K step 80', GEMM, { ...d, bk: 80, vecSmem: true }],
     ['vec4<u32> staging arrays, 128x256 tile, K step 48', GEMM, { ...d, fragN: 4, bk: 48, vecSmem: true }],
+    ['rolled K sub-steps', GEMM, { ...d, vecSmem: true, rollK: true }],
+    ['rolled K sub-steps without register prefetch', GEMM, { ...d, vecSmem: true, stages: 1, rollK: true, prefetch: false }],
+    ['no register prefetch, stageA', { ...GEMM, vecB: false }, { ...d, staging: 'stageA', vecSmem: true, stages: 1, prefetch: false }],
+    ['register prefetch two K steps ahead', GEMM, { ...d, vecSmem: true, stages: 1, prefetchDepth: 2 }],
+    ['straight-line K loop (branchFree)', GEMM, { ...d, vecSmem: true, stages: 1, branchFree: true }],
+    ['straight-line K loop, B [K, N], two stages', { ...GEMM, bLayout: 'kn' }, { ...d, bk: 32, stages: 2, vecSmem: true, branchFree: true }],
+    ['straight-line K loop, 16 subgroups (a last chunk past the end)', GEMM, { ...d, sgM: 4, sgN: 4, bk: 48, stages: 1, vecSmem: true, branchFree: true }],
+    ['register prefetch two K steps ahead, f16 arrays, stageA', { ...GEMM, vecB: false }, { ...d, staging: 'stageA', stages: 1, prefetchDepth: 2 }],
   ];
   for (const [name, spec, t] of cases) {
     it(`${name}: no compiler message`, async () => {
@@ -74,7 +82,7 @@ describe('int8 matmul (W8A8, subgroup-matrix generator)', () => {
     expect(await messages(subgroupMatrixMatmulWgsl(I8, defaultI8Tiling(32), { int8: true }))).toEqual([]);
   });
   it('small tiling, 2x2 fragments, f32 out: no message; pipeline and a bind group of bindings 0-8', async () => {
-    for (const t of [small, { ...small, fragM: 2, fragN: 2, bk: 64 }]) expect(await messages(subgroupMatrixMatmulWgsl({ ...I8, outType: 'f32' }, t, { int8: true }))).toEqual([]);
+    for (const t of [small, { ...small, fragM: 2, fragN: 2, bk: 64 }, { ...small, rollK: true, prefetch: false }, { ...small, prefetchDepth: 2 as const }, { ...small, branchFree: true }]) expect(await messages(subgroupMatrixMatmulWgsl({ ...I8, outType: 'f32' }, t, { int8: true }))).toEqual([]);
     const device = nul.device;
     device.pushErrorScope('validation');
     const module = device.createShaderModule({ code: subgroupMatrixMatmulWgsl(I8, small, { int8: true }) });

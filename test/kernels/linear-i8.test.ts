@@ -219,6 +219,16 @@ describe.skipIf(!EMULATE || !noTc)(`int8 tensor-core kernel, emulated (MATMUL_EM
   it('2x2 fragments per subgroup, gate + in-place residual', async () => runCase({ M: 70, K: 96, N: 66, outType: 'f32', gate: true, residual: 'inplace' }, tuning({ ...SMALL, fragM: 2, fragN: 2, bk: 64 })), 600_000);
   it('16-byte output stores (N % 8 == 0), bias + GELU + gate + in-place residual, f16 out', async () => runCase({ M: 37, K: 64, N: 72, outType: 'f16', bias: true, act: 'gelu_tanh', gate: true, residual: 'inplace' }, tuning({ ...SMALL })), 600_000);
   it('split-K in 2 (scaled partials, then the reduce applies bias + SiLU + residual)', async () => runCase({ M: 37, K: 96, N: 29, outType: 'f16', bias: true, act: 'silu', residual: 'separate' }, tuning({ ...SMALL, splitK: 2 })), 600_000);
+  it('straight-line K loop (branchFree), 3 K steps', async () => {
+    await runCase({ M: 37, K: 80, N: 32, outType: 'f16', bias: true, residual: 'inplace' }, tuning({ ...SMALL, branchFree: true }));
+  }, 900_000);
+  it('register prefetch two K steps ahead, 3 K steps', async () => {
+    await runCase({ M: 37, K: 80, N: 32, outType: 'f16', bias: true, residual: 'inplace' }, tuning({ ...SMALL, prefetchDepth: 2 }));
+  }, 900_000);
+  it('rolled K sub-steps without register prefetch, ragged, K shorter than a sub-step', async () => {
+    await runCase({ M: 37, K: 80, N: 32, outType: 'f16', bias: true, act: 'gelu_tanh', residual: 'inplace' }, tuning({ ...SMALL, bk: 64, rollK: true, prefetch: false }));
+    await runCase({ M: 20, K: 12, N: 29, outType: 'f32' }, tuning({ ...SMALL, bk: 64, rollK: true, prefetch: false }));
+  }, 900_000);
 });
 
 describe.skipIf(!!noTc)(`int8 tensor-core kernel on this GPU (seed ${SEED})`, () => {
@@ -226,6 +236,28 @@ describe.skipIf(!!noTc)(`int8 tensor-core kernel on this GPU (seed ${SEED})`, ()
   it('FLUX-like shape 300x3072x512, default tiling', async () => runCase({ M: 300, K: 3072, N: 512, outType: 'f16', bias: true }));
   it('small tiling, ragged', async () => runCase({ M: 37, K: 80, N: 29, outType: 'f16', bias: true, act: 'gelu_tanh' }, { tiling: SMALL }));
   it('split-K in 3, ragged last slice, gate + in-place residual', async () => runCase({ M: 37, K: 400, N: 29, outType: 'f32', gate: true, residual: 'inplace' }, { tiling: { ...SMALL, splitK: 3 } }));
+  it('straight-line K loop (branchFree), ragged, wide 16-subgroup tile', async () => {
+    const t: SgTiling = { ...SMALL, sgM: 2, sgN: 4, fragM: 4, fragN: 2, bk: 128, groupM: 8, branchFree: true };
+    for (const tiling of [t, { ...t, sgM: 4, sgN: 4, bk: 96 }]) {
+      await runCase({ M: 300, K: 300, N: 264, outType: 'f16', bias: true, act: 'gelu_tanh', gate: true, residual: 'inplace' }, { tiling });
+      await runCase({ M: 37, K: 20, N: 29, outType: 'f32', bias: true }, { tiling });
+    }
+  });
+  it('register prefetch two K steps ahead (prefetchDepth 2): 3, 4 and 1 K steps', async () => {
+    const t: SgTiling = { ...SMALL, sgM: 2, sgN: 4, fragM: 4, fragN: 2, bk: 128, groupM: 8, prefetchDepth: 2 };
+    for (const tiling of [t, { ...t, sgM: 4, sgN: 4, bk: 96 }]) {
+      await runCase({ M: 300, K: 300, N: 264, outType: 'f16', bias: true, act: 'gelu_tanh', gate: true, residual: 'inplace' }, { tiling });
+      await runCase({ M: 130, K: 512, N: 72, outType: 'f32' }, { tiling });
+      await runCase({ M: 37, K: 20, N: 29, outType: 'f32', bias: true }, { tiling });
+    }
+  });
+  it('register-lean main loops (rolled K sub-steps, no register prefetch), ragged, a K shorter than one sub-step', async () => {
+    const t: SgTiling = { ...SMALL, sgM: 2, sgN: 4, fragM: 4, fragN: 2, bk: 128, groupM: 8 };
+    for (const tiling of [{ ...t, rollK: true, prefetch: false }, { ...t, rollK: true }, { ...t, sgM: 4, sgN: 4, bk: 96, rollK: true, prefetch: false }]) {
+      await runCase({ M: 300, K: 400, N: 264, outType: 'f16', bias: true, act: 'gelu_tanh', gate: true, residual: 'inplace' }, { tiling });
+      await runCase({ M: 37, K: 20, N: 29, outType: 'f32', bias: true }, { tiling });
+    }
+  });
   it('the shape-chosen tilings: 256x128 at a wide N; a long K', async () => {
     await runCase({ M: 4100, K: 32, N: 9216, outType: 'f16', bias: true });
     await runCase({ M: 300, K: 12288, N: 64, outType: 'f16', bias: true, act: 'gelu_tanh' });

@@ -332,6 +332,56 @@ describe.skipIf(!caps.tensorCores)('linear/matmul: subgroup-matrix path', () => 
     expectElementwise(got, want, 'f16', `vecOut batched matmul seed=${SEED}`);
   });
 
+  it('register-lean main loops (rolled K sub-steps, no register prefetch): ragged shapes, K shorter than a step', async () => {
+    const sg = caps.subgroupMaxSize;
+    const t: SgTiling = { sgM: 2, sgN: 4, fragM: 4, fragN: 2, bk: 64, staging: 'staged', stages: 1, groupM: 8, subgroupSize: sg, vecSmem: true };
+    const tilings: SgTiling[] = [
+      { ...t, rollK: true, prefetch: false },
+      { ...t, rollK: true },
+      { ...t, prefetch: false },
+      { ...t, sgM: 4, sgN: 4, bk: 32, rollK: true, prefetch: false },
+      { ...t, rollK: true, stages: 2, bk: 32 },
+      { ...t, staging: 'stageA', rollK: true, prefetch: false },
+    ];
+    for (const tiling of tilings) {
+      await runLinearCase('subgroup-matrix', { M: 300, K: 200, N: 264, outType: 'f16', bias: 'f16', act: 'gelu_tanh', residual: 'inplace', tuning: { tiling } }, SEED);
+      // K = 5 (scalar gathers; one sub-step of the rolled loop), K = 24 (two sub-steps of one K step).
+      await runLinearCase('subgroup-matrix', { M: 100, K: 5, N: 75, outType: 'f32', tuning: { tiling } }, SEED);
+      await runLinearCase('subgroup-matrix', { M: 33, K: 24, N: 40, outType: 'f32', bias: 'f32', tuning: { tiling } }, SEED);
+    }
+  });
+
+  it('register prefetch two K steps ahead (prefetchDepth 2): odd and even K-step counts, one K step', async () => {
+    const sg = caps.subgroupMaxSize;
+    const t: SgTiling = { sgM: 2, sgN: 4, fragM: 4, fragN: 2, bk: 64, staging: 'staged', stages: 1, groupM: 8, subgroupSize: sg, vecSmem: true, prefetchDepth: 2 };
+    for (const tiling of [t, { ...t, sgM: 4, sgN: 4, bk: 32 }, { ...t, staging: 'stageA' as const }, { ...t, vecSmem: false }]) {
+      // 3 K steps (the unrolled pair's second half skipped once), 4, 2, 1.
+      await runLinearCase('subgroup-matrix', { M: 300, K: 136, N: 264, outType: 'f16', bias: 'f16', act: 'gelu_tanh', residual: 'inplace', tuning: { tiling } }, SEED);
+      await runLinearCase('subgroup-matrix', { M: 130, K: 256, N: 128, outType: 'f32', tuning: { tiling } }, SEED);
+      await runLinearCase('subgroup-matrix', { M: 33, K: 72, N: 40, outType: 'f32', bias: 'f32', tuning: { tiling } }, SEED);
+      await runLinearCase('subgroup-matrix', { M: 100, K: 5, N: 75, outType: 'f16', tuning: { tiling } }, SEED);
+    }
+  });
+
+  it('straight-line K loop (branchFree: clamped select-masked loads, no hasNext branch): ragged shapes, both B layouts', async () => {
+    const sg = caps.subgroupMaxSize;
+    const t: SgTiling = { sgM: 2, sgN: 4, fragM: 4, fragN: 2, bk: 64, staging: 'staged', stages: 1, groupM: 8, subgroupSize: sg, vecSmem: true, branchFree: true };
+    // 256x128 at K step 48: B's 768 chunks are 1.5 per invocation (a bounded last chunk); 2 stages; stageA.
+    for (const tiling of [t, { ...t, sgM: 4, sgN: 4, bk: 48 }, { ...t, bk: 32, stages: 2 as const }, { ...t, staging: 'stageA' as const }]) {
+      await runLinearCase('subgroup-matrix', { M: 300, K: 136, N: 264, outType: 'f16', bias: 'f16', act: 'gelu_tanh', residual: 'inplace', tuning: { tiling } }, SEED);
+      await runLinearCase('subgroup-matrix', { M: 33, K: 72, N: 40, outType: 'f32', bias: 'f32', tuning: { tiling } }, SEED);
+      await runLinearCase('subgroup-matrix', { M: 100, K: 5, N: 75, outType: 'f16', tuning: { tiling } }, SEED);
+    }
+    const rand = rng(SEED);
+    const [batch, M, K, N] = [2, 37, 72, 40];
+    const a = randn(rand, batch * M * K, 1);
+    const b = randn(rand, batch * K * N, 1 / Math.sqrt(K));
+    const out = poisonedTensor(ctx, [batch, M, N], 'f32');
+    await runCalls(ctx, [await matmulWithTiling(ctx, { a: uploadTensor(ctx, a, [batch, M, K], 'f16'), b: uploadTensor(ctx, b, [batch, K, N], 'f16'), out }, { tiling: t })]);
+    const want = reference({ batch, M, N, K, a, b, bLayout: 'kn', bBatched: true, alpha: 1 });
+    expectClose(await readTensor(ctx, out), want, bound('f32'), `branchFree batched matmul [K, N] seed=${SEED}`);
+  });
+
   it('split-K (GEMM into an f32 workspace + reduce with the epilogue) matches the reference', async () => {
     const sg = caps.subgroupMaxSize;
     const t: SgTiling = { sgM: 2, sgN: 4, fragM: 4, fragN: 2, bk: 32, staging: 'staged', stages: 2, groupM: 8, subgroupSize: sg, splitK: 3 };
@@ -389,6 +439,14 @@ describe.skipIf(!EMULATE)('linear/matmul: subgroup-matrix kernel logic, emulated
     const multi: SgTiling = { sgM: 2, sgN: 1, fragM: 2, fragN: 2, bk: 32, staging: 'staged', groupM: 2, subgroupSize: 8, vecSmem: true };
     await runLinearCase('subgroup-matrix', { M: 75, K: 72, N: 45, outType: 'f16', bias: 'f16', act: 'gelu_tanh', residual: 'inplace', tuning: { tiling: multi, transform: emulate } }, SEED);
     await runLinearCase('subgroup-matrix', { M: 40, K: 19, N: 53, outType: 'f32', tuning: { tiling: { ...multi, stages: 1, pad: 16 }, transform: emulate } }, SEED);
+    // Register-lean loops: rolled K sub-steps without register prefetch; K = 1 runs one sub-step of the rolled loop.
+    await runLinearCase('subgroup-matrix', { M: 75, K: 72, N: 48, outType: 'f16', bias: 'f16', act: 'gelu_tanh', residual: 'inplace', tuning: { tiling: { ...multi, stages: 1, rollK: true, prefetch: false }, transform: emulate } }, SEED);
+    await runLinearCase('subgroup-matrix', { M: 40, K: 1, N: 53, outType: 'f32', tuning: { tiling: { ...multi, stages: 1, rollK: true, prefetch: false }, transform: emulate } }, SEED);
+    await runLinearCase('subgroup-matrix', { M: 40, K: 72, N: 45, outType: 'f32', tuning: { tiling: { ...multi, rollK: true }, transform: emulate } }, SEED);
+    // Straight-line K loop: select-masked loads at clamped indices, no hasNext branch; K = 19 and 72 (ragged last step).
+    for (const K of [72, 19]) await runLinearCase('subgroup-matrix', { M: 75, K, N: 48, outType: 'f16', bias: 'f16', act: 'gelu_tanh', residual: 'inplace', tuning: { tiling: { ...multi, stages: 1, branchFree: true }, transform: emulate } }, SEED);
+    // Register prefetch two K steps ahead: 3 K steps (odd), 2, 1.
+    for (const K of [72, 40, 19]) await runLinearCase('subgroup-matrix', { M: 40, K, N: 45, outType: 'f16', bias: 'f16', residual: 'inplace', tuning: { tiling: { ...multi, stages: 1, prefetchDepth: 2 }, transform: emulate } }, SEED);
     // A staging array smaller than a subgroup's fragments: the epilogue takes 4 passes of one fragment each.
     const passes: SgTiling = { sgM: 1, sgN: 2, fragM: 2, fragN: 2, bk: 16, staging: 'staged', stages: 1, pad: 0, groupM: 2, subgroupSize: 8, vecSmem: true };
     await runLinearCase('subgroup-matrix', { M: 45, K: 40, N: 70, outType: 'f16', bias: 'f16', residual: 'inplace', tuning: { tiling: passes, transform: emulate } }, SEED);
