@@ -146,7 +146,7 @@ function variants(ctx: GpuContext): SgTiling[] {
     // Main-loop forms that lost on the H200 (ninth session, docs/matmul.md "Where the GEMM loses"), kept for other
     // devices: straight-line K loop, rolled K sub-steps, no register prefetch, prefetch two K steps ahead.
     mk('A', 's64x1', { ...vec, branchFree: true }), mk('H', 's32x1', { ...vec, branchFree: true }), mk('A', 's64x1', { ...vec, rollK: true }),
-    mk('A', 's64x1', { ...vec, prefetch: false }), mk('A', 's64x1', { ...vec, prefetchDepth: 2 }),
+    mk('A', 's64x1', { ...vec, prefetch: false }), mk('A', 's64x1', { ...vec, prefetchDepth: 2 }), mk('A', 's64x1', { ...vec, rollK: true, rollKStep: 2 }),
   ];
   const all: SgTiling[] = [...head];
   for (const tile of Object.keys(tiles)) for (const cfg of Object.keys(cfgs)) all.push(mk(tile, cfg));

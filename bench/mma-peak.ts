@@ -3,8 +3,9 @@
 // independent MMAs (the GEMM kernel's inner loop with its loads taken out). Swept over the fragment config (f16
 // 16x16x16 and 16x8x16, int8 16x16x32 and 16x8x32: what the H200 lists), the accumulators per subgroup and the
 // subgroups per workgroup (warps per SM). Under the diagnostics layer (see bench/pipeline-stats.ts) the registers
-// per invocation are joined from the driver. Output is not checked (operands are whatever workgroup memory holds);
-// it is stored so that no MMA can be dropped.
+// per invocation are joined from the driver. The modes below add the GEMM's other parts one at a time (fragment loads,
+// barriers, staging stores, global loads), to see what each costs. Output is not checked (operands are hashed finite
+// values in workgroup memory); it is stored so that no MMA can be dropped.
 //
 // Usage (GPU machine; compile with the bench tsc line of docs/attention.md): node .bench-build/bench/mma-peak.js [--out dir]
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -36,10 +37,9 @@ mkdirSync(outDir, { recursive: true });
 // before the stores (latency exposed), for comparison.
 type Mode = 'reg' | 'smem' | 'barrier' | 'staged' | 'global' | 'global-late';
 function wgsl(c: Config, fragM: number, fragN: number, nsg: number, mode: Mode, SG: number, syntax?: SubgroupMatrixSyntax): string {
-  // Every fragment is read from one 32 KiB workgroup array of vec4<u32> (16 bytes per element): rows of the left and
-  // columns of the right operand are 32 bytes apart (16 halves / 32 int8), accumulator rows cols * 4 bytes.
-  // 'smem': the fragments are loaded from workgroup memory in every round instead (the GEMM's rows: 9 vec4 apart, one of 4
-  // K sub-steps 2 vec4 further per round), so the rate includes the fragment loads but no staging and no barrier.
+  // Every fragment is read from one 32 KiB workgroup array of vec4<u32> (16 bytes per element). 'reg': once, before the
+  // loop; rows of the left and columns of the right operand 32 bytes apart (16 halves / 32 int8). Other modes: in
+  // every round, at the GEMM's row pitch (9 vec4) and a K offset that walks 32 positions. Accumulator rows: cols * 4 bytes.
   const sm = mode !== 'reg';
   const lOff = (i: number) => (sm ? `${i * 16 * 9}u + ((it * 2u) & 63u)` : `${i * 32}u`);
   const rOff = (j: number) => (sm ? `${576 + j * c.cols * 9}u + ((it * 2u) & 63u)` : `${128 + j * 32}u`);

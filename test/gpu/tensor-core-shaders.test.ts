@@ -43,6 +43,7 @@ describe('matmul (subgroup-matrix generator)', () => {
     ['no register prefetch, stageA', { ...GEMM, vecB: false }, { ...d, staging: 'stageA', vecSmem: true, stages: 1, prefetch: false }],
     ['register prefetch two K steps ahead', GEMM, { ...d, vecSmem: true, stages: 1, prefetchDepth: 2 }],
     ['straight-line K loop (branchFree)', GEMM, { ...d, vecSmem: true, stages: 1, branchFree: true }],
+    ['straight-line K loop, two sub-steps per rolled iteration', GEMM, { ...d, vecSmem: true, stages: 1, branchFree: true, rollK: true, rollKStep: 2 }],
     ['straight-line K loop, B [K, N], two stages', { ...GEMM, bLayout: 'kn' }, { ...d, bk: 32, stages: 2, vecSmem: true, branchFree: true }],
     ['straight-line K loop, 16 subgroups (a last chunk past the end)', GEMM, { ...d, sgM: 4, sgN: 4, bk: 48, stages: 1, vecSmem: true, branchFree: true }],
     ['register prefetch two K steps ahead, f16 arrays, stageA', { ...GEMM, vecB: false }, { ...d, staging: 'stageA', stages: 1, prefetchDepth: 2 }],

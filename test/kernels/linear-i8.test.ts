@@ -253,7 +253,7 @@ describe.skipIf(!!noTc)(`int8 tensor-core kernel on this GPU (seed ${SEED})`, ()
   });
   it('register-lean main loops (rolled K sub-steps, no register prefetch), ragged, a K shorter than one sub-step', async () => {
     const t: SgTiling = { ...SMALL, sgM: 2, sgN: 4, fragM: 4, fragN: 2, bk: 128, groupM: 8 };
-    for (const tiling of [{ ...t, rollK: true, prefetch: false }, { ...t, rollK: true }, { ...t, sgM: 4, sgN: 4, bk: 96, rollK: true, prefetch: false }]) {
+    for (const tiling of [{ ...t, rollK: true, prefetch: false }, { ...t, rollK: true }, { ...t, sgM: 4, sgN: 4, bk: 96, rollK: true, prefetch: false }, { ...t, rollK: true, rollKStep: 2 as const, branchFree: true }]) {
       await runCase({ M: 300, K: 400, N: 264, outType: 'f16', bias: true, act: 'gelu_tanh', gate: true, residual: 'inplace' }, { tiling });
       await runCase({ M: 37, K: 20, N: 29, outType: 'f32', bias: true }, { tiling });
     }

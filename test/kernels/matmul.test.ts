@@ -342,6 +342,8 @@ describe.skipIf(!caps.tensorCores)('linear/matmul: subgroup-matrix path', () => 
       { ...t, sgM: 4, sgN: 4, bk: 32, rollK: true, prefetch: false },
       { ...t, rollK: true, stages: 2, bk: 32 },
       { ...t, staging: 'stageA', rollK: true, prefetch: false },
+      // Two sub-steps per rolled iteration, with the straight-line loop.
+      { ...t, rollK: true, rollKStep: 2, branchFree: true },
     ];
     for (const tiling of tilings) {
       await runLinearCase('subgroup-matrix', { M: 300, K: 200, N: 264, outType: 'f16', bias: 'f16', act: 'gelu_tanh', residual: 'inplace', tuning: { tiling } }, SEED);
@@ -443,6 +445,7 @@ describe.skipIf(!EMULATE)('linear/matmul: subgroup-matrix kernel logic, emulated
     await runLinearCase('subgroup-matrix', { M: 75, K: 72, N: 48, outType: 'f16', bias: 'f16', act: 'gelu_tanh', residual: 'inplace', tuning: { tiling: { ...multi, stages: 1, rollK: true, prefetch: false }, transform: emulate } }, SEED);
     await runLinearCase('subgroup-matrix', { M: 40, K: 1, N: 53, outType: 'f32', tuning: { tiling: { ...multi, stages: 1, rollK: true, prefetch: false }, transform: emulate } }, SEED);
     await runLinearCase('subgroup-matrix', { M: 40, K: 72, N: 45, outType: 'f32', tuning: { tiling: { ...multi, rollK: true }, transform: emulate } }, SEED);
+    await runLinearCase('subgroup-matrix', { M: 40, K: 72, N: 45, outType: 'f32', tuning: { tiling: { ...multi, stages: 1, rollK: true, rollKStep: 2, branchFree: true }, transform: emulate } }, SEED);
     // Straight-line K loop: select-masked loads at clamped indices, no hasNext branch; K = 19 and 72 (ragged last step).
     for (const K of [72, 19]) await runLinearCase('subgroup-matrix', { M: 75, K, N: 48, outType: 'f16', bias: 'f16', act: 'gelu_tanh', residual: 'inplace', tuning: { tiling: { ...multi, stages: 1, branchFree: true }, transform: emulate } }, SEED);
     // Register prefetch two K steps ahead: 3 K steps (odd), 2, 1.
