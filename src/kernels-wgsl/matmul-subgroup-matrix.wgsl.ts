@@ -563,10 +563,11 @@ ${ind(body('kp', 0), 2)}
 ${ind(body('kp + 1u', 1), 4)}
   }
 }`;
-    }
-    // branchFree: past the last K step the loads read zeros (every guard fails) and the stores fill the idle stage.
-    const nextIf = t.branchFree ? '{' : 'if (hasNext) {';
-    if ((t.prefetchDepth ?? 1) === 2 || t.prefetch === false) { /* main loop built above */ } else mainLoop = `${keepBindings}${regDecl.join('\n')}
+    } else {
+      // Register double buffering, one K step ahead. branchFree: past the last K step the loads read zeros (every guard
+      // fails) and the stores fill the idle stage, so neither needs the hasNext branch.
+      const nextIf = t.branchFree ? '{' : 'if (hasNext) {';
+      mainLoop = `${keepBindings}${regDecl.join('\n')}
 ${nkDecl}
 {
   let k0 = kBegin;
@@ -591,6 +592,7 @@ ${ind(storeCode, 4)}
   }
   ${barrier}
 }`;
+    }
   }
 
   return `enable f16;
