@@ -26,7 +26,7 @@
 //   node results/tmp/bench-build/bench/int8-gemm.js --grid   (prints the sweep grid for a 32-wide subgroup, 48 KiB; no GPU)
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { GpuContext } from '../src/gpu/context.js';
-import { allocTensor, runCalls, type KernelCall, type TensorView } from '../src/gpu/kernel.js';
+import { runCalls, type KernelCall } from '../src/gpu/kernel.js';
 import { timeCalls } from '../src/gpu/timer.js';
 import { int8MatmulUnavailable } from '../src/gpu/variants.js';
 import {
@@ -37,9 +37,7 @@ import { int8TilingProblem, sgLoopNameParts, sgTileShape, sgTilingProblem, sgWan
 import { I8_TILE_TABLE } from '../src/kernels-wgsl/matmul-i8-tile-table.js';
 import type { TableTiling, TileTable, TileTableShape } from '../src/kernels-wgsl/matmul-tile-table.js';
 import { emulateSubgroupMatrixI8 } from '../src/kernels-wgsl/matmul-emulate.js';
-import { int8RowWords, quantizeRowsI8 } from '../src/kernels-wgsl/quantize-i8.js';
-import { randomFill } from '../src/kernels-wgsl/random-fill.js';
-import { SampledLinearCheck } from './lib/sampled-linear-check.js';
+import { freeLinearOperands, linearOperandsI8, type LinearOperandsI8 } from './lib/linear-operands.js';
 import { tileTableModule, withDeviceEntry } from './lib/tile-table-file.js';
 
 interface Shape { name: string; M: number; K: number; N: number }
@@ -107,33 +105,11 @@ interface Row {
 const timing = (flops: number) => (quick ? { warmup: 1, reps: 2, inner: 1, busyMs: 0 } : { warmup: 3, reps: 10, inner: flops > 5e11 ? 2 : 4, busyMs: 150 });
 const MAX_REL_ERR = 0.05; // per-row int8 quantization costs 1.0-1.4% here; a wrong offset ~100%
 
-/** One shape's inputs: f16 x and w, their int8 forms with row scales, the output and the sampled check. */
-interface ShapeData {
-  s: Shape; x: TensorView; w: TensorView; out: TensorView; xq: TensorView; xs: TensorView; wq: TensorView; ws: TensorView;
-  quantX: KernelCall; sampled: SampledLinearCheck;
-}
+/** One shape's inputs (bench/lib/linear-operands.ts): f16 x and w, their int8 forms with row scales, the output, the check. */
+type ShapeData = LinearOperandsI8 & { s: Shape };
 
 async function prepareShape(ctx: GpuContext, s: Shape): Promise<ShapeData> {
-  const x = allocTensor(ctx, [s.M, s.K], 'f16', 'x');
-  const w = allocTensor(ctx, [s.N, s.K], 'f16', 'w');
-  const out = allocTensor(ctx, [s.M, s.N], 'f16', 'out');
-  const Kw = int8RowWords(s.K);
-  const xq = allocTensor(ctx, [s.M, Kw], 'u32', 'xq');
-  const xs = allocTensor(ctx, [s.M], 'f32', 'xs');
-  const wq = allocTensor(ctx, [s.N, Kw], 'u32', 'wq');
-  const ws = allocTensor(ctx, [s.N], 'f32', 'ws');
-  await runCalls(ctx, [
-    await randomFill(ctx, { out: x, seed: 1 + s.K, std: 1 }),
-    await randomFill(ctx, { out: w, seed: 2 + s.N, std: 1 / Math.sqrt(s.K) }),
-  ]);
-  const quantX = await quantizeRowsI8(ctx, { x, q: xq, scale: xs });
-  await runCalls(ctx, [await quantizeRowsI8(ctx, { x: w, q: wq, scale: ws }), quantX]);
-  const sampled = await SampledLinearCheck.create(ctx, x, w, s.M, s.K, s.N);
-  return { s, x, w, out, xq, xs, wq, ws, quantX, sampled };
-}
-
-function freeShape(d: ShapeData): void {
-  for (const t of [d.x, d.w, d.out, d.xq, d.xs, d.wq, d.ws]) t.buffer.destroy();
+  return { s, ...(await linearOperandsI8(ctx, s.M, s.K, s.N)) };
 }
 
 /**
@@ -148,7 +124,7 @@ async function measure(ctx: GpuContext, d: ShapeData, row: Row, calls: () => Pro
     if (opts.check) {
       ctx.fill(d.out.buffer, 0x7e007e00);
       await runCalls(ctx, cs);
-      row.relErr = await d.sampled.relErr(d.out);
+      row.relErr = await d.check.relErr(d.out);
       if (!(row.relErr < MAX_REL_ERR)) {
         row.wrong = true;
         throw new Error(`wrong output: sampled rel. L2 error ${row.relErr} vs the unquantized float64 product`);
@@ -379,7 +355,7 @@ async function sweep(ctx: GpuContext): Promise<void> {
   dump();
   writeFileSync(`${outDir}/int8-sweep.md`, sweepMarkdown(info, shapes, builtins, rows));
   console.log(`done in ${elapsed().toFixed(0)} s; wrote ${outDir}/int8-gemm.json, int8-tile-table.json, matmul-i8-tile-table.ts, int8-sweep.md`);
-  for (const d of data.values()) freeShape(d);
+  for (const d of data.values()) freeLinearOperands(d);
 }
 
 /** The drop-in src/kernels-wgsl/matmul-i8-tile-table.ts for `table`. */
@@ -449,7 +425,7 @@ async function compare(ctx: GpuContext): Promise<void> {
     if (s.name === 'mlp_up_1024' && !smallM) {
       for (const ab of ['mma-only', 'no-barrier', 'no-stage'] as const) await run(`int8 default [${ab}]`, i8(base, ab));
     }
-    freeShape(d);
+    freeLinearOperands(d);
   }
   dump();
 }

@@ -8,12 +8,11 @@
 // quantization error), then every K is timed.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { GpuContext } from '../src/gpu/context.js';
-import { allocTensor, runCalls, type KernelCall, type TensorView } from '../src/gpu/kernel.js';
+import { allocTensor, runCalls, type KernelCall } from '../src/gpu/kernel.js';
 import { timeCalls } from '../src/gpu/timer.js';
 import { linearCalls, linearI8Calls } from '../src/kernels-wgsl/matmul.js';
-import { int8RowWords, quantizeRowsI8 } from '../src/kernels-wgsl/quantize-i8.js';
 import { randomFill } from '../src/kernels-wgsl/random-fill.js';
-import { SampledLinearCheck } from './lib/sampled-linear-check.js';
+import { freeLinearOperands, linearOperands, linearOperandsI8, type LinearOperands } from './lib/linear-operands.js';
 
 const argv = process.argv.slice(2);
 const arg = (k: string, d: string) => (argv.includes(k) ? argv[argv.indexOf(k) + 1] : d);
@@ -29,42 +28,34 @@ const ctx = await GpuContext.open({ robustness: false });
 try {
   const Kmax = Math.max(...Ks);
   const bias = allocTensor(ctx, [N], 'f16', 'bias');
-  const out = allocTensor(ctx, [M, N], 'f16', 'out');
   await runCalls(ctx, [await randomFill(ctx, { out: bias, seed: 3, std: 0.1 })]);
   for (const path of ['f16', 'int8'] as const) {
     for (const epilogue of ['none', 'bias+gelu'] as const) {
       for (const K of [...Ks].sort((a, b) => b - a)) {
         // Fresh [M, K] and [N, K] operands per K (the real layout: rows K long).
-        const xk = allocTensor(ctx, [M, K], 'f16', 'xk');
-        const wk = allocTensor(ctx, [N, K], 'f16', 'wk');
-        await runCalls(ctx, [await randomFill(ctx, { out: xk, seed: 10 + K, std: 1 }), await randomFill(ctx, { out: wk, seed: 20 + K, std: 1 / Math.sqrt(K) })]);
         const ep = epilogue === 'none' ? {} : { bias, activation: 'gelu_tanh' as const };
+        let o: LinearOperands;
         let calls: KernelCall[];
-        const extra: TensorView[] = [];
         if (path === 'f16') {
-          calls = await linearCalls(ctx, { x: xk, w: wk, out, ...ep });
+          o = await linearOperands(ctx, M, K, N);
+          calls = await linearCalls(ctx, { x: o.x, w: o.w, out: o.out, ...ep });
         } else {
-          const Kw = int8RowWords(K);
-          const xq = allocTensor(ctx, [M, Kw], 'u32', 'xq');
-          const xs = allocTensor(ctx, [M], 'f32', 'xs');
-          const wq = allocTensor(ctx, [N, Kw], 'u32', 'wq');
-          const ws = allocTensor(ctx, [N], 'f32', 'ws');
-          extra.push(xq, xs, wq, ws);
-          await runCalls(ctx, [await quantizeRowsI8(ctx, { x: xk, q: xq, scale: xs }), await quantizeRowsI8(ctx, { x: wk, q: wq, scale: ws })]);
-          calls = await linearI8Calls(ctx, { xq, xScale: xs, wq, wScale: ws, out, ...ep });
+          const q = await linearOperandsI8(ctx, M, K, N);
+          o = q;
+          calls = await linearI8Calls(ctx, { xq: q.xq, xScale: q.xs, wq: q.wq, wScale: q.ws, out: q.out, ...ep });
         }
         let relErr: number | undefined;
         if (K === Kmax && epilogue === 'none') {
-          ctx.fill(out.buffer, 0x7e007e00);
+          ctx.fill(o.out.buffer, 0x7e007e00);
           await runCalls(ctx, calls);
-          relErr = await (await SampledLinearCheck.create(ctx, xk, wk, M, K, N)).relErr(out);
+          relErr = await o.check.relErr(o.out);
           if (!(relErr < (path === 'int8' ? 0.05 : 5e-3))) throw new Error(`${path} K=${K}: sampled rel. error ${relErr}`);
         }
         const tm = await timeCalls(ctx, calls, { warmup: 3, reps: 9, inner: 2, busyMs: 150 });
         const p: Point = { path, epilogue, M, N, K, ms: tm.medianMs, tflops: (2 * M * N * K) / (tm.medianMs / 1e3) / 1e12, ...(relErr !== undefined ? { relErr } : {}) };
         points.push(p);
         console.log(`${path.padEnd(4)} ${epilogue.padEnd(9)} M=${M} N=${N} K=${String(K).padStart(5)} ${p.ms.toFixed(4)} ms ${p.tflops.toFixed(1).padStart(6)} TFLOP/s${relErr !== undefined ? ` err ${relErr.toExponential(2)}` : ''}`);
-        for (const t of [xk, wk, ...extra]) t.buffer.destroy();
+        freeLinearOperands(o);
       }
     }
   }

@@ -9,13 +9,11 @@
 //   node .bench-build/bench/matmul-occupancy.js [--out dir] [--only f16|int8] [--variants '[["name","f16",{..tiling}]]']
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { GpuContext } from '../src/gpu/context.js';
-import { allocTensor, runCalls, type KernelCall, type TensorView } from '../src/gpu/kernel.js';
+import { runCalls, type KernelCall } from '../src/gpu/kernel.js';
 import { timeCalls } from '../src/gpu/timer.js';
 import { linearCalls, linearI8Calls, type SgTiling } from '../src/kernels-wgsl/matmul.js';
-import { int8RowWords, quantizeRowsI8 } from '../src/kernels-wgsl/quantize-i8.js';
-import { randomFill } from '../src/kernels-wgsl/random-fill.js';
 import { markVariant, readDriverStats } from './lib/driver-stats.js';
-import { SampledLinearCheck } from './lib/sampled-linear-check.js';
+import { linearOperandsI8, type LinearOperandsI8 } from './lib/linear-operands.js';
 
 type Kind = 'f16' | 'int8';
 const argv = process.argv.slice(2);
@@ -59,27 +57,12 @@ const shapes: [name: string, M: number, K: number, N: number][] = [
   ['mlp_up 1024²', 4608, 3072, 12288], ['mlp_down 1024²', 4608, 12288, 3072], ['proj 1024²', 4608, 3072, 3072], ['proj 512²', 1536, 3072, 3072],
 ];
 
-interface Operands { x: TensorView; w: TensorView; out: TensorView; check: SampledLinearCheck; xq: TensorView; xs: TensorView; wq: TensorView; ws: TensorView }
-async function operands(M: number, K: number, N: number, seed: number): Promise<Operands> {
-  const x = allocTensor(ctx, [M, K], 'f16', 'x');
-  const w = allocTensor(ctx, [N, K], 'f16', 'w');
-  const out = allocTensor(ctx, [M, N], 'f16', 'out');
-  await runCalls(ctx, [await randomFill(ctx, { out: x, seed, std: 1 }), await randomFill(ctx, { out: w, seed: seed + 1, std: 1 / Math.sqrt(K) })]);
-  const Kw = int8RowWords(K);
-  const xq = allocTensor(ctx, [M, Kw], 'u32', 'xq');
-  const xs = allocTensor(ctx, [M], 'f32', 'xs');
-  const wq = allocTensor(ctx, [N, Kw], 'u32', 'wq');
-  const ws = allocTensor(ctx, [N], 'f32', 'ws');
-  await runCalls(ctx, [await quantizeRowsI8(ctx, { x, q: xq, scale: xs }), await quantizeRowsI8(ctx, { x: w, q: wq, scale: ws })]);
-  return { x, w, out, check: await SampledLinearCheck.create(ctx, x, w, M, K, N), xq, xs, wq, ws };
-}
-
 interface Point { variant: string; kind: Kind; shape: string; M: number; K: number; N: number; ms: number; tflops: number; relErr: number }
 const points: Point[] = [];
 const failures: string[] = [];
 try {
-  const ops: Operands[] = [];
-  for (const [i, [, M, K, N]] of shapes.entries()) ops.push(await operands(M, K, N, 100 + 10 * i));
+  const ops: LinearOperandsI8[] = [];
+  for (const [, M, K, N] of shapes) ops.push(await linearOperandsI8(ctx, M, K, N));
   for (const [name, kind, tiling] of variants) {
     markVariant(name);
     for (const [s, [shape, M, K, N]] of shapes.entries()) {

@@ -26,7 +26,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { GpuContext } from '../src/gpu/context.js';
 import { timeCalls } from '../src/gpu/timer.js';
-import { allocTensor, runCalls, type KernelCall, type TensorView } from '../src/gpu/kernel.js';
+import { runCalls, type KernelCall } from '../src/gpu/kernel.js';
 import {
   defaultSgTiling, linear, linearCalls, linearWithTiling, TILE_TABLE_ENV, type GemmTuning, type LinearArgs, type SgAblation, type SgTiling,
 } from '../src/kernels-wgsl/matmul.js';
@@ -34,8 +34,7 @@ import { F16_LINEAR_SPEC } from '../src/kernels-wgsl/matmul-epilogue.wgsl.js';
 import { sgLoopNameParts, sgTileShape, sgTilingProblem, sgWantsVecOut, sgWorkgroupBytes, subgroupMatrixMatmulWgsl } from '../src/kernels-wgsl/matmul-subgroup-matrix.wgsl.js';
 import { TILE_TABLE, type TableTiling, type TileTable, type TileTableEntry, type TileTableShape } from '../src/kernels-wgsl/matmul-tile-table.js';
 import { emulateSubgroupMatrix } from '../src/kernels-wgsl/matmul-emulate.js';
-import { randomFill } from '../src/kernels-wgsl/random-fill.js';
-import { SampledLinearCheck } from './lib/sampled-linear-check.js';
+import { linearOperands, type LinearOperands } from './lib/linear-operands.js';
 import { tileTableModule, withDeviceEntry } from './lib/tile-table-file.js';
 
 const argv = process.argv.slice(2);
@@ -159,7 +158,7 @@ function variants(ctx: GpuContext): SgTiling[] {
   });
 }
 
-interface ShapeData { s: Shape; x: TensorView; w: TensorView; out: TensorView; check: SampledLinearCheck }
+type ShapeData = LinearOperands & { s: Shape };
 
 interface Row {
   phase: 'screen' | 'final' | 'split' | 'verify' | 'portable' | 'ablate';
@@ -198,14 +197,7 @@ async function main() {
   async function shapeData(s: Shape): Promise<ShapeData> {
     let d = data.get(s);
     if (d) return d;
-    const x = allocTensor(ctx, [s.M, s.K], 'f16', 'x');
-    const w = allocTensor(ctx, [s.N, s.K], 'f16', 'w');
-    const out = allocTensor(ctx, [s.M, s.N], 'f16', 'out');
-    await runCalls(ctx, [
-      await randomFill(ctx, { out: x, seed: 1 + s.K, std: 1 }),
-      await randomFill(ctx, { out: w, seed: 2 + s.N, std: 1 / Math.sqrt(s.K) }),
-    ]);
-    d = { s, x, w, out, check: await SampledLinearCheck.create(ctx, x, w, s.M, s.K, s.N) };
+    d = { s, ...(await linearOperands(ctx, s.M, s.K, s.N)) };
     data.set(s, d);
     return d;
   }
