@@ -20,6 +20,7 @@ import { allocTensor, bindGroup, paramsBuffer, type KernelCall } from '../src/gp
 import { sgLoad, sgStore, type SubgroupMatrixSyntax } from '../src/gpu/subgroup-matrix-syntax.js';
 import { timeCalls } from '../src/gpu/timer.js';
 import { markVariant, readDriverStats } from './lib/driver-stats.js';
+import { FINITE_F16_MASK, fillWorkgroupWgsl } from './lib/synthetic-wgsl.js';
 
 const STAGES = ['mma', 'softmax', 'barriers', 'staging', 'global'] as const;
 type Stage = (typeof STAGES)[number];
@@ -71,9 +72,9 @@ function attentionWgsl(stage: Stage, SG: number, syntax?: SubgroupMatrixSyntax):
   const perThread = 1024 / threads;
   const kvStores = at('staging') ? range(perThread).map((i) => {
     const c = `(lid + ${i * threads}u)`;
-    const value = at('global') ? `g${i}` : `vec4<u32>(kb + ${i}u) & vec4<u32>(0x37ff37ffu)`;
+    const value = at('global') ? `g${i}` : `vec4<u32>(kb + ${i}u)`;
     // chunk c: tile (K, V) = c / 512, key row = (c % 512) / 16, 16-byte column = c % 16.
-    return `    W[select(${KT}u, ${VT}u, ${c} >= 512u) + ((${c} % 512u) / 16u) * 17u + ${c} % 16u] = ${value} & vec4<u32>(0x37ff37ffu);`;
+    return `    W[select(${KT}u, ${VT}u, ${c} >= 512u) + ((${c} % 512u) / 16u) * 17u + ${c} % 16u] = ${value} & ${FINITE_F16_MASK};`;
   }) : [];
   const gLoads = at('global') ? range(perThread).map((i) => `    g${i} = SRC[(wid.x % 64u) * 32768u + (kb * 1024u + lid + ${i * threads}u) % 32768u];`) : [];
   const pv = range(2).flatMap((kk) => [
@@ -96,8 +97,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   let lane = lid % ${SG}u;
   let row = sg * 16u + lane / 2u;
   let part = lane % 2u;
-  for (var i = lid; i < ${WSIZE}u; i += ${threads}u) { W[i] = (vec4<u32>(i) * vec4<u32>(2654435761u, 2246822519u, 3266489917u, 668265263u)) & vec4<u32>(0x37ff37ffu); }
-  workgroupBarrier();
+  ${fillWorkgroupWgsl('W', WSIZE, threads)}
 ${range(8).map((k) => `  let q${k} = ${sgLoad(LEFT, '&W', `${PT}u + sg * ${16 * 5}u + ${(2 * k) % 4}u`, false, '5u', syntax)};`).join('\n')}
 ${range(8).map((j) => `  var o${j} = ${RESULT}();`).join('\n')}
   var m = -1e30;

@@ -14,6 +14,7 @@ import { allocTensor, bindGroup, paramsBuffer, type KernelCall, type TensorView 
 import { sgLoad, sgStore, type SubgroupMatrixSyntax } from '../src/gpu/subgroup-matrix-syntax.js';
 import { timeCalls } from '../src/gpu/timer.js';
 import { markVariant, readDriverStats } from './lib/driver-stats.js';
+import { FINITE_F16_MASK, fillWorkgroupWgsl } from './lib/synthetic-wgsl.js';
 
 interface Config { name: string; left: string; right: string; result: string; cols: number; opsPerMma: number }
 const CONFIGS: Record<string, Config> = {
@@ -47,12 +48,12 @@ function wgsl(c: Config, fragM: number, fragN: number, nsg: number, mode: Mode, 
   const sync = mode === 'barrier' ? `    if ((it & 3u) == 3u) { workgroupBarrier(); }\n`
     : mode === 'staged' ? `    if ((it & 3u) == 3u) {
       workgroupBarrier();
-${Array.from({ length: 8 }, (_, k) => `      W[1280u + (li + ${k * threads}u) % 768u] = vec4<u32>(it + ${k}u) & vec4<u32>(0x37ff37ffu);`).join('\n')}
+${Array.from({ length: 8 }, (_, k) => `      W[1280u + (li + ${k * threads}u) % 768u] = vec4<u32>(it + ${k}u) & ${FINITE_F16_MASK};`).join('\n')}
       workgroupBarrier();
     }\n` : '';
   // Source index of load k of K step it / 4: 64 streams of 512 KiB (32768 vec4), one per workgroup modulo 64.
   const gLoads = Array.from({ length: 8 }, (_, k) => `g${k} = SRC[(wid.x % 64u) * 32768u + ((it >> 2u) * 2048u + li + ${k * threads}u) % 32768u];`);
-  const gStores = Array.from({ length: 8 }, (_, k) => `W[1280u + (li + ${k * threads}u) % 768u] = g${k} & vec4<u32>(0x37ff37ffu);`);
+  const gStores = Array.from({ length: 8 }, (_, k) => `W[1280u + (li + ${k * threads}u) % 768u] = g${k} & ${FINITE_F16_MASK};`);
   const glob = mode === 'global' || mode === 'global-late';
   const gsync = mode === 'global' ? `    if ((it & 3u) == 0u) {
       ${gLoads.join('\n      ')}
@@ -95,10 +96,7 @@ var<workgroup> W: array<vec4<u32>, 2048>;
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: u32) {
   let sg = li / ${SG}u;
   let base = (wid.x * ${nsg}u + sg) * ${fragM * fragN * 16 * rowVec}u;
-  // Finite operands of moderate size (f16 below 0.5; any int8), as in a real GEMM: the tensor cores' power, and so
-  // the clock, depends on the data.
-  for (var i = li; i < 2048u; i += ${nsg * SG}u) { W[i] = (vec4<u32>(i) * vec4<u32>(2654435761u, 2246822519u, 3266489917u, 668265263u)) & vec4<u32>(0x37ff37ffu); }
-  workgroupBarrier();
+  ${fillWorkgroupWgsl('W', 2048, nsg * SG, 'li')}
   ${acc.join('\n  ')}
   ${glob ? Array.from({ length: 8 }, (_, k) => `var g${k} = vec4<u32>(0u);`).join('\n  ') : ''}
   ${sm ? '' : `${L.join('\n  ')}\n  ${R.join('\n  ')}`}
@@ -132,10 +130,10 @@ const syntax = ctx.caps.subgroupMatrixSyntax;
 
 interface Row { label: string; config: string; fragM: number; fragN: number; nsg: number; workgroups: number; ms: number; tops: number; registers?: number | boolean }
 const rows: Row[] = [];
-const SMS = 132;
+const SMS = 132; // H200; more workgroups than SMs x residency either way
 // The 'global' modes' source: 64 x 512 KiB of pseudo-random words, made once.
 let srcTensor: TensorView | undefined;
-const src = (): TensorView => (srcTensor ??= allocTensor(ctx, [64 * 32768 * 4], 'u32', 'src')); // H200; more workgroups than SMs x residency either way
+const src = (): TensorView => (srcTensor ??= allocTensor(ctx, [64 * 32768 * 4], 'u32', 'src'));
 try {
   for (const [cfgKey, fragM, fragN, nsg, mode = 'reg'] of variants) {
     const c = CONFIGS[cfgKey];
