@@ -126,11 +126,13 @@ describe('TransformerExecutor idleWaitFraction', () => {
       }) as typeof setTimeout);
       const realReadback = ctx.readback.bind(ctx);
       let calls = 0;
-      // The first call's result comes 400 ms late (a slow first step): its time is a gross overestimate.
+      // The first call's result comes 3 s late (a slow first step): its time is a gross overestimate. The delay is
+      // long so that the "already there" threshold (5% of the estimate, ~150 ms) stays far above a readback's time on
+      // a loaded 2-core CI machine (a 400 ms delay, i.e. a 20 ms threshold, failed there once).
       vi.spyOn(ctx, 'readback').mockImplementation(async (...a: Parameters<typeof ctx.readback>) => {
         log.at(-1)?.push('readback');
         const r = await realReadback(...a);
-        if (calls++ === 0) await new Promise((res) => realSetTimeout(res, 400));
+        if (calls++ === 0) await new Promise((res) => realSetTimeout(res, 3000));
         return r;
       });
       for (const sigma of [0.9, 0.7, 0.5, 0.3]) {
@@ -138,7 +140,7 @@ describe('TransformerExecutor idleWaitFraction', () => {
         await idle.velocity(q(sigma));
       }
       expect(log[0]).toEqual(['readback']);
-      // Second call sleeps ~200 ms on the bad estimate; the tiny step is long done by then, so the result is
+      // Second call sleeps ~1.5 s on the bad estimate; the tiny step is long done by then, so the result is
       // there at once and the third call measures without sleeping.
       expect(log[1]).toEqual(['sleep', 'readback']);
       expect(log[2]).toEqual(['readback']);
