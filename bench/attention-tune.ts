@@ -51,7 +51,7 @@ const PRIMARY: Shape[] = quick ? [{ S: 40, D: 64, H, B: 1 }] : [{ S: 4608, D: 12
 const SECONDARY: Shape[] = quick ? [{ S: 21, D: 64, H, B: 1 }] : [{ S: 16896, D: 128, H, B: 1 }, { S: 1536, D: 128, H, B: 1 }];
 
 type Tiles = SubgroupMatrixTuning & { emulate?: boolean };
-const name = (t: Tiles) => `nsg${t.NSG} bkv${t.BKV} ${t.kvLoad ?? 'staged'} ${t.reduce ?? 'smem'}${(t.splits ?? 1) > 1 ? ` split${t.splits}` : ''}${t.vecKv ? ' veckv' : ''}${t.vecScratch ? ' vecsc' : ''}${t.prefetch ? ' prefetch' : ''}${t.interleave ? ' interleave' : ''}${t.vecOut ? ' vecout' : ''}`;
+const name = (t: Tiles) => `nsg${t.NSG} bkv${t.BKV} ${t.kvLoad ?? 'staged'} ${t.reduce ?? 'smem'}${(t.splits ?? 1) > 1 ? ` split${t.splits}` : ''}${t.vecKv ? ' veckv' : ''}${t.vecScratch ? ' vecsc' : ''}${t.prefetch ? ' prefetch' : ''}${t.interleave ? ' interleave' : ''}${t.vecOut ? ' vecout' : ''}${t.pairRows ? ` pair${t.pairRows}` : ''}`;
 const v = (NSG: number, BKV: number, kvLoad: 'staged' | 'direct' | 'direct-k', reduce: 'smem' | 'shuffle', splits = 1, vecKv = false, vecScratch = false): Tiles =>
   ({ NSG, BKV, kvLoad, reduce, splits, ...(vecKv ? { vecKv } : {}), ...(vecScratch ? { vecScratch } : {}), ...(quick ? { emulate: true } : {}) });
 /** The same tiles with K/V software pipelining (prefetch: staged + vecKv only). */
@@ -60,6 +60,8 @@ const pf = (t: Tiles): Tiles => ({ ...t, prefetch: true });
 const il = (t: Tiles): Tiles => ({ ...t, interleave: true });
 /** The same tiles with 16-byte output stores (vecOut). */
 const vo = (t: Tiles): Tiles => ({ ...t, vecOut: true });
+/** The same tiles with subgroups paired over 32 query rows (pairRows: V, or K and V, fragments feed two MMAs). */
+const pr = (t: Tiles, pairRows: 'v' | 'kv'): Tiles => ({ ...t, pairRows });
 
 /** Stage-1 grid per head dim; the first entry is the built-in default for the primary shape. */
 function grid(D: number): Tiles[] {
@@ -68,6 +70,8 @@ function grid(D: number): Tiles[] {
     return [
       v(8, 32, 'staged', 'smem'), // default for Sq >= 3072
       vo(il(pf(v(8, 32, 'staged', 'shuffle', 1, true, true)))), // the H200 table's row (2026-12-01, eighth session)
+      // Paired subgroups (tenth session): the table row with V, or K and V, fragments shared by two row fragments.
+      pr(vo(il(pf(v(8, 32, 'staged', 'shuffle', 1, true, true)))), 'v'), pr(vo(il(pf(v(8, 32, 'staged', 'shuffle', 1, true, true)))), 'kv'),
       // With the output epilogue's fixed cost gone, more (smaller) workgroups may pay: 4 subgroups, smaller key blocks.
       vo(il(pf(v(4, 32, 'staged', 'shuffle', 1, true, true)))), vo(il(pf(v(4, 64, 'staged', 'shuffle', 1, true)))),
       vo(il(pf(v(8, 32, 'staged', 'smem', 1, true, true)))), vo(il(pf(v(8, 32, 'staged', 'shuffle', 1, true)))), vo(il(pf(v(8, 16, 'staged', 'shuffle', 1, true, true)))),
@@ -98,6 +102,9 @@ function grid(D: number): Tiles[] {
   return [
     v(4, 64, 'staged', 'smem'), // default
     vo(pf(v(8, 32, 'staged', 'shuffle', 1, true))), // the H200 table's row (2026-12-01, eighth session)
+    // Paired subgroups (tenth session) on the ninth session's row (4 subgroups) and on 8 subgroups.
+    pr(vo(pf(v(4, 32, 'staged', 'shuffle', 1, true))), 'v'), pr(vo(pf(v(4, 32, 'staged', 'shuffle', 1, true))), 'kv'),
+    pr(vo(pf(v(8, 32, 'staged', 'shuffle', 1, true))), 'kv'), pr(vo(pf(v(4, 64, 'staged', 'shuffle', 1, true))), 'kv'),
     vo(il(pf(v(8, 32, 'staged', 'shuffle', 1, true)))), vo(il(pf(v(4, 64, 'staged', 'shuffle', 1, true)))),
     vo(pf(v(4, 64, 'staged', 'shuffle', 1, true))), vo(pf(v(4, 32, 'staged', 'shuffle', 1, true))), vo(pf(v(8, 32, 'staged', 'smem', 1, true))),
     pf(v(8, 32, 'staged', 'shuffle', 1, true)), // the sixth session's row
@@ -376,7 +383,7 @@ async function main(): Promise<void> {
     if (dflt) defaults.set(key, dflt.tflops!);
     const ranked = shapeRows.filter((r) => r.ok && r.tflops).sort((a, b) => b.tflops! - a.tflops!);
     for (const r of ranked.slice(0, 3)) { // the best that passes the small-shape check
-      const tiles: Tiles = { NSG: r.tiles.NSG, BKV: r.tiles.BKV, kvLoad: r.tiles.kvLoad, reduce: r.tiles.reduce, splits: r.tiles.splits, ...(r.tiles.vecKv ? { vecKv: true } : {}), ...(r.tiles.vecScratch ? { vecScratch: true } : {}), ...(r.tiles.prefetch ? { prefetch: true } : {}), ...(r.tiles.interleave ? { interleave: true } : {}), ...(r.tiles.vecOut ? { vecOut: true } : {}), ...(quick ? { emulate: true } : {}) };
+      const tiles: Tiles = { NSG: r.tiles.NSG, BKV: r.tiles.BKV, kvLoad: r.tiles.kvLoad, reduce: r.tiles.reduce, splits: r.tiles.splits, ...(r.tiles.vecKv ? { vecKv: true } : {}), ...(r.tiles.vecScratch ? { vecScratch: true } : {}), ...(r.tiles.prefetch ? { prefetch: true } : {}), ...(r.tiles.interleave ? { interleave: true } : {}), ...(r.tiles.vecOut ? { vecOut: true } : {}), ...(r.tiles.pairRows ? { pairRows: r.tiles.pairRows } : {}), ...(quick ? { emulate: true } : {}) };
       const why = await validate(s.D, tiles);
       if (why) {
         notes.push(`D=${s.D} S=${s.S}: ${r.variant} REJECTED by the small-shape check: ${why}`);

@@ -17,6 +17,7 @@ import type { SubgroupMatrixTuning } from '../src/kernels-wgsl/attention-subgrou
 import { randomFill } from '../src/kernels-wgsl/random-fill.js';
 import { fromF16Array } from '../src/util/f16.js';
 import { attentionRowReference, timeAttention } from './lib/attention-bench.js';
+import { markVariant } from './lib/driver-stats.js';
 
 const argv = process.argv.slice(2);
 const arg = (k: string, d: string) => (argv.includes(k) ? argv[argv.indexOf(k) + 1] : d);
@@ -46,6 +47,8 @@ async function sweepHeads(tilesArg: SubgroupMatrixTuning | undefined, S: number,
       path: 'subgroup-matrix' as const, tiles: tilesArg, label: `S${S}kv${Skv}H${H}`,
     };
     const tiles = attentionTilesFor(ctx, args);
+    // Under the diagnostics layer (bench/lib/driver-stats.ts) the pipeline built next is this variant's.
+    markVariant(`${tilesArg ? JSON.stringify(tilesArg) : 'table'} S=${S} kv=${Skv} H=${H}`);
     const calls = await attentionFused(ctx, args);
     ctx.fill(out.buffer, 0x7e007e00);
     await runCalls(ctx, calls);

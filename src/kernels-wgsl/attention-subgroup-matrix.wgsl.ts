@@ -103,6 +103,18 @@ export interface SubgroupMatrixTiles {
    */
   vecOut?: boolean;
   /**
+   * Subgroups in pairs share query rows (default off; needs kvLoad 'staged', an even NSG, BKV a multiple of 32 and
+   * D / BKV whole). At 16 query rows per subgroup every K and V fragment feeds one MMA (2 · BKV/16 · D/16 fragment
+   * loads per as many MMAs; bench/attention-peak.ts). With pairs, subgroups 2p and 2p + 1 own rows 32p..32p+31
+   * together, and subgroup 2p + h keeps the output columns of half h of the head dim for all 32 rows: P·V loads each V
+   * fragment once for two MMAs (both row fragments). 'v': the scores stay per subgroup (its own 16 rows, all keys of
+   * the block); 'kv': subgroup 2p + h computes both row fragments' scores for half h of the block's keys, so each K
+   * fragment also feeds two MMAs, at the cost of holding 32 rows of Q (2 · D/16 fragments instead of D/16). The
+   * softmax (row = 16 sg + lane / TPR) and the workgroup memory are unchanged; the O fragments pass through the score
+   * scratch (rescale, epilogue) in the pair's column layout.
+   */
+  pairRows?: 'v' | 'kv';
+  /**
    * Tests only: replace every subgroup-matrix builtin by a plain-WGSL emulation (SG must be 32), so the kernel's staging, indexing, masking and lazy-rescale logic runs on adapters without
    * tensor cores (lavapipe). `SG` then names a logical subgroup of contiguous invocations; only
    * its logical subgroups need no real subgroup operations ('shuffle' uses real ones, within aligned lane pairs).
@@ -117,7 +129,7 @@ export interface SubgroupMatrixTiles {
 }
 
 /** The tunable part of the tiles (what the per-device table stores). */
-export type SubgroupMatrixTuning = Pick<SubgroupMatrixTiles, 'NSG' | 'BKV' | 'kvLoad' | 'reduce' | 'splits' | 'vecKv' | 'vecScratch' | 'prefetch' | 'interleave' | 'vecOut'>;
+export type SubgroupMatrixTuning = Pick<SubgroupMatrixTiles, 'NSG' | 'BKV' | 'kvLoad' | 'reduce' | 'splits' | 'vecKv' | 'vecScratch' | 'prefetch' | 'interleave' | 'vecOut' | 'pairRows'>;
 
 /**
  * Emulated fragments for tests: lane L of a 32-invocation logical subgroup holds row L/2, columns
@@ -212,6 +224,7 @@ export function subgroupMatrixTiles(D: number, SG: number, smemBytes: number, ov
     ...(override?.prefetch ? { prefetch: true } : {}),
     ...(override?.interleave ? { interleave: true } : {}),
     ...(override?.vecOut ? { vecOut: true } : {}),
+    ...(override?.pairRows ? { pairRows: override.pairRows } : {}),
     emulate: override?.emulate,
     probe: override?.probe,
   };
@@ -227,11 +240,27 @@ export function subgroupMatrixTiles(D: number, SG: number, smemBytes: number, ov
   }
   if (t.prefetch && t.kvLoad !== 'staged') throw new Error(`attention(subgroup-matrix): prefetch pipelines the staged K/V loads: use kvLoad 'staged' (not '${t.kvLoad}') or drop prefetch`);
   if (t.prefetch && !t.vecKv) throw new Error('attention(subgroup-matrix): prefetch keeps the next K/V chunks in vec4<u32> registers: set vecKv: true or drop prefetch');
+  if (t.pairRows !== undefined) {
+    const why = pairRowsUnsupported(D, t);
+    if (why) throw new Error(`attention(subgroup-matrix): pairRows '${t.pairRows}' ${why}`);
+  }
   const need = subgroupMatrixSmemBytes(D, t);
   if (need > smemBytes) {
     throw new Error(`attention(subgroup-matrix): tiles ${JSON.stringify(t)} need ${need} bytes of workgroup memory, the adapter has ${smemBytes}`);
   }
   return t;
+}
+
+/** Why these tiles cannot pair subgroups (SubgroupMatrixTiles.pairRows), or null. */
+export function pairRowsUnsupported(D: number, t: Pick<SubgroupMatrixTiles, 'NSG' | 'BKV' | 'kvLoad' | 'pairRows' | 'probe'>): string | null {
+  if (t.pairRows !== 'v' && t.pairRows !== 'kv') return `must be 'v' or 'kv'`;
+  if ((t.kvLoad ?? 'staged') !== 'staged') return `needs kvLoad 'staged' (not '${t.kvLoad}')`;
+  if (t.NSG % 2 !== 0) return `needs an even number of subgroups (NSG ${t.NSG})`;
+  // Each half of a pair takes BKV/32 whole key fragments, and every rescale / epilogue pass moves BKV/32 whole
+  // column fragments per subgroup (D/16 of them in halves: D/BKV passes).
+  if (t.BKV % 32 !== 0 || D % t.BKV !== 0) return `needs BKV a multiple of 32 that divides D (BKV ${t.BKV}, D ${D})`;
+  if (t.probe) return 'cannot be combined with probe layouts';
+  return null;
 }
 
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
@@ -274,6 +303,19 @@ export function subgroupMatrixAttentionWgsl(v: AttentionVariant, t: SubgroupMatr
   const phases = Math.ceil(BQ / RPP);
   const sim = !!t.emulate;
   const legacy = !!t.probe?.legacyLayout;
+  // pairRows: see SubgroupMatrixTiles.pairRows. HB keys / DH column fragments per half of a pair; NH key fragments.
+  const pairs = t.pairRows;
+  if (pairs !== undefined) {
+    const why = pairRowsUnsupported(D, t);
+    if (why) throw new Error(`attention(subgroup-matrix): pairRows '${pairs}' ${why}`);
+  }
+  const HB = BKV / 2;
+  const NH = NF / 2;
+  const DH = DF / 2;
+  // O fragments: o{j} (16 rows, column fragment j), or with pairs o{r}_{j} (row fragment r of the pair, column
+  // fragment DH half + j). Q fragments: qf{k}, or with 'kv' qf{r}_{k} (both row fragments of the pair).
+  const oFrags = pairs ? range(2).flatMap((r) => range(DH).map((j) => `o${r}_${j}`)) : range(DF).map((j) => `o${j}`);
+  const qFrags = pairs === 'kv' ? range(2).flatMap((r) => range(DF).map((k) => `qf${r}_${k}`)) : range(DF).map((k) => `qf${k}`);
   const KVEND = legacy ? 'kvEndShared' : 'flags[2]';
   const LEFT = 'subgroup_matrix_left<f16, 16, 16>';
   const RIGHT = 'subgroup_matrix_right<f16, 16, 16>';
@@ -321,10 +363,12 @@ ${body}
         let qr = q0 + ${p * RPP}u + r;
         let w = select(vec4<u32>(), Q[(bh * P.Sq + min(qr, P.Sq - 1u)) * V4 + c], qr < P.Sq);
 ${putRow('', 'w')}`;
-    const loads = range(DF)
-      .map((k) => `      qf${k} = ${load(LEFT, 'kv', `(sg * 16u - ${p * RPP}u) * ${KPX} + ${col16(k)}`, false, KPX)};`)
+    // 'kv': the pair's 32 rows (RPP is a multiple of 32 then: BKV and BQ are).
+    const first = pairs === 'kv' ? 'pairRow' : 'sg * 16u';
+    const loads = (pairs === 'kv' ? range(2).flatMap((r) => range(DF).map((k) => [`qf${r}_${k}`, `${first} + ${16 * r}u`, k] as const)) : range(DF).map((k) => [`qf${k}`, first, k] as const))
+      .map(([name, rowOf, k]) => `      ${name} = ${load(LEFT, 'kv', `(${rowOf} - ${p * RPP}u) * ${KPX} + ${col16(k)}`, false, KPX)};`)
       .join('\n');
-    const mine = phases === 1 ? `{` : `if (sg * 16u >= ${p * RPP}u && sg * 16u < ${(p + 1) * RPP}u) {`;
+    const mine = phases === 1 ? `{` : `if (${first} >= ${p * RPP}u && ${first} < ${(p + 1) * RPP}u) {`;
     return `  {
     workgroupBarrier();
 ${stageLoop(Math.min(RPP, BQ - p * RPP), body)}    workgroupBarrier();
@@ -391,8 +435,19 @@ ${range(pfTrips).map((i) => pfChunk(i, `        let kj = k0 + r;
   const vOperand = (kk: number, j: number) =>
     vDirect ? load(RIGHT, 'V', `kRow + ${16 * kk * D + 16 * j}u`, false, `${D}u`) : load(RIGHT, 'kv', `${VBX} + ${16 * kk}u * ${KPX} + ${col16(j)}`, false, KPX);
 
+  // pairRows 'kv': half h of the pair computes key fragments h NH .. h NH + NH - 1 for both row fragments; each K
+  // fragment is loaded once for the two MMAs, and the 2 NH accumulators advance together (k outer).
+  const pairScores = `    {
+${range(2).flatMap((r) => range(NH).map((n) => `      var acc${r}_${n} = ${zero(RESULT)};`)).join('\n')}
+${range(DF).flatMap((k) => range(NH).flatMap((n) => [
+    `      { let kf = ${load(RIGHT, 'kv', `(half * ${HB}u + ${16 * n}u) * ${KPX} + ${col16(k)}`, true, KPX)};`,
+    ...range(2).map((r) => `        acc${r}_${n} = ${mma(`qf${r}_${k}`, 'kf', `acc${r}_${n}`)};`),
+    '      }',
+  ])).join('\n')}
+${range(2).flatMap((r) => range(NH).map((n) => `      ${store('sc', `(pairRow + ${16 * r}u) * ${SPX} + half * ${HB / SC4}u + ${(16 * n) / SC4}u`, `acc${r}_${n}`, SPX)};`)).join('\n')}
+    }`;
   // interleave: the NF score accumulators advance together (k outer), so NF MMA chains are in flight at once.
-  const scores = t.interleave
+  const scores = pairs === 'kv' ? pairScores : t.interleave
     ? `    {
 ${range(NF).map((n) => `      var acc${n} = ${zero(RESULT)};`).join('\n')}
 ${range(DF).flatMap((k) => range(NF).map((n) => `      acc${n} = ${mma(`qf${k}`, kOperand(n, k), `acc${n}`)};`)).join('\n')}
@@ -419,12 +474,21 @@ ${mmas}
   const butterfly = (x: string, op: (a: string, b: string) => string) =>
     range(Math.log2(TPR)).map((i) => `    ${x} = ${op(x, `subgroupShuffleXor(${x}, ${1 << i}u)`)};`).join('\n');
 
-  // Rescale O through the score scratch, NF fragments per pass.
-  const rescalePasses = range(Math.ceil(DF / NF))
+  // O fragments through the score scratch, a pass at a time: [fragment, its sc offset] of pass `pass`. Without pairs,
+  // NF fragments of the subgroup's 16 rows; with pairs, each half stores NH column fragments of both row fragments
+  // into its half of the pair's 32 rows (sc columns h HB.., whole passes: D / BKV of them).
+  const oPasses = pairs ? DF / NF : Math.ceil(DF / NF);
+  const passFrags = (pass: number): [string, string][] => pairs
+    ? range(2).flatMap((r) => range(NH).map((i) => [`o${r}_${pass * NH + i}`, `(pairRow + ${16 * r}u) * ${SPX} + half * ${HB / SC4}u + ${(16 * i) / SC4}u`] as [string, string]))
+    : range(NF).map((i) => pass * NF + i).filter((j) => j < DF).map((j, i) => [`o${j}`, `sg * 16u * ${SPX} + ${(16 * i) / SC4}u`]);
+  // Columns of sc a pass fills (all of them with pairs).
+  const passCols = (pass: number) => (pairs ? NF : passFrags(pass).length);
+  // Rescale O through the score scratch.
+  const rescalePasses = range(oPasses)
     .map((pass) => {
-      const frags = range(NF).map((i) => pass * NF + i).filter((j) => j < DF);
-      const stores = frags.map((j, i) => `      ${store('sc', `sg * 16u * ${SPX} + ${(16 * i) / SC4}u`, `o${j}`, SPX)};`).join('\n');
-      const loads = frags.map((j, i) => `      o${j} = ${load(RESULT, 'sc', `sg * 16u * ${SPX} + ${(16 * i) / SC4}u`, false, SPX)};`).join('\n');
+      const frags = range(passCols(pass));
+      const stores = passFrags(pass).map(([o, off]) => `      ${store('sc', off, o, SPX)};`).join('\n');
+      const loads = passFrags(pass).map(([o, off]) => `      ${o} = ${load(RESULT, 'sc', off, false, SPX)};`).join('\n');
       const scale = vs
         ? `for (var i = 0u; i < CPT / 4u; i++) {
         let col = part * CPT + 4u * i;
@@ -443,7 +507,16 @@ ${loads}
     })
     .join('\n');
 
-  const pv = range(NF)
+  // pairRows: P of both row fragments; each V fragment of this half's columns feeds the two MMAs.
+  const pairPv = range(NF)
+    .map((kk) => `    {
+${range(2).map((r) => `      let pf${r} = ${load(LEFT, 'pm', `(pairRow + ${16 * r}u) * ${PPX} + ${(16 * kk) / PP8}u`, false, PPX)};`).join('\n')}
+${range(DH).map((j) => `      { let vf = ${load(RIGHT, 'kv', `${VBX} + ${16 * kk}u * ${KPX} + half * ${vecKv ? 2 * DH : 16 * DH}u + ${col16(j)}`, false, KPX)};
+${range(2).map((r) => `        o${r}_${j} = ${mma(`pf${r}`, 'vf', `o${r}_${j}`)};`).join('\n')}
+      }`).join('\n')}
+    }`)
+    .join('\n');
+  const pv = pairs ? pairPv : range(NF)
     .map((kk) => {
       const mmas = range(DF)
         .map((j) => `      o${j} = ${mma('pf', vOperand(kk, j), `o${j}`)};`)
@@ -462,11 +535,13 @@ ${mmas}
   const obase = split
     ? `(((split * P.B + b) * P.Sq + ${outRow}) * P.H + h) * ${D}u`
     : `((b * P.Sq + ${outRow}) * P.H + h) * ${D}u`;
-  const epiloguePasses = range(Math.ceil(DF / NF))
+  const epiloguePasses = range(oPasses)
     .map((pass) => {
-      const frags = range(NF).map((i) => pass * NF + i).filter((j) => j < DF);
-      const stores = frags.map((j, i) => `  ${store('sc', `sg * 16u * ${SPX} + ${(16 * i) / SC4}u`, `o${j}`, SPX)};`).join('\n');
+      const frags = range(passCols(pass));
+      const stores = passFrags(pass).map(([o, off]) => `  ${store('sc', off, o, SPX)};`).join('\n');
       const guard = frags.length === NF ? '' : `if (col < ${16 * frags.length}u) `;
+      // Output column of sc column `col` in this pass: with pairs, half col / HB's columns D/2 (col / HB) + pass HB..
+      const outCol = (c: string) => (pairs ? `(${c} / ${HB}u) * ${D / 2}u + ${pass * HB}u + ${c} % ${HB}u` : `${pass * NF * 16}u + ${c}`);
       // vecOut: 8 columns per 16-byte store (CPT = BKV / TPR is a multiple of 8; obase and the pass offset are
       // multiples of D, hence of 8).
       const f32At = (c: string) => (vs ? `sc[srcRow * SPU + (${c}) / 4u][(${c}) % 4u]` : `sc[srcRow * SP + ${c}]`);
@@ -478,12 +553,12 @@ ${mmas}
       for (var j = 0u; j < 4u; j++) {
         w[j] = bitcast<u32>(vec2<f16>(f16(${f32At('col + 2u * j')} * invS[srcRow]), f16(${f32At('col + 2u * j + 1u')} * invS[srcRow])));
       }
-      OUT[(obase + ${pass * NF * 16}u + col) / 8u] = vec4<u32>(w[0], w[1], w[2], w[3]);
+      OUT[(obase + ${outCol('col')}) / 8u] = vec4<u32>(w[0], w[1], w[2], w[3]);
     }
   }`
         : `  for (var i = 0u; i < CPT; i++) {
     let col = part * CPT + i;
-    ${guard}{ OUT[obase + ${pass * NF * 16}u + col] = f16(${f32At('col')} * invS[srcRow]); }
+    ${guard}{ OUT[obase + ${outCol('col')}] = f16(${f32At('col')} * invS[srcRow]); }
   }`;
       return `${stores}
   workgroupBarrier();
@@ -573,9 +648,11 @@ ${legacy ? '' : '  flags[0] = 0u;  // block 0\'s slot; published by the first ba
 ${sim ? `  N8 = select(8u, 9u, P.B == 0xffffffffu);  // a run-time 8
   simLane = lane;
   simSg = sg;` : ''}
-${range(DF).map((k) => `  var qf${k} = ${zero(LEFT)};`).join('\n')}
+${pairs ? `  let pairRow = (sg / 2u) * 32u;  // the pair's first row (pairRows)
+  let half = sg % 2u;  // which half of the pair's keys ('kv') and output columns
+` : ''}${qFrags.map((q) => `  var ${q} = ${zero(LEFT)};`).join('\n')}
 ${direct ? qDirect : qPhases.join('\n')}
-${range(DF).map((j) => `  var o${j} = ${zero(RESULT)};`).join('\n')}
+${oFrags.map((o) => `  var ${o} = ${zero(RESULT)};`).join('\n')}
   var m = EMPTY;
   var l = 0.0;
   let limit = ${v.causal ? 'min(kvEnd, q0 + BQ)' : 'kvEnd'};  // causal tiles stop at their diagonal

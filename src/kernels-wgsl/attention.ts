@@ -38,7 +38,7 @@ export interface AttentionArgs {
    * with plain-WGSL stand-ins for the matrix builtins, on any adapter. `splits` > 1 needs attentionFused() or
    * attentionCalls() (two dispatches).
    */
-  tiles?: Partial<Pick<SubgroupMatrixTiles, 'NSG' | 'BKV' | 'kvLoad' | 'reduce' | 'splits' | 'vecKv' | 'vecScratch' | 'prefetch' | 'interleave' | 'vecOut' | 'emulate' | 'probe'>>;
+  tiles?: Partial<Pick<SubgroupMatrixTiles, 'NSG' | 'BKV' | 'kvLoad' | 'reduce' | 'splits' | 'vecKv' | 'vecScratch' | 'prefetch' | 'interleave' | 'vecOut' | 'pairRows' | 'emulate' | 'probe'>>;
 }
 
 export interface AttentionShape {
@@ -148,7 +148,7 @@ function dummyBuffers(ctx: GpuContext): { read: GPUBuffer; write: GPUBuffer } {
   return { read: ctx.sharedBuffer('attention.unused-input'), write: ctx.sharedBuffer('attention.unused-output') };
 }
 
-const TUNING_KEYS = ['NSG', 'BKV', 'kvLoad', 'reduce', 'splits', 'vecKv', 'vecScratch', 'prefetch', 'interleave', 'vecOut'] as const;
+const TUNING_KEYS = ['NSG', 'BKV', 'kvLoad', 'reduce', 'splits', 'vecKv', 'vecScratch', 'prefetch', 'interleave', 'vecOut', 'pairRows'] as const;
 
 /** Why kvLoad 'direct' / 'direct-k' cannot run this shape (it loads whole 16-row Q windows and BKV-row K/V blocks in place), or null. */
 function directUnsupported(s: AttentionShape, v: AttentionVariant, BKV: number): string | null {
@@ -280,7 +280,7 @@ async function buildAttention(ctx: GpuContext, args: AttentionArgs, allowSplit: 
     splits = t.splits ?? 1;
     source = subgroupMatrixAttentionWgsl(splits > 1 ? { ...variant, hasLse: true } : variant, t, ctx.caps.subgroupMatrixSyntax);
     const probe = t.probe?.legacyLayout ? ':legacy-layout' : '';
-    key = `attention-sm:D${D}:nsg${t.NSG}:bkv${t.BKV}:sg${t.SG}:${t.kvLoad}:${t.reduce}:s${splits}:${flags}${t.vecKv ? ':veckv' : ''}${t.vecScratch ? ':vecsc' : ''}${t.prefetch ? ':prefetch' : ''}${t.interleave ? ':interleave' : ''}${t.vecOut ? ':vecout' : ''}${t.emulate ? ':emulated' : ''}${probe}`;
+    key = `attention-sm:D${D}:nsg${t.NSG}:bkv${t.BKV}:sg${t.SG}:${t.kvLoad}:${t.reduce}:s${splits}:${flags}${t.vecKv ? ':veckv' : ''}${t.vecScratch ? ':vecsc' : ''}${t.prefetch ? ':prefetch' : ''}${t.interleave ? ':interleave' : ''}${t.vecOut ? ':vecout' : ''}${t.pairRows ? `:pair${t.pairRows}` : ''}${t.emulate ? ':emulated' : ''}${probe}`;
     BQ = 16 * t.NSG;
   } else {
     const t = tiledTiles(D, smem);

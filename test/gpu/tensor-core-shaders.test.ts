@@ -118,6 +118,10 @@ describe('attention (subgroup-matrix generator)', () => {
     ['K/V prefetch, shuffle + vec4 scratch', v, { vecKv: true, vecScratch: true, prefetch: true, reduce: 'shuffle' }],
     ['K/V prefetch, D 64, 8 subgroups, causal + bias + kvLength + lse', { ...v, D: 64, causal: true, hasBias: true, hasKvLength: true, hasLse: true }, { vecKv: true, prefetch: true, NSG: 8, BKV: 32 }],
     ['K/V prefetch, split-KV, 8 subgroups of BKV 16 (4-phase Q staging)', { ...v, hasLse: true }, { vecKv: true, prefetch: true, NSG: 8, BKV: 16, splits: 3 }],
+    ['paired subgroups (V shared), the D 128 table row', v, { NSG: 8, BKV: 32, reduce: 'shuffle', vecKv: true, vecScratch: true, prefetch: true, interleave: true, vecOut: true, pairRows: 'v' }],
+    ['paired subgroups (K and V shared), the D 128 table row', v, { NSG: 8, BKV: 32, reduce: 'shuffle', vecKv: true, vecScratch: true, prefetch: true, interleave: true, vecOut: true, pairRows: 'kv' }],
+    ['paired subgroups (K and V shared), D 64 BKV 64, causal + bias + kvLength + lse, scalar scratch', { ...v, D: 64, causal: true, hasBias: true, hasKvLength: true, hasLse: true }, { NSG: 4, BKV: 64, pairRows: 'kv' }],
+    ['paired subgroups (V shared), split-KV, f16 staging', { ...v, hasLse: true }, { NSG: 4, BKV: 32, splits: 3, pairRows: 'v' }],
   ];
   for (const [name, variant, tiles] of cases) {
     it(`${name}: no compiler message`, async () => {

@@ -139,6 +139,13 @@ describe('attention tuning table', () => {
       .toMatchObject({ NSG: 8, BKV: 32, prefetch: true, source: 'explicit' });
     expect(() => attentionTilesFor(ctx, args(4608, 128, { tiles: { NSG: 8, BKV: 64, vecKv: true, prefetch: true } }))).toThrow(/need \d+ bytes of workgroup memory, the adapter has 49152/);
     expect(attentionTilesFor(ctx, args(4608, 128, { tiles: { NSG: 8, BKV: 16, vecKv: true, prefetch: true } }))).toMatchObject({ prefetch: true, source: 'explicit' });
+    // Paired subgroups: the tiles they need are named in the error.
+    expect(attentionTilesFor(ctx, args(4608, 128, { tiles: { NSG: 8, BKV: 32, pairRows: 'kv' } }))).toMatchObject({ pairRows: 'kv', source: 'explicit' });
+    expect(() => attentionTilesFor(ctx, args(4608, 128, { tiles: { NSG: 8, BKV: 16, pairRows: 'v' } }))).toThrow(/pairRows 'v' needs BKV a multiple of 32 that divides D \(BKV 16, D 128\)/);
+    expect(() => attentionTilesFor(ctx, args(4608, 64, { tiles: { NSG: 4, BKV: 128, pairRows: 'v' } }))).toThrow(/pairRows 'v' needs BKV a multiple of 32 that divides D \(BKV 128, D 64\)/);
+    expect(() => attentionTilesFor(ctx, args(4608, 128, { tiles: { NSG: 1, BKV: 32, pairRows: 'kv' } }))).toThrow(/pairRows 'kv' needs an even number of subgroups \(NSG 1\)/);
+    expect(() => attentionTilesFor(ctx, args(4608, 128, { tiles: { NSG: 4, BKV: 32, kvLoad: 'direct', pairRows: 'kv' } }))).toThrow(/pairRows 'kv' needs kvLoad 'staged' \(not 'direct'\)/);
+    expect(() => attentionTilesFor(ctx, args(4608, 128, { tiles: { NSG: 4, BKV: 32, pairRows: 'q' as 'v' } }))).toThrow(/pairRows 'q' must be 'v' or 'kv'/);
   });
 });
 

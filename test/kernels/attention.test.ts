@@ -149,6 +149,16 @@ fn main(@builtin(local_invocation_index) lid: u32) {
     await runCase(ctx, { name: 'vecOut D64 nsg8 bkv32 prefetch kvLength (scalar scratch)', B: 3, H: 1, Sq: 37, Skv: 150, D: 64, kvLength: [150, 0, 41], lse: true }, 'subgroup-matrix', { NSG: 8, BKV: 32, reduce: 'shuffle', vecKv: true, prefetch: true, vecOut: true });
     await runCase(ctx, { name: 'vecOut split x3 kvLength', B: 3, H: 1, Sq: 19, Skv: 200, D: 128, bias: true, kvLength: [200, 0, 75], lse: true }, 'subgroup-matrix', { ...sweep, splits: 3 });
   });
+  it.skipIf(!support.ok)('paired subgroups (pairRows v / kv): the sweep\'s tiles, odd lengths, masks, rescale, split-KV', async () => {
+    const sweep = { NSG: 8, BKV: 32, reduce: 'shuffle' as const, vecKv: true, vecScratch: true, prefetch: true, interleave: true, vecOut: true };
+    for (const pairRows of ['v', 'kv'] as const) {
+      await runCase(ctx, { name: `pair ${pairRows} nsg8 bkv32 (table row)`, B: 2, H: 3, Sq: 137, Skv: 229, D: 128, lse: true }, 'subgroup-matrix', { ...sweep, pairRows });
+      await runCase(ctx, { name: `pair ${pairRows} causal bias rising`, B: 1, H: 2, Sq: 150, Skv: 150, D: 128, bias: true, causal: true, biasRamp: 0.6, scale: 0.05, lse: true }, 'subgroup-matrix', { ...sweep, reduce: 'smem', pairRows });
+      await runCase(ctx, { name: `pair ${pairRows} D64 nsg4 bkv32 kvLength (scalar scratch)`, B: 3, H: 1, Sq: 37, Skv: 150, D: 64, kvLength: [150, 0, 41], lse: true }, 'subgroup-matrix', { NSG: 4, BKV: 32, reduce: 'shuffle', vecKv: true, prefetch: true, vecOut: true, pairRows });
+      await runCase(ctx, { name: `pair ${pairRows} D64 nsg4 bkv64 split x2`, B: 2, H: 2, Sq: 45, Skv: 300, D: 64, bias: true, lse: true }, 'subgroup-matrix', { NSG: 4, BKV: 64, reduce: 'shuffle', vecKv: true, splits: 2, pairRows });
+      await runCase(ctx, { name: `pair ${pairRows} split x3 kvLength`, B: 3, H: 1, Sq: 19, Skv: 200, D: 128, bias: true, kvLength: [200, 0, 75], lse: true }, 'subgroup-matrix', { ...sweep, splits: 3, pairRows });
+    }
+  });
 });
 
 // The tensor-core kernel's algorithm (staging, masks, lazy rescale, multi-phase Q staging, epilogue) with the
@@ -202,6 +212,13 @@ describe.skipIf(!emulate)('attention (subgroup-matrix algorithm, emulated matrix
     // writers); split-KV partials; a pass holding fewer fragments than the scratch (D = 64 at BKV 64 ... 48).
     [{ name: 'vecOut + vec4 scratch + prefetch, D=128 odd lengths', B: 1, H: 2, Sq: 37, Skv: 129, D: 128, lse: true }, { emulate: true, NSG: 2, BKV: 32, reduce: 'shuffle', vecKv: true, vecScratch: true, prefetch: true, interleave: true, vecOut: true }],
     [{ name: 'vecOut + scalar scratch, D=64 BKV 48 kvLength, split-KV x2', B: 2, H: 1, Sq: 21, Skv: 100, D: 64, kvLength: [100, 30], lse: true }, { emulate: true, NSG: 2, BKV: 48, vecOut: true, splits: 2 }],
+    // Paired subgroups: the pair's column layout through the rescale and epilogue passes (several passes at D = 128,
+    // two at D = 64), two pairs, rows past Sq. ('kv' Q staging over two phases needs 8 subgroups of BKV 32, more
+    // workgroup memory than lavapipe has with the emulation's scratch: the GPU cases and the Null-device compile check cover it.)
+    [{ name: 'pairRows v + prefetch + vec4 scratch + vecOut, D=128 bias, rising maxima (lazy rescale)', B: 1, H: 2, Sq: 37, Skv: 129, D: 128, bias: true, biasRamp: 0.6, scale: 0.05, lse: true }, { emulate: true, NSG: 2, BKV: 32, reduce: 'shuffle', vecKv: true, vecScratch: true, prefetch: true, interleave: true, vecOut: true, pairRows: 'v' }],
+    [{ name: 'pairRows kv + prefetch + vec4 scratch + vecOut, D=128 causal, rising maxima', B: 1, H: 2, Sq: 45, Skv: 45, D: 128, causal: true, bias: true, biasRamp: 0.6, scale: 0.05, lse: true }, { emulate: true, NSG: 2, BKV: 32, reduce: 'shuffle', vecKv: true, vecScratch: true, prefetch: true, vecOut: true, pairRows: 'kv' }],
+    [{ name: 'pairRows kv, D=64 kvLength incl. fully masked, scalar everything', B: 2, H: 1, Sq: 21, Skv: 150, D: 64, kvLength: [0, 140], lse: true }, { emulate: true, NSG: 2, BKV: 32, pairRows: 'kv' }],
+    [{ name: 'pairRows kv, D=64 two pairs, split-KV x2', B: 1, H: 2, Sq: 67, Skv: 77, D: 64, std: 4, lse: true }, { emulate: true, NSG: 4, BKV: 32, vecKv: true, splits: 2, pairRows: 'kv' }],
   ];
   for (const [c, tiles] of emulated) {
     it(c.name, async () => {
