@@ -109,7 +109,8 @@ export interface SubgroupMatrixTiles {
    * together, and subgroup 2p + h keeps the output columns of half h of the head dim for all 32 rows: P·V loads each V
    * fragment once for two MMAs (both row fragments). 'v': the scores stay per subgroup (its own 16 rows, all keys of
    * the block); 'kv': subgroup 2p + h computes both row fragments' scores for half h of the block's keys, so each K
-   * fragment also feeds two MMAs, at the cost of holding 32 rows of Q (2 · D/16 fragments instead of D/16). The
+   * fragment also feeds two MMAs, at the cost of holding 32 rows of Q (2 · D/16 fragments instead of D/16; its 2 · BKV/32
+   * score accumulators always advance together, as with `interleave`). The
    * softmax (row = 16 sg + lane / TPR) and the workgroup memory are unchanged; the O fragments pass through the score
    * scratch (rescale, epilogue) in the pair's column layout.
    */
