@@ -109,10 +109,10 @@ export interface SubgroupMatrixTiles {
    * together, and subgroup 2p + h keeps the output columns of half h of the head dim for all 32 rows: P·V loads each V
    * fragment once for two MMAs (both row fragments). 'v': the scores stay per subgroup (its own 16 rows, all keys of
    * the block); 'kv': subgroup 2p + h computes both row fragments' scores for half h of the block's keys, so each K
-   * fragment also feeds two MMAs, at the cost of holding 32 rows of Q (2 · D/16 fragments instead of D/16; its 2 · BKV/32
-   * score accumulators always advance together, as with `interleave`). The
-   * softmax (row = 16 sg + lane / TPR) and the workgroup memory are unchanged; the O fragments pass through the score
-   * scratch (rescale, epilogue) in the pair's column layout.
+   * fragment also feeds two MMAs, at the cost of holding 32 rows of Q (2 · D/16 fragments instead of D/16; its
+   * 2 · BKV/32 score accumulators always advance together, as with `interleave`). The softmax (row = 16 sg + lane /
+   * TPR) and the workgroup memory are unchanged; the O fragments pass through the score scratch (rescale, epilogue) in
+   * the pair's column layout.
    */
   pairRows?: 'v' | 'kv';
   /**
@@ -541,7 +541,8 @@ ${mmas}
       const frags = range(passCols(pass));
       const stores = passFrags(pass).map(([o, off]) => `  ${store('sc', off, o, SPX)};`).join('\n');
       const guard = frags.length === NF ? '' : `if (col < ${16 * frags.length}u) `;
-      // Output column of sc column `col` in this pass: with pairs, half col / HB's columns D/2 (col / HB) + pass HB..
+      // Output column of sc column c in this pass. With pairs, half h = c / HB stored its pass-th slice of HB columns
+      // there: output column h · D/2 + pass · HB + c % HB.
       const outCol = (c: string) => (pairs ? `(${c} / ${HB}u) * ${D / 2}u + ${pass * HB}u + ${c} % ${HB}u` : `${pass * NF * 16}u + ${c}`);
       // vecOut: 8 columns per 16-byte store (CPT = BKV / TPR is a multiple of 8; obase and the pass offset are
       // multiples of D, hence of 8).
