@@ -2,7 +2,7 @@
 # Prepared in the tenth session (2026-12-01) and NOT run: the session had 165 s of device time left, too little to
 # start a machine. ~1 minute of GPU time: paired subgroups in the fused attention kernel (SubgroupMatrixTiles.pairRows).
 # Before the call: build .bench-build (docs/attention.md's bench tsc line, for bench/attention-peak.ts and
-# bench/attention-waves.ts) and slim the tree as the earlier calls did (README of any session-9 results folder).
+# bench/attention-waves.ts) and `bash scripts/gpu-tree.sh slim` (`restore` after the call).
 #   1. bench/attention-peak.js, the three layouts (single / pairV / pairKV) stage by stage, registers from the
 #      diagnostics layer: what fragment reuse gives the synthetic loop;
 #   2. bench/attention-waves.js: the table rows at FLUX 1024² (D = 128, 4608 tokens) and SD3 1024² (D = 64, 4429
