@@ -72,6 +72,7 @@ function grid(D: number): Tiles[] {
       vo(il(pf(v(8, 32, 'staged', 'shuffle', 1, true, true)))), // the H200 table's row (2026-12-01, eighth session)
       // Paired subgroups (tenth session): the table row with V, or K and V, fragments shared by two row fragments.
       pr(vo(il(pf(v(8, 32, 'staged', 'shuffle', 1, true, true)))), 'v'), pr(vo(il(pf(v(8, 32, 'staged', 'shuffle', 1, true, true)))), 'kv'),
+      pr(vo(il(pf(v(4, 32, 'staged', 'shuffle', 1, true, true)))), 'v'), pr(vo(il(pf(v(4, 32, 'staged', 'shuffle', 1, true, true)))), 'kv'),
       // With the output epilogue's fixed cost gone, more (smaller) workgroups may pay: 4 subgroups, smaller key blocks.
       vo(il(pf(v(4, 32, 'staged', 'shuffle', 1, true, true)))), vo(il(pf(v(4, 64, 'staged', 'shuffle', 1, true)))),
       vo(il(pf(v(8, 32, 'staged', 'smem', 1, true, true)))), vo(il(pf(v(8, 32, 'staged', 'shuffle', 1, true)))), vo(il(pf(v(8, 16, 'staged', 'shuffle', 1, true, true)))),

@@ -6,7 +6,8 @@
 #   1. bench/attention-peak.js, the three layouts (single / pairV / pairKV) stage by stage, registers from the
 #      diagnostics layer: what fragment reuse gives the synthetic loop;
 #   2. bench/attention-waves.js: the table rows at FLUX 1024² (D = 128, 4608 tokens) and SD3 1024² (D = 64, 4429
-#      tokens), 24 heads, against the same tiles with pairRows 'v' and 'kv' (float64-checked row, registers);
+#      tokens), 24 heads, against the same tiles with pairRows 'v' and 'kv' (D = 128 also 'kv' on 4 subgroups;
+#      float64-checked row, registers);
 #   3. the GPU test cases of the paired kernel (test/kernels/attention.test.ts -t paired).
 # Carry: .gpu, dist, native/nccl-bridge/build. Needs .bench-build/ in the tree.
 rm -rf /tmp/results
@@ -18,7 +19,7 @@ echo "attention-peak rc=$? at $(el) s" >> "$R/attention-peak.console"
 T128='{"NSG":8,"BKV":32,"kvLoad":"staged","reduce":"shuffle","vecKv":true,"prefetch":true,"interleave":true,"vecOut":true'
 T64='{"NSG":4,"BKV":32,"kvLoad":"staged","reduce":"shuffle","splits":2,"vecKv":true,"prefetch":true,"vecOut":true'
 TETRISERVE_PIPELINE_STATS="$R/d128-stats.jsonl" timeout 25 node .bench-build/bench/attention-waves.js --S 4608 --heads 24 --out "$R/d128" \
-  --variants "[$T128}, $T128,\"pairRows\":\"v\"}, $T128,\"pairRows\":\"kv\"}]" > "$R/d128.console" 2>&1
+  --variants "[$T128}, $T128,\"pairRows\":\"v\"}, $T128,\"pairRows\":\"kv\"}, ${T128/\"NSG\":8/\"NSG\":4},\"pairRows\":\"kv\"}]" > "$R/d128.console" 2>&1
 echo "waves D128 rc=$? at $(el) s" >> "$R/d128.console"
 TETRISERVE_PIPELINE_STATS="$R/d64-stats.jsonl" timeout 20 node .bench-build/bench/attention-waves.js --D 64 --S 4429 --heads 24 --out "$R/d64" \
   --variants "[$T64}, $T64,\"pairRows\":\"v\"}, $T64,\"pairRows\":\"kv\"}]" > "$R/d64.console" 2>&1
