@@ -47,8 +47,9 @@ async function sweepHeads(tilesArg: SubgroupMatrixTuning | undefined, S: number,
       path: 'subgroup-matrix' as const, tiles: tilesArg, label: `S${S}kv${Skv}H${H}`,
     };
     const tiles = attentionTilesFor(ctx, args);
+    const variant = tilesArg ? JSON.stringify(tilesArg) : 'table';
     // Under the diagnostics layer (bench/lib/driver-stats.ts) the pipeline built next is this variant's.
-    markVariant(`${tilesArg ? JSON.stringify(tilesArg) : 'table'} S=${S} kv=${Skv} H=${H}`);
+    markVariant(`${variant} S=${S} kv=${Skv} H=${H}`);
     const calls = await attentionFused(ctx, args);
     ctx.fill(out.buffer, 0x7e007e00);
     await runCalls(ctx, calls);
@@ -59,7 +60,6 @@ async function sweepHeads(tilesArg: SubgroupMatrixTuning | undefined, S: number,
     for (let e = 0; e < D; e++) err = Math.max(err, Number.isFinite(got[e]) ? Math.abs(got[e] - want[e]) : Infinity);
     const tm = await timeAttention(ctx, calls);
     const BQ = 16 * (tiles?.NSG ?? 4);
-    const variant = tilesArg ? JSON.stringify(tilesArg) : 'table';
     const p: Point = {
       variant, S, Skv, H, BQ, workgroups: Math.ceil(S / BQ) * H * (tiles?.splits ?? 1), ms: tm.medianMs,
       tflops: calls[0].flops / (tm.medianMs / 1000) / 1e12, msPerHead: tm.medianMs / H, maxAbsErr: err,

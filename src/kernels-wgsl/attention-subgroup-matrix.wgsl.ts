@@ -482,22 +482,27 @@ ${mmas}
   const passFrags = (pass: number): [string, string][] => pairs
     ? range(2).flatMap((r) => range(NH).map((i) => [`o${r}_${pass * NH + i}`, `(pairRow + ${16 * r}u) * ${SPX} + half * ${HB / SC4}u + ${(16 * i) / SC4}u`] as [string, string]))
     : range(NF).map((i) => pass * NF + i).filter((j) => j < DF).map((j, i) => [`o${j}`, `sg * 16u * ${SPX} + ${(16 * i) / SC4}u`]);
-  // Columns of sc a pass fills (all of them with pairs).
-  const passCols = (pass: number) => (pairs ? NF : passFrags(pass).length);
+  // A pass fills all NF * 16 columns of sc (always with pairs) or, the last one without pairs, fewer: then an
+  // invocation's columns `col` past them are skipped.
+  const passGuard = (pass: number) => {
+    const cols = pairs ? NF : passFrags(pass).length;
+    return cols === NF ? '' : `if (col < ${16 * cols}u) `;
+  };
   // Rescale O through the score scratch.
   const rescalePasses = range(oPasses)
     .map((pass) => {
-      const frags = range(passCols(pass));
-      const stores = passFrags(pass).map(([o, off]) => `      ${store('sc', off, o, SPX)};`).join('\n');
-      const loads = passFrags(pass).map(([o, off]) => `      ${o} = ${load(RESULT, 'sc', off, false, SPX)};`).join('\n');
+      const frags = passFrags(pass);
+      const guard = passGuard(pass);
+      const stores = frags.map(([o, off]) => `      ${store('sc', off, o, SPX)};`).join('\n');
+      const loads = frags.map(([o, off]) => `      ${o} = ${load(RESULT, 'sc', off, false, SPX)};`).join('\n');
       const scale = vs
         ? `for (var i = 0u; i < CPT / 4u; i++) {
         let col = part * CPT + 4u * i;
-        ${frags.length === NF ? '' : `if (col < ${16 * frags.length}u) `}{ sc[row * SPU + col / 4u] *= a; }
+        ${guard}{ sc[row * SPU + col / 4u] *= a; }
       }`
         : `for (var i = 0u; i < CPT; i++) {
         let col = part * CPT + i;
-        ${frags.length === NF ? '' : `if (col < ${16 * frags.length}u) `}{ sc[row * SP + col] *= a; }
+        ${guard}{ sc[row * SP + col] *= a; }
       }`;
       return `${stores}
       workgroupBarrier();
@@ -538,9 +543,8 @@ ${mmas}
     : `((b * P.Sq + ${outRow}) * P.H + h) * ${D}u`;
   const epiloguePasses = range(oPasses)
     .map((pass) => {
-      const frags = range(passCols(pass));
       const stores = passFrags(pass).map(([o, off]) => `  ${store('sc', off, o, SPX)};`).join('\n');
-      const guard = frags.length === NF ? '' : `if (col < ${16 * frags.length}u) `;
+      const guard = passGuard(pass);
       // Output column of sc column c in this pass. With pairs, half h = c / HB stored its pass-th slice of HB columns
       // there: output column h · D/2 + pass · HB + c % HB.
       const outCol = (c: string) => (pairs ? `(${c} / ${HB}u) * ${D / 2}u + ${pass * HB}u + ${c} % ${HB}u` : `${pass * NF * 16}u + ${c}`);
